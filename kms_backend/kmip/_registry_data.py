@@ -382,6 +382,7 @@ class Tag(IntEnum):
     SUBMISSION_DATE = 0x420174
     PROCESSING_STAGE = 0x420175
     ASYNCHRONOUS_CORRELATION_VALUES = 0x420176
+    CERTIFICATE_ATTRIBUTES = 0x540001  # Cosmian extension
 
 
 class AdjustmentType(IntEnum):
@@ -449,6 +450,8 @@ class BlockCipherMode(IntEnum):
     X9_102_AKW1 = 0x00000010
     X9_102_AKW2 = 0x00000011
     AEAD = 0x00000012
+    GCM_SIV = 0x80000002  # Cosmian extension
+    LEGACY_NIST_KEY_WRAP = 0x8000000D  # Cosmian extension
 
 
 class CancellationResult(IntEnum):
@@ -475,6 +478,7 @@ class CertificateType(IntEnum):
 
     X_509 = 0x00000001
     PGP = 0x00000002
+    PKCS_7 = 0x80000001  # Cosmian extension
 
 
 class ClientRegistrationMethod(IntEnum):
@@ -557,6 +561,30 @@ class CryptographicAlgorithm(IntEnum):
     MCELIECE_8192128 = 0x00000036
     ED25519 = 0x00000037
     ED448 = 0x00000038
+    ML_KEM_512 = 0x00000039  # Cosmian extension
+    ML_KEM_768 = 0x0000003A  # Cosmian extension
+    ML_KEM_1024 = 0x0000003B  # Cosmian extension
+    ML_DSA_44 = 0x0000003C  # Cosmian extension
+    ML_DSA_65 = 0x0000003D  # Cosmian extension
+    ML_DSA_87 = 0x0000003E  # Cosmian extension
+    SLH_DSA_SHA2_128S = 0x0000003F  # Cosmian extension
+    SLH_DSA_SHA2_128F = 0x00000040  # Cosmian extension
+    SLH_DSA_SHA2_192S = 0x00000041  # Cosmian extension
+    SLH_DSA_SHA2_192F = 0x00000042  # Cosmian extension
+    SLH_DSA_SHA2_256S = 0x00000043  # Cosmian extension
+    SLH_DSA_SHA2_256F = 0x00000044  # Cosmian extension
+    SLH_DSA_SHAKE_128S = 0x00000045  # Cosmian extension
+    SLH_DSA_SHAKE_128F = 0x00000046  # Cosmian extension
+    SLH_DSA_SHAKE_192S = 0x00000047  # Cosmian extension
+    SLH_DSA_SHAKE_192F = 0x00000048  # Cosmian extension
+    SLH_DSA_SHAKE_256S = 0x00000049  # Cosmian extension
+    SLH_DSA_SHAKE_256F = 0x0000004A  # Cosmian extension
+    FPE_FF1 = 0x88800001  # Cosmian extension
+    CONFIGURABLE_KEM = 0x88800003  # Cosmian extension
+    COVERCRYPT = 0x88800004  # Cosmian extension
+    COVERCRYPT_BULK = 0x88800005  # Cosmian extension
+    X25519_ML_KEM_768 = 0x88800006  # Cosmian extension
+    X448_ML_KEM_1024 = 0x88800007  # Cosmian extension
 
 
 class Data(IntEnum):
@@ -739,6 +767,14 @@ class KeyFormatType(IntEnum):
     TRANSPARENT_EC_PUBLIC_KEY = 0x00000015
     PKCS_12 = 0x00000016
     PKCS_10 = 0x00000017
+    PKCS_12_LEGACY = 0x88800001  # Cosmian extension
+    PKCS_7 = 0x88800002  # Cosmian extension
+    CONFIGURABLE_KEM_SECRET_KEY = 0x88800003  # Cosmian extension
+    CONFIGURABLE_KEM_PUBLIC_KEY = 0x88800004  # Cosmian extension
+    ENCLAVE_EC_KEY_PAIR = 0x88800005  # Cosmian extension
+    ENCLAVE_EC_SHARED_KEY = 0x88800006  # Cosmian extension
+    COVERCRYPT_SECRET_KEY = 0x8880000C  # Cosmian extension
+    COVERCRYPT_PUBLIC_KEY = 0x8880000D  # Cosmian extension
 
 
 class KeyRoleType(IntEnum):
@@ -865,7 +901,8 @@ class ObjectType(IntEnum):
 class OpaqueDataType(IntEnum):
     """KMIP Opaque Data Type enumeration (2.1 section 11.35)."""
 
-    pass
+    UNKNOWN = 0x80000001  # Cosmian extension
+    VENDOR = 0x80123456  # Cosmian extension
 
 
 class Operation(IntEnum):
@@ -1271,6 +1308,8 @@ class RecommendedCurve(IntEnum):
     BRAINPOOLP512T1 = 0x00000044
     CURVE25519 = 0x00000045
     CURVE448 = 0x00000046
+    CURVEED25519 = 0x80000001  # Cosmian extension
+    CURVEED448 = 0x80000002  # Cosmian extension
 
 
 class ResultReason(IntEnum):
@@ -1942,6 +1981,7 @@ TAG_ROWS = (
     (0x420174, 'Submission Date', 'SubmissionDate', (11,), (2, 1), (2, 1), (), None, False),
     (0x420175, 'Processing Stage', 'ProcessingStage', (5,), (2, 1), (2, 1), (), 'Processing Stage', False),
     (0x420176, 'Asynchronous Correlation Values', 'AsynchronousCorrelationValues', (1,), (2, 1), (2, 1), (), None, False),
+    (0x540001, 'Certificate Attributes', 'CertificateAttributes', (1,), (2, 0), (2, 1), (1,), None, True),
 )
 
 # (name, class, tag, used_by_tags, first, last,
@@ -1995,6 +2035,8 @@ ENUM_ROWS = (
         (0x00000010, 'X9.102 AKW1', 'X9_102AKW1', (), (1, 0), (2, 1), False),
         (0x00000011, 'X9.102 AKW2', 'X9_102AKW2', (), (1, 0), (2, 1), False),
         (0x00000012, 'AEAD', 'AEAD', (), (1, 4), (2, 1), False),
+        (0x80000002, 'GCM SIV', 'GCMSIV', (), (2, 0), (2, 1), True),
+        (0x8000000D, 'Legacy NIST Key Wrap', 'LegacyNISTKeyWrap', (), (2, 0), (2, 1), True),
     )),
     ('Cancellation Result', CancellationResult, 4325394, ('Cancellation Result',), (1, 0), (2, 1), (
         (0x00000001, 'Canceled', 'Canceled', (), (1, 0), (2, 1), False),
@@ -2012,6 +2054,7 @@ ENUM_ROWS = (
     ('Certificate Type', CertificateType, 4325405, ('Certificate Type',), (1, 0), (2, 1), (
         (0x00000001, 'X.509', 'X_509', (), (1, 0), (2, 1), False),
         (0x00000002, 'PGP', 'PGP', (), (1, 0), (2, 1), False),
+        (0x80000001, 'PKCS#7', 'PKCS7', (), (2, 0), (2, 1), True),
     )),
     ('Client Registration Method', ClientRegistrationMethod, 4325622, ('Client Registration Method',), (1, 3), (2, 1), (
         (0x00000001, 'Unspecified', 'Unspecified', (), (1, 3), (2, 1), False),
@@ -2085,6 +2128,30 @@ ENUM_ROWS = (
         (0x00000036, 'McEliece-8192128', 'McEliece_8192128', (), (2, 0), (2, 1), False),
         (0x00000037, 'Ed25519', 'Ed25519', (), (2, 0), (2, 1), False),
         (0x00000038, 'Ed448', 'Ed448', (), (2, 0), (2, 1), False),
+        (0x00000039, 'ML-KEM-512', 'MLKEM_512', (), (2, 0), (2, 1), True),
+        (0x0000003A, 'ML-KEM-768', 'MLKEM_768', (), (2, 0), (2, 1), True),
+        (0x0000003B, 'ML-KEM-1024', 'MLKEM_1024', (), (2, 0), (2, 1), True),
+        (0x0000003C, 'ML-DSA-44', 'MLDSA_44', (), (2, 0), (2, 1), True),
+        (0x0000003D, 'ML-DSA-65', 'MLDSA_65', (), (2, 0), (2, 1), True),
+        (0x0000003E, 'ML-DSA-87', 'MLDSA_87', (), (2, 0), (2, 1), True),
+        (0x0000003F, 'SLH-DSA-SHA2-128s', 'SLHDSA_SHA2_128s', (), (2, 0), (2, 1), True),
+        (0x00000040, 'SLH-DSA-SHA2-128f', 'SLHDSA_SHA2_128f', (), (2, 0), (2, 1), True),
+        (0x00000041, 'SLH-DSA-SHA2-192s', 'SLHDSA_SHA2_192s', (), (2, 0), (2, 1), True),
+        (0x00000042, 'SLH-DSA-SHA2-192f', 'SLHDSA_SHA2_192f', (), (2, 0), (2, 1), True),
+        (0x00000043, 'SLH-DSA-SHA2-256s', 'SLHDSA_SHA2_256s', (), (2, 0), (2, 1), True),
+        (0x00000044, 'SLH-DSA-SHA2-256f', 'SLHDSA_SHA2_256f', (), (2, 0), (2, 1), True),
+        (0x00000045, 'SLH-DSA-SHAKE-128s', 'SLHDSA_SHAKE_128s', (), (2, 0), (2, 1), True),
+        (0x00000046, 'SLH-DSA-SHAKE-128f', 'SLHDSA_SHAKE_128f', (), (2, 0), (2, 1), True),
+        (0x00000047, 'SLH-DSA-SHAKE-192s', 'SLHDSA_SHAKE_192s', (), (2, 0), (2, 1), True),
+        (0x00000048, 'SLH-DSA-SHAKE-192f', 'SLHDSA_SHAKE_192f', (), (2, 0), (2, 1), True),
+        (0x00000049, 'SLH-DSA-SHAKE-256s', 'SLHDSA_SHAKE_256s', (), (2, 0), (2, 1), True),
+        (0x0000004A, 'SLH-DSA-SHAKE-256f', 'SLHDSA_SHAKE_256f', (), (2, 0), (2, 1), True),
+        (0x88800001, 'FPE FF1', 'FPE_FF1', (), (2, 0), (2, 1), True),
+        (0x88800003, 'Configurable KEM', 'ConfigurableKEM', (), (2, 0), (2, 1), True),
+        (0x88800004, 'CoverCrypt', 'CoverCrypt', (), (2, 0), (2, 1), True),
+        (0x88800005, 'CoverCrypt Bulk', 'CoverCryptBulk', (), (2, 0), (2, 1), True),
+        (0x88800006, 'X25519 ML-KEM-768', 'X25519MLKEM768', (), (2, 0), (2, 1), True),
+        (0x88800007, 'X448 ML-KEM-1024', 'X448MLKEM1024', (), (2, 0), (2, 1), True),
     )),
     ('Data', Data, 4325570, ('Data',), (2, 0), (2, 1), (
         (0x00000001, 'Decrypt', 'Decrypt', (), (2, 0), (2, 1), False),
@@ -2228,6 +2295,14 @@ ENUM_ROWS = (
         (0x00000015, 'Transparent EC Public Key', 'TransparentECPublicKey', (), (1, 3), (2, 1), False),
         (0x00000016, 'PKCS#12', 'PKCS_12', (), (1, 4), (2, 1), False),
         (0x00000017, 'PKCS#10', 'PKCS_10', (), (2, 0), (2, 1), False),
+        (0x88800001, 'PKCS#12 Legacy', 'Pkcs12Legacy', (), (2, 0), (2, 1), True),
+        (0x88800002, 'PKCS#7', 'PKCS7', (), (2, 0), (2, 1), True),
+        (0x88800003, 'Configurable KEM Secret Key', 'ConfigurableKEMSecretKey', (), (2, 0), (2, 1), True),
+        (0x88800004, 'Configurable KEM Public Key', 'ConfigurableKEMPublicKey', (), (2, 0), (2, 1), True),
+        (0x88800005, 'Enclave EC Key Pair', 'EnclaveECKeyPair', (), (2, 0), (2, 1), True),
+        (0x88800006, 'Enclave EC Shared Key', 'EnclaveECSharedKey', (), (2, 0), (2, 1), True),
+        (0x8880000C, 'CoverCrypt Secret Key', 'CoverCryptSecretKey', (), (2, 0), (2, 1), True),
+        (0x8880000D, 'CoverCrypt Public Key', 'CoverCryptPublicKey', (), (2, 0), (2, 1), True),
     )),
     ('Key Role Type', KeyRoleType, 4325507, ('Key Role Type',), (1, 0), (2, 1), (
         (0x00000001, 'BDK', 'BDK', (), (1, 0), (2, 1), False),
@@ -2324,6 +2399,8 @@ ENUM_ROWS = (
         (0x0000000A, 'Certificate Request', 'CertificateRequest', (), (2, 0), (2, 1), False),
     )),
     ('Opaque Data Type', OpaqueDataType, 4325465, ('Opaque Data Type',), (1, 0), (2, 1), (
+        (0x80000001, 'Unknown', 'Unknown', (), (2, 0), (2, 1), True),
+        (0x80123456, 'Vendor', 'Vendor', (), (2, 0), (2, 1), True),
     )),
     ('Operation', Operation, 4325468, ('Operation',), (1, 0), (2, 1), (
         (0x00000001, 'Create', 'Create', (), (1, 0), (2, 1), False),
@@ -2697,6 +2774,8 @@ ENUM_ROWS = (
         (0x00000044, 'BRAINPOOLP512T1', 'BRAINPOOLP512T1', (), (1, 2), (2, 1), False),
         (0x00000045, 'CURVE25519', 'CURVE25519', (), (2, 0), (2, 1), False),
         (0x00000046, 'CURVE448', 'CURVE448', (), (2, 0), (2, 1), False),
+        (0x80000001, 'CURVEED25519', 'CURVEED25519', (), (2, 0), (2, 1), True),
+        (0x80000002, 'CURVEED448', 'CURVEED448', (), (2, 0), (2, 1), True),
     )),
     ('Result Reason', ResultReason, 4325502, ('Result Reason',), (1, 0), (2, 1), (
         (0x00000001, 'Item Not Found', 'ItemNotFound', (), (1, 0), (2, 1), False),

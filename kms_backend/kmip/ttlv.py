@@ -39,7 +39,7 @@ class Placeholder:
         return self.name
 
 
-Value = Union[list["Item"], int, bool, str, bytes, Placeholder]
+Value = Union[list["Item"], int, bool, str, bytes, Placeholder]  # noqa: UP007 - a runtime alias
 
 
 class Item(NamedTuple):
@@ -100,4 +100,14 @@ class DecodeLimits:
 
 DEFAULT_LIMITS = DecodeLimits()
 
-__all__ = ["DEFAULT_LIMITS", "DecodeLimits", "Item", "ItemType", "Placeholder", "Tag", "Value", "structure", "tag_label"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DecodeLimits",
+    "Item",
+    "ItemType",
+    "Placeholder",
+    "Tag",
+    "Value",
+    "structure",
+    "tag_label",
+]

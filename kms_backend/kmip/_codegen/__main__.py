@@ -1,5 +1,6 @@
 """``python -m kms_backend.kmip._codegen``: regenerate every generated module."""
 
-from . import registry_gen
+from . import registry_gen, schema_gen
 
 registry_gen.main()
+schema_gen.main()

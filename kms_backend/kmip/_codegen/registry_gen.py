@@ -54,7 +54,7 @@ def generate() -> str:
     out.append("from __future__ import annotations\n\nfrom enum import IntEnum, IntFlag\n\n")
 
     # --- Tag enum -----------------------------------------------------------------------------------------------
-    out.append("class Tag(IntEnum):\n    \"\"\"Every KMIP 1.0-2.1 tag, plus Cosmian extension tags (0x54xxxx).\"\"\"\n\n")
+    out.append('class Tag(IntEnum):\n    """Every KMIP 1.0-2.1 tag, plus Cosmian extension tags (0x54xxxx)."""\n\n')
     tag_rows: list[str] = []
     seen_tag_idents: set[str] = set()
     for row in tags:
@@ -87,8 +87,8 @@ def generate() -> str:
             continue  # the Tag enumeration's values are the tag numbers: the Tag class above
         cls = class_name(enum_name)
         tag = info["tag"]
-        out.append(f"class {cls}(IntEnum):\n    \"\"\"KMIP {enum_name} enumeration")
-        out.append(f" (2.1 section {info['sections'].get(LATEST, '-')}).\"\"\"\n\n")
+        out.append(f'class {cls}(IntEnum):\n    """KMIP {enum_name} enumeration')
+        out.append(f' (2.1 section {info["sections"].get(LATEST, "-")})."""\n\n')
         values = list(info["values"])
         ext_values = ext.get("enumerations", {}).get(enum_name, [])
         value_rows: list[str] = []
@@ -124,8 +124,8 @@ def generate() -> str:
     mask_rows: list[str] = []
     for mask_name, info in masks.items():
         cls = class_name(mask_name)
-        out.append(f"class {cls}(IntFlag):\n    \"\"\"KMIP {mask_name} bit mask")
-        out.append(f" (2.1 section {info['sections'].get(LATEST, '-')}).\"\"\"\n\n")
+        out.append(f'class {cls}(IntFlag):\n    """KMIP {mask_name} bit mask')
+        out.append(f' (2.1 section {info["sections"].get(LATEST, "-")})."""\n\n')
         bit_rows: list[str] = []
         for bit in info["bits"]:
             ident = constant_name(bit["name"], bit["xml_name"])

@@ -1,0 +1,252 @@
+"""KMIP 1.x <-> 2.1 translation, in one place (DESIGN.md: "internally everything is KMIP 2.1").
+
+A 1.x request decodes to ``...V1`` structures (Template-Attribute, Attribute Name/Index/Value); ``to_v2``
+turns any of them into the 2.1 structure of the same name (Attributes, Attribute Reference, New/Current
+Attribute). ``to_v1`` goes back for responses, dropping what 1.x does not define. Custom 1.x attributes
+(``x-…``/``y-…``) become 2.1 Vendor Attributes with vendor identification ``x``/``y`` and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _schema_data as S
+from ._registry_data import ResultReason, Tag
+from .errors import KmipError
+from .mapper import attribute_item, attribute_value
+from .registry import tag_by_name, tag_info
+from .schema import Attributes, Struct
+from .ttlv import Item
+
+# 1.x field name -> 2.1 field name, for fields whose meaning carries over under a new name.
+_RENAMES_TO_V2 = {
+    "template_attribute": "attributes",
+    "common_template_attribute": "common_attributes",
+    "private_key_template_attribute": "private_key_attributes",
+    "public_key_template_attribute": "public_key_attributes",
+    "attribute_name": "attribute_reference",
+}
+_RENAMES_TO_V1 = {v: k for k, v in _RENAMES_TO_V2.items()}
+_CUSTOM_PREFIXES = ("x-", "y-")
+
+_CLASSES: dict[str, type[Struct]] = {
+    name: cls
+    for name, cls in vars(S).items()
+    if isinstance(cls, type) and issubclass(cls, Struct) and cls is not Struct
+}
+
+
+def _not_supported(what: str) -> KmipError:
+    return KmipError(ResultReason.FEATURE_NOT_SUPPORTED, what)
+
+
+# -- single attributes -----------------------------------------------------------------------------------------
+
+
+def attribute_to_v2(attr: S.AttributeV1) -> tuple[int, Any]:
+    """A 1.x Attribute (name, index, value) as a 2.1 (attribute tag, typed value) entry."""
+    name = attr.attribute_name
+    if name.startswith(_CUSTOM_PREFIXES):
+        vendor = S.VendorAttribute(
+            vendor_identification=name[0], attribute_name=name[2:], attribute_value=attr.attribute_value
+        )
+        return Tag.ATTRIBUTE, vendor
+    info = tag_by_name(name)
+    if info is None or info.extension:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE, f"unknown attribute name {name!r}")
+    value = attr.attribute_value
+    if value is None:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE, f"attribute {name!r} has no value")
+    # 1.x-only attributes (Operation Policy Name, Certificate Identifier...) stay raw items under their tag.
+    return info.value, attribute_value(Item(info.value, value.type, value.value))
+
+
+def attribute_to_v1(tag: int, value: Any, index: int | None = None) -> S.AttributeV1:
+    """A 2.1 attribute entry as a 1.x Attribute (Attribute Name = the spec name of the tag)."""
+    if tag == Tag.ATTRIBUTE and isinstance(value, S.VendorAttribute):
+        prefix = value.vendor_identification if value.vendor_identification in ("x", "y") else "x"
+        vendor = value.vendor_identification
+        name = value.attribute_name if vendor in ("x", "y") else f"{vendor}-{value.attribute_name}"
+        return S.AttributeV1(
+            attribute_name=f"{prefix}-{name}", attribute_index=index, attribute_value=value.attribute_value
+        )
+    info = tag_info(tag)
+    if info is None:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE, f"unknown attribute tag 0x{tag:06X}")
+    item = attribute_item(tag, value)
+    return S.AttributeV1(
+        attribute_name=info.name,
+        attribute_index=index,
+        attribute_value=Item(Tag.ATTRIBUTE_VALUE, item.type, item.value),
+    )
+
+
+def attribute_reference(name: str) -> Tag | S.AttributeReference:
+    """A 1.x Attribute Name as a 2.1 Attribute Reference (Tag enumeration, or vendor structure)."""
+    if name.startswith(_CUSTOM_PREFIXES):
+        return S.AttributeReference(vendor_identification=name[0], attribute_name=name[2:])
+    info = tag_by_name(name)
+    if info is None:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE, f"unknown attribute name {name!r}")
+    return Tag(info.value)
+
+
+def attribute_name(reference: Any) -> str:
+    """A 2.1 Attribute Reference as a 1.x Attribute Name."""
+    if isinstance(reference, S.AttributeReference):
+        return f"{reference.vendor_identification}-{reference.attribute_name}"
+    info = tag_info(int(reference))
+    if info is None:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE, f"unknown attribute reference {reference!r}")
+    return info.name
+
+
+# -- attribute collections -------------------------------------------------------------------------------------
+
+
+def template_to_attributes(template: S.TemplateAttributeV1 | None) -> Attributes:
+    """A 1.x Template-Attribute (Names are Template references, refused) as 2.1 Attributes."""
+    attrs = Attributes()
+    if template is None:
+        return attrs
+    if template.name:
+        raise _not_supported("Templates (deprecated in KMIP 1.3, removed in 2.0) are not supported")
+    for attr in template.attribute:
+        attrs.add(*attribute_to_v2(attr))
+    return attrs
+
+
+def attributes_to_v1_list(attrs: Attributes) -> list[S.AttributeV1]:
+    """2.1 Attributes as 1.x Attribute structures, with Attribute Index per repeated name (1.4 §2.1.1)."""
+    seen: dict[object, int] = {}
+    out: list[S.AttributeV1] = []
+    for tag, value in attrs:
+        if not _defined_in_1x(tag):
+            continue
+        key: object = tag
+        if isinstance(value, S.VendorAttribute):  # custom attributes are indexed per name, not per tag
+            key = (value.vendor_identification, value.attribute_name)
+        index = seen.get(key, 0)
+        seen[key] = index + 1
+        out.append(attribute_to_v1(tag, value, index if index else None))
+    return out
+
+
+def attributes_to_template(attrs: Attributes) -> S.TemplateAttributeV1:
+    return S.TemplateAttributeV1(attribute=attributes_to_v1_list(attrs))
+
+
+def _defined_in_1x(tag: int) -> bool:
+    info = tag_info(tag)
+    return info is not None and (info.first[0] == 1 or tag == Tag.ATTRIBUTE)
+
+
+# -- whole structures ------------------------------------------------------------------------------------------
+
+
+def to_v2(obj: Struct) -> Struct:
+    """Translate a 1.x structure (``...V1``) to its 2.1 counterpart; 2.1 structures are returned unchanged."""
+    name = type(obj).__name__
+    if not name.endswith("V1"):
+        return obj
+    if isinstance(obj, S.TemplateV1):
+        raise _not_supported("Template objects are not supported")
+    target = _CLASSES.get(name[:-2])
+    if target is None:
+        raise _not_supported(f"{name[:-2]} has no KMIP 2.1 form")
+    values: dict[str, Any] = {}
+    target_fields = {f.name for f in target.__kmip__.fields}
+    for f in obj.__kmip__.fields:
+        value = getattr(obj, f.name)
+        if value is None or value == []:
+            continue
+        new_name = _RENAMES_TO_V2.get(f.name, f.name)
+        if f.name == "attribute" and "new_attribute" in target_fields:  # Add/Modify Attribute request
+            values["new_attribute"] = Attributes([attribute_to_v2(value)])
+            continue
+        if f.name == "attribute" and "attributes" in target_fields:  # Get Attributes response
+            values["attributes"] = Attributes([attribute_to_v2(a) for a in value])
+            continue
+        if f.name == "attribute" and "current_attribute" in target_fields:
+            values["current_attribute"] = Attributes([attribute_to_v2(value)])
+            continue
+        if f.name == "attribute_index":
+            continue
+        if new_name not in target_fields:
+            continue
+        values[new_name] = _value_to_v2(f.name, value)
+    return target(**values)
+
+
+def _value_to_v2(field_name: str, value: Any) -> Any:
+    if isinstance(value, S.TemplateAttributeV1):
+        return template_to_attributes(value)
+    if field_name == "attribute_name":
+        return [attribute_reference(n) for n in value] if isinstance(value, list) else attribute_reference(value)
+    if isinstance(value, list):
+        return [_value_to_v2(field_name, v) for v in value]
+    if isinstance(value, Struct):
+        return to_v2(value)
+    return value
+
+
+def to_v1(obj: Struct, **extra: Any) -> Struct:
+    """Translate a 2.1 structure to its 1.x counterpart (``...V1``), dropping fields 1.x does not define.
+
+    ``extra`` supplies 1.x fields the 2.1 form lacks (the Attribute echoed by 1.x Add/Modify/Delete Attribute
+    responses).
+    """
+    name = type(obj).__name__
+    target = _CLASSES.get(name + "V1")
+    if target is None:
+        return obj  # the 2.1 class serves 1.x too (Protocol Version, ...)
+    values: dict[str, Any] = dict(extra)
+    target_fields = {f.name for f in target.__kmip__.fields}
+    for f in obj.__kmip__.fields:
+        value = getattr(obj, f.name)
+        if value is None or value == []:
+            continue
+        if isinstance(value, Attributes):
+            if "attribute" in target_fields and f.name in ("attributes", "new_attribute", "current_attribute"):
+                attrs = attributes_to_v1_list(value)
+                values["attribute"] = attrs if _is_list(target, "attribute") else (attrs[0] if attrs else None)
+                continue
+            v1_name = _RENAMES_TO_V1.get(f.name, f.name)
+            if v1_name in target_fields:
+                values[v1_name] = attributes_to_template(value)
+            continue
+        v1_name = _RENAMES_TO_V1.get(f.name, f.name)
+        if v1_name not in target_fields:
+            continue
+        if f.name == "attribute_reference":
+            values[v1_name] = [attribute_name(r) for r in value] if isinstance(value, list) else attribute_name(value)
+            continue
+        if f.name == "unique_identifier" and not isinstance(value, str) and not isinstance(value, list):
+            value = str(int(value)) if not isinstance(value, Item) else value
+        values[v1_name] = _value_to_v1(value)
+    return target(**values)
+
+
+def _value_to_v1(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_value_to_v1(v) for v in value]
+    if isinstance(value, Struct):
+        return to_v1(value)
+    return value
+
+
+def _is_list(cls: type[Struct], field_name: str) -> bool:
+    return any(f.name == field_name and f.multi for f in cls.__kmip__.fields)
+
+
+__all__ = [
+    "attribute_name",
+    "attribute_reference",
+    "attribute_to_v1",
+    "attribute_to_v2",
+    "attributes_to_template",
+    "attributes_to_v1_list",
+    "template_to_attributes",
+    "to_v1",
+    "to_v2",
+]
