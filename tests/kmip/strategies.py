@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 from kms_backend.kmip import registry
@@ -47,6 +49,7 @@ def primitive_items(draw: st.DrawFn) -> Item:
     """A random non-Structure item with a tag of the matching type."""
     item_type = draw(st.sampled_from([t for t in _VALUES if t in _BY_TYPE]))
     tag = draw(st.sampled_from(_BY_TYPE[item_type]))
+    value: Any
     if item_type == ItemType.ENUMERATION:
         value = draw(_enum_value(tag))
     elif item_type == ItemType.INTEGER and registry.mask_for_tag(tag) is not None:
@@ -66,4 +69,6 @@ def trees(max_leaves: int = 30) -> st.SearchStrategy[Item]:
         ),
         max_leaves=max_leaves,
     )
-    return st.builds(lambda tag, kids: Item(tag, ItemType.STRUCTURE, kids), structure_tags, st.lists(children, max_size=8))
+    return st.builds(
+        lambda tag, kids: Item(tag, ItemType.STRUCTURE, kids), structure_tags, st.lists(children, max_size=8)
+    )

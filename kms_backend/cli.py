@@ -1,0 +1,113 @@
+"""The ``keystead`` command line (command names are a contract: see ../shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .kmip import binary_codec, json_codec, pretty, xml_codec
+from .kmip.errors import KmipError
+from .kmip.ttlv import Item
+
+FORMATS_IN = ("binary", "hex", "json", "xml")
+FORMATS_OUT = ("binary", "hex", "json", "xml", "text")
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _decode(fmt: str, data: bytes) -> Item:
+    if fmt == "binary":
+        return binary_codec.decode(data)
+    if fmt == "hex":
+        text = "".join(data.decode("ascii", errors="replace").split())
+        try:
+            raw = bytes.fromhex(text.removeprefix("0x"))
+        except ValueError as exc:
+            raise SystemExit(f"keystead ttlv: input is not hexadecimal: {exc}") from None
+        return binary_codec.decode(raw)
+    if fmt == "json":
+        return json_codec.decode(data)
+    return xml_codec.decode(data)
+
+
+def _encode(fmt: str, item: Item) -> bytes:
+    if fmt == "binary":
+        return binary_codec.encode(item)
+    if fmt == "hex":
+        return binary_codec.encode(item).hex().upper().encode() + b"\n"
+    if fmt == "json":
+        return json_codec.encode(item).encode() + b"\n"
+    if fmt == "xml":
+        return xml_codec.encode(item).encode() + b"\n"
+    return pretty.format_tree(item).encode() + b"\n"
+
+
+def cmd_ttlv(args: argparse.Namespace) -> int:
+    """Convert one KMIP message between encodings."""
+    data = _read_input(args.file)
+    try:
+        item = _decode(args.from_format, data)
+        out = _encode(args.to_format, item)
+    except KmipError as exc:
+        print(f"keystead ttlv: {exc.message}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(out)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _not_yet(feature: str) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(f"keystead: {feature} is not available in this build yet.", file=sys.stderr)
+        return 2
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keystead", description="Keystead key management: KMIP server and tools.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ttlv = sub.add_parser(
+        "ttlv",
+        help="convert a KMIP message between binary, hex, JSON, XML and readable text",
+        description="Convert one KMIP message (binary TTLV, hex, Cosmian-style JSON TTLV or OASIS XML) "
+        "to another encoding, or pretty-print it with --to text.",
+    )
+    ttlv.add_argument("--from", dest="from_format", choices=FORMATS_IN, required=True, help="input encoding")
+    ttlv.add_argument("--to", dest="to_format", choices=FORMATS_OUT, required=True, help="output encoding")
+    ttlv.add_argument("file", nargs="?", default="-", help="input file (default: standard input)")
+    ttlv.set_defaults(func=cmd_ttlv)
+
+    serve = sub.add_parser("serve", help="run the KMS (HTTP on 9998, KMIP over TLS on 5696)")
+    serve.set_defaults(func=_not_yet("the KMS server"))
+
+    certs = sub.add_parser("certs", help="certificate helpers")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
+    init = certs_sub.add_parser("init", help="write a CA, server and client certificate set into DIR")
+    init.add_argument("dir")
+    init.set_defaults(func=_not_yet("certificate generation"))
+
+    pkcs11 = sub.add_parser("pkcs11", help="the PKCS#11 provider")
+    pkcs11_sub = pkcs11.add_subparsers(dest="pkcs11_command", required=True, metavar="COMMAND")
+    pkcs11_sub.add_parser("path", help="print the path of the PKCS#11 library").set_defaults(
+        func=_not_yet("the PKCS#11 library")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
