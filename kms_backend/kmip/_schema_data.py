@@ -552,7 +552,7 @@ class LocateRequest(Struct):
     offset_items: int | None = None
     storage_status_mask: int | None = None
     object_group_member: E.ObjectGroupMember | None = None
-    attributes: Attributes
+    attributes: Attributes | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3421,7 +3421,7 @@ LocateRequest.__kmip__ = StructSpec('LocateRequest', 0x420079, '2.1', (
     F('offset_items', 0x4200D4, 'p', (2,), (), False, False, None),
     F('storage_status_mask', 0x42008E, 'p', (2,), (), False, False, None),
     F('object_group_member', 0x4200AC, 'p', (5,), (), False, False, E.ObjectGroupMember),
-    F('attributes', 0x420125, 'a', (), (), True, False),
+    F('attributes', 0x420125, 'a', (), (), False, False),
 ))
 LocateResponse.__kmip__ = StructSpec('LocateResponse', 0x42007C, '2.1', (
     F('located_items', 0x4200D5, 'p', (2,), (), False, False, None),

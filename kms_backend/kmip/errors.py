@@ -33,3 +33,6 @@ class EncodeError(KmipError):
 
     def __init__(self, message: str, reason: ResultReason = ResultReason.GENERAL_FAILURE) -> None:
         super().__init__(reason, message)
+
+
+__all__ = ["DecodeError", "EncodeError", "KmipError"]

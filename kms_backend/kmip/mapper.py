@@ -144,12 +144,16 @@ def _decode_primitive(child: Item, f: FieldSpec) -> Any:
 
 
 def _wrong_type(child: Item, f: FieldSpec) -> DecodeError:
-    allowed = "/".join(ItemType(t).name for t in f.types) or "Structure"
-    try:
-        got = ItemType(child.type).name
-    except ValueError:
-        got = str(child.type)
+    allowed = "/".join(_type_name(t) for t in f.types) or "Structure"
+    got = _type_name(child.type)
     return DecodeError(f"{tag_label(child.tag)} must be {allowed}, not {got}", ResultReason.INVALID_FIELD)
+
+
+def _type_name(item_type: int) -> str:
+    try:
+        return ItemType(item_type).name.title().replace("_", "")
+    except ValueError:
+        return f"type 0x{item_type:02X}"
 
 
 def attributes_from_tree(item: Item) -> Attributes:

@@ -260,3 +260,31 @@ def parse_version(text: str) -> ProtocolVersion:
     if not (major.isdigit() and minor.isdigit()):
         raise ValueError(f"not a KMIP protocol version: {text!r}")
     return int(major), int(minor)
+
+
+__all__ = [
+    "SUPPORTED_VERSIONS",
+    "V1_0",
+    "V1_1",
+    "V1_2",
+    "V1_3",
+    "V1_4",
+    "V2_0",
+    "V2_1",
+    "EnumInfo",
+    "EnumValueInfo",
+    "MaskBitInfo",
+    "MaskInfo",
+    "ProtocolVersion",
+    "TagInfo",
+    "enum_for_tag",
+    "enumeration",
+    "enumerations",
+    "mask",
+    "mask_for_tag",
+    "masks",
+    "parse_version",
+    "tag_by_name",
+    "tag_info",
+    "tags",
+]

@@ -61,7 +61,12 @@ SUPPLEMENT = [
     ),
 ]
 # Fields the spec tables mark REQUIRED that the OASIS test cases (and real servers) omit.
-RELAXED = {("QueryResponse", "Protection Storage Masks"), ("UsageLimits", "Usage Limits Count")}
+RELAXED = {
+    ("QueryResponse", "Protection Storage Masks"),
+    ("UsageLimits", "Usage Limits Count"),
+    # PyKMIP 0.11 sends a 2.0 Locate without Attributes when there is no filter.
+    ("LocateRequest", "Attributes"),
+}
 PY_TYPES = {
     1: "object",
     2: "int",

@@ -1,0 +1,174 @@
+"""The request context handed to every operation handler, and access control (enforced here, in one place).
+
+Handlers never fetch objects from the store directly: ``ctx.load(uid, operation)`` resolves the identifier (ID
+Placeholder, response-relative Integer, Cosmian tag list), fetches the object and checks that ``ctx.user`` may
+perform ``operation`` on it. ``ctx.check_create()`` guards every operation that creates objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from ..kmip._registry_data import Operation, ResultReason, Tag
+from ..kmip._registry_data import UniqueIdentifier as UidEnum
+from ..kmip.errors import KmipError
+from ..kmip.registry import ProtocolVersion
+from ..kmip.ttlv import Item
+from ..store.base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoreTransaction
+from .lifecycle import refresh_state
+from .objects import ManagedObject, parse_tag_list
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+#: Operations a grant to EVERYONE never confers: they need a grant naming the user (and owners keep them).
+EXPLICIT_ONLY = frozenset({Operation.DESTROY, Operation.REVOKE})
+
+
+@dataclass
+class BatchState:
+    """What batch items of one request message share (KMIP 2.1 §6.1: ID Placeholder; 2.x Integer uids)."""
+
+    id_placeholder: str | None = None
+    #: Unique Identifiers returned so far in this response, for 2.x "Integer" references (§11.56 note).
+    returned_uids: list[str] = field(default_factory=list)
+    #: Per-item facts a handler leaves for the version translation (the attribute a 1.x Delete removed).
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RequestContext:
+    """Everything a handler needs: who asks, in which protocol version, at what time, in which transaction."""
+
+    engine: Engine
+    tx: StoreTransaction
+    user: str
+    version: ProtocolVersion
+    now: int
+    batch: BatchState = field(default_factory=BatchState)
+    #: Objects loaded in this batch item (uid -> object), so a handler and its helpers share one copy.
+    cache: dict[str, ManagedObject] = field(default_factory=dict)
+
+    # -- identifiers -------------------------------------------------------------------------------------------
+    def new_uid(self) -> str:
+        """A fresh Unique Identifier (random UUID: no information about creation order or owner)."""
+        return str(uuid.uuid4())
+
+    def resolve_uid(self, value: Any, operation: int | None = None) -> str:
+        """The object a request's Unique Identifier designates (None/ID Placeholder: the batch's placeholder)."""
+        if value is None or (isinstance(value, IntEnum) and value == UidEnum.ID_PLACEHOLDER):
+            if self.batch.id_placeholder is None:
+                raise KmipError(ResultReason.INVALID_FIELD, "no Unique Identifier given and no ID Placeholder is set")
+            return self.batch.id_placeholder
+        if isinstance(value, Item):
+            value = value.value
+        if isinstance(value, IntEnum):
+            raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, f"Unique Identifier {value.name} is not supported")
+        if isinstance(value, int):
+            return self._uid_by_position(value)
+        if not isinstance(value, str) or not value:
+            raise KmipError(ResultReason.INVALID_FIELD, "invalid Unique Identifier")
+        if value.startswith("["):
+            return self._uid_by_tags(parse_tag_list(value), operation)
+        return value
+
+    def _uid_by_position(self, index: int) -> str:
+        uids = self.batch.returned_uids
+        try:
+            return uids[index]
+        except IndexError:
+            raise KmipError(ResultReason.INVALID_FIELD, f"no Unique Identifier number {index} in this batch") from None
+
+    def _uid_by_tags(self, tags: list[str], operation: int | None) -> str:
+        if not tags:
+            raise KmipError(ResultReason.INVALID_FIELD, "an empty tag list designates no object")
+        found = self.tx.locate(LocateQuery(tags=tags, user=self.visibility_user(), operation=operation, limit=2))
+        if not found:
+            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"no object has the tags {tags}")
+        if len(found) > 1:
+            raise KmipError(ResultReason.INVALID_FIELD, f"the tags {tags} designate more than one object")
+        return found[0]
+
+    def visibility_user(self) -> str | None:
+        """The user Locate results are limited to (None for administrators, who see everything)."""
+        return None if self.user in self.engine.config.admin_users else self.user
+
+    # -- loading and saving, with access control -----------------------------------------------------------------
+    def load(self, value: Any, operation: int, *, with_object: bool = True, for_update: bool = False) -> ManagedObject:
+        """Fetch the object designated by ``value`` for ``operation``, checking the user's right to it."""
+        uid = self.resolve_uid(value, operation)
+        mo = self.cache.get(uid)
+        if mo is None:
+            record = self.tx.get(uid, for_update=for_update)
+            if record is None:
+                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
+            mo = self.engine.records.from_record(record, with_object=with_object)
+            self.cache[uid] = mo
+            if refresh_state(mo, self.now):  # an Activation/Deactivation Date passed since the last write
+                self.save(mo, touch=False)
+        elif with_object:
+            self.engine.records.load_object(mo)
+        self.authorize(mo, operation)
+        return mo
+
+    def authorize(self, mo: ManagedObject, operation: int) -> None:
+        """Raise Permission Denied unless ``self.user`` may perform ``operation`` on ``mo``."""
+        user = self.user
+        if user == mo.owner or user in self.engine.config.admin_users:
+            return
+        granted = self.tx.grants(mo.uid)
+        if operation in granted.get(user, ()):
+            return
+        if operation not in EXPLICIT_ONLY and operation in granted.get(EVERYONE, ()):
+            return
+        name = Operation(operation).name if operation in Operation._value2member_map_ else str(operation)
+        raise KmipError(ResultReason.PERMISSION_DENIED, f"user {user!r} may not {name} object {mo.uid}")
+
+    def check_create(self) -> None:
+        """Raise Permission Denied if creation is restricted to privileged users and the user is not one."""
+        config = self.engine.config
+        if not config.privileged_users or self.user in config.admin_users:
+            return
+        if self.user in config.privileged_users or self.user in self.tx.privileged_users():
+            return
+        raise KmipError(ResultReason.PERMISSION_DENIED, f"user {self.user!r} may not create objects")
+
+    def insert(self, mo: ManagedObject) -> None:
+        """Store a new object owned by the requesting user."""
+        try:
+            self.tx.insert(self.engine.records.to_record(mo))
+        except NameConflict as exc:
+            raise KmipError(ResultReason.NON_UNIQUE_NAME_ATTRIBUTE, str(exc)) from None
+        except StoreConflict:
+            raise KmipError(ResultReason.OBJECT_ALREADY_EXISTS, f"object {mo.uid} already exists") from None
+        self.cache[mo.uid] = mo
+
+    def save(self, mo: ManagedObject, *, touch: bool = True) -> None:
+        """Write back a changed object; updates Last Change Date unless ``touch`` is False."""
+        if touch:
+            mo.attributes.set(Tag.LAST_CHANGE_DATE, self.now)
+        record = self.engine.records.to_record(mo)
+        try:
+            self.tx.update(record)
+        except NameConflict as exc:
+            raise KmipError(ResultReason.NON_UNIQUE_NAME_ATTRIBUTE, str(exc)) from None
+        except StoreConflict:
+            raise KmipError(
+                ResultReason.GENERAL_FAILURE, f"object {mo.uid} was changed concurrently; retry the request"
+            ) from None
+        mo.revision = record.revision
+
+    def returned(self, uid: str) -> str:
+        """Record a Unique Identifier returned by this batch item (ID Placeholder and 2.x Integer references)."""
+        self.batch.id_placeholder = uid
+        self.batch.returned_uids.append(uid)
+        return uid
+
+
+Handler = Callable[[RequestContext, Any], Any]
+
+__all__ = ["EXPLICIT_ONLY", "BatchState", "Handler", "RequestContext"]

@@ -1,0 +1,261 @@
+"""The KMIP engine: batch processing (KMIP 2.1 §6.1 / 1.4 §7: items in order, ID Placeholder, Batch Error
+Continuation Option, Unique Batch Item ID, Maximum Response Size) and dispatch to one handler per operation.
+
+Requests of any protocol version 1.0-2.1 are translated to 2.1 payloads at the edge and responses back to the
+request's version (``kmip.translate``). Every batch item runs in its own store transaction (Undo: one for the
+whole batch), so a failed item leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..kmip import _schema_data as S
+from ..kmip import binary_codec, messages, translate
+from ..kmip._registry_data import (
+    BatchErrorContinuationOption,
+    Operation,
+    ResultReason,
+    ResultStatus,
+)
+from ..kmip.errors import KmipError
+from ..kmip.mapper import to_tree
+from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion
+from ..kmip.schema import Struct
+from ..kmip.ttlv import Item
+from ..store.base import ObjectStore, StoreError
+from .config import EngineConfig
+from .context import BatchState, RequestContext
+from .objects import RecordCodec
+
+log = logging.getLogger("keystead.engine")
+
+Clock = Callable[[], float]
+
+
+class _Undo(Exception):
+    """Raised inside the Undo-mode transaction to roll back every item of the batch."""
+
+
+class Engine:
+    """Processes KMIP requests against an object store. Thread-safe (each call uses its own transactions)."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        config: EngineConfig | None = None,
+        *,
+        clock: Clock = time.time,
+        records: RecordCodec | None = None,
+    ) -> None:
+        from .router import ROUTES  # the handlers import this module's types
+
+        self.store = store
+        self.config = config or EngineConfig()
+        self.clock = clock
+        self.records = records or RecordCodec()
+        self.routes = ROUTES
+        #: Per-operation state that spans requests (streaming Encrypt/Sign contexts keyed by Correlation Value).
+        self.sessions: dict[bytes, Any] = {}
+
+    # -- whole messages -------------------------------------------------------------------------------------------
+    def process_tree(self, request: Item, user: str) -> Item:
+        """A Request Message tree in, a Response Message tree out; never raises for bad requests."""
+        version: ProtocolVersion = (2, 1)
+        try:
+            version = messages.protocol_version(request)
+            typed = messages.decode_request(request)
+        except KmipError as exc:
+            return to_tree(self.error_response(version, exc))
+        return to_tree(self.process(typed, user))
+
+    def process(self, request: messages.RequestMessage, user: str) -> messages.ResponseMessage:
+        """Run every batch item of a typed Request Message and build the Response Message."""
+        header = request.request_header
+        pv = header.protocol_version
+        version = (pv.protocol_version_major, pv.protocol_version_minor)
+        if version not in SUPPORTED_VERSIONS:
+            # Answer in the highest version we speak that is not newer than the request's (KMIP 2.1 §8.1).
+            answer = next((v for v in SUPPORTED_VERSIONS if v <= version), SUPPORTED_VERSIONS[-1])
+            return self.error_response(
+                answer,
+                KmipError(ResultReason.INVALID_MESSAGE, f"protocol version {version[0]}.{version[1]} not supported"),
+            )
+        items = request.batch_item
+        if len(items) > self.config.max_batch_items:
+            return self.error_response(
+                version, KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many batch items in one request")
+            )
+        option = header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
+        batch = BatchState()
+        if option == BatchErrorContinuationOption.UNDO and len(items) > 1:
+            results = self._run_undo(items, user, version, batch)
+        else:
+            results = []
+            for item in items:
+                result = self._run_item(item, user, version, batch, None)
+                results.append(result)
+                if result.result_status != ResultStatus.SUCCESS and option == BatchErrorContinuationOption.STOP:
+                    break
+        response: messages.ResponseMessage = self._response(version, results, header)
+        if header.maximum_response_size is not None:
+            response = self._limit_size(response, header.maximum_response_size, version)
+        return response
+
+    def _run_undo(self, items: list[Any], user: str, version: ProtocolVersion, batch: BatchState) -> list[Any]:
+        results: list[Any] = []
+        try:
+            with self.store.transaction() as tx:
+                for item in items:
+                    result = self._run_item(item, user, version, batch, tx)
+                    results.append(result)
+                    if result.result_status != ResultStatus.SUCCESS:
+                        raise _Undo
+        except _Undo:
+            for index, result in enumerate(results[:-1]):
+                results[index] = self._batch_item(
+                    version,
+                    operation=result.operation,
+                    unique_batch_item_id=result.unique_batch_item_id,
+                    result_status=ResultStatus.OPERATION_UNDONE,
+                )
+        except StoreError:
+            log.exception("store failure during an Undo batch")
+            results = [
+                self._failure(version, i, KmipError(ResultReason.GENERAL_FAILURE, "storage failure")) for i in items
+            ]
+        return results
+
+    def _run_item(self, item: Any, user: str, version: ProtocolVersion, batch: BatchState, tx: Any) -> Any:
+        operation = item.operation
+        payload = item.request_payload
+        batch.extras.clear()
+        try:
+            if isinstance(payload, Item) or operation not in self.routes:
+                raise KmipError(
+                    ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported"
+                )
+            request = translate.to_v2(payload) if version[0] < 2 else payload
+            response = self.run_operation(operation, request, user, version, batch=batch, tx=tx)
+            if version[0] < 2:
+                response = translate.to_v1(response, **_v1_extras(payload, response, batch))
+        except KmipError as exc:
+            return self._failure(version, item, exc)
+        except StoreError:
+            log.exception("store failure in %s", _op_name(operation))
+            return self._failure(version, item, KmipError(ResultReason.GENERAL_FAILURE, "storage failure"))
+        except Exception:  # any other exception is a bug: log it, never leak its text
+            log.exception("internal error in %s", _op_name(operation))
+            return self._failure(version, item, KmipError(ResultReason.GENERAL_FAILURE, "internal server error"))
+        return self._batch_item(
+            version,
+            operation=operation,
+            unique_batch_item_id=item.unique_batch_item_id,
+            result_status=ResultStatus.SUCCESS,
+            response_payload=response,
+        )
+
+    def run_operation(
+        self,
+        operation: Operation,
+        request: Struct,
+        user: str,
+        version: ProtocolVersion = (2, 1),
+        *,
+        batch: BatchState | None = None,
+        tx: Any = None,
+    ) -> Struct:
+        """Run one 2.1 operation payload for ``user`` in its own transaction (or in ``tx``); raises KmipError.
+
+        This is also the entry point for a bare operation (HTTP ``/kmip/2_1`` without a Request Message) and for
+        the in-process PKCS#11 backend.
+        """
+        handler = self.routes.get(operation)
+        if handler is None:
+            raise KmipError(ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported")
+        batch = batch if batch is not None else BatchState()
+        if tx is not None:
+            ctx = RequestContext(self, tx, user, version, int(self.clock()), batch)
+            return handler(ctx, request)  # type: ignore[no-any-return]
+        saved = (batch.id_placeholder, list(batch.returned_uids))
+        try:
+            with self.store.transaction() as own_tx:
+                ctx = RequestContext(self, own_tx, user, version, int(self.clock()), batch)
+                return handler(ctx, request)  # type: ignore[no-any-return]
+        except BaseException:
+            batch.id_placeholder, batch.returned_uids = saved[0], saved[1]
+            raise
+
+    # -- building responses ---------------------------------------------------------------------------------------
+    def _failure(self, version: ProtocolVersion, item: Any, exc: KmipError) -> Any:
+        return self._batch_item(
+            version,
+            operation=getattr(item, "operation", None),
+            unique_batch_item_id=getattr(item, "unique_batch_item_id", None),
+            result_status=ResultStatus.OPERATION_FAILED,
+            result_reason=exc.reason,
+            result_message=exc.message,
+        )
+
+    @staticmethod
+    def _batch_item(version: ProtocolVersion, **fields: Any) -> Any:
+        cls = S.ResponseBatchItemV1 if version[0] < 2 else S.ResponseBatchItem
+        return cls(**fields)
+
+    def _response(self, version: ProtocolVersion, results: list[Any], request_header: Any = None) -> Any:
+        pv = S.ProtocolVersion(protocol_version_major=version[0], protocol_version_minor=version[1])
+        correlation: dict[str, Any] = {}
+        if request_header is not None:
+            correlation = {
+                "client_correlation_value": request_header.client_correlation_value,
+                "server_correlation_value": request_header.server_correlation_value,
+            }
+        if version[0] < 2:
+            header_v1 = S.ResponseHeaderV1(
+                protocol_version=pv, time_stamp=int(self.clock()), batch_count=len(results), **correlation
+            )
+            return S.ResponseMessageV1(response_header=header_v1, batch_item=results)
+        header = S.ResponseHeader(
+            protocol_version=pv, time_stamp=int(self.clock()), batch_count=len(results), **correlation
+        )
+        return S.ResponseMessage(response_header=header, batch_item=results)
+
+    def error_response(self, version: ProtocolVersion, exc: KmipError) -> messages.ResponseMessage:
+        """A one-item failure response for a request that could not be read."""
+        return self._response(version, [self._failure(version, None, exc)])  # type: ignore[no-any-return]
+
+    def _limit_size(self, response: Any, limit: int, version: ProtocolVersion) -> Any:
+        size = len(binary_codec.encode(to_tree(response)))
+        if size <= limit:
+            return response
+        results = [
+            self._failure(
+                version, item, KmipError(ResultReason.RESPONSE_TOO_LARGE, f"response of {size} bytes exceeds {limit}")
+            )
+            for item in response.batch_item
+        ]
+        return self._response(version, results)
+
+
+def _op_name(operation: Any) -> str:
+    try:
+        return Operation(operation).name
+    except ValueError:
+        return str(operation)
+
+
+def _v1_extras(request_v1: Any, response: Any, batch: BatchState) -> dict[str, Any]:
+    """1.x Add/Modify/Delete Attribute responses echo the Attribute; the 2.1 responses do not carry it."""
+    if isinstance(response, S.AddAttributeResponse | S.ModifyAttributeResponse) and hasattr(request_v1, "attribute"):
+        return {"attribute": request_v1.attribute}
+    deleted = batch.extras.get("deleted_attribute")
+    if isinstance(response, S.DeleteAttributeResponse) and deleted is not None:
+        tag, value, index = deleted
+        return {"attribute": translate.attribute_to_v1(tag, value, index)}
+    return {}
+
+
+__all__ = ["Engine"]

@@ -1,0 +1,106 @@
+"""Helpers shared by the handlers that create objects or read their key material."""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, ObjectType, ResultReason, Tag
+from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes, Struct
+from ..context import RequestContext
+from ..lifecycle import check_client_attributes, initialise
+from ..objects import SYSTEM_TAGS, ManagedObject, remove_tag_attribute, tags_from_attributes
+
+
+def client_attributes(attrs: Attributes | None) -> Attributes:
+    """A private copy of a request's attributes, validated (no server-only or repeated single-valued ones)."""
+    copy = Attributes(list(attrs.entries) if attrs is not None else [])
+    check_client_attributes(copy)
+    return copy
+
+
+def new_object(
+    ctx: RequestContext,
+    object_type: ObjectType,
+    obj: Struct | None,
+    attrs: Attributes,
+    *,
+    uid: str | None = None,
+    key_material: bytes | None = None,
+    key_format_type: int | None = None,
+) -> ManagedObject:
+    """Build, initialise and insert a new object owned by the requesting user; returns it."""
+    uid = uid or ctx.new_uid()
+    tags = tags_from_attributes(attrs) or []
+    remove_tag_attribute(attrs)
+    system_tag = SYSTEM_TAGS.get(object_type)
+    if system_tag and system_tag not in tags:
+        tags.append(system_tag)
+    initialise(attrs, uid, object_type, ctx.now, key_material=key_material, key_format_type=key_format_type)
+    mo = ManagedObject(uid=uid, owner=ctx.user, object=obj, attributes=attrs, tags=tags)
+    ctx.insert(mo)
+    return mo
+
+
+def symmetric_key_object(algorithm: int, length: int, material: bytes) -> S.SymmetricKey:
+    """A Symmetric Key with a Raw key block (KMIP 2.1 §2.9, §3.1)."""
+    return S.SymmetricKey(
+        key_block=S.KeyBlock(
+            key_format_type=KeyFormatType.RAW,
+            key_value=S.KeyValue(key_material=material),
+            cryptographic_algorithm=algorithm,  # type: ignore[arg-type]
+            cryptographic_length=length,
+        )
+    )
+
+
+#: Default and permitted lengths (bits) of symmetric keys the server generates.
+SYMMETRIC_LENGTHS: dict[int, tuple[int, tuple[int, ...] | None]] = {
+    CryptographicAlgorithm.AES: (256, (128, 192, 256)),
+    CryptographicAlgorithm.CAMELLIA: (256, (128, 192, 256)),
+    CryptographicAlgorithm.ARIA: (256, (128, 192, 256)),
+    CryptographicAlgorithm.CHACHA20: (256, (256,)),
+    CryptographicAlgorithm.CHACHA20POLY1305: (256, (256,)),
+    CryptographicAlgorithm.HMAC_SHA3_224: (224, None),
+    CryptographicAlgorithm.HMAC_SHA3_256: (256, None),
+    CryptographicAlgorithm.HMAC_SHA3_384: (384, None),
+    CryptographicAlgorithm.HMAC_SHA3_512: (512, None),
+    CryptographicAlgorithm.DES3: (192, (168, 192)),
+    CryptographicAlgorithm.HMAC_SHA1: (160, None),
+    CryptographicAlgorithm.HMAC_SHA224: (224, None),
+    CryptographicAlgorithm.HMAC_SHA256: (256, None),
+    CryptographicAlgorithm.HMAC_SHA384: (384, None),
+    CryptographicAlgorithm.HMAC_SHA512: (512, None),
+    CryptographicAlgorithm.HMAC_MD5: (128, None),
+}
+
+
+def symmetric_parameters(attrs: Attributes) -> tuple[int, int]:
+    """(Cryptographic Algorithm, Cryptographic Length) for a new symmetric key, validated."""
+    algorithm = attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+    if algorithm is None:
+        raise KmipError(ResultReason.INVALID_FIELD, "Cryptographic Algorithm is required to create a symmetric key")
+    if algorithm not in SYMMETRIC_LENGTHS:
+        raise KmipError(
+            ResultReason.INVALID_ATTRIBUTE_VALUE,
+            f"cannot create symmetric keys for {_algorithm_name(algorithm)}",
+        )
+    default, allowed = SYMMETRIC_LENGTHS[algorithm]
+    length = attrs.get(Tag.CRYPTOGRAPHIC_LENGTH, default)
+    if not isinstance(length, int) or length <= 0 or length % 8 or length > 8192:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"invalid Cryptographic Length {length!r}")
+    if allowed is not None and length not in allowed:
+        raise KmipError(
+            ResultReason.INVALID_ATTRIBUTE_VALUE,
+            f"{_algorithm_name(algorithm)} keys are {'/'.join(map(str, allowed))} bits, not {length}",
+        )
+    return int(algorithm), length
+
+
+def _algorithm_name(algorithm: object) -> str:
+    try:
+        return CryptographicAlgorithm(algorithm).name  # type: ignore[arg-type]
+    except ValueError:
+        return str(algorithm)
+
+
+__all__ = ["client_attributes", "new_object", "symmetric_key_object", "symmetric_parameters"]

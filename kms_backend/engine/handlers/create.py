@@ -1,0 +1,47 @@
+"""Create (KMIP 2.1 §6.1.8): generate a Symmetric Key (or Secret Data) from the request's attributes."""
+
+from __future__ import annotations
+
+import secrets
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import KeyFormatType, ObjectType, ResultReason, SecretDataType, Tag
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from ._common import client_attributes, new_object, symmetric_key_object, symmetric_parameters
+
+
+def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
+    ctx.check_create()
+    attrs = client_attributes(request.attributes)
+    object_type = request.object_type
+    declared = attrs.get(Tag.OBJECT_TYPE)
+    if declared is not None and declared != object_type:
+        raise KmipError(ResultReason.INVALID_FIELD, "Object Type attribute contradicts the request's Object Type")
+    attrs.remove(Tag.OBJECT_TYPE)
+    obj: S.SymmetricKey | S.SecretData
+    if object_type == ObjectType.SYMMETRIC_KEY:
+        algorithm, length = symmetric_parameters(attrs)
+        material = secrets.token_bytes(length // 8)
+        attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, length)
+        obj = symmetric_key_object(algorithm, length, material)
+    elif object_type == ObjectType.SECRET_DATA:
+        length = attrs.get(Tag.CRYPTOGRAPHIC_LENGTH, 256)
+        if not isinstance(length, int) or length <= 0 or length % 8 or length > 8192:
+            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"invalid Cryptographic Length {length!r}")
+        material = secrets.token_bytes(length // 8)
+        obj = S.SecretData(
+            secret_data_type=SecretDataType.SEED,
+            key_block=S.KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=S.KeyValue(key_material=material)),
+        )
+    else:
+        raise KmipError(
+            ResultReason.INVALID_OBJECT_TYPE,
+            f"Create makes Symmetric Keys and Secret Data; use Create Key Pair or Register for {object_type.name}",
+        )
+    key_format = KeyFormatType.RAW if object_type == ObjectType.SYMMETRIC_KEY else KeyFormatType.OPAQUE
+    mo = new_object(ctx, object_type, obj, attrs, key_material=material, key_format_type=key_format)
+    return S.CreateResponse(object_type=object_type, unique_identifier=ctx.returned(mo.uid))
+
+
+__all__ = ["handle"]

@@ -1,0 +1,45 @@
+"""Get (KMIP 2.1 §6.1.19): return a managed object, in the requested Key Format Type, optionally wrapped."""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import KeyCompressionType, Operation, ResultReason, Tag
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from ..keyformats import convert_key_format, wrap_for_export
+from ..lifecycle import DESTROYED_STATES, key_block
+
+
+def handle(ctx: RequestContext, request: S.GetRequest) -> S.GetResponse:
+    mo = ctx.load(request.unique_identifier, Operation.GET)
+    return S.GetResponse(
+        object_type=mo.object_type,
+        unique_identifier=ctx.returned(mo.uid),
+        managed_object=export_object(ctx, mo, request),  # type: ignore[arg-type]
+    )
+
+
+def export_object(ctx: RequestContext, mo: object, request: S.GetRequest | S.ExportRequest) -> object:
+    """The object's content as Get/Export return it: format converted, wrapped if asked, sensitivity enforced."""
+    from ..objects import ManagedObject
+
+    assert isinstance(mo, ManagedObject)
+    if mo.state in DESTROYED_STATES or mo.object is None:
+        raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {mo.uid} has been destroyed")
+    if request.key_compression_type not in (None, KeyCompressionType.EC_PUBLIC_KEY_TYPE_UNCOMPRESSED):
+        raise KmipError(ResultReason.KEY_COMPRESSION_TYPE_NOT_SUPPORTED, "key compression is not supported")
+    obj = mo.object
+    has_key = key_block(obj) is not None
+    if has_key and not mo.attributes.get(Tag.EXTRACTABLE, True):
+        raise KmipError(ResultReason.NOT_EXTRACTABLE, f"object {mo.uid} is not extractable")
+    if request.key_format_type is not None:
+        obj = convert_key_format(obj, request.key_format_type)
+    spec = request.key_wrapping_specification
+    if spec is not None:
+        return wrap_for_export(ctx, mo, obj, spec)
+    if has_key and mo.attributes.get(Tag.SENSITIVE, False):
+        raise KmipError(ResultReason.SENSITIVE, f"object {mo.uid} is sensitive: it can only be exported wrapped")
+    return obj
+
+
+__all__ = ["export_object", "handle"]

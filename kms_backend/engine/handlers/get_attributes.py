@@ -1,0 +1,53 @@
+"""Get Attributes (KMIP 2.1 §6.1.20): the requested attributes of an object (all of them if none named)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import Operation, Tag
+from ...kmip.schema import Attributes
+from ...kmip.ttlv import Item, ItemType
+from ..context import RequestContext
+from ..objects import COSMIAN_VENDOR, TAG_ATTRIBUTE_NAME, ManagedObject
+
+
+def handle(ctx: RequestContext, request: S.GetAttributesRequest) -> S.GetAttributesResponse:
+    mo = ctx.load(request.unique_identifier, Operation.GET_ATTRIBUTES, with_object=False)
+    attrs = visible_attributes(mo)
+    if request.attribute_reference:
+        attrs = Attributes(
+            [(t, v) for t, v in attrs if any(_matches(ref, t, v) for ref in request.attribute_reference)]
+        )
+    return S.GetAttributesResponse(unique_identifier=ctx.returned(mo.uid), attributes=attrs)
+
+
+def visible_attributes(mo: ManagedObject) -> Attributes:
+    """The object's attributes as clients see them, user tags included as Cosmian's vendor attribute."""
+    attrs = Attributes(list(mo.attributes.entries))
+    user_tags = [t for t in mo.tags if not t.startswith("_")]
+    if user_tags:
+        attrs.add(Tag.ATTRIBUTE, tag_vendor_attribute(user_tags))
+    return attrs
+
+
+def tag_vendor_attribute(tags: list[str]) -> S.VendorAttribute:
+    return S.VendorAttribute(
+        vendor_identification=COSMIAN_VENDOR,
+        attribute_name=TAG_ATTRIBUTE_NAME,
+        attribute_value=Item(Tag.ATTRIBUTE_VALUE, ItemType.TEXT_STRING, json.dumps(tags)),
+    )
+
+
+def _matches(reference: Any, tag: int, value: Any) -> bool:
+    if isinstance(reference, S.AttributeReference):
+        return (
+            isinstance(value, S.VendorAttribute)
+            and value.vendor_identification == reference.vendor_identification
+            and value.attribute_name == reference.attribute_name
+        )
+    return int(reference) == tag
+
+
+__all__ = ["handle", "tag_vendor_attribute", "visible_attributes"]

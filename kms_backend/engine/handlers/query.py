@@ -1,0 +1,39 @@
+"""Query (KMIP 2.1 §6.1.40): supported operations, object types, server information and capabilities."""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import ObjectType, QueryFunction
+from ..context import RequestContext
+from ..objects import OBJECT_CLASSES
+
+
+def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
+    functions = set(request.query_function)
+    config = ctx.engine.config
+    response = S.QueryResponse()
+    if QueryFunction.QUERY_OPERATIONS in functions:
+        response.operation = sorted(ctx.engine.routes)
+    if QueryFunction.QUERY_OBJECTS in functions:
+        response.object_type = sorted(ObjectType(t) for t in OBJECT_CLASSES)
+    if QueryFunction.QUERY_SERVER_INFORMATION in functions:
+        response.vendor_identification = config.vendor_identification
+        response.server_information = S.ServerInformation(
+            server_name=config.server_name,
+            server_version=config.server_version,
+            product_name="Keystead KMS",
+        )
+    if QueryFunction.QUERY_CAPABILITIES in functions:
+        response.capability_information = [
+            S.CapabilityInformation(
+                streaming_capability=False,
+                asynchronous_capability=False,
+                attestation_capability=False,
+                batch_undo_capability=True,
+                batch_continue_capability=True,
+            )
+        ]
+    return response
+
+
+__all__ = ["handle"]

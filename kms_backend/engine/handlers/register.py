@@ -1,0 +1,42 @@
+"""Register (KMIP 2.1 §6.1.43): store a client-supplied managed object with its attributes."""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import ObjectType, ResultReason, Tag
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from ..lifecycle import key_block, raw_key_material
+from ..objects import OBJECT_TYPES
+from ._common import client_attributes, new_object
+
+
+def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterResponse:
+    ctx.check_create()
+    obj = request.managed_object
+    object_type = request.object_type
+    if OBJECT_TYPES.get(type(obj)) != object_type:
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"the object is not a {ObjectType(object_type).name}")
+    attrs = client_attributes(request.attributes)
+    attrs.remove(Tag.OBJECT_TYPE)
+    block = key_block(obj)
+    key_format = None
+    if block is not None:
+        key_format = block.key_format_type
+        # Algorithm and length travel in the Key Block; mirror them as attributes (KMIP 2.1 §3.1).
+        for tag, value in (
+            (Tag.CRYPTOGRAPHIC_ALGORITHM, block.cryptographic_algorithm),
+            (Tag.CRYPTOGRAPHIC_LENGTH, block.cryptographic_length),
+        ):
+            if value is not None:
+                given = attrs.get(tag)
+                if given is not None and given != value:
+                    raise KmipError(ResultReason.INVALID_FIELD, f"{tag.name} attribute contradicts the Key Block")
+                attrs.set(tag, value)
+    mo = new_object(
+        ctx, ObjectType(object_type), obj, attrs, key_material=raw_key_material(obj), key_format_type=key_format
+    )
+    return S.RegisterResponse(unique_identifier=ctx.returned(mo.uid))
+
+
+__all__ = ["handle"]
