@@ -142,7 +142,32 @@ def bench_binary() -> list[Row]:
 
 
 #: One entry per codec; each returns its rows.
-BENCHMARKS: list[Callable[[], list[Row]]] = [bench_binary]
+def bench_json() -> list[Row]:
+    """Cosmian-dialect JSON TTLV (the HTTP /kmip/2_1 path)."""
+    from kms_backend.kmip import json_codec
+
+    return bench_codec("json", json_codec.encode, json_codec.decode)
+
+
+def bench_typed() -> list[Row]:
+    """Binary bytes to typed messages and back (what the KMIP socket does per request)."""
+    from kms_backend.kmip import binary_codec, mapper, messages
+
+    def encode(item: Item) -> bytes:
+        return binary_codec.encode(mapper.to_tree(typed_of(item)))
+
+    def typed_of(item: Item) -> Any:
+        if item.tag == Tag.REQUEST_MESSAGE:
+            return messages.decode_request(item)
+        return messages.decode_response(item)
+
+    def decode(data: bytes) -> Item:
+        return mapper.to_tree(typed_of(binary_codec.decode(data)))
+
+    return bench_codec("binary+typed", encode, decode)
+
+
+BENCHMARKS: list[Callable[[], list[Row]]] = [bench_binary, bench_json, bench_typed]
 
 
 def print_table(rows: list[Row]) -> None:
