@@ -1,0 +1,259 @@
+"""The SQL layout of the object store (SQLAlchemy Core tables) and its versioned migrations.
+
+One layout serves SQLite, PostgreSQL and MySQL/MariaDB. ``objects`` holds one row per managed object; the child
+tables hold the multi-valued Locate fields, one row per value, each with an index so that every Locate filter is
+an index lookup. ``schema_version`` records the layout version; ``migrate`` creates a fresh database at the
+current version or walks an older one forward through ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.types import TypeEngine
+
+from ._common import MAX_TEXT_LENGTH, MAX_UID_LENGTH
+from .base import StoreError
+
+#: The layout version this code writes. Version 1 was the first layout; version 2 added ``ix_dates_tag_value``.
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The tables of one store (built per store: the MySQL collation depends on the server flavour)."""
+
+    metadata: MetaData
+    objects: Table
+    names: Table
+    groups: Table
+    tags: Table
+    links: Table
+    dates: Table
+    grants: Table
+    privileged: Table
+    schema_version: Table
+    dates_value_index: Index
+
+
+def build_schema(mysql_collation: str | None = None) -> Schema:
+    """The table definitions. ``mysql_collation`` must be a binary, no-pad collation on MySQL/MariaDB.
+
+    MySQL's default collations are case-insensitive and ignore trailing spaces, which would make ``"Key"`` and
+    ``"key "`` the same Name (and the same uid); a binary no-pad collation compares the exact characters, as
+    SQLite and PostgreSQL do.
+    """
+    md = MetaData()
+    table_kw: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+    if mysql_collation:
+        table_kw["mysql_collate"] = mysql_collation
+
+    def text_col(length: int) -> String:
+        return String(length, collation=mysql_collation) if mysql_collation else String(length)
+
+    def uid() -> String:
+        return text_col(MAX_UID_LENGTH)
+
+    def name() -> String:
+        return text_col(MAX_TEXT_LENGTH)
+
+    # MySQL's BLOB stops at 64 KiB; certificates chains and large private keys can exceed it.
+    blob: TypeEngine[bytes] = LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+    big_text: TypeEngine[str] = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+    # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY (the rowid).
+    seq_type: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+
+    objects = Table(
+        "objects",
+        md,
+        # Creation order: Locate returns uids sorted by it.
+        Column("seq", seq_type, primary_key=True, autoincrement=True),
+        Column("uid", uid(), nullable=False),
+        Column("object_type", Integer, nullable=False),
+        Column("owner", name(), nullable=False),
+        Column("state", Integer, nullable=False),
+        Column("cryptographic_algorithm", Integer),
+        Column("cryptographic_length", Integer),
+        Column("cryptographic_usage_mask", BigInteger),
+        Column("storage_status", Integer, nullable=False),
+        Column("revision", BigInteger, nullable=False),
+        Column("object_bytes", blob, nullable=False),
+        Column("attributes_bytes", blob, nullable=False),
+        # The record's copy of the Locate fields (JSON), so that reading an object is one row. The child tables
+        # below are the index over the same values, written in the same statements.
+        Column("index_data", big_text, nullable=False),
+        UniqueConstraint("uid", name="uq_objects_uid"),
+        Index("ix_objects_type", "object_type"),
+        Index("ix_objects_owner", "owner"),
+        Index("ix_objects_state", "state"),
+        Index("ix_objects_alg", "cryptographic_algorithm"),
+        Index("ix_objects_len", "cryptographic_length"),
+        **table_kw,
+    )
+    names = Table(
+        "names",
+        md,
+        Column("uid", uid(), nullable=False),
+        Column("object_type", Integer, nullable=False),
+        Column("name", name(), nullable=False),
+        Column("pos", Integer, nullable=False),
+        # 1 while the object is not Destroyed, NULL after: unique indexes treat NULLs as distinct on all three
+        # databases, so this index enforces "one live object per (type, name)" without a partial index (which
+        # MySQL lacks) and lets Destroyed objects keep their Names.
+        Column("live", Integer),
+        PrimaryKeyConstraint("uid", "name", name="pk_names"),
+        UniqueConstraint("object_type", "name", "live", name="uq_names_live"),
+        Index("ix_names_name", "name"),
+        **table_kw,
+    )
+    groups = Table(
+        "groups",
+        md,
+        Column("uid", uid(), nullable=False),
+        Column("grp", name(), nullable=False),
+        Column("pos", Integer, nullable=False),
+        PrimaryKeyConstraint("uid", "grp", name="pk_groups"),
+        Index("ix_groups_grp", "grp"),
+        **table_kw,
+    )
+    tags = Table(
+        "tags",
+        md,
+        Column("uid", uid(), nullable=False),
+        Column("tag", name(), nullable=False),
+        Column("pos", Integer, nullable=False),
+        PrimaryKeyConstraint("uid", "tag", name="pk_tags"),
+        Index("ix_tags_tag", "tag"),
+        **table_kw,
+    )
+    links = Table(
+        "links",
+        md,
+        Column("uid", uid(), nullable=False),
+        Column("link_type", Integer, nullable=False),
+        Column("linked_uid", uid(), nullable=False),
+        Column("pos", Integer, nullable=False),
+        PrimaryKeyConstraint("uid", "link_type", "linked_uid", name="pk_links"),
+        Index("ix_links_type_target", "link_type", "linked_uid"),
+        **table_kw,
+    )
+    dates = Table(
+        "dates",
+        md,
+        Column("uid", uid(), nullable=False),
+        Column("date_tag", Integer, nullable=False),
+        Column("value", BigInteger, nullable=False),
+        PrimaryKeyConstraint("uid", "date_tag", name="pk_dates"),
+        **table_kw,
+    )
+    dates_value_index = Index("ix_dates_tag_value", dates.c.date_tag, dates.c.value)
+    grants = Table(
+        "grants",
+        md,
+        Column("uid", uid(), nullable=False),
+        Column("user", name(), nullable=False),
+        Column("operation", Integer, nullable=False),
+        PrimaryKeyConstraint("uid", "user", "operation", name="pk_grants"),
+        Index("ix_grants_user", "user", "operation"),
+        **table_kw,
+    )
+    privileged = Table(
+        "privileged",
+        md,
+        Column("user", name(), nullable=False),
+        PrimaryKeyConstraint("user", name="pk_privileged"),
+        **table_kw,
+    )
+    schema_version = Table(
+        "schema_version",
+        md,
+        Column("version", Integer, nullable=False),
+        **table_kw,
+    )
+    return Schema(md, objects, names, groups, tags, links, dates, grants, privileged, schema_version, dates_value_index)
+
+
+# --- migrations -------------------------------------------------------------------------------------------------
+# MIGRATIONS[n] turns a version n-1 layout into version n. Append, never edit: deployed databases ran them.
+
+
+def _v2_index_dates_by_value(conn: Connection, schema: Schema) -> None:
+    """Version 2: index ``dates`` by (tag, value) so that date-range Locate filters are index range scans."""
+    schema.dates_value_index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection, Schema], None]] = {
+    2: _v2_index_dates_by_value,
+}
+
+
+def _lock_schema(conn: Connection) -> Callable[[], None]:
+    """Serialise concurrent openers of one database (two servers starting together); returns the unlock."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # Released by the commit of the migration transaction.
+        conn.execute(text("SELECT pg_advisory_xact_lock(7354624331)"))
+    elif dialect in ("mysql", "mariadb"):
+        conn.execute(text("SELECT GET_LOCK('keystead_schema', 60)"))
+
+        def unlock() -> None:
+            # A broken connection drops the lock with the session; do not mask the original error.
+            with suppress(SQLAlchemyError):
+                conn.execute(text("SELECT RELEASE_LOCK('keystead_schema')"))
+
+        return unlock
+    # SQLite: the migration transaction is BEGIN IMMEDIATE, which already excludes other writers.
+    return lambda: None
+
+
+def migrate(conn: Connection, schema: Schema) -> int:
+    """Create the tables (fresh database) or migrate an older layout; returns the version found on opening.
+
+    Runs inside the caller's transaction. PostgreSQL and SQLite roll DDL back with it; MySQL commits each DDL
+    statement implicitly, which is why every migration must be idempotent (``checkfirst``).
+    """
+    unlock = _lock_schema(conn)
+    try:
+        inspector = inspect(conn)
+        if not inspector.has_table("schema_version"):
+            if inspector.has_table("objects"):
+                raise StoreError("the database has an objects table but no schema_version: not a Keystead store")
+            schema.metadata.create_all(conn)
+            conn.execute(insert(schema.schema_version).values(version=SCHEMA_VERSION))
+            return 0
+        found = conn.execute(select(func.max(schema.schema_version.c.version))).scalar_one_or_none()
+        if found is None:
+            raise StoreError("the schema_version table is empty")
+        if found > SCHEMA_VERSION:
+            raise StoreError(f"the database has schema version {found}; this Keystead supports up to {SCHEMA_VERSION}")
+        for version in range(found + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](conn, schema)
+            conn.execute(update(schema.schema_version).values(version=version))
+        return int(found)
+    finally:
+        unlock()

@@ -1,0 +1,1 @@
+"""Tests of kms_backend.store."""
