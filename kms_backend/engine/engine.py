@@ -138,6 +138,9 @@ class Engine:
                 raise KmipError(
                     ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported"
                 )
+            if version[0] < 2:
+                # 1.x Attribute Index has no 2.1 field: Modify/Delete Attribute read it from the original payload.
+                batch.extras["request_v1"] = payload
             request = translate.to_v2(payload) if version[0] < 2 else payload
             response = self.run_operation(operation, request, user, version, batch=batch, tx=tx)
             if version[0] < 2:

@@ -88,6 +88,62 @@ MULTI_VALUED = frozenset(
     }
 )
 DESTROYED_STATES = frozenset({State.DESTROYED, State.DESTROYED_COMPROMISED})
+#: Attributes a client may change after creation: "Modifiable by client: Yes" in the §4 rules tables (Add, Set,
+#: Modify and Adjust Attribute refuse the others as read-only). Vendor attributes (§4.60) are always the client's.
+CLIENT_MODIFIABLE = frozenset(
+    {
+        Tag.ACTIVATION_DATE,
+        Tag.ALTERNATIVE_NAME,
+        Tag.APPLICATION_SPECIFIC_INFORMATION,
+        Tag.COMMENT,
+        Tag.CONTACT_INFORMATION,
+        Tag.CRYPTOGRAPHIC_PARAMETERS,
+        Tag.DEACTIVATION_DATE,
+        Tag.DESCRIPTION,
+        Tag.EXTRACTABLE,
+        Tag.KEY_VALUE_LOCATION,
+        Tag.LINK,
+        Tag.NAME,
+        Tag.OBJECT_GROUP,
+        Tag.PKCS_12_FRIENDLY_NAME,
+        Tag.PROCESS_START_DATE,
+        Tag.PROTECT_STOP_DATE,
+        Tag.PROTECTION_LEVEL,
+        Tag.PROTECTION_PERIOD,
+        Tag.QUANTUM_SAFE,
+        Tag.ROTATE_NAME,
+        Tag.SENSITIVE,
+        Tag.USAGE_LIMITS,
+    }
+)
+#: The states in which a client may change these attributes (§4.1, §4.18, §4.40, §4.41: "only while in ...").
+CLIENT_MODIFIABLE_STATES: dict[int, frozenset[State]] = {
+    Tag.ACTIVATION_DATE: frozenset({State.PRE_ACTIVE}),
+    Tag.DEACTIVATION_DATE: frozenset({State.PRE_ACTIVE, State.ACTIVE}),
+    Tag.PROCESS_START_DATE: frozenset({State.PRE_ACTIVE, State.ACTIVE}),
+    Tag.PROTECT_STOP_DATE: frozenset({State.PRE_ACTIVE, State.ACTIVE}),
+}
+#: Attributes a client may delete: "Deletable by client: Yes" in the §4 rules tables (plus vendor attributes).
+CLIENT_DELETABLE = frozenset(
+    {
+        Tag.ALTERNATIVE_NAME,
+        Tag.APPLICATION_SPECIFIC_INFORMATION,
+        Tag.COMMENT,
+        Tag.CONTACT_INFORMATION,
+        Tag.CRYPTOGRAPHIC_PARAMETERS,
+        Tag.DESCRIPTION,
+        Tag.KEY_VALUE_LOCATION,
+        Tag.LINK,
+        Tag.NAME,
+        Tag.OBJECT_GROUP,
+        Tag.PKCS_12_FRIENDLY_NAME,
+        Tag.PROTECTION_LEVEL,
+        Tag.PROTECTION_PERIOD,
+        Tag.QUANTUM_SAFE,
+        Tag.ROTATE_NAME,
+        Tag.USAGE_LIMITS,
+    }
+)
 
 
 def check_client_attributes(attrs: Attributes, allowed_server: frozenset[int] = frozenset()) -> None:
@@ -205,6 +261,9 @@ def raw_key_material(obj: Struct | None) -> bytes | None:
 
 
 __all__ = [
+    "CLIENT_DELETABLE",
+    "CLIENT_MODIFIABLE",
+    "CLIENT_MODIFIABLE_STATES",
     "DEFAULT_USAGE",
     "DESTROYED_STATES",
     "MULTI_VALUED",

@@ -6,16 +6,24 @@ from ..kmip._registry_data import Operation
 from .context import Handler
 from .handlers import (
     activate,
+    add_attribute,
+    adjust_attribute,
+    archive,
+    check,
     create,
+    delete_attribute,
     destroy,
     discover_versions,
     get,
     get_attribute_list,
     get_attributes,
     locate,
+    modify_attribute,
     query,
+    recover,
     register,
     revoke,
+    set_attribute,
 )
 
 ROUTES: dict[Operation, Handler] = {
@@ -30,6 +38,14 @@ ROUTES: dict[Operation, Handler] = {
     Operation.ACTIVATE: activate.handle,
     Operation.REVOKE: revoke.handle,
     Operation.DESTROY: destroy.handle,
+    Operation.ADD_ATTRIBUTE: add_attribute.handle,
+    Operation.SET_ATTRIBUTE: set_attribute.handle,
+    Operation.MODIFY_ATTRIBUTE: modify_attribute.handle,
+    Operation.DELETE_ATTRIBUTE: delete_attribute.handle,
+    Operation.ADJUST_ATTRIBUTE: adjust_attribute.handle,
+    Operation.ARCHIVE: archive.handle,
+    Operation.RECOVER: recover.handle,
+    Operation.CHECK: check.handle,
 }
 
 __all__ = ["ROUTES"]

@@ -1,0 +1,51 @@
+"""Set Attribute (KMIP 2.1 §6.1.51): create the attribute if the object has no instance of it, replace it if it
+has exactly one; more than one instance is Multi Valued Attribute. Attributes a client may not change are Read
+Only Attribute (§4 rules tables). The Cosmian tag vendor attribute replaces the object's user tags.
+"""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import Operation, ResultReason
+from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes
+from ..context import RequestContext
+from ..lifecycle import refresh_state
+from ..objects import tags_from_attributes
+from ._attributes import (
+    TAGS_KEY,
+    attribute_name,
+    check_modifiable,
+    check_name_unique,
+    key_of,
+    positions,
+    set_user_tags,
+    single_attribute,
+)
+
+
+def handle(ctx: RequestContext, request: S.SetAttributeRequest) -> S.SetAttributeResponse:
+    tag, value = single_attribute(request.new_attribute, "New Attribute")
+    mo = ctx.load(request.unique_identifier, Operation.SET_ATTRIBUTE, with_object=False, for_update=True)
+    key = key_of(tag, value)
+    if key == TAGS_KEY:
+        set_user_tags(mo, tags_from_attributes(Attributes([(tag, value)])) or [])
+    else:
+        check_modifiable(ctx, mo, key, ResultReason.READ_ONLY_ATTRIBUTE)
+        found = positions(mo.attributes, key)
+        if len(found) > 1:
+            raise KmipError(
+                ResultReason.MULTI_VALUED_ATTRIBUTE,
+                f"the object has {len(found)} instances of {attribute_name(key)}: use Modify Attribute",
+            )
+        if found:
+            check_name_unique(mo, tag, value, skip=found[0])
+            mo.attributes.entries[found[0]] = (tag, value)
+        else:
+            mo.attributes.add(tag, value)
+        refresh_state(mo, ctx.now)  # an Activation/Deactivation Date already reached takes effect now
+    ctx.save(mo)
+    return S.SetAttributeResponse(unique_identifier=ctx.returned(mo.uid))
+
+
+__all__ = ["handle"]
