@@ -141,6 +141,8 @@ class RequestContext:
         """Store a new object owned by the requesting user."""
         try:
             self.tx.insert(self.engine.records.to_record(mo))
+        except ValueError as exc:  # a value the store cannot hold (over-long name, tag, uid)
+            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, str(exc)) from None
         except NameConflict as exc:
             raise KmipError(ResultReason.NON_UNIQUE_NAME_ATTRIBUTE, str(exc)) from None
         except StoreConflict:
@@ -154,6 +156,8 @@ class RequestContext:
         record = self.engine.records.to_record(mo)
         try:
             self.tx.update(record)
+        except ValueError as exc:
+            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, str(exc)) from None
         except NameConflict as exc:
             raise KmipError(ResultReason.NON_UNIQUE_NAME_ATTRIBUTE, str(exc)) from None
         except StoreConflict:

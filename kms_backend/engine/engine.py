@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..kmip import _schema_data as S
-from ..kmip import binary_codec, messages, translate
+from ..kmip import binary_codec, messages, registry, translate
 from ..kmip._registry_data import (
     BatchErrorContinuationOption,
     Operation,
@@ -82,7 +82,10 @@ class Engine:
             answer = next((v for v in SUPPORTED_VERSIONS if v <= version), SUPPORTED_VERSIONS[-1])
             return self.error_response(
                 answer,
-                KmipError(ResultReason.INVALID_MESSAGE, f"protocol version {version[0]}.{version[1]} not supported"),
+                KmipError(
+                    ResultReason.UNSUPPORTED_PROTOCOL_VERSION,
+                    f"protocol version {version[0]}.{version[1]} not supported",
+                ),
             )
         items = request.batch_item
         if len(items) > self.config.max_batch_items:
@@ -144,7 +147,7 @@ class Engine:
             request = translate.to_v2(payload) if version[0] < 2 else payload
             response = self.run_operation(operation, request, user, version, batch=batch, tx=tx)
             if version[0] < 2:
-                response = translate.to_v1(response, **_v1_extras(payload, response, batch))
+                response = translate.to_v1(response, version, **_v1_extras(payload, response, batch))
         except KmipError as exc:
             return self._failure(version, item, exc)
         except StoreError:
@@ -199,7 +202,7 @@ class Engine:
             operation=getattr(item, "operation", None),
             unique_batch_item_id=getattr(item, "unique_batch_item_id", None),
             result_status=ResultStatus.OPERATION_FAILED,
-            result_reason=exc.reason,
+            result_reason=reason_for_version(exc.reason, version),
             result_message=exc.message,
         )
 
@@ -241,6 +244,44 @@ class Engine:
             for item in response.batch_item
         ]
         return self._response(version, results)
+
+
+#: Result Reasons that 2.x added, as the closest reason an older client knows (KMIP 1.x §9.1.3.2.29 values).
+_OLDER_REASONS: dict[int, ResultReason] = {
+    ResultReason.OBJECT_NOT_FOUND: ResultReason.ITEM_NOT_FOUND,
+    ResultReason.ATTRIBUTE_NOT_FOUND: ResultReason.ITEM_NOT_FOUND,
+    ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND: ResultReason.ITEM_NOT_FOUND,
+    ResultReason.WRAPPING_OBJECT_NOT_FOUND: ResultReason.ITEM_NOT_FOUND,
+    ResultReason.OBJECT_DESTROYED: ResultReason.ITEM_NOT_FOUND,
+    ResultReason.WRAPPING_OBJECT_DESTROYED: ResultReason.ITEM_NOT_FOUND,
+    ResultReason.READ_ONLY_ATTRIBUTE: ResultReason.PERMISSION_DENIED,
+    ResultReason.ATTRIBUTE_READ_ONLY: ResultReason.PERMISSION_DENIED,
+    ResultReason.NOT_AUTHORISED: ResultReason.PERMISSION_DENIED,
+    ResultReason.WRONG_KEY_LIFECYCLE_STATE: ResultReason.PERMISSION_DENIED,
+    ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK: ResultReason.PERMISSION_DENIED,
+    ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS: ResultReason.CRYPTOGRAPHIC_FAILURE,
+    ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS: ResultReason.CRYPTOGRAPHIC_FAILURE,
+    ResultReason.UNSUPPORTED_PROTOCOL_VERSION: ResultReason.INVALID_MESSAGE,
+    ResultReason.CODEC_ERROR: ResultReason.INVALID_MESSAGE,
+    ResultReason.WRAPPING_OBJECT_ARCHIVED: ResultReason.OBJECT_ARCHIVED,
+    ResultReason.INTERNAL_SERVER_ERROR: ResultReason.GENERAL_FAILURE,
+    ResultReason.SERVER_LIMIT_EXCEEDED: ResultReason.GENERAL_FAILURE,
+    ResultReason.PROTECTION_STORAGE_UNAVAILABLE: ResultReason.GENERAL_FAILURE,
+}
+_REASONS = registry.enumeration("Result Reason")
+
+
+def reason_for_version(reason: ResultReason, version: ProtocolVersion) -> int:
+    """``reason`` if ``version`` defines it, else the closest older reason (Invalid Field for attribute and value
+    errors), so that 1.x clients never see a number their version does not know."""
+    info = _REASONS.by_value.get(int(reason))
+    if info is None or info.defined_in(version):
+        return reason
+    older = _OLDER_REASONS.get(reason, ResultReason.INVALID_FIELD)
+    older_info = _REASONS.by_value.get(int(older))
+    if older_info is not None and not older_info.defined_in(version):
+        return ResultReason.GENERAL_FAILURE
+    return older
 
 
 def _op_name(operation: Any) -> str:

@@ -14,7 +14,7 @@ from . import _schema_data as S
 from ._registry_data import ResultReason, Tag
 from .errors import KmipError
 from .mapper import attribute_item, attribute_value
-from .registry import tag_by_name, tag_info
+from .registry import V1_4, ProtocolVersion, tag_by_name, tag_info
 from .schema import Attributes, Struct
 from .ttlv import Item
 
@@ -116,12 +116,15 @@ def template_to_attributes(template: S.TemplateAttributeV1 | None) -> Attributes
     return attrs
 
 
-def attributes_to_v1_list(attrs: Attributes) -> list[S.AttributeV1]:
-    """2.1 Attributes as 1.x Attribute structures, with Attribute Index per repeated name (1.4 §2.1.1)."""
+def attributes_to_v1_list(attrs: Attributes, version: ProtocolVersion = V1_4) -> list[S.AttributeV1]:
+    """2.1 Attributes as 1.x Attribute structures, with Attribute Index per repeated name (1.4 §2.1.1).
+
+    Attributes the 1.x ``version`` does not define (e.g. Sensitive before 1.4) are left out.
+    """
     seen: dict[object, int] = {}
     out: list[S.AttributeV1] = []
     for tag, value in attrs:
-        if not _defined_in_1x(tag):
+        if not _defined_in(tag, version):
             continue
         key: object = tag
         if isinstance(value, S.VendorAttribute):  # custom attributes are indexed per name, not per tag
@@ -132,13 +135,15 @@ def attributes_to_v1_list(attrs: Attributes) -> list[S.AttributeV1]:
     return out
 
 
-def attributes_to_template(attrs: Attributes) -> S.TemplateAttributeV1:
-    return S.TemplateAttributeV1(attribute=attributes_to_v1_list(attrs))
+def attributes_to_template(attrs: Attributes, version: ProtocolVersion = V1_4) -> S.TemplateAttributeV1:
+    return S.TemplateAttributeV1(attribute=attributes_to_v1_list(attrs, version))
 
 
-def _defined_in_1x(tag: int) -> bool:
+def _defined_in(tag: int, version: ProtocolVersion) -> bool:
+    if tag == Tag.ATTRIBUTE:  # vendor attributes travel as custom "x-" attributes
+        return True
     info = tag_info(tag)
-    return info is not None and (info.first[0] == 1 or tag == Tag.ATTRIBUTE)
+    return info is not None and info.first <= version and info.first[0] == 1
 
 
 # -- whole structures ------------------------------------------------------------------------------------------
@@ -190,11 +195,11 @@ def _value_to_v2(field_name: str, value: Any) -> Any:
     return value
 
 
-def to_v1(obj: Struct, **extra: Any) -> Struct:
+def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
     """Translate a 2.1 structure to its 1.x counterpart (``...V1``), dropping fields 1.x does not define.
 
-    ``extra`` supplies 1.x fields the 2.1 form lacks (the Attribute echoed by 1.x Add/Modify/Delete Attribute
-    responses).
+    ``version`` is the 1.x version answered (attributes it does not define are dropped); ``extra`` supplies 1.x
+    fields the 2.1 form lacks (the Attribute echoed by 1.x Add/Modify/Delete Attribute responses).
     """
     name = type(obj).__name__
     target = _CLASSES.get(name + "V1")
@@ -208,12 +213,12 @@ def to_v1(obj: Struct, **extra: Any) -> Struct:
             continue
         if isinstance(value, Attributes):
             if "attribute" in target_fields and f.name in ("attributes", "new_attribute", "current_attribute"):
-                attrs = attributes_to_v1_list(value)
+                attrs = attributes_to_v1_list(value, version)
                 values["attribute"] = attrs if _is_list(target, "attribute") else (attrs[0] if attrs else None)
                 continue
             v1_name = _RENAMES_TO_V1.get(f.name, f.name)
             if v1_name in target_fields:
-                values[v1_name] = attributes_to_template(value)
+                values[v1_name] = attributes_to_template(value, version)
             continue
         v1_name = _RENAMES_TO_V1.get(f.name, f.name)
         if v1_name not in target_fields:
@@ -223,15 +228,15 @@ def to_v1(obj: Struct, **extra: Any) -> Struct:
             continue
         if f.name == "unique_identifier" and not isinstance(value, str) and not isinstance(value, list):
             value = str(int(value)) if not isinstance(value, Item) else value
-        values[v1_name] = _value_to_v1(value)
+        values[v1_name] = _value_to_v1(value, version)
     return target(**values)
 
 
-def _value_to_v1(value: Any) -> Any:
+def _value_to_v1(value: Any, version: ProtocolVersion) -> Any:
     if isinstance(value, list):
-        return [_value_to_v1(v) for v in value]
+        return [_value_to_v1(v, version) for v in value]
     if isinstance(value, Struct):
-        return to_v1(value)
+        return to_v1(value, version)
     return value
 
 

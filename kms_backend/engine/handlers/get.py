@@ -12,10 +12,14 @@ from ..lifecycle import DESTROYED_STATES, key_block
 
 def handle(ctx: RequestContext, request: S.GetRequest) -> S.GetResponse:
     mo = ctx.load(request.unique_identifier, Operation.GET)
+    managed_object = export_object(ctx, mo, request)
+    if mo.attributes.get(Tag.FRESH):  # §4.24: no longer fresh once it has been served to a client
+        mo.attributes.set(Tag.FRESH, False)
+        ctx.save(mo, touch=False)
     return S.GetResponse(
         object_type=mo.object_type,
         unique_identifier=ctx.returned(mo.uid),
-        managed_object=export_object(ctx, mo, request),  # type: ignore[arg-type]
+        managed_object=managed_object,  # type: ignore[arg-type]
     )
 
 
