@@ -10,6 +10,7 @@ from pathlib import Path
 from .kmip import binary_codec, json_codec, pretty, xml_codec
 from .kmip.errors import KmipError
 from .kmip.ttlv import Item
+from .server import config as server_config
 
 FORMATS_IN = ("binary", "hex", "json", "xml")
 FORMATS_OUT = ("binary", "hex", "json", "xml", "text")
@@ -62,6 +63,32 @@ def cmd_ttlv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the KMS until SIGINT/SIGTERM."""
+    from .server import serve
+
+    try:
+        config = server_config.config_from_env(args)
+    except server_config.ConfigError as exc:
+        print(f"keystead serve: {exc}", file=sys.stderr)
+        return 2
+    return serve.run(config)
+
+
+def cmd_certs_init(args: argparse.Namespace) -> int:
+    """Write a development PKI."""
+    from .server import certs
+
+    try:
+        paths = certs.init(args.dir, force=args.force)
+    except (certs.CertsExistError, OSError) as exc:
+        print(f"keystead certs init: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
 def _not_yet(feature: str) -> Callable[[argparse.Namespace], int]:
     def run(_args: argparse.Namespace) -> int:
         print(f"keystead: {feature} is not available in this build yet.", file=sys.stderr)
@@ -85,14 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     ttlv.add_argument("file", nargs="?", default="-", help="input file (default: standard input)")
     ttlv.set_defaults(func=cmd_ttlv)
 
-    serve = sub.add_parser("serve", help="run the KMS (HTTP on 9998, KMIP over TLS on 5696)")
-    serve.set_defaults(func=_not_yet("the KMS server"))
+    serve = sub.add_parser(
+        "serve",
+        help="run the KMS (HTTP on 9998, KMIP over TLS on 5696)",
+        description="Run the KMS: the HTTP API (Cosmian KMS 5.x compatible) and, with the TLS files, KMIP over "
+        "mutual TLS. Every option can also be set in a YAML file (--config) under its name and in a KEYSTEAD_* "
+        "environment variable; flags win over the environment, which wins over the file.",
+    )
+    server_config.add_arguments(serve)
+    serve.set_defaults(func=cmd_serve)
 
     certs = sub.add_parser("certs", help="certificate helpers")
     certs_sub = certs.add_subparsers(dest="certs_command", required=True, metavar="COMMAND")
-    init = certs_sub.add_parser("init", help="write a CA, server and client certificate set into DIR")
-    init.add_argument("dir")
-    init.set_defaults(func=_not_yet("certificate generation"))
+    init = certs_sub.add_parser(
+        "init",
+        help="write a CA, server and client certificate set into DIR",
+        description="Write ca.pem/ca.key, server.pem/server.key (SAN 127.0.0.1 and localhost), client.pem/client.key "
+        "(CN admin) and user.pem/user.key (CN user) into DIR: PEM, EC P-256 keys, keys mode 0600.",
+    )
+    init.add_argument("dir", help="directory to write into (created if needed)")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=cmd_certs_init)
 
     pkcs11 = sub.add_parser("pkcs11", help="the PKCS#11 provider")
     pkcs11_sub = pkcs11.add_subparsers(dest="pkcs11_command", required=True, metavar="COMMAND")

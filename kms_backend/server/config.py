@@ -1,0 +1,421 @@
+"""The server's configuration: one frozen ``ServerConfig`` built from YAML < ``KEYSTEAD_*`` variables < flags.
+
+Every option is declared once in ``OPTIONS`` (name, type, default, help). The same list generates the argparse
+flags (``--http-port``), the environment variable names (``KEYSTEAD_HTTP_PORT``) and the YAML keys
+(``http_port``), so the three can never drift apart (STYLE rule 7; DESIGN.md "Command-line contract").
+Nothing below the entry point reads ``os.environ``: ``load_config`` takes the environment as an argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "KEYSTEAD_"
+DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+HTTP_CLIENT_AUTH_CHOICES = ("auto", "none", "optional", "required")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+#: Asymmetric signatures only: with HS* the verification key is a shared secret, so it must be asked for explicitly.
+DEFAULT_JWT_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the option and where it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class JwtIssuer:
+    """One trusted issuer of JSON Web Tokens (RFC 7519) whose keys come from a JWKS (RFC 7517)."""
+
+    issuer: str
+    jwks_uri: str | None = None
+    jwks_file: str | None = None
+    #: Accepted audiences (``aud``); empty means the token's audience is not checked.
+    audience: tuple[str, ...] = ()
+    #: Accepted signature algorithms; HS* only when listed here explicitly, ``none`` never.
+    algorithms: tuple[str, ...] = DEFAULT_JWT_ALGORITHMS
+    #: Claims tried in order for the user name.
+    user_claims: tuple[str, ...] = ("email", "sub")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything ``keystead serve`` needs; see ``OPTIONS`` for the meaning of each field."""
+
+    host: str = "127.0.0.1"
+    http_port: int = 9998
+    kmip_port: int = 5696
+    database: str | None = None
+    data_dir: str = "./data"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_ca: str | None = None
+    http_client_auth: str = "auto"
+    default_username: str = "admin"
+    privileged_users: tuple[str, ...] = ()
+    admin_users: tuple[str, ...] = ()
+    api_tokens: tuple[str, ...] = ()
+    api_tokens_file: str | None = None
+    jwt_issuers: tuple[JwtIssuer, ...] = ()
+    jwks_cache_seconds: int = 300
+    redis_key_file: str | None = None
+    log_level: str = "info"
+    approved_only: bool = False
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    threads: int = 16
+    kmip_max_connections: int = 512
+    kmip_idle_timeout: float = 300.0
+    hsm_module: str | None = None
+    hsm_token_label: str | None = None
+    hsm_pin: str | None = None
+    hsm_kek_label: str | None = None
+    hsm_create_kek: bool = False
+    #: Where each value came from (option name -> "default", "yaml", "env" or "flag"), for diagnostics.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    # -- derived values -------------------------------------------------------------------------------------
+    @property
+    def tls_enabled(self) -> bool:
+        """HTTPS and the KMIP socket need a certificate and its key."""
+        return bool(self.tls_cert and self.tls_key)
+
+    @property
+    def database_url(self) -> str:
+        """``database`` or, by default, an SQLite file under ``data_dir``."""
+        if self.database:
+            return self.database
+        return f"sqlite:///{(Path(self.data_dir) / 'keystead.sqlite').resolve()}"
+
+    @property
+    def kmip_enabled(self) -> bool:
+        """The KMIP socket opens only with a port and the TLS files (mutual TLS is mandatory there)."""
+        return self.kmip_port != 0 and self.tls_enabled and bool(self.tls_ca)
+
+    @property
+    def hsm_requested(self) -> bool:
+        return any((self.hsm_module, self.hsm_token_label, self.hsm_pin, self.hsm_kek_label, self.hsm_create_kek))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The one field list
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _parse_issuers(value: Any) -> tuple[JwtIssuer, ...]:
+    """A list of issuer mappings (YAML), or JSON text of one (environment variable, flag)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list of issuers: {exc}") from None
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError("expected a list of {issuer, jwks_uri | jwks_file, audience, algorithms}")
+    issuers = []
+    for entry in value:
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"issuer entry must be a mapping, got {entry!r}")
+        unknown = set(entry) - {f.name for f in fields(JwtIssuer)}
+        if unknown:
+            raise ValueError(f"unknown issuer keys {sorted(unknown)}")
+        if not entry.get("issuer"):
+            raise ValueError("every issuer needs 'issuer'")
+        if not entry.get("jwks_uri") and not entry.get("jwks_file"):
+            raise ValueError(f"issuer {entry['issuer']!r} needs jwks_uri or jwks_file")
+        kwargs: dict[str, Any] = {"issuer": str(entry["issuer"])}
+        for key in ("jwks_uri", "jwks_file"):
+            if entry.get(key):
+                kwargs[key] = str(entry[key])
+        for key in ("audience", "algorithms", "user_claims"):
+            if key in entry:
+                raw = entry[key]
+                kwargs[key] = (raw,) if isinstance(raw, str) else tuple(str(v) for v in raw)
+        algorithms = kwargs.get("algorithms", DEFAULT_JWT_ALGORITHMS)
+        if any(a.lower() == "none" for a in algorithms):
+            raise ValueError("algorithm 'none' is never accepted")
+        issuers.append(JwtIssuer(**kwargs))
+    return tuple(issuers)
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One configuration option: its field name, how to read it from text, its flag help."""
+
+    name: str
+    kind: str  # "str", "int", "float", "bool", "list", "issuers"
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    def default(self) -> Any:
+        return ServerConfig.__dataclass_fields__[self.name].default
+
+    def convert(self, value: Any) -> Any:
+        """The typed value from YAML data or from text (environment, flag); ValueError if it does not fit."""
+        converters: dict[str, Callable[[Any], Any]] = {
+            "str": _to_str,
+            "int": _to_int,
+            "float": _to_float,
+            "bool": lambda v: v if isinstance(v, bool) else _parse_bool(str(v)),
+            "list": _to_list,
+            "issuers": _parse_issuers,
+        }
+        result = converters[self.kind](value)
+        if self.choices is not None and result not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {result!r}")
+        return result
+
+
+def _to_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return str(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return int(value)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _to_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return _split_list(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(item for v in value for item in _split_list(str(v)))
+    raise ValueError(f"expected a list, got {value!r}")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", "str", "address to listen on (HTTP and KMIP)", "HOST"),
+    Option("http_port", "int", "HTTP(S) port; 0 picks a free port", "PORT"),
+    Option("kmip_port", "int", "KMIP-over-TLS port (needs --tls-cert/--tls-key/--tls-ca); 0 disables it", "PORT"),
+    Option(
+        "database",
+        "str",
+        "store URL: sqlite:///path, postgresql://..., mysql://..., redis://...",
+        "URL",
+    ),
+    Option("data_dir", "str", "directory for the default SQLite database and other state", "DIR"),
+    Option("tls_cert", "str", "server certificate (PEM); with --tls-key the HTTP port serves HTTPS", "FILE"),
+    Option("tls_key", "str", "private key of --tls-cert (PEM)", "FILE"),
+    Option("tls_ca", "str", "CA certificate(s) (PEM) that sign client certificates (mutual TLS)", "FILE"),
+    Option(
+        "http_client_auth",
+        "str",
+        "client certificates on HTTPS: none, optional, required, or auto (required when no token or JWT "
+        "authentication is configured, optional otherwise)",
+        "MODE",
+        HTTP_CLIENT_AUTH_CHOICES,
+    ),
+    Option("default_username", "str", "user for requests when no authentication is configured", "USER"),
+    Option("privileged_users", "list", "users allowed to create objects (comma-separated; empty: everyone)", "USERS"),
+    Option("admin_users", "list", "administrators: every right on every object (comma-separated)", "USERS"),
+    Option("api_tokens", "list", "bearer API tokens as TOKEN:USER pairs (comma-separated)", "PAIRS"),
+    Option("api_tokens_file", "str", "file with one TOKEN:USER pair per line ('#' comments)", "FILE"),
+    Option(
+        "jwt_issuers",
+        "issuers",
+        "trusted JWT issuers: JSON list of {issuer, jwks_uri | jwks_file, audience, algorithms, user_claims}",
+        "JSON",
+    ),
+    Option("jwks_cache_seconds", "int", "how long a JWKS fetched from jwks_uri is reused", "SECONDS"),
+    Option("redis_key_file", "str", "file holding the key that encrypts data in a redis:// store", "FILE"),
+    Option("log_level", "str", "log level", "LEVEL", LOG_LEVELS),
+    Option("approved_only", "bool", "refuse algorithms that are not FIPS-approved"),
+    Option("max_message_size", "int", "largest request accepted, in bytes (HTTP 413 / KMIP error beyond)", "BYTES"),
+    Option("threads", "int", "threads running KMIP operations for HTTP requests (0: run them on the event loop)", "N"),
+    Option("kmip_max_connections", "int", "simultaneous KMIP-over-TLS connections", "N"),
+    Option("kmip_idle_timeout", "float", "seconds an idle KMIP connection stays open", "SECONDS"),
+    Option("hsm_module", "str", "PKCS#11 library of the HSM holding the key-encryption key", "LIB"),
+    Option("hsm_token_label", "str", "label of the HSM token", "LABEL"),
+    Option("hsm_pin", "str", "user PIN of the HSM token", "PIN"),
+    Option("hsm_kek_label", "str", "label of the key-encryption key on the HSM", "LABEL"),
+    Option("hsm_create_kek", "bool", "create the key-encryption key on the HSM if it does not exist"),
+)
+_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config`` and one flag per option to ``parser``; unset flags stay absent from the namespace."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help=f"YAML file with any of the options below as keys (env: {ENV_PREFIX}CONFIG)",
+    )
+    for option in OPTIONS:
+        default = option.default()
+        shown = "SQLite under the data directory" if option.name == "database" else default
+        if isinstance(shown, tuple):
+            shown = ",".join(str(v) for v in shown) or "none"
+        elif shown is None:
+            shown = "none"
+        help_text = f"{option.help} (default: {shown}; env: {option.env}; YAML: {option.name})"
+        if option.kind == "bool":
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        elif option.kind == "list":
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                action="append",
+                metavar=option.metavar,
+                default=argparse.SUPPRESS,
+                help=help_text + "; repeatable",
+            )
+        else:
+            parser.add_argument(
+                option.flag,
+                dest=option.name,
+                metavar=option.metavar,
+                choices=option.choices,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of option names to values")
+    unknown = sorted(str(k) for k in data if k not in _BY_NAME)
+    if unknown:
+        raise ConfigError(f"{path}: unknown option(s) {', '.join(unknown)}")
+    return data
+
+
+def load_config(
+    flags: argparse.Namespace | Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServerConfig:
+    """Build the configuration: defaults, then the YAML file (``--config`` or ``KEYSTEAD_CONFIG``), then
+    ``KEYSTEAD_*`` variables from ``environ``, then ``flags`` (an argparse namespace from ``add_arguments``)."""
+    given = dict(vars(flags) if isinstance(flags, argparse.Namespace) else (flags or {}))
+    environ = environ if environ is not None else {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {option.name: "default" for option in OPTIONS}
+
+    def apply(option: Option, raw: Any, source: str) -> None:
+        try:
+            values[option.name] = option.convert(raw)
+        except (TypeError, ValueError) as exc:
+            where = {"yaml": f"YAML key {option.name}", "env": option.env, "flag": option.flag}[source]
+            raise ConfigError(f"{where}: {exc}") from None
+        sources[option.name] = source
+
+    config_file = given.get("config") or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        for key, raw in _read_yaml(str(config_file)).items():
+            apply(_BY_NAME[key], raw, "yaml")
+    for option in OPTIONS:
+        if option.env in environ:
+            apply(option, environ[option.env], "env")
+    for option in OPTIONS:
+        if option.name in given and given[option.name] is not None:
+            apply(option, given[option.name], "flag")
+    config = replace(ServerConfig(), **values, sources=sources)
+    validate(config)
+    return config
+
+
+def validate(config: ServerConfig) -> None:
+    """Refuse combinations that cannot work, with a message that says how to fix them."""
+    for name in ("http_port", "kmip_port"):
+        port = getattr(config, name)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--{name.replace('_', '-')} must be between 0 and 65535, got {port}")
+    if bool(config.tls_cert) != bool(config.tls_key):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if config.tls_ca and not config.tls_enabled:
+        raise ConfigError("--tls-ca needs --tls-cert and --tls-key")
+    if config.http_client_auth in ("optional", "required") and not config.tls_ca:
+        raise ConfigError(f"--http-client-auth {config.http_client_auth} needs --tls-cert, --tls-key and --tls-ca")
+    if config.max_message_size < 1024:
+        raise ConfigError("--max-message-size must be at least 1024 bytes")
+    if config.threads < 0 or config.kmip_max_connections < 1:
+        raise ConfigError("--threads must be >= 0 and --kmip-max-connections >= 1")
+    if config.kmip_idle_timeout <= 0:
+        raise ConfigError("--kmip-idle-timeout must be positive")
+    for pair in config.api_tokens:
+        token, sep, user = pair.partition(":")
+        if not sep or not token or not user:
+            raise ConfigError("--api-tokens entries must be TOKEN:USER")
+
+
+def config_from_env(flags: argparse.Namespace) -> ServerConfig:
+    """``load_config`` with the real process environment: only the entry point calls this."""
+    return load_config(flags, os.environ)
+
+
+def option_names() -> Sequence[str]:
+    """Every option name (YAML key), in declaration order."""
+    return [option.name for option in OPTIONS]
+
+
+__all__ = [
+    "OPTIONS",
+    "ConfigError",
+    "JwtIssuer",
+    "Option",
+    "ServerConfig",
+    "add_arguments",
+    "config_from_env",
+    "load_config",
+    "option_names",
+    "validate",
+]
