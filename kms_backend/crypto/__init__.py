@@ -1,0 +1,107 @@
+"""Keystead's cryptographic layer: pure functions over bytes and DER keys, parameterised by KMIP enumerations.
+
+Used by the KMIP engine (Create, Create Key Pair, Register/Get Key Format Types, Encrypt, Decrypt, Sign,
+Signature Verify, MAC, MAC Verify, Hash, RNG, Derive Key, Create/Join Split Key, key wrapping) and, through it, by
+the PKCS#11 provider. No message handling and no storage here; every failure is a ``KmipError`` carrying a KMIP
+Result Reason (the reasons used are listed in ``_common``). Primitives stay private (STYLE rule 8): this module
+re-exports the API and nothing else.
+
+Keys: symmetric keys are raw bytes; private keys are PKCS#8 DER, public keys SubjectPublicKeyInfo DER.
+Approved-only mode is a keyword (``approved_only=True``) on every operation, fed from the server configuration.
+"""
+
+from __future__ import annotations
+
+from ._approved import approved, require_approved
+from ._asymmetric import (
+    SignStream,
+    VerifyStream,
+    decapsulate,
+    ecdh,
+    ecdsa_signature_from_raw,
+    ecdsa_signature_to_raw,
+    encapsulate,
+    sign,
+    verify,
+)
+from ._cipher import decrypt, decrypt_stream, encrypt, encrypt_stream, supported_algorithms, unwrap_key, wrap_key
+from ._kdf import derive_key
+from ._keys import (
+    KeyDescription,
+    TransparentKey,
+    clear_key_caches,
+    describe_key,
+    export_private_key,
+    export_public_key,
+    export_symmetric_key,
+    generate_key_pair,
+    generate_symmetric_key,
+    import_private_key,
+    import_public_key,
+    import_symmetric_key,
+    public_key_from_private,
+)
+from ._mac import DigestStream, MacStream, digest, mac, mac_verify
+from ._params import CipherParams, DerivationParams, EncryptResult
+from ._random import random_bytes, seed
+from ._selftest import run_self_tests
+from ._split import join_secret, split_secret
+from ._symmetric import CipherStream
+
+__all__ = [
+    # value types
+    "CipherParams",
+    "DerivationParams",
+    "EncryptResult",
+    "KeyDescription",
+    "TransparentKey",
+    # keys
+    "generate_symmetric_key",
+    "generate_key_pair",
+    "export_private_key",
+    "export_public_key",
+    "export_symmetric_key",
+    "import_private_key",
+    "import_public_key",
+    "import_symmetric_key",
+    "public_key_from_private",
+    "describe_key",
+    "clear_key_caches",
+    "supported_algorithms",
+    # encrypt / decrypt / wrap
+    "encrypt",
+    "decrypt",
+    "encrypt_stream",
+    "decrypt_stream",
+    "CipherStream",
+    "wrap_key",
+    "unwrap_key",
+    "encapsulate",
+    "decapsulate",
+    # signatures
+    "sign",
+    "verify",
+    "SignStream",
+    "VerifyStream",
+    "ecdsa_signature_to_raw",
+    "ecdsa_signature_from_raw",
+    # MAC and hash
+    "mac",
+    "mac_verify",
+    "MacStream",
+    "digest",
+    "DigestStream",
+    # derivation and agreement
+    "derive_key",
+    "ecdh",
+    # split keys
+    "split_secret",
+    "join_secret",
+    # randomness
+    "random_bytes",
+    "seed",
+    # policy and self tests
+    "approved",
+    "require_approved",
+    "run_self_tests",
+]
