@@ -98,8 +98,20 @@ class RequestContext:
         return None if self.user in self.engine.config.admin_users else self.user
 
     # -- loading and saving, with access control -----------------------------------------------------------------
-    def load(self, value: Any, operation: int, *, with_object: bool = True, for_update: bool = False) -> ManagedObject:
-        """Fetch the object designated by ``value`` for ``operation``, checking the user's right to it."""
+    def load(
+        self,
+        value: Any,
+        operation: int,
+        *,
+        with_object: bool = True,
+        for_update: bool = False,
+        consequence_of: ManagedObject | None = None,
+    ) -> ManagedObject:
+        """Fetch the object designated by ``value`` for ``operation``, checking the user's right to it.
+
+        ``consequence_of``: the server changes this object because of an operation already authorised on that
+        one (the public half of a key pair being re-keyed); the right is checked on that object instead.
+        """
         uid = self.resolve_uid(value, operation)
         mo = self.cache.get(uid)
         if mo is None:
@@ -112,7 +124,7 @@ class RequestContext:
                 self.save(mo, touch=False)
         elif with_object:
             self.engine.records.load_object(mo)
-        self.authorize(mo, operation)
+        self.authorize(consequence_of or mo, operation)
         return mo
 
     def authorize(self, mo: ManagedObject, operation: int) -> None:
@@ -166,9 +178,11 @@ class RequestContext:
             ) from None
         mo.revision = record.revision
 
-    def returned(self, uid: str) -> str:
-        """Record a Unique Identifier returned by this batch item (ID Placeholder and 2.x Integer references)."""
-        self.batch.id_placeholder = uid
+    def returned(self, uid: str, *, placeholder: bool = True) -> str:
+        """Record a Unique Identifier returned by this batch item (2.x Integer references) and, unless
+        ``placeholder`` is False, make it the ID Placeholder for the next items."""
+        if placeholder:
+            self.batch.id_placeholder = uid
         self.batch.returned_uids.append(uid)
         return uid
 

@@ -1,7 +1,10 @@
-"""Key Format Type conversion for Get/Export (KMIP 2.1 §11.26) and key wrapping on export (§2.1.5, §6.1.19).
+"""Key Format Type conversion and key wrapping for Get/Export (KMIP 2.1 §6.1.19, §2.1.5 Key Wrapping Data,
+§7.18 Key Wrapping Specification) and unwrapping on Register/Import.
 
-Symmetric keys convert between Raw and Transparent Symmetric Key here; asymmetric conversions (PKCS#1, PKCS#8,
-X.509, transparent RSA/EC) and wrapping use ``kms_backend.crypto``.
+Wrapping: Wrapping Method Encrypt with the key named in Encryption Key Information (a Symmetric Key: AES key wrap
+RFC 5649 by default, RFC 3394 or AES-GCM; a Public Key: RSA-OAEP, RSA-AES-KEY-WRAP, ECIES), Encoding Option No
+Encoding (the key material bytes) or TTLV Encoding (the whole Key Value structure, binary TTLV). The wrapped
+bytes become the Key Value (a Byte String) and Key Wrapping Data describes how to unwrap them.
 """
 
 from __future__ import annotations
@@ -9,55 +12,160 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from .. import crypto
 from ..kmip import _schema_data as S
-from ..kmip._registry_data import KeyFormatType, ResultReason
+from ..kmip import binary_codec
+from ..kmip._registry_data import (
+    CryptographicUsageMask,
+    EncodingOption,
+    KeyFormatType,
+    ObjectType,
+    Operation,
+    ResultReason,
+    State,
+    Tag,
+    WrappingMethod,
+)
 from ..kmip.errors import KmipError
+from ..kmip.mapper import from_tree, to_tree
 from ..kmip.schema import Struct
+from .keymaterial import (
+    block_material,
+    cipher_params,
+    private_key_der,
+    public_key_der,
+    symmetric_key,
+    with_material,
+)
 from .lifecycle import key_block
 
-_SYMMETRIC_FORMATS = frozenset({KeyFormatType.RAW, KeyFormatType.TRANSPARENT_SYMMETRIC_KEY})
+_SYMMETRIC = (S.SymmetricKey, S.SecretData, S.SplitKey)
 
 
 def convert_key_format(obj: Struct, wanted: int) -> Struct:
-    """``obj`` with its key block in Key Format Type ``wanted`` (KMIP: Key Format Type Not Supported if not)."""
+    """``obj`` with its key block in Key Format Type ``wanted`` (Key Format Type Not Supported if impossible)."""
     block = key_block(obj)
     if block is None:
         raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, "this object has no key block to convert")
     if block.key_format_type == wanted:
         return obj
-    if isinstance(block.key_wrapping_data, S.KeyWrappingData) or not isinstance(block.key_value, S.KeyValue):
+    if block.key_wrapping_data is not None:
         raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, "a wrapped key cannot change format")
-    material = block.key_value.key_material
-    if isinstance(obj, S.SymmetricKey) and block.key_format_type in _SYMMETRIC_FORMATS and wanted in _SYMMETRIC_FORMATS:
-        raw = material.key if isinstance(material, S.TransparentSymmetricKey) else material
-        assert isinstance(raw, bytes)
-        new_material: Any = raw if wanted == KeyFormatType.RAW else S.TransparentSymmetricKey(key=raw)
-        return _with_material(obj, block, wanted, new_material)
-    raise KmipError(
-        ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED,
-        f"cannot convert {KeyFormatType(block.key_format_type).name} to {_format_name(wanted)}",
-    )
-
-
-def _format_name(value: int) -> str:
     try:
-        return KeyFormatType(value).name
+        key_format = KeyFormatType(wanted)
     except ValueError:
-        return f"0x{value:08X}"
-
-
-def _with_material(obj: Struct, block: S.KeyBlock, key_format: int, material: Any) -> Struct:
-    new_block = dataclasses.replace(
-        block,
-        key_format_type=key_format,  # type: ignore[arg-type]
-        key_value=dataclasses.replace(block.key_value, key_material=material),  # type: ignore[type-var]
-    )
-    return dataclasses.replace(obj, key_block=new_block)  # type: ignore[type-var]
+        raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, f"unknown Key Format Type 0x{wanted:08X}") from None
+    material: bytes | dict[str, Any]
+    if isinstance(obj, _SYMMETRIC):
+        material = crypto.export_symmetric_key(symmetric_key(obj), key_format)
+    elif isinstance(obj, S.PrivateKey):
+        material = crypto.export_private_key(private_key_der(obj), key_format)
+    elif isinstance(obj, S.PublicKey):
+        material = crypto.export_public_key(public_key_der(obj), key_format)
+    else:
+        raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, "this object's format cannot be converted")
+    return with_material(obj, key_format, dict(material) if isinstance(material, dict) else material)
 
 
 def wrap_for_export(ctx: Any, mo: Any, obj: Struct, spec: S.KeyWrappingSpecification) -> Struct:
-    """``obj`` with its key value wrapped as ``spec`` asks."""
-    raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "key wrapping on export is not available yet")
+    """``obj`` with its Key Value wrapped as ``spec`` asks (the wrapping key must be Active with Wrap Key usage)."""
+    block = key_block(obj)
+    if block is None:
+        raise KmipError(ResultReason.ILLEGAL_OBJECT_TYPE, "only objects with a Key Block can be wrapped")
+    if spec.wrapping_method != WrappingMethod.ENCRYPT:
+        raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "only the Encrypt wrapping method is supported")
+    info = spec.encryption_key_information
+    if info is None or spec.mac_signature_key_information is not None:
+        raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "wrapping needs Encryption Key Information only")
+    wrapping = _wrapping_key(ctx, info.unique_identifier, mo.uid, CryptographicUsageMask.WRAP_KEY)
+    encoding = spec.encoding_option or EncodingOption.NO_ENCODING
+    assert isinstance(block.key_value, S.KeyValue)
+    if encoding == EncodingOption.TTLV_ENCODING:
+        plain = binary_codec.encode(to_tree(block.key_value))
+    else:
+        material = block_material(block)
+        if not isinstance(material, bytes):
+            raise KmipError(
+                ResultReason.ENCODING_OPTION_ERROR, "a transparent key can only be wrapped with TTLV Encoding"
+            )
+        plain = material
+    key, params = _key_and_params(wrapping, info.cryptographic_parameters)
+    wrapped = crypto.wrap_key(key, params, plain, approved_only=ctx.engine.config.approved_only)
+    wrapping_data = S.KeyWrappingData(
+        wrapping_method=WrappingMethod.ENCRYPT,
+        encryption_key_information=S.EncryptionKeyInformation(
+            unique_identifier=wrapping.uid, cryptographic_parameters=info.cryptographic_parameters
+        ),
+        encoding_option=spec.encoding_option,
+    )
+    new_block = dataclasses.replace(block, key_value=wrapped, key_wrapping_data=wrapping_data)
+    return dataclasses.replace(obj, key_block=new_block)  # type: ignore[type-var]
 
 
-__all__ = ["convert_key_format", "wrap_for_export"]
+def unwrap_object(ctx: Any, obj: Struct) -> Struct:
+    """A Register/Import object whose Key Block is wrapped, unwrapped with the key it names (Unwrap Key usage)."""
+    block = key_block(obj)
+    if block is None or block.key_wrapping_data is None:
+        return obj
+    data = block.key_wrapping_data
+    info = data.encryption_key_information
+    if data.wrapping_method != WrappingMethod.ENCRYPT or info is None:
+        raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "only Encrypt-wrapped keys can be unwrapped")
+    if not isinstance(block.key_value, bytes):
+        raise KmipError(ResultReason.INVALID_FIELD, "a wrapped Key Value must be a Byte String")
+    unwrapping = _wrapping_key(ctx, info.unique_identifier, None, CryptographicUsageMask.UNWRAP_KEY, private=True)
+    key, params = _key_and_params(unwrapping, info.cryptographic_parameters)
+    plain = crypto.unwrap_key(key, params, block.key_value, approved_only=ctx.engine.config.approved_only)
+    if (data.encoding_option or EncodingOption.NO_ENCODING) == EncodingOption.TTLV_ENCODING:
+        try:
+            key_value: Any = from_tree(binary_codec.decode(plain), S.KeyValue)
+        except KmipError:
+            raise KmipError(ResultReason.ENCODING_OPTION_ERROR, "the unwrapped data is not a TTLV Key Value") from None
+    else:
+        key_value = S.KeyValue(key_material=plain)
+    new_block = dataclasses.replace(block, key_value=key_value, key_wrapping_data=None)
+    return dataclasses.replace(obj, key_block=new_block)  # type: ignore[type-var]
+
+
+def _wrapping_key(ctx: Any, uid: str, wrapped_uid: str | None, usage: int, *, private: bool = False) -> Any:
+    try:
+        wrapping = ctx.load(uid, Operation.ENCRYPT if not private else Operation.DECRYPT)
+    except KmipError as exc:
+        if exc.reason == ResultReason.ITEM_NOT_FOUND:
+            raise KmipError(ResultReason.WRAPPING_OBJECT_NOT_FOUND, f"wrapping key {uid} not found") from None
+        raise
+    if wrapping.uid == wrapped_uid:
+        raise KmipError(ResultReason.INVALID_FIELD, "a key cannot wrap itself")
+    if wrapping.state in (State.DESTROYED, State.DESTROYED_COMPROMISED):
+        raise KmipError(ResultReason.WRAPPING_OBJECT_DESTROYED, f"wrapping key {uid} is destroyed")
+    if wrapping.storage_status & 2:
+        raise KmipError(ResultReason.WRAPPING_OBJECT_ARCHIVED, f"wrapping key {uid} is archived")
+    if wrapping.state != State.ACTIVE:
+        raise KmipError(ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"wrapping key {uid} is not Active")
+    mask = wrapping.attributes.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0)
+    if not mask & usage:
+        raise KmipError(
+            ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, f"key {uid} may not {'unwrap' if private else 'wrap'}"
+        )
+    return wrapping
+
+
+def _key_and_params(wrapping: Any, parameters: S.CryptographicParameters | None) -> tuple[bytes, crypto.CipherParams]:
+    obj = wrapping.object
+    object_type = wrapping.object_type
+    if object_type == ObjectType.SYMMETRIC_KEY:
+        key = symmetric_key(obj)
+    elif object_type == ObjectType.PUBLIC_KEY:
+        key = public_key_der(obj)
+    elif object_type == ObjectType.PRIVATE_KEY:
+        key = private_key_der(obj)
+    else:
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"a {object_type.name} cannot wrap keys")
+    stored = wrapping.attributes.get(Tag.CRYPTOGRAPHIC_PARAMETERS)
+    params = cipher_params(parameters, wrapping.attributes.get(Tag.CRYPTOGRAPHIC_ALGORITHM))
+    if isinstance(stored, S.CryptographicParameters):
+        params = params.merged(cipher_params(stored))
+    return key, params
+
+
+__all__ = ["convert_key_format", "unwrap_object", "wrap_for_export"]

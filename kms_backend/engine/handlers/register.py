@@ -6,6 +6,7 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import ObjectType, ResultReason, Tag
 from ...kmip.errors import KmipError
 from ..context import RequestContext
+from ..keyformats import unwrap_object
 from ..lifecycle import key_block, raw_key_material
 from ..objects import OBJECT_TYPES
 from ._common import client_attributes, new_object
@@ -19,6 +20,7 @@ def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterRespons
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"the object is not a {ObjectType(object_type).name}")
     attrs = client_attributes(request.attributes)
     attrs.remove(Tag.OBJECT_TYPE)
+    obj = unwrap_object(ctx, obj)  # type: ignore[assignment]
     block = key_block(obj)
     key_format = None
     if block is not None:

@@ -1,0 +1,130 @@
+"""Generating and storing key pairs (Create Key Pair §6.1.9, Re-key Key Pair §6.1.47).
+
+Private keys are stored as PKCS#8, public keys as X.509 SubjectPublicKeyInfo; the public key's Unique
+Identifier is the private key's plus ``_pk`` (Cosmian KMS convention), and the two are linked both ways.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import crypto
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import (
+    CryptographicAlgorithm,
+    KeyFormatType,
+    LinkType,
+    ObjectType,
+    RecommendedCurve,
+    ResultReason,
+    Tag,
+)
+from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes
+from ..context import RequestContext
+from ..objects import ManagedObject
+from ._common import client_attributes, new_object
+
+#: EC key sizes clients give as Cryptographic Length instead of a curve.
+_CURVE_BY_LENGTH = {
+    224: RecommendedCurve.P_224,
+    256: RecommendedCurve.P_256,
+    384: RecommendedCurve.P_384,
+    521: RecommendedCurve.P_521,
+}
+_EC_ALGORITHMS = frozenset({CryptographicAlgorithm.EC, CryptographicAlgorithm.ECDSA, CryptographicAlgorithm.ECDH})
+
+
+def merged_attributes(common: Attributes | None, specific: Attributes | None) -> Attributes:
+    """Common Attributes overlaid by the private- or public-key-specific ones (KMIP 2.1 §6.1.9)."""
+    merged = client_attributes(common)
+    for tag, value in client_attributes(specific):
+        if tag in (Tag.NAME, Tag.LINK, Tag.OBJECT_GROUP, Tag.ATTRIBUTE):
+            merged.add(tag, value)
+        else:
+            merged.set(tag, value)
+    return merged
+
+
+def key_pair_parameters(attrs: Attributes) -> tuple[int, int | None, int | None]:
+    """(Cryptographic Algorithm, RSA length, EC curve) requested by ``attrs``."""
+    algorithm = attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+    if algorithm is None:
+        raise KmipError(ResultReason.INVALID_FIELD, "Cryptographic Algorithm is required to create a key pair")
+    length = attrs.get(Tag.CRYPTOGRAPHIC_LENGTH)
+    curve = None
+    domain = attrs.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
+    if isinstance(domain, S.CryptographicDomainParameters):
+        curve = domain.recommended_curve
+    if curve is None and algorithm in _EC_ALGORITHMS and isinstance(length, int):
+        curve = _CURVE_BY_LENGTH.get(length)
+        if curve is None:
+            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"no standard curve of {length} bits")
+    return int(algorithm), length if isinstance(length, int) else None, int(curve) if curve is not None else None
+
+
+def create_pair(
+    ctx: RequestContext,
+    private_attrs: Attributes,
+    public_attrs: Attributes,
+    parameters: tuple[int, int | None, int | None],
+    *,
+    uid: str | None = None,
+) -> tuple[ManagedObject, ManagedObject]:
+    """Generate, store and link a key pair of ``parameters`` (algorithm, RSA length, EC curve); returns
+    (private, public)."""
+    algorithm, length, curve = parameters
+    private_der, public_der = crypto.generate_key_pair(
+        CryptographicAlgorithm(algorithm),
+        length=length,
+        curve=RecommendedCurve(curve) if curve is not None else None,
+        approved_only=ctx.engine.config.approved_only,
+    )
+    description = crypto.describe_key(public_der)
+    private_uid = uid or ctx.new_uid()
+    public_uid = f"{private_uid}_pk"
+    for attrs, other, link in (
+        (private_attrs, public_uid, LinkType.PUBLIC_KEY_LINK),
+        (public_attrs, private_uid, LinkType.PRIVATE_KEY_LINK),
+    ):
+        attrs.set(Tag.CRYPTOGRAPHIC_ALGORITHM, description.algorithm)
+        attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, description.length_bits)
+        if description.curve is not None:
+            attrs.set(
+                Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS,
+                S.CryptographicDomainParameters(recommended_curve=description.curve),
+            )
+        attrs.add(Tag.LINK, S.Link(link_type=link, linked_object_identifier=other))
+    private = new_object(
+        ctx,
+        ObjectType.PRIVATE_KEY,
+        _key(S.PrivateKey, KeyFormatType.PKCS_8, private_der, description),
+        private_attrs,
+        uid=private_uid,
+        key_material=private_der,
+        key_format_type=KeyFormatType.PKCS_8,
+    )
+    public = new_object(
+        ctx,
+        ObjectType.PUBLIC_KEY,
+        _key(S.PublicKey, KeyFormatType.X_509, public_der, description),
+        public_attrs,
+        uid=public_uid,
+        key_material=public_der,
+        key_format_type=KeyFormatType.X_509,
+    )
+    return private, public
+
+
+def _key(cls: Any, key_format: KeyFormatType, der: bytes, description: crypto.KeyDescription) -> Any:
+    return cls(
+        key_block=S.KeyBlock(
+            key_format_type=key_format,
+            key_value=S.KeyValue(key_material=der),
+            cryptographic_algorithm=description.algorithm,
+            cryptographic_length=description.length_bits,
+        )
+    )
+
+
+__all__ = ["create_pair", "key_pair_parameters", "merged_attributes"]

@@ -1,0 +1,61 @@
+"""What a replacement key inherits from the key it replaces (Re-key §6.1.46, Re-key Key Pair §6.1.47)."""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import LinkType, Tag
+from ...kmip.schema import Attributes
+from ..lifecycle import SERVER_ONLY
+from ..objects import ManagedObject
+
+#: Attributes a replacement key never inherits: lifecycle, identity and links are its own.
+_NOT_INHERITED = SERVER_ONLY | {
+    Tag.OBJECT_TYPE,
+    Tag.LINK,
+    Tag.ACTIVATION_DATE,
+    Tag.DEACTIVATION_DATE,
+    Tag.PROCESS_START_DATE,
+    Tag.PROTECT_STOP_DATE,
+    Tag.ORIGINAL_CREATION_DATE,
+    Tag.NAME,
+    Tag.KEY_FORMAT_TYPE,
+}
+_SHIFTED_DATES = (Tag.DEACTIVATION_DATE, Tag.PROCESS_START_DATE, Tag.PROTECT_STOP_DATE)
+
+
+def successor_attributes(old: ManagedObject, requested: Attributes | None, now: int, offset: int | None) -> Attributes:
+    """The replacement's attributes: the old key's client-settable ones, its Names (moved, KMIP 1.4 §4.4), dates
+    shifted by ``offset`` (Activation Date = now + Offset, the others keeping their distance), then the request's."""
+    attrs = Attributes([(t, v) for t, v in old.attributes if t not in _NOT_INHERITED])
+    for name in old.attributes.get_all(Tag.NAME):
+        attrs.add(Tag.NAME, name)
+    old_activation = old.attributes.get(Tag.ACTIVATION_DATE)
+    if offset is not None:
+        activation = now + offset
+        attrs.set(Tag.ACTIVATION_DATE, activation)
+        if isinstance(old_activation, int):
+            for date_tag in _SHIFTED_DATES:
+                value = old.attributes.get(date_tag)
+                if isinstance(value, int):
+                    attrs.set(date_tag, activation + (value - old_activation))
+    for tag, value in requested or ():
+        if tag in (Tag.NAME, Tag.OBJECT_GROUP, Tag.ATTRIBUTE, Tag.LINK):
+            attrs.add(tag, value)
+        else:
+            attrs.set(tag, value)
+    return attrs
+
+
+def retire(old: ManagedObject, replacement_uid: str) -> None:
+    """The old key gives up its Names and points at its replacement."""
+    old.attributes.remove(Tag.NAME)
+    old.attributes.add(
+        Tag.LINK, S.Link(link_type=LinkType.REPLACEMENT_OBJECT_LINK, linked_object_identifier=replacement_uid)
+    )
+
+
+def replaced_link(old_uid: str) -> S.Link:
+    return S.Link(link_type=LinkType.REPLACED_OBJECT_LINK, linked_object_identifier=old_uid)
+
+
+__all__ = ["replaced_link", "retire", "successor_attributes"]

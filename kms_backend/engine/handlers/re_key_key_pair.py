@@ -1,0 +1,71 @@
+"""Re-key Key Pair (KMIP 2.1 §6.1.47): a new key pair replacing an existing one (same algorithm and size)."""
+
+from __future__ import annotations
+
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, Tag
+from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes
+from ..context import RequestContext
+from ..lifecycle import DESTROYED_STATES, check_client_attributes
+from ..objects import ManagedObject
+from ._keypairs import create_pair, key_pair_parameters
+from ._rekey import replaced_link, retire, successor_attributes
+
+
+def handle(ctx: RequestContext, request: S.ReKeyKeyPairRequest) -> S.ReKeyKeyPairResponse:
+    old_private = ctx.load(
+        request.private_key_unique_identifier, Operation.RE_KEY_KEY_PAIR, with_object=False, for_update=True
+    )
+    if old_private.object_type != ObjectType.PRIVATE_KEY:
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, "Re-key Key Pair needs the private key's identifier")
+    if old_private.state in DESTROYED_STATES:
+        raise KmipError(ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"object {old_private.uid} is destroyed")
+    old_public = _linked_public(ctx, old_private)
+    for given in (request.common_attributes, request.private_key_attributes, request.public_key_attributes):
+        if given is not None:
+            check_client_attributes(given)
+    private_attrs = successor_attributes(
+        old_private, _merge(request.common_attributes, request.private_key_attributes), ctx.now, request.offset
+    )
+    public_attrs = (
+        successor_attributes(
+            old_public, _merge(request.common_attributes, request.public_key_attributes), ctx.now, request.offset
+        )
+        if old_public is not None
+        else Attributes()
+    )
+    parameters = key_pair_parameters(private_attrs)
+    uid = ctx.new_uid()
+    retire(old_private, uid)
+    ctx.save(old_private)
+    if old_public is not None:
+        retire(old_public, f"{uid}_pk")
+        ctx.save(old_public)
+        public_attrs.add(Tag.LINK, replaced_link(old_public.uid))
+    private_attrs.add(Tag.LINK, replaced_link(old_private.uid))
+    private, public = create_pair(ctx, private_attrs, public_attrs, parameters, uid=uid)
+    ctx.returned(private.uid)
+    ctx.returned(public.uid, placeholder=False)
+    return S.ReKeyKeyPairResponse(private_key_unique_identifier=private.uid, public_key_unique_identifier=public.uid)
+
+
+def _linked_public(ctx: RequestContext, private: ManagedObject) -> ManagedObject | None:
+    for link in private.attributes.get_all(Tag.LINK):
+        if isinstance(link, S.Link) and link.link_type == LinkType.PUBLIC_KEY_LINK:
+            return ctx.load(
+                str(link.linked_object_identifier),
+                Operation.RE_KEY_KEY_PAIR,
+                with_object=False,
+                consequence_of=private,
+            )
+    return None
+
+
+def _merge(common: Attributes | None, specific: Attributes | None) -> Attributes | None:
+    if common is None and specific is None:
+        return None
+    return Attributes([*(common or ()), *(specific or ())])
+
+
+__all__ = ["handle"]
