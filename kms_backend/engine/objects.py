@@ -8,6 +8,8 @@ The store receives binary TTLV blobs plus the index fields Locate filters on.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,17 +144,46 @@ def _is_tag_attribute(tag: int, value: object) -> bool:
 ObjectSealer = Callable[[str, bytes], bytes]
 
 
+@dataclass(slots=True)
+class _Decoded:
+    """A decoded record: the blobs it came from (to validate cache hits) and their typed content. The typed
+    values are shared between readers, so nothing may mutate them in place (handlers replace, never modify)."""
+
+    attributes_bytes: bytes
+    object_bytes: bytes
+    attributes: Attributes
+    object: Struct | None = None
+
+
 def identity(_uid: str, data: bytes) -> bytes:
     return data
 
 
 class RecordCodec:
     """Turns ManagedObjects into StoredObjects and back. ``seal``/``unseal`` protect the key material blob (the
-    HSM layer wraps it under a key-encryption key); by default they are the identity."""
+    HSM layer wraps it under a key-encryption key); by default they are the identity.
 
-    def __init__(self, seal: ObjectSealer = identity, unseal: ObjectSealer = identity) -> None:
+    Decoding a record (binary TTLV → typed attributes and object, plus unsealing) is the costliest part of a read,
+    so decoded records are kept in a bounded LRU keyed by uid and validated against the stored bytes: a hit needs
+    the exact same blobs (any write changes at least the revision-bearing attributes blob), so a cache can never
+    serve stale data even when other servers share the store. ``invalidate`` drops an entry (Destroy, KEK
+    rotation); ``cache_size`` 0 disables caching.
+    """
+
+    def __init__(self, seal: ObjectSealer = identity, unseal: ObjectSealer = identity, cache_size: int = 4096) -> None:
         self.seal = seal
         self.unseal = unseal
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, _Decoded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def invalidate(self, uid: str | None = None) -> None:
+        """Forget the decoded copy of ``uid`` (all of them when None)."""
+        with self._lock:
+            if uid is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(uid, None)
 
     def to_record(self, mo: ManagedObject) -> StoredObject:
         attrs = mo.attributes
@@ -188,11 +219,17 @@ class RecordCodec:
         )
 
     def from_record(self, rec: StoredObject, with_object: bool = True) -> ManagedObject:
-        attrs = attributes_from_tree(binary_codec.decode(rec.attributes_bytes))
-        obj: Struct | None = None
-        if with_object and rec.object_bytes:
+        decoded = self._cached(rec)
+        if decoded is None:
+            decoded = _Decoded(
+                rec.attributes_bytes, rec.object_bytes, attributes_from_tree(binary_codec.decode(rec.attributes_bytes))
+            )
+            self._remember(rec.uid, decoded)
+        if with_object and rec.object_bytes and decoded.object is None:
             cls = OBJECT_CLASSES[ObjectType(rec.object_type)]
-            obj = from_tree(binary_codec.decode(self.unseal(rec.uid, rec.object_bytes)), cls)
+            decoded.object = from_tree(binary_codec.decode(self.unseal(rec.uid, rec.object_bytes)), cls)
+        attrs = Attributes(list(decoded.attributes.entries))
+        obj = decoded.object if with_object else None
         return ManagedObject(
             uid=rec.uid,
             owner=rec.owner,
@@ -204,6 +241,28 @@ class RecordCodec:
             sealed_object=rec.object_bytes,
             object_changed=False,
         )
+
+    def _cached(self, rec: StoredObject) -> _Decoded | None:
+        if not self.cache_size:
+            return None
+        with self._lock:
+            hit = self._cache.get(rec.uid)
+            if hit is None:
+                return None
+            if hit.attributes_bytes != rec.attributes_bytes or hit.object_bytes != rec.object_bytes:
+                del self._cache[rec.uid]
+                return None
+            self._cache.move_to_end(rec.uid)
+            return hit
+
+    def _remember(self, uid: str, decoded: _Decoded) -> None:
+        if not self.cache_size:
+            return
+        with self._lock:
+            self._cache[uid] = decoded
+            self._cache.move_to_end(uid)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
 
     def load_object(self, mo: ManagedObject) -> Struct | None:
         """Unseal and decode the object of a ManagedObject read without it."""
