@@ -1,0 +1,291 @@
+"""Keystead's KMS beside the PyKMIP 0.11 server, same machine, same run (issue 3 benchmarks; run by hand).
+
+    python -m bench.bench_server [--seconds 5]
+
+* Get and Create over the KMIP port (mutual TLS, KMIP 1.2 so both servers speak it) with one persistent, lean
+  client that sends pre-encoded TTLV bytes (PyKMIP's own client costs more CPU than its server);
+* JSON ``POST /kmip/2_1`` Get at 1 and 8 concurrent keep-alive clients (Keystead only: PyKMIP has no HTTP API;
+  its binary Get at the same concurrency is shown beside it).
+
+The PyKMIP server needs SQLAlchemy 1.4, so it runs from its own virtual environment (``bench/.pykmip-venv``,
+created on first use from PyPI). Reports ops/s and p50/p99 latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from integration_tests._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, free_port
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip import binary_codec, json_codec, messages
+from kms_backend.kmip._registry_data import CryptographicAlgorithm, ObjectType, Operation, Tag
+from kms_backend.kmip.mapper import to_tree
+from kms_backend.kmip.ttlv import Item, ItemType
+
+BENCH_DIR = Path(__file__).resolve().parent
+PYKMIP_VENV = BENCH_DIR / ".pykmip-venv"
+
+
+# --- requests -------------------------------------------------------------------------------------------------
+
+
+def _v1_message(operation: Operation, payload: object) -> bytes:
+    message = S.RequestMessageV1(
+        request_header=S.RequestHeaderV1(
+            protocol_version=S.ProtocolVersion(protocol_version_major=1, protocol_version_minor=2), batch_count=1
+        ),
+        batch_item=[S.RequestBatchItemV1(operation=operation, request_payload=payload)],  # type: ignore[arg-type]
+    )
+    return binary_codec.encode(messages.encode(message))
+
+
+def _attribute(name: str, item_type: ItemType, value: object) -> S.AttributeV1:
+    return S.AttributeV1(attribute_name=name, attribute_value=Item(Tag.ATTRIBUTE_VALUE, item_type, value))  # type: ignore[arg-type]
+
+
+def create_request() -> bytes:
+    template = S.TemplateAttributeV1(
+        attribute=[
+            _attribute("Cryptographic Algorithm", ItemType.ENUMERATION, int(CryptographicAlgorithm.AES)),
+            _attribute("Cryptographic Length", ItemType.INTEGER, 256),
+            _attribute("Cryptographic Usage Mask", ItemType.INTEGER, 12),
+        ]
+    )
+    return _v1_message(
+        Operation.CREATE, S.CreateRequestV1(object_type=ObjectType.SYMMETRIC_KEY, template_attribute=template)
+    )
+
+
+def get_request(uid: str) -> bytes:
+    return _v1_message(Operation.GET, S.GetRequestV1(unique_identifier=uid))
+
+
+# --- a lean TTLV client ---------------------------------------------------------------------------------------
+
+
+class TtlvClient:
+    """One persistent mutual-TLS connection that sends pre-encoded requests and reads framed responses."""
+
+    def __init__(self, port: int, certs: Path) -> None:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certs / "ca.pem"))
+        context.load_cert_chain(str(certs / "client.pem"), str(certs / "client.key"))
+        context.check_hostname = False
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.maximum_version = ssl.TLSVersion.TLSv1_2  # PyKMIP 0.11 speaks TLS 1.2
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def call(self, request: bytes) -> bytes:
+        self.sock.sendall(request)
+        header = self._read(8)
+        return header + self._read(int.from_bytes(header[4:8], "big"))
+
+    def _read(self, n: int) -> bytes:
+        chunks = []
+        while n:
+            chunk = self.sock.recv(n)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def response_uid(response: bytes) -> str:
+    for item in binary_codec.decode(response).walk():
+        if item.tag == Tag.RESULT_STATUS and item.value != 0:
+            raise RuntimeError(f"request failed: {json_codec.encode(binary_codec.decode(response))[:400]}")
+        if item.tag == Tag.UNIQUE_IDENTIFIER and isinstance(item.value, str):
+            return item.value
+    raise RuntimeError("no Unique Identifier in the response")
+
+
+# --- measuring ------------------------------------------------------------------------------------------------
+
+
+def measure(
+    call: Callable[[], object],
+    seconds: float,
+    clients: int = 1,
+    setup: Callable[[], Callable[[], object]] | None = None,
+) -> tuple[float, float, float]:
+    """(ops/s, p50 ms, p99 ms) of ``call`` run by ``clients`` threads for ``seconds``."""
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    stop = time.perf_counter() + seconds
+    barrier = threading.Barrier(clients + 1)
+
+    def worker(index: int) -> None:
+        fn = setup() if setup is not None else call
+        fn()  # warm-up (connection set-up, caches)
+        barrier.wait()
+        mine = latencies[index]
+        while (start := time.perf_counter()) < stop:
+            fn()
+            mine.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    begin = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    flat = sorted(x for lat in latencies for x in lat)
+    if not flat:
+        return 0.0, 0.0, 0.0
+    return len(flat) / elapsed, statistics.median(flat) * 1e3, flat[int(len(flat) * 0.99) - 1] * 1e3
+
+
+# --- the PyKMIP server ----------------------------------------------------------------------------------------
+
+
+def pykmip_python() -> Path:
+    python = PYKMIP_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PYKMIP_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pykmip==0.11.0", "sqlalchemy<2"], check=True)
+    return python
+
+
+class PyKmipServer:
+    def __init__(self, workdir: Path, certs: Path) -> None:
+        self.port = free_port()
+        policies = workdir / "policies"
+        policies.mkdir()
+        config = workdir / "server.conf"
+        config.write_text(
+            "[server]\n"
+            f"hostname=127.0.0.1\nport={self.port}\n"
+            f"certificate_path={certs / 'server.pem'}\nkey_path={certs / 'server.key'}\nca_path={certs / 'ca.pem'}\n"
+            "auth_suite=TLS1.2\nenable_tls_client_auth=True\nlogging_level=WARNING\n"
+            f"database_path={workdir / 'pykmip.db'}\npolicy_path={policies}\n"
+        )
+        command = [str(pykmip_python().parent / "pykmip-server"), "-f", str(config), "-l", str(workdir / "pykmip.log")]
+        self.log = workdir / "pykmip.log"
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(
+            f"the PyKMIP server did not start: {self.log.read_text()[-2000:] if self.log.exists() else ''}"
+        )
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)  # PyKMIP ignores SIGTERM
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+# --- the run --------------------------------------------------------------------------------------------------
+
+
+def kmip_rows(
+    name: str, port: int, certs: Path, seconds: float
+) -> list[tuple[str, str, int, tuple[float, float, float]]]:
+    client = TtlvClient(port, certs)
+    uid = response_uid(client.call(create_request()))
+    get = get_request(uid)
+    create = create_request()
+    rows = [
+        (name, "KMIP Get", 1, measure(lambda: client.call(get), seconds)),
+        (name, "KMIP Create", 1, measure(lambda: client.call(create), seconds)),
+    ]
+    client.close()
+
+    def per_thread() -> Callable[[], object]:
+        own = TtlvClient(port, certs)
+        return lambda: own.call(get)
+
+    rows.append((name, "KMIP Get", 8, measure(lambda: None, seconds, clients=8, setup=per_thread)))
+    return rows
+
+
+def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, int, tuple[float, float, float]]]:
+    url = f"{server.http_url}/kmip/2_1"
+    assert server.certs is not None
+    context = ssl.create_default_context(cafile=str(server.certs / "ca.pem"))
+    context.load_cert_chain(str(server.certs / "client.pem"), str(server.certs / "client.key"))
+    created = httpx.post(url, json={"tag": "Create", "value": CREATE_AES_PAYLOAD}, timeout=30, verify=context).json()
+    uid = next(v["value"] for v in created["value"] if v["tag"] == "UniqueIdentifier")
+    body = json_codec.encode(to_tree(S.GetRequest(unique_identifier=uid), 0x420079)).replace(
+        '"RequestPayload"', '"Get"', 1
+    )
+
+    def per_client() -> Callable[[], object]:
+        client = httpx.Client(timeout=30, headers={"content-type": "application/json"}, verify=context)
+
+        def call() -> object:
+            response = client.post(url, content=body)
+            if response.status_code != 200:
+                raise RuntimeError(response.text)
+            return response
+
+        return call
+
+    return [
+        ("Keystead", "JSON /kmip/2_1 Get", clients, measure(lambda: None, seconds, clients=clients, setup=per_client))
+        for clients in (1, 8)
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-"))
+    keystead = KeysteadProcess.start(workdir / "keystead")
+    assert keystead.certs is not None and keystead.kmip_port is not None
+    (workdir / "pykmip").mkdir()
+    pykmip = PyKmipServer(workdir / "pykmip", keystead.certs)
+    try:
+        rows = kmip_rows("Keystead", keystead.kmip_port, keystead.certs, args.seconds)
+        rows += kmip_rows("PyKMIP 0.11", pykmip.port, keystead.certs, args.seconds)
+        rows += http_rows(keystead, args.seconds)
+    finally:
+        pykmip.stop()
+        keystead.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{'server':<12} {'operation':<22} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for server, operation, clients, (rate, p50, p99) in rows:
+        print(f"{server:<12} {operation:<22} {clients:>7} {rate:>9,.0f} {p50:>8.2f} {p99:>8.2f}")
+    reference = {(op, c): r[0] for s, op, c, r in rows if s.startswith("PyKMIP")}
+    for server, operation, clients, (rate, _, _) in rows:
+        base = reference.get((operation if operation.startswith("KMIP") else "KMIP Get", clients))
+        if server == "Keystead" and base:
+            against = "Get" if "Get" in operation else "Create"
+            print(f"Keystead {operation} x{clients}: {rate / base:.1f}x PyKMIP's KMIP {against}")
+
+
+if __name__ == "__main__":
+    main()
