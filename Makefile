@@ -13,16 +13,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The PKCS#11 library embeds the venv's Python: build it with that interpreter so its packages are found.
+SHIM := c_shim/_build/libkeystead_pkcs11.so
+$(SHIM): $(STAMP) c_shim/build.py c_shim/functions.py c_shim/shim.c c_shim/pkcs11_decls.h
+	$(BIN)/python -m c_shim.build
+
+setup: $(STAMP) $(SHIM)
 
 run: setup
 	$(BIN)/keystead serve --data-dir $(DATA_DIR)
 
-lint: setup
+lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: setup
+typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: setup

@@ -134,12 +134,84 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(func=cmd_certs_init)
 
+    _add_pkcs11_commands(sub)
+    return parser
+
+
+# -- keystead pkcs11 ------------------------------------------------------------------------------------------------
+def _add_pkcs11_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     pkcs11 = sub.add_parser("pkcs11", help="the PKCS#11 provider")
     pkcs11_sub = pkcs11.add_subparsers(dest="pkcs11_command", required=True, metavar="COMMAND")
-    pkcs11_sub.add_parser("path", help="print the path of the PKCS#11 library").set_defaults(
-        func=_not_yet("the PKCS#11 library")
+    pkcs11_sub.add_parser(
+        "path",
+        help="print the absolute path of the PKCS#11 library",
+        description="Print the absolute path of libkeystead_pkcs11.so (built by `python -m c_shim.build`).",
+    ).set_defaults(func=cmd_pkcs11_path)
+    init = pkcs11_sub.add_parser(
+        "init",
+        help="create a token backed by an embedded store in DIR",
+        description="Create a PKCS#11 token whose keys live in an embedded SQLite store in DIR, write "
+        "DIR/pkcs11.yaml (PINs hashed) and print the export line that points the library at it.",
     )
-    return parser
+    init.add_argument("--dir", required=True, help="directory for pkcs11.yaml and the database (created if needed)")
+    init.add_argument("--pin", required=True, help="user PIN (4 to 255 bytes)")
+    init.add_argument("--so-pin", required=True, help="security officer PIN (4 to 255 bytes)")
+    init.add_argument("--label", default="Keystead", help="token label, at most 32 bytes (default: Keystead)")
+    init.add_argument("--user", default="admin", help="the KMS user the token acts as (default: admin)")
+    init.add_argument("--force", action="store_true", help="replace an existing DIR/pkcs11.yaml")
+    init.set_defaults(func=cmd_pkcs11_init)
+
+
+def cmd_pkcs11_path(_args: argparse.Namespace) -> int:
+    """Print the library's absolute path; exit 1 if it has not been built."""
+    from c_shim import LIBRARY_PATH
+
+    if not LIBRARY_PATH.is_file():
+        print(
+            f"keystead pkcs11: the library is not built ({LIBRARY_PATH} is missing); run `python -m c_shim.build` "
+            "or `make setup`",
+            file=sys.stderr,
+        )
+        return 1
+    print(LIBRARY_PATH)
+    return 0
+
+
+def cmd_pkcs11_init(args: argparse.Namespace) -> int:
+    """Write DIR/pkcs11.yaml for a token over an embedded store in DIR (the softhsm2-util --init-token analogue)."""
+    from provider import config as pkcs11_config
+    from provider.embedded_backend import open_store
+
+    directory = Path(args.dir).resolve()
+    path = directory / "pkcs11.yaml"
+    problems = [
+        f"{name} must be 4 to 255 bytes"
+        for name, pin in (("--pin", args.pin), ("--so-pin", args.so_pin))
+        if not 4 <= len(pin.encode()) <= 255
+    ]
+    if len(args.label.encode()) > 32:
+        problems.append("--label must be at most 32 bytes")
+    if path.exists() and not args.force:
+        problems.append(f"{path} exists (use --force to replace it)")
+    if problems:
+        for problem in problems:
+            print(f"keystead pkcs11 init: {problem}", file=sys.stderr)
+        return 1
+    directory.mkdir(parents=True, exist_ok=True)
+    database = f"sqlite:///{directory / 'keystead.db'}"
+    open_store(database).close()  # create and migrate now, so a bad directory fails here, not in an application
+    config = pkcs11_config.ProviderConfig(
+        path=path,
+        label=args.label,
+        user=args.user,
+        user_pin_hash=pkcs11_config.hash_pin(args.pin.encode()),
+        so_pin_hash=pkcs11_config.hash_pin(args.so_pin.encode()),
+        backend=pkcs11_config.BackendConfig(type="embedded", database=database),
+        log_file=str(directory / "pkcs11.log"),
+    )
+    pkcs11_config.save(config)
+    print(f"export KEYSTEAD_PKCS11_CONFIG={path}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

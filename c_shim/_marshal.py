@@ -1,0 +1,383 @@
+"""The Python half of the shim: each ``ks_py_C_*`` callback turns C pointers into Python values, calls the
+provider function for its spec chapter, and writes the results back. No PKCS#11 logic lives here beyond the
+§5.2 output-buffer convention and NULL-pointer checks; anything the provider does not implement answers
+CKR_FUNCTION_NOT_SUPPORTED.
+
+Bound once per process by the embedding init code (``bind``); everything is imported then, so a call costs
+the cffi transition and the provider's own work only.
+"""
+
+# ruff: noqa: N802, PLR0917, PLR1714
+# (callbacks are named after the C entry points they serve; NULL checks compare cdata pointers one by one)
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from provider import general, keys, objects, rng, sessions, slots
+from provider.constants import ReturnValue
+from provider.errors import CkError
+from provider.library import Library
+
+from .functions import PYTHON_FUNCTIONS
+
+log = logging.getLogger("keystead.pkcs11.shim")
+
+CKR_OK = int(ReturnValue.OK)
+ARGUMENTS_BAD = int(ReturnValue.ARGUMENTS_BAD)
+BUFFER_TOO_SMALL = int(ReturnValue.BUFFER_TOO_SMALL)
+NOT_SUPPORTED = int(ReturnValue.FUNCTION_NOT_SUPPORTED)
+GENERAL_ERROR = int(ReturnValue.GENERAL_ERROR)
+
+#: The library state of this process.
+LIB = Library()
+
+
+def _after_fork_in_child() -> None:
+    # Another thread may have held the lock at fork time; that thread does not exist in the child.
+    LIB.lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+ffi: Any = None
+
+
+def _padded(field: Any, text: str, size: int) -> None:
+    """Blank-padded, not NUL-terminated UTF-8 (§3: CK_UTF8CHAR fields of the info structures)."""
+    ffi.memmove(field, text.encode()[:size].ljust(size, b" "), size)
+
+
+def _bytes(pointer: Any, length: int) -> bytes:
+    return bytes(ffi.buffer(ffi.cast("char *", pointer), length)) if length else b""
+
+
+def _template(pointer: Any, count: int) -> list[tuple[int, bytes]]:
+    """A CK_ATTRIBUTE array given as input (§5.7.1: values supplied by the caller)."""
+    out = []
+    for i in range(count):
+        attribute = pointer[i]
+        if attribute.pValue == ffi.NULL and attribute.ulValueLen:
+            raise CkError(ReturnValue.ARGUMENTS_BAD, "attribute value pointer is NULL")
+        out.append((int(attribute.type), _bytes(attribute.pValue, int(attribute.ulValueLen))))
+    return out
+
+
+def _ulong_array(values: list[int], pointer: Any, p_count: Any) -> int:
+    """The §5.2 convention for CK_ULONG arrays: NULL buffer asks for the count; a short buffer is an error."""
+    if p_count == ffi.NULL:
+        return ARGUMENTS_BAD
+    if pointer == ffi.NULL:
+        p_count[0] = len(values)
+        return CKR_OK
+    if p_count[0] < len(values):
+        p_count[0] = len(values)
+        return BUFFER_TOO_SMALL
+    for i, value in enumerate(values):
+        pointer[i] = value
+    p_count[0] = len(values)
+    return CKR_OK
+
+
+def _output(data: bytes, pointer: Any, p_length: Any) -> int:
+    """The §5.2 convention for byte output: NULL buffer asks for the length; a short buffer is an error."""
+    if p_length == ffi.NULL:
+        return ARGUMENTS_BAD
+    if pointer == ffi.NULL:
+        p_length[0] = len(data)
+        return CKR_OK
+    if p_length[0] < len(data):
+        p_length[0] = len(data)
+        return BUFFER_TOO_SMALL
+    ffi.memmove(pointer, data, len(data))
+    p_length[0] = len(data)
+    return CKR_OK
+
+
+# -- §5.4 general purpose --------------------------------------------------------------------------------------------
+def C_Initialize(p_init_args: Any) -> int:
+    args = None
+    if p_init_args != ffi.NULL:
+        a = ffi.cast("CK_C_INITIALIZE_ARGS *", p_init_args)
+        mutexes = (a.CreateMutex, a.DestroyMutex, a.LockMutex, a.UnlockMutex)
+        args = general.InitializeArgs(
+            tuple(m != ffi.NULL for m in mutexes),  # type: ignore[arg-type]
+            int(a.flags),
+            a.pReserved != ffi.NULL,
+        )
+    general.initialize(LIB, args)
+    return CKR_OK
+
+
+def C_Finalize(p_reserved: Any) -> int:
+    general.finalize(LIB, p_reserved != ffi.NULL)
+    return CKR_OK
+
+
+def C_GetInfo(p_info: Any) -> int:
+    info = general.get_info(LIB)
+    if p_info == ffi.NULL:
+        return ARGUMENTS_BAD
+    p_info.cryptokiVersion.major, p_info.cryptokiVersion.minor = info.cryptoki_version
+    _padded(p_info.manufacturerID, info.manufacturer_id, 32)
+    p_info.flags = info.flags
+    _padded(p_info.libraryDescription, info.library_description, 32)
+    p_info.libraryVersion.major, p_info.libraryVersion.minor = info.library_version
+    return CKR_OK
+
+
+# -- §5.5 slots and tokens -------------------------------------------------------------------------------------------
+def C_GetSlotList(token_present: int, p_slot_list: Any, p_count: Any) -> int:
+    return _ulong_array(slots.get_slot_list(LIB, bool(token_present)), p_slot_list, p_count)
+
+
+def C_GetSlotInfo(slot_id: int, p_info: Any) -> int:
+    slot = slots.get_slot_info(LIB, slot_id)
+    if p_info == ffi.NULL:
+        return ARGUMENTS_BAD
+    _padded(p_info.slotDescription, slot.description, 64)
+    _padded(p_info.manufacturerID, slot.manufacturer_id, 32)
+    p_info.flags = slot.flags
+    p_info.hardwareVersion.major, p_info.hardwareVersion.minor = slot.hardware_version
+    p_info.firmwareVersion.major, p_info.firmwareVersion.minor = slot.firmware_version
+    return CKR_OK
+
+
+def C_GetTokenInfo(slot_id: int, p_info: Any) -> int:
+    token = slots.get_token_info(LIB, slot_id)
+    if p_info == ffi.NULL:
+        return ARGUMENTS_BAD
+    _padded(p_info.label, token.label, 32)
+    _padded(p_info.manufacturerID, token.manufacturer_id, 32)
+    _padded(p_info.model, token.model, 16)
+    _padded(p_info.serialNumber, token.serial_number, 16)
+    p_info.flags = token.flags
+    p_info.ulMaxSessionCount = token.max_session_count
+    p_info.ulSessionCount = token.session_count
+    p_info.ulMaxRwSessionCount = token.max_rw_session_count
+    p_info.ulRwSessionCount = token.rw_session_count
+    p_info.ulMaxPinLen = token.max_pin_len
+    p_info.ulMinPinLen = token.min_pin_len
+    p_info.ulTotalPublicMemory = token.total_public_memory
+    p_info.ulFreePublicMemory = token.free_public_memory
+    p_info.ulTotalPrivateMemory = token.total_private_memory
+    p_info.ulFreePrivateMemory = token.free_private_memory
+    p_info.hardwareVersion.major, p_info.hardwareVersion.minor = token.hardware_version
+    p_info.firmwareVersion.major, p_info.firmwareVersion.minor = token.firmware_version
+    _padded(p_info.utcTime, token.utc_time, 16)
+    return CKR_OK
+
+
+def C_GetMechanismList(slot_id: int, p_list: Any, p_count: Any) -> int:
+    return _ulong_array(slots.get_mechanism_list(LIB, slot_id), p_list, p_count)
+
+
+def C_GetMechanismInfo(slot_id: int, mechanism: int, p_info: Any) -> int:
+    low, high, flags = slots.get_mechanism_info(LIB, slot_id, mechanism)
+    if p_info == ffi.NULL:
+        return ARGUMENTS_BAD
+    p_info.ulMinKeySize, p_info.ulMaxKeySize, p_info.flags = low, high, flags
+    return CKR_OK
+
+
+def C_InitToken(slot_id: int, p_pin: Any, pin_len: int, p_label: Any) -> int:
+    if p_pin == ffi.NULL or p_label == ffi.NULL:
+        return ARGUMENTS_BAD
+    slots.init_token(LIB, slot_id, _bytes(p_pin, pin_len), _bytes(p_label, 32))
+    return CKR_OK
+
+
+def C_InitPIN(h_session: int, p_pin: Any, pin_len: int) -> int:
+    if p_pin == ffi.NULL:
+        return ARGUMENTS_BAD
+    slots.init_pin(LIB, h_session, _bytes(p_pin, pin_len))
+    return CKR_OK
+
+
+def C_SetPIN(h_session: int, p_old: Any, old_len: int, p_new: Any, new_len: int) -> int:
+    if p_old == ffi.NULL or p_new == ffi.NULL:
+        return ARGUMENTS_BAD
+    slots.set_pin(LIB, h_session, _bytes(p_old, old_len), _bytes(p_new, new_len))
+    return CKR_OK
+
+
+# -- §5.6 sessions ---------------------------------------------------------------------------------------------------
+def C_OpenSession(slot_id: int, flags: int, _application: Any, _notify: Any, ph_session: Any) -> int:
+    if ph_session == ffi.NULL:
+        return ARGUMENTS_BAD
+    ph_session[0] = sessions.open_session(LIB, slot_id, flags)
+    return CKR_OK
+
+
+def C_CloseSession(h_session: int) -> int:
+    sessions.close_session(LIB, h_session)
+    return CKR_OK
+
+
+def C_CloseAllSessions(slot_id: int) -> int:
+    sessions.close_all_sessions(LIB, slot_id)
+    return CKR_OK
+
+
+def C_GetSessionInfo(h_session: int, p_info: Any) -> int:
+    slot_id, state, flags, device_error = sessions.get_session_info(LIB, h_session)
+    if p_info == ffi.NULL:
+        return ARGUMENTS_BAD
+    p_info.slotID, p_info.state, p_info.flags, p_info.ulDeviceError = slot_id, state, flags, device_error
+    return CKR_OK
+
+
+def C_Login(h_session: int, user_type: int, p_pin: Any, pin_len: int) -> int:
+    sessions.login(LIB, h_session, user_type, None if p_pin == ffi.NULL else _bytes(p_pin, pin_len))
+    return CKR_OK
+
+
+def C_LoginUser(h_session: int, user_type: int, p_pin: Any, pin_len: int, p_user: Any, user_len: int) -> int:
+    """§5.6.9: the user name joins the PIN in the ``user:pin`` form the provider understands."""
+    if p_pin == ffi.NULL or p_user == ffi.NULL:
+        return ARGUMENTS_BAD
+    pin = _bytes(p_user, user_len) + b":" + _bytes(p_pin, pin_len)
+    sessions.login(LIB, h_session, user_type, pin)
+    return CKR_OK
+
+
+def C_Logout(h_session: int) -> int:
+    sessions.logout(LIB, h_session)
+    return CKR_OK
+
+
+# -- §5.7 objects ----------------------------------------------------------------------------------------------------
+def C_CreateObject(h_session: int, p_template: Any, count: int, ph_object: Any) -> int:
+    if (p_template == ffi.NULL and count) or ph_object == ffi.NULL:
+        return ARGUMENTS_BAD
+    ph_object[0] = objects.create_object(LIB, h_session, _template(p_template, count))
+    return CKR_OK
+
+
+def C_DestroyObject(h_session: int, h_object: int) -> int:
+    objects.destroy_object(LIB, h_session, h_object)
+    return CKR_OK
+
+
+def C_GetObjectSize(h_session: int, h_object: int, p_size: Any) -> int:
+    if p_size == ffi.NULL:
+        return ARGUMENTS_BAD
+    p_size[0] = objects.get_object_size(LIB, h_session, h_object)
+    return CKR_OK
+
+
+def C_GetAttributeValue(h_session: int, h_object: int, p_template: Any, count: int) -> int:
+    if p_template == ffi.NULL and count:
+        return ARGUMENTS_BAD
+    requests = []
+    for i in range(count):
+        attribute = p_template[i]
+        capacity = None if attribute.pValue == ffi.NULL else int(attribute.ulValueLen)
+        requests.append((int(attribute.type), capacity))
+    rv, results = objects.get_attribute_value(LIB, h_session, h_object, requests)
+    for i, (length, data) in enumerate(results):
+        attribute = p_template[i]
+        if data is not None:
+            ffi.memmove(attribute.pValue, data, len(data))
+        attribute.ulValueLen = length
+    return int(rv)
+
+
+def C_SetAttributeValue(h_session: int, h_object: int, p_template: Any, count: int) -> int:
+    if p_template == ffi.NULL and count:
+        return ARGUMENTS_BAD
+    objects.set_attribute_value(LIB, h_session, h_object, _template(p_template, count))
+    return CKR_OK
+
+
+def C_FindObjectsInit(h_session: int, p_template: Any, count: int) -> int:
+    if p_template == ffi.NULL and count:
+        return ARGUMENTS_BAD
+    objects.find_objects_init(LIB, h_session, _template(p_template, count))
+    return CKR_OK
+
+
+def C_FindObjects(h_session: int, ph_object: Any, max_count: int, p_count: Any) -> int:
+    if ph_object == ffi.NULL or p_count == ffi.NULL:
+        return ARGUMENTS_BAD
+    handles = objects.find_objects(LIB, h_session, max_count)
+    for i, handle in enumerate(handles):
+        ph_object[i] = handle
+    p_count[0] = len(handles)
+    return CKR_OK
+
+
+def C_FindObjectsFinal(h_session: int) -> int:
+    objects.find_objects_final(LIB, h_session)
+    return CKR_OK
+
+
+# -- §5.18 keys, §5.19 random ----------------------------------------------------------------------------------------
+def C_GenerateKey(h_session: int, p_mechanism: Any, p_template: Any, count: int, ph_key: Any) -> int:
+    if p_mechanism == ffi.NULL or ph_key == ffi.NULL or (p_template == ffi.NULL and count):
+        return ARGUMENTS_BAD
+    ph_key[0] = keys.generate_key(LIB, h_session, int(p_mechanism.mechanism), _template(p_template, count))
+    return CKR_OK
+
+
+def C_SeedRandom(h_session: int, p_seed: Any, seed_len: int) -> int:
+    if p_seed == ffi.NULL and seed_len:
+        return ARGUMENTS_BAD
+    rng.seed_random(LIB, h_session, _bytes(p_seed, seed_len))
+    return CKR_OK
+
+
+def C_GenerateRandom(h_session: int, p_data: Any, length: int) -> int:
+    if p_data == ffi.NULL and length:
+        return ARGUMENTS_BAD
+    data = rng.generate_random(LIB, h_session, length)
+    ffi.memmove(p_data, data, length)
+    return CKR_OK
+
+
+def _not_supported(*_args: Any) -> int:
+    return NOT_SUPPORTED
+
+
+def _guard(function: Callable[..., int]) -> Callable[..., int]:
+    """Provider failures are ``CkError``; their CK_RV is the answer."""
+
+    def call(*args: Any) -> int:
+        try:
+            return function(*args)
+        except CkError as exc:
+            return int(exc.rv)
+
+    call.__name__ = function.__name__
+    return call
+
+
+def _on_error(exc_type: Any, exc: BaseException | None, _traceback: Any) -> int:
+    """Any other exception is a bug: log it, answer CKR_GENERAL_ERROR (never unwind into C)."""
+    log.error("internal error in the PKCS#11 provider", exc_info=(exc_type, exc, _traceback))
+    return GENERAL_ERROR
+
+
+def implementations() -> dict[str, Callable[..., int]]:
+    """Every Python-served entry point: the implemented ones guarded, the rest CKR_FUNCTION_NOT_SUPPORTED."""
+    table = {}
+    for name, _params in PYTHON_FUNCTIONS:
+        function = globals().get(name)
+        table[name] = _guard(function) if callable(function) else _not_supported
+    return table
+
+
+def bind(the_ffi: Any, lib: Any) -> None:
+    """Attach every callback to the embedded module, then tell the C side the callbacks are live."""
+    global ffi
+    ffi = the_ffi
+    for name, function in implementations().items():
+        the_ffi.def_extern(name=f"ks_py_{name}", error=GENERAL_ERROR, onerror=_on_error)(function)
+    lib.ks_mark_bound()
+
+
+__all__ = ["LIB", "bind", "implementations"]

@@ -1,0 +1,358 @@
+"""PKCS#11 attributes ⇄ KMIP attributes: the one CKA table (STYLE rule 5; PKCS#11 3.0 §4).
+
+| PKCS#11                                   | KMIP 2.1                                                        |
+|-------------------------------------------|-----------------------------------------------------------------|
+| CKA_CLASS                                 | Object Type: Symmetric Key, Secret Data → CKO_SECRET_KEY;       |
+|                                           | Opaque Object → CKO_DATA                                        |
+| CKA_KEY_TYPE                              | Cryptographic Algorithm (AES, DES3, HMAC-SHA*); Secret Data →   |
+|                                           | CKK_GENERIC_SECRET (a secret of any length, no algorithm)       |
+| CKA_VALUE_LEN                             | Cryptographic Length / 8 (Secret Data: length of the material)  |
+| CKA_LABEL                                 | Object Group "pkcs11:label:<label>" (indexed by Locate; unlike  |
+|                                           | Name it need not be unique, as labels need not) + vendor        |
+|                                           | attribute; objects without one show their first Name            |
+| CKA_UNIQUE_ID                             | Unique Identifier                                               |
+| CKA_SENSITIVE, CKA_EXTRACTABLE            | Sensitive, Extractable (sticky: only towards safer values)      |
+| CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE | Always Sensitive, Never Extractable (and CKA_LOCAL)          |
+| CKA_ENCRYPT/DECRYPT/WRAP/UNWRAP/DERIVE    | Cryptographic Usage Mask Encrypt/Decrypt/Wrap/Unwrap/Derive Key  |
+| CKA_SIGN / CKA_VERIFY                     | Usage Mask MAC Generate / MAC Verify (secret keys)              |
+| CKA_VALUE                                 | the key material (Get), or the Opaque Object's value            |
+| CKA_ID, CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_LOCAL,              |
+| CKA_KEY_GEN_MECHANISM, CKA_START_DATE, CKA_END_DATE, CKA_APPLICATION, CKA_OBJECT_ID, CKA_SIGN_RECOVER, |
+| CKA_VERIFY_RECOVER, CKA_TRUSTED, CKA_WRAP_WITH_TRUSTED | one Vendor Attribute each: vendor "keystead",     |
+|                                           | name "CKA_…", value a Byte String holding the PKCS#11 encoding   |
+
+Objects made outside PKCS#11 (plain KMIP clients) have no vendor attributes and get the defaults below.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import (
+    CryptographicAlgorithm,
+    CryptographicUsageMask,
+    ItemType,
+    ObjectType,
+    Tag,
+)
+from kms_backend.kmip.schema import Attributes
+from kms_backend.kmip.ttlv import Item
+
+from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue
+from .errors import CkError
+
+A = Attribute
+U = CryptographicUsageMask
+VENDOR = "keystead"
+_ULONG = struct.Struct("@L")  # CK_ULONG: unsigned long, native size and byte order
+
+
+class Kind(Enum):
+    """How an attribute's value is laid out in CK_ATTRIBUTE.pValue (§4.1 table of data types)."""
+
+    BOOL = "CK_BBOOL"
+    ULONG = "CK_ULONG"
+    BYTES = "byte array"
+    TEXT = "RFC 2279 string"
+    DATE = "CK_DATE"
+
+
+def pack(kind: Kind, value: Any) -> bytes:
+    """A Python value as the bytes PKCS#11 puts in pValue."""
+    if kind is Kind.BOOL:
+        return b"\x01" if value else b"\x00"
+    if kind is Kind.ULONG:
+        return _ULONG.pack(int(value))
+    if kind is Kind.TEXT:
+        return str(value).encode()
+    return bytes(value)
+
+
+def unpack(kind: Kind, raw: bytes) -> Any:
+    """pValue bytes as a Python value; CKR_ATTRIBUTE_VALUE_INVALID if they do not fit the type."""
+    if kind is Kind.BOOL:
+        if len(raw) != 1:
+            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "a CK_BBOOL is one byte")
+        return raw != b"\x00"
+    if kind is Kind.ULONG:
+        if len(raw) != _ULONG.size:
+            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"a CK_ULONG is {_ULONG.size} bytes")
+        return _ULONG.unpack(raw)[0]
+    if kind is Kind.TEXT:
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "not UTF-8") from None
+    if kind is Kind.DATE and len(raw) not in (0, 8):
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "a CK_DATE is 8 characters YYYYMMDD")
+    return bytes(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeSpec:
+    """One row of the table: the value type, where KMIP keeps it, and who may set it."""
+
+    kind: Kind
+    #: "kmip" (mapped to a KMIP attribute), "vendor" (a keystead Vendor Attribute) or "value" (key material).
+    storage: str
+    #: Set by the token only (§4.4 footnotes 2 and 4): refused in templates with CKR_ATTRIBUTE_READ_ONLY.
+    token_only: bool = False
+    #: May change after creation through C_SetAttributeValue (subject to CKA_MODIFIABLE).
+    modifiable: bool = True
+    default: Any = None
+
+
+_COMMON = (A.CLASS, A.TOKEN, A.PRIVATE, A.MODIFIABLE, A.LABEL, A.COPYABLE, A.DESTROYABLE, A.UNIQUE_ID)
+_KEY = (A.KEY_TYPE, A.ID, A.START_DATE, A.END_DATE, A.DERIVE, A.LOCAL, A.KEY_GEN_MECHANISM)
+_SECRET = (
+    *_COMMON,
+    *_KEY,
+    A.SENSITIVE,
+    A.ENCRYPT,
+    A.DECRYPT,
+    A.SIGN,
+    A.VERIFY,
+    A.SIGN_RECOVER,
+    A.VERIFY_RECOVER,
+    A.WRAP,
+    A.UNWRAP,
+    A.EXTRACTABLE,
+    A.ALWAYS_SENSITIVE,
+    A.NEVER_EXTRACTABLE,
+    A.WRAP_WITH_TRUSTED,
+    A.TRUSTED,
+    A.VALUE,
+    A.VALUE_LEN,
+)
+#: The attributes each object class has (anything else is CKR_ATTRIBUTE_TYPE_INVALID for it).
+CLASS_ATTRIBUTES: dict[ObjectClass, frozenset[Attribute]] = {
+    ObjectClass.SECRET_KEY: frozenset(_SECRET),
+    ObjectClass.DATA: frozenset((*_COMMON, A.APPLICATION, A.OBJECT_ID, A.VALUE)),
+}
+
+#: The CKA table.
+ATTRIBUTES: dict[Attribute, AttributeSpec] = {
+    A.CLASS: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
+    A.TOKEN: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
+    A.PRIVATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
+    A.MODIFIABLE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
+    A.COPYABLE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
+    A.DESTROYABLE: AttributeSpec(Kind.BOOL, "vendor", default=True),
+    A.LABEL: AttributeSpec(Kind.TEXT, "vendor", default=""),
+    A.UNIQUE_ID: AttributeSpec(Kind.TEXT, "kmip", token_only=True, modifiable=False),
+    A.APPLICATION: AttributeSpec(Kind.TEXT, "vendor", default=""),
+    A.OBJECT_ID: AttributeSpec(Kind.BYTES, "vendor", default=b""),
+    A.KEY_TYPE: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
+    A.ID: AttributeSpec(Kind.BYTES, "vendor", default=b""),
+    A.START_DATE: AttributeSpec(Kind.DATE, "vendor", default=b""),
+    A.END_DATE: AttributeSpec(Kind.DATE, "vendor", default=b""),
+    A.DERIVE: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=False),
+    A.LOCAL: AttributeSpec(Kind.BOOL, "vendor", token_only=True, modifiable=False, default=False),
+    A.KEY_GEN_MECHANISM: AttributeSpec(
+        Kind.ULONG, "vendor", token_only=True, modifiable=False, default=UNAVAILABLE_INFORMATION
+    ),
+    A.SENSITIVE: AttributeSpec(Kind.BOOL, "kmip", default=True),
+    A.EXTRACTABLE: AttributeSpec(Kind.BOOL, "kmip", default=False),
+    A.ALWAYS_SENSITIVE: AttributeSpec(Kind.BOOL, "kmip", token_only=True, modifiable=False),
+    A.NEVER_EXTRACTABLE: AttributeSpec(Kind.BOOL, "kmip", token_only=True, modifiable=False),
+    A.ENCRYPT: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=True),
+    A.DECRYPT: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=True),
+    A.SIGN: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=True),
+    A.VERIFY: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=True),
+    A.WRAP: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=True),
+    A.UNWRAP: AttributeSpec(Kind.BOOL, "kmip", modifiable=False, default=True),
+    A.SIGN_RECOVER: AttributeSpec(Kind.BOOL, "vendor", default=False),
+    A.VERIFY_RECOVER: AttributeSpec(Kind.BOOL, "vendor", default=False),
+    A.TRUSTED: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
+    A.WRAP_WITH_TRUSTED: AttributeSpec(Kind.BOOL, "vendor", default=False),
+    A.VALUE: AttributeSpec(Kind.BYTES, "value", modifiable=False),
+    A.VALUE_LEN: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
+}
+
+#: Usage flags ⇄ Cryptographic Usage Mask bits of secret keys. KMIP 2.1 §4.19 does not let clients modify the
+#: mask after creation, so these flags are fixed at creation (CKR_ATTRIBUTE_READ_ONLY afterwards).
+USAGE_BITS: dict[Attribute, int] = {
+    A.ENCRYPT: U.ENCRYPT,
+    A.DECRYPT: U.DECRYPT,
+    A.WRAP: U.WRAP_KEY,
+    A.UNWRAP: U.UNWRAP_KEY,
+    A.DERIVE: U.DERIVE_KEY,
+    A.SIGN: U.MAC_GENERATE,
+    A.VERIFY: U.MAC_VERIFY,
+}
+
+#: CKK_* of secret keys ⇄ the KMIP Cryptographic Algorithm of a Symmetric Key.
+KEY_TYPE_ALGORITHMS: dict[KeyType, CryptographicAlgorithm] = {
+    KeyType.AES: CryptographicAlgorithm.AES,
+    KeyType.DES3: CryptographicAlgorithm.DES3,
+    KeyType.SHA_1_HMAC: CryptographicAlgorithm.HMAC_SHA1,
+    KeyType.SHA224_HMAC: CryptographicAlgorithm.HMAC_SHA224,
+    KeyType.SHA256_HMAC: CryptographicAlgorithm.HMAC_SHA256,
+    KeyType.SHA384_HMAC: CryptographicAlgorithm.HMAC_SHA384,
+    KeyType.SHA512_HMAC: CryptographicAlgorithm.HMAC_SHA512,
+}
+ALGORITHM_KEY_TYPES = {v: k for k, v in KEY_TYPE_ALGORITHMS.items()}
+#: KMIP object types the provider presents, and their class.
+OBJECT_CLASSES: dict[ObjectType, ObjectClass] = {
+    ObjectType.SYMMETRIC_KEY: ObjectClass.SECRET_KEY,
+    ObjectType.SECRET_DATA: ObjectClass.SECRET_KEY,
+    ObjectType.OPAQUE_OBJECT: ObjectClass.DATA,
+}
+
+
+def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
+    """A CK_ATTRIBUTE array (type, value bytes) as typed values; CKR_ATTRIBUTE_TYPE_INVALID for unknown types,
+    CKR_TEMPLATE_INCONSISTENT for a type given twice with different values."""
+    out: dict[Attribute, Any] = {}
+    for type_, value in raw:
+        try:
+            attribute = Attribute(type_)
+        except ValueError:
+            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}") from None
+        spec = ATTRIBUTES.get(attribute)
+        if spec is None:
+            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} is not supported")
+        parsed = unpack(spec.kind, value)
+        if attribute in out and out[attribute] != parsed:
+            raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{attribute.name} given twice")
+        out[attribute] = parsed
+    return out
+
+
+def vendor_attribute(attribute: Attribute, value: Any) -> S.VendorAttribute:
+    """The keystead Vendor Attribute holding a PKCS#11-only attribute in its PKCS#11 encoding."""
+    return S.VendorAttribute(
+        vendor_identification=VENDOR,
+        attribute_name=f"CKA_{attribute.name}",
+        attribute_value=Item(Tag.ATTRIBUTE_VALUE, ItemType.BYTE_STRING, pack(ATTRIBUTES[attribute].kind, value)),
+    )
+
+
+_VENDOR_NAMES: dict[str, Attribute] = {f"CKA_{a.name}": a for a in Attribute}
+
+
+def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], now: int) -> Attributes:
+    """The KMIP attributes for a new object (Create/Register) from a validated template: Name, Sensitive,
+    Extractable, Usage Mask, an Activation Date of now (KMIP Encrypt and friends need an Active key) and the
+    PKCS#11-only attributes as vendor attributes."""
+    attrs = Attributes()
+    label = template.get(A.LABEL)
+    if label:
+        attrs.add(Tag.OBJECT_GROUP, label_group(label))
+    attrs.add(Tag.ACTIVATION_DATE, now)
+    if object_class is ObjectClass.SECRET_KEY:
+        attrs.add(Tag.SENSITIVE, bool(template.get(A.SENSITIVE, ATTRIBUTES[A.SENSITIVE].default)))
+        attrs.add(Tag.EXTRACTABLE, bool(template.get(A.EXTRACTABLE, ATTRIBUTES[A.EXTRACTABLE].default)))
+        mask = 0
+        for attribute, bit in USAGE_BITS.items():
+            if template.get(attribute, ATTRIBUTES[attribute].default):
+                mask |= bit
+        attrs.add(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask)
+    # CKA_TOKEN and CKA_PRIVATE are always written: they mark the object as made through PKCS#11.
+    stored = {A.TOKEN: ATTRIBUTES[A.TOKEN].default, A.PRIVATE: ATTRIBUTES[A.PRIVATE].default} | template
+    for attribute, value in stored.items():
+        if ATTRIBUTES[attribute].storage == "vendor" and attribute in CLASS_ATTRIBUTES[object_class]:
+            attrs.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
+    return attrs
+
+
+def label_group(label: str) -> str:
+    """The Object Group that indexes a label (KMIP Names must be unique; PKCS#11 labels need not be)."""
+    return f"pkcs11:label:{label}"
+
+
+def vendor_values(kmip: Attributes) -> dict[Attribute, Any]:
+    """The PKCS#11-only attributes stored on an object."""
+    out: dict[Attribute, Any] = {}
+    for value in kmip.get_all(Tag.ATTRIBUTE):
+        if isinstance(value, S.VendorAttribute) and value.vendor_identification == VENDOR:
+            attribute = _VENDOR_NAMES.get(value.attribute_name)
+            raw = value.attribute_value.value if value.attribute_value is not None else None
+            if attribute is not None and isinstance(raw, bytes):
+                out[attribute] = unpack(ATTRIBUTES[attribute].kind, raw)
+    return out
+
+
+def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bool] | None:
+    """An object's class, PKCS#11 attributes (CKA_VALUE excepted) and whether it was made through PKCS#11 (it
+    carries keystead vendor attributes), from its KMIP attributes; None for object types not presented."""
+    object_type = kmip.get(Tag.OBJECT_TYPE)
+    object_class = OBJECT_CLASSES.get(object_type) if object_type is not None else None
+    if object_class is None:
+        return None
+    values: dict[Attribute, Any] = {a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class]}
+    values.pop(A.VALUE, None)
+    stored = vendor_values(kmip)
+    values.update(stored)
+    values[A.CLASS] = object_class
+    if A.LABEL not in stored:
+        names = [n.name_value for n in kmip.get_all(Tag.NAME) if isinstance(n, S.Name)]
+        values[A.LABEL] = names[0] if names else ""
+    values[A.UNIQUE_ID] = str(kmip.get(Tag.UNIQUE_IDENTIFIER, ""))
+    if object_class is ObjectClass.SECRET_KEY:
+        if object_type == ObjectType.SECRET_DATA:
+            values[A.KEY_TYPE] = KeyType.GENERIC_SECRET
+        else:
+            algorithm = kmip.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+            values[A.KEY_TYPE] = ALGORITHM_KEY_TYPES.get(algorithm, KeyType.GENERIC_SECRET)
+        length = kmip.get(Tag.CRYPTOGRAPHIC_LENGTH)
+        values[A.VALUE_LEN] = int(length) // 8 if isinstance(length, int) else UNAVAILABLE_INFORMATION
+        mask = int(kmip.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0))
+        for attribute, bit in USAGE_BITS.items():
+            values[attribute] = bool(mask & bit)
+        values[A.SENSITIVE] = bool(kmip.get(Tag.SENSITIVE, False))
+        values[A.EXTRACTABLE] = bool(kmip.get(Tag.EXTRACTABLE, True))
+        # A key imported through C_CreateObject was known outside the token (§4.9: not "always sensitive").
+        local = bool(values[A.LOCAL])
+        values[A.ALWAYS_SENSITIVE] = local and bool(kmip.get(Tag.ALWAYS_SENSITIVE, False))
+        values[A.NEVER_EXTRACTABLE] = local and bool(kmip.get(Tag.NEVER_EXTRACTABLE, False))
+    return object_class, values, A.TOKEN in stored
+
+
+def check_template(
+    template: dict[Attribute, Any],
+    object_class: ObjectClass,
+    *,
+    forbidden: Iterable[Attribute] = (),
+    check: Callable[[Attribute, Any], None] | None = None,
+) -> None:
+    """Refuse attributes the class lacks (CKR_ATTRIBUTE_TYPE_INVALID), token-only ones (CKR_ATTRIBUTE_READ_ONLY)
+    and ``forbidden`` ones (CKR_TEMPLATE_INCONSISTENT, e.g. CKA_VALUE for C_GenerateKey)."""
+    allowed = CLASS_ATTRIBUTES[object_class]
+    banned = set(forbidden)
+    for attribute, value in template.items():
+        if attribute not in allowed:
+            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} does not apply to {object_class.name}")
+        if ATTRIBUTES[attribute].token_only:
+            raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, f"{attribute.name} is set by the token")
+        if attribute in banned:
+            raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{attribute.name} cannot be given here")
+        if check is not None:
+            check(attribute, value)
+
+
+__all__ = [
+    "ALGORITHM_KEY_TYPES",
+    "ATTRIBUTES",
+    "CLASS_ATTRIBUTES",
+    "KEY_TYPE_ALGORITHMS",
+    "OBJECT_CLASSES",
+    "USAGE_BITS",
+    "VENDOR",
+    "AttributeSpec",
+    "Kind",
+    "check_template",
+    "kmip_attributes",
+    "label_group",
+    "pack",
+    "parse_template",
+    "unpack",
+    "vendor_attribute",
+    "vendor_values",
+    "view_values",
+]

@@ -1,0 +1,184 @@
+"""The state of one loaded Cryptoki library: configuration, backend, slot/token, sessions, handles, cache.
+
+One ``Library`` exists per process (``c_shim._marshal`` holds it); tests make their own. The functions of
+``general``, ``slots``, ``sessions``, ``objects``, ``keys`` and ``random`` take it as their first argument.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import Operation
+from kms_backend.kmip.errors import KmipError
+from kms_backend.kmip.schema import Attributes, Struct
+
+from .attributes import view_values
+from .backend import Backend, Identity
+from .config import ProviderConfig
+from .constants import Attribute, ObjectClass, ReturnValue, UserType
+from .errors import CkError, ckr_for_reason
+
+log = logging.getLogger("keystead.pkcs11")
+
+BackendFactory = Callable[[ProviderConfig], Backend]
+
+
+@dataclass(slots=True)
+class ObjectView:
+    """An object as PKCS#11 sees it: its uid, class and attributes (CKA_VALUE is fetched on demand)."""
+
+    uid: str
+    object_class: ObjectClass
+    values: dict[Attribute, Any]
+    fetched_at: float
+    #: Made through PKCS#11 (C_InitToken destroys these, and only these).
+    pkcs11_made: bool = False
+
+    @property
+    def private(self) -> bool:
+        return bool(self.values.get(Attribute.PRIVATE, True))
+
+    @property
+    def token(self) -> bool:
+        return bool(self.values.get(Attribute.TOKEN, True))
+
+
+class HandleTable:
+    """Object handles (§3.4): one per uid, never reused, stable for the life of the library instance — so stable
+    within every session, as §2.4 requires. Handle 0 is CK_INVALID_HANDLE."""
+
+    def __init__(self) -> None:
+        self._by_uid: dict[str, int] = {}
+        self._by_handle: dict[int, str] = {}
+        self._next = 1
+        self._lock = threading.Lock()
+
+    def handle(self, uid: str) -> int:
+        handle = self._by_uid.get(uid)
+        if handle is not None:
+            return handle
+        with self._lock:
+            handle = self._by_uid.get(uid)
+            if handle is None:
+                handle = self._next
+                self._next += 1
+                self._by_uid[uid] = handle
+                self._by_handle[handle] = uid
+            return handle
+
+    def uid(self, handle: int) -> str | None:
+        return self._by_handle.get(handle)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            handle = self._by_uid.pop(uid, None)
+            if handle is not None:
+                self._by_handle.pop(handle, None)
+
+
+class ObjectCache:
+    """Attribute views by uid. Changes made through this library update or drop their entry at once; changes
+    made by other KMS clients are seen after ``ttl`` seconds. Locate itself is never cached, so objects created
+    or destroyed elsewhere appear and disappear on the next C_FindObjectsInit."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._views: dict[str, ObjectView] = {}
+
+    def get(self, uid: str) -> ObjectView | None:
+        view = self._views.get(uid)
+        if view is not None and time.monotonic() - view.fetched_at <= self.ttl:
+            return view
+        return None
+
+    def put(self, view: ObjectView) -> None:
+        self._views[view.uid] = view
+
+    def drop(self, uid: str) -> None:
+        self._views.pop(uid, None)
+
+    def clear(self) -> None:
+        self._views.clear()
+
+
+@dataclass
+class Library:
+    """Everything one initialised instance of the library holds (§5.4: between C_Initialize and C_Finalize)."""
+
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: Builds the backend from the configuration (tests inject a MemoryBackend).
+    backend_factory: BackendFactory | None = None
+    #: Reads the configuration (tests inject one); default: ``config.load_config(environ)``.
+    config_loader: Callable[[dict[str, str]], ProviderConfig] | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    initialized: bool = False
+    pid: int = 0
+    config: ProviderConfig = field(default_factory=ProviderConfig)
+    backend: Backend | None = None
+    handles: HandleTable = field(default_factory=HandleTable)
+    cache: ObjectCache = field(default_factory=lambda: ObjectCache(1.0))
+    sessions: dict[int, Any] = field(default_factory=dict)  # handle -> sessions.Session
+    next_session: int = 1
+    #: Login state is per application, shared by all its sessions (§5.6.9).
+    login: UserType | None = None
+    identity: Identity = field(default_factory=lambda: Identity("admin"))
+    #: Session objects (CKA_TOKEN false) -> the session that created them; destroyed with it (§4.4).
+    session_objects: dict[str, int] = field(default_factory=dict)
+
+    def require_initialized(self) -> None:
+        """CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize, after C_Finalize, and in a forked child until it
+        calls C_Initialize itself (§5.4.1: the child must re-initialise)."""
+        if not self.initialized or self.pid != os.getpid():
+            raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
+
+    def run(self, operation: Operation, payload: Struct) -> Any:
+        """One KMIP operation as the current identity; KMIP failures become ``CkError`` through the CKR table."""
+        backend = self.backend
+        if backend is None:
+            raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
+        try:
+            return backend.run(operation, payload, self.identity)
+        except KmipError as exc:
+            rv = ckr_for_reason(exc.reason)
+            if log.isEnabledFor(logging.INFO):
+                log.info("KMIP %s failed: %s (%s) -> %s", operation.name, exc.reason.name, exc.message, rv.name)
+            raise CkError(rv, exc.message) from None
+
+    def view(self, uid: str) -> ObjectView | None:
+        """The object's PKCS#11 view (cached); None if it is gone or of a type the provider does not present."""
+        cached = self.cache.get(uid)
+        if cached is not None:
+            return cached
+        try:
+            response = self.run(Operation.GET_ATTRIBUTES, S.GetAttributesRequest(unique_identifier=uid))
+        except CkError as exc:
+            if exc.rv == ReturnValue.OBJECT_HANDLE_INVALID:
+                self.cache.drop(uid)
+                return None
+            raise
+        return self.remember(uid, response.attributes)
+
+    def remember(self, uid: str, kmip: Attributes) -> ObjectView | None:
+        """Cache the view built from an object's KMIP attributes."""
+        presented = view_values(kmip)
+        if presented is None:
+            return None
+        view = ObjectView(uid, presented[0], presented[1], time.monotonic(), presented[2])
+        self.cache.put(view)
+        return view
+
+    def visible(self, view: ObjectView) -> bool:
+        """Private objects are hidden until a user logs in (§4.4); other applications' session objects always."""
+        if view.private and self.login != UserType.USER:
+            return False
+        return view.token or view.uid in self.session_objects
+
+
+__all__ = ["HandleTable", "Library", "ObjectCache", "ObjectView"]

@@ -1,0 +1,378 @@
+"""Object management (PKCS#11 3.0 §5.7): create, destroy, attributes, search — each mapped to KMIP.
+
+C_CreateObject → Register (secret keys: Symmetric Key or, for CKK_GENERIC_SECRET, Secret Data; data objects:
+Opaque Object); C_DestroyObject → Revoke + Destroy; C_GetAttributeValue → Get Attributes (cached) and Get for
+CKA_VALUE; C_SetAttributeValue → Set Attribute / vendor attributes; C_FindObjects* → Locate on the indexed part
+of the template (class, label, key type), the rest matched on the cached views.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import (
+    CryptographicAlgorithm,
+    KeyFormatType,
+    NameType,
+    ObjectType,
+    OpaqueDataType,
+    Operation,
+    RevocationReasonCode,
+    SecretDataType,
+    Tag,
+)
+from kms_backend.kmip.schema import Attributes
+
+from .attributes import (
+    ATTRIBUTES,
+    CLASS_ATTRIBUTES,
+    KEY_TYPE_ALGORITHMS,
+    USAGE_BITS,
+    check_template,
+    kmip_attributes,
+    label_group,
+    pack,
+    parse_template,
+    vendor_attribute,
+)
+from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue, UserType
+from .errors import CkError
+from .library import Library, ObjectView, log
+from .sessions import Session, get_session
+
+A = Attribute
+
+
+# -- helpers shared with keys.py -------------------------------------------------------------------------------------
+def check_write(lib: Library, session: Session, template: dict[Attribute, Any]) -> None:
+    """§5.7.1: token objects need a R/W session; private objects a logged-in user."""
+    if template.get(A.TOKEN, ATTRIBUTES[A.TOKEN].default) and not session.read_write:
+        raise CkError(ReturnValue.SESSION_READ_ONLY)
+    if template.get(A.PRIVATE, ATTRIBUTES[A.PRIVATE].default) and lib.login != UserType.USER:
+        raise CkError(ReturnValue.USER_NOT_LOGGED_IN, "private objects need a logged-in user")
+
+
+def adopt(lib: Library, session: Session, uid: str, template: dict[Attribute, Any]) -> int:
+    """Register a new object's handle (and its session, for a session object); returns the handle."""
+    if not template.get(A.TOKEN, ATTRIBUTES[A.TOKEN].default):
+        lib.session_objects[uid] = session.handle
+    lib.cache.drop(uid)
+    if lib.view(uid) is None:
+        raise CkError(ReturnValue.GENERAL_ERROR, "the new object cannot be read back")
+    return lib.handles.handle(uid)
+
+
+def object_view(lib: Library, handle: int) -> ObjectView:
+    """The visible object behind a handle, or CKR_OBJECT_HANDLE_INVALID."""
+    uid = lib.handles.uid(handle)
+    view = lib.view(uid) if uid is not None else None
+    if view is None or not lib.visible(view):
+        raise CkError(ReturnValue.OBJECT_HANDLE_INVALID)
+    return view
+
+
+# -- §5.7.1 C_CreateObject -------------------------------------------------------------------------------------------
+def create_object(lib: Library, session_handle: int, raw_template: Iterable[tuple[int, bytes]]) -> int:
+    """§5.7.1 C_CreateObject for CKO_SECRET_KEY (AES, generic secret, HMAC key types) and CKO_DATA."""
+    session = get_session(lib, session_handle)
+    template = parse_template(raw_template)
+    if A.CLASS not in template:
+        raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_CLASS is required")
+    try:
+        object_class = ObjectClass(template[A.CLASS])
+    except ValueError:
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "unknown CKA_CLASS") from None
+    if object_class not in CLASS_ATTRIBUTES:
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"cannot create {object_class.name} objects yet")
+    check_template(template, object_class)
+    check_write(lib, session, template)
+    attrs = kmip_attributes(object_class, template, int(time.time()))
+    value = template.get(A.VALUE, b"")
+    managed: Any
+    if object_class is ObjectClass.DATA:
+        object_type = ObjectType.OPAQUE_OBJECT
+        managed = S.OpaqueObject(opaque_data_type=OpaqueDataType.UNKNOWN, opaque_data_value=value)
+    else:
+        if A.KEY_TYPE not in template or A.VALUE not in template:
+            raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "a secret key needs CKA_KEY_TYPE and CKA_VALUE")
+        given_len = template.get(A.VALUE_LEN)
+        if given_len is not None and given_len != len(value):
+            raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match CKA_VALUE")
+        object_type, managed = secret_key_object(template[A.KEY_TYPE], value)
+    response = lib.run(
+        Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+    )
+    return adopt(lib, session, str(response.unique_identifier), template)
+
+
+def secret_key_object(key_type: int, value: bytes) -> tuple[ObjectType, Any]:
+    """The KMIP object for secret key material of a CKK_* type."""
+    if not value:
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "empty key value")
+    if key_type == KeyType.GENERIC_SECRET:
+        block = S.KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=S.KeyValue(key_material=value))
+        return ObjectType.SECRET_DATA, S.SecretData(secret_data_type=SecretDataType.SEED, key_block=block)
+    try:
+        algorithm = KEY_TYPE_ALGORITHMS[KeyType(key_type)]
+    except (ValueError, KeyError):
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"secret key type 0x{key_type:x} not supported") from None
+    if algorithm == CryptographicAlgorithm.AES and len(value) not in (16, 24, 32):
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
+    block = S.KeyBlock(
+        key_format_type=KeyFormatType.RAW,
+        key_value=S.KeyValue(key_material=value),
+        cryptographic_algorithm=algorithm,
+        cryptographic_length=len(value) * 8,
+    )
+    return ObjectType.SYMMETRIC_KEY, S.SymmetricKey(key_block=block)
+
+
+# -- §5.7.3 C_DestroyObject ------------------------------------------------------------------------------------------
+def destroy_object(lib: Library, session_handle: int, object_handle: int) -> None:
+    """§5.7.3 C_DestroyObject: KMIP Revoke (an Active object cannot be destroyed) then Destroy."""
+    session = get_session(lib, session_handle)
+    view = object_view(lib, object_handle)
+    if view.token and not session.read_write:
+        raise CkError(ReturnValue.SESSION_READ_ONLY)
+    if view.private and lib.login != UserType.USER:
+        raise CkError(ReturnValue.USER_NOT_LOGGED_IN)
+    if not view.values.get(A.DESTROYABLE, True):
+        raise CkError(ReturnValue.ACTION_PROHIBITED, "CKA_DESTROYABLE is false")
+    destroy_uid(lib, view.uid)
+
+
+def destroy_uid(lib: Library, uid: str) -> None:
+    """Revoke (ignoring a refusal: Pre-Active objects are destroyed directly) and Destroy one object."""
+    try:
+        lib.run(
+            Operation.REVOKE,
+            S.RevokeRequest(
+                unique_identifier=uid,
+                revocation_reason=S.RevocationReason(
+                    revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION
+                ),
+            ),
+        )
+    except CkError as exc:
+        log.debug("revoke before destroy of %s: %s", uid, exc.message)
+    lib.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
+    lib.cache.drop(uid)
+    lib.session_objects.pop(uid, None)
+    lib.handles.forget(uid)
+
+
+# -- §5.7.4 C_GetObjectSize ------------------------------------------------------------------------------------------
+def get_object_size(lib: Library, session_handle: int, object_handle: int) -> int:
+    """§5.7.4 C_GetObjectSize: objects live in the KMS, whose storage size is not known here."""
+    get_session(lib, session_handle)
+    object_view(lib, object_handle)
+    return UNAVAILABLE_INFORMATION
+
+
+# -- §5.7.5 C_GetAttributeValue --------------------------------------------------------------------------------------
+def get_attribute_value(
+    lib: Library, session_handle: int, object_handle: int, requests: Iterable[tuple[int, int | None]]
+) -> tuple[ReturnValue, list[tuple[int, bytes | None]]]:
+    """§5.7.5 C_GetAttributeValue. ``requests`` are (type, capacity) pairs, capacity None where pValue is NULL.
+    Returns the overall CK_RV and, per attribute, (ulValueLen, bytes to copy or None): every attribute is
+    processed even after a failure, as the spec requires; the last failure wins the return value."""
+    get_session(lib, session_handle)
+    view = object_view(lib, object_handle)
+    allowed = CLASS_ATTRIBUTES[view.object_class]
+    rv = ReturnValue.OK
+    out: list[tuple[int, bytes | None]] = []
+    for type_, capacity in requests:
+        try:
+            attribute = Attribute(type_)
+        except ValueError:
+            attribute = None
+        if attribute is None or attribute not in allowed:
+            rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
+            out.append((UNAVAILABLE_INFORMATION, None))
+            continue
+        if attribute is A.VALUE:
+            value = _secret_value(lib, view)
+            if value is None:
+                rv = ReturnValue.ATTRIBUTE_SENSITIVE
+                out.append((UNAVAILABLE_INFORMATION, None))
+                continue
+            raw = value
+        else:
+            raw = pack(ATTRIBUTES[attribute].kind, view.values[attribute])
+        if capacity is None:
+            out.append((len(raw), None))
+        elif capacity < len(raw):
+            rv = ReturnValue.BUFFER_TOO_SMALL
+            out.append((UNAVAILABLE_INFORMATION, None))
+        else:
+            out.append((len(raw), raw))
+    return rv, out
+
+
+def _secret_value(lib: Library, view: ObjectView) -> bytes | None:
+    """CKA_VALUE, or None when it may not leave the token (§4.9: sensitive or unextractable keys)."""
+    if view.object_class is ObjectClass.SECRET_KEY and (
+        view.values.get(A.SENSITIVE) or not view.values.get(A.EXTRACTABLE)
+    ):
+        return None
+    response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid))
+    managed = response.managed_object
+    if isinstance(managed, S.OpaqueObject):
+        return bytes(managed.opaque_data_value)
+    material = managed.key_block.key_value.key_material
+    return bytes(material) if isinstance(material, bytes | bytearray) else None
+
+
+# -- §5.7.6 C_SetAttributeValue --------------------------------------------------------------------------------------
+def set_attribute_value(
+    lib: Library, session_handle: int, object_handle: int, raw_template: Iterable[tuple[int, bytes]]
+) -> None:
+    """§5.7.6 C_SetAttributeValue. CKA_SENSITIVE may only become true and CKA_EXTRACTABLE only false (§4.9,
+    sticky); attributes fixed at creation are CKR_ATTRIBUTE_READ_ONLY."""
+    session = get_session(lib, session_handle)
+    view = object_view(lib, object_handle)
+    template = parse_template(raw_template)
+    if view.token and not session.read_write:
+        raise CkError(ReturnValue.SESSION_READ_ONLY)
+    if not view.values.get(A.MODIFIABLE, True):
+        raise CkError(ReturnValue.ACTION_PROHIBITED, "CKA_MODIFIABLE is false")
+    allowed = CLASS_ATTRIBUTES[view.object_class]
+    for attribute, value in template.items():
+        if attribute not in allowed:
+            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} does not apply")
+        spec = ATTRIBUTES[attribute]
+        if (not spec.modifiable or spec.token_only) and value != view.values.get(attribute):
+            raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, f"{attribute.name} cannot change")
+        if attribute is A.SENSITIVE and view.values.get(A.SENSITIVE) and not value:
+            raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_SENSITIVE cannot be unset")
+        if attribute is A.EXTRACTABLE and not view.values.get(A.EXTRACTABLE) and value:
+            raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_EXTRACTABLE cannot be set again")
+    changes = Attributes()
+    for attribute, value in template.items():
+        if value == view.values.get(attribute) or not ATTRIBUTES[attribute].modifiable:
+            continue
+        if attribute is A.LABEL:
+            changes.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
+            changes.add(Tag.OBJECT_GROUP, label_group(value))
+        elif attribute is A.SENSITIVE:
+            changes.add(Tag.SENSITIVE, bool(value))
+        elif attribute is A.EXTRACTABLE:
+            changes.add(Tag.EXTRACTABLE, bool(value))
+        elif attribute in USAGE_BITS:
+            mask = 0
+            for flag, bit in USAGE_BITS.items():
+                if template.get(flag, view.values.get(flag)):
+                    mask |= bit
+            changes.set(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask)
+        else:
+            changes.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
+    for tag, value in changes:
+        # Vendor attributes are multi-instance: Set Attribute would append; Modify replaces the instance held.
+        lib.run(
+            Operation.SET_ATTRIBUTE,
+            S.SetAttributeRequest(unique_identifier=view.uid, new_attribute=Attributes([(tag, value)])),
+        )
+    lib.cache.drop(view.uid)
+
+
+# -- §5.7.7-5.7.9 C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal ---------------------------------------------
+def find_objects_init(lib: Library, session_handle: int, raw_template: Iterable[tuple[int, bytes]]) -> None:
+    """§5.7.7 C_FindObjectsInit: the matching handles are computed now (Locate + cached views) and handed out by
+    C_FindObjects; objects destroyed meanwhile are still returned, as with any token."""
+    session = get_session(lib, session_handle)
+    if session.found is not None:
+        raise CkError(ReturnValue.OPERATION_ACTIVE)
+    template = _find_template(raw_template)
+    uids: dict[str, None] = {}  # ordered union
+    for query in _locate_filters(template):
+        located = lib.run(Operation.LOCATE, S.LocateRequest(attributes=query))
+        uids.update(dict.fromkeys(str(uid) for uid in located.unique_identifier))
+    handles: list[int] = []
+    for uid in uids:
+        view = lib.view(uid)
+        if view is None or not lib.visible(view) or not _matches(lib, view, template):
+            continue
+        handles.append(lib.handles.handle(view.uid))
+    session.found = handles
+
+
+def _find_template(raw_template: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
+    try:
+        return parse_template(raw_template)
+    except CkError as exc:
+        if exc.rv == ReturnValue.ATTRIBUTE_TYPE_INVALID:
+            # An attribute no object has matches nothing; searching is not an error (§5.7.7).
+            return {A.CLASS: -1}
+        raise
+
+
+def _locate_filters(template: dict[Attribute, Any]) -> list[Attributes | None]:
+    """The indexed Locate queries whose union holds every match: by label, both the label's Object Group
+    (objects made here) and Name (objects made by KMIP clients)."""
+    common = Attributes()
+    if template.get(A.CLASS) == ObjectClass.DATA:
+        common.add(Tag.OBJECT_TYPE, ObjectType.OPAQUE_OBJECT)
+    key_type = template.get(A.KEY_TYPE)
+    if key_type == KeyType.GENERIC_SECRET:
+        common.add(Tag.OBJECT_TYPE, ObjectType.SECRET_DATA)
+    elif key_type is not None and key_type in KEY_TYPE_ALGORITHMS:
+        common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, KEY_TYPE_ALGORITHMS[KeyType(key_type)])
+    label = template.get(A.LABEL)
+    if not label:
+        return [common if len(common) else None]
+    by_group = Attributes([*common.entries, (Tag.OBJECT_GROUP, label_group(label))])
+    by_name = Attributes(
+        [*common.entries, (Tag.NAME, S.Name(name_value=label, name_type=NameType.UNINTERPRETED_TEXT_STRING))]
+    )
+    return [by_group, by_name]
+
+
+def _matches(lib: Library, view: ObjectView, template: dict[Attribute, Any]) -> bool:
+    for attribute, wanted in template.items():
+        if attribute is A.VALUE:
+            if _secret_value(lib, view) != wanted:
+                return False
+        elif view.values.get(attribute, _MISSING) != wanted:
+            return False
+    return True
+
+
+_MISSING = object()
+
+
+def find_objects(lib: Library, session_handle: int, max_count: int) -> list[int]:
+    """§5.7.8 C_FindObjects: up to ``max_count`` more handles."""
+    session = get_session(lib, session_handle)
+    if session.found is None:
+        raise CkError(ReturnValue.OPERATION_NOT_INITIALIZED)
+    batch = session.found[:max_count]
+    del session.found[:max_count]
+    return batch
+
+
+def find_objects_final(lib: Library, session_handle: int) -> None:
+    """§5.7.9 C_FindObjectsFinal."""
+    session = get_session(lib, session_handle)
+    if session.found is None:
+        raise CkError(ReturnValue.OPERATION_NOT_INITIALIZED)
+    session.found = None
+
+
+__all__ = [
+    "adopt",
+    "check_write",
+    "create_object",
+    "destroy_object",
+    "destroy_uid",
+    "find_objects",
+    "find_objects_final",
+    "find_objects_init",
+    "get_attribute_value",
+    "get_object_size",
+    "object_view",
+    "secret_key_object",
+    "set_attribute_value",
+]
