@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(func=cmd_certs_init)
 
     _add_pkcs11_commands(sub)
+    _add_hsm_commands(sub)
     return parser
 
 
@@ -211,6 +212,83 @@ def cmd_pkcs11_init(args: argparse.Namespace) -> int:
     )
     pkcs11_config.save(config)
     print(f"export KEYSTEAD_PKCS11_CONFIG={path}")
+    return 0
+
+
+# -- keystead hsm ---------------------------------------------------------------------------------------------------
+def _add_hsm_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hsm = sub.add_parser("hsm", help="the HSM that protects stored keys")
+    hsm_sub = hsm.add_subparsers(dest="hsm_command", required=True, metavar="COMMAND")
+    rotate = hsm_sub.add_parser(
+        "rotate-kek",
+        help="re-seal every stored object under a new key-encryption key, then retire the old one",
+        description="Create a new key-encryption key on the HSM, re-seal every stored object under it and retire "
+        "the old key. Safe to interrupt and to run again: it resumes where it stopped. Takes the same "
+        "configuration as `keystead serve` (--config, KEYSTEAD_* variables, flags) for the database and the HSM. "
+        "Servers that keep running switch to the new key on their next write; restart them afterwards.",
+    )
+    server_config.add_arguments(rotate)
+    rotate.add_argument(
+        "--retire",
+        choices=("relabel", "destroy"),
+        default="relabel",
+        help="what happens to the old key: relabelled <label>.retired.<id> (default; it can still unseal old "
+        "backups) or destroyed",
+    )
+    rotate.add_argument(
+        "--throttle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="pause after each re-sealed object (limits the load on a shared HSM)",
+    )
+    rotate.add_argument("--progress-every", type=int, default=1000, metavar="N", help="print progress every N objects")
+    rotate.set_defaults(func=cmd_hsm_rotate_kek)
+
+
+def cmd_hsm_rotate_kek(args: argparse.Namespace) -> int:
+    """Rotate the KEK (kms_backend.hsm.rotation); exit 1 with the reason if it cannot."""
+    from .hsm import KekSealer, open_sessions, rotate_kek
+    from .kmip.errors import KmipError
+    from .server import serve
+
+    options = {k: v for k, v in vars(args).items() if k not in ("retire", "throttle", "progress_every")}
+    try:
+        config = server_config.config_from_env(argparse.Namespace(**options))
+    except server_config.ConfigError as exc:
+        print(f"keystead hsm rotate-kek: {exc}", file=sys.stderr)
+        return 2
+    if not config.hsm_requested:
+        print("keystead hsm rotate-kek: configure the HSM (--hsm-module, --hsm-token-label, ...)", file=sys.stderr)
+        return 2
+    every = max(1, args.progress_every)
+
+    def progress(uid: str, count: int) -> None:
+        if count % every == 0:
+            print(f"re-sealed {count} objects (last {uid})", flush=True)
+
+    try:
+        sessions = open_sessions(serve.hsm_settings(config))
+    except KmipError as exc:
+        print(f"keystead hsm rotate-kek: {exc.message}", file=sys.stderr)
+        return 1
+    try:
+        store = serve.open_configured_store(config)
+        try:
+            sealer = KekSealer(sessions, config.hsm_kek_label or "")
+            report = rotate_kek(store, sealer, retire=args.retire, throttle=args.throttle, progress=progress)
+        finally:
+            store.close()
+    except KmipError as exc:
+        print(f"keystead hsm rotate-kek: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        sessions.close()
+    print(
+        f"KEK rotated: {report.resealed} objects re-sealed, {report.already_done} already under the new key, "
+        f"old key {report.retired} ({'; '.join(report.phases)})",
+        flush=True,
+    )
     return 0
 
 

@@ -43,6 +43,28 @@ from ._keys import (
 )
 from ._mac import DigestStream, MacStream, digest, mac, mac_verify
 from ._params import CipherParams, DerivationParams, EncryptResult
+from ._pki import (
+    CertificateInfo,
+    ChainValidation,
+    CsrInfo,
+    Pkcs12Content,
+    build_name,
+    build_pkcs7,
+    build_pkcs12,
+    certificate_info,
+    certificate_to_pem,
+    create_csr,
+    issue_certificate,
+    load_certificate,
+    name_text,
+    order_chain,
+    parse_csr,
+    parse_extensions,
+    parse_name,
+    parse_pkcs7,
+    parse_pkcs12,
+    validate_chain,
+)
 from ._random import random_bytes, seed
 from ._selftest import run_self_tests
 from ._split import join_secret, split_secret
@@ -100,6 +122,27 @@ __all__ = [
     # randomness
     "random_bytes",
     "seed",
+    # PKI: X.509, CSRs, chains, PKCS#7 and PKCS#12
+    "CertificateInfo",
+    "ChainValidation",
+    "CsrInfo",
+    "Pkcs12Content",
+    "build_name",
+    "parse_name",
+    "name_text",
+    "parse_csr",
+    "create_csr",
+    "parse_extensions",
+    "issue_certificate",
+    "certificate_info",
+    "load_certificate",
+    "certificate_to_pem",
+    "order_chain",
+    "validate_chain",
+    "build_pkcs7",
+    "parse_pkcs7",
+    "build_pkcs12",
+    "parse_pkcs12",
     # policy and self tests
     "approved",
     "require_approved",

@@ -23,6 +23,8 @@ class EngineConfig:
     max_batch_items: int = 1000
     #: Refuse non-approved algorithms (ChaCha20, RSA PKCS#1 v1.5 encryption, secp256k1, SHA-1 signatures...).
     approved_only: bool = False
+    #: Run the crypto layer's power-on known-answer self tests when the engine starts; refuse to start on failure.
+    self_test: bool = True
 
 
 __all__ = ["EngineConfig"]

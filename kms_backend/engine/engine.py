@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+from .. import crypto
 from ..kmip import _schema_data as S
 from ..kmip import binary_codec, messages, registry, translate
 from ..kmip._registry_data import (
@@ -28,12 +29,23 @@ from ..kmip.schema import Struct
 from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
 from .config import EngineConfig
-from .context import BatchState, RequestContext
+from .context import BatchState, Handler, RequestContext
 from .objects import RecordCodec
 
 log = logging.getLogger("keystead.engine")
 
 Clock = Callable[[], float]
+
+
+class OperationHook(Protocol):
+    """Lets a layer take over some requests and observe completed operations (the HSM: ``hsm::`` keys, and
+    forgetting cached key material after Revoke/Destroy). ``Engine.hsm`` holds one, or None."""
+
+    def handler_for(self, operation: Operation, request: Struct) -> Handler | None:
+        """The handler to run instead of the routed one (None: the router's)."""
+
+    def completed(self, operation: Operation, response: Struct) -> None:
+        """Called after each successful operation, before its transaction commits."""
 
 
 class _Undo(Exception):
@@ -50,6 +62,7 @@ class Engine:
         *,
         clock: Clock = time.time,
         records: RecordCodec | None = None,
+        hsm: OperationHook | None = None,
     ) -> None:
         from .router import ROUTES  # the handlers import this module's types
 
@@ -57,7 +70,10 @@ class Engine:
         self.config = config or EngineConfig()
         self.clock = clock
         self.records = records or RecordCodec()
+        self.hsm = hsm
         self.routes = ROUTES
+        if self.config.self_test:
+            _power_on_self_tests()
         #: Per-operation state that spans requests (streaming Encrypt/Sign contexts keyed by Correlation Value).
         self.sessions: dict[bytes, Any] = {}
 
@@ -180,20 +196,27 @@ class Engine:
         the in-process PKCS#11 backend.
         """
         handler = self.routes.get(operation)
+        if self.hsm is not None:
+            handler = self.hsm.handler_for(operation, request) or handler
         if handler is None:
             raise KmipError(ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported")
         batch = batch if batch is not None else BatchState()
         if tx is not None:
             ctx = RequestContext(self, tx, user, version, int(self.clock()), batch)
-            return handler(ctx, request)  # type: ignore[no-any-return]
+            return self._completed(operation, handler(ctx, request))
         saved = (batch.id_placeholder, list(batch.returned_uids))
         try:
             with self.store.transaction() as own_tx:
                 ctx = RequestContext(self, own_tx, user, version, int(self.clock()), batch)
-                return handler(ctx, request)  # type: ignore[no-any-return]
+                return self._completed(operation, handler(ctx, request))
         except BaseException:
             batch.id_placeholder, batch.returned_uids = saved[0], saved[1]
             raise
+
+    def _completed(self, operation: Operation, response: Struct) -> Struct:
+        if self.hsm is not None:
+            self.hsm.completed(operation, response)
+        return response
 
     # -- building responses ---------------------------------------------------------------------------------------
     def _failure(self, version: ProtocolVersion, item: Any, exc: KmipError) -> Any:
@@ -271,6 +294,19 @@ _OLDER_REASONS: dict[int, ResultReason] = {
 _REASONS = registry.enumeration("Result Reason")
 
 
+_SELF_TESTED = False
+
+
+def _power_on_self_tests() -> None:
+    """Known-answer self tests of the crypto layer (KMIP servers' FIPS 140-3 style power-on tests), once per
+    process; a failure raises KmipError, so no engine starts on a broken crypto layer."""
+    global _SELF_TESTED
+    if not _SELF_TESTED:
+        seconds = crypto.run_self_tests()
+        log.debug("crypto self tests passed in %.1f ms", seconds * 1000)
+        _SELF_TESTED = True
+
+
 def reason_for_version(reason: ResultReason, version: ProtocolVersion) -> int:
     """``reason`` if ``version`` defines it, else the closest older reason (Invalid Field for attribute and value
     errors), so that 1.x clients never see a number their version does not know."""
@@ -302,4 +338,4 @@ def _v1_extras(request_v1: Any, response: Any, batch: BatchState) -> dict[str, A
     return {}
 
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "OperationHook"]

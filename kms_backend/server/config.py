@@ -79,6 +79,9 @@ class ServerConfig:
     hsm_pin: str | None = None
     hsm_kek_label: str | None = None
     hsm_create_kek: bool = False
+    hsm_cache_size: int = 1024
+    hsm_cache_seconds: float = 300.0
+    hsm_admins: tuple[str, ...] = ("admin",)
     #: Where each value came from (option name -> "default", "yaml", "env" or "flag"), for diagnostics.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -102,6 +105,7 @@ class ServerConfig:
 
     @property
     def hsm_requested(self) -> bool:
+        """Any of the HSM options is set (then all four of module, token, PIN and KEK label must be)."""
         return any((self.hsm_module, self.hsm_token_label, self.hsm_pin, self.hsm_kek_label, self.hsm_create_kek))
 
 
@@ -272,6 +276,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("hsm_pin", "str", "user PIN of the HSM token", "PIN"),
     Option("hsm_kek_label", "str", "label of the key-encryption key on the HSM", "LABEL"),
     Option("hsm_create_kek", "bool", "create the key-encryption key on the HSM if it does not exist"),
+    Option("hsm_cache_size", "int", "unwrapped objects kept in memory to spare the HSM (0: no cache)", "N"),
+    Option("hsm_cache_seconds", "float", "how long an unwrapped object stays in that cache", "SECONDS"),
+    Option("hsm_admins", "list", "users who may create, use and grant HSM keys (hsm::<slot>::<label>)", "USERS"),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -391,6 +398,16 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError("--threads must be >= 0 and --kmip-max-connections >= 1")
     if config.kmip_idle_timeout <= 0:
         raise ConfigError("--kmip-idle-timeout must be positive")
+    if config.hsm_requested:
+        missing = [
+            "--" + name.replace("_", "-")
+            for name in ("hsm_module", "hsm_token_label", "hsm_pin", "hsm_kek_label")
+            if not getattr(config, name)
+        ]
+        if missing:
+            raise ConfigError(f"the HSM options go together: {', '.join(missing)} missing")
+    if config.hsm_cache_size < 0 or config.hsm_cache_seconds < 0:
+        raise ConfigError("--hsm-cache-size and --hsm-cache-seconds must not be negative")
     for pair in config.api_tokens:
         token, sep, user = pair.partition(":")
         if not sep or not token or not user:

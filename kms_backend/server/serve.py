@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -25,6 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .. import __version__
 from ..engine.config import EngineConfig
 from ..engine.engine import Engine
+from ..kmip.errors import KmipError
 from ..store.base import ObjectStore
 from . import tls
 from .auth import Authenticator, subject_common_name
@@ -32,6 +33,9 @@ from .config import ServerConfig
 from .http_app import HttpApp
 from .kmip_socket import KmipSocketServer
 from .metrics import Metrics
+
+if TYPE_CHECKING:  # python-pkcs11 is imported only when an HSM is configured
+    from ..hsm.runtime import HsmRuntime, HsmSettings
 
 log = logging.getLogger("keystead.server")
 
@@ -118,6 +122,33 @@ def open_configured_store(config: ServerConfig) -> ObjectStore:
     return store
 
 
+def hsm_settings(config: ServerConfig) -> HsmSettings:
+    """The HSM part of the server configuration (``validate`` made sure the four required options are set)."""
+    from ..hsm.runtime import HsmSettings
+
+    return HsmSettings(
+        module=config.hsm_module or "",
+        token_label=config.hsm_token_label or "",
+        pin=config.hsm_pin or "",
+        kek_label=config.hsm_kek_label or "",
+        create_kek=config.hsm_create_kek,
+        cache_size=config.hsm_cache_size,
+        cache_seconds=config.hsm_cache_seconds,
+        admins=config.hsm_admins,
+        max_sessions=max(4, config.threads + 2),
+    )
+
+
+def open_configured_hsm(config: ServerConfig) -> HsmRuntime:
+    """Log in to the HSM and find (or create) the KEK; StartupError saying what is missing otherwise."""
+    from ..hsm import open_hsm, startup_error
+
+    try:
+        return open_hsm(hsm_settings(config))
+    except KmipError as exc:
+        raise StartupError(startup_error(exc)) from None
+
+
 def read_redis_key(path: str) -> bytes:
     """The 32-byte key of a redis:// store from a file holding it raw, as hex or as base64."""
     raw = Path(path).read_bytes()
@@ -139,18 +170,18 @@ class KeysteadServer:
     """Everything ``serve`` runs, built from one ``ServerConfig``; usable in-process by tests."""
 
     def __init__(self, config: ServerConfig, store: ObjectStore | None = None) -> None:
-        if config.hsm_requested:
-            raise StartupError(
-                "the HSM options (--hsm-module, --hsm-token-label, --hsm-pin, --hsm-kek-label, --hsm-create-kek) "
-                "are not available yet in this build; start without them"
-            )
         self.config = config
         self.metrics = Metrics()
+        # The HSM comes first: a server that cannot protect keys must not touch the database.
+        self.hsm: HsmRuntime | None = open_configured_hsm(config) if config.hsm_requested else None
         try:
             self.store = store if store is not None else open_configured_store(config)
         except Exception as exc:
+            if self.hsm is not None:
+                self.hsm.close()
             raise StartupError(f"cannot open the database {config.database_url}: {exc}") from exc
-        self.engine = Engine(self.store, engine_config(config))
+        engine_options = self.hsm.engine_options() if self.hsm is not None else {}
+        self.engine = Engine(self.store, engine_config(config), **engine_options)
         try:
             probe = Authenticator(config)
             other_auth = bool(probe.tokens or probe.issuers)
@@ -264,6 +295,8 @@ class KeysteadServer:
         else:
             lines.append("  KMIP  disabled: port 5696 needs --tls-cert, --tls-key and --tls-ca")
         lines.append(f"  store {_redacted(config.database_url)}")
+        if self.hsm is not None:
+            lines.append(f"  HSM   {self.hsm.describe()}: objects are sealed at rest")
         if config.tls_enabled:
             lines.append(f"  HTTPS client certificates: {self.client_auth}")
         else:
@@ -283,6 +316,8 @@ class KeysteadServer:
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.store.close()
+        if self.hsm is not None:
+            self.hsm.close()
 
 
 def _redacted(url: str) -> str:
@@ -334,4 +369,12 @@ def run(config: ServerConfig, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-__all__ = ["KeysteadServer", "StartupError", "engine_config", "open_configured_store", "run"]
+__all__ = [
+    "KeysteadServer",
+    "StartupError",
+    "engine_config",
+    "hsm_settings",
+    "open_configured_hsm",
+    "open_configured_store",
+    "run",
+]

@@ -2,22 +2,36 @@
 
 Layout and migrations: ``_sql_schema``. What this module adds:
 
+* SQL. Every statement is a SQLAlchemy Core construct (``_Statements``, ``SqlTransaction._filter``), compiled once
+  per store for its dialect into the driver's SQL string and parameter order (``_Compiled``) and run on the
+  driver's cursor. SQLAlchemy's per-execution work (cache-key generation, result wrapping, connection and
+  transaction events) costs several times a SQLite read, and a KMS mostly answers Get. Locate statements are
+  compiled once per *shape* (which filters, how many values), all values being bound parameters.
 * Transactions. SQLite runs in WAL mode with ``synchronous=FULL`` (a commit that returned is on disk) and every
-  transaction starts with ``BEGIN IMMEDIATE``: a transaction that reads and then writes can otherwise fail with
-  SQLITE_BUSY when another connection committed in between (busy_timeout cannot help with that upgrade), and the
-  protocol does not tell read-only transactions apart. Within one process a lock queues transactions before
-  they reach SQLite, so waiting threads sleep instead of polling the busy handler. PostgreSQL and MySQL run at
-  READ COMMITTED; ``update`` is a compare-and-set on ``revision``, which the row lock taken by the UPDATE makes
-  safe under concurrency, and ``get(for_update=True)`` is ``SELECT … FOR UPDATE``.
+  transaction starts with ``BEGIN IMMEDIATE`` (sent with its first statement; an empty block sends nothing): a
+  transaction that reads and then writes can otherwise fail with SQLITE_BUSY when another connection committed in
+  between (busy_timeout cannot help with that upgrade), and the protocol does not tell read-only transactions
+  apart. Within one process a lock queues transactions before they reach SQLite, so waiting threads sleep instead
+  of polling the busy handler; since it admits one transaction at a time, the store uses one connection.
+  PostgreSQL and MySQL run at READ COMMITTED on connections in autocommit mode from the store's own pool: the
+  transaction opens (``BEGIN``) with the first write or ``get(for_update=True)``. Reads before that run as
+  single statements, which at READ COMMITTED see exactly what they would see inside the transaction (each
+  statement reads the data committed before it starts), and a read-only block costs one round trip per query
+  instead of three. ``update`` is a compare-and-set on ``revision``, which the row lock taken by the UPDATE makes
+  safe under concurrency, and ``get(for_update=True)`` is ``SELECT … FOR UPDATE``. A pooled connection found
+  dead (server restarted) before the transaction opened is replaced and the statement retried, which is what
+  SQLAlchemy's pre-ping gave without its round trip per checkout.
 * Name uniqueness: checked with one SELECT before a write (clean ``NameConflict`` in the common case) and
   enforced by the ``uq_names_live`` unique index on all three databases against races; its IntegrityError is
   turned into ``NameConflict`` (on PostgreSQL that also aborts the transaction, which the caller rolls back).
-* Locate: one SELECT with one EXISTS subquery per multi-valued filter, ordered by the creation sequence, OFFSET
-  and LIMIT in SQL; ``count`` is the same WHERE clause under COUNT(*).
+* Locate: one SELECT with one ``uid IN (SELECT uid FROM <child table> WHERE …)`` per multi-valued filter, so the
+  planner can start from the most selective child-table index instead of scanning ``objects`` (SQLite runs a
+  correlated EXISTS once per object row); ordered by the creation sequence, OFFSET and LIMIT in SQL; ``count`` is
+  the same WHERE clause under COUNT(*). Access (owner or grantee) stays an EXISTS on the rows selected.
 * Reads: one row per object. The row carries its Locate fields as JSON (``index_data``) beside the child tables
   that index them, so ``get``, ``get_many``, ``owned`` and ``obtained`` are one query whatever the number of
   objects (no N+1, no join fan-out). A transaction remembers the index it read so that ``update`` rewrites only
-  the child tables whose values changed.
+  the child tables whose values changed (none, without parsing anything, when the index is unchanged).
 * Errors: every driver error becomes ``StoreError`` naming only the exception class and error code; the driver
   message is dropped and the exception chain cut, since both can quote SQL parameters (key material).
 """
@@ -28,16 +42,17 @@ import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
+from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
-    Connection,
     Engine,
-    Executable,
     Insert,
+    LargeBinary,
     Select,
     and_,
     bindparam,
@@ -49,15 +64,15 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool, StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from ._common import check_lengths, is_live, normalised_copy
 from ._sql_schema import Schema, build_schema, migrate
@@ -70,10 +85,16 @@ _R = TypeVar("_R")
 SQLITE_BUSY_TIMEOUT = 30.0
 #: Seconds to wait for a PostgreSQL / MySQL connection before failing.
 CONNECT_TIMEOUT = 10
+#: Connections a PostgreSQL / MySQL store keeps at most (its own pool; SQLAlchemy's pool creates them).
+POOL_SIZE = 16
 #: Uids per IN (...) list: SQLite caps host parameters, and huge lists help no planner.
 _CHUNK = 500
 #: Uids per batch in ``all_uids`` (one short transaction per batch).
 _ALL_UIDS_BATCH = 1000
+#: Locate/count statement shapes kept compiled per store (the cache is emptied when it fills).
+_SHAPES = 512
+
+_Params = dict[str, Any]
 
 
 def store_error(exc: BaseException) -> StoreError:
@@ -99,15 +120,87 @@ def _wrap_errors(
             raise StoreError("the transaction is finished")
         try:
             return method(self, *args, **kwargs)
-        except SQLAlchemyError as exc:
+        except self._driver_errors as exc:
             self.poisoned = True
+            if isinstance(exc, OverflowError):
+                # sqlite3 rejects integers beyond 64 bits before the statement runs.
+                raise StoreError("database error: an integer is out of range") from None
             raise store_error(exc) from None
-        except OverflowError:
-            self.poisoned = True
-            # sqlite3 rejects integers beyond 64 bits before SQLAlchemy sees the statement.
-            raise StoreError("database error: an integer is out of range") from None
 
     return wrapper
+
+
+# --- compiled statements ----------------------------------------------------------------------------------------
+class _Compiled:
+    """One statement compiled for one dialect: the driver's SQL and how to lay out its parameters.
+
+    ``args(params)`` turns a dict keyed by bind-parameter name into what the DBAPI cursor takes: a tuple in
+    placeholder order for positional paramstyles (SQLite's ``?``), the dict itself for named ones (``%(name)s``),
+    with the literal values the statement embeds (``IN (…, '*')``, ``LIMIT 1``) merged in.
+    """
+
+    __slots__ = ("_consts", "_getter", "_single", "args", "sql")
+
+    def __init__(self, stmt: ClauseElement, dialect: Dialect, column_keys: Sequence[str] | None = None) -> None:
+        compiled = stmt.compile(dialect=dialect, column_keys=list(column_keys) if column_keys else None)
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        if "__[POSTCOMPILE" in self.sql:
+            raise ValueError("expanding parameters are not supported: build the IN list from single parameters")
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        values = compiled.params
+        for name, bind in binds.items():
+            # The drivers take bytes as they are; SQLite's LargeBinary processor only wraps them in a memoryview.
+            if not isinstance(bind.type, LargeBinary) and bind.type.dialect_impl(dialect).bind_processor(dialect):
+                raise ValueError(f"parameter {name!r} needs a bind processor, which _Compiled does not apply")
+        self._consts: _Params = {name: values[name] for name, bind in binds.items() if not bind.required}
+        names: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if dialect.positional else None
+        self._getter = itemgetter(*names) if names else None
+        self._single = names is not None and len(names) == 1
+        if names is None:
+            self.args: Callable[[_Params], Any] = self._merged if self._consts else _identity
+        elif not names:
+            self.args = _no_args
+        elif self._single:
+            self.args = self._one_positional
+        else:
+            self.args = self._positional
+
+    def _merged(self, params: _Params) -> _Params:
+        return {**self._consts, **params}
+
+    def _one_positional(self, params: _Params) -> tuple[Any, ...]:
+        return (self._getter({**self._consts, **params}) if self._consts else self._getter(params),)  # type: ignore[misc]
+
+    def _positional(self, params: _Params) -> tuple[Any, ...]:
+        return self._getter({**self._consts, **params} if self._consts else params)  # type: ignore[misc,no-any-return]
+
+
+def _identity(params: _Params) -> _Params:
+    return params
+
+
+def _no_args(_params: _Params) -> tuple[Any, ...]:
+    return ()
+
+
+def _padded(n: int) -> int:
+    """The IN-list length compiled for ``n`` values: powers of two keep the number of compiled variants small
+    (the list is padded by repeating its last value, which changes no IN result)."""
+    size = 1
+    while size < n:
+        size *= 2
+    return size
+
+
+def _in_params(prefix: str, values: Sequence[Any]) -> tuple[int, _Params]:
+    size = _padded(len(values))
+    last = values[-1]
+    return size, {f"{prefix}{i}": values[i] if i < len(values) else last for i in range(size)}
+
+
+def _in_list(prefix: str, size: int) -> list[Any]:
+    return [bindparam(f"{prefix}{i}") for i in range(size)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,18 +212,13 @@ class _Index:
     tags: tuple[str, ...]
     links: tuple[tuple[int, str], ...]
     dates: tuple[tuple[int, int], ...]
-    live: bool
-    object_type: int
 
     def encode(self) -> str:
-        """The ``objects.index_data`` form (JSON)."""
-        return json.dumps(
-            {"n": self.names, "g": self.groups, "t": self.tags, "l": self.links, "d": self.dates},
-            separators=(",", ":"),
-        )
+        """The ``objects.index_data`` form (compact JSON)."""
+        return _encode_json({"n": self.names, "g": self.groups, "t": self.tags, "l": self.links, "d": self.dates})
 
     @classmethod
-    def decode(cls, data: str, live: bool, object_type: int) -> _Index:
+    def decode(cls, data: str) -> _Index:
         """Parse ``objects.index_data``."""
         d = json.loads(data)
         return cls(
@@ -139,17 +227,7 @@ class _Index:
             tuple(d["t"]),
             tuple((int(t), u) for t, u in d["l"]),
             tuple((int(t), int(v)) for t, v in d["d"]),
-            live,
-            object_type,
         )
-
-    def fill(self, obj: StoredObject) -> None:
-        """Copy the index values into ``obj``."""
-        obj.names = list(self.names)
-        obj.object_groups = list(self.groups)
-        obj.tags = list(self.tags)
-        obj.links = list(self.links)
-        obj.dates = dict(self.dates)
 
     @classmethod
     def of(cls, obj: StoredObject) -> _Index:
@@ -160,17 +238,51 @@ class _Index:
             tuple(obj.tags),
             tuple(obj.links),
             tuple(sorted(obj.dates.items())),
-            is_live(obj.state),
-            obj.object_type,
         )
 
 
-class _Statements:
-    """Statements built once per store so that SQLAlchemy's compiled cache always hits."""
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+#: ``index_data`` of an object without names, groups, tags, links or dates (read without parsing).
+_EMPTY_INDEX = _Index((), (), (), (), ()).encode()
 
-    def __init__(self, s: Schema, dialect: str) -> None:
-        o = s.objects
+
+#: Columns of ``objects`` with an index of their own, as ``_Known.indexed`` lists them.
+_INDEXED = ("object_type", "owner", "state", "cryptographic_algorithm", "cryptographic_length")
+#: The other columns an update writes.
+_UNINDEXED = (
+    "cryptographic_usage_mask",
+    "storage_status",
+    "revision",
+    "object_bytes",
+    "attributes_bytes",
+    "index_data",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What a transaction knows of an object it read or wrote: enough for ``update`` to write only what changed."""
+
+    revision: int
+    index_data: str
+    live: bool
+    object_type: int
+    #: the values of the ``_INDEXED`` columns
+    indexed: tuple[Any, ...]
+
+
+def _indexed(obj: StoredObject) -> tuple[Any, ...]:
+    return (obj.object_type, obj.owner, obj.state, obj.cryptographic_algorithm, obj.cryptographic_length)
+
+
+class _Statements:
+    """The store's statements, built once with SQLAlchemy Core and compiled once for its dialect."""
+
+    def __init__(self, s: Schema, dialect: Dialect) -> None:
+        name = dialect.name
         self.schema = s
+        self.dialect = dialect
+        o = s.objects
         self.columns = (
             o.c.uid,
             o.c.object_type,
@@ -185,81 +297,129 @@ class _Statements:
             o.c.revision,
             o.c.index_data,
         )
-        self.get = select(*self.columns).where(o.c.uid == bindparam("uid"))
+        c = self._compile
+        get = select(*self.columns).where(o.c.uid == bindparam("uid"))
+        self.get = c(get)
         # SQLite has no row locks; BEGIN IMMEDIATE already holds the database write lock.
-        self.get_locked = self.get if dialect == "sqlite" else self.get.with_for_update()
-        self.get_many = select(*self.columns).where(o.c.uid.in_(bindparam("uids", expanding=True)))
-        self.owned = select(*self.columns).where(o.c.owner == bindparam("owner")).order_by(o.c.seq)
+        self.get_locked = self.get if name == "sqlite" else c(get.with_for_update())
+        self.owned = c(select(*self.columns).where(o.c.owner == bindparam("owner")).order_by(o.c.seq))
         granted_uids = select(s.grants.c.uid).where(s.grants.c.user == bindparam("user"))
-        self.obtained = (
+        self.obtained = c(
             select(*self.columns).where(o.c.uid.in_(granted_uids), o.c.owner != bindparam("user")).order_by(o.c.seq)
         )
-        self.obtained_ops = select(s.grants.c.uid, s.grants.c.operation).where(s.grants.c.user == bindparam("user"))
-        self.old_index = select(o.c.revision, o.c.state, o.c.object_type, o.c.index_data).where(
-            o.c.uid == bindparam("uid")
+        self.obtained_ops = c(select(s.grants.c.uid, s.grants.c.operation).where(s.grants.c.user == bindparam("user")))
+        self.old_index = c(
+            select(
+                o.c.revision,
+                o.c.index_data,
+                o.c.object_type,
+                o.c.owner,
+                o.c.state,
+                o.c.cryptographic_algorithm,
+                o.c.cryptographic_length,
+            ).where(o.c.uid == bindparam("uid"))
         )
-
-        self.insert_object = _insert_ignoring_duplicates(o, dialect, conflict_on=[o.c.uid])
-        self.update_object = (
-            update(o)
-            .where(o.c.uid == bindparam("b_uid"), o.c.revision == bindparam("b_revision"))
-            .values(
-                object_type=bindparam("object_type"),
-                owner=bindparam("owner"),
-                state=bindparam("state"),
-                cryptographic_algorithm=bindparam("cryptographic_algorithm"),
-                cryptographic_length=bindparam("cryptographic_length"),
-                cryptographic_usage_mask=bindparam("cryptographic_usage_mask"),
-                storage_status=bindparam("storage_status"),
-                revision=bindparam("revision"),
-                object_bytes=bindparam("object_bytes"),
-                attributes_bytes=bindparam("attributes_bytes"),
-                index_data=bindparam("index_data"),
-            )
+        self.object_keys = (
+            "uid",
+            "object_type",
+            "owner",
+            "state",
+            "cryptographic_algorithm",
+            "cryptographic_length",
+            "cryptographic_usage_mask",
+            "storage_status",
+            "revision",
+            "object_bytes",
+            "attributes_bytes",
+            "index_data",
         )
-        self.delete_object = delete(o).where(o.c.uid == bindparam("uid"))
-        self.name_taken = (
-            select(s.names.c.name)
-            .where(
-                s.names.c.object_type == bindparam("object_type"),
-                s.names.c.live == 1,
-                s.names.c.name.in_(bindparam("names", expanding=True)),
-                s.names.c.uid != bindparam("uid"),
-            )
-            .limit(1)
-        )
-        self.set_names_liveness = (
+        self.insert_object = c(_insert_ignoring_duplicates(o, name, conflict_on=[o.c.uid]), self.object_keys)
+        self.delete_object = c(delete(o).where(o.c.uid == bindparam("uid")))
+        self.set_names_liveness = c(
             update(s.names)
             .where(s.names.c.uid == bindparam("b_uid"))
             .values(live=bindparam("live"), object_type=bindparam("object_type"))
         )
-        self.insert_child = {t.name: insert(t) for t in (s.names, s.groups, s.tags, s.links, s.dates)}
+        self.child_keys = {
+            "names": ("uid", "object_type", "name", "pos", "live"),
+            "groups": ("uid", "grp", "pos"),
+            "tags": ("uid", "tag", "pos"),
+            "links": ("uid", "link_type", "linked_uid", "pos"),
+            "dates": ("uid", "date_tag", "value"),
+        }
+        self.insert_child = {
+            t.name: c(insert(t), self.child_keys[t.name]) for t in (s.names, s.groups, s.tags, s.links, s.dates)
+        }
         self.delete_child = {
-            t.name: delete(t).where(t.c.uid == bindparam("uid"))
+            t.name: c(delete(t).where(t.c.uid == bindparam("uid")))
             for t in (s.names, s.groups, s.tags, s.links, s.dates, s.grants)
         }
 
         g = s.grants
-        self.insert_grant = _insert_ignoring_duplicates(g, dialect, conflict_on=None)
-        self.revoke = delete(g).where(
-            g.c.uid == bindparam("uid"),
-            g.c.user == bindparam("user"),
-            g.c.operation.in_(bindparam("operations", expanding=True)),
-        )
-        self.grants = select(g.c.user, g.c.operation).where(g.c.uid == bindparam("uid"))
-        self.operations_granted = select(g.c.operation).where(
-            g.c.uid == bindparam("uid"), g.c.user.in_([bindparam("user"), EVERYONE])
+        self.insert_grant = c(_insert_ignoring_duplicates(g, name, conflict_on=None), ("uid", "user", "operation"))
+        self.grants = c(select(g.c.user, g.c.operation).where(g.c.uid == bindparam("uid")))
+        self.operations_granted = c(
+            select(g.c.operation).where(g.c.uid == bindparam("uid"), g.c.user.in_([bindparam("user"), EVERYONE]))
         )
         p = s.privileged
-        self.privileged = select(p.c.user)
-        self.add_privileged = _insert_ignoring_duplicates(p, dialect, conflict_on=None)
-        self.remove_privileged = delete(p).where(p.c.user == bindparam("user"))
-        self.uids_after = (
+        self.privileged = c(select(p.c.user))
+        self.add_privileged = c(_insert_ignoring_duplicates(p, name, conflict_on=None), ("user",))
+        self.remove_privileged = c(delete(p).where(p.c.user == bindparam("user")))
+        self.uids_after = c(
             select(o.c.seq, o.c.uid).where(o.c.seq > bindparam("after")).order_by(o.c.seq).limit(_ALL_UIDS_BATCH)
+        )
+        self.ping = c(select(1))
+
+    def _compile(self, stmt: ClauseElement, column_keys: Sequence[str] | None = None) -> _Compiled:
+        return _Compiled(stmt, self.dialect, column_keys)
+
+    # Statements with IN lists: one compiled variant per padded list length (see ``_padded``).
+    @functools.cache  # noqa: B019 - one _Statements per store, kept for the store's life
+    def get_many(self, size: int) -> _Compiled:
+        """SELECT the objects whose uid is among ``u0``…``u{size-1}``."""
+        return self._compile(select(*self.columns).where(self.schema.objects.c.uid.in_(_in_list("u", size))))
+
+    @functools.cache  # noqa: B019
+    def name_taken(self, size: int) -> _Compiled:
+        """One live name among ``n0``… held by another object of ``object_type`` (or no row)."""
+        names = self.schema.names
+        return self._compile(
+            select(names.c.name)
+            .where(
+                names.c.object_type == bindparam("object_type"),
+                names.c.live == 1,
+                names.c.name.in_(_in_list("n", size)),
+                names.c.uid != bindparam("uid"),
+            )
+            .limit(1)
+        )
+
+    @functools.cache  # noqa: B019
+    def update_object(self, indexed: tuple[str, ...]) -> _Compiled:
+        """UPDATE of one object at revision ``b_revision``, setting the ``indexed`` columns and the unindexed ones.
+
+        Indexed columns a write leaves unchanged are left out: SQLite rewrites the index entries of every column
+        an UPDATE sets (equal value or not) and PostgreSQL can keep a HOT update only when no indexed column is set.
+        """
+        o = self.schema.objects
+        return self._compile(
+            update(o)
+            .where(o.c.uid == bindparam("b_uid"), o.c.revision == bindparam("b_revision"))
+            .values({name: bindparam(name) for name in (*indexed, *_UNINDEXED)})
+        )
+
+    @functools.cache  # noqa: B019
+    def revoke(self, size: int) -> _Compiled:
+        """DELETE the grants of ``user`` on ``uid`` for operations ``op0``…."""
+        g = self.schema.grants
+        return self._compile(
+            delete(g).where(
+                g.c.uid == bindparam("uid"), g.c.user == bindparam("user"), g.c.operation.in_(_in_list("op", size))
+            )
         )
 
 
-def _insert_ignoring_duplicates(table: Any, dialect: str, conflict_on: list[Any] | None) -> Executable:
+def _insert_ignoring_duplicates(table: Any, dialect: str, conflict_on: list[Any] | None) -> ClauseElement:
     """INSERT that skips a row whose key exists (returning no row) on SQLite/PostgreSQL; a plain INSERT on MySQL,
     whose duplicate-key error only fails the statement, or ON DUPLICATE KEY UPDATE (no-op) without a target."""
     if dialect in ("sqlite", "postgresql"):
@@ -268,13 +428,48 @@ def _insert_ignoring_duplicates(table: Any, dialect: str, conflict_on: list[Any]
             stmt = sqlite_dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_on)
         else:
             stmt = pg_dialect.insert(table).on_conflict_do_nothing(index_elements=conflict_on)
-        # RETURNING tells a skipped row apart reliably (rowcount is -1 once SQLAlchemy adds its own RETURNING).
+        # RETURNING tells a skipped row apart reliably.
         return stmt.returning(*conflict_on) if conflict_on is not None else stmt
     if conflict_on is not None:
         return insert(table)
     stmt = mysql_dialect.insert(table)
     first = next(iter(table.primary_key.columns)).name
     return stmt.on_duplicate_key_update({first: stmt.inserted[first]})
+
+
+# --- connections ------------------------------------------------------------------------------------------------
+class _Link:
+    """One driver connection the store holds (checked out of SQLAlchemy's pool for the store's life)."""
+
+    __slots__ = ("cursor", "dbapi", "proxied")
+
+    def __init__(self, proxied: PoolProxiedConnection, dialect: str) -> None:
+        self.proxied = proxied
+        dbapi = proxied.driver_connection
+        if dbapi is None:
+            raise StoreError("the pool returned a closed connection")
+        self.dbapi: Any = dbapi
+        if dialect == "postgresql":
+            self.dbapi.autocommit = True
+        elif dialect in ("mysql", "mariadb"):
+            self.dbapi.autocommit(True)
+        self.cursor: Any = self.dbapi.cursor()
+
+    def close(self, invalidate: bool = False) -> None:
+        """Give the connection back to SQLAlchemy's pool (``invalidate``: discard it, it is broken)."""
+        try:
+            if invalidate:
+                self.proxied.invalidate()
+            else:
+                self.cursor.close()
+                self.proxied.close()
+        except Exception:  # noqa: S110 - a broken connection may fail to close; it is dropped anyway
+            pass
+
+
+#: BEGIN per dialect: PostgreSQL names the level (its session default may differ); SQLAlchemy sets MySQL's session
+#: level on connect; SQLite's IMMEDIATE takes the write lock up front (see module doc).
+_BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN ISOLATION LEVEL READ COMMITTED"}
 
 
 class SqlStore:
@@ -290,16 +485,29 @@ class SqlStore:
         self._closed = False
         self._engine = _create_engine(parsed)
         self.dialect = self._engine.dialect.name
+        dbapi = self._engine.dialect.loaded_dbapi
+        # SQLAlchemyError: raised when the pool opens a connection.
+        self._driver_errors: tuple[type[BaseException], ...] = (dbapi.Error, OverflowError, SQLAlchemyError)
+        self._integrity_errors: type[BaseException] = dbapi.IntegrityError
+        self._begin_sql = _BEGIN.get(self.dialect, "START TRANSACTION")
         # A process-local queue in front of SQLite's single writer (see module doc); also makes the shared
         # connection of an in-memory database safe.
         self._sqlite_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
+        self._sqlite_link: _Link | None = None
+        # PostgreSQL / MySQL: idle connections (LIFO, so a warm one is reused) and a cap on connections in use.
+        self._idle: list[_Link] = []
+        self._slots = threading.BoundedSemaphore(POOL_SIZE)
         try:
             collation = self._mysql_collation() if self.dialect in ("mysql", "mariadb") else None
             self._schema = build_schema(collation)
-            self._sql = _Statements(self._schema, self.dialect)
-            with self._begin() as conn:
+            with self._engine.begin() as conn:
                 self.opened_at_version = migrate(conn, self._schema)
-        except SQLAlchemyError as exc:
+            # Compiled after the first connection: the dialect then knows the server version.
+            self._sql = _Statements(self._schema, self._engine.dialect)
+            self._shapes: dict[tuple[Any, ...], _Compiled] = {}
+            if self._sqlite_lock is not None:
+                self._sqlite_link = self._new_link()
+        except self._driver_errors as exc:
             self._engine.dispose()
             raise store_error(exc) from None
         except BaseException:
@@ -313,47 +521,90 @@ class SqlStore:
             version = conn.dialect.server_version_info or (0,)
             return "utf8mb4_0900_bin" if version >= (8,) else "utf8mb4_bin"
 
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        lock = self._sqlite_lock
-        if lock is not None and not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
-            raise StoreError("timed out waiting for another SQLite transaction")
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        finally:
-            if lock is not None:
-                lock.release()
+    # --- connections ----------------------------------------------------------------------------------------
+    def _new_link(self) -> _Link:
+        return _Link(self._engine.raw_connection(), self.dialect)
 
-    @contextmanager
-    def transaction(self) -> Iterator[SqlTransaction]:
+    def _acquire(self) -> _Link:
+        """A connection for one transaction (SQLite: the store's connection, under the in-process lock)."""
+        lock = self._sqlite_lock
+        if lock is not None:
+            if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+                raise StoreError("timed out waiting for another SQLite transaction")
+            link = self._sqlite_link
+            if link is None:
+                lock.release()
+                raise StoreError("the store is closed")
+            return link
+        if not self._slots.acquire(timeout=CONNECT_TIMEOUT):
+            raise StoreError("timed out waiting for a database connection")
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        try:
+            return self._new_link()
+        except BaseException as exc:
+            self._slots.release()
+            if isinstance(exc, self._driver_errors):
+                raise store_error(exc) from None
+            raise
+
+    def _release(self, link: _Link, broken: bool = False) -> None:
+        if self._sqlite_lock is not None:
+            try:
+                if broken or self._closed:
+                    link.close(invalidate=broken)
+                    self._sqlite_link = None if self._closed else self._reopen_sqlite()
+            finally:
+                self._sqlite_lock.release()
+            return
+        try:
+            if broken or self._closed:
+                link.close(invalidate=broken)
+            else:
+                self._idle.append(link)
+        finally:
+            self._slots.release()
+
+    def _reopen_sqlite(self) -> _Link | None:
+        try:
+            return self._new_link()
+        except self._driver_errors:
+            return None  # the next transaction reports the store closed; health() tells why
+
+    def _replace(self, link: _Link) -> _Link:
+        """A fresh connection in place of a dead one (PostgreSQL / MySQL; the slot stays taken)."""
+        link.close(invalidate=True)
+        return self._new_link()
+
+    def _is_disconnect(self, exc: BaseException, link: _Link) -> bool:
+        return bool(self._engine.dialect.is_disconnect(exc, link.dbapi, link.cursor))  # type: ignore[arg-type]
+
+    # --- ObjectStore ----------------------------------------------------------------------------------------
+    def transaction(self) -> SqlTransaction:
         """A database transaction: commit (durable) on normal exit, roll back if the block raises."""
         self._check_open()
-        try:
-            with self._begin() as conn:
-                tx = SqlTransaction(self._sql, conn, self.dialect)
-                try:
-                    yield tx
-                finally:
-                    tx.finished = True
-                if tx.poisoned:
-                    # Raising here rolls back: a write that failed half-way must not be committed.
-                    raise StoreError("a write failed inside this transaction; it was rolled back")
-        except SQLAlchemyError as exc:
-            raise store_error(exc) from None
+        return SqlTransaction(self, self._acquire())
 
     def health(self) -> None:
         """Raise StoreError unless the database answers."""
-        self._check_open()
-        try:
-            with self._engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
-            raise store_error(exc) from None
+        with self.transaction() as tx:
+            tx.ping()
 
     def close(self) -> None:
         """Close every pooled connection; the store is unusable afterwards."""
         self._closed = True
+        lock = self._sqlite_lock
+        if lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+            try:
+                if self._sqlite_link is not None:
+                    self._sqlite_link.close()
+                    self._sqlite_link = None
+            finally:
+                lock.release()
+        while self._idle:
+            self._idle.pop().close()
         self._engine.dispose()
 
     def all_uids(self) -> Iterator[str]:
@@ -372,6 +623,14 @@ class SqlStore:
         if self._closed:
             raise StoreError("the store is closed")
 
+    def _compiled_shape(self, key: tuple[Any, ...], build: Callable[[], ClauseElement]) -> _Compiled:
+        compiled = self._shapes.get(key)
+        if compiled is None:
+            if len(self._shapes) >= _SHAPES:
+                self._shapes.clear()
+            compiled = self._shapes[key] = _Compiled(build(), self._engine.dialect)
+        return compiled
+
 
 def _create_engine(url: URL) -> Engine:
     backend = url.get_backend_name()
@@ -388,7 +647,7 @@ def _create_engine(url: URL) -> Engine:
             poolclass=StaticPool if in_memory else QueuePool,
             connect_args=sqlite_args,
             **common,
-            **({} if in_memory else {"pool_size": 4, "max_overflow": 4}),
+            **({} if in_memory else {"pool_size": 2, "max_overflow": 4}),
         )
         _configure_sqlite(engine)
         return engine
@@ -399,8 +658,9 @@ def _create_engine(url: URL) -> Engine:
         url,
         isolation_level="READ COMMITTED",
         pool_pre_ping=True,
-        pool_size=8,
-        max_overflow=8,
+        # The store's own pool holds up to POOL_SIZE connections; the rest serve migrations and maintenance.
+        pool_size=4,
+        max_overflow=POOL_SIZE,
         connect_args=connect_args,
         **common,
     )
@@ -422,7 +682,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
-        # Straight to the driver: this runs once per transaction and the SQLAlchemy statement path costs more.
+        # Migrations (and tests) use SQLAlchemy transactions; give them the same BEGIN IMMEDIATE.
         driver = conn.connection.driver_connection
         if driver is None:
             raise StoreError("the SQLite connection is closed")
@@ -435,50 +695,166 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 class SqlTransaction:
-    """``StoreTransaction`` on one connection inside ``SqlStore.transaction``."""
+    """``StoreTransaction`` on one connection; it is also the context manager ``SqlStore.transaction`` returns."""
 
-    def __init__(self, sql: _Statements, conn: Connection, dialect: str) -> None:
-        self._sql = sql
-        self._conn = conn
-        self._dialect = dialect
-        #: uid -> (revision, index) of objects this transaction read or wrote
-        self._known: dict[str, tuple[int, _Index]] = {}
+    def __init__(self, store: SqlStore, link: _Link) -> None:
+        self._store = store
+        self._sql = store._sql
+        self._link = link
+        self._cursor = link.cursor
+        self._driver_errors = store._driver_errors
+        #: whether BEGIN was sent (SQLite: with the first statement; others: with the first write)
+        self._open = False
+        self._broken = False
+        self._begin_on_read = store.dialect == "sqlite"
+        #: uid -> what this transaction read or wrote of it
+        self._known: dict[str, _Known] = {}
         self.finished = False
         #: set when a statement failed after others of the same operation had run (commit is then refused)
         self.poisoned = False
 
-    def execute_rows(self, stmt: Executable, params: dict[str, Any]) -> list[Any]:
+    # --- transaction boundaries -----------------------------------------------------------------------------
+    def __enter__(self) -> SqlTransaction:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.finished = True
+        broken = False
+        try:
+            if exc_type is not None:
+                broken = not self._end("ROLLBACK", quiet=True)
+                return
+            if self.poisoned:
+                # Rolling back: a write that failed half-way must not be committed.
+                broken = not self._end("ROLLBACK", quiet=True)
+                raise StoreError("a write failed inside this transaction; it was rolled back")
+            try:
+                self._end("COMMIT", quiet=False)
+            except self._driver_errors as error:
+                broken = not self._end("ROLLBACK", quiet=True)
+                raise store_error(error) from None
+        finally:
+            self._store._release(self._link, broken or self._broken)
+
+    def _end(self, command: str, quiet: bool) -> bool:
+        """Send COMMIT or ROLLBACK if a transaction is open; False if ``quiet`` and that failed."""
+        if not self._open:
+            return True
+        if not quiet:
+            self._cursor.execute(command)
+            self._open = False
+            return True
+        try:
+            self._cursor.execute(command)
+        except Exception:  # the block's own exception is the one to report
+            return False
+        self._open = False
+        return True
+
+    def _begin(self) -> None:
+        self._execute_raw(self._store._begin_sql, None)
+        self._open = True
+
+    def _execute_raw(self, sql: str, args: Any) -> Any:
+        """Run one statement; while no transaction is open, a dead connection is replaced and the statement
+        retried once (nothing of this transaction can be lost with it)."""
+        try:
+            if args is None:
+                self._cursor.execute(sql)
+            else:
+                self._cursor.execute(sql, args)
+        except self._driver_errors as exc:
+            if self._open or self._begin_on_read or not self._store._is_disconnect(exc, self._link):
+                raise
+            self._broken = True  # until the replacement is in place
+            self._link = self._store._replace(self._link)
+            self._cursor = self._link.cursor
+            self._broken = False
+            if args is None:
+                self._cursor.execute(sql)
+            else:
+                self._cursor.execute(sql, args)
+        return self._cursor
+
+    def _read(self, c: _Compiled, params: _Params) -> list[Any]:
+        if not self._open and self._begin_on_read:
+            self._begin()
+        return self._execute_raw(c.sql, c.args(params)).fetchall()  # type: ignore[no-any-return]
+
+    def _write(self, c: _Compiled, params: _Params) -> Any:
+        if not self._open:
+            self._begin()
+        cursor = self._cursor
+        cursor.execute(c.sql, c.args(params))
+        return cursor
+
+    def _write_many(self, c: _Compiled, rows: list[_Params]) -> None:
+        if not self._open:
+            self._begin()
+        args = c.args
+        self._cursor.executemany(c.sql, [args(row) for row in rows])
+
+    def ping(self) -> None:
+        """One trivial query (``SqlStore.health``)."""
+        self._read_checked(self._sql.ping, {})
+
+    @_wrap_errors
+    def _read_checked(self, c: _Compiled, params: _Params) -> list[Any]:
+        return self._read(c, params)
+
+    def execute_rows(self, c: _Compiled, params: _Params) -> list[Any]:
         """Rows of one statement (``SqlStore.all_uids`` reuses the transaction's connection)."""
-        return list(self._conn.execute(stmt, params).all())
+        return self._read_checked(c, params)
 
     # --- reading ------------------------------------------------------------------------------------------------
     def _build(self, rows: Iterable[Any]) -> dict[str, StoredObject]:
         objects: dict[str, StoredObject] = {}
+        known = self._known
+        loads = json.loads
         for r in rows:
-            obj = StoredObject(
-                uid=r[0],
-                object_type=r[1],
+            uid, object_type, state, revision, index_data = r[0], r[1], r[3], r[10], r[11]
+            if index_data == _EMPTY_INDEX:
+                names: list[str] = []
+                groups: list[str] = []
+                tags: list[str] = []
+                links: list[tuple[int, str]] = []
+                dates: dict[int, int] = {}
+            else:
+                d = loads(index_data)
+                names, groups, tags = d["n"], d["g"], d["t"]
+                links = [(t, u) for t, u in d["l"]]
+                dates = dict(d["d"])
+            objects[uid] = StoredObject(
+                uid=uid,
+                object_type=object_type,
                 owner=r[2],
-                state=r[3],
+                state=state,
                 object_bytes=bytes(r[4]),
                 attributes_bytes=bytes(r[5]),
                 cryptographic_algorithm=r[6],
                 cryptographic_length=r[7],
                 cryptographic_usage_mask=r[8],
+                names=names,
+                object_groups=groups,
+                tags=tags,
+                links=links,
+                dates=dates,
                 storage_status=r[9],
-                revision=r[10],
+                revision=revision,
             )
-            index = _Index.decode(r[11], is_live(obj.state), obj.object_type)
-            index.fill(obj)
-            objects[obj.uid] = obj
-            self._known[obj.uid] = (obj.revision, index)
+            known[uid] = _Known(revision, index_data, is_live(state), object_type, (object_type, *r[2:4], *r[6:8]))
         return objects
 
     @_wrap_errors
     def get(self, uid: str, for_update: bool = False) -> StoredObject | None:
         """The object, or None; ``for_update`` takes its row lock (SELECT … FOR UPDATE) on PostgreSQL/MySQL."""
-        row = self._conn.execute(self._sql.get_locked if for_update else self._sql.get, {"uid": uid}).first()
-        return None if row is None else self._build([row])[uid]
+        if for_update:
+            rows = self._write(self._sql.get_locked, {"uid": uid}).fetchall()
+        else:
+            rows = self._read(self._sql.get, {"uid": uid})
+        return self._build(rows)[uid] if rows else None
 
     @_wrap_errors
     def get_many(self, uids: Sequence[str]) -> list[StoredObject]:
@@ -486,7 +862,8 @@ class SqlTransaction:
         found: dict[str, StoredObject] = {}
         wanted = list(dict.fromkeys(uids))
         for chunk in _chunks(wanted):
-            found.update(self._build(self._conn.execute(self._sql.get_many, {"uids": chunk})))
+            size, params = _in_params("u", chunk)
+            found.update(self._build(self._read(self._sql.get_many(size), params)))
         result: list[StoredObject] = []
         seen: set[str] = set()
         for uid in uids:
@@ -497,78 +874,64 @@ class SqlTransaction:
                 seen.add(uid)
         return result
 
-    def _old_index(self, uid: str, revision: int) -> _Index:
-        """The index of ``uid`` at ``revision`` (StoreConflict if the object moved on or is gone)."""
+    def _old_index(self, uid: str, revision: int) -> _Known:
+        """What ``uid`` held at ``revision`` (StoreConflict if the object moved on or is gone)."""
         known = self._known.get(uid)
-        if known is not None and known[0] == revision:
-            return known[1]
-        row = self._conn.execute(self._sql.old_index, {"uid": uid}).first()
-        if row is None or row[0] != revision:
+        if known is not None and known.revision == revision:
+            return known
+        rows = self._read(self._sql.old_index, {"uid": uid})
+        if not rows or rows[0][0] != revision:
             raise StoreConflict(f"object {uid!r} was changed or deleted concurrently")
-        return _Index.decode(row[3], is_live(row[1]), row[2])
+        row = rows[0]
+        return _Known(row[0], row[1], is_live(row[4]), row[2], tuple(row[2:7]))
 
     # --- writing ------------------------------------------------------------------------------------------------
     def _check_names(self, obj: StoredObject) -> None:
         if not obj.names or not is_live(obj.state):
             return
-        params = {"object_type": obj.object_type, "names": obj.names, "uid": obj.uid}
-        taken = self._conn.execute(self._sql.name_taken, params).scalar()
-        if taken is not None:
-            raise NameConflict(taken)
+        size, params = _in_params("n", obj.names)
+        params["object_type"] = obj.object_type
+        params["uid"] = obj.uid
+        rows = self._read(self._sql.name_taken(size), params)
+        if rows:
+            raise NameConflict(rows[0][0])
 
-    def _write_children(self, obj: StoredObject, old: _Index | None, new: _Index) -> None:
+    def _write_children(self, obj: StoredObject, new: _Index, old: _Index | None, was: _Known | None) -> None:
+        """Rewrite the child tables whose values differ from ``old`` (None: a new object, write them all)."""
         uid = obj.uid
-        live = 1 if new.live else None
-        tables: list[tuple[str, bool, list[dict[str, Any]]]] = [
-            (
-                "names",
-                old is None or old.names != new.names,
-                [
-                    {"uid": uid, "object_type": obj.object_type, "name": n, "pos": i, "live": live}
-                    for i, n in enumerate(new.names)
-                ],
-            ),
-            (
-                "groups",
-                old is None or old.groups != new.groups,
-                [{"uid": uid, "grp": g, "pos": i} for i, g in enumerate(new.groups)],
-            ),
-            (
-                "tags",
-                old is None or old.tags != new.tags,
-                [{"uid": uid, "tag": t, "pos": i} for i, t in enumerate(new.tags)],
-            ),
-            (
-                "links",
-                old is None or old.links != new.links,
-                [{"uid": uid, "link_type": lt, "linked_uid": lu, "pos": i} for i, (lt, lu) in enumerate(new.links)],
-            ),
-            (
-                "dates",
-                old is None or old.dates != new.dates,
-                [{"uid": uid, "date_tag": tag, "value": value} for tag, value in new.dates],
-            ),
-        ]
-        for table, changed, rows in tables:
-            if not changed:
-                continue
-            if old is not None:
-                self._conn.execute(self._sql.delete_child[table], {"uid": uid})
-            if rows:
-                self._conn.execute(self._sql.insert_child[table], rows)
-        if (
-            old is not None
-            and old.names == new.names
-            and new.names
-            and (old.live != new.live or old.object_type != new.object_type)
-        ):
-            self._conn.execute(
-                self._sql.set_names_liveness, {"b_uid": uid, "live": live, "object_type": obj.object_type}
-            )
+        existing = old is not None
+        live = 1 if is_live(obj.state) else None
+        if old is None or old.names != new.names:
+            names = [
+                {"uid": uid, "object_type": obj.object_type, "name": n, "pos": i, "live": live}
+                for i, n in enumerate(new.names)
+            ]
+            self._replace_rows("names", uid, existing, names)
+        elif new.names and was is not None and (was.live != (live == 1) or was.object_type != obj.object_type):
+            params = {"b_uid": uid, "live": live, "object_type": obj.object_type}
+            self._write(self._sql.set_names_liveness, params)
+        if old is None or old.groups != new.groups:
+            groups = [{"uid": uid, "grp": g, "pos": i} for i, g in enumerate(new.groups)]
+            self._replace_rows("groups", uid, existing, groups)
+        if old is None or old.tags != new.tags:
+            tags = [{"uid": uid, "tag": t, "pos": i} for i, t in enumerate(new.tags)]
+            self._replace_rows("tags", uid, existing, tags)
+        if old is None or old.links != new.links:
+            links = [{"uid": uid, "link_type": lt, "linked_uid": lu, "pos": i} for i, (lt, lu) in enumerate(new.links)]
+            self._replace_rows("links", uid, existing, links)
+        if old is None or old.dates != new.dates:
+            dates = [{"uid": uid, "date_tag": tag, "value": value} for tag, value in new.dates]
+            self._replace_rows("dates", uid, existing, dates)
 
-    def _integrity_error(self, exc: IntegrityError, obj: StoredObject) -> StoreError:
+    def _replace_rows(self, table: str, uid: str, existing: bool, rows: list[_Params]) -> None:
+        if existing:
+            self._write(self._sql.delete_child[table], {"uid": uid})
+        if rows:
+            self._write_many(self._sql.insert_child[table], rows)
+
+    def _integrity_error(self, exc: BaseException, obj: StoredObject) -> StoreError:
         # Constraint names (PostgreSQL, MySQL) or column lists (SQLite) identify what was violated.
-        message = str(exc.orig)
+        message = str(exc)
         if "uq_names_live" in message or "names.object_type" in message:
             return NameConflict(obj.names[0] if len(obj.names) == 1 else ", ".join(obj.names))
         if "uq_objects_uid" in message or "objects.uid" in message:
@@ -576,7 +939,7 @@ class SqlTransaction:
         return store_error(exc)
 
     @staticmethod
-    def _row(obj: StoredObject, revision: int, index: _Index) -> dict[str, Any]:
+    def _row(obj: StoredObject, revision: int, index_data: str) -> _Params:
         return {
             "object_type": obj.object_type,
             "owner": obj.owner,
@@ -588,7 +951,7 @@ class SqlTransaction:
             "revision": revision,
             "object_bytes": obj.object_bytes,
             "attributes_bytes": obj.attributes_bytes,
-            "index_data": index.encode(),
+            "index_data": index_data,
         }
 
     @_wrap_errors
@@ -598,54 +961,88 @@ class SqlTransaction:
         new = normalised_copy(obj)
         self._check_names(new)
         index = _Index.of(new)
+        index_data = index.encode()
+        params = self._row(new, 1, index_data)
+        params["uid"] = obj.uid
         try:
-            result = self._conn.execute(self._sql.insert_object, {"uid": obj.uid, **self._row(new, 1, index)})
-        except IntegrityError as exc:
+            cursor = self._write(self._sql.insert_object, params)
+        except self._store._integrity_errors as exc:
             # MySQL's duplicate uid: only this first statement failed, the transaction stays usable.
             raise self._integrity_error(exc, new) from None
-        if result.returns_rows and result.first() is None:
+        if cursor.description is not None and not cursor.fetchall():
             raise StoreConflict(f"an object with uid {obj.uid!r} already exists")
         try:
-            self._write_children(new, None, index)
-        except IntegrityError as exc:
+            self._write_children(new, index, None, None)
+        except self._store._integrity_errors as exc:
             self.poisoned = True
             raise self._integrity_error(exc, new) from None
         obj.revision = 1
-        self._known[obj.uid] = (1, index)
+        self._known[obj.uid] = _Known(1, index_data, is_live(new.state), new.object_type, _indexed(new))
 
     @_wrap_errors
     def update(self, obj: StoredObject) -> None:
         """Replace the object; StoreConflict if ``obj.revision`` is stale (or the object is gone); bumps it."""
         check_lengths(obj)
         new = normalised_copy(obj)
-        self._check_names(new)
-        revision = obj.revision + 1
-        # Read before the UPDATE overwrites index_data; the revision check below makes the pair consistent.
-        old = self._old_index(obj.uid, obj.revision)
         index = _Index.of(new)
+        index_data = index.encode()
+        known = self._known.get(obj.uid)
+        if known is not None and known.revision == obj.revision:
+            old = known
+            old_index = None if index_data == old.index_data else _Index.decode(old.index_data)
+            # An object that was live with these names and type holds them (uq_names_live): nothing to check.
+            if not (
+                old.live
+                and old.object_type == new.object_type
+                and (old_index is None or old_index.names == index.names)
+            ):
+                self._check_names(new)
+        else:
+            self._check_names(new)
+            # Read before the UPDATE overwrites index_data; the revision check below makes the pair consistent.
+            old = self._old_index(obj.uid, obj.revision)
+            old_index = None if index_data == old.index_data else _Index.decode(old.index_data)
+        revision = obj.revision + 1
+        live = is_live(new.state)
+        indexed = _indexed(new)
         try:
-            params = {"b_uid": obj.uid, "b_revision": obj.revision, **self._row(new, revision, index)}
-            if self._conn.execute(self._sql.update_object, params).rowcount != 1:
+            params = self._row(new, revision, index_data)
+            params["b_uid"] = obj.uid
+            params["b_revision"] = obj.revision
+            changed = tuple(name for name, a, b in zip(_INDEXED, indexed, old.indexed, strict=True) if a != b)
+            if self._write(self._sql.update_object(changed), params).rowcount != 1:
                 raise StoreConflict(f"object {obj.uid!r} was changed or deleted concurrently")
-            self._write_children(new, old, index)
-        except IntegrityError as exc:
+            if old_index is not None or (new.names and (live != old.live or new.object_type != old.object_type)):
+                self._write_children(new, index, old_index or index, old)
+        except self._store._integrity_errors as exc:
             self.poisoned = True
             raise self._integrity_error(exc, new) from None
         obj.revision = revision
-        self._known[obj.uid] = (revision, index)
+        self._known[obj.uid] = _Known(revision, index_data, live, new.object_type, indexed)
 
     @_wrap_errors
     def delete(self, uid: str) -> bool:
         """Remove the object, its index rows and its grants; True if it existed."""
-        existed = self._conn.execute(self._sql.delete_object, {"uid": uid}).rowcount > 0
-        tables = self._sql.delete_child if existed else {"grants": self._sql.delete_child["grants"]}
-        for stmt in tables.values():
-            self._conn.execute(stmt, {"uid": uid})
+        existed: bool = self._write(self._sql.delete_object, {"uid": uid}).rowcount > 0
+        tables = self._sql.delete_child.values() if existed else [self._sql.delete_child["grants"]]
+        for c in tables:
+            self._write(c, {"uid": uid})
         self._known.pop(uid, None)
         return existed
 
     # --- locate -------------------------------------------------------------------------------------------------
-    def _where(self, q: LocateQuery) -> list[ColumnElement[bool]]:
+    def _filter(self, q: LocateQuery, build: bool) -> tuple[list[Any], _Params, list[ColumnElement[bool]]]:
+        """The Locate WHERE clause of ``q``: its shape (what decides the SQL text), its parameter values and,
+        when ``build``, its SQLAlchemy conditions. One walk yields all three, so they cannot disagree."""
+        shape: list[Any] = []
+        params: _Params = {}
+        conds: list[ColumnElement[bool]] = []
+
+        def bind(value: Any) -> Any:
+            name = f"p{len(params)}"
+            params[name] = value
+            return bindparam(name) if build else None
+
         schema = self._sql.schema
         o = schema.objects.c
         names, groups, tags, links, dates, grants = (
@@ -656,63 +1053,108 @@ class SqlTransaction:
             schema.dates,
             schema.grants,
         )
-        conds: list[ColumnElement[bool]] = []
         for column, value in (
             (o.object_type, q.object_type),
             (o.cryptographic_algorithm, q.cryptographic_algorithm),
             (o.cryptographic_length, q.cryptographic_length),
             (o.state, q.state),
         ):
+            shape.append(value is not None)
             if value is not None:
-                conds.append(column == value)
+                b = bind(value)
+                if build:
+                    conds.append(column == b)
         # Bit-mask tests cannot use a B-tree; they are evaluated on the rows the indexed filters selected.
+        shape.append(bool(q.cryptographic_usage_mask))
         if q.cryptographic_usage_mask:
-            conds.append(
-                o.cryptographic_usage_mask.bitwise_and(q.cryptographic_usage_mask) == q.cryptographic_usage_mask
-            )
-        conds.append(o.storage_status.bitwise_and(q.storage_status_mask) != 0)
+            b1, b2 = bind(q.cryptographic_usage_mask), bind(q.cryptographic_usage_mask)
+            if build:
+                conds.append(o.cryptographic_usage_mask.bitwise_and(b1) == b2)
+        b = bind(q.storage_status_mask)
+        if build:
+            conds.append(o.storage_status.bitwise_and(b) != 0)
+        shape.append(len(q.names))
         if q.names:
-            conds.append(exists().where(names.c.uid == o.uid, names.c.name.in_(list(q.names))))
+            bs = [bind(n) for n in q.names]
+            if build:
+                conds.append(o.uid.in_(select(names.c.uid).where(names.c.name.in_(bs))))
+        shape.append(len(q.object_groups))
         if q.object_groups:
-            conds.append(exists().where(groups.c.uid == o.uid, groups.c.grp.in_(list(q.object_groups))))
-        for tag in dict.fromkeys(q.tags):
-            conds.append(exists().where(tags.c.uid == o.uid, tags.c.tag == tag))
+            bs = [bind(g) for g in q.object_groups]
+            if build:
+                conds.append(o.uid.in_(select(groups.c.uid).where(groups.c.grp.in_(bs))))
+        unique_tags = list(dict.fromkeys(q.tags))
+        shape.append(len(unique_tags))
+        for tag in unique_tags:
+            b = bind(tag)
+            if build:
+                conds.append(o.uid.in_(select(tags.c.uid).where(tags.c.tag == b)))
+        shape.append(tuple(bool(linked) for _, linked in q.links))
         for link_type, linked in q.links:
-            link_conds = [links.c.uid == o.uid, links.c.link_type == link_type]
-            if linked:
-                link_conds.append(links.c.linked_uid == linked)
-            conds.append(exists().where(*link_conds))
+            b = bind(link_type)
+            b_linked = bind(linked) if linked else None
+            if build:
+                link_conds = [links.c.link_type == b]
+                if linked:
+                    link_conds.append(links.c.linked_uid == b_linked)
+                conds.append(o.uid.in_(select(links.c.uid).where(*link_conds)))
+        shape.append(tuple((earliest is not None, latest is not None) for earliest, latest in q.date_ranges.values()))
         for date_tag, (earliest, latest) in q.date_ranges.items():
-            date_conds = [dates.c.uid == o.uid, dates.c.date_tag == date_tag]
-            if earliest is not None:
-                date_conds.append(dates.c.value >= earliest)
-            if latest is not None:
-                date_conds.append(dates.c.value <= latest)
-            conds.append(exists().where(*date_conds))
+            b = bind(date_tag)
+            b_earliest = bind(earliest) if earliest is not None else None
+            b_latest = bind(latest) if latest is not None else None
+            if build:
+                date_conds = [dates.c.date_tag == b]
+                if earliest is not None:
+                    date_conds.append(dates.c.value >= b_earliest)
+                if latest is not None:
+                    date_conds.append(dates.c.value <= b_latest)
+                conds.append(o.uid.in_(select(dates.c.uid).where(*date_conds)))
+        shape.append((q.user is not None, q.operation is not None))
         if q.user is not None:
-            grant_conds = [grants.c.uid == o.uid, grants.c.user.in_([q.user, EVERYONE])]
-            if q.operation is not None:
-                grant_conds.append(grants.c.operation == q.operation)
-            conds.append(or_(o.owner == q.user, exists().where(*grant_conds)))
-        return conds
+            b_user, b_user2, b_everyone = bind(q.user), bind(q.user), bind(EVERYONE)
+            b_op = bind(q.operation) if q.operation is not None else None
+            if build:
+                grant_conds = [grants.c.uid == o.uid, grants.c.user.in_([b_user2, b_everyone])]
+                if q.operation is not None:
+                    grant_conds.append(grants.c.operation == b_op)
+                conds.append(or_(o.owner == b_user, exists().where(*grant_conds)))
+        return shape, params, conds
 
     @_wrap_errors
     def locate(self, query: LocateQuery) -> list[str]:
         """Uids matching ``query``: one SELECT, creation order, OFFSET/LIMIT in SQL."""
-        o = self._sql.schema.objects
-        stmt: Select[Any] = select(o.c.uid).where(and_(*self._where(query))).order_by(o.c.seq)
+        shape, params, _ = self._filter(query, build=False)
+        shape.append(("locate", bool(query.offset), query.limit is not None))
         if query.offset:
-            stmt = stmt.offset(query.offset)
+            params["offset"] = query.offset
         if query.limit is not None:
-            stmt = stmt.limit(query.limit)
-        return list(self._conn.execute(stmt).scalars())
+            params["limit"] = query.limit
+
+        def build() -> ClauseElement:
+            o = self._sql.schema.objects
+            stmt: Select[Any] = select(o.c.uid).where(and_(*self._filter(query, True)[2])).order_by(o.c.seq)
+            if query.offset:
+                stmt = stmt.offset(bindparam("offset"))
+            if query.limit is not None:
+                stmt = stmt.limit(bindparam("limit"))
+            return stmt
+
+        c = self._store._compiled_shape(tuple(shape), build)
+        return [row[0] for row in self._read(c, params)]
 
     @_wrap_errors
     def count(self, query: LocateQuery) -> int:
         """How many objects match ``query`` (the Locate WHERE clause under COUNT(*))."""
-        o = self._sql.schema.objects
-        stmt = select(func.count()).select_from(o).where(and_(*self._where(query)))
-        return int(self._conn.execute(stmt).scalar_one())
+        shape, params, _ = self._filter(query, build=False)
+        shape.append("count")
+
+        def build() -> ClauseElement:
+            o = self._sql.schema.objects
+            return select(func.count()).select_from(o).where(and_(*self._filter(query, True)[2]))
+
+        c = self._store._compiled_shape(tuple(shape), build)
+        return int(self._read(c, params)[0][0])
 
     # --- access control -----------------------------------------------------------------------------------------
     @_wrap_errors
@@ -720,55 +1162,58 @@ class SqlTransaction:
         """Allow ``user`` (or EVERYONE) the KMIP ``operations`` on ``uid`` (already granted: no change)."""
         rows = [{"uid": uid, "user": user, "operation": op} for op in dict.fromkeys(operations)]
         if rows:
-            self._conn.execute(self._sql.insert_grant, rows)
+            self._write_many(self._sql.insert_grant, rows)
 
     @_wrap_errors
     def revoke(self, uid: str, user: str, operations: Sequence[int]) -> None:
         """Withdraw those operations; no error if they were not granted."""
         if operations:
-            self._conn.execute(self._sql.revoke, {"uid": uid, "user": user, "operations": list(operations)})
+            size, params = _in_params("op", list(operations))
+            params["uid"] = uid
+            params["user"] = user
+            self._write(self._sql.revoke(size), params)
 
     @_wrap_errors
     def grants(self, uid: str) -> dict[str, set[int]]:
         """user -> granted operations for ``uid``."""
         result: dict[str, set[int]] = {}
-        for user, op in self._conn.execute(self._sql.grants, {"uid": uid}):
+        for user, op in self._read(self._sql.grants, {"uid": uid}):
             result.setdefault(user, set()).add(op)
         return result
 
     @_wrap_errors
     def operations_granted(self, uid: str, user: str) -> set[int]:
         """Operations granted to ``user`` directly or through EVERYONE."""
-        return set(self._conn.execute(self._sql.operations_granted, {"uid": uid, "user": user}).scalars())
+        return {row[0] for row in self._read(self._sql.operations_granted, {"uid": uid, "user": user})}
 
     @_wrap_errors
     def owned(self, owner: str) -> list[StoredObject]:
         """Objects owned by ``owner``, in creation order (one query)."""
-        return list(self._build(self._conn.execute(self._sql.owned, {"owner": owner})).values())
+        return list(self._build(self._read(self._sql.owned, {"owner": owner})).values())
 
     @_wrap_errors
     def obtained(self, user: str) -> list[tuple[StoredObject, set[int]]]:
         """Objects not owned by ``user`` on which ``user`` holds direct grants, with those operations."""
-        objects = self._build(self._conn.execute(self._sql.obtained, {"user": user}))
+        objects = self._build(self._read(self._sql.obtained, {"user": user}))
         if not objects:
             return []
         ops: dict[str, set[int]] = {}
-        for uid, op in self._conn.execute(self._sql.obtained_ops, {"user": user}):
+        for uid, op in self._read(self._sql.obtained_ops, {"user": user}):
             ops.setdefault(uid, set()).add(op)
         return [(obj, ops.get(uid, set())) for uid, obj in objects.items()]
 
     @_wrap_errors
     def privileged_users(self) -> set[str]:
         """Users allowed to create objects when creation is restricted."""
-        return set(self._conn.execute(self._sql.privileged).scalars())
+        return {row[0] for row in self._read(self._sql.privileged, {})}
 
     @_wrap_errors
     def set_privileged(self, user: str, allowed: bool) -> None:
         """Add or remove ``user`` from the privileged users."""
         if allowed:
-            self._conn.execute(self._sql.add_privileged, {"user": user})
+            self._write(self._sql.add_privileged, {"user": user})
         else:
-            self._conn.execute(self._sql.remove_privileged, {"user": user})
+            self._write(self._sql.remove_privileged, {"user": user})
 
 
 __all__ = ["SqlStore", "SqlTransaction", "store_error"]

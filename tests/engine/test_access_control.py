@@ -14,21 +14,32 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
+from kms_backend import crypto
 from kms_backend.engine import Engine, EngineConfig, access
 from kms_backend.engine.router import ROUTES
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
     AdjustmentType,
+    CertificateRequestType,
     CryptographicAlgorithm,
     CryptographicUsageMask,
+    DerivationMethod,
+    HashingAlgorithm,
     ItemType,
     KeyFormatType,
+    LinkType,
     ObjectType,
     Operation,
     QueryFunction,
+    RecommendedCurve,
     ResultReason,
     RevocationReasonCode,
+    SplitKeyMethod,
     Tag,
 )
 from kms_backend.kmip.errors import KmipError
@@ -74,6 +85,144 @@ def _new_key(kms: Kms) -> str:
 
 def _new_private_key(kms: Kms) -> str:
     return str(kms.run(Operation.CREATE_KEY_PAIR, _key_pair_request()).private_key_unique_identifier)
+
+
+# PKI: a CA (Active key pair and self-signed certificate) in the KMS, and a CSR from outside it.
+def _subject(value: str) -> tuple[int, S.VendorAttribute]:
+    return (
+        Tag.ATTRIBUTE,
+        S.VendorAttribute(
+            vendor_identification="cosmian",
+            attribute_name="subject_name",
+            attribute_value=Item(Tag.ATTRIBUTE_VALUE, ItemType.TEXT_STRING, value),
+        ),
+    )
+
+
+def _certify(kms: Kms, public: str, *attrs: tuple[int, Any]) -> str:
+    request = S.CertifyRequest(unique_identifier=public, attributes=Attributes([_subject("CN=test"), *attrs]))
+    return str(kms.run(Operation.CERTIFY, request).unique_identifier)
+
+
+def _new_certifying_pair(kms: Kms) -> tuple[str, str]:
+    request = S.CreateKeyPairRequest(
+        common_attributes=Attributes(
+            [
+                (Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.EC),
+                (Tag.CRYPTOGRAPHIC_LENGTH, 256),
+                (Tag.ACTIVATION_DATE, NOW),
+            ]
+        )
+    )
+    response = kms.run(Operation.CREATE_KEY_PAIR, request)
+    return str(response.private_key_unique_identifier), str(response.public_key_unique_identifier)
+
+
+def _new_ca_key(kms: Kms) -> str:
+    """The private key of a CA: Certify acts on it (its certificate is read on its authority)."""
+    private, public = _new_certifying_pair(kms)
+    extension = S.VendorAttribute(
+        vendor_identification="cosmian",
+        attribute_name="x509-extension",
+        attribute_value=Item(Tag.ATTRIBUTE_VALUE, ItemType.TEXT_STRING, "basicConstraints = critical,CA:TRUE"),
+    )
+    _certify(kms, public, (Tag.ATTRIBUTE, extension))
+    return private
+
+
+def _new_certificate(kms: Kms) -> str:
+    return _certify(kms, _new_certifying_pair(kms)[1])
+
+
+def _new_open_ca_certificate(kms: Kms) -> str:
+    """A certificate issued by a CA whose owner lets everyone have certificates signed (Certify granted to
+    everyone on its key): Re-certify is then governed by the right on the certificate alone."""
+    ca_key = _new_ca_key(kms)
+    access.grant(kms.engine, OWNER, ca_key, EVERYONE, [Operation.CERTIFY])
+    link = S.Link(link_type=LinkType.PRIVATE_KEY_LINK, linked_object_identifier=ca_key)
+    return _certify(kms, _new_certifying_pair(kms)[1], (Tag.LINK, link))
+
+
+_CSR_KEY = ec.generate_private_key(ec.SECP256R1())
+_CSR = (
+    x509.CertificateSigningRequestBuilder()
+    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "outside")]))
+    .sign(_CSR_KEY, hashes.SHA256())
+    .public_bytes(serialization.Encoding.DER)
+)
+
+
+# -- cryptographic operations: Active keys and data that verify ---------------------------------------------------
+
+_AES_KEY = bytes(range(32))
+_NONCE = bytes(12)
+_SEALED = crypto.encrypt(
+    _AES_KEY,
+    crypto.CipherParams(cryptographic_algorithm=CryptographicAlgorithm.AES),
+    b"plaintext",
+    iv=_NONCE,
+)
+_EC_PRIVATE, _EC_PUBLIC = crypto.generate_key_pair(CryptographicAlgorithm.EC, curve=RecommendedCurve.P_256)
+_SIGNATURE = crypto.sign(_EC_PRIVATE, crypto.CipherParams(), b"message")
+
+
+def _register_active(kms: Kms, object_type: ObjectType, obj: Struct) -> str:
+    request = S.RegisterRequest(
+        object_type=object_type, attributes=Attributes([(Tag.ACTIVATION_DATE, NOW)]), managed_object=obj
+    )
+    return str(kms.run(Operation.REGISTER, request).unique_identifier)
+
+
+def _active_key(kms: Kms) -> str:
+    return _register_active(kms, ObjectType.SYMMETRIC_KEY, _symmetric_key())
+
+
+def _ec_block(material: bytes, key_format: KeyFormatType) -> S.KeyBlock:
+    return S.KeyBlock(
+        key_format_type=key_format,
+        key_value=S.KeyValue(key_material=material),
+        cryptographic_algorithm=CryptographicAlgorithm.EC,
+        cryptographic_length=256,
+    )
+
+
+def _active_private_key(kms: Kms) -> str:
+    return _register_active(
+        kms, ObjectType.PRIVATE_KEY, S.PrivateKey(key_block=_ec_block(_EC_PRIVATE, KeyFormatType.PKCS_8))
+    )
+
+
+def _active_public_key(kms: Kms) -> str:
+    return _register_active(
+        kms, ObjectType.PUBLIC_KEY, S.PublicKey(key_block=_ec_block(_EC_PUBLIC, KeyFormatType.X_509))
+    )
+
+
+def _split_part(kms: Kms) -> str:
+    """One part of a 1-of-1 split, which alone joins back into the key."""
+    response = kms.run(
+        Operation.CREATE_SPLIT_KEY,
+        S.CreateSplitKeyRequest(
+            object_type=ObjectType.SYMMETRIC_KEY,
+            split_key_parts=1,
+            split_key_threshold=1,
+            split_key_method=SplitKeyMethod.POLYNOMIAL_SHARING_GF_2_8,
+            attributes=Attributes(),
+        ),
+    )
+    return str(response.unique_identifier[0])
+
+
+def _derive_request(uid: str) -> S.DeriveKeyRequest:
+    return S.DeriveKeyRequest(
+        object_type=ObjectType.SYMMETRIC_KEY,
+        unique_identifier=[uid],
+        derivation_method=DerivationMethod.HKDF,
+        derivation_parameters=S.DerivationParameters(derivation_data=[b"info"]),
+        attributes=Attributes(
+            [(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES), (Tag.CRYPTOGRAPHIC_LENGTH, 128)]
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +307,67 @@ REQUESTS: dict[Operation, Case] = {
     Operation.RE_KEY_KEY_PAIR: Case(
         "object", lambda uid: S.ReKeyKeyPairRequest(private_key_unique_identifier=uid), _new_private_key
     ),
+    Operation.ENCRYPT: Case("object", lambda uid: S.EncryptRequest(unique_identifier=uid, data=b"x"), _active_key),
+    Operation.DECRYPT: Case(
+        "object",
+        lambda uid: S.DecryptRequest(
+            unique_identifier=uid,
+            data=_SEALED.data,
+            iv_counter_nonce=_NONCE,
+            authenticated_encryption_tag=_SEALED.tag,
+        ),
+        _active_key,
+    ),
+    Operation.SIGN: Case("object", lambda uid: S.SignRequest(unique_identifier=uid, data=b"x"), _active_private_key),
+    Operation.SIGNATURE_VERIFY: Case(
+        "object",
+        lambda uid: S.SignatureVerifyRequest(unique_identifier=uid, data=b"message", signature_data=_SIGNATURE),
+        _active_public_key,
+    ),
+    Operation.MAC: Case("object", lambda uid: S.MACRequest(unique_identifier=uid, data=b"x"), _active_key),
+    Operation.MAC_VERIFY: Case(
+        "object", lambda uid: S.MACVerifyRequest(unique_identifier=uid, data=b"x", mac_data=bytes(16)), _active_key
+    ),
+    Operation.DERIVE_KEY: Case("object", _derive_request, _active_key),
+    Operation.CREATE_SPLIT_KEY: Case(
+        "object",
+        lambda uid: S.CreateSplitKeyRequest(
+            object_type=ObjectType.SYMMETRIC_KEY,
+            unique_identifier=uid,
+            split_key_parts=3,
+            split_key_threshold=2,
+            split_key_method=SplitKeyMethod.POLYNOMIAL_SHARING_GF_2_8,
+            attributes=Attributes(),
+        ),
+    ),
+    Operation.JOIN_SPLIT_KEY: Case(
+        "object",
+        lambda uid: S.JoinSplitKeyRequest(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=[uid]),
+        _split_part,
+    ),
+    Operation.HASH: Case(
+        "server",
+        lambda _: S.HashRequest(
+            cryptographic_parameters=S.CryptographicParameters(hashing_algorithm=HashingAlgorithm.SHA_256), data=b"x"
+        ),
+    ),
+    Operation.RNG_RETRIEVE: Case("server", lambda _: S.RNGRetrieveRequest(data_length=16)),
+    Operation.RNG_SEED: Case("server", lambda _: S.RNGSeedRequest(data=b"seed")),
+    Operation.CERTIFY: Case(
+        "object",
+        lambda uid: S.CertifyRequest(
+            certificate_request_type=CertificateRequestType.PKCS_10,
+            certificate_request_value=_CSR,
+            attributes=Attributes(
+                [(Tag.LINK, S.Link(link_type=LinkType.PRIVATE_KEY_LINK, linked_object_identifier=uid))]
+            ),
+        ),
+        _new_ca_key,
+    ),
+    Operation.RE_CERTIFY: Case(
+        "object", lambda uid: S.ReCertifyRequest(unique_identifier=uid), _new_open_ca_certificate
+    ),
+    Operation.VALIDATE: Case("object", lambda uid: S.ValidateRequest(unique_identifier=[uid]), _new_certificate),
 }
 
 ROUTED = sorted(ROUTES)

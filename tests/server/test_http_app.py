@@ -353,8 +353,8 @@ def test_authentication_required_when_configured() -> None:
         assert call("GET", public).status_code == 200
 
 
-def test_hsm_options_refuse_to_start() -> None:
-    from kms_backend.server.serve import StartupError
+def test_incomplete_hsm_options_refuse_to_start() -> None:
+    from kms_backend.server.config import ConfigError
 
-    with pytest.raises(StartupError, match="not available yet"):
+    with pytest.raises(ConfigError, match="HSM options go together: --hsm-token-label, --hsm-pin, --hsm-kek-label"):
         build_server(hsm_module="/usr/lib/softhsm/libsofthsm2.so")

@@ -13,6 +13,7 @@ from ..keyformats import unwrap_object
 from ..lifecycle import SERVER_ONLY, check_client_attributes, key_block, raw_key_material
 from ..objects import OBJECT_TYPES
 from ._common import new_object
+from ._pki import store_pki_object
 
 #: Imported attributes the server recomputes rather than trusting (identity, lifecycle and derived values).
 _RECOMPUTED = {
@@ -47,6 +48,9 @@ def handle(ctx: RequestContext, request: S.ImportRequest) -> S.ImportResponse:
     check_client_attributes(attrs, allowed_server=frozenset(SERVER_ONLY))
     if request.key_wrap_type != KeyWrapType.AS_REGISTERED:
         obj = unwrap_object(ctx, obj)  # type: ignore[assignment]
+    pki = store_pki_object(ctx, obj, attrs, uid=uid)  # certificates, CSRs, PKCS#7 and PKCS#12 (handlers/_pki)
+    if pki is not None:
+        return S.ImportResponse(unique_identifier=ctx.returned(pki.uid))
     block = key_block(obj)
     mo = new_object(
         ctx,

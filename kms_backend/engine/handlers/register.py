@@ -10,6 +10,7 @@ from ..keyformats import unwrap_object
 from ..lifecycle import key_block, raw_key_material
 from ..objects import OBJECT_TYPES
 from ._common import client_attributes, new_object
+from ._pki import store_pki_object
 
 
 def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterResponse:
@@ -21,6 +22,9 @@ def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterRespons
     attrs = client_attributes(request.attributes)
     attrs.remove(Tag.OBJECT_TYPE)
     obj = unwrap_object(ctx, obj)  # type: ignore[assignment]
+    pki = store_pki_object(ctx, obj, attrs, uid=None)  # certificates, CSRs, PKCS#7 and PKCS#12 (handlers/_pki)
+    if pki is not None:
+        return S.RegisterResponse(unique_identifier=ctx.returned(pki.uid))
     block = key_block(obj)
     key_format = None
     if block is not None:

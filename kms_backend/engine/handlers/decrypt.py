@@ -1,0 +1,87 @@
+"""Decrypt (KMIP 2.1 §6.1.11): decrypt Data with a managed symmetric or private key, one-shot, streamed or as
+Cosmian bulk data (see ``encrypt``).
+
+Decrypt processes protected data, so Deactivated and Compromised keys may do it (``_crypto`` module doc). Every
+integrity failure — bad tag, bad padding, RSA padding, unwrap check — is Cryptographic Failure "decryption failed",
+one text for all, and nothing of the plaintext leaves the server: streamed AEAD decryption holds its output back
+until the Final Indicator's tag has been checked.
+"""
+
+from __future__ import annotations
+
+from ... import crypto
+from ...crypto import CipherParams, CipherStream
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import Operation, ResultReason
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from . import _crypto as C
+
+
+def handle(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
+    correlation = request.correlation_value
+    if correlation is not None and not request.init_indicator:
+        return _continue(ctx, request, correlation)
+    data = C.request_data(request.data, required=not request.init_indicator)
+    mo, key = C.load_key(
+        ctx, request.unique_identifier, Operation.DECRYPT, C.U.DECRYPT, kinds=("symmetric", "private"), process=True
+    )
+    params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=True)
+    uid = ctx.returned(mo.uid)
+    iv, aad = request.iv_counter_nonce, request.authenticated_encryption_additional_data
+    approved = C.approved_only(ctx)
+    if request.init_indicator and not request.final_indicator:
+        stream = crypto.decrypt_stream(key.material, params, iv=iv, aad=aad, approved_only=approved)
+        hold = C.is_aead(params)
+        out = stream.update(data)
+        correlation = C.open_session(ctx, Operation.DECRYPT, mo.uid, stream, held=hold)
+        session = C.take_session(ctx, correlation, Operation.DECRYPT, final=False)
+        return S.DecryptResponse(unique_identifier=uid, data=_release(session, out), correlation_value=correlation)
+    bulk = C.parse_bulk(data)
+    if bulk is not None:
+        return S.DecryptResponse(unique_identifier=uid, data=_decrypt_bulk(key, params, bulk, aad, approved))
+    plaintext = crypto.decrypt(
+        key.material, params, data, iv=iv, aad=aad, tag=request.authenticated_encryption_tag, approved_only=approved
+    )
+    return S.DecryptResponse(unique_identifier=uid, data=plaintext)
+
+
+def _release(session: C.Session, out: bytes) -> bytes:
+    if session.held is None:
+        return out
+    session.held += out
+    return b""
+
+
+def _continue(ctx: RequestContext, request: S.DecryptRequest, correlation: bytes) -> S.DecryptResponse:
+    final = bool(request.final_indicator)
+    session = C.take_session(ctx, correlation, Operation.DECRYPT, final=final)
+    stream: CipherStream = session.stream
+    data = C.request_data(request.data, required=False)
+    if not final:
+        out = C.run_streamed(ctx, correlation, lambda: stream.update(data))
+        return S.DecryptResponse(
+            unique_identifier=session.uid, data=_release(session, out), correlation_value=correlation
+        )
+    tail = stream.finalize(data, tag=request.authenticated_encryption_tag).data
+    plaintext = bytes(session.held) + tail if session.held is not None else tail
+    return S.DecryptResponse(unique_identifier=session.uid, data=plaintext, correlation_value=correlation)
+
+
+def _decrypt_bulk(key: C.Key, params: CipherParams, items: list[bytes], aad: bytes | None, approved: bool) -> bytes:
+    out: list[bytes] = []
+    nonce_length, tag_length = C.bulk_item_layout(params) if key.kind == "symmetric" else (0, 0)
+    for item in items:
+        if key.kind != "symmetric":
+            out.append(crypto.decrypt(key.material, params, item, aad=aad, approved_only=approved))
+            continue
+        if len(item) < nonce_length + tag_length:
+            raise KmipError(ResultReason.CRYPTOGRAPHIC_FAILURE, "decryption failed")
+        nonce = item[:nonce_length] or None
+        body = item[nonce_length : len(item) - tag_length]
+        tag = item[len(item) - tag_length :] if tag_length else None
+        out.append(crypto.decrypt(key.material, params, body, iv=nonce, aad=aad, tag=tag, approved_only=approved))
+    return C.encode_bulk(out)
+
+
+__all__ = ["handle"]

@@ -1,0 +1,43 @@
+"""Hash (KMIP 2.1 §6.1.24): the digest of Data under the Hashing Algorithm of the Cryptographic Parameters
+(SHA-1, SHA-2, SHA-3 families), one-shot or streamed. No managed object is involved."""
+
+from __future__ import annotations
+
+from ... import crypto
+from ...crypto import DigestStream
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import HashingAlgorithm, Operation, ResultReason
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from . import _crypto as C
+
+
+def _algorithm(request: S.HashRequest) -> HashingAlgorithm:
+    cp = request.cryptographic_parameters
+    if cp is None or cp.hashing_algorithm is None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, "Hash needs Cryptographic Parameters with a Hashing Algorithm")
+    return HashingAlgorithm(cp.hashing_algorithm)
+
+
+def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
+    correlation = request.correlation_value
+    if correlation is not None and not request.init_indicator:
+        final = bool(request.final_indicator)
+        session = C.take_session(ctx, correlation, Operation.HASH, final=final)
+        stream: DigestStream = session.stream
+        data = C.request_data(request.data, required=False)
+        if not final:
+            C.run_streamed(ctx, correlation, lambda: stream.update(data))
+            return S.HashResponse(correlation_value=correlation)
+        return S.HashResponse(data=stream.finalize(data), correlation_value=correlation)
+    algorithm = _algorithm(request)
+    if ctx.engine.config.approved_only:
+        crypto.require_approved(Operation.HASH, params=C.to_cipher_params(request.cryptographic_parameters))
+    if request.init_indicator and not request.final_indicator:
+        stream = DigestStream(algorithm)
+        stream.update(C.request_data(request.data, required=False))
+        return S.HashResponse(correlation_value=C.open_session(ctx, Operation.HASH, "", stream))
+    return S.HashResponse(data=crypto.digest(algorithm, C.request_data(request.data)))
+
+
+__all__ = ["handle"]

@@ -1,0 +1,61 @@
+"""MAC Verify (KMIP 2.1 §6.1.33): check MAC Data over Data with a managed symmetric key (constant-time
+comparison), one-shot or streamed; the answer is the Validity Indicator. Verification processes protected data,
+so Deactivated and Compromised keys may do it (``_crypto`` module doc)."""
+
+from __future__ import annotations
+
+from ... import crypto
+from ...crypto import MacStream
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import Operation, ResultReason, ValidityIndicator
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from . import _crypto as C
+
+
+def _mac_data(request: S.MACVerifyRequest) -> bytes:
+    if request.mac_data is None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, "the request carries no MAC Data")
+    return bytes(request.mac_data)
+
+
+def _validity(valid: bool) -> ValidityIndicator:
+    return ValidityIndicator.VALID if valid else ValidityIndicator.INVALID
+
+
+def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
+    correlation = request.correlation_value
+    if correlation is not None and not request.init_indicator:
+        return _continue(ctx, request, correlation)
+    mo, key = C.load_key(
+        ctx, request.unique_identifier, Operation.MAC_VERIFY, C.U.MAC_VERIFY, kinds=("symmetric",), process=True
+    )
+    algorithm = C.mac_algorithm(mo, key, request.cryptographic_parameters)
+    uid = ctx.returned(mo.uid)
+    approved = C.approved_only(ctx)
+    if request.init_indicator and not request.final_indicator:
+        stream = MacStream(key.material, algorithm, approved_only=approved)
+        stream.update(C.request_data(request.data, required=False))
+        correlation = C.open_session(ctx, Operation.MAC_VERIFY, mo.uid, stream)
+        return S.MACVerifyResponse(unique_identifier=uid, correlation_value=correlation)
+    valid = crypto.mac_verify(
+        key.material, algorithm, C.request_data(request.data), _mac_data(request), approved_only=approved
+    )
+    return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=_validity(valid))
+
+
+def _continue(ctx: RequestContext, request: S.MACVerifyRequest, correlation: bytes) -> S.MACVerifyResponse:
+    final = bool(request.final_indicator)
+    session = C.take_session(ctx, correlation, Operation.MAC_VERIFY, final=final)
+    stream: MacStream = session.stream
+    data = C.request_data(request.data, required=False)
+    if not final:
+        C.run_streamed(ctx, correlation, lambda: stream.update(data))
+        return S.MACVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
+    valid = stream.verify(_mac_data(request), data)
+    return S.MACVerifyResponse(
+        unique_identifier=session.uid, validity_indicator=_validity(valid), correlation_value=correlation
+    )
+
+
+__all__ = ["handle"]

@@ -1,0 +1,76 @@
+"""Signature Verify (KMIP 2.1 §6.1.56): check Signature Data over Data (or Digested Data) with a managed public
+key (a private key verifies with its public half), one-shot or streamed; the answer is the Validity Indicator.
+
+Verification processes protected data: Deactivated and Compromised keys may verify (``_crypto`` module doc). A
+malformed signature is Invalid, never an error, so the answer says nothing beyond valid/invalid.
+"""
+
+from __future__ import annotations
+
+from ... import crypto
+from ...crypto import VerifyStream
+from ...kmip import _schema_data as S
+from ...kmip._registry_data import Operation, ResultReason, ValidityIndicator
+from ...kmip.errors import KmipError
+from ..context import RequestContext
+from . import _crypto as C
+
+
+def _validity(valid: bool) -> ValidityIndicator:
+    return ValidityIndicator.VALID if valid else ValidityIndicator.INVALID
+
+
+def _signature(request: S.SignatureVerifyRequest) -> bytes:
+    if request.signature_data is None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, "the request carries no Signature Data")
+    return bytes(request.signature_data)
+
+
+def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.SignatureVerifyResponse:
+    correlation = request.correlation_value
+    if correlation is not None and not request.init_indicator:
+        return _continue(ctx, request, correlation)
+    digested = request.digested_data
+    if digested is not None and request.data is not None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, "give Data or Digested Data, not both")
+    mo, key = C.load_key(
+        ctx,
+        request.unique_identifier,
+        Operation.SIGNATURE_VERIFY,
+        C.U.VERIFY,
+        kinds=("public", "private"),
+        process=True,
+    )
+    params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=False)
+    uid = ctx.returned(mo.uid)
+    approved = C.approved_only(ctx)
+    if request.init_indicator and not request.final_indicator:
+        if digested is not None:
+            raise KmipError(ResultReason.INVALID_MESSAGE, "a streamed Signature Verify takes Data, not Digested Data")
+        stream = VerifyStream(key.material, params, approved_only=approved)
+        stream.update(C.request_data(request.data, required=False))
+        correlation = C.open_session(ctx, Operation.SIGNATURE_VERIFY, mo.uid, stream)
+        return S.SignatureVerifyResponse(unique_identifier=uid, correlation_value=correlation)
+    signature = _signature(request)
+    if digested is not None:
+        valid = crypto.verify(key.material, params, bytes(digested), signature, digested=True, approved_only=approved)
+    else:
+        valid = crypto.verify(key.material, params, C.request_data(request.data), signature, approved_only=approved)
+    return S.SignatureVerifyResponse(unique_identifier=uid, validity_indicator=_validity(valid))
+
+
+def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest, correlation: bytes) -> S.SignatureVerifyResponse:
+    final = bool(request.final_indicator)
+    session = C.take_session(ctx, correlation, Operation.SIGNATURE_VERIFY, final=final)
+    stream: VerifyStream = session.stream
+    data = C.request_data(request.data, required=False)
+    if not final:
+        C.run_streamed(ctx, correlation, lambda: stream.update(data))
+        return S.SignatureVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
+    valid = stream.finalize(_signature(request), data)
+    return S.SignatureVerifyResponse(
+        unique_identifier=session.uid, validity_indicator=_validity(valid), correlation_value=correlation
+    )
+
+
+__all__ = ["handle"]
