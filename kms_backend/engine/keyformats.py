@@ -31,10 +31,12 @@ from ..kmip.mapper import from_tree, to_tree
 from ..kmip.schema import Struct
 from .keymaterial import (
     block_material,
-    cipher_params,
+    key_of,
     private_key_der,
     public_key_der,
+    stored_params,
     symmetric_key,
+    to_cipher_params,
     with_material,
 )
 from .lifecycle import key_block
@@ -151,21 +153,13 @@ def _wrapping_key(ctx: Any, uid: str, wrapped_uid: str | None, usage: int, *, pr
 
 
 def _key_and_params(wrapping: Any, parameters: S.CryptographicParameters | None) -> tuple[bytes, crypto.CipherParams]:
-    obj = wrapping.object
-    object_type = wrapping.object_type
-    if object_type == ObjectType.SYMMETRIC_KEY:
-        key = symmetric_key(obj)
-    elif object_type == ObjectType.PUBLIC_KEY:
-        key = public_key_der(obj)
-    elif object_type == ObjectType.PRIVATE_KEY:
-        key = private_key_der(obj)
-    else:
-        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"a {object_type.name} cannot wrap keys")
-    stored = wrapping.attributes.get(Tag.CRYPTOGRAPHIC_PARAMETERS)
-    params = cipher_params(parameters, wrapping.attributes.get(Tag.CRYPTOGRAPHIC_ALGORITHM))
-    if isinstance(stored, S.CryptographicParameters):
-        params = params.merged(cipher_params(stored))
-    return key, params
+    if wrapping.object_type not in (ObjectType.SYMMETRIC_KEY, ObjectType.PUBLIC_KEY, ObjectType.PRIVATE_KEY):
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"a {wrapping.object_type.name} cannot wrap keys")
+    key = key_of(wrapping)
+    params = (to_cipher_params(parameters) or crypto.CipherParams()).merged(stored_params(wrapping))
+    if params.cryptographic_algorithm is None and key.algorithm is not None:
+        params = dataclasses.replace(params, cryptographic_algorithm=key.algorithm)
+    return key.material, params
 
 
 __all__ = ["convert_key_format", "unwrap_object", "wrap_for_export"]

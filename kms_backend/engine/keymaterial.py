@@ -2,22 +2,28 @@
 
 The crypto layer works on raw bytes (symmetric keys), PKCS#8 DER (private keys) and SubjectPublicKeyInfo DER
 (public keys); Key Blocks may hold Raw, Opaque, PKCS#1, PKCS#8, X.509, ECPrivateKey or transparent structures.
-Everything that converts between the two lives here, for Get/Export, Register/Import and the crypto operations.
+Everything that converts between the two lives here, for Get/Export, Register/Import, key wrapping and the
+cryptographic operations.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import functools
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .. import crypto
+from ..crypto import CipherParams
 from ..kmip import _schema_data as S
-from ..kmip._registry_data import KeyFormatType, ResultReason
+from ..kmip._registry_data import CryptographicAlgorithm, KeyFormatType, ObjectType, RecommendedCurve, ResultReason, Tag
 from ..kmip.errors import KmipError
 from ..kmip.schema import Struct
 from .lifecycle import key_block
+from .objects import ManagedObject
 
 K = KeyFormatType
+KeyKind = Literal["symmetric", "private", "public"]
 
 #: Key Format Type -> the transparent structure its Key Material holds (1.x EC forms share the 2.x layout).
 TRANSPARENT: dict[int, type[Struct]] = {
@@ -37,12 +43,120 @@ TRANSPARENT: dict[int, type[Struct]] = {
     K.TRANSPARENT_ECMQV_PRIVATE_KEY: S.TransparentECPrivateKey,
     K.TRANSPARENT_ECMQV_PUBLIC_KEY: S.TransparentECPublicKey,
 }
+SYMMETRIC_OBJECTS = frozenset({ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.SPLIT_KEY})
+_SYMMETRIC_CLASSES = (S.SymmetricKey, S.SecretData, S.SplitKey)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A managed object's key as the crypto layer takes it: raw symmetric bytes, PKCS#8 or SPKI DER."""
+
+    kind: KeyKind
+    material: bytes
+    #: The object's Cryptographic Algorithm attribute (or the Key Block's), if any.
+    algorithm: CryptographicAlgorithm | None
+
+
+def key_of(mo: ManagedObject, obj: Struct | None = None) -> Key:
+    """The key material of ``mo`` (or of ``obj``, an unwrapped copy of its object) whatever its stored Key Format
+    Type (KMIP 2.1 §3.1, §11.26); algorithm and curve come from the object's attributes when the block lacks them."""
+    obj = obj if obj is not None else mo.object
+    if mo.object_type in SYMMETRIC_OBJECTS:
+        kind: KeyKind = "symmetric"
+    elif mo.object_type == ObjectType.PRIVATE_KEY:
+        kind = "private"
+    elif mo.object_type == ObjectType.PUBLIC_KEY:
+        kind = "public"
+    else:
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"{mo.object_type.name} objects hold no usable key")
+    block = key_block(obj)
+    if block is None:
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"object {mo.uid} ({mo.object_type.name}) holds no key")
+    algorithm = _algorithm(mo.attributes.get(Tag.CRYPTOGRAPHIC_ALGORITHM, block.cryptographic_algorithm))
+    return Key(kind, _material(block, kind, algorithm, _curve_of(mo)), algorithm)
+
+
+def symmetric_key(obj: Struct | None) -> bytes:
+    """Raw bytes of a symmetric key (or Secret Data, Split Key) whatever its stored format."""
+    return _material(_block(obj), "symmetric", None, None)
+
+
+def private_key_der(obj: Struct | None) -> bytes:
+    """PKCS#8 DER of a Private Key whatever its stored format."""
+    block = _block(obj)
+    return _material(block, "private", _algorithm(block.cryptographic_algorithm), None)
+
+
+def public_key_der(obj: Struct | None) -> bytes:
+    """SubjectPublicKeyInfo DER of a Public Key whatever its stored format."""
+    block = _block(obj)
+    return _material(block, "public", _algorithm(block.cryptographic_algorithm), None)
+
+
+def _material(
+    block: S.KeyBlock, kind: KeyKind, algorithm: CryptographicAlgorithm | None, curve: RecommendedCurve | None
+) -> bytes:
+    material = block_material(block)
+    key_format = KeyFormatType(block.key_format_type)
+    if kind == "symmetric":
+        if isinstance(material, dict):
+            return crypto.import_symmetric_key(material, key_format)
+        return material  # Raw, Opaque (Secret Data) and other byte forms are the key itself
+    if isinstance(material, dict):
+        importer = crypto.import_private_key if kind == "private" else crypto.import_public_key
+        return importer(material, key_format, algorithm=algorithm, curve=curve)
+    if kind == "private":
+        if key_format == K.PKCS_8:
+            return material  # the crypto layer parses (and caches) PKCS#8 itself
+        return _private_der(material, key_format, algorithm, curve)
+    if key_format == K.X_509:
+        return material
+    return _public_der(material, key_format, algorithm, curve)
+
+
+@functools.lru_cache(maxsize=256)
+def _private_der(
+    material: bytes, key_format: KeyFormatType, algorithm: CryptographicAlgorithm | None, curve: RecommendedCurve | None
+) -> bytes:
+    return crypto.import_private_key(material, key_format, algorithm=algorithm, curve=curve)
+
+
+@functools.lru_cache(maxsize=256)
+def _public_der(
+    material: bytes, key_format: KeyFormatType, algorithm: CryptographicAlgorithm | None, curve: RecommendedCurve | None
+) -> bytes:
+    return crypto.import_public_key(material, key_format, algorithm=algorithm, curve=curve)
+
+
+def clear_caches() -> None:
+    """Forget converted key material (the crypto layer's caches too); for Destroy and tests."""
+    _private_der.cache_clear()
+    _public_der.cache_clear()
+    crypto.clear_key_caches()
+
+
+def _algorithm(value: Any) -> CryptographicAlgorithm | None:
+    try:
+        return CryptographicAlgorithm(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _curve_of(mo: ManagedObject) -> RecommendedCurve | None:
+    domain = mo.attributes.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
+    curve = getattr(domain, "recommended_curve", None)
+    if curve is None:
+        curve = mo.attributes.get(Tag.RECOMMENDED_CURVE)
+    try:
+        return RecommendedCurve(curve) if curve is not None else None
+    except ValueError:
+        return None
 
 
 def block_material(block: S.KeyBlock) -> bytes | dict[str, Any]:
     """The Key Material of an unwrapped Key Block: bytes, or a transparent structure as a dict of its fields."""
     if block.key_wrapping_data is not None or not isinstance(block.key_value, S.KeyValue):
-        raise KmipError(ResultReason.KEY_VALUE_NOT_PRESENT, "the key is wrapped; unwrap it first")
+        raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "the key is stored wrapped; unwrap it before use")
     material = block.key_value.key_material
     if isinstance(material, bytes):
         return material
@@ -50,7 +164,7 @@ def block_material(block: S.KeyBlock) -> bytes | dict[str, Any]:
         return {
             f.name: getattr(material, f.name) for f in material.__kmip__.fields if getattr(material, f.name) is not None
         }
-    raise KmipError(ResultReason.KEY_VALUE_NOT_PRESENT, "the key block carries no usable key material")
+    raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, "the key block carries no usable key material")
 
 
 def material_struct(material: bytes | dict[str, Any], key_format: int) -> Any:
@@ -62,32 +176,6 @@ def material_struct(material: bytes | dict[str, Any], key_format: int) -> Any:
         raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, f"no transparent form for {_name(key_format)}")
     names = {f.name for f in cls.__kmip__.fields}
     return cls(**{k: v for k, v in material.items() if k in names})
-
-
-def symmetric_key(obj: Struct | None) -> bytes:
-    """Raw bytes of a symmetric key (or Secret Data) whatever its stored format."""
-    block = _block(obj)
-    return crypto.import_symmetric_key(block_material(block), _symmetric_format(block.key_format_type))
-
-
-def private_key_der(obj: Struct | None) -> bytes:
-    """PKCS#8 DER of a Private Key whatever its stored format."""
-    block = _block(obj)
-    return crypto.import_private_key(
-        block_material(block),
-        KeyFormatType(block.key_format_type),
-        algorithm=block.cryptographic_algorithm,
-    )
-
-
-def public_key_der(obj: Struct | None) -> bytes:
-    """SubjectPublicKeyInfo DER of a Public Key whatever its stored format."""
-    block = _block(obj)
-    return crypto.import_public_key(
-        block_material(block),
-        KeyFormatType(block.key_format_type),
-        algorithm=block.cryptographic_algorithm,
-    )
 
 
 def with_material(obj: Struct, key_format: int, material: bytes | dict[str, Any]) -> Struct:
@@ -104,19 +192,20 @@ def with_material(obj: Struct, key_format: int, material: bytes | dict[str, Any]
     return dataclasses.replace(obj, key_block=new_block)  # type: ignore[type-var]
 
 
-def cipher_params(parameters: S.CryptographicParameters | None, algorithm: int | None = None) -> crypto.CipherParams:
-    """KMIP Cryptographic Parameters (§4.16) as the crypto layer's CipherParams, algorithm filled from the key."""
-    values: dict[str, Any] = {}
-    if parameters is not None:
-        names = {f.name for f in dataclasses.fields(crypto.CipherParams)}
-        values = {
-            f.name: getattr(parameters, f.name)
-            for f in parameters.__kmip__.fields
-            if f.name in names and getattr(parameters, f.name) is not None
-        }
-    if values.get("cryptographic_algorithm") is None and algorithm is not None:
-        values["cryptographic_algorithm"] = algorithm
-    return crypto.CipherParams(**values)
+_PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(CipherParams))
+
+
+def to_cipher_params(cp: S.CryptographicParameters | None) -> CipherParams | None:
+    """KMIP Cryptographic Parameters (§4.16) as the crypto layer's value type (Key Role Type is not used)."""
+    if cp is None:
+        return None
+    return CipherParams(**{name: getattr(cp, name) for name in _PARAM_FIELDS})
+
+
+def stored_params(mo: ManagedObject) -> CipherParams | None:
+    """The object's first Cryptographic Parameters attribute."""
+    value = mo.attributes.get(Tag.CRYPTOGRAPHIC_PARAMETERS)
+    return to_cipher_params(value) if isinstance(value, S.CryptographicParameters) else None
 
 
 def _block(obj: Struct | None) -> S.KeyBlock:
@@ -124,11 +213,6 @@ def _block(obj: Struct | None) -> S.KeyBlock:
     if block is None:
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, "the object has no key block")
     return block
-
-
-def _symmetric_format(key_format: int) -> KeyFormatType:
-    # Secret Data and split keys keep Opaque material: the bytes themselves.
-    return K.RAW if key_format == K.OPAQUE else KeyFormatType(key_format)
 
 
 def _name(key_format: int) -> str:
@@ -139,12 +223,18 @@ def _name(key_format: int) -> str:
 
 
 __all__ = [
+    "SYMMETRIC_OBJECTS",
     "TRANSPARENT",
+    "Key",
+    "KeyKind",
     "block_material",
-    "cipher_params",
+    "clear_caches",
+    "key_of",
     "material_struct",
     "private_key_der",
     "public_key_der",
+    "stored_params",
     "symmetric_key",
+    "to_cipher_params",
     "with_material",
 ]

@@ -17,37 +17,33 @@ Decrypt, an RSA key with AES parameters), and whatever the crypto layer reports 
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import Any
 
-from ... import crypto
 from ...crypto import CipherParams
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import (
     BlockCipherMode,
     CryptographicAlgorithm,
     CryptographicUsageMask,
-    KeyFormatType,
-    ObjectType,
     Operation,
     PaddingMethod,
-    RecommendedCurve,
     ResultReason,
     State,
     Tag,
 )
 from ...kmip.errors import KmipError
+from .. import keymaterial
 from ..context import RequestContext
 from ..keyformats import unwrap_object
+from ..keymaterial import Key, KeyKind, clear_caches, stored_params, to_cipher_params
 from ..lifecycle import key_block
 from ..objects import STORAGE_ARCHIVED, ManagedObject
 
 U = CryptographicUsageMask
-KeyKind = Literal["symmetric", "private", "public"]
 
 #: States in which a key may apply protection (Encrypt, Sign, MAC, Derive Key) and process protected data.
 PROTECT_STATES = frozenset({State.ACTIVE})
@@ -56,7 +52,6 @@ PROCESS_STATES = frozenset({State.ACTIVE, State.DEACTIVATED, State.COMPROMISED})
 #: Largest Data one request may carry (the transports bound messages too; this bounds what the engine processes).
 MAX_DATA_BYTES = 64 * 1024 * 1024
 
-_SYMMETRIC_OBJECTS = frozenset({ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA, ObjectType.SPLIT_KEY})
 #: Algorithms that only make sense with symmetric key material (ciphers and MACs).
 SYMMETRIC_ALGORITHMS = frozenset(
     {
@@ -88,108 +83,14 @@ _AEAD_MODES = frozenset({BlockCipherMode.GCM, BlockCipherMode.CCM, BlockCipherMo
 # -- key material ----------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    """A managed object's key as the crypto layer takes it: raw symmetric bytes, PKCS#8 or SPKI DER."""
-
-    kind: KeyKind
-    material: bytes
-    #: The object's Cryptographic Algorithm attribute (or the Key Block's), if any.
-    algorithm: CryptographicAlgorithm | None
-
-
-def _algorithm_of(mo: ManagedObject, block: S.KeyBlock | None) -> CryptographicAlgorithm | None:
-    value = mo.attributes.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
-    if value is None and block is not None:
-        value = block.cryptographic_algorithm
-    try:
-        return CryptographicAlgorithm(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _curve_of(mo: ManagedObject) -> RecommendedCurve | None:
-    domain = mo.attributes.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
-    curve = getattr(domain, "recommended_curve", None)
-    if curve is None:
-        curve = mo.attributes.get(Tag.RECOMMENDED_CURVE)
-    try:
-        return RecommendedCurve(curve) if curve is not None else None
-    except ValueError:
-        return None
-
-
-def _transparent(material: Any) -> dict[str, Any]:
-    """A typed Transparent * Key structure as the crypto layer's dict (snake_case KMIP field names)."""
-    return {f.name: getattr(material, f.name) for f in fields(material) if getattr(material, f.name) is not None}
-
-
-@functools.lru_cache(maxsize=256)
-def _private_der(
-    material: bytes, key_format: KeyFormatType, algorithm: CryptographicAlgorithm | None, curve: RecommendedCurve | None
-) -> bytes:
-    return crypto.import_private_key(material, key_format, algorithm=algorithm, curve=curve)
-
-
-@functools.lru_cache(maxsize=256)
-def _public_der(
-    material: bytes, key_format: KeyFormatType, algorithm: CryptographicAlgorithm | None, curve: RecommendedCurve | None
-) -> bytes:
-    return crypto.import_public_key(material, key_format, algorithm=algorithm, curve=curve)
-
-
-def clear_caches() -> None:
-    """Forget converted key material (the crypto layer's caches too); for Destroy and tests."""
-    _private_der.cache_clear()
-    _public_der.cache_clear()
-    crypto.clear_key_caches()
-
-
 def key_of(mo: ManagedObject, ctx: RequestContext | None = None) -> Key:
-    """The key material of ``mo`` in whatever Key Format Type it was stored (KMIP 2.1 §3.1, §11.26).
-
-    Symmetric Keys, Secret Data and Split Keys: Raw / Opaque bytes or a Transparent Symmetric Key. Private keys:
-    PKCS#8 as is; PKCS#1, ECPrivateKey, Raw and the transparent RSA/EC forms through the crypto layer. Public keys:
-    X.509 SubjectPublicKeyInfo as is; PKCS#1, Raw and transparent forms converted.
-    """
-    obj = mo.object
-    block = key_block(obj)
-    if block is None:
-        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"object {mo.uid} ({mo.object_type.name}) holds no key")
-    if block.key_wrapping_data is not None and ctx is not None and obj is not None:
-        # A key stored wrapped under another KMS key is unwrapped for this use only (the requester needs
-        # Decrypt on the wrapping key, as for Import); the stored object stays wrapped.
-        block = key_block(unwrap_object(ctx, obj))
-        assert block is not None
-    if block.key_wrapping_data is not None or not isinstance(block.key_value, S.KeyValue):
-        raise KmipError(
-            ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, f"object {mo.uid} is stored wrapped; unwrap it before use"
-        )
-    algorithm = _algorithm_of(mo, block)
-    material = block.key_value.key_material
-    object_type = mo.object_type
-    if object_type in _SYMMETRIC_OBJECTS:
-        if isinstance(material, S.TransparentSymmetricKey):
-            material = material.key
-        if not isinstance(material, bytes):
-            raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, f"object {mo.uid}: unusable key material")
-        return Key("symmetric", material, algorithm)
-    key_format = KeyFormatType(block.key_format_type)
-    if object_type == ObjectType.PRIVATE_KEY:
-        if key_format == KeyFormatType.PKCS_8 and isinstance(material, bytes):
-            return Key("private", material, algorithm)  # the crypto layer parses (and caches) PKCS#8 itself
-        if isinstance(material, bytes):
-            return Key("private", _private_der(material, key_format, algorithm, _curve_of(mo)), algorithm)
-        der = crypto.import_private_key(_transparent(material), key_format, algorithm=algorithm, curve=_curve_of(mo))
-        return Key("private", der, algorithm)
-    if object_type == ObjectType.PUBLIC_KEY:
-        if key_format == KeyFormatType.X_509 and isinstance(material, bytes):
-            return Key("public", material, algorithm)
-        if isinstance(material, bytes):
-            return Key("public", _public_der(material, key_format, algorithm, _curve_of(mo)), algorithm)
-        der = crypto.import_public_key(_transparent(material), key_format, algorithm=algorithm, curve=_curve_of(mo))
-        return Key("public", der, algorithm)
-    raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"{object_type.name} objects cannot be used for this operation")
+    """The key material of ``mo`` (see ``keymaterial.key_of``); a key stored wrapped under another KMS key is
+    unwrapped for this use only (the requester needs Decrypt on the wrapping key, as for Import) and stays wrapped
+    in the store."""
+    block = key_block(mo.object)
+    if block is not None and block.key_wrapping_data is not None and ctx is not None and mo.object is not None:
+        return keymaterial.key_of(mo, unwrap_object(ctx, mo.object))
+    return keymaterial.key_of(mo)
 
 
 # -- access, lifecycle and usage -------------------------------------------------------------------------------
@@ -258,21 +159,6 @@ def require_kind(key: Key, mo: ManagedObject, *kinds: KeyKind, what: str) -> Non
 
 
 # -- Cryptographic Parameters ----------------------------------------------------------------------------------
-
-_PARAM_FIELDS = tuple(f.name for f in fields(CipherParams))
-
-
-def to_cipher_params(cp: S.CryptographicParameters | None) -> CipherParams | None:
-    """KMIP Cryptographic Parameters (§4.16) as the crypto layer's value type (Key Role Type is not used)."""
-    if cp is None:
-        return None
-    return CipherParams(**{name: getattr(cp, name) for name in _PARAM_FIELDS})
-
-
-def stored_params(mo: ManagedObject) -> CipherParams | None:
-    """The object's first Cryptographic Parameters attribute."""
-    value = mo.attributes.get(Tag.CRYPTOGRAPHIC_PARAMETERS)
-    return to_cipher_params(value) if isinstance(value, S.CryptographicParameters) else None
 
 
 def merged_params(
@@ -494,6 +380,7 @@ def encode_bulk(items: list[bytes]) -> bytes:
 __all__ = [
     "MAX_DATA_BYTES",
     "Key",
+    "KeyKind",
     "Session",
     "approved_only",
     "bulk_item_layout",
