@@ -26,11 +26,11 @@ import os
 import secrets
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench.bench_codecs import measure as measure_once
 from kms_backend.store import LocateQuery, ObjectStore, StoredObject, open_store
 
 #: Minimum wall time per measurement, seconds.
@@ -58,25 +58,7 @@ Row = tuple[str, str, float]  # (backend, operation, seconds per op)
 def measure(func: Callable[[], object], min_seconds: float = MIN_SECONDS, rounds: int = ROUNDS) -> float:
     """Seconds per call of ``func``: the best of ``rounds`` rounds of ``min_seconds / rounds`` each (the fastest
     round is the one least disturbed by other processes; all calls are one thread)."""
-    return min(_measure_round(func, min_seconds / rounds) for _ in range(rounds))
-
-
-def _measure_round(func: Callable[[], object], min_seconds: float) -> float:
-    batch = 1
-    while True:  # grow the batch until one takes ~20 ms, so the timer's own cost is negligible
-        start = time.perf_counter()
-        for _ in range(batch):
-            func()
-        if time.perf_counter() - start > 0.02:
-            break
-        batch *= 2
-    calls = 0
-    start = time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_seconds:
-        for _ in range(batch):
-            func()
-        calls += batch
-    return elapsed / calls
+    return min(measure_once(func, min_seconds / rounds) for _ in range(rounds))
 
 
 def key_object(uid: str) -> StoredObject:

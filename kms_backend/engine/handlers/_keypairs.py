@@ -98,7 +98,7 @@ def create_pair(
     private = new_object(
         ctx,
         ObjectType.PRIVATE_KEY,
-        _key(S.PrivateKey, KeyFormatType.PKCS_8, private_der, description),
+        key_object(S.PrivateKey, KeyFormatType.PKCS_8, private_der, description),
         private_attrs,
         uid=private_uid,
         key_material=private_der,
@@ -107,7 +107,7 @@ def create_pair(
     public = new_object(
         ctx,
         ObjectType.PUBLIC_KEY,
-        _key(S.PublicKey, KeyFormatType.X_509, public_der, description),
+        key_object(S.PublicKey, KeyFormatType.X_509, public_der, description),
         public_attrs,
         uid=public_uid,
         key_material=public_der,
@@ -116,7 +116,8 @@ def create_pair(
     return private, public
 
 
-def _key(cls: Any, key_format: KeyFormatType, der: bytes, description: crypto.KeyDescription) -> Any:
+def key_object(cls: Any, key_format: KeyFormatType, der: bytes, description: crypto.KeyDescription) -> Any:
+    """A Private or Public Key object holding ``der`` in ``key_format``, described by ``description``."""
     return cls(
         key_block=S.KeyBlock(
             key_format_type=key_format,
@@ -127,4 +128,4 @@ def _key(cls: Any, key_format: KeyFormatType, der: bytes, description: crypto.Ke
     )
 
 
-__all__ = ["create_pair", "key_pair_parameters", "merged_attributes"]
+__all__ = ["create_pair", "key_object", "key_pair_parameters", "merged_attributes"]

@@ -72,6 +72,7 @@ from ..keymaterial import private_key_der, symmetric_key
 from ..lifecycle import DESTROYED_STATES, check_client_attributes
 from ..objects import COSMIAN_VENDOR, ManagedObject
 from ._common import new_object
+from ._keypairs import key_object
 
 SUBJECT_NAME = ("subject_name",)
 VALIDITY_DAYS = ("validity_days", "requested_validity_days")
@@ -525,17 +526,6 @@ def pkcs12_password(ctx: RequestContext, attrs: Attributes, authority: ManagedOb
     return value if isinstance(value, bytes) else _text(value, "pkcs12_password").encode()
 
 
-def _key_object(cls: Any, key_format: KeyFormatType, der: bytes, description: crypto.KeyDescription) -> Any:
-    return cls(
-        key_block=S.KeyBlock(
-            key_format_type=key_format,
-            key_value=S.KeyValue(key_material=der),
-            cryptographic_algorithm=description.algorithm,
-            cryptographic_length=description.length_bits,
-        )
-    )
-
-
 def _store_pkcs12(ctx: RequestContext, block: S.KeyBlock, attrs: Attributes, uid: str | None) -> ManagedObject:
     value = block.key_value
     material = value.key_material if isinstance(value, S.KeyValue) else None
@@ -570,7 +560,7 @@ def _store_pkcs12(ctx: RequestContext, block: S.KeyBlock, attrs: Attributes, uid
     private = new_object(
         ctx,
         ObjectType.PRIVATE_KEY,
-        _key_object(S.PrivateKey, KeyFormatType.PKCS_8, content.private_key, description),
+        key_object(S.PrivateKey, KeyFormatType.PKCS_8, content.private_key, description),
         attrs,
         uid=private_uid,
         key_material=content.private_key,
@@ -579,7 +569,7 @@ def _store_pkcs12(ctx: RequestContext, block: S.KeyBlock, attrs: Attributes, uid
     new_object(
         ctx,
         ObjectType.PUBLIC_KEY,
-        _key_object(S.PublicKey, KeyFormatType.X_509, public_der, description),
+        key_object(S.PublicKey, KeyFormatType.X_509, public_der, description),
         public_attrs,
         uid=public_uid,
         key_material=public_der,
