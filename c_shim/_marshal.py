@@ -18,10 +18,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from provider import general, keys, objects, rng, sessions, slots
-from provider.constants import ReturnValue
+from provider import ciphers, digests, general, keys, objects, rng, sessions, signatures, slots
+from provider.constants import Mechanism, ReturnValue
 from provider.errors import CkError
 from provider.library import Library
+from provider.mechanisms import CtrParams, Ecdh1Params, GcmParams, MechanismParameter, OaepParams, PssParams
 
 from .functions import PYTHON_FUNCTIONS
 
@@ -53,7 +54,72 @@ def _padded(field: Any, text: str, size: int) -> None:
 
 
 def _bytes(pointer: Any, length: int) -> bytes:
-    return bytes(ffi.buffer(ffi.cast("char *", pointer), length)) if length else b""
+    return ffi.unpack(ffi.cast("char *", pointer), length) if length else b""  # type: ignore[no-any-return]
+
+
+def _input(pointer: Any, length: int) -> bytes:
+    """An input byte buffer (NULL with a non-zero length is CKR_ARGUMENTS_BAD)."""
+    if pointer == ffi.NULL:
+        if length:
+            raise CkError(ReturnValue.ARGUMENTS_BAD, "input pointer is NULL")
+        return b""
+    return ffi.unpack(ffi.cast("char *", pointer), length) if length else b""  # type: ignore[no-any-return]
+
+
+def _capacity(pointer: Any, p_length: Any) -> int | None:
+    """The output buffer's size, None when pBuffer is NULL (a length query, §5.2)."""
+    if p_length == ffi.NULL:
+        raise CkError(ReturnValue.ARGUMENTS_BAD, "output length pointer is NULL")
+    return None if pointer == ffi.NULL else int(p_length[0])
+
+
+_PSS = frozenset(
+    {
+        Mechanism.RSA_PKCS_PSS,
+        Mechanism.SHA1_RSA_PKCS_PSS,
+        Mechanism.SHA224_RSA_PKCS_PSS,
+        Mechanism.SHA256_RSA_PKCS_PSS,
+        Mechanism.SHA384_RSA_PKCS_PSS,
+        Mechanism.SHA512_RSA_PKCS_PSS,
+    }
+)
+
+
+def _struct(ctype: str, parameter: Any, length: int) -> Any:
+    if parameter == ffi.NULL or length != ffi.sizeof(ctype):
+        raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, f"expected a {ctype}")
+    return ffi.cast(ctype + " *", parameter)
+
+
+def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
+    """CK_MECHANISM as (type, parameter): the structures the provider understands read out of C memory."""
+    if p_mechanism == ffi.NULL:
+        raise CkError(ReturnValue.ARGUMENTS_BAD, "pMechanism is NULL")
+    kind = int(p_mechanism.mechanism)
+    parameter, length = p_mechanism.pParameter, int(p_mechanism.ulParameterLen)
+    if kind == Mechanism.AES_GCM:
+        if length == ffi.sizeof("CK_GCM_PARAMS_V240"):  # the 2.40 header's layout (no ulIvBits), still common
+            v240 = _struct("CK_GCM_PARAMS_V240", parameter, length)
+            return kind, GcmParams(_input(v240.pIv, v240.ulIvLen), _input(v240.pAAD, v240.ulAADLen), v240.ulTagBits)
+        gcm = _struct("CK_GCM_PARAMS", parameter, length)
+        return kind, GcmParams(_input(gcm.pIv, gcm.ulIvLen), _input(gcm.pAAD, gcm.ulAADLen), int(gcm.ulTagBits))
+    if kind == Mechanism.AES_CTR:
+        ctr = _struct("CK_AES_CTR_PARAMS", parameter, length)
+        return kind, CtrParams(int(ctr.ulCounterBits), bytes(ffi.buffer(ctr.cb, 16)))
+    if kind == Mechanism.RSA_PKCS_OAEP:
+        oaep = _struct("CK_RSA_PKCS_OAEP_PARAMS", parameter, length)
+        label = _input(oaep.pSourceData, int(oaep.ulSourceDataLen))
+        return kind, OaepParams(int(oaep.hashAlg), int(oaep.mgf), int(oaep.source), label)
+    if kind in _PSS:
+        pss = _struct("CK_RSA_PKCS_PSS_PARAMS", parameter, length)
+        return kind, PssParams(int(pss.hashAlg), int(pss.mgf), int(pss.sLen))
+    if kind == Mechanism.ECDH1_DERIVE:
+        ecdh = _struct("CK_ECDH1_DERIVE_PARAMS", parameter, length)
+        shared = _input(ecdh.pSharedData, int(ecdh.ulSharedDataLen))
+        return kind, Ecdh1Params(int(ecdh.kdf), shared, _input(ecdh.pPublicData, int(ecdh.ulPublicDataLen)))
+    if parameter == ffi.NULL or not length:
+        return kind, None
+    return kind, _bytes(parameter, length)
 
 
 def _template(pointer: Any, count: int) -> list[tuple[int, bytes]]:
@@ -258,6 +324,13 @@ def C_CreateObject(h_session: int, p_template: Any, count: int, ph_object: Any) 
     return CKR_OK
 
 
+def C_CopyObject(h_session: int, h_object: int, p_template: Any, count: int, ph_new: Any) -> int:
+    if (p_template == ffi.NULL and count) or ph_new == ffi.NULL:
+        return ARGUMENTS_BAD
+    ph_new[0] = objects.copy_object(LIB, h_session, h_object, _template(p_template, count))
+    return CKR_OK
+
+
 def C_DestroyObject(h_session: int, h_object: int) -> int:
     objects.destroy_object(LIB, h_session, h_object)
     return CKR_OK
@@ -316,11 +389,196 @@ def C_FindObjectsFinal(h_session: int) -> int:
     return CKR_OK
 
 
+# -- §5.8-5.12 encryption, decryption, digests, signatures ------------------------------------------------------------
+def C_EncryptInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
+    kind, parameter = _mechanism(p_mechanism)
+    ciphers.encrypt_init(LIB, h_session, kind, parameter, h_key)
+    return CKR_OK
+
+
+def C_Encrypt(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(ciphers.encrypt(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+
+
+def C_EncryptUpdate(h_session: int, p_part: Any, part_len: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(ciphers.encrypt_update(LIB, h_session, _input(p_part, part_len), capacity), p_out, p_out_len)
+
+
+def C_EncryptFinal(h_session: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(ciphers.encrypt_final(LIB, h_session, capacity), p_out, p_out_len)
+
+
+def C_DecryptInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
+    kind, parameter = _mechanism(p_mechanism)
+    ciphers.decrypt_init(LIB, h_session, kind, parameter, h_key)
+    return CKR_OK
+
+
+def C_Decrypt(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(ciphers.decrypt(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+
+
+def C_DecryptUpdate(h_session: int, p_part: Any, part_len: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(ciphers.decrypt_update(LIB, h_session, _input(p_part, part_len), capacity), p_out, p_out_len)
+
+
+def C_DecryptFinal(h_session: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(ciphers.decrypt_final(LIB, h_session, capacity), p_out, p_out_len)
+
+
+def C_DigestInit(h_session: int, p_mechanism: Any) -> int:
+    kind, parameter = _mechanism(p_mechanism)
+    digests.digest_init(LIB, h_session, kind, parameter)
+    return CKR_OK
+
+
+def C_Digest(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(digests.digest(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+
+
+def C_DigestUpdate(h_session: int, p_part: Any, part_len: int) -> int:
+    digests.digest_update(LIB, h_session, _input(p_part, part_len))
+    return CKR_OK
+
+
+def C_DigestKey(h_session: int, h_key: int) -> int:
+    digests.digest_key(LIB, h_session, h_key)
+    return CKR_OK
+
+
+def C_DigestFinal(h_session: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(digests.digest_final(LIB, h_session, capacity), p_out, p_out_len)
+
+
+def C_SignInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
+    kind, parameter = _mechanism(p_mechanism)
+    signatures.sign_init(LIB, h_session, kind, parameter, h_key)
+    return CKR_OK
+
+
+def C_Sign(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(signatures.sign(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+
+
+def C_SignUpdate(h_session: int, p_part: Any, part_len: int) -> int:
+    signatures.sign_update(LIB, h_session, _input(p_part, part_len))
+    return CKR_OK
+
+
+def C_SignFinal(h_session: int, p_out: Any, p_out_len: Any) -> int:
+    capacity = _capacity(p_out, p_out_len)
+    return _output(signatures.sign_final(LIB, h_session, capacity), p_out, p_out_len)
+
+
+def C_VerifyInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
+    kind, parameter = _mechanism(p_mechanism)
+    signatures.verify_init(LIB, h_session, kind, parameter, h_key)
+    return CKR_OK
+
+
+def C_Verify(h_session: int, p_data: Any, data_len: int, p_signature: Any, signature_len: int) -> int:
+    data = _input(p_data, data_len)
+    signatures.verify(LIB, h_session, data, _input(p_signature, signature_len))
+    return CKR_OK
+
+
+def C_VerifyUpdate(h_session: int, p_part: Any, part_len: int) -> int:
+    signatures.verify_update(LIB, h_session, _input(p_part, part_len))
+    return CKR_OK
+
+
+def C_VerifyFinal(h_session: int, p_signature: Any, signature_len: int) -> int:
+    signatures.verify_final(LIB, h_session, _input(p_signature, signature_len))
+    return CKR_OK
+
+
+def C_SessionCancel(h_session: int, flags: int) -> int:
+    """§5.6.5 (3.0): end the session's active operations (all of them, whatever the flags name)."""
+    sessions.get_session(LIB, h_session).operations.clear()
+    return CKR_OK
+
+
 # -- §5.18 keys, §5.19 random ----------------------------------------------------------------------------------------
 def C_GenerateKey(h_session: int, p_mechanism: Any, p_template: Any, count: int, ph_key: Any) -> int:
     if p_mechanism == ffi.NULL or ph_key == ffi.NULL or (p_template == ffi.NULL and count):
         return ARGUMENTS_BAD
-    ph_key[0] = keys.generate_key(LIB, h_session, int(p_mechanism.mechanism), _template(p_template, count))
+    kind, _parameter = _mechanism(p_mechanism)
+    ph_key[0] = keys.generate_key(LIB, h_session, kind, _template(p_template, count))
+    return CKR_OK
+
+
+def C_GenerateKeyPair(
+    h_session: int,
+    p_mechanism: Any,
+    p_public: Any,
+    public_count: int,
+    p_private: Any,
+    private_count: int,
+    ph_public: Any,
+    ph_private: Any,
+) -> int:
+    if ph_public == ffi.NULL or ph_private == ffi.NULL:
+        return ARGUMENTS_BAD
+    if (p_public == ffi.NULL and public_count) or (p_private == ffi.NULL and private_count):
+        return ARGUMENTS_BAD
+    kind, _parameter = _mechanism(p_mechanism)
+    public, private = keys.generate_key_pair(
+        LIB, h_session, kind, _template(p_public, public_count), _template(p_private, private_count)
+    )
+    ph_public[0], ph_private[0] = public, private
+    return CKR_OK
+
+
+def C_WrapKey(h_session: int, p_mechanism: Any, h_wrapping: int, h_key: int, p_out: Any, p_out_len: Any) -> int:
+    _capacity(p_out, p_out_len)
+    kind, parameter = _mechanism(p_mechanism)
+    return _output(
+        keys.wrap_key(LIB, h_session, kind, parameter, wrapping_handle=h_wrapping, key_handle=h_key), p_out, p_out_len
+    )
+
+
+def C_UnwrapKey(
+    h_session: int,
+    p_mechanism: Any,
+    h_unwrapping: int,
+    p_wrapped: Any,
+    wrapped_len: int,
+    p_template: Any,
+    count: int,
+    ph_key: Any,
+) -> int:
+    if ph_key == ffi.NULL or (p_template == ffi.NULL and count) or p_wrapped == ffi.NULL:
+        return ARGUMENTS_BAD
+    kind, parameter = _mechanism(p_mechanism)
+    wrapped = _input(p_wrapped, wrapped_len)
+    ph_key[0] = keys.unwrap_key(
+        LIB,
+        h_session,
+        kind,
+        parameter,
+        unwrapping_handle=h_unwrapping,
+        wrapped=wrapped,
+        raw_template=_template(p_template, count),
+    )
+    return CKR_OK
+
+
+def C_DeriveKey(h_session: int, p_mechanism: Any, h_base: int, p_template: Any, count: int, ph_key: Any) -> int:
+    if ph_key == ffi.NULL or (p_template == ffi.NULL and count):
+        return ARGUMENTS_BAD
+    kind, parameter = _mechanism(p_mechanism)
+    ph_key[0] = keys.derive_key(
+        LIB, h_session, kind, parameter, base_handle=h_base, raw_template=_template(p_template, count)
+    )
     return CKR_OK
 
 

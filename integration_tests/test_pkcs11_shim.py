@@ -152,6 +152,9 @@ PYTHON_PKCS11_SCRIPT = textwrap.dedent(
     token = lib.get_token(token_label="itest")
     with token.open(user_pin=sys.argv[2], rw=True) as session:
         key = session.generate_key(KeyType.AES, 256, label="pk1", store=True)
+        # AES-ECB: a mechanism p11-kit's RPC (the 3.12 path) forwards
+        sealed = key.encrypt(b"sixteen byte msg", mechanism=pkcs11.Mechanism.AES_ECB)
+        assert key.decrypt(sealed, mechanism=pkcs11.Mechanism.AES_ECB) == b"sixteen byte msg"
         found = session.get_key(label="pk1")
         assert found[Attribute.VALUE_LEN] == 32, found[Attribute.VALUE_LEN]
         assert found[Attribute.SENSITIVE] and not found[Attribute.EXTRACTABLE]
@@ -227,6 +230,7 @@ PROBE_C = textwrap.dedent(
     typedef struct { CK_VERSION v; unsigned char m[32]; CK_ULONG flags; unsigned char d[32]; CK_VERSION l; } CK_INFO;
     typedef struct { CK_ULONG type; void *p; CK_ULONG len; } CK_ATTRIBUTE;
     typedef struct { unsigned char *name; void *list; CK_ULONG flags; } CK_INTERFACE;
+    typedef struct { CK_ULONG mechanism; void *p; CK_ULONG len; } CK_MECHANISM_T;
     typedef CK_RV (*fn)();
     static int failures;
     #define EXPECT(call, want) do { CK_RV r = (call); if (r != (want)) { \
@@ -258,8 +262,40 @@ PROBE_C = textwrap.dedent(
         EXPECT(F(C_FindObjects)(session, NULL, 1, &count), 0x7);
         EXPECT(F(C_FindObjects)(session, &n, 1, &count), 0x91);
         EXPECT(F(C_Login)(session, 1, (unsigned char *)"wrong", 5), 0xA0);
-        EXPECT(F(C_Encrypt)(session, NULL, 0, NULL, NULL), 0x54);  /* not implemented yet */
+        EXPECT(F(C_Encrypt)(session, NULL, 0, NULL, NULL), 0x7);    /* NULL output length */
+        EXPECT(F(C_Encrypt)(session, NULL, 0, NULL, &n), 0x91);     /* no C_EncryptInit */
+        EXPECT(F(C_EncryptInit)(session, NULL, 0), 0x7);
         EXPECT(F(C_MessageEncryptInit)(session, NULL, 0), 0x54);
+        EXPECT(F(C_Login)(session, 1, (unsigned char *)"1234", 4), 0);
+        {
+            CK_ULONG cls = 4, len32 = 32, key = 0, got = 0; unsigned char no = 0;
+            CK_ATTRIBUTE tmpl[] = {{0, &cls, sizeof cls}, {0x161, &len32, sizeof len32}, {1, &no, 1}};
+            CK_MECHANISM_T gen = {0x1080, NULL, 0};
+            EXPECT(F(C_GenerateKey)(session, &gen, tmpl, 3, &key), 0);
+            unsigned char iv[16] = {0}, data[20] = "twenty bytes of data", out[64], small[8];
+            CK_MECHANISM_T cbc = {0x1085, iv, 16}, bad_iv = {0x1085, iv, 3}, ecdsa = {0x1041, NULL, 0};
+            EXPECT(F(C_EncryptInit)(session, &cbc, 4242), 0x60);     /* invalid key handle */
+            EXPECT(F(C_EncryptInit)(session, &bad_iv, key), 0x71);   /* IV of the wrong size */
+            EXPECT(F(C_SignInit)(session, &ecdsa, key), 0x63);       /* an AES key for ECDSA */
+            EXPECT(F(C_EncryptInit)(session, &cbc, key), 0);
+            EXPECT(F(C_EncryptInit)(session, &cbc, key), 0x90);      /* already active */
+            EXPECT(F(C_Encrypt)(session, data, 20, NULL, &got), 0);  /* length query */
+            if (got != 32) { printf("FAIL length query %lu\n", got); failures++; }
+            got = sizeof small;
+            EXPECT(F(C_Encrypt)(session, data, 20, small, &got), 0x150);
+            got = sizeof out;
+            EXPECT(F(C_Encrypt)(session, data, 20, out, &got), 0);
+            EXPECT(F(C_Encrypt)(session, data, 20, out, &got), 0x91); /* the operation ended */
+            EXPECT(F(C_DecryptInit)(session, &cbc, key), 0);
+            CK_ULONG back = sizeof small;
+            EXPECT(F(C_Decrypt)(session, out, 31, small, &back), 0x41); /* not whole blocks */
+            EXPECT(F(C_DecryptInit)(session, &cbc, key), 0);
+            back = sizeof small;
+            EXPECT(F(C_Decrypt)(session, out, 32, NULL, &back), 0);
+            unsigned char plain[32]; back = sizeof plain;
+            EXPECT(F(C_Decrypt)(session, out, 32, plain, &back), 0);
+            if (back != 20 || memcmp(plain, data, 20)) { printf("FAIL round trip\n"); failures++; }
+        }
         CK_INTERFACE list[2]; n = 0;
         EXPECT(F(C_GetInterfaceList)(NULL, &n), 0);
         if (n != 2) { printf("FAIL interface count %lu\n", n); failures++; }

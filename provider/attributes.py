@@ -16,6 +16,15 @@
 | CKA_ENCRYPT/DECRYPT/WRAP/UNWRAP/DERIVE    | Cryptographic Usage Mask Encrypt/Decrypt/Wrap/Unwrap/Derive Key  |
 | CKA_SIGN / CKA_VERIFY                     | Usage Mask MAC Generate / MAC Verify (secret keys)              |
 | CKA_VALUE                                 | the key material (Get), or the Opaque Object's value            |
+| CKO_PUBLIC_KEY / CKO_PRIVATE_KEY          | Public Key / Private Key (Create Key Pair; the pair is linked)  |
+| CKA_KEY_TYPE of key pairs                 | Cryptographic Algorithm RSA → CKK_RSA; EC/ECDSA/ECDH → CKK_EC;  |
+|                                           | Ed25519 → CKK_EC_EDWARDS                                        |
+| CKA_SIGN / CKA_VERIFY (key pairs)         | Usage Mask Sign / Verify; CKA_DERIVE: Derive Key + Key Agreement|
+| CKA_MODULUS_BITS                          | Cryptographic Length (RSA)                                      |
+| CKA_EC_PARAMS                             | Cryptographic Domain Parameters' Recommended Curve, as the      |
+|                                           | DER OID (P-256/384/521) or the printable name "edwards25519"   |
+| CKA_MODULUS, CKA_PUBLIC_EXPONENT,         | read from the public key (Get, Key Format Type X.509) when      |
+| CKA_EC_POINT                              | first asked for, then cached with the object's view             |
 | CKA_ID, CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_LOCAL,              |
 | CKA_KEY_GEN_MECHANISM, CKA_START_DATE, CKA_END_DATE, CKA_APPLICATION, CKA_OBJECT_ID, CKA_SIGN_RECOVER, |
 | CKA_VERIFY_RECOVER, CKA_TRUSTED, CKA_WRAP_WITH_TRUSTED | one Vendor Attribute each: vendor "keystead",     |
@@ -37,7 +46,9 @@ from kms_backend.kmip._registry_data import (
     CryptographicAlgorithm,
     CryptographicUsageMask,
     ItemType,
+    LinkType,
     ObjectType,
+    RecommendedCurve,
     Tag,
 )
 from kms_backend.kmip.schema import Attributes
@@ -99,7 +110,7 @@ class AttributeSpec:
 
     kind: Kind
     #: "kmip" (mapped to a KMIP attribute), "vendor" (a keystead Vendor Attribute) or "value" (key material).
-    storage: str
+    storage: str  # "kmip", "vendor", "value" or "public" (read from the public key)
     #: Set by the token only (§4.4 footnotes 2 and 4): refused in templates with CKR_ATTRIBUTE_READ_ONLY.
     token_only: bool = False
     #: May change after creation through C_SetAttributeValue (subject to CKA_MODIFIABLE).
@@ -128,12 +139,37 @@ _SECRET = (
     A.TRUSTED,
     A.VALUE,
     A.VALUE_LEN,
+    A.ALWAYS_AUTHENTICATE,  # a private-key attribute in §4.10, but pkcs11-tool and p11tool ask secret keys too
+)
+#: Attributes of RSA and EC keys read from the public key (§4.8: which ones a key has depends on its type).
+_PUBLIC_VALUES = (A.MODULUS, A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.EC_POINT)
+_PUBLIC = (*_COMMON, *_KEY, A.SUBJECT, A.ENCRYPT, A.VERIFY, A.VERIFY_RECOVER, A.WRAP, A.TRUSTED, *_PUBLIC_VALUES)
+_PRIVATE = (
+    *_COMMON,
+    *_KEY,
+    A.SUBJECT,
+    A.SENSITIVE,
+    A.DECRYPT,
+    A.SIGN,
+    A.SIGN_RECOVER,
+    A.UNWRAP,
+    A.EXTRACTABLE,
+    A.ALWAYS_SENSITIVE,
+    A.NEVER_EXTRACTABLE,
+    A.WRAP_WITH_TRUSTED,
+    A.ALWAYS_AUTHENTICATE,
+    # CKA_EC_POINT is not a private-key attribute in §2.3.4, but libp11 and p11tool read it from private keys.
+    *_PUBLIC_VALUES,
 )
 #: The attributes each object class has (anything else is CKR_ATTRIBUTE_TYPE_INVALID for it).
 CLASS_ATTRIBUTES: dict[ObjectClass, frozenset[Attribute]] = {
     ObjectClass.SECRET_KEY: frozenset(_SECRET),
+    ObjectClass.PUBLIC_KEY: frozenset(_PUBLIC),
+    ObjectClass.PRIVATE_KEY: frozenset(_PRIVATE),
     ObjectClass.DATA: frozenset((*_COMMON, A.APPLICATION, A.OBJECT_ID, A.VALUE)),
 }
+#: Attributes of key pair templates that parameterise generation and are not stored (§2.1.4, §2.3.6).
+GENERATION_PARAMETERS = frozenset({A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS})
 
 #: The CKA table.
 ATTRIBUTES: dict[Attribute, AttributeSpec] = {
@@ -172,6 +208,13 @@ ATTRIBUTES: dict[Attribute, AttributeSpec] = {
     A.WRAP_WITH_TRUSTED: AttributeSpec(Kind.BOOL, "vendor", default=False),
     A.VALUE: AttributeSpec(Kind.BYTES, "value", modifiable=False),
     A.VALUE_LEN: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
+    A.SUBJECT: AttributeSpec(Kind.BYTES, "vendor", default=b""),
+    A.ALWAYS_AUTHENTICATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
+    A.MODULUS: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.MODULUS_BITS: AttributeSpec(Kind.ULONG, "public", modifiable=False),
+    A.PUBLIC_EXPONENT: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.EC_PARAMS: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.EC_POINT: AttributeSpec(Kind.BYTES, "public", modifiable=False),
 }
 
 #: Usage flags ⇄ Cryptographic Usage Mask bits of secret keys. KMIP 2.1 §4.19 does not let clients modify the
@@ -197,12 +240,61 @@ KEY_TYPE_ALGORITHMS: dict[KeyType, CryptographicAlgorithm] = {
     KeyType.SHA512_HMAC: CryptographicAlgorithm.HMAC_SHA512,
 }
 ALGORITHM_KEY_TYPES = {v: k for k, v in KEY_TYPE_ALGORITHMS.items()}
+#: The KMIP Cryptographic Algorithm of key pairs ⇄ CKK_*.
+PAIR_KEY_TYPES: dict[CryptographicAlgorithm, KeyType] = {
+    CryptographicAlgorithm.RSA: KeyType.RSA,
+    CryptographicAlgorithm.EC: KeyType.EC,
+    CryptographicAlgorithm.ECDSA: KeyType.EC,
+    CryptographicAlgorithm.ECDH: KeyType.EC,
+    CryptographicAlgorithm.ED25519: KeyType.EC_EDWARDS,
+}
 #: KMIP object types the provider presents, and their class.
 OBJECT_CLASSES: dict[ObjectType, ObjectClass] = {
     ObjectType.SYMMETRIC_KEY: ObjectClass.SECRET_KEY,
     ObjectType.SECRET_DATA: ObjectClass.SECRET_KEY,
+    ObjectType.PUBLIC_KEY: ObjectClass.PUBLIC_KEY,
+    ObjectType.PRIVATE_KEY: ObjectClass.PRIVATE_KEY,
     ObjectType.OPAQUE_OBJECT: ObjectClass.DATA,
 }
+CLASS_OBJECT_TYPES: dict[ObjectClass, ObjectType] = {
+    ObjectClass.PUBLIC_KEY: ObjectType.PUBLIC_KEY,
+    ObjectClass.PRIVATE_KEY: ObjectType.PRIVATE_KEY,
+    ObjectClass.DATA: ObjectType.OPAQUE_OBJECT,
+}
+#: Usage flags ⇄ Usage Mask bits of key pairs: signatures are Sign/Verify here, not MAC Generate/Verify.
+PAIR_USAGE_BITS: dict[Attribute, int] = {
+    A.ENCRYPT: U.ENCRYPT,
+    A.DECRYPT: U.DECRYPT,
+    A.WRAP: U.WRAP_KEY,
+    A.UNWRAP: U.UNWRAP_KEY,
+    A.DERIVE: U.DERIVE_KEY | U.KEY_AGREEMENT,
+    A.SIGN: U.SIGN,
+    A.VERIFY: U.VERIFY,
+}
+
+
+def usage_bits(object_class: ObjectClass) -> dict[Attribute, int]:
+    """The usage-flag table of a class (only flags the class has)."""
+    if object_class is ObjectClass.SECRET_KEY:
+        return USAGE_BITS
+    allowed = CLASS_ATTRIBUTES[object_class]
+    return {a: bit for a, bit in PAIR_USAGE_BITS.items() if a in allowed}
+
+
+#: Named curves: KMIP Recommended Curve ⇄ CKA_EC_PARAMS (DER of the curve's OID; Ed25519 as RFC 8410 OID).
+CURVE_PARAMS: dict[RecommendedCurve, bytes] = {
+    RecommendedCurve.P_256: bytes.fromhex("06082a8648ce3d030107"),
+    RecommendedCurve.P_384: bytes.fromhex("06052b81040022"),
+    RecommendedCurve.P_521: bytes.fromhex("06052b81040023"),
+    RecommendedCurve.CURVEED25519: bytes.fromhex("06032b6570"),  # id-Ed25519 (RFC 8410)
+    RecommendedCurve.CURVE25519: bytes.fromhex("06032b656e"),  # id-X25519
+}
+#: Other encodings of CKA_EC_PARAMS accepted in templates (§2.3.7: the printable-string curve name).
+CURVE_ALIASES: dict[bytes, RecommendedCurve] = {
+    bytes.fromhex("130c656477617264733235353139"): RecommendedCurve.CURVEED25519,  # PrintableString "edwards25519"
+    bytes.fromhex("06092b06010401da470f01"): RecommendedCurve.CURVEED25519,  # Ed25519 (GnuPG arc)
+}
+PARAMS_CURVES: dict[bytes, RecommendedCurve] = {v: k for k, v in CURVE_PARAMS.items()} | CURVE_ALIASES
 
 
 def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
@@ -245,11 +337,15 @@ def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], n
     if label:
         attrs.add(Tag.OBJECT_GROUP, label_group(label))
     attrs.add(Tag.ACTIVATION_DATE, now)
-    if object_class is ObjectClass.SECRET_KEY:
+    if object_class in (ObjectClass.SECRET_KEY, ObjectClass.PRIVATE_KEY):
         attrs.add(Tag.SENSITIVE, bool(template.get(A.SENSITIVE, ATTRIBUTES[A.SENSITIVE].default)))
         attrs.add(Tag.EXTRACTABLE, bool(template.get(A.EXTRACTABLE, ATTRIBUTES[A.EXTRACTABLE].default)))
+    elif object_class is ObjectClass.PUBLIC_KEY:
+        attrs.add(Tag.SENSITIVE, False)
+        attrs.add(Tag.EXTRACTABLE, True)
+    if object_class is not ObjectClass.DATA:
         mask = 0
-        for attribute, bit in USAGE_BITS.items():
+        for attribute, bit in usage_bits(object_class).items():
             if template.get(attribute, ATTRIBUTES[attribute].default):
                 mask |= bit
         attrs.add(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask)
@@ -278,14 +374,17 @@ def vendor_values(kmip: Attributes) -> dict[Attribute, Any]:
     return out
 
 
-def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bool] | None:
-    """An object's class, PKCS#11 attributes (CKA_VALUE excepted) and whether it was made through PKCS#11 (it
-    carries keystead vendor attributes), from its KMIP attributes; None for object types not presented."""
+def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bool, str | None] | None:
+    """An object's class, PKCS#11 attributes (CKA_VALUE and the public-key values excepted), whether it was made
+    through PKCS#11 (it carries keystead vendor attributes) and, for key pairs, the uid of the public key; None for
+    object types not presented."""
     object_type = kmip.get(Tag.OBJECT_TYPE)
     object_class = OBJECT_CLASSES.get(object_type) if object_type is not None else None
     if object_class is None:
         return None
-    values: dict[Attribute, Any] = {a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class]}
+    values: dict[Attribute, Any] = {
+        a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class] if ATTRIBUTES[a].storage != "public"
+    }
     values.pop(A.VALUE, None)
     stored = vendor_values(kmip)
     values.update(stored)
@@ -293,25 +392,45 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
     if A.LABEL not in stored:
         names = [n.name_value for n in kmip.get_all(Tag.NAME) if isinstance(n, S.Name)]
         values[A.LABEL] = names[0] if names else ""
-    values[A.UNIQUE_ID] = str(kmip.get(Tag.UNIQUE_IDENTIFIER, ""))
+    uid = str(kmip.get(Tag.UNIQUE_IDENTIFIER, ""))
+    values[A.UNIQUE_ID] = uid
+    public_uid: str | None = None
+    if object_class is ObjectClass.DATA:
+        return object_class, values, A.TOKEN in stored, None
+    algorithm = kmip.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+    length = kmip.get(Tag.CRYPTOGRAPHIC_LENGTH)
     if object_class is ObjectClass.SECRET_KEY:
         if object_type == ObjectType.SECRET_DATA:
             values[A.KEY_TYPE] = KeyType.GENERIC_SECRET
         else:
-            algorithm = kmip.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
             values[A.KEY_TYPE] = ALGORITHM_KEY_TYPES.get(algorithm, KeyType.GENERIC_SECRET)
-        length = kmip.get(Tag.CRYPTOGRAPHIC_LENGTH)
         values[A.VALUE_LEN] = int(length) // 8 if isinstance(length, int) else UNAVAILABLE_INFORMATION
-        mask = int(kmip.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0))
-        for attribute, bit in USAGE_BITS.items():
-            values[attribute] = bool(mask & bit)
+    else:
+        key_type = PAIR_KEY_TYPES.get(algorithm, KeyType.EC) if algorithm is not None else KeyType.EC
+        values[A.KEY_TYPE] = key_type
+        if key_type is KeyType.RSA and isinstance(length, int):
+            values[A.MODULUS_BITS] = length
+        domain = kmip.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
+        curve = getattr(domain, "recommended_curve", None)
+        if curve in CURVE_PARAMS:
+            values[A.EC_PARAMS] = CURVE_PARAMS[RecommendedCurve(curve)]
+        if object_class is ObjectClass.PUBLIC_KEY:
+            public_uid = uid
+        else:
+            for link in kmip.get_all(Tag.LINK):
+                if isinstance(link, S.Link) and link.link_type == LinkType.PUBLIC_KEY_LINK:
+                    public_uid = str(link.linked_object_identifier)
+    mask = int(kmip.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0))
+    for attribute, bit in usage_bits(object_class).items():
+        values[attribute] = bool(mask & bit)
+    if object_class is not ObjectClass.PUBLIC_KEY:
         values[A.SENSITIVE] = bool(kmip.get(Tag.SENSITIVE, False))
         values[A.EXTRACTABLE] = bool(kmip.get(Tag.EXTRACTABLE, True))
         # A key imported through C_CreateObject was known outside the token (§4.9: not "always sensitive").
         local = bool(values[A.LOCAL])
         values[A.ALWAYS_SENSITIVE] = local and bool(kmip.get(Tag.ALWAYS_SENSITIVE, False))
         values[A.NEVER_EXTRACTABLE] = local and bool(kmip.get(Tag.NEVER_EXTRACTABLE, False))
-    return object_class, values, A.TOKEN in stored
+    return object_class, values, A.TOKEN in stored, public_uid
 
 
 def check_template(
@@ -340,8 +459,14 @@ __all__ = [
     "ALGORITHM_KEY_TYPES",
     "ATTRIBUTES",
     "CLASS_ATTRIBUTES",
+    "CLASS_OBJECT_TYPES",
+    "CURVE_PARAMS",
+    "GENERATION_PARAMETERS",
     "KEY_TYPE_ALGORITHMS",
     "OBJECT_CLASSES",
+    "PAIR_KEY_TYPES",
+    "PAIR_USAGE_BITS",
+    "PARAMS_CURVES",
     "USAGE_BITS",
     "VENDOR",
     "AttributeSpec",
@@ -352,6 +477,7 @@ __all__ = [
     "pack",
     "parse_template",
     "unpack",
+    "usage_bits",
     "vendor_attribute",
     "vendor_values",
     "view_values",

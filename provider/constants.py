@@ -189,6 +189,13 @@ class Attribute(IntEnum):
     MODULUS = 0x120
     MODULUS_BITS = 0x121
     PUBLIC_EXPONENT = 0x122
+    PRIVATE_EXPONENT = 0x123
+    PRIME_1 = 0x124
+    PRIME_2 = 0x125
+    EXPONENT_1 = 0x126
+    EXPONENT_2 = 0x127
+    COEFFICIENT = 0x128
+    PUBLIC_KEY_INFO = 0x129
     VALUE_BITS = 0x160
     VALUE_LEN = 0x161
     EXTRACTABLE = 0x162
@@ -214,18 +221,40 @@ class Mechanism(IntEnum):
 
     RSA_PKCS_KEY_PAIR_GEN = 0x0000
     RSA_PKCS = 0x0001
+    RSA_X_509 = 0x0003
+    SHA1_RSA_PKCS = 0x0006
     RSA_PKCS_OAEP = 0x0009
-    SHA256_RSA_PKCS = 0x0040
     RSA_PKCS_PSS = 0x000D
+    SHA1_RSA_PKCS_PSS = 0x000E
+    SHA256_RSA_PKCS = 0x0040
+    SHA384_RSA_PKCS = 0x0041
+    SHA512_RSA_PKCS = 0x0042
+    SHA256_RSA_PKCS_PSS = 0x0043
+    SHA384_RSA_PKCS_PSS = 0x0044
+    SHA512_RSA_PKCS_PSS = 0x0045
+    SHA224_RSA_PKCS = 0x0046
+    SHA224_RSA_PKCS_PSS = 0x0047
     SHA_1 = 0x0220
+    SHA_1_HMAC = 0x0221
     SHA256 = 0x0250
     SHA256_HMAC = 0x0251
+    SHA224 = 0x0255
+    SHA224_HMAC = 0x0256
     SHA384 = 0x0260
+    SHA384_HMAC = 0x0261
     SHA512 = 0x0270
+    SHA512_HMAC = 0x0271
     GENERIC_SECRET_KEY_GEN = 0x0350
     EC_KEY_PAIR_GEN = 0x1040
     ECDSA = 0x1041
+    ECDSA_SHA1 = 0x1042
+    ECDSA_SHA224 = 0x1043
+    ECDSA_SHA256 = 0x1044
+    ECDSA_SHA384 = 0x1045
+    ECDSA_SHA512 = 0x1046
     ECDH1_DERIVE = 0x1050
+    EC_EDWARDS_KEY_PAIR_GEN = 0x1055
+    EDDSA = 0x1057
     AES_KEY_GEN = 0x1080
     AES_ECB = 0x1081
     AES_CBC = 0x1082
@@ -236,6 +265,22 @@ class Mechanism(IntEnum):
     AES_KEY_WRAP = 0x2109
     AES_KEY_WRAP_PAD = 0x210A
     AES_KEY_WRAP_KWP = 0x210B
+
+
+class MaskGenerationFunction(IntEnum):
+    """CKG_MGF1_* (Current Mechanisms 3.0 §2.1.8)."""
+
+    MGF1_SHA1 = 1
+    MGF1_SHA256 = 2
+    MGF1_SHA384 = 3
+    MGF1_SHA512 = 4
+    MGF1_SHA224 = 5
+
+
+#: CKZ_DATA_SPECIFIED (§2.1.8): the only OAEP encoding-parameter source.
+OAEP_SOURCE_DATA_SPECIFIED = 1
+#: CKD_NULL (§2.3.11): ECDH without a key derivation function.
+KDF_NULL = 1
 
 
 class MechanismFlag(IntFlag):
@@ -260,6 +305,9 @@ class MechanismFlag(IntFlag):
     WRAP = 0x20000
     UNWRAP = 0x40000
     DERIVE = 0x80000
+    EC_F_P = 0x100000
+    EC_NAMEDCURVE = 0x800000
+    EC_UNCOMPRESS = 0x1000000
 
 
 class SlotFlag(IntFlag):
@@ -329,11 +377,14 @@ class SessionState(IntEnum):
 __all__ = [
     "EFFECTIVELY_INFINITE",
     "INVALID_HANDLE",
+    "OAEP_SOURCE_DATA_SPECIFIED",
     "UNAVAILABLE_INFORMATION",
     "VENDOR_DEFINED",
     "Attribute",
     "InitializeFlag",
+    "KDF_NULL",
     "KeyType",
+    "MaskGenerationFunction",
     "Mechanism",
     "MechanismFlag",
     "ObjectClass",

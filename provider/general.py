@@ -12,6 +12,7 @@ from .config import ConfigError, ProviderConfig, load_config
 from .constants import InitializeFlag, ReturnValue
 from .errors import CkError
 from .library import HandleTable, Library, ObjectCache, log
+from .sessions import close_all_sessions_internal
 
 CRYPTOKI_VERSION = (3, 0)
 MANUFACTURER = "Keystead"
@@ -86,8 +87,6 @@ def finalize(lib: Library, reserved_set: bool) -> None:
     """§5.4.2 C_Finalize: closes every session (destroying session objects) and the backend."""
     if reserved_set:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "pReserved must be NULL")
-    from .sessions import close_all_sessions_internal
-
     with lib.lock:
         lib.require_initialized()
         close_all_sessions_internal(lib)

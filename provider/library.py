@@ -40,6 +40,10 @@ class ObjectView:
     fetched_at: float
     #: Made through PKCS#11 (C_InitToken destroys these, and only these).
     pkcs11_made: bool = False
+    #: Key pairs: the uid of the public key (the object itself for a public key), read for CKA_MODULUS etc.
+    public_uid: str | None = None
+    #: CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_POINT... once read from the public key.
+    public_values: dict[Attribute, Any] | None = None
 
     @property
     def private(self) -> bool:
@@ -170,7 +174,7 @@ class Library:
         presented = view_values(kmip)
         if presented is None:
             return None
-        view = ObjectView(uid, presented[0], presented[1], time.monotonic(), presented[2])
+        view = ObjectView(uid, presented[0], presented[1], time.monotonic(), presented[2], presented[3])
         self.cache.put(view)
         return view
 

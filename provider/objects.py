@@ -14,8 +14,12 @@ from typing import Any
 
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
+    BlockCipherMode,
     CryptographicAlgorithm,
+    CryptographicUsageMask,
+    EncodingOption,
     KeyFormatType,
+    LinkType,
     NameType,
     ObjectType,
     OpaqueDataType,
@@ -23,19 +27,22 @@ from kms_backend.kmip._registry_data import (
     RevocationReasonCode,
     SecretDataType,
     Tag,
+    WrappingMethod,
 )
 from kms_backend.kmip.schema import Attributes
 
 from .attributes import (
     ATTRIBUTES,
     CLASS_ATTRIBUTES,
+    CLASS_OBJECT_TYPES,
     KEY_TYPE_ALGORITHMS,
-    USAGE_BITS,
+    PARAMS_CURVES,
     check_template,
     kmip_attributes,
     label_group,
     pack,
     parse_template,
+    usage_bits,
     vendor_attribute,
 )
 from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue, UserType
@@ -85,8 +92,8 @@ def create_object(lib: Library, session_handle: int, raw_template: Iterable[tupl
         object_class = ObjectClass(template[A.CLASS])
     except ValueError:
         raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "unknown CKA_CLASS") from None
-    if object_class not in CLASS_ATTRIBUTES:
-        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"cannot create {object_class.name} objects yet")
+    if object_class not in (ObjectClass.SECRET_KEY, ObjectClass.DATA):
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"C_CreateObject cannot create {object_class.name} objects")
     check_template(template, object_class)
     check_write(lib, session, template)
     attrs = kmip_attributes(object_class, template, int(time.time()))
@@ -166,10 +173,18 @@ def destroy_uid(lib: Library, uid: str) -> None:
 
 # -- §5.7.4 C_GetObjectSize ------------------------------------------------------------------------------------------
 def get_object_size(lib: Library, session_handle: int, object_handle: int) -> int:
-    """§5.7.4 C_GetObjectSize: objects live in the KMS, whose storage size is not known here."""
+    """§5.7.4 C_GetObjectSize: an approximation, as §5.7.4 allows — the encoded size of the object's PKCS#11
+    attributes plus its key material (the KMS's own storage overhead is not visible here)."""
     get_session(lib, session_handle)
-    object_view(lib, object_handle)
-    return UNAVAILABLE_INFORMATION
+    view = object_view(lib, object_handle)
+    size = sum(len(pack(ATTRIBUTES[a].kind, v)) + 16 for a, v in view.values.items() if a in ATTRIBUTES)
+    length = view.values.get(A.VALUE_LEN)
+    if isinstance(length, int) and length != UNAVAILABLE_INFORMATION:
+        size += length
+    bits = view.values.get(A.MODULUS_BITS)
+    if isinstance(bits, int):
+        size += (bits // 8) * (5 if view.object_class is ObjectClass.PRIVATE_KEY else 1)
+    return size
 
 
 # -- §5.7.5 C_GetAttributeValue --------------------------------------------------------------------------------------
@@ -194,12 +209,19 @@ def get_attribute_value(
             out.append((UNAVAILABLE_INFORMATION, None))
             continue
         if attribute is A.VALUE:
-            value = _secret_value(lib, view)
+            value = secret_value(lib, view)
             if value is None:
                 rv = ReturnValue.ATTRIBUTE_SENSITIVE
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
             raw = value
+        elif ATTRIBUTES[attribute].storage == "public" and attribute not in view.values:
+            public = public_values(lib, view)
+            if attribute not in public:  # e.g. CKA_MODULUS of an EC key (§4.8: attributes depend on the key type)
+                rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
+                out.append((UNAVAILABLE_INFORMATION, None))
+                continue
+            raw = pack(ATTRIBUTES[attribute].kind, public[attribute])
         else:
             raw = pack(ATTRIBUTES[attribute].kind, view.values[attribute])
         if capacity is None:
@@ -212,8 +234,10 @@ def get_attribute_value(
     return rv, out
 
 
-def _secret_value(lib: Library, view: ObjectView) -> bytes | None:
+def secret_value(lib: Library, view: ObjectView) -> bytes | None:
     """CKA_VALUE, or None when it may not leave the token (§4.9: sensitive or unextractable keys)."""
+    if view.object_class in (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY):
+        return None
     if view.object_class is ObjectClass.SECRET_KEY and (
         view.values.get(A.SENSITIVE) or not view.values.get(A.EXTRACTABLE)
     ):
@@ -261,9 +285,9 @@ def set_attribute_value(
             changes.add(Tag.SENSITIVE, bool(value))
         elif attribute is A.EXTRACTABLE:
             changes.add(Tag.EXTRACTABLE, bool(value))
-        elif attribute in USAGE_BITS:
+        elif attribute in usage_bits(view.object_class):
             mask = 0
-            for flag, bit in USAGE_BITS.items():
+            for flag, bit in usage_bits(view.object_class).items():
                 if template.get(flag, view.values.get(flag)):
                     mask |= bit
             changes.set(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask)
@@ -313,10 +337,13 @@ def _locate_filters(template: dict[Attribute, Any]) -> list[Attributes | None]:
     """The indexed Locate queries whose union holds every match: by label, both the label's Object Group
     (objects made here) and Name (objects made by KMIP clients)."""
     common = Attributes()
-    if template.get(A.CLASS) == ObjectClass.DATA:
-        common.add(Tag.OBJECT_TYPE, ObjectType.OPAQUE_OBJECT)
+    object_class = template.get(A.CLASS)
+    if object_class in CLASS_OBJECT_TYPES:
+        common.add(Tag.OBJECT_TYPE, CLASS_OBJECT_TYPES[ObjectClass(object_class)])
     key_type = template.get(A.KEY_TYPE)
-    if key_type == KeyType.GENERIC_SECRET:
+    if object_class in CLASS_OBJECT_TYPES and object_class is not ObjectClass.DATA:
+        pass  # key pairs: the key type is matched on the views (RSA/EC objects have several algorithm names)
+    elif key_type == KeyType.GENERIC_SECRET:
         common.add(Tag.OBJECT_TYPE, ObjectType.SECRET_DATA)
     elif key_type is not None and key_type in KEY_TYPE_ALGORITHMS:
         common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, KEY_TYPE_ALGORITHMS[KeyType(key_type)])
@@ -333,7 +360,10 @@ def _locate_filters(template: dict[Attribute, Any]) -> list[Attributes | None]:
 def _matches(lib: Library, view: ObjectView, template: dict[Attribute, Any]) -> bool:
     for attribute, wanted in template.items():
         if attribute is A.VALUE:
-            if _secret_value(lib, view) != wanted:
+            if secret_value(lib, view) != wanted:
+                return False
+        elif ATTRIBUTES[attribute].storage == "public" and attribute not in view.values:
+            if view.public_uid is None or public_values(lib, view).get(attribute, _MISSING) != wanted:
                 return False
         elif view.values.get(attribute, _MISSING) != wanted:
             return False
@@ -361,9 +391,158 @@ def find_objects_final(lib: Library, session_handle: int) -> None:
     session.found = None
 
 
+# -- public-key attributes (CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_EC_POINT) --------------------------------------------
+def _der_octet_string(value: bytes) -> bytes:
+    n = len(value)
+    if n < 0x80:
+        return b"\x04" + bytes([n]) + value
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return b"\x04" + bytes([0x80 | len(size)]) + size + value
+
+
+def public_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
+    """The attributes read from a key pair's public key (KMIP Get, Key Format Type X.509), kept with the view.
+    CKA_EC_POINT is the DER OCTET STRING of the point (§2.3.3), as OpenSC, libp11 and SoftHSM2 use it."""
+    if view.public_values is not None:
+        return view.public_values
+    values: dict[Attribute, Any] = {}
+    if view.public_uid is not None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+        response = lib.run(
+            Operation.GET, S.GetRequest(unique_identifier=view.public_uid, key_format_type=KeyFormatType.X_509)
+        )
+        material = response.managed_object.key_block.key_value.key_material
+        key = serialization.load_der_public_key(bytes(material))
+        if isinstance(key, rsa.RSAPublicKey):
+            numbers = key.public_numbers()
+            values[A.MODULUS] = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
+            values[A.MODULUS_BITS] = key.key_size
+            values[A.PUBLIC_EXPONENT] = numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+            values[A.EC_POINT] = _der_octet_string(point)
+        elif isinstance(key, ed25519.Ed25519PublicKey):
+            values[A.EC_POINT] = _der_octet_string(key.public_bytes_raw())
+        values.update({a: v for a, v in view.values.items() if ATTRIBUTES[a].storage == "public"})
+    view.public_values = values
+    return values
+
+
+# -- §5.7.2 C_CopyObject ---------------------------------------------------------------------------------------------
+#: Attributes a copy may change (§5.7.2, §4.4 table 21 footnote 8: the ones settable at copy time).
+_COPY_CHANGES = frozenset(
+    {A.TOKEN, A.PRIVATE, A.MODIFIABLE, A.DESTROYABLE, A.LABEL, A.ID, A.SENSITIVE, A.EXTRACTABLE, A.COPYABLE}
+)
+_COPY_KEK_LABEL = "keystead-copy-transport"
+
+
+def copy_object(
+    lib: Library, session_handle: int, object_handle: int, raw_template: Iterable[tuple[int, bytes]]
+) -> int:
+    """§5.7.2 C_CopyObject. KMIP has no copy: the object is read (a sensitive key wrapped under a one-time AES key,
+    inside the KMS) and registered again with the merged attributes — the KMS unwraps it on Register, so the key
+    material never appears in the clear outside the KMS. Unextractable keys cannot be copied this way
+    (CKR_KEY_UNEXTRACTABLE)."""
+    session = get_session(lib, session_handle)
+    view = object_view(lib, object_handle)
+    if not view.values.get(A.COPYABLE, True):
+        raise CkError(ReturnValue.ACTION_PROHIBITED, "CKA_COPYABLE is false")
+    changes = parse_template(raw_template)
+    for attribute, value in changes.items():
+        if attribute not in CLASS_ATTRIBUTES[view.object_class]:
+            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} does not apply")
+        if attribute not in _COPY_CHANGES and value != view.values.get(attribute):
+            raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, f"{attribute.name} cannot change in a copy")
+    if view.values.get(A.SENSITIVE) and A.SENSITIVE in changes and not changes[A.SENSITIVE]:
+        raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_SENSITIVE cannot be unset")
+    if not view.values.get(A.EXTRACTABLE, True) and changes.get(A.EXTRACTABLE):
+        raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_EXTRACTABLE cannot be set again")
+    if view.values.get(A.MODIFIABLE, True) is False and changes.get(A.MODIFIABLE):
+        raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_MODIFIABLE cannot be set again")
+    storable = {
+        a: v
+        for a, v in view.values.items()
+        if ATTRIBUTES[a].storage == "vendor"
+        and not ATTRIBUTES[a].token_only
+        and a in CLASS_ATTRIBUTES[view.object_class]
+    }
+    for attribute in usage_bits(view.object_class):
+        storable[attribute] = view.values.get(attribute, False)
+    for attribute in (A.SENSITIVE, A.EXTRACTABLE):
+        if attribute in view.values:
+            storable[attribute] = view.values[attribute]
+    template = storable | changes
+    check_write(lib, session, template)
+    managed, object_type, kek = _read_for_copy(lib, view)
+    try:
+        uid = _register_copy(lib, view, template, managed, object_type)
+    finally:
+        if kek is not None:
+            destroy_uid(lib, kek)
+    return adopt(lib, session, uid, template)
+
+
+def _register_copy(
+    lib: Library, view: ObjectView, template: dict[Attribute, Any], managed: Any, object_type: ObjectType
+) -> str:
+    attrs = kmip_attributes(view.object_class, template, int(time.time()))
+    for attribute in (A.LOCAL, A.KEY_GEN_MECHANISM):
+        if attribute in view.values:
+            attrs.add(Tag.ATTRIBUTE, vendor_attribute(attribute, view.values[attribute]))
+    curve = PARAMS_CURVES.get(view.values.get(A.EC_PARAMS, b""))
+    if curve is not None:
+        attrs.add(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS, S.CryptographicDomainParameters(recommended_curve=curve))
+    if view.object_class is ObjectClass.PRIVATE_KEY and view.public_uid is not None:
+        attrs.add(Tag.LINK, S.Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=view.public_uid))
+    response = lib.run(
+        Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+    )
+    return str(response.unique_identifier)
+
+
+def _read_for_copy(lib: Library, view: ObjectView) -> tuple[Any, ObjectType, str | None]:
+    """The object as Register takes it: plain, or wrapped under a one-time transport key when sensitive."""
+    if view.object_class is ObjectClass.DATA or not view.values.get(A.SENSITIVE, False):
+        response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid))
+        return response.managed_object, ObjectType(response.object_type), None
+    if not view.values.get(A.EXTRACTABLE, True):
+        raise CkError(ReturnValue.KEY_UNEXTRACTABLE, "an unextractable key cannot be copied through KMIP")
+    kek_attrs = Attributes()
+    kek_attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES)
+    kek_attrs.add(Tag.CRYPTOGRAPHIC_LENGTH, 256)
+    kek_attrs.add(
+        Tag.CRYPTOGRAPHIC_USAGE_MASK, int(CryptographicUsageMask.WRAP_KEY | CryptographicUsageMask.UNWRAP_KEY)
+    )
+    kek_attrs.add(Tag.ACTIVATION_DATE, int(time.time()))
+    kek_attrs.add(Tag.SENSITIVE, True)
+    kek_attrs.add(Tag.OBJECT_GROUP, _COPY_KEK_LABEL)
+    kek = str(
+        lib.run(
+            Operation.CREATE, S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=kek_attrs)
+        ).unique_identifier
+    )
+    try:
+        spec = S.KeyWrappingSpecification(
+            wrapping_method=WrappingMethod.ENCRYPT,
+            encryption_key_information=S.EncryptionKeyInformation(
+                unique_identifier=kek,
+                cryptographic_parameters=S.CryptographicParameters(block_cipher_mode=BlockCipherMode.AESKEYWRAPPADDING),
+            ),
+            encoding_option=EncodingOption.NO_ENCODING,
+        )
+        response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid, key_wrapping_specification=spec))
+    except CkError:
+        destroy_uid(lib, kek)
+        raise
+    return response.managed_object, ObjectType(response.object_type), kek
+
+
 __all__ = [
     "adopt",
     "check_write",
+    "copy_object",
     "create_object",
     "destroy_object",
     "destroy_uid",
@@ -373,6 +552,8 @@ __all__ = [
     "get_attribute_value",
     "get_object_size",
     "object_view",
+    "public_values",
     "secret_key_object",
+    "secret_value",
     "set_attribute_value",
 ]

@@ -7,6 +7,8 @@ its Response Message carries the Result Reason of a failure in a standard place.
 
 from __future__ import annotations
 
+import signal
+import ssl
 from typing import Any
 
 import httpx
@@ -33,11 +35,13 @@ class RemoteBackend:
             raise ValueError("a remote backend needs a URL")
         self.endpoint = config.url.rstrip("/") + "/kmip/2_1"
         self.default_token = config.bearer_token
-        cert = (config.tls_cert, config.tls_key) if config.tls_cert and config.tls_key else None
-        verify: Any = config.tls_ca or True
+        # One SSLContext holding the CA and the client certificate: httpx 0.28 ignores ``cert=`` when ``verify``
+        # is a path, which silently drops the client certificate of mutual TLS.
+        context = ssl.create_default_context(cafile=config.tls_ca) if config.tls_ca else ssl.create_default_context()
+        if config.tls_cert and config.tls_key:
+            context.load_cert_chain(config.tls_cert, config.tls_key)
         self._client = httpx.Client(
-            cert=cert,
-            verify=verify,
+            verify=context,
             timeout=config.timeout,
             transport=transport,
             headers={"Accept": "application/json"},
@@ -55,7 +59,7 @@ class RemoteBackend:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            reply = self._client.post(self.endpoint, content=body, headers=headers)
+            reply = _without_sigpipe(self._client.post, self.endpoint, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise KmipError(ResultReason.INTERNAL_SERVER_ERROR, f"KMS unreachable: {type(exc).__name__}") from None
         if reply.status_code in _HTTP_REASONS:
@@ -79,6 +83,22 @@ class RemoteBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+_SIGPIPE = {signal.SIGPIPE}
+
+
+def _without_sigpipe(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``call`` with SIGPIPE blocked in this thread: a KMS that drops a connection must give this request an
+    error, not kill a C host that keeps SIGPIPE's default action (Python only ignores it in its own programs)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGPIPE)
+    try:
+        return call(*args, **kwargs)
+    finally:
+        if signal.SIGPIPE not in previous:
+            if signal.SIGPIPE in signal.sigpending():
+                signal.sigtimedwait(_SIGPIPE, 0)
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 __all__ = ["RemoteBackend"]

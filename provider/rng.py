@@ -1,26 +1,35 @@
-"""Random number generation (PKCS#11 3.0 §5.19)."""
+"""Random number generation (PKCS#11 3.0 §5.19) through KMIP RNG Retrieve and RNG Seed."""
 
 from __future__ import annotations
 
-import os
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import Operation
 
 from .library import Library
 from .sessions import get_session
 
+#: One RNG Retrieve asks for at most this much (the KMS bounds responses; large requests are split).
+MAX_CHUNK = 1 << 20
+
 
 def generate_random(lib: Library, session_handle: int, length: int) -> bytes:
-    """§5.19.2 C_GenerateRandom: the operating system's CSPRNG (the KMS's RNG Retrieve once it is routed)."""
+    """§5.19.2 C_GenerateRandom: the KMS's CSPRNG (KMIP RNG Retrieve)."""
     get_session(lib, session_handle)
-    return os.urandom(length)
+    parts: list[bytes] = []
+    remaining = length
+    while remaining > 0:
+        size = min(remaining, MAX_CHUNK)
+        response = lib.run(Operation.RNG_RETRIEVE, S.RNGRetrieveRequest(data_length=size))
+        parts.append(bytes(response.data))
+        remaining -= size
+    return b"".join(parts)
 
 
 def seed_random(lib: Library, session_handle: int, seed: bytes) -> None:
-    """§5.19.1 C_SeedRandom: the seed is mixed into the kernel pool (a write to /dev/urandom adds input without
-    crediting entropy, so a poor seed can never weaken the generator)."""
+    """§5.19.1 C_SeedRandom: KMIP RNG Seed (the KMS decides how much of the seed it mixes in)."""
     get_session(lib, session_handle)
     if seed:
-        with open("/dev/urandom", "wb") as pool:
-            pool.write(seed)
+        lib.run(Operation.RNG_SEED, S.RNGSeedRequest(data=seed))
 
 
 __all__ = ["generate_random", "seed_random"]

@@ -1,0 +1,265 @@
+"""Encryption and decryption (PKCS#11 3.0 §5.8, §5.9) through KMIP Encrypt / Decrypt: the key never leaves the KMS.
+
+Single-part calls are one KMIP request each, built from the plan fixed at C_*Init (parameters, IV, AAD), so the
+hot path is: session lookup, one request dataclass, the backend call. Multi-part calls are a KMIP stream (Init
+Indicator, then the Correlation Value, Final Indicator last). AES-GCM: PKCS#11 appends the tag to the ciphertext;
+KMIP carries it in its own field — on decryption the last ``tag_length`` bytes of the input are held back until
+C_DecryptFinal, and the KMS releases no plaintext before the tag is checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import Operation as KmipOperation
+from kms_backend.kmip._registry_data import PaddingMethod
+
+from .constants import Attribute, MechanismFlag, ObjectClass, ReturnValue
+from .errors import CkError
+from .library import Library
+from .mechanisms import CipherPlan, MechanismParameter, cipher_plan, lookup
+from .operations import Operation, active, deliver, finished, kept, key_for, start
+from .sessions import Session, get_session
+
+ENCRYPT = "encrypt"
+DECRYPT = "decrypt"
+_ENCRYPT_OP = KmipOperation.ENCRYPT
+_DECRYPT_OP = KmipOperation.DECRYPT
+_NO_PADDING = PaddingMethod.NONE
+
+
+@dataclass(slots=True)
+class CipherOperation(Operation):
+    """An active encryption or decryption."""
+
+    plan: CipherPlan = field(default_factory=lambda: CipherPlan(S.CryptographicParameters()))
+    #: KMIP stream of a multi-part operation, once started.
+    correlation: bytes | None = None
+    #: GCM decryption: input bytes that may be the tag, held back until the final call.
+    tail: bytes = b""
+
+
+def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
+    session = start(lib, session_handle, kind)
+    flag = MechanismFlag.ENCRYPT if kind == ENCRYPT else MechanismFlag.DECRYPT
+    mech, spec = lookup(mechanism, flag)
+    plan = cipher_plan(mech, parameter)
+    if plan.single_part:  # RSA: public key encrypts, private key decrypts
+        classes = (ObjectClass.PUBLIC_KEY,) if kind == ENCRYPT else (ObjectClass.PRIVATE_KEY,)
+    else:
+        classes = (ObjectClass.SECRET_KEY,)
+    usage = Attribute.ENCRYPT if kind == ENCRYPT else Attribute.DECRYPT
+    view = key_for(lib, key_handle, spec, classes, usage)
+    session.operations[kind] = CipherOperation(view.uid, view, plan=plan)
+
+
+def encrypt_init(lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, key: int) -> None:
+    """§5.8.1 C_EncryptInit."""
+    _init(lib, session_handle, ENCRYPT, mechanism=mechanism, parameter=parameter, key_handle=key)
+
+
+def decrypt_init(lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, key: int) -> None:
+    """§5.9.1 C_DecryptInit."""
+    _init(lib, session_handle, DECRYPT, mechanism=mechanism, parameter=parameter, key_handle=key)
+
+
+def _failed(session: Session, kind: str, exc: CkError) -> CkError:
+    """End the operation (§5.8.2: a failed call terminates it) and translate the KMS's answer to the CK_RV the
+    function defines."""
+    session.operations.pop(kind, None)
+    rv = exc.rv
+    if kind == ENCRYPT and rv in (ReturnValue.ARGUMENTS_BAD, ReturnValue.MECHANISM_PARAM_INVALID):
+        return CkError(ReturnValue.DATA_LEN_RANGE, exc.message)
+    if kind == DECRYPT:
+        if rv == ReturnValue.ARGUMENTS_BAD:
+            return CkError(ReturnValue.ENCRYPTED_DATA_LEN_RANGE, exc.message)
+        if rv == ReturnValue.FUNCTION_FAILED:  # a bad tag or padding: "decryption failed"
+            return CkError(ReturnValue.ENCRYPTED_DATA_INVALID, exc.message)
+    return exc
+
+
+def _check_length(plan: CipherPlan, length: int, kind: str) -> None:
+    """Whole blocks for unpadded ECB/CBC, and room for the tag when decrypting GCM (§2.14: length errors)."""
+    if plan.block and plan.parameters.padding_method == _NO_PADDING and length % plan.block:
+        raise CkError(ReturnValue.DATA_LEN_RANGE if kind == ENCRYPT else ReturnValue.ENCRYPTED_DATA_LEN_RANGE)
+    if (
+        kind == DECRYPT
+        and plan.block
+        and plan.parameters.padding_method != _NO_PADDING
+        and (not length or length % plan.block)
+    ):
+        raise CkError(ReturnValue.ENCRYPTED_DATA_LEN_RANGE)
+    if kind == DECRYPT and length < plan.tag_length:
+        raise CkError(ReturnValue.ENCRYPTED_DATA_LEN_RANGE)
+
+
+# -- single-part ----------------------------------------------------------------------------------------------------
+def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None) -> bytes:
+    """§5.8.2 C_Encrypt. ``capacity`` is the output buffer's size, None for a length query."""
+    session = get_session(lib, session_handle)
+    op: CipherOperation = active(session, ENCRYPT, CipherOperation)
+    if op.multi:
+        raise CkError(ReturnValue.OPERATION_ACTIVE, "C_EncryptUpdate was called: finish with C_EncryptFinal")
+    out = kept(op, data)
+    if out is None:
+        plan = op.plan
+        try:
+            _check_length(plan, len(data), ENCRYPT)
+            response = lib.run(
+                _ENCRYPT_OP,
+                S.EncryptRequest(
+                    unique_identifier=op.uid,
+                    cryptographic_parameters=plan.parameters,
+                    data=data,
+                    iv_counter_nonce=plan.iv,
+                    authenticated_encryption_additional_data=plan.aad,
+                ),
+            )
+        except CkError as exc:
+            raise _failed(session, ENCRYPT, exc) from None
+        tag = response.authenticated_encryption_tag
+        out = response.data + tag if tag else response.data
+        out = deliver(op, data, out, capacity)
+    finished(session, ENCRYPT, out, capacity)
+    return out
+
+
+def decrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None) -> bytes:
+    """§5.9.2 C_Decrypt."""
+    session = get_session(lib, session_handle)
+    op: CipherOperation = active(session, DECRYPT, CipherOperation)
+    if op.multi:
+        raise CkError(ReturnValue.OPERATION_ACTIVE, "C_DecryptUpdate was called: finish with C_DecryptFinal")
+    out = kept(op, data)
+    if out is None:
+        plan = op.plan
+        try:
+            _check_length(plan, len(data), DECRYPT)
+            body, tag = data, None
+            if plan.tag_length:
+                body, tag = data[: -plan.tag_length], data[-plan.tag_length :]
+            response = lib.run(
+                _DECRYPT_OP,
+                S.DecryptRequest(
+                    unique_identifier=op.uid,
+                    cryptographic_parameters=plan.parameters,
+                    data=body,
+                    iv_counter_nonce=plan.iv,
+                    authenticated_encryption_additional_data=plan.aad,
+                    authenticated_encryption_tag=tag,
+                ),
+            )
+        except CkError as exc:
+            raise _failed(session, DECRYPT, exc) from None
+        out = deliver(op, data, response.data or b"", capacity)
+    finished(session, DECRYPT, out, capacity)
+    return out
+
+
+# -- multi-part -----------------------------------------------------------------------------------------------------
+def _stream(lib: Library, kind: str, op: CipherOperation, part: bytes, *, final: bool, tag: bytes | None) -> bytes:
+    """One step of the KMIP stream behind a multi-part operation."""
+    plan = op.plan
+    request: Any
+    cls = S.EncryptRequest if kind == ENCRYPT else S.DecryptRequest
+    operation = _ENCRYPT_OP if kind == ENCRYPT else _DECRYPT_OP
+    extra: dict[str, Any] = {"authenticated_encryption_tag": tag} if kind == DECRYPT and tag is not None else {}
+    if op.correlation is None:
+        request = cls(
+            unique_identifier=op.uid,
+            cryptographic_parameters=plan.parameters,
+            data=part,
+            iv_counter_nonce=plan.iv,
+            authenticated_encryption_additional_data=plan.aad,
+            init_indicator=True,
+            final_indicator=final or None,
+            **extra,
+        )
+    else:
+        request = cls(correlation_value=op.correlation, data=part, final_indicator=final or None, **extra)
+    response = lib.run(operation, request)
+    if op.correlation is None and not final:
+        op.correlation = response.correlation_value
+    data: bytes = response.data or b""
+    if kind == ENCRYPT and final and response.authenticated_encryption_tag:
+        data += response.authenticated_encryption_tag
+    return data
+
+
+def _update(lib: Library, session_handle: int, kind: str, part: bytes, capacity: int | None) -> bytes:
+    session = get_session(lib, session_handle)
+    op: CipherOperation = active(session, kind, CipherOperation)
+    if op.plan.single_part:
+        session.operations.pop(kind, None)
+        raise CkError(ReturnValue.MECHANISM_INVALID, "RSA encryption is single-part only")
+    out = kept(op, part)
+    if out is None:
+        op.multi = True
+        feed = part
+        if kind == DECRYPT and op.plan.tag_length:
+            # the tag is the stream's last bytes: keep the newest tag_length bytes back
+            joined = op.tail + part
+            cut = max(0, len(joined) - op.plan.tag_length)
+            feed, op.tail = joined[:cut], joined[cut:]
+        try:
+            out = _stream(lib, kind, op, feed, final=False, tag=None) if feed or op.correlation is None else b""
+        except CkError as exc:
+            raise _failed(session, kind, exc) from None
+        out = deliver(op, part, out, capacity)
+    return out
+
+
+def _final(lib: Library, session_handle: int, kind: str, capacity: int | None) -> bytes:
+    session = get_session(lib, session_handle)
+    op: CipherOperation = active(session, kind, CipherOperation)
+    out = kept(op, b"")
+    if out is None:
+        plan = op.plan
+        tag = None
+        if kind == DECRYPT and plan.tag_length:
+            if len(op.tail) < plan.tag_length:
+                session.operations.pop(kind, None)
+                raise CkError(ReturnValue.ENCRYPTED_DATA_LEN_RANGE, "shorter than the tag")
+            tag = op.tail
+        try:
+            out = _stream(lib, kind, op, b"", final=True, tag=tag)
+        except CkError as exc:
+            raise _failed(session, kind, exc) from None
+        out = deliver(op, b"", out, capacity)
+    finished(session, kind, out, capacity)
+    return out
+
+
+def encrypt_update(lib: Library, session_handle: int, part: bytes, capacity: int | None) -> bytes:
+    """§5.8.3 C_EncryptUpdate."""
+    return _update(lib, session_handle, ENCRYPT, part, capacity)
+
+
+def encrypt_final(lib: Library, session_handle: int, capacity: int | None) -> bytes:
+    """§5.8.4 C_EncryptFinal (the GCM tag comes out here)."""
+    return _final(lib, session_handle, ENCRYPT, capacity)
+
+
+def decrypt_update(lib: Library, session_handle: int, part: bytes, capacity: int | None) -> bytes:
+    """§5.9.3 C_DecryptUpdate (GCM: no plaintext before the tag is checked by C_DecryptFinal)."""
+    return _update(lib, session_handle, DECRYPT, part, capacity)
+
+
+def decrypt_final(lib: Library, session_handle: int, capacity: int | None) -> bytes:
+    """§5.9.4 C_DecryptFinal."""
+    return _final(lib, session_handle, DECRYPT, capacity)
+
+
+__all__ = [
+    "CipherOperation",
+    "decrypt",
+    "decrypt_final",
+    "decrypt_init",
+    "decrypt_update",
+    "encrypt",
+    "encrypt_final",
+    "encrypt_init",
+    "encrypt_update",
+]

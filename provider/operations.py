@@ -1,0 +1,103 @@
+"""What the cryptographic functions (§5.8-5.12) share: the key check of every C_*Init, the active-operation slot
+of a session, and the §5.2 rule for output lengths.
+
+§5.2: a call with a NULL output buffer asks for the length and leaves the operation active, as does a buffer that
+is too small (CKR_BUFFER_TOO_SMALL). The work is done once: its output is kept with the input that produced it
+and handed out by the next call with the same input, so a KMS call (and its random IV or nonce, or the state of a
+KMIP stream) never happens twice for one logical call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .constants import Attribute, KeyType, ObjectClass, ReturnValue
+from .errors import CkError
+from .library import Library, ObjectView
+from .mechanisms import MechanismSpec
+from .objects import object_view
+from .sessions import Session, get_session
+
+
+@dataclass(slots=True)
+class Operation:
+    """State every active operation has: the key, and the output kept for a length query."""
+
+    uid: str
+    view: ObjectView | None
+    #: (input, output) of a call whose output has not been handed out yet.
+    pending: tuple[bytes, bytes] | None = None
+    #: True once a multi-part call (Update) was made: single-part calls are then refused.
+    multi: bool = False
+
+
+def start(lib: Library, session_handle: int, kind: str) -> Session:
+    """The session, with no ``kind`` operation active (CKR_OPERATION_ACTIVE otherwise)."""
+    session = get_session(lib, session_handle)
+    if kind in session.operations:
+        raise CkError(ReturnValue.OPERATION_ACTIVE)
+    return session
+
+
+def key_for(
+    lib: Library,
+    key_handle: int,
+    spec: MechanismSpec,
+    classes: tuple[ObjectClass, ...],
+    usage: Attribute,
+    *,
+    invalid: ReturnValue = ReturnValue.KEY_HANDLE_INVALID,
+) -> ObjectView:
+    """The key of a C_*Init: visible (``invalid`` otherwise), of a class and type the mechanism takes
+    (CKR_KEY_TYPE_INCONSISTENT), allowed to do ``usage`` (CKR_KEY_FUNCTION_NOT_PERMITTED)."""
+    try:
+        view = object_view(lib, key_handle)
+    except CkError as exc:
+        if exc.rv == ReturnValue.OBJECT_HANDLE_INVALID:
+            raise CkError(invalid) from None
+        raise
+    if view.object_class not in classes:
+        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, f"a {view.object_class.name} cannot be used here")
+    key_type = view.values.get(Attribute.KEY_TYPE)
+    if spec.key_types and key_type not in spec.key_types:
+        name = KeyType(key_type).name if isinstance(key_type, int) and key_type in set(KeyType) else str(key_type)
+        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, f"the mechanism does not take {name} keys")
+    if not view.values.get(usage, False):
+        raise CkError(ReturnValue.KEY_FUNCTION_NOT_PERMITTED, f"CKA_{usage.name} is false")
+    return view
+
+
+def active(session: Session, kind: str, cls: type[Any]) -> Any:
+    """The session's active ``kind`` operation (CKR_OPERATION_NOT_INITIALIZED if none)."""
+    op = session.operations.get(kind)
+    if op is None or not isinstance(op, cls):
+        raise CkError(ReturnValue.OPERATION_NOT_INITIALIZED)
+    return op
+
+
+def deliver(op: Operation, data: bytes, output: bytes, capacity: int | None) -> bytes:
+    """Hand out ``output`` of a call on ``data``: kept for the next call when the caller only asked for the length
+    or gave too small a buffer; otherwise handed over (the caller ends the operation if the call was final)."""
+    if capacity is None or capacity < len(output):
+        op.pending = (data, output)
+    else:
+        op.pending = None
+    return output
+
+
+def kept(op: Operation, data: bytes) -> bytes | None:
+    """The output kept from an earlier length query with the same input, if any."""
+    pending = op.pending
+    if pending is not None and pending[0] == data:
+        return pending[1]
+    return None
+
+
+def finished(session: Session, kind: str, output: bytes, capacity: int | None) -> None:
+    """End the operation after a final call that handed its output over."""
+    if capacity is not None and capacity >= len(output):
+        session.operations.pop(kind, None)
+
+
+__all__ = ["Operation", "active", "deliver", "finished", "kept", "key_for", "start"]

@@ -1,0 +1,229 @@
+"""The provider's cryptographic functions (§5.8-5.12, §5.18) against the engine over a MemoryStore (no C)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from provider import ciphers, digests, keys, objects, signatures
+from provider.attributes import CURVE_PARAMS, Kind, pack
+from provider.constants import Attribute, KeyType, Mechanism, ObjectClass, ReturnValue
+from provider.errors import CkError
+from provider.library import Library
+from provider.mechanisms import CtrParams, Ecdh1Params, GcmParams, OaepParams, PssParams
+from provider.objects import public_values
+
+from .test_library import attribute, boolean, rv_of, ulong
+
+A = Attribute
+M = Mechanism
+PLAIN = [(A.SENSITIVE, boolean(False)), (A.EXTRACTABLE, boolean(True)), (A.TOKEN, boolean(False))]
+
+
+def aes_key(lib: Library, session: int, *extra: tuple[int, bytes]) -> int:
+    return keys.generate_key(lib, session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(32)), *PLAIN, *extra])
+
+
+def key_value(lib: Library, session: int, handle: int) -> bytes:
+    value = attribute(lib, session, handle, A.VALUE)
+    assert value is not None
+    return value
+
+
+def rsa_pair(lib: Library, session: int) -> tuple[int, int]:
+    public = [(A.MODULUS_BITS, ulong(2048)), (A.TOKEN, boolean(False))]
+    return keys.generate_key_pair(lib, session, M.RSA_PKCS_KEY_PAIR_GEN, public, [(A.TOKEN, boolean(False))])
+
+
+def ec_pair(lib: Library, session: int) -> tuple[int, int]:
+    from kms_backend.kmip._registry_data import RecommendedCurve
+
+    public = [(A.EC_PARAMS, CURVE_PARAMS[RecommendedCurve.P_256]), (A.TOKEN, boolean(False))]
+    private = [(A.TOKEN, boolean(False)), (A.DERIVE, boolean(True))]
+    return keys.generate_key_pair(lib, session, M.EC_KEY_PAIR_GEN, public, private)
+
+
+def test_aes_gcm_matches_a_reference_implementation(lib: Library, user_session: int):
+    key = aes_key(lib, user_session)
+    raw = key_value(lib, user_session, key)
+    nonce, aad = os.urandom(12), b"header"
+    ciphers.encrypt_init(lib, user_session, M.AES_GCM, GcmParams(nonce, aad, 128), key)
+    sealed = ciphers.encrypt(lib, user_session, b"plaintext", 1024)
+    assert sealed == AESGCM(raw).encrypt(nonce, b"plaintext", aad)  # the tag follows the ciphertext
+    ciphers.decrypt_init(lib, user_session, M.AES_GCM, GcmParams(nonce, aad, 128), key)
+    for part in (sealed[:5], sealed[5:20], sealed[20:]):  # the tag split across parts is held back
+        assert ciphers.decrypt_update(lib, user_session, part, 1024) == b""
+    assert ciphers.decrypt_final(lib, user_session, 1024) == b"plaintext"
+    ciphers.decrypt_init(lib, user_session, M.AES_GCM, GcmParams(nonce, aad, 128), key)
+    forged = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    assert rv_of(ciphers.decrypt, lib, user_session, forged, 1024) == ReturnValue.ENCRYPTED_DATA_INVALID
+
+
+def test_length_queries_keep_the_operation_and_the_output(lib: Library, user_session: int):
+    key = aes_key(lib, user_session)
+    iv = os.urandom(16)
+    ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, iv, key)
+    asked = ciphers.encrypt(lib, user_session, b"x" * 20, None)
+    small = ciphers.encrypt(lib, user_session, b"x" * 20, 4)
+    done = ciphers.encrypt(lib, user_session, b"x" * 20, 64)
+    assert asked == small == done and len(done) == 32
+    assert rv_of(ciphers.encrypt, lib, user_session, b"x", 64) == ReturnValue.OPERATION_NOT_INITIALIZED
+
+
+def test_multi_part_cbc_ctr_and_ecb(lib: Library, user_session: int):
+    key = aes_key(lib, user_session)
+    iv = os.urandom(16)
+    data = os.urandom(100)
+    ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, iv, key)
+    whole = ciphers.encrypt(lib, user_session, data, 1024)
+    ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, iv, key)
+    parts = b"".join(ciphers.encrypt_update(lib, user_session, data[i : i + 7], 1024) for i in range(0, 100, 7))
+    assert parts + ciphers.encrypt_final(lib, user_session, 1024) == whole
+    ctr = CtrParams(128, os.urandom(16))
+    ciphers.encrypt_init(lib, user_session, M.AES_CTR, ctr, key)
+    sealed = ciphers.encrypt(lib, user_session, data, 1024)
+    ciphers.decrypt_init(lib, user_session, M.AES_CTR, ctr, key)
+    assert ciphers.decrypt(lib, user_session, sealed, 1024) == data
+    ciphers.encrypt_init(lib, user_session, M.AES_ECB, None, key)
+    assert rv_of(ciphers.encrypt, lib, user_session, b"not a block", 64) == ReturnValue.DATA_LEN_RANGE
+
+
+def test_key_checks_at_init(lib: Library, user_session: int):
+    no_encrypt = aes_key(lib, user_session, (A.ENCRYPT, boolean(False)))
+    iv = os.urandom(16)
+    assert (
+        rv_of(ciphers.encrypt_init, lib, user_session, M.AES_CBC, iv, no_encrypt)
+        == ReturnValue.KEY_FUNCTION_NOT_PERMITTED
+    )
+    assert rv_of(ciphers.encrypt_init, lib, user_session, M.AES_CBC, iv, 9999) == ReturnValue.KEY_HANDLE_INVALID
+    assert rv_of(ciphers.encrypt_init, lib, user_session, M.AES_CBC, b"short", no_encrypt) == (
+        ReturnValue.MECHANISM_PARAM_INVALID
+    )
+    assert (
+        rv_of(signatures.sign_init, lib, user_session, M.ECDSA, None, no_encrypt) == ReturnValue.KEY_TYPE_INCONSISTENT
+    )
+    assert rv_of(ciphers.encrypt_init, lib, user_session, M.SHA256, None, no_encrypt) == ReturnValue.MECHANISM_INVALID
+
+
+def test_rsa_oaep_pss_and_pkcs1(lib: Library, user_session: int):
+    public, private = rsa_pair(lib, user_session)
+    view = objects.object_view(lib, public)
+    values = public_values(lib, view)
+    assert len(values[A.MODULUS]) == 256 and values[A.PUBLIC_EXPONENT] == b"\x01\x00\x01"
+    oaep = OaepParams(M.SHA256, 2, 1, b"")
+    ciphers.encrypt_init(lib, user_session, M.RSA_PKCS_OAEP, oaep, public)
+    sealed = ciphers.encrypt(lib, user_session, b"secret", 512)
+    ciphers.decrypt_init(lib, user_session, M.RSA_PKCS_OAEP, oaep, private)
+    assert ciphers.decrypt(lib, user_session, sealed, 512) == b"secret"
+    n = int.from_bytes(values[A.MODULUS], "big")
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    reference = RSAPublicNumbers(65537, n).public_key()
+    pss = PssParams(M.SHA256, 2, 32)
+    signatures.sign_init(lib, user_session, M.SHA256_RSA_PKCS_PSS, pss, private)
+    signature = signatures.sign(lib, user_session, b"message", 512)
+    reference.verify(
+        signature, b"message", padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256()
+    )  # raises if invalid
+    digest = hashlib.sha256(b"message").digest()
+    info = bytes.fromhex("3031300d060960864801650304020105000420") + digest
+    signatures.sign_init(lib, user_session, M.RSA_PKCS, None, private)
+    raw = signatures.sign(lib, user_session, info, 512)
+    reference.verify(raw, b"message", padding.PKCS1v15(), hashes.SHA256())
+    signatures.verify_init(lib, user_session, M.SHA256_RSA_PKCS, None, public)
+    signatures.verify(lib, user_session, b"message", raw)
+    signatures.verify_init(lib, user_session, M.SHA256_RSA_PKCS, None, public)
+    assert rv_of(signatures.verify, lib, user_session, b"massage", raw) == ReturnValue.SIGNATURE_INVALID
+
+
+def test_ecdsa_raw_signatures_and_ecdh(lib: Library, user_session: int):
+    public, private = ec_pair(lib, user_session)
+    point = public_values(lib, objects.object_view(lib, public))[A.EC_POINT]
+    assert point[:2] == b"\x04\x41" and point[2] == 4
+    reference = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point[2:])
+    signatures.sign_init(lib, user_session, M.ECDSA_SHA256, None, private)
+    signatures.sign_update(lib, user_session, b"mess")
+    signatures.sign_update(lib, user_session, b"age")
+    signature = signatures.sign_final(lib, user_session, 128)
+    assert len(signature) == 64
+    der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    reference.verify(der, b"message", ec.ECDSA(hashes.SHA256()))
+    signatures.verify_init(lib, user_session, M.ECDSA, None, public)
+    signatures.verify(lib, user_session, hashlib.sha256(b"message").digest(), signature)
+    signatures.verify_init(lib, user_session, M.ECDSA, None, public)
+    assert rv_of(signatures.verify, lib, user_session, b"x" * 32, signature[:-1]) == ReturnValue.SIGNATURE_LEN_RANGE
+    other_public, other_private = ec_pair(lib, user_session)
+    other_point = public_values(lib, objects.object_view(lib, other_public))[A.EC_POINT]
+    template = [(A.KEY_TYPE, ulong(KeyType.GENERIC_SECRET)), *PLAIN]
+    ours = keys.derive_key(
+        lib, user_session, M.ECDH1_DERIVE, Ecdh1Params(1, b"", other_point), base_handle=private, raw_template=template
+    )
+    theirs = keys.derive_key(
+        lib,
+        user_session,
+        M.ECDH1_DERIVE,
+        Ecdh1Params(1, b"", point[2:]),
+        base_handle=other_private,
+        raw_template=template,
+    )
+    assert key_value(lib, user_session, ours) == key_value(lib, user_session, theirs)
+
+
+def test_wrap_unwrap_and_copy(lib: Library, user_session: int):
+    target = aes_key(lib, user_session)
+    kek = aes_key(lib, user_session)
+    for mechanism in (M.AES_KEY_WRAP, M.AES_KEY_WRAP_KWP):
+        wrapped = keys.wrap_key(lib, user_session, mechanism, None, wrapping_handle=kek, key_handle=target)
+        template = [(A.CLASS, ulong(ObjectClass.SECRET_KEY)), (A.KEY_TYPE, ulong(KeyType.AES)), *PLAIN]
+        copy = keys.unwrap_key(
+            lib, user_session, mechanism, None, unwrapping_handle=kek, wrapped=wrapped, raw_template=template
+        )
+        assert key_value(lib, user_session, copy) == key_value(lib, user_session, target)
+    sensitive = keys.generate_key(
+        lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16)), (A.EXTRACTABLE, boolean(True))]
+    )
+    twin = objects.copy_object(lib, user_session, sensitive, [(A.LABEL, b"twin")])
+    assert attribute(lib, user_session, twin, A.LABEL) == b"twin"
+    assert attribute(lib, user_session, twin, A.SENSITIVE) == pack(Kind.BOOL, True)
+    iv = os.urandom(16)
+    ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, iv, sensitive)
+    sealed = ciphers.encrypt(lib, user_session, b"same key", 64)
+    ciphers.decrypt_init(lib, user_session, M.AES_CBC_PAD, iv, twin)
+    assert ciphers.decrypt(lib, user_session, sealed, 64) == b"same key"
+    locked = keys.generate_key(lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16))])
+    assert rv_of(objects.copy_object, lib, user_session, locked, []) == ReturnValue.KEY_UNEXTRACTABLE
+    with pytest.raises(CkError):
+        keys.wrap_key(lib, user_session, M.AES_KEY_WRAP, None, wrapping_handle=kek, key_handle=locked)
+    assert objects.get_object_size(lib, user_session, twin) > 16
+
+
+def test_digests_and_hmac(lib: Library, user_session: int):
+    digests.digest_init(lib, user_session, M.SHA384, None)
+    digests.digest_update(lib, user_session, b"a")
+    digests.digest_update(lib, user_session, b"bc")
+    assert digests.digest_final(lib, user_session, 64) == hashlib.sha384(b"abc").digest()
+    hmac_key = keys.generate_key(lib, user_session, M.GENERIC_SECRET_KEY_GEN, [(A.VALUE_LEN, ulong(32)), *PLAIN])
+    signatures.sign_init(lib, user_session, M.SHA256_HMAC, None, hmac_key)
+    mac = signatures.sign(lib, user_session, b"data", 64)
+    import hmac
+
+    assert mac == hmac.new(key_value(lib, user_session, hmac_key), b"data", "sha256").digest()
+    signatures.verify_init(lib, user_session, M.SHA256_HMAC, None, hmac_key)
+    signatures.verify(lib, user_session, b"data", mac)
+
+
+def test_public_key_export_matches(lib: Library, user_session: int):
+    public, _private = ec_pair(lib, user_session)
+    view = objects.object_view(lib, public)
+    from kms_backend.kmip import _schema_data as S
+    from kms_backend.kmip._registry_data import KeyFormatType, Operation
+
+    got = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid, key_format_type=KeyFormatType.X_509))
+    key = serialization.load_der_public_key(bytes(got.managed_object.key_block.key_value.key_material))
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    assert attribute(lib, user_session, public, A.KEY_TYPE) == ulong(KeyType.EC)
