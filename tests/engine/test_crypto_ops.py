@@ -1048,3 +1048,26 @@ def test_the_engine_refuses_to_start_when_a_self_test_fails(monkeypatch: pytest.
 def test_state_helpers_cover_every_state() -> None:
     assert State.ACTIVE in _crypto.PROTECT_STATES and State.DEACTIVATED not in _crypto.PROTECT_STATES
     assert {State.DEACTIVATED, State.COMPROMISED} <= _crypto.PROCESS_STATES
+
+
+def test_register_describes_keys_the_client_did_not_describe(kms: Kms) -> None:
+    """A key registered without algorithm/length attributes (e.g. one unwrapped on Register) gets them from its
+    material, as PKCS#11 C_UnwrapKey relies on."""
+    from kms_backend import crypto
+    from kms_backend.kmip._registry_data import RecommendedCurve
+
+    private_der, _ = crypto.generate_key_pair(CryptographicAlgorithm.EC, curve=RecommendedCurve.P_384)
+    block = S.KeyBlock(key_format_type=KeyFormatType.PKCS_8, key_value=S.KeyValue(key_material=private_der))
+    request = S.RegisterRequest(
+        object_type=ObjectType.PRIVATE_KEY, attributes=Attributes(), managed_object=S.PrivateKey(key_block=block)
+    )
+    uid = kms.run(Operation.REGISTER, request).unique_identifier
+    attrs = kms.attributes(uid)
+    assert attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM) == CryptographicAlgorithm.EC
+    assert attrs.get(Tag.CRYPTOGRAPHIC_LENGTH) == 384
+    assert attrs.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS).recommended_curve == RecommendedCurve.P_384
+    raw = S.SymmetricKey(
+        key_block=S.KeyBlock(key_format_type=KeyFormatType.RAW, key_value=S.KeyValue(key_material=bytes(16)))
+    )
+    request = S.RegisterRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=Attributes(), managed_object=raw)
+    assert kms.attributes(kms.run(Operation.REGISTER, request).unique_identifier).get(Tag.CRYPTOGRAPHIC_LENGTH) == 128

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ... import crypto
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import ObjectType, ResultReason, Tag
 from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes
 from ..context import RequestContext
 from ..keyformats import unwrap_object
+from ..keymaterial import private_key_der, public_key_der, symmetric_key
 from ..lifecycle import key_block, raw_key_material
 from ..objects import OBJECT_TYPES
 from ._common import client_attributes, new_object
@@ -39,10 +42,42 @@ def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterRespons
                 if given is not None and given != value:
                     raise KmipError(ResultReason.INVALID_FIELD, f"{tag.name} attribute contradicts the Key Block")
                 attrs.set(tag, value)
+        _describe_material(object_type, obj, attrs)
     mo = new_object(
         ctx, ObjectType(object_type), obj, attrs, key_material=raw_key_material(obj), key_format_type=key_format
     )
     return S.RegisterResponse(unique_identifier=ctx.returned(mo.uid))
+
+
+def _describe_material(object_type: int, obj: object, attrs: Attributes) -> None:
+    """Fill Cryptographic Algorithm / Length / Domain Parameters the client left out from the key itself (a key
+    unwrapped on Register carries no Key Block metadata of its own)."""
+    if Tag.CRYPTOGRAPHIC_LENGTH in attrs and (
+        object_type == ObjectType.SYMMETRIC_KEY or Tag.CRYPTOGRAPHIC_ALGORITHM in attrs
+    ):
+        return
+    try:
+        if object_type in (ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA):
+            if Tag.CRYPTOGRAPHIC_LENGTH not in attrs:
+                attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, 8 * len(symmetric_key(obj)))  # type: ignore[arg-type]
+            return
+        if object_type == ObjectType.PRIVATE_KEY:
+            der = private_key_der(obj)  # type: ignore[arg-type]
+        elif object_type == ObjectType.PUBLIC_KEY:
+            der = public_key_der(obj)  # type: ignore[arg-type]
+        else:
+            return
+        described = crypto.describe_key(der)
+    except KmipError:
+        return  # material the crypto layer cannot read stays as registered; using it will report the problem
+    if Tag.CRYPTOGRAPHIC_ALGORITHM not in attrs:
+        attrs.set(Tag.CRYPTOGRAPHIC_ALGORITHM, described.algorithm)
+    if Tag.CRYPTOGRAPHIC_LENGTH not in attrs:
+        attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, described.length_bits)
+    if described.curve is not None and Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS not in attrs:
+        attrs.set(
+            Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS, S.CryptographicDomainParameters(recommended_curve=described.curve)
+        )
 
 
 __all__ = ["handle"]
