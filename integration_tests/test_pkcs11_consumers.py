@@ -20,6 +20,7 @@ import yaml
 from _keystead_server import KeysteadProcess
 
 from c_shim import build
+from kms_backend.hsm.softhsm import SoftHsm, missing_reason
 
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 
@@ -27,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
 USER_PIN, SO_PIN = "1234", "5678"
 TIMEOUT = 120
-BACKENDS = ["embedded", "remote"]
+#: embedded-kek: the embedded store sealed under a SoftHSM2 key-encryption key (issue 6: the provider's suite
+#: passes with a KEK-protected store).
+BACKENDS = ["embedded", "embedded-kek", "remote"]
 KEYSTEAD = [sys.executable, "-m", "kms_backend.cli"]
 
 
@@ -101,7 +104,28 @@ def token(request: pytest.FixtureRequest, tmp_path: Path) -> Token:
         config.write_text(yaml.safe_dump(raw))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KEYSTEAD_", "OPENSSL_"))}
     env["KEYSTEAD_PKCS11_CONFIG"] = str(config)
+    if request.param == "embedded-kek":
+        env.update(_kek_environment(tmp_path / "softhsm"))
     return Token(env, request.param, secrets.token_hex(4))
+
+
+def _kek_environment(directory: Path) -> dict[str, str]:
+    """A throw-away SoftHSM2 token and the KEYSTEAD_HSM_* variables that make the provider seal its store."""
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("KEYSTEAD_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"SoftHSM2 is required here: {reason}")
+        pytest.skip(reason)
+    softhsm = SoftHsm.create(directory)
+    softhsm.init_token("kek", "kek-pin-1234", base=os.environ)
+    return {
+        "SOFTHSM2_CONF": str(softhsm.conf),
+        "KEYSTEAD_HSM_MODULE": softhsm.module,
+        "KEYSTEAD_HSM_TOKEN_LABEL": "kek",
+        "KEYSTEAD_HSM_PIN": "kek-pin-1234",
+        "KEYSTEAD_HSM_KEK_LABEL": "keystead-kek",
+        "KEYSTEAD_HSM_CREATE_KEK": "1",
+    }
 
 
 def run(
@@ -175,7 +199,7 @@ def test_pkcs11_tool(library: Path, token: Token, tmp_path: Path):
     assert run([*login, "--write-object", str(data_file), "--type", "data", "--label", label], env).returncode == 0
     read = run([*login, "--read-object", "--type", "data", "--label", label], env, text=False)
     assert read.returncode == 0 and read.stdout == b"opaque data object"
-    if token.backend == "embedded":  # the self-test uses every key on the token: run it where the token is ours
+    if token.backend != "remote":  # the self-test uses every key on the token: run it where the token is ours
         test = run([*login, "--test"], env)
         assert test.returncode == 0 and "No errors" in test.stdout, test.stdout + test.stderr
 
@@ -455,3 +479,29 @@ def test_p11kit_module_registration(library: Path, token: Token, tmp_path: Path)
     assert listed.returncode == 0, listed.stderr
     assert "keystead" in listed.stdout and "token: itest" in listed.stdout, listed.stdout
     assert "manufacturer: Keystead" in listed.stdout
+
+
+# -- the provider's store under an HSM key-encryption key (issue 6) ---------------------------------------------------
+def test_kek_seals_every_key_the_provider_stores(library: Path, tmp_path: Path):
+    """Keys made through the library land in the database sealed by the HSM: no object blob is plain TTLV."""
+    import sqlite3
+
+    from kms_backend.hsm import is_sealed
+
+    tool = need("pkcs11-tool", "opensc")
+    config = _init_token(tmp_path / "token")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KEYSTEAD_", "OPENSSL_"))}
+    env["KEYSTEAD_PKCS11_CONFIG"] = str(config)
+    env.update(_kek_environment(tmp_path / "softhsm"))
+    base = [tool, "--module", str(library), "--login", "--pin", USER_PIN]
+    for args in (
+        ["--keygen", "--key-type", "AES:32", "--label", "sealed-aes"],
+        ["--keypairgen", "--key-type", "EC:prime256v1", "--label", "sealed-ec"],
+    ):
+        result = run([*base, *args], env)
+        assert result.returncode == 0, result.stderr
+    database = yaml.safe_load(config.read_text())["backend"]["database"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        blobs = [bytes(row[0]) for row in db.execute("SELECT object_bytes FROM objects") if row[0]]
+    assert len(blobs) >= 3  # the AES key, the EC private key and its public key
+    assert all(is_sealed(blob) for blob in blobs)

@@ -180,8 +180,8 @@ def cmd_pkcs11_path(_args: argparse.Namespace) -> int:
 
 def cmd_pkcs11_init(args: argparse.Namespace) -> int:
     """Write DIR/pkcs11.yaml for a token over an embedded store in DIR (the softhsm2-util --init-token analogue)."""
+    from kms_backend.store import open_store
     from provider import config as pkcs11_config
-    from provider.embedded_backend import open_store
 
     directory = Path(args.dir).resolve()
     path = directory / "pkcs11.yaml"

@@ -50,7 +50,7 @@ def open_backend(config: ProviderConfig) -> Backend:
         return MemoryBackend()
     from .embedded_backend import EmbeddedBackend
 
-    return EmbeddedBackend.open(config.backend.database or "sqlite://")
+    return EmbeddedBackend.open(config.backend.database or "sqlite://", hsm=config.backend.hsm)
 
 
 __all__ = ["Backend", "Identity", "open_backend"]

@@ -30,6 +30,7 @@ File layout::
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -57,6 +58,21 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class HsmConfig:
+    """The HSM whose key-encryption key seals the embedded store (issue 6), as for ``keystead serve --hsm-*``.
+
+    YAML ``backend.hsm: {module, token_label, pin, kek_label, create_kek}``; ``KEYSTEAD_HSM_MODULE``,
+    ``KEYSTEAD_HSM_TOKEN_LABEL``, ``KEYSTEAD_HSM_PIN``, ``KEYSTEAD_HSM_KEK_LABEL`` and ``KEYSTEAD_HSM_CREATE_KEK``
+    override it."""
+
+    module: str
+    token_label: str
+    pin: str
+    kek_label: str
+    create_kek: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class BackendConfig:
     """Where the keys live: the engine in-process over a database, a remote KMS, or memory (tests)."""
 
@@ -68,6 +84,7 @@ class BackendConfig:
     tls_ca: str | None = None
     bearer_token: str | None = None
     timeout: float = 30.0
+    hsm: HsmConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +152,51 @@ def load_config(environ: Mapping[str, str], home: Path | None = None) -> Provide
     if path is None:
         home = home if home is not None else Path(environ.get("HOME") or Path.home())
         data_dir = home / ".local/share/keystead"
-        return ProviderConfig(
+        config = ProviderConfig(
             path=home / USER_CONFIG,
             backend=BackendConfig(database=f"sqlite:///{data_dir / 'pkcs11.db'}"),
         )
-    return load_file(path)
+    else:
+        config = load_file(path)
+    hsm = _hsm_from_environ(environ)
+    if hsm is not None:
+        config = dataclasses.replace(config, backend=dataclasses.replace(config.backend, hsm=hsm))
+    return config
+
+
+_HSM_VARIABLES = ("KEYSTEAD_HSM_TOKEN_LABEL", "KEYSTEAD_HSM_PIN", "KEYSTEAD_HSM_KEK_LABEL")
+
+
+def _hsm_from_environ(environ: Mapping[str, str]) -> HsmConfig | None:
+    module = environ.get("KEYSTEAD_HSM_MODULE")
+    if not module:
+        return None
+    missing = [name for name in _HSM_VARIABLES if not environ.get(name)]
+    if missing:
+        raise ConfigError(f"KEYSTEAD_HSM_MODULE is set but {', '.join(missing)} is not")
+    return HsmConfig(
+        module=module,
+        token_label=environ["KEYSTEAD_HSM_TOKEN_LABEL"],
+        pin=environ["KEYSTEAD_HSM_PIN"],
+        kek_label=environ["KEYSTEAD_HSM_KEK_LABEL"],
+        create_kek=environ.get("KEYSTEAD_HSM_CREATE_KEK", "").lower() in ("1", "true", "yes"),
+    )
+
+
+def _hsm_from_mapping(section: Mapping[str, Any]) -> HsmConfig | None:
+    if not section:
+        return None
+    values = {key: _opt_str(section, key) for key in ("module", "token_label", "pin", "kek_label")}
+    missing = [key for key, value in values.items() if not value]
+    if missing:
+        raise ConfigError(f"backend.hsm needs {', '.join(missing)}")
+    return HsmConfig(
+        module=str(values["module"]),
+        token_label=str(values["token_label"]),
+        pin=str(values["pin"]),
+        kek_label=str(values["kek_label"]),
+        create_kek=bool(section.get("create_kek", False)),
+    )
 
 
 def load_file(path: Path) -> ProviderConfig:
@@ -221,6 +278,7 @@ def from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> ProviderCo
             tls_ca=file_name(_opt_str(backend, "tls_ca")),
             bearer_token=_opt_str(backend, "bearer_token"),
             timeout=timeout,
+            hsm=_hsm_from_mapping(_section(backend, "hsm")),
         ),
         cache_ttl=cache_ttl,
         log_file=file_name(_opt_str(log, "file")),
@@ -240,7 +298,7 @@ def to_mapping(config: ProviderConfig) -> dict[str, Any]:
     if config.pin_is_token:
         token["pin_is_token"] = True
     b = config.backend
-    backend = {
+    backend: dict[str, Any] = {
         k: v
         for k, v in (
             ("type", b.type),
@@ -253,6 +311,14 @@ def to_mapping(config: ProviderConfig) -> dict[str, Any]:
         )
         if v is not None
     }
+    if b.hsm is not None:
+        backend["hsm"] = {
+            "module": b.hsm.module,
+            "token_label": b.hsm.token_label,
+            "pin": b.hsm.pin,
+            "kek_label": b.hsm.kek_label,
+            "create_kek": b.hsm.create_kek,
+        }
     out: dict[str, Any] = {"token": token, "backend": backend, "cache_ttl": config.cache_ttl}
     log = {"level": config.log_level} | ({"file": config.log_file} if config.log_file else {})
     out["log"] = log
@@ -278,6 +344,7 @@ def with_token(config: ProviderConfig, **changes: Any) -> ProviderConfig:
 
 __all__ = [
     "BackendConfig",
+    "HsmConfig",
     "ConfigError",
     "ProviderConfig",
     "find_config_path",

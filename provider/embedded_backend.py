@@ -2,40 +2,38 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from kms_backend.engine import Engine, EngineConfig
 from kms_backend.kmip._registry_data import Operation
 from kms_backend.kmip.schema import Struct
+from kms_backend.store import open_store
 from kms_backend.store.base import ObjectStore
 
 from .backend import Identity
-
-
-def open_store(url: str) -> ObjectStore:
-    """The store for a database URL (``sqlite:///path``...), through ``kms_backend.store.sql.open_store``."""
-    sql: Any = importlib.import_module("kms_backend.store.sql")
-    opener = getattr(sql, "open_store", None)
-    if opener is not None:
-        return opener(url)  # type: ignore[no-any-return]
-    # Until open_store lands: plain sqlite URLs name SQLAlchemy's pysqlite driver.
-    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
-        url = "sqlite+pysqlite://" + url.removeprefix("sqlite://")
-    return sql.SqlStore(url)  # type: ignore[no-any-return]
+from .config import HsmConfig
 
 
 class EmbeddedBackend:
     """Runs operations on an ``Engine`` in this process, as the identity's user."""
 
-    def __init__(self, store: ObjectStore, config: EngineConfig | None = None) -> None:
+    def __init__(self, store: ObjectStore, config: EngineConfig | None = None, hsm: HsmConfig | None = None) -> None:
         self.store = store
-        self.engine = Engine(store, config or EngineConfig(server_name="Keystead PKCS#11"))
+        self._hsm: Any = None
+        options: dict[str, Any] = {}
+        if hsm is not None:
+            # Stored key material sealed under the HSM's key-encryption key, exactly as `keystead serve --hsm-*`.
+            from kms_backend.hsm import HsmSettings, open_hsm
+
+            settings = HsmSettings(hsm.module, hsm.token_label, hsm.pin, hsm.kek_label, create_kek=hsm.create_kek)
+            self._hsm = open_hsm(settings)
+            options = self._hsm.engine_options()
+        self.engine = Engine(store, config or EngineConfig(server_name="Keystead PKCS#11"), **options)
 
     @classmethod
-    def open(cls, database: str) -> EmbeddedBackend:
-        """An engine over the database at ``database`` (created and migrated if needed)."""
-        return cls(open_store(database))
+    def open(cls, database: str, hsm: HsmConfig | None = None) -> EmbeddedBackend:
+        """An engine over the database at ``database`` (created and migrated if needed), sealed by ``hsm``."""
+        return cls(open_store(database), hsm=hsm)
 
     def run(self, operation: Operation, payload: Struct, identity: Identity) -> Struct:
         """One operation through ``Engine.run_operation`` (its own store transaction)."""
@@ -45,6 +43,9 @@ class EmbeddedBackend:
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
+        if self._hsm is not None:
+            self._hsm.close()
+            self._hsm = None
 
 
-__all__ = ["EmbeddedBackend", "open_store"]
+__all__ = ["EmbeddedBackend"]
