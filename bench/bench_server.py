@@ -1,6 +1,6 @@
 """Keystead's KMS beside the PyKMIP 0.11 server, same machine, same run (issue 3 benchmarks; run by hand).
 
-    python -m bench.bench_server [--seconds 5]
+    python -m bench.bench_server [--seconds 5] [--workers N]
 
 * Get and Create over the KMIP port (mutual TLS, KMIP 1.2 so both servers speak it) with one persistent, lean
   client that sends pre-encoded TTLV bytes (PyKMIP's own client costs more CPU than its server);
@@ -8,7 +8,8 @@
   its binary Get at the same concurrency is shown beside it).
 
 The PyKMIP server needs SQLAlchemy 1.4, so it runs from its own virtual environment (``bench/.pykmip-venv``,
-created on first use from PyPI). Reports ops/s and p50/p99 latency.
+created on first use from PyPI). Reports ops/s and p50/p99 latency, and Keystead's ratio to PyKMIP (issue 3 asks for
+20x). ``--workers N`` runs ``keystead serve --workers N`` (N processes sharing the ports).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from kms_backend.kmip.ttlv import Item, ItemType
 
 BENCH_DIR = Path(__file__).resolve().parent
 PYKMIP_VENV = BENCH_DIR / ".pykmip-venv"
+TARGET_RATIO = 20.0  # issue 3
 
 
 # --- requests -------------------------------------------------------------------------------------------------
@@ -231,6 +233,41 @@ def kmip_rows(
     return rows
 
 
+class HttpClient:
+    """One persistent HTTPS keep-alive connection that POSTs a pre-built request and reads the response: as lean
+    as ``TtlvClient``, so that the numbers are the server's (httpx costs the client more CPU than the server
+    spends, and eight httpx threads in one process measure mostly the client's GIL)."""
+
+    def __init__(self, port: int, context: ssl.SSLContext, path: str, body: bytes) -> None:
+        raw = socket.create_connection(("127.0.0.1", port))
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+        self.request = (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        self.buffer = b""
+
+    def call(self) -> bytes:
+        self.sock.sendall(self.request)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._fill()
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+        if not head.startswith(b"HTTP/1.1 200 "):
+            raise RuntimeError(head.decode("latin-1"))
+        length = next(int(line[15:]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:"))
+        while len(self.buffer) < length:
+            self._fill()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return body
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
+
+
 def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, int, tuple[float, float, float]]]:
     url = f"{server.http_url}/kmip/2_1"
     assert server.certs is not None
@@ -241,17 +278,11 @@ def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, i
     body = json_codec.encode(to_tree(S.GetRequest(unique_identifier=uid), 0x420079)).replace(
         '"RequestPayload"', '"Get"', 1
     )
+    port = int(server.http_url.rsplit(":", 1)[1])
+    context.check_hostname = False
 
     def per_client() -> Callable[[], object]:
-        client = httpx.Client(timeout=30, headers={"content-type": "application/json"}, verify=context)
-
-        def call() -> object:
-            response = client.post(url, content=body)
-            if response.status_code != 200:
-                raise RuntimeError(response.text)
-            return response
-
-        return call
+        return HttpClient(port, context, "/kmip/2_1", body.encode()).call
 
     return [
         ("Keystead", "JSON /kmip/2_1 Get", clients, measure(lambda: None, seconds, clients=clients, setup=per_client))
@@ -262,9 +293,10 @@ def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, i
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=1, help="keystead serve --workers N")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-"))
-    keystead = KeysteadProcess.start(workdir / "keystead")
+    keystead = KeysteadProcess.start(workdir / "keystead", "--workers", str(args.workers))
     assert keystead.certs is not None and keystead.kmip_port is not None
     (workdir / "pykmip").mkdir()
     pykmip = PyKmipServer(workdir / "pykmip", keystead.certs)
@@ -276,6 +308,7 @@ def main(argv: list[str] | None = None) -> None:
         pykmip.stop()
         keystead.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    print(f"Keystead with --workers {args.workers} on {os.cpu_count()} CPUs, {args.seconds:g} s per row")
     print(f"{'server':<12} {'operation':<22} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for server, operation, clients, (rate, p50, p99) in rows:
         print(f"{server:<12} {operation:<22} {clients:>7} {rate:>9,.0f} {p50:>8.2f} {p99:>8.2f}")
@@ -284,7 +317,12 @@ def main(argv: list[str] | None = None) -> None:
         base = reference.get((operation if operation.startswith("KMIP") else "KMIP Get", clients))
         if server == "Keystead" and base:
             against = "Get" if "Get" in operation else "Create"
-            print(f"Keystead {operation} x{clients}: {rate / base:.1f}x PyKMIP's KMIP {against}")
+            ratio = rate / base
+            verdict = "meets" if ratio >= TARGET_RATIO else "below"
+            print(
+                f"Keystead {operation} x{clients}: {ratio:.1f}x PyKMIP's KMIP {against} "
+                f"({verdict} the {TARGET_RATIO:g}x target)"
+            )
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ class ServerConfig:
     approved_only: bool = False
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     threads: int = 16
+    workers: int = 1
     kmip_max_connections: int = 512
     kmip_idle_timeout: float = 300.0
     hsm_module: str | None = None
@@ -269,7 +270,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("approved_only", "bool", "refuse algorithms that are not FIPS-approved"),
     Option("max_message_size", "int", "largest request accepted, in bytes (HTTP 413 / KMIP error beyond)", "BYTES"),
     Option("threads", "int", "threads running KMIP operations for HTTP requests (0: run them on the event loop)", "N"),
-    Option("kmip_max_connections", "int", "simultaneous KMIP-over-TLS connections", "N"),
+    Option(
+        "workers",
+        "int",
+        "server processes sharing the HTTP and KMIP ports, each with its own engine and database connection "
+        "(SQLite, PostgreSQL, MySQL or Redis; not memory://); /metrics shows the answering process's counters",
+        "N",
+    ),
+    Option("kmip_max_connections", "int", "simultaneous KMIP-over-TLS connections (per worker)", "N"),
     Option("kmip_idle_timeout", "float", "seconds an idle KMIP connection stays open", "SECONDS"),
     Option("hsm_module", "str", "PKCS#11 library of the HSM holding the key-encryption key", "LIB"),
     Option("hsm_token_label", "str", "label of the HSM token", "LABEL"),
@@ -396,6 +404,10 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError("--max-message-size must be at least 1024 bytes")
     if config.threads < 0 or config.kmip_max_connections < 1:
         raise ConfigError("--threads must be >= 0 and --kmip-max-connections >= 1")
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if config.workers > 1 and config.database_url.partition(":")[0].lower() == "memory":
+        raise ConfigError("--workers above 1 needs a shared database: memory:// lives inside one process")
     if config.kmip_idle_timeout <= 0:
         raise ConfigError("--kmip-idle-timeout must be positive")
     if config.hsm_requested:

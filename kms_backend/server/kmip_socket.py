@@ -74,17 +74,11 @@ class KmipSocketServer:
             return self.requested_port
         return int(self.listener.getsockname()[1])
 
-    def start(self) -> None:
-        """Bind and start accepting (raises OSError if the port is taken)."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            listener.bind((self.host, self.requested_port))
-            listener.listen(128)
-        except OSError:
-            listener.close()
-            raise
+    def start(self, listener: socket.socket | None = None) -> None:
+        """Bind and start accepting (raises OSError if the port is taken). ``listener``: a socket already bound and
+        listening, shared with other worker processes (each accepts from it); this server closes its copy."""
+        if listener is None:
+            listener = listen_tcp(self.host, self.requested_port, 128)
         # Polling accept lets stop() end the loop without relying on close() waking a blocked accept().
         listener.settimeout(_ACCEPT_POLL)
         self.listener = listener
@@ -118,7 +112,7 @@ class KmipSocketServer:
                 continue
             if not self.slots.acquire(blocking=False):
                 log.warning("refusing a KMIP connection from %s: too many connections", address[0])
-                self.metrics.kmip_messages.labels("refused").inc()
+                self.metrics.observe_kmip_message("refused")
                 raw.close()
                 continue
             thread = threading.Thread(
@@ -167,11 +161,11 @@ class KmipSocketServer:
             except DecodeError as exc:
                 # Not KMIP (TLS'd HTTP, random bytes): nothing to resynchronise on, so hang up.
                 log.info("closing a KMIP connection of %s: %s", user, exc.message)
-                self.metrics.kmip_messages.labels("invalid").inc()
+                self.metrics.observe_kmip_message("invalid")
                 return
             if size > limit:
                 # Answer, then hang up: skipping the body would mean reading it all.
-                self.metrics.kmip_messages.labels("invalid").inc()
+                self.metrics.observe_kmip_message("invalid")
                 error = KmipError(ResultReason.INVALID_MESSAGE, f"message of {size} bytes exceeds {limit} bytes")
                 _send_quietly(conn, binary_codec.encode(_messages.error_tree(self.engine, error)))
                 return
@@ -188,15 +182,28 @@ class KmipSocketServer:
                 out = binary_codec.encode(
                     _messages.error_tree(self.engine, error, _messages.guess_binary_version(data))
                 )
-                self.metrics.kmip_messages.labels("error").inc()
+                self.metrics.observe_kmip_message("error", time.perf_counter() - start)
             else:
+                self.metrics.observe_kmip_message("ok", time.perf_counter() - start)
                 self.metrics.observe_response("kmip", tree)
-                self.metrics.kmip_messages.labels("ok").inc()
-            self.metrics.kmip_latency.observe(time.perf_counter() - start)
             try:
                 conn.sendall(out)
             except OSError:
                 return
+
+
+def listen_tcp(host: str, port: int, backlog: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv6 when ``host`` has a colon) and listening; OSError if taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(backlog)
+    except OSError:
+        listener.close()
+        raise
+    return listener
 
 
 def _read_exactly(conn: ssl.SSLSocket, size: int) -> bytes:
@@ -219,4 +226,4 @@ def _send_quietly(conn: ssl.SSLSocket, data: bytes) -> None:
         conn.sendall(data)
 
 
-__all__ = ["KmipSocketServer"]
+__all__ = ["KmipSocketServer", "listen_tcp"]

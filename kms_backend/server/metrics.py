@@ -6,6 +6,8 @@ and ``operation`` a KMIP Operation name, so a client cannot grow the series with
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -66,12 +68,44 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Label children by label values; the keys are as bounded as the labels (see the module docstring).
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._operation_children: dict[tuple[str, int, str], Counter] = {}
+        self._kmip_children: dict[str, Counter] = {}
+        # With --workers each process keeps its own counters: this says which process a scrape reached.
+        Gauge(
+            "keystead_worker",
+            "The serving process (its pid) that answered this scrape",
+            ("pid",),
+            registry=self.registry,
+        ).labels(str(os.getpid())).set(1)
+
     def observe_http(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(endpoint, method, str(status)).inc()
-        self.http_latency.labels(endpoint).observe(seconds)
+        # Children are cached: ``labels()`` validates and hashes its arguments under a lock on every call.
+        key = (endpoint, method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(endpoint, method, str(status)), self.http_latency.labels(endpoint))
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_operation(self, transport: str, operation: int, result: str) -> None:
-        self.operations.labels(transport, operation_label(operation), result).inc()
+        key = (transport, operation, result)
+        child = self._operation_children.get(key)
+        if child is None:
+            child = self.operations.labels(transport, operation_label(operation), result)
+            self._operation_children[key] = child
+        child.inc()
+
+    def observe_kmip_message(self, result: str, seconds: float | None = None) -> None:
+        """One message on the KMIP socket: its result (ok, error, invalid, refused) and processing time."""
+        child = self._kmip_children.get(result)
+        if child is None:
+            child = self._kmip_children[result] = self.kmip_messages.labels(result)
+        child.inc()
+        if seconds is not None:
+            self.kmip_latency.observe(seconds)
 
     def observe_response(self, transport: str, response: Item) -> None:
         """Count every batch item of a Response Message tree by operation and result status."""

@@ -2,7 +2,8 @@
 SIGTERM, then close everything in order (listeners, in-flight work, store).
 
 HTTP runs on uvicorn with httptools and uvloop in the main thread; the KMIP socket has its own threads (see
-``kmip_socket``). Both share one ``Engine``, which is thread-safe.
+``kmip_socket``). Both share one ``Engine``, which is thread-safe. With ``--workers N`` several such processes
+share the listening sockets (``workers``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import base64
 import contextlib
 import logging
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
@@ -166,6 +169,14 @@ def read_redis_key(path: str) -> bytes:
     raise ValueError(f"{path} must hold a 32-byte key (raw, hex or base64)")
 
 
+@dataclass(frozen=True, slots=True)
+class Listeners:
+    """Listening sockets opened before the worker processes start (``--workers``); each worker serves them."""
+
+    http: socket.socket
+    kmip: socket.socket | None
+
+
 class KeysteadServer:
     """Everything ``serve`` runs, built from one ``ServerConfig``; usable in-process by tests."""
 
@@ -230,8 +241,9 @@ class KeysteadServer:
             h11_max_incomplete_event_size=64 * 1024,
         )
 
-    def start_kmip(self) -> None:
-        """Open the KMIP TLS socket if configured (StartupError if it cannot bind)."""
+    def start_kmip(self, listener: socket.socket | None = None) -> None:
+        """Open the KMIP TLS socket if configured (StartupError if it cannot bind); ``listener``: a socket already
+        bound and listening (shared by the worker processes), instead of binding one here."""
         config = self.config
         if not config.kmip_enabled:
             return
@@ -247,19 +259,27 @@ class KeysteadServer:
                 max_connections=config.kmip_max_connections,
                 metrics=self.metrics,
             )
-            self.kmip.start()
+            self.kmip.start(listener)
         except (OSError, ssl.SSLError) as exc:
             raise StartupError(f"cannot open the KMIP port {config.host}:{config.kmip_port}: {exc}") from exc
 
-    async def serve(self, out: TextIO) -> None:
-        """Run until a signal; prints where it listens once both listeners are up."""
+    async def serve(
+        self,
+        out: TextIO | None = None,
+        *,
+        listeners: Listeners | None = None,
+        on_ready: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run until a signal. Once both listeners are up, writes the startup message to ``out`` or hands it to
+        ``on_ready``. ``listeners``: sockets already bound and listening (``--workers``), instead of binding."""
         try:
             uv_config = self._uvicorn_config()
         except (OSError, ssl.SSLError) as exc:
             raise StartupError(f"cannot load the TLS files: {exc}") from exc
-        self.start_kmip()
+        self.start_kmip(listeners.kmip if listeners is not None else None)
         self.http = uvicorn.Server(uv_config)
-        task = asyncio.create_task(self.http.serve())
+        sockets = [listeners.http] if listeners is not None else None
+        task = asyncio.create_task(self.http.serve(sockets))
         while not self.http.started:
             if task.done():
                 break
@@ -267,8 +287,11 @@ class KeysteadServer:
         if task.done():
             task.result()  # re-raises a startup exception
             raise StartupError(f"cannot listen on {self.config.host}:{self.config.http_port} (see the log above)")
-        out.write(self.banner())
-        out.flush()
+        if on_ready is not None:
+            on_ready(self.banner())
+        elif out is not None:
+            out.write(self.banner())
+            out.flush()
         await task
 
     def http_port(self) -> int:
@@ -295,6 +318,8 @@ class KeysteadServer:
         else:
             lines.append("  KMIP  disabled: port 5696 needs --tls-cert, --tls-key and --tls-ca")
         lines.append(f"  store {_redacted(config.database_url)}")
+        if config.workers > 1:
+            lines.append(f"  workers {config.workers} processes share these ports")
         if self.hsm is not None:
             lines.append(f"  HSM   {self.hsm.describe()}: objects are sealed at rest")
         if config.tls_enabled:
@@ -345,6 +370,10 @@ def run(config: ServerConfig, out: TextIO = sys.stdout) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if config.workers > 1:
+        from .workers import run_workers
+
+        return run_workers(config, out)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         server = KeysteadServer(config)
@@ -371,6 +400,7 @@ def run(config: ServerConfig, out: TextIO = sys.stdout) -> int:
 
 __all__ = [
     "KeysteadServer",
+    "Listeners",
     "StartupError",
     "engine_config",
     "hsm_settings",

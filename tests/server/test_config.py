@@ -101,6 +101,8 @@ def test_jwt_issuers_from_json_and_yaml(tmp_path: Path) -> None:
         ({"jwt_issuers": '[{"issuer": "x"}]'}, "jwks_uri or jwks_file"),
         ({"jwt_issuers": '[{"issuer": "x", "jwks_file": "f", "algorithms": ["none"]}]'}, "never accepted"),
         ({"log_level": "loud"}, "expected one of"),
+        ({"workers": "0"}, "--workers must be at least 1"),
+        ({"workers": "2", "database": "memory://"}, "needs a shared database"),
     ],
 )
 def test_invalid_values_are_refused_with_the_option_named(options: dict[str, object], message: str) -> None:
@@ -125,3 +127,12 @@ def test_kmip_needs_tls_files() -> None:
     assert load_config(tls).kmip_enabled
     assert not load_config({**tls, "kmip_port": 0}).kmip_enabled
     assert not load_config({"tls_cert": "s.pem", "tls_key": "s.key"}).kmip_enabled
+
+
+def test_workers_from_flag_env_and_yaml(tmp_path: Path) -> None:
+    assert load_config({}).workers == 1
+    yaml_file = tmp_path / "keystead.yaml"
+    yaml_file.write_text("workers: 3\n")
+    assert load_config({"config": str(yaml_file)}).workers == 3
+    assert load_config({"config": str(yaml_file)}, {"KEYSTEAD_WORKERS": "4"}).workers == 4
+    assert load_config({"config": str(yaml_file), "workers": "2"}, {"KEYSTEAD_WORKERS": "4"}).workers == 2
