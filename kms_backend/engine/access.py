@@ -46,6 +46,24 @@ def _owned_or_admin(engine: Engine, user: str, owner: str, uid: str) -> None:
         raise KmipError(ResultReason.PERMISSION_DENIED, f"only the owner of {uid} may change its access rights")
 
 
+#: Keys that live in the HSM (``hsm::<slot>::<label>``, as Cosmian KMS names them) have no stored object: the
+#: HSM administrators play the owner's part for their access rights.
+HSM_PREFIX = "hsm::"
+
+
+def _hsm_key_admin(engine: Engine, user: str, uid: str) -> bool:
+    """True if ``uid`` is an HSM-resident key and ``user`` may manage its rights; Item Not Found without an HSM,
+    Permission Denied for other users."""
+    if not uid.startswith(HSM_PREFIX):
+        return False
+    resident = getattr(engine.hsm, "resident", None)
+    if resident is None:
+        raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found: no HSM is configured")
+    if user not in resident.admins and user not in engine.config.admin_users:
+        raise KmipError(ResultReason.PERMISSION_DENIED, f"only HSM administrators manage the rights on {uid}")
+    return True
+
+
 def grant(engine: Engine, user: str, uid: str, target: str, operations: Iterable[str | int]) -> None:
     """``user`` (the owner) allows ``target`` (a user name or ``*``) the listed operations on ``uid``."""
     ops = [operation_from_name(o) if isinstance(o, str) else Operation(o) for o in operations]
@@ -54,12 +72,13 @@ def grant(engine: Engine, user: str, uid: str, target: str, operations: Iterable
     if not target:
         raise KmipError(ResultReason.INVALID_FIELD, "no user to grant to")
     with engine.store.transaction() as tx:
-        record = tx.get(uid)
-        if record is None:
-            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
-        _owned_or_admin(engine, user, record.owner, uid)
-        if target == record.owner:
-            raise KmipError(ResultReason.INVALID_FIELD, "the owner already holds every right")
+        if not _hsm_key_admin(engine, user, uid):
+            record = tx.get(uid)
+            if record is None:
+                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
+            _owned_or_admin(engine, user, record.owner, uid)
+            if target == record.owner:
+                raise KmipError(ResultReason.INVALID_FIELD, "the owner already holds every right")
         tx.grant(uid, target, [int(o) for o in ops])
 
 
@@ -67,20 +86,22 @@ def revoke(engine: Engine, user: str, uid: str, target: str, operations: Iterabl
     """``user`` (the owner) withdraws the listed operations from ``target`` on ``uid``."""
     ops = [operation_from_name(o) if isinstance(o, str) else Operation(o) for o in operations]
     with engine.store.transaction() as tx:
-        record = tx.get(uid)
-        if record is None:
-            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
-        _owned_or_admin(engine, user, record.owner, uid)
+        if not _hsm_key_admin(engine, user, uid):
+            record = tx.get(uid)
+            if record is None:
+                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
+            _owned_or_admin(engine, user, record.owner, uid)
         tx.revoke(uid, target, [int(o) for o in ops])
 
 
 def list_access(engine: Engine, user: str, uid: str) -> dict[str, list[str]]:
     """Who holds which rights on ``uid`` (owner or administrators only)."""
     with engine.store.transaction() as tx:
-        record = tx.get(uid)
-        if record is None:
-            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
-        _owned_or_admin(engine, user, record.owner, uid)
+        if not _hsm_key_admin(engine, user, uid):
+            record = tx.get(uid)
+            if record is None:
+                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
+            _owned_or_admin(engine, user, record.owner, uid)
         return {u: sorted(operation_name(o) for o in ops) for u, ops in tx.grants(uid).items()}
 
 

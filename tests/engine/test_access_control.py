@@ -513,3 +513,11 @@ def test_only_administrators_manage_privileged_users(restricted: Kms) -> None:
 @pytest.mark.parametrize("operation", SERVER_OPERATIONS, ids=lambda op: op.name)
 def test_server_operations_are_open_to_every_user(kms: Kms, operation: Operation) -> None:
     assert _attempt(kms, operation, REQUESTS[operation].request(""), OTHER) is None
+
+
+def test_rights_on_hsm_keys_need_a_configured_hsm(kms: Kms) -> None:
+    from kms_backend.engine import access
+
+    with pytest.raises(KmipError) as exc:
+        access.grant(kms.engine, OWNER, "hsm::0::key", OTHER, ["encrypt"])
+    assert exc.value.reason == ResultReason.ITEM_NOT_FOUND

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from kms_backend.engine import Engine
+from kms_backend.engine import Engine, access
 from kms_backend.hsm import HsmRuntime, HsmSettings, open_hsm
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
@@ -199,14 +199,13 @@ def test_access_is_for_hsm_admins_unless_granted(engine: Engine, runtime: HsmRun
     create_aes(engine, uid)
     encrypt = S.EncryptRequest(unique_identifier=uid, data=b"x")
     assert fail(engine, Operation.ENCRYPT, encrypt, USER).reason == ResultReason.PERMISSION_DENIED
-    with engine.store.transaction() as tx:
-
-        class Ctx:
-            user = ADMIN
-
-        Ctx.tx = tx  # type: ignore[attr-defined]
-        runtime.resident.grant(Ctx, uid, USER, [Operation.ENCRYPT])  # type: ignore[arg-type]
-        runtime.resident.grant(Ctx, uid, "*", [Operation.DESTROY])  # type: ignore[arg-type]
+    # Rights on HSM keys go through the same access API as /access/grant; HSM administrators manage them.
+    with pytest.raises(KmipError) as refused:
+        access.grant(engine, USER, uid, USER, ["encrypt"])
+    assert refused.value.reason == ResultReason.PERMISSION_DENIED
+    access.grant(engine, ADMIN, uid, USER, ["encrypt"])
+    access.grant(engine, ADMIN, uid, "*", ["destroy"])
+    assert access.list_access(engine, ADMIN, uid) == {USER: ["encrypt"], "*": ["destroy"]}
     assert run(engine, Operation.ENCRYPT, encrypt, USER).data
     destroy = S.DestroyRequest(unique_identifier=uid)
     assert (
