@@ -29,7 +29,7 @@ Date Time Extended  ``"0x"`` + 16 uppercase hex microseconds    JSON number; RFC
 
 Tag names and enumeration values are written as Cosmian 5.x spells them: the registry's XML/JSON name
 (``IVCounterNonce``, ``SymmetricKey``) except where Cosmian's Rust identifiers differ (``RandomIv``, ``SHA256``,
-``PKCS8``, ``Item_Not_Found``: the ``_COSMIAN_*_SPELLINGS`` tables below), and ``"0x"`` + 6 hex for tags the
+``PKCS8``, ``Item_Not_Found``: the registry's ``json_name``), and ``"0x"`` + 6 hex for tags the
 registry does not know. Decode accepts both spellings, spec names, other cases and ``"0x42XXXX"``.
 Where a non-Structure node has no ``"type"``, the type is inferred when the registry gives the tag exactly one.
 Test-case placeholders (``$NOW``…) in non-text items are written as their name and read back as ``Placeholder``.
@@ -109,101 +109,14 @@ def _unambiguous(pairs: list[tuple[str, int]]) -> dict[str, int]:
 
 
 # -- Cosmian 5.x spellings ------------------------------------------------------------------------------------------
-# Cosmian writes, and on /kmip/2_1 only reads, its Rust identifiers: enumeration values are strum variant names
-# matched exactly (crate/kmip-derive/src/lib.rs), so "SHA_256" fails where "SHA256" works; struct fields are serde
-# PascalCase of the snake_case field (RandomIv, not RandomIV). These tables hold every spelling that differs from
-# the registry's OASIS XML name, taken from Cosmian/kms 5.26.0 (crate/kmip/src/kmip_2_1/kmip_types.rs,
-# kmip_0/kmip_types.rs for Result Reason, kmip_2_1/kmip_attributes.rs, kmip_data_structures.rs).
-# Fields whose spelling depends on the enclosing structure (IVCounterNonce, MACData, RNGAlgorithm) keep the registry
-# name. Decoding accepts both spellings.
-_COSMIAN_TAG_SPELLINGS = """
-RandomIv IvLength NistKeyType Pkcs12FriendlyName X509CertificateIdentifier X509CertificateIssuer
-X509CertificateSubject DrbgAlgorithm Fips186Variation MacSignature MacSignatureKeyInformation NonceId ServerUri
-Pkcs11Function Pkcs11InputParameters Pkcs11OutputParameters Pkcs11ReturnCode RngMode RngParameters
-CertificateSubjectCn CertificateSubjectOu CertificateSubjectSt CertificateSubjectDc CertificateSubjectUid
-CertificateSubjectDnQualifier CertificateIssuerCn CertificateIssuerOu CertificateIssuerSt CertificateIssuerDc
-CertificateIssuerUid CertificateIssuerDnQualifier
-"""
-# "Enumeration Name: <hex value>=<Cosmian spelling> …"; indented lines continue the previous enumeration.
-_COSMIAN_ENUM_SPELLINGS = """
-Alternative Name Type: 6=X500DirectoryName
-Attestation Type: 1=TPM_Quote 2=TCG_Integrity_Report 3=SAML_Assertion
-Block Cipher Mode: A=CBCMAC E=X9102AESKW F=X9102TDKW 10=X9102AKW1 11=X9102AKW2
-Certificate Request Type: 2=PKCS10
-Certificate Type: 1=X509
-Cryptographic Algorithm: 2=THREE_DES 7=HMACSHA1 8=HMACSHA224 9=HMACSHA256 A=HMACSHA384 B=HMACSHA512 C=HMACMD5
-    1F=SHA3224 20=SHA3256 21=SHA3384 22=SHA3512 23=HMACSHA3224 24=HMACSHA3256 25=HMACSHA3384 26=HMACSHA3512
-    27=SHAKE128 28=SHAKE256 2E=GOSTR34102012 2F=GOSTR34112012 30=GOSTR34132015 31=GOST2814789
-    34=Page166Of230McEliece 35=McEliece6960119 36=McEliece8192128
-DRBG Algorithm: 2=DualEC
-Derivation Method: 5=NIST800_108C 6=NIST800_108F 7=NIST800_108DPI 8=Asymmetric_Key 9=AWS_Signature_Version_4
-Digital Signature Algorithm: 3=SHA1WithRSAEncryption 4=SHA224WithRSAEncryption 5=SHA256WithRSAEncryption
-    6=SHA384WithRSAEncryption 7=SHA512WithRSAEncryption 8=RSASSAPSS 9=DSAWithSHA1 C=ECDSAWithSHA1
-    11=SHA3256WithRSAEncryption 12=SHA3384WithRSAEncryption 13=SHA3512WithRSAEncryption
-Result Reason: 1=Item_Not_Found 2=Response_Too_Large 3=Authentication_Not_Successful 4=Invalid_Message
-    5=Operation_Not_Supported 6=Missing_Data 7=Invalid_Field 8=Feature_Not_Supported
-    9=Operation_Canceled_By_Requester A=Cryptographic_Failure C=Permission_Denied D=Object_Archived
-    F=Application_Namespace_Not_Supported 10=Key_Format_Type_Not_Supported 11=Key_Compression_Type_Not_Supported
-    12=Encoding_Option_Error 13=Key_Value_Not_Present 14=Attestation_Required 15=Attestation_Failed
-    17=Not_Extractable 18=Object_Already_Exists 19=Invalid_Ticket 1A=Usage_Limit_Exceeded 1B=Numeric_Range
-    1C=Invalid_Data_Type 1D=Read_Only_Attribute 1E=Multi_Valued_Attribute 1F=Unsupported_Attribute
-    20=Attribute_Instance_Not_Found 21=Attribute_Not_Found 22=Attribute_Read_Only 23=Attribute_Single_Valued
-    24=Bad_Cryptographic_Parameters 25=Bad_Password 26=Codec_Error 28=Illegal_Object_Type
-    29=Incompatible_Cryptographic_Usage_Mask 2A=Internal_Server_Error 2B=Invalid_Asynchronous_Correlation_Value
-    2C=Invalid_Attribute 2D=Invalid_Attribute_Value 2E=Invalid_Correlation_Value 2F=Invalid_CSR
-    30=Invalid_Object_Type 32=Key_Wrap_Type_Not_Supported 34=Missing_Initialization_Vector
-    35=Non_Unique_Name_Attribute 36=Object_Destroyed 37=Object_Not_Found 39=Not_Authorised
-    3A=Server_Limit_Exceeded 3B=Unknown_Enumeration 3C=Unknown_Message_Extension 3D=Unknown_Tag
-    3E=Unsupported_Cryptographic_Parameters 3F=Unsupported_Protocol_Version 40=Wrapping_Object_Archived
-    41=Wrapping_Object_Destroyed 42=Wrapping_Object_Not_Found 43=Wrong_Key_Lifecycle_State
-    44=Protection_Storage_Unavailable 45=PKCS_11_Codec_Error 46=PKCS_11_Invalid_Function
-    47=PKCS_11_Invalid_Interface 48=Private_Protection_Storage_Unavailable
-    49=Public_Protection_Storage_Unavailable 4A=Unknown_Object_Group 4B=Constraint_Violation
-    4C=Duplicate_Process_Request 100=General_Failure
-Hashing Algorithm: 4=SHA1 5=SHA224 6=SHA256 7=SHA384 8=SHA512 9=RIPEMD160 C=SHA512224 D=SHA512256 E=SHA3224
-    F=SHA3256 10=SHA3384 11=SHA3512
-Key Compression Type: 2=ECPublicKeyTypeX962CompressedPrime 3=ECPublicKeyTypeX962CompressedChar2
-    4=ECPublicKeyTypeX962Hybrid
-Key Format Type: 3=PKCS1 4=PKCS8 5=X509 16=PKCS12 17=PKCS10
-Link Type: 10C=PKCS12CertificateLink 10D=PKCS12PasswordLink
-Mask Generator: 1=MFG1
-Operation: 33=PKCS11
-Object Group Member: 1=Group_Member_Fresh 2=Group_Member_Default
-Padding Method: 6=ANSI_X923 8=PKCS1v15 9=X931
-Profile Name: 105=CompleteServerTLSv12 128=PKCS11Client 129=PKCS11Server
-RNG Algorithm: 5=ANSI_X931 6=ANSI_X962
-Recommended Curve: 1=P192 2=K163 3=B163 4=P224 5=K233 6=B233 7=P256 8=K283 9=B283 A=P384 B=K409 C=B409 D=P521
-    E=K571 F=B571
-Shredding Algorithm: 3=Unsupervised
-Split Key Method: 2=PolynomialSharingGf216 4=PolynomialSharingGf28
-State: 6=Destroyed_Compromised
-Tag: 4200B5=X509CertificateIdentifier 4200B6=X509CertificateIssuer 4200B7=X509CertificateSubject
-    4200FB=PKCS12FriendlyName 420159=PKCS11Interface 42015A=PKCS11Function 42015B=PKCS11InputParameters
-    42015C=PKCS11OutputParameters 42015D=PKCS11ReturnCode
-Wrapping Method: 5=TR31
-"""
-
-
-def _parse_enum_spellings(text: str) -> dict[str, dict[int, str]]:
-    table: dict[str, dict[int, str]] = {}
-    current: dict[int, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if not line.startswith(" "):
-            enum_name, _, line = line.partition(":")
-            current = table.setdefault(enum_name, {})
-        for pair in line.split():
-            value, _, spelling = pair.partition("=")
-            current[int(value, 16)] = spelling
-    return table
-
+# Cosmian writes, and on /kmip/2_1 only reads, its Rust identifiers (strum enumeration variants, serde PascalCase
+# fields): "SHA256" where the OASIS XML name is "SHA_256", "RandomIv" for "RandomIV". The registry carries those
+# spellings as ``json_name`` (generated from _codegen/cosmian_extensions.json); encoding writes them, decoding
+# accepts them and every registry spelling.
 
 # -- tables derived once from the registry -----------------------------------------------------------------------
-_TAG_NAMES: dict[int, str] = {t.value: t.xml_name for t in registry.tags()}
+_TAG_NAMES: dict[int, str] = {t.value: t.json_name for t in registry.tags()}
 _TAGS_BY_SQUASHED = _unambiguous([(_squash(t.xml_name), t.value) for t in registry.tags()])
-for _spelling in _COSMIAN_TAG_SPELLINGS.split():
-    _TAG_NAMES[_TAGS_BY_SQUASHED[_squash(_spelling)]] = _spelling
 _TAGS_BY_NAME: dict[str, int] = {t.xml_name: t.value for t in registry.tags()}
 _TAGS_BY_NAME.update((name, tag) for tag, name in _TAG_NAMES.items())
 # The item type to assume when a sloppy client leaves "type" out: only where the registry allows exactly one.
@@ -213,23 +126,21 @@ _ENUM_NAMES: dict[int, dict[int, str]] = {}  # tag -> value -> name written
 _ENUM_TOKENS: dict[int, dict[str, int]] = {}  # tag -> any registry spelling (and its casefold) -> value
 _ENUM_SQUASHED: dict[int, dict[str, int]] = {}  # tag -> squashed spelling -> value
 _enum_tables: dict[str, tuple[dict[int, str], dict[str, int], dict[str, int]]] = {}
-_cosmian_spellings = _parse_enum_spellings(_COSMIAN_ENUM_SPELLINGS)
 for _tag_info in registry.tags():
     _enum_info = registry.enum_for_tag(_tag_info.value)
     if _enum_info is None:
         continue
     if _enum_info.name not in _enum_tables:
-        _cosmian = {v: n for v, n in _cosmian_spellings.get(_enum_info.name, {}).items() if v in _enum_info.by_value}
         _enum_tables[_enum_info.name] = (
-            {value: info.xml_name for value, info in _enum_info.by_value.items()} | _cosmian,
-            {token: info.value for token, info in _enum_info.by_token.items()} | {n: v for v, n in _cosmian.items()},
+            {value: info.json_name for value, info in _enum_info.by_value.items()},
+            {token: info.value for token, info in _enum_info.by_token.items()},
             _unambiguous(
                 [(_squash(token), v.value) for v in _enum_info.values for token in (v.xml_name, v.name, *v.aliases)]
             ),
         )
     _tables = _enum_tables[_enum_info.name]
     _ENUM_NAMES[_tag_info.value], _ENUM_TOKENS[_tag_info.value], _ENUM_SQUASHED[_tag_info.value] = _tables
-del _enum_tables, _cosmian_spellings
+del _enum_tables
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_SECOND = timedelta(seconds=1)

@@ -44,6 +44,8 @@ class TagInfo:
     types_1x: tuple[ItemType, ...]
     values_from: str | None
     extension: bool
+    #: The spelling Cosmian KMS's JSON TTLV uses (the XML name unless Cosmian spells it differently).
+    json_name: str
 
     def defined_in(self, version: ProtocolVersion | None) -> bool:
         """True if the tag table of ``version`` lists this tag (None: any version)."""
@@ -67,6 +69,8 @@ class EnumValueInfo:
     first: ProtocolVersion
     last: ProtocolVersion
     extension: bool
+    #: The spelling Cosmian KMS's JSON TTLV uses (the XML name unless Cosmian spells it differently).
+    json_name: str
 
     def defined_in(self, version: ProtocolVersion | None) -> bool:
         return self.extension or _in_range(version, self.first, self.last)
@@ -143,7 +147,7 @@ def _tokens(*names: str) -> list[str]:
 _TAGS: dict[int, TagInfo] = {}
 _TAGS_BY_NAME: dict[str, TagInfo] = {}
 for _row in _data.TAG_ROWS:
-    _value, _name, _xml, _types, _first, _last, _types_1x, _values_from, _ext = _row
+    _value, _name, _xml, _types, _first, _last, _types_1x, _values_from, _ext, _json = _row
     _info = TagInfo(
         _value,
         _name,
@@ -154,9 +158,10 @@ for _row in _data.TAG_ROWS:
         tuple(ItemType(t) for t in _types_1x),
         _values_from,
         _ext,
+        _json,
     )
     _TAGS[_value] = _info
-    for _token in _tokens(_name, _xml, Tag(_value).name):
+    for _token in _tokens(_name, _xml, Tag(_value).name, _json):
         _TAGS_BY_NAME.setdefault(_token, _info)
 
 _ENUMS: dict[str, EnumInfo] = {}
@@ -166,7 +171,7 @@ for _erow in _data.ENUM_ROWS:
     _einfo = EnumInfo(_ename, _cls, _etag, _used_by, _efirst, _elast, _values)
     for _v in _values:
         _einfo.by_value.setdefault(_v.value, _v)
-        for _token in _tokens(_v.xml_name, _v.name, _cls(_v.value).name, *_v.aliases):
+        for _token in _tokens(_v.xml_name, _v.name, _cls(_v.value).name, *_v.aliases, _v.json_name):
             _einfo.by_token.setdefault(_token, _v)
     _ENUMS[_ename] = _einfo
 
@@ -188,11 +193,23 @@ _TAG_ENUM = EnumInfo(
     ("Attribute Reference",),
     V2_0,
     V2_1,
-    tuple(EnumValueInfo(t.value, t.name, t.xml_name, (), t.first, t.last, t.extension) for t in _TAGS.values()),
+    tuple(
+        EnumValueInfo(
+            t.value,
+            t.name,
+            t.xml_name,
+            (),
+            t.first,
+            t.last,
+            t.extension,
+            _data.TAG_ENUM_JSON_NAMES.get(t.value, t.xml_name),
+        )
+        for t in _TAGS.values()
+    ),
 )
 for _tv in _TAG_ENUM.values:
     _TAG_ENUM.by_value[_tv.value] = _tv
-    for _token in _tokens(_tv.xml_name, _TAGS[_tv.value].name, _tv.name):
+    for _token in _tokens(_tv.xml_name, _TAGS[_tv.value].name, _tv.name, _tv.json_name):
         _TAG_ENUM.by_token.setdefault(_token, _tv)
 _ENUMS["Tag"] = _TAG_ENUM
 

@@ -173,7 +173,7 @@ def _attribute_tag(children_names: Iterable[tuple[int, Any]]) -> int | None:
 
 def _names_only_enum(name: str, tokens: Iterable[tuple[str, int]], prefix: str) -> EnumInfo:
     """An EnumInfo for an enumeration the registry lists without values; ``prefix`` + name is accepted too."""
-    values = tuple(EnumValueInfo(value, token, token, (), V2_0, V2_1, False) for token, value in tokens)
+    values = tuple(EnumValueInfo(value, token, token, (), V2_0, V2_1, False, token) for token, value in tokens)
     info = EnumInfo(name, IntEnum, registry.enumeration(name).tag, (name,), V2_0, V2_1, values)
     for value_info in values:
         info.by_value.setdefault(value_info.value, value_info)

@@ -42,6 +42,25 @@ def _load_extensions() -> dict[str, Any]:
     return dict(json.loads(EXTENSIONS_FILE.read_text()))
 
 
+def _squash(name: str) -> str:
+    return "".join(ch for ch in name if ch.isalnum()).casefold()
+
+
+def _json_tag_names(tags: list[dict[str, str]], ext: dict[str, Any], spelled: list[str]) -> dict[int, str]:
+    """tag -> Cosmian JSON spelling, for the spellings that differ from the XML name (matched ignoring case and
+    separators; a spelling that matches no tag, or several, is an error in the data)."""
+    by_squash: dict[str, list[int]] = {}
+    for row in [*tags, *ext.get("tags", [])]:
+        by_squash.setdefault(_squash(row["xml_name"]), []).append(int(row["hex"], 16))
+    out: dict[int, str] = {}
+    for spelling in spelled:
+        matches = by_squash.get(_squash(spelling), [])
+        if len(matches) != 1:
+            raise ValueError(f"JSON spelling {spelling!r} matches {len(matches)} tags")
+        out[matches[0]] = spelling
+    return out
+
+
 def generate() -> str:
     """Return the text of ``_registry_data.py``."""
     spec = spec_dir()
@@ -49,6 +68,12 @@ def generate() -> str:
     enums: dict[str, Any] = json.loads((spec / "enumerations.json").read_text())
     masks: dict[str, Any] = json.loads((spec / "masks.json").read_text())
     ext = _load_extensions()
+    spellings = ext.get("json_spellings", {})
+    json_tags = _json_tag_names(tags, ext, spellings.get("tags", []))
+    json_enums: dict[str, dict[int, str]] = {
+        name: {int(value, 16): spelled for value, spelled in values.items()}
+        for name, values in spellings.get("enumerations", {}).items()
+    }
 
     out: list[str] = [HEADER.format(generator="registry_gen.py")]
     out.append("from __future__ import annotations\n\nfrom enum import IntEnum, IntFlag\n\n")
@@ -65,7 +90,8 @@ def generate() -> str:
         tag_rows.append(
             f"    (0x{value:06X}, {row['name']!r}, {row['xml_name']!r}, {_types(row['type'])!r}, "
             f"{version_tuple(row['first_version'])!r}, {version_tuple(row['last_version'])!r}, "
-            f"{_types(row['type_1x'])!r}, {row['values_from'] or None!r}, False),\n"
+            f"{_types(row['type_1x'])!r}, {row['values_from'] or None!r}, False, "
+            f"{json_tags.get(value, row['xml_name'])!r}),\n"
         )
     for row in ext.get("tags", []):
         ident = constant_name(row["name"])
@@ -76,7 +102,7 @@ def generate() -> str:
         out.append(f"    {ident} = 0x{value:06X}  # Cosmian extension\n")
         tag_rows.append(
             f"    (0x{value:06X}, {row['name']!r}, {row['xml_name']!r}, {_types(row['type'])!r}, (2, 0), (2, 1), "
-            f"{_types(row['type'])!r}, {row.get('values_from')!r}, True),\n"
+            f"{_types(row['type'])!r}, {row.get('values_from')!r}, True, {row['xml_name']!r}),\n"
         )
     out.append("\n\n")
 
@@ -104,9 +130,10 @@ def generate() -> str:
             aliases = tuple(val.get("xml_name_aliases", ()))
             first = version_tuple(val.get("first_version", "2.0"))
             last = version_tuple(val.get("last_version", "2.1"))
+            json_name = json_enums.get(enum_name, {}).get(number, val["xml_name"])
             value_rows.append(
                 f"        (0x{number:08X}, {val['name']!r}, {val['xml_name']!r}, {aliases!r}, {first!r}, {last!r}, "
-                f"{is_ext}),\n"
+                f"{is_ext}, {json_name!r}),\n"
             )
         if not values and not ext_values:
             out.append("    pass\n")
@@ -142,12 +169,15 @@ def generate() -> str:
         )
 
     out.append(
-        "# (value, name, xml_name, item types, first version, last version, 1.x item types, values_from, extension)\n"
+        "# (value, name, xml_name, item types, first version, last version, 1.x item types, values_from, extension,\n"
+        "#  json_name: the Cosmian KMS JSON TTLV spelling)\n"
     )
     out.append("TAG_ROWS = (\n" + "".join(tag_rows) + ")\n\n")
+    out.append("# Tag enumeration values (Attribute Reference) whose Cosmian JSON spelling differs from the tag's\n")
+    out.append(f"TAG_ENUM_JSON_NAMES = {dict(sorted(json_enums.get('Tag', {}).items()))!r}\n\n")
     out.append(
         "# (name, class, tag, used_by_tags, first, last,\n"
-        "#  ((value, name, xml_name, xml_aliases, first, last, extension), ...))\n"
+        "#  ((value, name, xml_name, xml_aliases, first, last, extension, json_name), ...))\n"
     )
     out.append("ENUM_ROWS = (\n" + "".join(enum_rows) + ")\n\n")
     out.append("# (name, class, tag, used_by_tags, ((value, name, xml_name, first, last), ...))\n")
