@@ -987,13 +987,199 @@ class PaddingMethod(IntEnum):
 class PKCS11Function(IntEnum):
     """KMIP PKCS#11 Function enumeration (2.1 section 11.38)."""
 
-    pass
+    C_INITIALIZE = 0x00000001
+    C_FINALIZE = 0x00000002
+    C_GETINFO = 0x00000003
+    C_GETFUNCTIONLIST = 0x00000004
+    C_GETSLOTLIST = 0x00000005
+    C_GETSLOTINFO = 0x00000006
+    C_GETTOKENINFO = 0x00000007
+    C_GETMECHANISMLIST = 0x00000008
+    C_GETMECHANISMINFO = 0x00000009
+    C_INITTOKEN = 0x0000000A
+    C_INITPIN = 0x0000000B
+    C_SETPIN = 0x0000000C
+    C_OPENSESSION = 0x0000000D
+    C_CLOSESESSION = 0x0000000E
+    C_CLOSEALLSESSIONS = 0x0000000F
+    C_GETSESSIONINFO = 0x00000010
+    C_GETOPERATIONSTATE = 0x00000011
+    C_SETOPERATIONSTATE = 0x00000012
+    C_LOGIN = 0x00000013
+    C_LOGOUT = 0x00000014
+    C_CREATEOBJECT = 0x00000015
+    C_COPYOBJECT = 0x00000016
+    C_DESTROYOBJECT = 0x00000017
+    C_GETOBJECTSIZE = 0x00000018
+    C_GETATTRIBUTEVALUE = 0x00000019
+    C_SETATTRIBUTEVALUE = 0x0000001A
+    C_FINDOBJECTSINIT = 0x0000001B
+    C_FINDOBJECTS = 0x0000001C
+    C_FINDOBJECTSFINAL = 0x0000001D
+    C_ENCRYPTINIT = 0x0000001E
+    C_ENCRYPT = 0x0000001F
+    C_ENCRYPTUPDATE = 0x00000020
+    C_ENCRYPTFINAL = 0x00000021
+    C_DECRYPTINIT = 0x00000022
+    C_DECRYPT = 0x00000023
+    C_DECRYPTUPDATE = 0x00000024
+    C_DECRYPTFINAL = 0x00000025
+    C_DIGESTINIT = 0x00000026
+    C_DIGEST = 0x00000027
+    C_DIGESTUPDATE = 0x00000028
+    C_DIGESTKEY = 0x00000029
+    C_DIGESTFINAL = 0x0000002A
+    C_SIGNINIT = 0x0000002B
+    C_SIGN = 0x0000002C
+    C_SIGNUPDATE = 0x0000002D
+    C_SIGNFINAL = 0x0000002E
+    C_SIGNRECOVERINIT = 0x0000002F
+    C_SIGNRECOVER = 0x00000030
+    C_VERIFYINIT = 0x00000031
+    C_VERIFY = 0x00000032
+    C_VERIFYUPDATE = 0x00000033
+    C_VERIFYFINAL = 0x00000034
+    C_VERIFYRECOVERINIT = 0x00000035
+    C_VERIFYRECOVER = 0x00000036
+    C_DIGESTENCRYPTUPDATE = 0x00000037
+    C_DECRYPTDIGESTUPDATE = 0x00000038
+    C_SIGNENCRYPTUPDATE = 0x00000039
+    C_DECRYPTVERIFYUPDATE = 0x0000003A
+    C_GENERATEKEY = 0x0000003B
+    C_GENERATEKEYPAIR = 0x0000003C
+    C_WRAPKEY = 0x0000003D
+    C_UNWRAPKEY = 0x0000003E
+    C_DERIVEKEY = 0x0000003F
+    C_SEEDRANDOM = 0x00000040
+    C_GENERATERANDOM = 0x00000041
+    C_GETFUNCTIONSTATUS = 0x00000042
+    C_CANCELFUNCTION = 0x00000043
+    C_WAITFORSLOTEVENT = 0x00000044
+    C_GETINTERFACELIST = 0x00000045
+    C_GETINTERFACE = 0x00000046
+    C_LOGINUSER = 0x00000047
+    C_SESSIONCANCEL = 0x00000048
+    C_MESSAGEENCRYPTINIT = 0x00000049
+    C_ENCRYPTMESSAGE = 0x0000004A
+    C_ENCRYPTMESSAGEBEGIN = 0x0000004B
+    C_ENCRYPTMESSAGENEXT = 0x0000004C
+    C_MESSAGEENCRYPTFINAL = 0x0000004D
+    C_MESSAGEDECRYPTINIT = 0x0000004E
+    C_DECRYPTMESSAGE = 0x0000004F
+    C_DECRYPTMESSAGEBEGIN = 0x00000050
+    C_DECRYPTMESSAGENEXT = 0x00000051
+    C_MESSAGEDECRYPTFINAL = 0x00000052
+    C_MESSAGESIGNINIT = 0x00000053
+    C_SIGNMESSAGE = 0x00000054
+    C_SIGNMESSAGEBEGIN = 0x00000055
+    C_SIGNMESSAGENEXT = 0x00000056
+    C_MESSAGESIGNFINAL = 0x00000057
+    C_MESSAGEVERIFYINIT = 0x00000058
+    C_VERIFYMESSAGE = 0x00000059
+    C_VERIFYMESSAGEBEGIN = 0x0000005A
+    C_VERIFYMESSAGENEXT = 0x0000005B
+    C_MESSAGEVERIFYFINAL = 0x0000005C
 
 
 class PKCS11ReturnCode(IntEnum):
     """KMIP PKCS#11 Return Code enumeration (2.1 section 11.39)."""
 
-    pass
+    OK = 0x00000000
+    CANCEL = 0x00000001
+    HOST_MEMORY = 0x00000002
+    SLOT_ID_INVALID = 0x00000003
+    GENERAL_ERROR = 0x00000005
+    FUNCTION_FAILED = 0x00000006
+    ARGUMENTS_BAD = 0x00000007
+    NO_EVENT = 0x00000008
+    NEED_TO_CREATE_THREADS = 0x00000009
+    CANT_LOCK = 0x0000000A
+    ATTRIBUTE_READ_ONLY = 0x00000010
+    ATTRIBUTE_SENSITIVE = 0x00000011
+    ATTRIBUTE_TYPE_INVALID = 0x00000012
+    ATTRIBUTE_VALUE_INVALID = 0x00000013
+    ACTION_PROHIBITED = 0x0000001B
+    DATA_INVALID = 0x00000020
+    DATA_LEN_RANGE = 0x00000021
+    DEVICE_ERROR = 0x00000030
+    DEVICE_MEMORY = 0x00000031
+    DEVICE_REMOVED = 0x00000032
+    ENCRYPTED_DATA_INVALID = 0x00000040
+    ENCRYPTED_DATA_LEN_RANGE = 0x00000041
+    FUNCTION_CANCELED = 0x00000050
+    FUNCTION_NOT_PARALLEL = 0x00000051
+    FUNCTION_NOT_SUPPORTED = 0x00000054
+    KEY_HANDLE_INVALID = 0x00000060
+    KEY_SIZE_RANGE = 0x00000062
+    KEY_TYPE_INCONSISTENT = 0x00000063
+    KEY_NOT_NEEDED = 0x00000064
+    KEY_CHANGED = 0x00000065
+    KEY_NEEDED = 0x00000066
+    KEY_INDIGESTIBLE = 0x00000067
+    KEY_FUNCTION_NOT_PERMITTED = 0x00000068
+    KEY_NOT_WRAPPABLE = 0x00000069
+    KEY_UNEXTRACTABLE = 0x0000006A
+    MECHANISM_INVALID = 0x00000070
+    MECHANISM_PARAM_INVALID = 0x00000071
+    OBJECT_HANDLE_INVALID = 0x00000082
+    OPERATION_ACTIVE = 0x00000090
+    OPERATION_NOT_INITIALIZED = 0x00000091
+    PIN_INCORRECT = 0x000000A0
+    PIN_INVALID = 0x000000A1
+    PIN_LEN_RANGE = 0x000000A2
+    PIN_EXPIRED = 0x000000A3
+    PIN_LOCKED = 0x000000A4
+    SESSION_CLOSED = 0x000000B0
+    SESSION_COUNT = 0x000000B1
+    SESSION_HANDLE_INVALID = 0x000000B3
+    SESSION_PARALLEL_NOT_SUPPORTED = 0x000000B4
+    SESSION_READ_ONLY = 0x000000B5
+    SESSION_EXISTS = 0x000000B6
+    SESSION_READ_ONLY_EXISTS = 0x000000B7
+    SESSION_READ_WRITE_SO_EXISTS = 0x000000B8
+    SIGNATURE_INVALID = 0x000000C0
+    SIGNATURE_LEN_RANGE = 0x000000C1
+    TEMPLATE_INCOMPLETE = 0x000000D0
+    TEMPLATE_INCONSISTENT = 0x000000D1
+    TOKEN_NOT_PRESENT = 0x000000E0
+    TOKEN_NOT_RECOGNIZED = 0x000000E1
+    TOKEN_WRITE_PROTECTED = 0x000000E2
+    UNWRAPPING_KEY_HANDLE_INVALID = 0x000000F0
+    UNWRAPPING_KEY_SIZE_RANGE = 0x000000F1
+    UNWRAPPING_KEY_TYPE_INCONSISTENT = 0x000000F2
+    USER_ALREADY_LOGGED_IN = 0x00000100
+    USER_NOT_LOGGED_IN = 0x00000101
+    USER_PIN_NOT_INITIALIZED = 0x00000102
+    USER_TYPE_INVALID = 0x00000103
+    USER_ANOTHER_ALREADY_LOGGED_IN = 0x00000104
+    USER_TOO_MANY_TYPES = 0x00000105
+    WRAPPED_KEY_INVALID = 0x00000110
+    WRAPPED_KEY_LEN_RANGE = 0x00000112
+    WRAPPING_KEY_HANDLE_INVALID = 0x00000113
+    WRAPPING_KEY_SIZE_RANGE = 0x00000114
+    WRAPPING_KEY_TYPE_INCONSISTENT = 0x00000115
+    RANDOM_SEED_NOT_SUPPORTED = 0x00000120
+    RANDOM_NO_RNG = 0x00000121
+    DOMAIN_PARAMS_INVALID = 0x00000130
+    CURVE_NOT_SUPPORTED = 0x00000140
+    BUFFER_TOO_SMALL = 0x00000150
+    SAVED_STATE_INVALID = 0x00000160
+    INFORMATION_SENSITIVE = 0x00000170
+    STATE_UNSAVEABLE = 0x00000180
+    CRYPTOKI_NOT_INITIALIZED = 0x00000190
+    CRYPTOKI_ALREADY_INITIALIZED = 0x00000191
+    MUTEX_BAD = 0x000001A0
+    MUTEX_NOT_LOCKED = 0x000001A1
+    NEW_PIN_MODE = 0x000001B0
+    NEXT_OTP = 0x000001B1
+    EXCEEDED_MAX_ITERATIONS = 0x000001B5
+    FIPS_SELF_TEST_FAILED = 0x000001B6
+    LIBRARY_LOAD_FAILED = 0x000001B7
+    PIN_TOO_WEAK = 0x000001B8
+    PUBLIC_KEY_INVALID = 0x000001B9
+    FUNCTION_REJECTED = 0x00000200
+    TOKEN_RESOURCE_EXCEEDED = 0x00000201
+    OPERATION_CANCEL_FAILED = 0x00000202
 
 
 class ProcessingStage(IntEnum):
@@ -2480,8 +2666,196 @@ ENUM_ROWS = (
         (0x0000000A, 'PSS', 'PSS', (), (1, 0), (2, 1), False, 'PSS'),
     )),
     ('PKCS#11 Function', PKCS11Function, 4325722, ('PKCS#11 Function',), (2, 0), (2, 1), (
+        (0x00000001, 'C_Initialize', 'C_Initialize', (), (2, 0), (2, 1), False, 'C_Initialize'),
+        (0x00000002, 'C_Finalize', 'C_Finalize', (), (2, 0), (2, 1), False, 'C_Finalize'),
+        (0x00000003, 'C_GetInfo', 'C_GetInfo', (), (2, 0), (2, 1), False, 'C_GetInfo'),
+        (0x00000004, 'C_GetFunctionList', 'C_GetFunctionList', (), (2, 0), (2, 1), False, 'C_GetFunctionList'),
+        (0x00000005, 'C_GetSlotList', 'C_GetSlotList', (), (2, 0), (2, 1), False, 'C_GetSlotList'),
+        (0x00000006, 'C_GetSlotInfo', 'C_GetSlotInfo', (), (2, 0), (2, 1), False, 'C_GetSlotInfo'),
+        (0x00000007, 'C_GetTokenInfo', 'C_GetTokenInfo', (), (2, 0), (2, 1), False, 'C_GetTokenInfo'),
+        (0x00000008, 'C_GetMechanismList', 'C_GetMechanismList', (), (2, 0), (2, 1), False, 'C_GetMechanismList'),
+        (0x00000009, 'C_GetMechanismInfo', 'C_GetMechanismInfo', (), (2, 0), (2, 1), False, 'C_GetMechanismInfo'),
+        (0x0000000A, 'C_InitToken', 'C_InitToken', (), (2, 0), (2, 1), False, 'C_InitToken'),
+        (0x0000000B, 'C_InitPIN', 'C_InitPIN', (), (2, 0), (2, 1), False, 'C_InitPIN'),
+        (0x0000000C, 'C_SetPIN', 'C_SetPIN', (), (2, 0), (2, 1), False, 'C_SetPIN'),
+        (0x0000000D, 'C_OpenSession', 'C_OpenSession', (), (2, 0), (2, 1), False, 'C_OpenSession'),
+        (0x0000000E, 'C_CloseSession', 'C_CloseSession', (), (2, 0), (2, 1), False, 'C_CloseSession'),
+        (0x0000000F, 'C_CloseAllSessions', 'C_CloseAllSessions', (), (2, 0), (2, 1), False, 'C_CloseAllSessions'),
+        (0x00000010, 'C_GetSessionInfo', 'C_GetSessionInfo', (), (2, 0), (2, 1), False, 'C_GetSessionInfo'),
+        (0x00000011, 'C_GetOperationState', 'C_GetOperationState', (), (2, 0), (2, 1), False, 'C_GetOperationState'),
+        (0x00000012, 'C_SetOperationState', 'C_SetOperationState', (), (2, 0), (2, 1), False, 'C_SetOperationState'),
+        (0x00000013, 'C_Login', 'C_Login', (), (2, 0), (2, 1), False, 'C_Login'),
+        (0x00000014, 'C_Logout', 'C_Logout', (), (2, 0), (2, 1), False, 'C_Logout'),
+        (0x00000015, 'C_CreateObject', 'C_CreateObject', (), (2, 0), (2, 1), False, 'C_CreateObject'),
+        (0x00000016, 'C_CopyObject', 'C_CopyObject', (), (2, 0), (2, 1), False, 'C_CopyObject'),
+        (0x00000017, 'C_DestroyObject', 'C_DestroyObject', (), (2, 0), (2, 1), False, 'C_DestroyObject'),
+        (0x00000018, 'C_GetObjectSize', 'C_GetObjectSize', (), (2, 0), (2, 1), False, 'C_GetObjectSize'),
+        (0x00000019, 'C_GetAttributeValue', 'C_GetAttributeValue', (), (2, 0), (2, 1), False, 'C_GetAttributeValue'),
+        (0x0000001A, 'C_SetAttributeValue', 'C_SetAttributeValue', (), (2, 0), (2, 1), False, 'C_SetAttributeValue'),
+        (0x0000001B, 'C_FindObjectsInit', 'C_FindObjectsInit', (), (2, 0), (2, 1), False, 'C_FindObjectsInit'),
+        (0x0000001C, 'C_FindObjects', 'C_FindObjects', (), (2, 0), (2, 1), False, 'C_FindObjects'),
+        (0x0000001D, 'C_FindObjectsFinal', 'C_FindObjectsFinal', (), (2, 0), (2, 1), False, 'C_FindObjectsFinal'),
+        (0x0000001E, 'C_EncryptInit', 'C_EncryptInit', (), (2, 0), (2, 1), False, 'C_EncryptInit'),
+        (0x0000001F, 'C_Encrypt', 'C_Encrypt', (), (2, 0), (2, 1), False, 'C_Encrypt'),
+        (0x00000020, 'C_EncryptUpdate', 'C_EncryptUpdate', (), (2, 0), (2, 1), False, 'C_EncryptUpdate'),
+        (0x00000021, 'C_EncryptFinal', 'C_EncryptFinal', (), (2, 0), (2, 1), False, 'C_EncryptFinal'),
+        (0x00000022, 'C_DecryptInit', 'C_DecryptInit', (), (2, 0), (2, 1), False, 'C_DecryptInit'),
+        (0x00000023, 'C_Decrypt', 'C_Decrypt', (), (2, 0), (2, 1), False, 'C_Decrypt'),
+        (0x00000024, 'C_DecryptUpdate', 'C_DecryptUpdate', (), (2, 0), (2, 1), False, 'C_DecryptUpdate'),
+        (0x00000025, 'C_DecryptFinal', 'C_DecryptFinal', (), (2, 0), (2, 1), False, 'C_DecryptFinal'),
+        (0x00000026, 'C_DigestInit', 'C_DigestInit', (), (2, 0), (2, 1), False, 'C_DigestInit'),
+        (0x00000027, 'C_Digest', 'C_Digest', (), (2, 0), (2, 1), False, 'C_Digest'),
+        (0x00000028, 'C_DigestUpdate', 'C_DigestUpdate', (), (2, 0), (2, 1), False, 'C_DigestUpdate'),
+        (0x00000029, 'C_DigestKey', 'C_DigestKey', (), (2, 0), (2, 1), False, 'C_DigestKey'),
+        (0x0000002A, 'C_DigestFinal', 'C_DigestFinal', (), (2, 0), (2, 1), False, 'C_DigestFinal'),
+        (0x0000002B, 'C_SignInit', 'C_SignInit', (), (2, 0), (2, 1), False, 'C_SignInit'),
+        (0x0000002C, 'C_Sign', 'C_Sign', (), (2, 0), (2, 1), False, 'C_Sign'),
+        (0x0000002D, 'C_SignUpdate', 'C_SignUpdate', (), (2, 0), (2, 1), False, 'C_SignUpdate'),
+        (0x0000002E, 'C_SignFinal', 'C_SignFinal', (), (2, 0), (2, 1), False, 'C_SignFinal'),
+        (0x0000002F, 'C_SignRecoverInit', 'C_SignRecoverInit', (), (2, 0), (2, 1), False, 'C_SignRecoverInit'),
+        (0x00000030, 'C_SignRecover', 'C_SignRecover', (), (2, 0), (2, 1), False, 'C_SignRecover'),
+        (0x00000031, 'C_VerifyInit', 'C_VerifyInit', (), (2, 0), (2, 1), False, 'C_VerifyInit'),
+        (0x00000032, 'C_Verify', 'C_Verify', (), (2, 0), (2, 1), False, 'C_Verify'),
+        (0x00000033, 'C_VerifyUpdate', 'C_VerifyUpdate', (), (2, 0), (2, 1), False, 'C_VerifyUpdate'),
+        (0x00000034, 'C_VerifyFinal', 'C_VerifyFinal', (), (2, 0), (2, 1), False, 'C_VerifyFinal'),
+        (0x00000035, 'C_VerifyRecoverInit', 'C_VerifyRecoverInit', (), (2, 0), (2, 1), False, 'C_VerifyRecoverInit'),
+        (0x00000036, 'C_VerifyRecover', 'C_VerifyRecover', (), (2, 0), (2, 1), False, 'C_VerifyRecover'),
+        (0x00000037, 'C_DigestEncryptUpdate', 'C_DigestEncryptUpdate', (), (2, 0), (2, 1), False, 'C_DigestEncryptUpdate'),
+        (0x00000038, 'C_DecryptDigestUpdate', 'C_DecryptDigestUpdate', (), (2, 0), (2, 1), False, 'C_DecryptDigestUpdate'),
+        (0x00000039, 'C_SignEncryptUpdate', 'C_SignEncryptUpdate', (), (2, 0), (2, 1), False, 'C_SignEncryptUpdate'),
+        (0x0000003A, 'C_DecryptVerifyUpdate', 'C_DecryptVerifyUpdate', (), (2, 0), (2, 1), False, 'C_DecryptVerifyUpdate'),
+        (0x0000003B, 'C_GenerateKey', 'C_GenerateKey', (), (2, 0), (2, 1), False, 'C_GenerateKey'),
+        (0x0000003C, 'C_GenerateKeyPair', 'C_GenerateKeyPair', (), (2, 0), (2, 1), False, 'C_GenerateKeyPair'),
+        (0x0000003D, 'C_WrapKey', 'C_WrapKey', (), (2, 0), (2, 1), False, 'C_WrapKey'),
+        (0x0000003E, 'C_UnwrapKey', 'C_UnwrapKey', (), (2, 0), (2, 1), False, 'C_UnwrapKey'),
+        (0x0000003F, 'C_DeriveKey', 'C_DeriveKey', (), (2, 0), (2, 1), False, 'C_DeriveKey'),
+        (0x00000040, 'C_SeedRandom', 'C_SeedRandom', (), (2, 0), (2, 1), False, 'C_SeedRandom'),
+        (0x00000041, 'C_GenerateRandom', 'C_GenerateRandom', (), (2, 0), (2, 1), False, 'C_GenerateRandom'),
+        (0x00000042, 'C_GetFunctionStatus', 'C_GetFunctionStatus', (), (2, 0), (2, 1), False, 'C_GetFunctionStatus'),
+        (0x00000043, 'C_CancelFunction', 'C_CancelFunction', (), (2, 0), (2, 1), False, 'C_CancelFunction'),
+        (0x00000044, 'C_WaitForSlotEvent', 'C_WaitForSlotEvent', (), (2, 0), (2, 1), False, 'C_WaitForSlotEvent'),
+        (0x00000045, 'C_GetInterfaceList', 'C_GetInterfaceList', (), (2, 0), (2, 1), False, 'C_GetInterfaceList'),
+        (0x00000046, 'C_GetInterface', 'C_GetInterface', (), (2, 0), (2, 1), False, 'C_GetInterface'),
+        (0x00000047, 'C_LoginUser', 'C_LoginUser', (), (2, 0), (2, 1), False, 'C_LoginUser'),
+        (0x00000048, 'C_SessionCancel', 'C_SessionCancel', (), (2, 0), (2, 1), False, 'C_SessionCancel'),
+        (0x00000049, 'C_MessageEncryptInit', 'C_MessageEncryptInit', (), (2, 0), (2, 1), False, 'C_MessageEncryptInit'),
+        (0x0000004A, 'C_EncryptMessage', 'C_EncryptMessage', (), (2, 0), (2, 1), False, 'C_EncryptMessage'),
+        (0x0000004B, 'C_EncryptMessageBegin', 'C_EncryptMessageBegin', (), (2, 0), (2, 1), False, 'C_EncryptMessageBegin'),
+        (0x0000004C, 'C_EncryptMessageNext', 'C_EncryptMessageNext', (), (2, 0), (2, 1), False, 'C_EncryptMessageNext'),
+        (0x0000004D, 'C_MessageEncryptFinal', 'C_MessageEncryptFinal', (), (2, 0), (2, 1), False, 'C_MessageEncryptFinal'),
+        (0x0000004E, 'C_MessageDecryptInit', 'C_MessageDecryptInit', (), (2, 0), (2, 1), False, 'C_MessageDecryptInit'),
+        (0x0000004F, 'C_DecryptMessage', 'C_DecryptMessage', (), (2, 0), (2, 1), False, 'C_DecryptMessage'),
+        (0x00000050, 'C_DecryptMessageBegin', 'C_DecryptMessageBegin', (), (2, 0), (2, 1), False, 'C_DecryptMessageBegin'),
+        (0x00000051, 'C_DecryptMessageNext', 'C_DecryptMessageNext', (), (2, 0), (2, 1), False, 'C_DecryptMessageNext'),
+        (0x00000052, 'C_MessageDecryptFinal', 'C_MessageDecryptFinal', (), (2, 0), (2, 1), False, 'C_MessageDecryptFinal'),
+        (0x00000053, 'C_MessageSignInit', 'C_MessageSignInit', (), (2, 0), (2, 1), False, 'C_MessageSignInit'),
+        (0x00000054, 'C_SignMessage', 'C_SignMessage', (), (2, 0), (2, 1), False, 'C_SignMessage'),
+        (0x00000055, 'C_SignMessageBegin', 'C_SignMessageBegin', (), (2, 0), (2, 1), False, 'C_SignMessageBegin'),
+        (0x00000056, 'C_SignMessageNext', 'C_SignMessageNext', (), (2, 0), (2, 1), False, 'C_SignMessageNext'),
+        (0x00000057, 'C_MessageSignFinal', 'C_MessageSignFinal', (), (2, 0), (2, 1), False, 'C_MessageSignFinal'),
+        (0x00000058, 'C_MessageVerifyInit', 'C_MessageVerifyInit', (), (2, 0), (2, 1), False, 'C_MessageVerifyInit'),
+        (0x00000059, 'C_VerifyMessage', 'C_VerifyMessage', (), (2, 0), (2, 1), False, 'C_VerifyMessage'),
+        (0x0000005A, 'C_VerifyMessageBegin', 'C_VerifyMessageBegin', (), (2, 0), (2, 1), False, 'C_VerifyMessageBegin'),
+        (0x0000005B, 'C_VerifyMessageNext', 'C_VerifyMessageNext', (), (2, 0), (2, 1), False, 'C_VerifyMessageNext'),
+        (0x0000005C, 'C_MessageVerifyFinal', 'C_MessageVerifyFinal', (), (2, 0), (2, 1), False, 'C_MessageVerifyFinal'),
     )),
     ('PKCS#11 Return Code', PKCS11ReturnCode, 4325725, ('PKCS#11 Return Code',), (2, 0), (2, 1), (
+        (0x00000000, 'OK', 'OK', ('CKR_OK',), (2, 0), (2, 1), False, 'OK'),
+        (0x00000001, 'CANCEL', 'CANCEL', ('CKR_CANCEL',), (2, 0), (2, 1), False, 'CANCEL'),
+        (0x00000002, 'HOST_MEMORY', 'HOST_MEMORY', ('CKR_HOST_MEMORY',), (2, 0), (2, 1), False, 'HOST_MEMORY'),
+        (0x00000003, 'SLOT_ID_INVALID', 'SLOT_ID_INVALID', ('CKR_SLOT_ID_INVALID',), (2, 0), (2, 1), False, 'SLOT_ID_INVALID'),
+        (0x00000005, 'GENERAL_ERROR', 'GENERAL_ERROR', ('CKR_GENERAL_ERROR',), (2, 0), (2, 1), False, 'GENERAL_ERROR'),
+        (0x00000006, 'FUNCTION_FAILED', 'FUNCTION_FAILED', ('CKR_FUNCTION_FAILED',), (2, 0), (2, 1), False, 'FUNCTION_FAILED'),
+        (0x00000007, 'ARGUMENTS_BAD', 'ARGUMENTS_BAD', ('CKR_ARGUMENTS_BAD',), (2, 0), (2, 1), False, 'ARGUMENTS_BAD'),
+        (0x00000008, 'NO_EVENT', 'NO_EVENT', ('CKR_NO_EVENT',), (2, 0), (2, 1), False, 'NO_EVENT'),
+        (0x00000009, 'NEED_TO_CREATE_THREADS', 'NEED_TO_CREATE_THREADS', ('CKR_NEED_TO_CREATE_THREADS',), (2, 0), (2, 1), False, 'NEED_TO_CREATE_THREADS'),
+        (0x0000000A, 'CANT_LOCK', 'CANT_LOCK', ('CKR_CANT_LOCK',), (2, 0), (2, 1), False, 'CANT_LOCK'),
+        (0x00000010, 'ATTRIBUTE_READ_ONLY', 'ATTRIBUTE_READ_ONLY', ('CKR_ATTRIBUTE_READ_ONLY',), (2, 0), (2, 1), False, 'ATTRIBUTE_READ_ONLY'),
+        (0x00000011, 'ATTRIBUTE_SENSITIVE', 'ATTRIBUTE_SENSITIVE', ('CKR_ATTRIBUTE_SENSITIVE',), (2, 0), (2, 1), False, 'ATTRIBUTE_SENSITIVE'),
+        (0x00000012, 'ATTRIBUTE_TYPE_INVALID', 'ATTRIBUTE_TYPE_INVALID', ('CKR_ATTRIBUTE_TYPE_INVALID',), (2, 0), (2, 1), False, 'ATTRIBUTE_TYPE_INVALID'),
+        (0x00000013, 'ATTRIBUTE_VALUE_INVALID', 'ATTRIBUTE_VALUE_INVALID', ('CKR_ATTRIBUTE_VALUE_INVALID',), (2, 0), (2, 1), False, 'ATTRIBUTE_VALUE_INVALID'),
+        (0x0000001B, 'ACTION_PROHIBITED', 'ACTION_PROHIBITED', ('CKR_ACTION_PROHIBITED',), (2, 0), (2, 1), False, 'ACTION_PROHIBITED'),
+        (0x00000020, 'DATA_INVALID', 'DATA_INVALID', ('CKR_DATA_INVALID',), (2, 0), (2, 1), False, 'DATA_INVALID'),
+        (0x00000021, 'DATA_LEN_RANGE', 'DATA_LEN_RANGE', ('CKR_DATA_LEN_RANGE',), (2, 0), (2, 1), False, 'DATA_LEN_RANGE'),
+        (0x00000030, 'DEVICE_ERROR', 'DEVICE_ERROR', ('CKR_DEVICE_ERROR',), (2, 0), (2, 1), False, 'DEVICE_ERROR'),
+        (0x00000031, 'DEVICE_MEMORY', 'DEVICE_MEMORY', ('CKR_DEVICE_MEMORY',), (2, 0), (2, 1), False, 'DEVICE_MEMORY'),
+        (0x00000032, 'DEVICE_REMOVED', 'DEVICE_REMOVED', ('CKR_DEVICE_REMOVED',), (2, 0), (2, 1), False, 'DEVICE_REMOVED'),
+        (0x00000040, 'ENCRYPTED_DATA_INVALID', 'ENCRYPTED_DATA_INVALID', ('CKR_ENCRYPTED_DATA_INVALID',), (2, 0), (2, 1), False, 'ENCRYPTED_DATA_INVALID'),
+        (0x00000041, 'ENCRYPTED_DATA_LEN_RANGE', 'ENCRYPTED_DATA_LEN_RANGE', ('CKR_ENCRYPTED_DATA_LEN_RANGE',), (2, 0), (2, 1), False, 'ENCRYPTED_DATA_LEN_RANGE'),
+        (0x00000050, 'FUNCTION_CANCELED', 'FUNCTION_CANCELED', ('CKR_FUNCTION_CANCELED',), (2, 0), (2, 1), False, 'FUNCTION_CANCELED'),
+        (0x00000051, 'FUNCTION_NOT_PARALLEL', 'FUNCTION_NOT_PARALLEL', ('CKR_FUNCTION_NOT_PARALLEL',), (2, 0), (2, 1), False, 'FUNCTION_NOT_PARALLEL'),
+        (0x00000054, 'FUNCTION_NOT_SUPPORTED', 'FUNCTION_NOT_SUPPORTED', ('CKR_FUNCTION_NOT_SUPPORTED',), (2, 0), (2, 1), False, 'FUNCTION_NOT_SUPPORTED'),
+        (0x00000060, 'KEY_HANDLE_INVALID', 'KEY_HANDLE_INVALID', ('CKR_KEY_HANDLE_INVALID',), (2, 0), (2, 1), False, 'KEY_HANDLE_INVALID'),
+        (0x00000062, 'KEY_SIZE_RANGE', 'KEY_SIZE_RANGE', ('CKR_KEY_SIZE_RANGE',), (2, 0), (2, 1), False, 'KEY_SIZE_RANGE'),
+        (0x00000063, 'KEY_TYPE_INCONSISTENT', 'KEY_TYPE_INCONSISTENT', ('CKR_KEY_TYPE_INCONSISTENT',), (2, 0), (2, 1), False, 'KEY_TYPE_INCONSISTENT'),
+        (0x00000064, 'KEY_NOT_NEEDED', 'KEY_NOT_NEEDED', ('CKR_KEY_NOT_NEEDED',), (2, 0), (2, 1), False, 'KEY_NOT_NEEDED'),
+        (0x00000065, 'KEY_CHANGED', 'KEY_CHANGED', ('CKR_KEY_CHANGED',), (2, 0), (2, 1), False, 'KEY_CHANGED'),
+        (0x00000066, 'KEY_NEEDED', 'KEY_NEEDED', ('CKR_KEY_NEEDED',), (2, 0), (2, 1), False, 'KEY_NEEDED'),
+        (0x00000067, 'KEY_INDIGESTIBLE', 'KEY_INDIGESTIBLE', ('CKR_KEY_INDIGESTIBLE',), (2, 0), (2, 1), False, 'KEY_INDIGESTIBLE'),
+        (0x00000068, 'KEY_FUNCTION_NOT_PERMITTED', 'KEY_FUNCTION_NOT_PERMITTED', ('CKR_KEY_FUNCTION_NOT_PERMITTED',), (2, 0), (2, 1), False, 'KEY_FUNCTION_NOT_PERMITTED'),
+        (0x00000069, 'KEY_NOT_WRAPPABLE', 'KEY_NOT_WRAPPABLE', ('CKR_KEY_NOT_WRAPPABLE',), (2, 0), (2, 1), False, 'KEY_NOT_WRAPPABLE'),
+        (0x0000006A, 'KEY_UNEXTRACTABLE', 'KEY_UNEXTRACTABLE', ('CKR_KEY_UNEXTRACTABLE',), (2, 0), (2, 1), False, 'KEY_UNEXTRACTABLE'),
+        (0x00000070, 'MECHANISM_INVALID', 'MECHANISM_INVALID', ('CKR_MECHANISM_INVALID',), (2, 0), (2, 1), False, 'MECHANISM_INVALID'),
+        (0x00000071, 'MECHANISM_PARAM_INVALID', 'MECHANISM_PARAM_INVALID', ('CKR_MECHANISM_PARAM_INVALID',), (2, 0), (2, 1), False, 'MECHANISM_PARAM_INVALID'),
+        (0x00000082, 'OBJECT_HANDLE_INVALID', 'OBJECT_HANDLE_INVALID', ('CKR_OBJECT_HANDLE_INVALID',), (2, 0), (2, 1), False, 'OBJECT_HANDLE_INVALID'),
+        (0x00000090, 'OPERATION_ACTIVE', 'OPERATION_ACTIVE', ('CKR_OPERATION_ACTIVE',), (2, 0), (2, 1), False, 'OPERATION_ACTIVE'),
+        (0x00000091, 'OPERATION_NOT_INITIALIZED', 'OPERATION_NOT_INITIALIZED', ('CKR_OPERATION_NOT_INITIALIZED',), (2, 0), (2, 1), False, 'OPERATION_NOT_INITIALIZED'),
+        (0x000000A0, 'PIN_INCORRECT', 'PIN_INCORRECT', ('CKR_PIN_INCORRECT',), (2, 0), (2, 1), False, 'PIN_INCORRECT'),
+        (0x000000A1, 'PIN_INVALID', 'PIN_INVALID', ('CKR_PIN_INVALID',), (2, 0), (2, 1), False, 'PIN_INVALID'),
+        (0x000000A2, 'PIN_LEN_RANGE', 'PIN_LEN_RANGE', ('CKR_PIN_LEN_RANGE',), (2, 0), (2, 1), False, 'PIN_LEN_RANGE'),
+        (0x000000A3, 'PIN_EXPIRED', 'PIN_EXPIRED', ('CKR_PIN_EXPIRED',), (2, 0), (2, 1), False, 'PIN_EXPIRED'),
+        (0x000000A4, 'PIN_LOCKED', 'PIN_LOCKED', ('CKR_PIN_LOCKED',), (2, 0), (2, 1), False, 'PIN_LOCKED'),
+        (0x000000B0, 'SESSION_CLOSED', 'SESSION_CLOSED', ('CKR_SESSION_CLOSED',), (2, 0), (2, 1), False, 'SESSION_CLOSED'),
+        (0x000000B1, 'SESSION_COUNT', 'SESSION_COUNT', ('CKR_SESSION_COUNT',), (2, 0), (2, 1), False, 'SESSION_COUNT'),
+        (0x000000B3, 'SESSION_HANDLE_INVALID', 'SESSION_HANDLE_INVALID', ('CKR_SESSION_HANDLE_INVALID',), (2, 0), (2, 1), False, 'SESSION_HANDLE_INVALID'),
+        (0x000000B4, 'SESSION_PARALLEL_NOT_SUPPORTED', 'SESSION_PARALLEL_NOT_SUPPORTED', ('CKR_SESSION_PARALLEL_NOT_SUPPORTED',), (2, 0), (2, 1), False, 'SESSION_PARALLEL_NOT_SUPPORTED'),
+        (0x000000B5, 'SESSION_READ_ONLY', 'SESSION_READ_ONLY', ('CKR_SESSION_READ_ONLY',), (2, 0), (2, 1), False, 'SESSION_READ_ONLY'),
+        (0x000000B6, 'SESSION_EXISTS', 'SESSION_EXISTS', ('CKR_SESSION_EXISTS',), (2, 0), (2, 1), False, 'SESSION_EXISTS'),
+        (0x000000B7, 'SESSION_READ_ONLY_EXISTS', 'SESSION_READ_ONLY_EXISTS', ('CKR_SESSION_READ_ONLY_EXISTS',), (2, 0), (2, 1), False, 'SESSION_READ_ONLY_EXISTS'),
+        (0x000000B8, 'SESSION_READ_WRITE_SO_EXISTS', 'SESSION_READ_WRITE_SO_EXISTS', ('CKR_SESSION_READ_WRITE_SO_EXISTS',), (2, 0), (2, 1), False, 'SESSION_READ_WRITE_SO_EXISTS'),
+        (0x000000C0, 'SIGNATURE_INVALID', 'SIGNATURE_INVALID', ('CKR_SIGNATURE_INVALID',), (2, 0), (2, 1), False, 'SIGNATURE_INVALID'),
+        (0x000000C1, 'SIGNATURE_LEN_RANGE', 'SIGNATURE_LEN_RANGE', ('CKR_SIGNATURE_LEN_RANGE',), (2, 0), (2, 1), False, 'SIGNATURE_LEN_RANGE'),
+        (0x000000D0, 'TEMPLATE_INCOMPLETE', 'TEMPLATE_INCOMPLETE', ('CKR_TEMPLATE_INCOMPLETE',), (2, 0), (2, 1), False, 'TEMPLATE_INCOMPLETE'),
+        (0x000000D1, 'TEMPLATE_INCONSISTENT', 'TEMPLATE_INCONSISTENT', ('CKR_TEMPLATE_INCONSISTENT',), (2, 0), (2, 1), False, 'TEMPLATE_INCONSISTENT'),
+        (0x000000E0, 'TOKEN_NOT_PRESENT', 'TOKEN_NOT_PRESENT', ('CKR_TOKEN_NOT_PRESENT',), (2, 0), (2, 1), False, 'TOKEN_NOT_PRESENT'),
+        (0x000000E1, 'TOKEN_NOT_RECOGNIZED', 'TOKEN_NOT_RECOGNIZED', ('CKR_TOKEN_NOT_RECOGNIZED',), (2, 0), (2, 1), False, 'TOKEN_NOT_RECOGNIZED'),
+        (0x000000E2, 'TOKEN_WRITE_PROTECTED', 'TOKEN_WRITE_PROTECTED', ('CKR_TOKEN_WRITE_PROTECTED',), (2, 0), (2, 1), False, 'TOKEN_WRITE_PROTECTED'),
+        (0x000000F0, 'UNWRAPPING_KEY_HANDLE_INVALID', 'UNWRAPPING_KEY_HANDLE_INVALID', ('CKR_UNWRAPPING_KEY_HANDLE_INVALID',), (2, 0), (2, 1), False, 'UNWRAPPING_KEY_HANDLE_INVALID'),
+        (0x000000F1, 'UNWRAPPING_KEY_SIZE_RANGE', 'UNWRAPPING_KEY_SIZE_RANGE', ('CKR_UNWRAPPING_KEY_SIZE_RANGE',), (2, 0), (2, 1), False, 'UNWRAPPING_KEY_SIZE_RANGE'),
+        (0x000000F2, 'UNWRAPPING_KEY_TYPE_INCONSISTENT', 'UNWRAPPING_KEY_TYPE_INCONSISTENT', ('CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT',), (2, 0), (2, 1), False, 'UNWRAPPING_KEY_TYPE_INCONSISTENT'),
+        (0x00000100, 'USER_ALREADY_LOGGED_IN', 'USER_ALREADY_LOGGED_IN', ('CKR_USER_ALREADY_LOGGED_IN',), (2, 0), (2, 1), False, 'USER_ALREADY_LOGGED_IN'),
+        (0x00000101, 'USER_NOT_LOGGED_IN', 'USER_NOT_LOGGED_IN', ('CKR_USER_NOT_LOGGED_IN',), (2, 0), (2, 1), False, 'USER_NOT_LOGGED_IN'),
+        (0x00000102, 'USER_PIN_NOT_INITIALIZED', 'USER_PIN_NOT_INITIALIZED', ('CKR_USER_PIN_NOT_INITIALIZED',), (2, 0), (2, 1), False, 'USER_PIN_NOT_INITIALIZED'),
+        (0x00000103, 'USER_TYPE_INVALID', 'USER_TYPE_INVALID', ('CKR_USER_TYPE_INVALID',), (2, 0), (2, 1), False, 'USER_TYPE_INVALID'),
+        (0x00000104, 'USER_ANOTHER_ALREADY_LOGGED_IN', 'USER_ANOTHER_ALREADY_LOGGED_IN', ('CKR_USER_ANOTHER_ALREADY_LOGGED_IN',), (2, 0), (2, 1), False, 'USER_ANOTHER_ALREADY_LOGGED_IN'),
+        (0x00000105, 'USER_TOO_MANY_TYPES', 'USER_TOO_MANY_TYPES', ('CKR_USER_TOO_MANY_TYPES',), (2, 0), (2, 1), False, 'USER_TOO_MANY_TYPES'),
+        (0x00000110, 'WRAPPED_KEY_INVALID', 'WRAPPED_KEY_INVALID', ('CKR_WRAPPED_KEY_INVALID',), (2, 0), (2, 1), False, 'WRAPPED_KEY_INVALID'),
+        (0x00000112, 'WRAPPED_KEY_LEN_RANGE', 'WRAPPED_KEY_LEN_RANGE', ('CKR_WRAPPED_KEY_LEN_RANGE',), (2, 0), (2, 1), False, 'WRAPPED_KEY_LEN_RANGE'),
+        (0x00000113, 'WRAPPING_KEY_HANDLE_INVALID', 'WRAPPING_KEY_HANDLE_INVALID', ('CKR_WRAPPING_KEY_HANDLE_INVALID',), (2, 0), (2, 1), False, 'WRAPPING_KEY_HANDLE_INVALID'),
+        (0x00000114, 'WRAPPING_KEY_SIZE_RANGE', 'WRAPPING_KEY_SIZE_RANGE', ('CKR_WRAPPING_KEY_SIZE_RANGE',), (2, 0), (2, 1), False, 'WRAPPING_KEY_SIZE_RANGE'),
+        (0x00000115, 'WRAPPING_KEY_TYPE_INCONSISTENT', 'WRAPPING_KEY_TYPE_INCONSISTENT', ('CKR_WRAPPING_KEY_TYPE_INCONSISTENT',), (2, 0), (2, 1), False, 'WRAPPING_KEY_TYPE_INCONSISTENT'),
+        (0x00000120, 'RANDOM_SEED_NOT_SUPPORTED', 'RANDOM_SEED_NOT_SUPPORTED', ('CKR_RANDOM_SEED_NOT_SUPPORTED',), (2, 0), (2, 1), False, 'RANDOM_SEED_NOT_SUPPORTED'),
+        (0x00000121, 'RANDOM_NO_RNG', 'RANDOM_NO_RNG', ('CKR_RANDOM_NO_RNG',), (2, 0), (2, 1), False, 'RANDOM_NO_RNG'),
+        (0x00000130, 'DOMAIN_PARAMS_INVALID', 'DOMAIN_PARAMS_INVALID', ('CKR_DOMAIN_PARAMS_INVALID',), (2, 0), (2, 1), False, 'DOMAIN_PARAMS_INVALID'),
+        (0x00000140, 'CURVE_NOT_SUPPORTED', 'CURVE_NOT_SUPPORTED', ('CKR_CURVE_NOT_SUPPORTED',), (2, 0), (2, 1), False, 'CURVE_NOT_SUPPORTED'),
+        (0x00000150, 'BUFFER_TOO_SMALL', 'BUFFER_TOO_SMALL', ('CKR_BUFFER_TOO_SMALL',), (2, 0), (2, 1), False, 'BUFFER_TOO_SMALL'),
+        (0x00000160, 'SAVED_STATE_INVALID', 'SAVED_STATE_INVALID', ('CKR_SAVED_STATE_INVALID',), (2, 0), (2, 1), False, 'SAVED_STATE_INVALID'),
+        (0x00000170, 'INFORMATION_SENSITIVE', 'INFORMATION_SENSITIVE', ('CKR_INFORMATION_SENSITIVE',), (2, 0), (2, 1), False, 'INFORMATION_SENSITIVE'),
+        (0x00000180, 'STATE_UNSAVEABLE', 'STATE_UNSAVEABLE', ('CKR_STATE_UNSAVEABLE',), (2, 0), (2, 1), False, 'STATE_UNSAVEABLE'),
+        (0x00000190, 'CRYPTOKI_NOT_INITIALIZED', 'CRYPTOKI_NOT_INITIALIZED', ('CKR_CRYPTOKI_NOT_INITIALIZED',), (2, 0), (2, 1), False, 'CRYPTOKI_NOT_INITIALIZED'),
+        (0x00000191, 'CRYPTOKI_ALREADY_INITIALIZED', 'CRYPTOKI_ALREADY_INITIALIZED', ('CKR_CRYPTOKI_ALREADY_INITIALIZED',), (2, 0), (2, 1), False, 'CRYPTOKI_ALREADY_INITIALIZED'),
+        (0x000001A0, 'MUTEX_BAD', 'MUTEX_BAD', ('CKR_MUTEX_BAD',), (2, 0), (2, 1), False, 'MUTEX_BAD'),
+        (0x000001A1, 'MUTEX_NOT_LOCKED', 'MUTEX_NOT_LOCKED', ('CKR_MUTEX_NOT_LOCKED',), (2, 0), (2, 1), False, 'MUTEX_NOT_LOCKED'),
+        (0x000001B0, 'NEW_PIN_MODE', 'NEW_PIN_MODE', ('CKR_NEW_PIN_MODE',), (2, 0), (2, 1), False, 'NEW_PIN_MODE'),
+        (0x000001B1, 'NEXT_OTP', 'NEXT_OTP', ('CKR_NEXT_OTP',), (2, 0), (2, 1), False, 'NEXT_OTP'),
+        (0x000001B5, 'EXCEEDED_MAX_ITERATIONS', 'EXCEEDED_MAX_ITERATIONS', ('CKR_EXCEEDED_MAX_ITERATIONS',), (2, 0), (2, 1), False, 'EXCEEDED_MAX_ITERATIONS'),
+        (0x000001B6, 'FIPS_SELF_TEST_FAILED', 'FIPS_SELF_TEST_FAILED', ('CKR_FIPS_SELF_TEST_FAILED',), (2, 0), (2, 1), False, 'FIPS_SELF_TEST_FAILED'),
+        (0x000001B7, 'LIBRARY_LOAD_FAILED', 'LIBRARY_LOAD_FAILED', ('CKR_LIBRARY_LOAD_FAILED',), (2, 0), (2, 1), False, 'LIBRARY_LOAD_FAILED'),
+        (0x000001B8, 'PIN_TOO_WEAK', 'PIN_TOO_WEAK', ('CKR_PIN_TOO_WEAK',), (2, 0), (2, 1), False, 'PIN_TOO_WEAK'),
+        (0x000001B9, 'PUBLIC_KEY_INVALID', 'PUBLIC_KEY_INVALID', ('CKR_PUBLIC_KEY_INVALID',), (2, 0), (2, 1), False, 'PUBLIC_KEY_INVALID'),
+        (0x00000200, 'FUNCTION_REJECTED', 'FUNCTION_REJECTED', ('CKR_FUNCTION_REJECTED',), (2, 0), (2, 1), False, 'FUNCTION_REJECTED'),
+        (0x00000201, 'TOKEN_RESOURCE_EXCEEDED', 'TOKEN_RESOURCE_EXCEEDED', ('CKR_TOKEN_RESOURCE_EXCEEDED',), (2, 0), (2, 1), False, 'TOKEN_RESOURCE_EXCEEDED'),
+        (0x00000202, 'OPERATION_CANCEL_FAILED', 'OPERATION_CANCEL_FAILED', ('CKR_OPERATION_CANCEL_FAILED',), (2, 0), (2, 1), False, 'OPERATION_CANCEL_FAILED'),
     )),
     ('Processing Stage', ProcessingStage, 4325749, ('Processing Stage',), (2, 1), (2, 1), (
         (0x00000001, 'Submitted', 'Submitted', (), (2, 1), (2, 1), False, 'Submitted'),

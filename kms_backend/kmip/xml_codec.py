@@ -39,14 +39,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
 from typing import Any
 from xml.parsers import expat
 
 from . import registry
 from ._registry_data import ItemType, Tag
 from .errors import DecodeError, EncodeError
-from .registry import V2_0, V2_1, EnumInfo, EnumValueInfo, MaskInfo, ProtocolVersion
+from .registry import EnumInfo, MaskInfo, ProtocolVersion
 from .ttlv import DEFAULT_LIMITS, DecodeLimits, Item, Placeholder, Value, tag_label
 
 __all__ = ["decode", "decode_document", "encode", "encode_document"]
@@ -97,51 +96,6 @@ _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010fff
 _MARKUP_DECLARATION = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 _XML_WHITESPACE = " \t\r\n"
 
-# KMIP 2.1 §11.38 and §11.39 define the PKCS#11 Function and PKCS#11 Return Code enumerations by reference to
-# PKCS#11 v3.0 and print no table, so the registry lists no names; the OASIS test case PKCS11-M-1-21 writes
-# ``C_Initialize`` and ``OK``. Function values are the 1-based position in CK_FUNCTION_LIST_3_0 (pkcs11f.h order);
-# return codes are the CK_RV values (pkcs11t.h) named without their CKR_ prefix.
-_PKCS11_FUNCTION_NAMES = """
-C_Initialize C_Finalize C_GetInfo C_GetFunctionList C_GetSlotList C_GetSlotInfo C_GetTokenInfo
-C_GetMechanismList C_GetMechanismInfo C_InitToken C_InitPIN C_SetPIN C_OpenSession C_CloseSession
-C_CloseAllSessions C_GetSessionInfo C_GetOperationState C_SetOperationState C_Login C_Logout C_CreateObject
-C_CopyObject C_DestroyObject C_GetObjectSize C_GetAttributeValue C_SetAttributeValue C_FindObjectsInit
-C_FindObjects C_FindObjectsFinal C_EncryptInit C_Encrypt C_EncryptUpdate C_EncryptFinal C_DecryptInit C_Decrypt
-C_DecryptUpdate C_DecryptFinal C_DigestInit C_Digest C_DigestUpdate C_DigestKey C_DigestFinal C_SignInit C_Sign
-C_SignUpdate C_SignFinal C_SignRecoverInit C_SignRecover C_VerifyInit C_Verify C_VerifyUpdate C_VerifyFinal
-C_VerifyRecoverInit C_VerifyRecover C_DigestEncryptUpdate C_DecryptDigestUpdate C_SignEncryptUpdate
-C_DecryptVerifyUpdate C_GenerateKey C_GenerateKeyPair C_WrapKey C_UnwrapKey C_DeriveKey C_SeedRandom
-C_GenerateRandom C_GetFunctionStatus C_CancelFunction C_WaitForSlotEvent C_GetInterfaceList C_GetInterface
-C_LoginUser C_SessionCancel C_MessageEncryptInit C_EncryptMessage C_EncryptMessageBegin C_EncryptMessageNext
-C_MessageEncryptFinal C_MessageDecryptInit C_DecryptMessage C_DecryptMessageBegin C_DecryptMessageNext
-C_MessageDecryptFinal C_MessageSignInit C_SignMessage C_SignMessageBegin C_SignMessageNext C_MessageSignFinal
-C_MessageVerifyInit C_VerifyMessage C_VerifyMessageBegin C_VerifyMessageNext C_MessageVerifyFinal
-"""
-_PKCS11_RETURN_CODES = """
-OK=0 CANCEL=1 HOST_MEMORY=2 SLOT_ID_INVALID=3 GENERAL_ERROR=5 FUNCTION_FAILED=6 ARGUMENTS_BAD=7 NO_EVENT=8
-NEED_TO_CREATE_THREADS=9 CANT_LOCK=A ATTRIBUTE_READ_ONLY=10 ATTRIBUTE_SENSITIVE=11 ATTRIBUTE_TYPE_INVALID=12
-ATTRIBUTE_VALUE_INVALID=13 ACTION_PROHIBITED=1B DATA_INVALID=20 DATA_LEN_RANGE=21 DEVICE_ERROR=30
-DEVICE_MEMORY=31 DEVICE_REMOVED=32 ENCRYPTED_DATA_INVALID=40 ENCRYPTED_DATA_LEN_RANGE=41 FUNCTION_CANCELED=50
-FUNCTION_NOT_PARALLEL=51 FUNCTION_NOT_SUPPORTED=54 KEY_HANDLE_INVALID=60 KEY_SIZE_RANGE=62
-KEY_TYPE_INCONSISTENT=63 KEY_NOT_NEEDED=64 KEY_CHANGED=65 KEY_NEEDED=66 KEY_INDIGESTIBLE=67
-KEY_FUNCTION_NOT_PERMITTED=68 KEY_NOT_WRAPPABLE=69 KEY_UNEXTRACTABLE=6A MECHANISM_INVALID=70
-MECHANISM_PARAM_INVALID=71 OBJECT_HANDLE_INVALID=82 OPERATION_ACTIVE=90 OPERATION_NOT_INITIALIZED=91
-PIN_INCORRECT=A0 PIN_INVALID=A1 PIN_LEN_RANGE=A2 PIN_EXPIRED=A3 PIN_LOCKED=A4 SESSION_CLOSED=B0 SESSION_COUNT=B1
-SESSION_HANDLE_INVALID=B3 SESSION_PARALLEL_NOT_SUPPORTED=B4 SESSION_READ_ONLY=B5 SESSION_EXISTS=B6
-SESSION_READ_ONLY_EXISTS=B7 SESSION_READ_WRITE_SO_EXISTS=B8 SIGNATURE_INVALID=C0 SIGNATURE_LEN_RANGE=C1
-TEMPLATE_INCOMPLETE=D0 TEMPLATE_INCONSISTENT=D1 TOKEN_NOT_PRESENT=E0 TOKEN_NOT_RECOGNIZED=E1
-TOKEN_WRITE_PROTECTED=E2 UNWRAPPING_KEY_HANDLE_INVALID=F0 UNWRAPPING_KEY_SIZE_RANGE=F1
-UNWRAPPING_KEY_TYPE_INCONSISTENT=F2 USER_ALREADY_LOGGED_IN=100 USER_NOT_LOGGED_IN=101
-USER_PIN_NOT_INITIALIZED=102 USER_TYPE_INVALID=103 USER_ANOTHER_ALREADY_LOGGED_IN=104 USER_TOO_MANY_TYPES=105
-WRAPPED_KEY_INVALID=110 WRAPPED_KEY_LEN_RANGE=112 WRAPPING_KEY_HANDLE_INVALID=113 WRAPPING_KEY_SIZE_RANGE=114
-WRAPPING_KEY_TYPE_INCONSISTENT=115 RANDOM_SEED_NOT_SUPPORTED=120 RANDOM_NO_RNG=121 DOMAIN_PARAMS_INVALID=130
-CURVE_NOT_SUPPORTED=140 BUFFER_TOO_SMALL=150 SAVED_STATE_INVALID=160 INFORMATION_SENSITIVE=170
-STATE_UNSAVEABLE=180 CRYPTOKI_NOT_INITIALIZED=190 CRYPTOKI_ALREADY_INITIALIZED=191 MUTEX_BAD=1A0
-MUTEX_NOT_LOCKED=1A1 NEW_PIN_MODE=1B0 NEXT_OTP=1B1 EXCEEDED_MAX_ITERATIONS=1B5 FIPS_SELF_TEST_FAILED=1B6
-LIBRARY_LOAD_FAILED=1B7 PIN_TOO_WEAK=1B8 PUBLIC_KEY_INVALID=1B9 FUNCTION_REJECTED=200
-TOKEN_RESOURCE_EXCEEDED=201 OPERATION_CANCEL_FAILED=202
-"""
-
 _ATTRIBUTE_ESCAPES = str.maketrans(
     # \t \n \r must be character references: a literal one is normalised to a space by every parser (XML §3.3.3).
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
@@ -171,37 +125,10 @@ def _attribute_tag(children_names: Iterable[tuple[int, Any]]) -> int | None:
     return info.value if info is not None else None
 
 
-def _names_only_enum(name: str, tokens: Iterable[tuple[str, int]], prefix: str) -> EnumInfo:
-    """An EnumInfo for an enumeration the registry lists without values; ``prefix`` + name is accepted too."""
-    values = tuple(EnumValueInfo(value, token, token, (), V2_0, V2_1, False, token) for token, value in tokens)
-    info = EnumInfo(name, IntEnum, registry.enumeration(name).tag, (name,), V2_0, V2_1, values)
-    for value_info in values:
-        info.by_value.setdefault(value_info.value, value_info)
-        for token in (value_info.xml_name, prefix + value_info.xml_name):
-            info.by_token.setdefault(token, value_info)
-            info.by_token.setdefault(token.casefold(), value_info)
-    return info
-
-
-_NAMES_ONLY_ENUMS: dict[str, EnumInfo] = {
-    "PKCS#11 Function": _names_only_enum(
-        "PKCS#11 Function", ((name, position) for position, name in enumerate(_PKCS11_FUNCTION_NAMES.split(), 1)), ""
-    ),
-    "PKCS#11 Return Code": _names_only_enum(
-        "PKCS#11 Return Code",
-        ((name, int(number, 16)) for name, _, number in (pair.partition("=") for pair in _PKCS11_RETURN_CODES.split())),
-        "CKR_",
-    ),
-}
-
-
 def _value_names(tag: int, attribute_tag: int | None) -> tuple[EnumInfo | None, MaskInfo | None]:
     """The enumeration (for Enumeration items) and mask (for Integer items) whose names ``tag``'s value uses."""
     source = attribute_tag if tag == Tag.ATTRIBUTE_VALUE and attribute_tag is not None else tag
-    enum = registry.enum_for_tag(source)
-    if enum is not None and not enum.values:
-        enum = _NAMES_ONLY_ENUMS.get(enum.name, enum)
-    return enum, registry.mask_for_tag(source)
+    return registry.enum_for_tag(source), registry.mask_for_tag(source)
 
 
 def _enum_token(enum: EnumInfo | None, value: int, version: ProtocolVersion | None) -> str | None:

@@ -29,6 +29,8 @@ ITEM_TYPES = {
 }
 
 EXTENSIONS_FILE = Path(__file__).with_name("cosmian_extensions.json")
+#: Values of the two enumerations KMIP defines by reference to PKCS#11 (no table in the KMIP spec).
+PKCS11_NAMES_FILE = Path(__file__).with_name("pkcs11_names.json")
 LATEST = "2.1"
 
 
@@ -68,6 +70,7 @@ def generate() -> str:
     enums: dict[str, Any] = json.loads((spec / "enumerations.json").read_text())
     masks: dict[str, Any] = json.loads((spec / "masks.json").read_text())
     ext = _load_extensions()
+    pkcs11_names: dict[str, list[dict[str, Any]]] = json.loads(PKCS11_NAMES_FILE.read_text())["enumerations"]
     spellings = ext.get("json_spellings", {})
     json_tags = _json_tag_names(tags, ext, spellings.get("tags", []))
     json_enums: dict[str, dict[int, str]] = {
@@ -115,7 +118,7 @@ def generate() -> str:
         tag = info["tag"]
         out.append(f'class {cls}(IntEnum):\n    """KMIP {enum_name} enumeration')
         out.append(f' (2.1 section {info["sections"].get(LATEST, "-")})."""\n\n')
-        values = list(info["values"])
+        values = list(info["values"]) or list(pkcs11_names.get(enum_name, []))
         ext_values = ext.get("enumerations", {}).get(enum_name, [])
         value_rows: list[str] = []
         idents: set[str] = set()
