@@ -10,8 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 30.0
@@ -139,3 +143,37 @@ CREATE_AES_PAYLOAD: list[dict[str, object]] = [
         ],
     },
 ]
+
+
+@contextmanager
+def pykmip_client(server: KeysteadProcess, version: str) -> Iterator[Any]:
+    """An open PyKMIP ``ProxyKmipClient`` on ``server``'s KMIP port over mutual TLS (client certificate CN
+    ``admin``), speaking ``version`` (a ``kmip.core.enums.KMIPVersion`` member name such as ``"KMIP_1_2"``).
+
+    PyKMIP 0.11 warns about SQLAlchemy 2 and deprecated APIs on import and use; the warnings are silenced here only.
+    """
+    import pytest
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from kmip import enums
+            from kmip.pie.client import ProxyKmipClient
+        except ImportError:
+            pytest.skip("PyKMIP is not installed")
+        assert server.certs is not None and server.kmip_port is not None
+        client = ProxyKmipClient(
+            hostname="127.0.0.1",
+            port=server.kmip_port,
+            cert=str(server.certs / "client.pem"),
+            key=str(server.certs / "client.key"),
+            ca=str(server.certs / "ca.pem"),
+            ssl_version="PROTOCOL_TLSv1_2",
+            kmip_version=getattr(enums.KMIPVersion, version),
+            config_file="/dev/null",
+        )
+        client.open()
+    try:
+        yield client
+    finally:
+        client.close()

@@ -22,9 +22,9 @@ from kms_backend.kmip.mapper import to_tree
 from kms_backend.kmip.schema import Attributes
 
 try:
-    from ._keystead_server import KeysteadProcess  # type: ignore[import-not-found,unused-ignore]
+    from ._keystead_server import KeysteadProcess, pykmip_client  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
-    from _keystead_server import KeysteadProcess
+    from _keystead_server import KeysteadProcess, pykmip_client
 
 pytestmark = [
     pytest.mark.integration,
@@ -37,7 +37,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     try:
         from kmip import enums
-        from kmip.pie.client import ProxyKmipClient
         from kmip.pie.exceptions import KmipOperationFailure
     except ImportError:  # pragma: no cover - PyKMIP is a dev dependency
         enums = None
@@ -55,22 +54,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeysteadProcess
 def pykmip(request: pytest.FixtureRequest, server: KeysteadProcess) -> Iterator[Any]:
     if enums is None:
         pytest.skip("PyKMIP is not installed")
-    assert server.certs is not None and server.kmip_port is not None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = ProxyKmipClient(
-            hostname="127.0.0.1",
-            port=server.kmip_port,
-            cert=str(server.certs / "client.pem"),
-            key=str(server.certs / "client.key"),
-            ca=str(server.certs / "ca.pem"),
-            ssl_version="PROTOCOL_TLSv1_2",
-            kmip_version=getattr(enums.KMIPVersion, request.param),
-            config_file="/dev/null",
-        )
-        client.open()
-    yield client
-    client.close()
+    with pykmip_client(server, request.param) as client:
+        yield client
 
 
 def active_aes(pykmip: Any, length: int = 256, *usage: Any) -> str:

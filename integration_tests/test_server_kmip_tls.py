@@ -18,9 +18,9 @@ import pytest
 from kms_backend.kmip import binary_codec, json_codec
 
 try:
-    from ._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, request_message, uid_payload  # type: ignore[import-not-found,unused-ignore]
+    from ._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, pykmip_client, request_message, uid_payload  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
-    from _keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, request_message, uid_payload
+    from _keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, pykmip_client, request_message, uid_payload
 
 pytestmark = [
     pytest.mark.integration,
@@ -37,7 +37,6 @@ with warnings.catch_warnings():
     try:
         from kmip import enums
         from kmip.pie import objects
-        from kmip.pie.client import ProxyKmipClient
         from kmip.pie.exceptions import KmipOperationFailure
     except ImportError:  # pragma: no cover - PyKMIP is a dev dependency
         enums = None
@@ -60,22 +59,8 @@ VERSIONS = ["KMIP_1_2", "KMIP_2_0"]
 def pykmip(request: pytest.FixtureRequest, server: KeysteadProcess) -> Iterator[Any]:
     if enums is None:
         pytest.skip("PyKMIP is not installed")
-    assert server.certs is not None and server.kmip_port is not None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client = ProxyKmipClient(
-            hostname="127.0.0.1",
-            port=server.kmip_port,
-            cert=str(server.certs / "client.pem"),
-            key=str(server.certs / "client.key"),
-            ca=str(server.certs / "ca.pem"),
-            ssl_version="PROTOCOL_TLSv1_2",
-            kmip_version=getattr(enums.KMIPVersion, request.param),
-            config_file="/dev/null",
-        )
-        client.open()
-    yield client
-    client.close()
+    with pykmip_client(server, request.param) as client:
+        yield client
 
 
 def supported(call: Callable[[], Any]) -> Any:
