@@ -99,9 +99,7 @@ class KeysteadProcess:
         return self.process.poll() is None
 
 
-def request_message(
-    *items: tuple[str, list[dict[str, object]]], version: tuple[int, int] = (2, 1)
-) -> dict[str, object]:
+def request_message(*items: tuple[str, list[dict[str, Any]]], version: tuple[int, int] = (2, 1)) -> dict[str, Any]:
     """A JSON TTLV Request Message with one batch item per (operation, payload children)."""
     header = {
         "tag": "RequestHeader",

@@ -7,39 +7,12 @@ from typing import Any
 
 import pytest
 
+from integration_tests._keystead_server import request_message
 from kms_backend.kmip import binary_codec, json_codec, xml_codec
 from kms_backend.kmip._registry_data import ResultReason
 from kms_backend.server.http_app import REASON_TEXT, STATUS_BY_REASON, reason_status
 
 from .conftest import CREATE_AES, Call, build_server, caller, get_request
-
-
-def request_message(*items: tuple[str, list[dict[str, Any]]], version: tuple[int, int] = (2, 1)) -> dict[str, Any]:
-    """A JSON TTLV Request Message with one batch item per (operation, payload children)."""
-    header = {
-        "tag": "RequestHeader",
-        "value": [
-            {
-                "tag": "ProtocolVersion",
-                "value": [
-                    {"tag": "ProtocolVersionMajor", "type": "Integer", "value": version[0]},
-                    {"tag": "ProtocolVersionMinor", "type": "Integer", "value": version[1]},
-                ],
-            },
-            {"tag": "BatchCount", "type": "Integer", "value": len(items)},
-        ],
-    }
-    batch = [
-        {
-            "tag": "BatchItem",
-            "value": [
-                {"tag": "Operation", "type": "Enumeration", "value": op},
-                {"tag": "RequestPayload", "value": payload},
-            ],
-        }
-        for op, payload in items
-    ]
-    return {"tag": "RequestMessage", "value": [header, *batch]}
 
 
 def batch_items(response: dict[str, Any]) -> list[dict[str, Any]]:
