@@ -234,6 +234,13 @@ def require_state(mo: ManagedObject, *allowed: State, action: str) -> None:
         )
 
 
+def require_material(mo: ManagedObject) -> Struct:
+    """The object's content; Object Destroyed once Destroy has erased it (KMIP 2.1 §6.1.15)."""
+    if mo.state in DESTROYED_STATES or mo.object is None:
+        raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {mo.uid} has been destroyed")
+    return mo.object
+
+
 def key_block(obj: Struct | None) -> S.KeyBlock | None:
     """The Key Block of a key-like object (Symmetric/Private/Public Key, Secret Data, Split Key, PGP Key)."""
     block = getattr(obj, "key_block", None)
@@ -273,6 +280,7 @@ __all__ = [
     "key_block",
     "raw_key_material",
     "refresh_state",
+    "require_material",
     "require_state",
     "set_digest",
 ]

@@ -69,7 +69,7 @@ from ...kmip.schema import Attributes, Struct
 from ...kmip.ttlv import Item
 from ..context import RequestContext
 from ..keymaterial import private_key_der, symmetric_key
-from ..lifecycle import DESTROYED_STATES, check_client_attributes
+from ..lifecycle import DESTROYED_STATES, check_client_attributes, require_material
 from ..objects import COSMIAN_VENDOR, ManagedObject
 from ._common import new_object
 from ._keypairs import key_object
@@ -617,8 +617,7 @@ def _export_pkcs12(ctx: RequestContext, mo: ManagedObject, key_format: int, oper
     else:
         private = mo
         certificate = _certificate_of(ctx, private, operation)
-    if private.state in DESTROYED_STATES or private.object is None:
-        raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {private.uid} has been destroyed")
+    private_object = require_material(private)
     if not private.attributes.get(Tag.EXTRACTABLE, True):
         raise KmipError(ResultReason.NOT_EXTRACTABLE, f"object {private.uid} is not extractable")
     if private.attributes.get(Tag.SENSITIVE, False):
@@ -628,13 +627,13 @@ def _export_pkcs12(ctx: RequestContext, mo: ManagedObject, key_format: int, oper
     if friendly is None and certificate is not None:
         friendly = certificate.attributes.get(Tag.PKCS_12_FRIENDLY_NAME)
     blob = crypto.build_pkcs12(
-        private_key_der(private.object),
+        private_key_der(private_object),
         certificate_der(certificate) if certificate is not None else None,
         chain,
         password=pkcs12_password(ctx, private.attributes),
         friendly_name=friendly if isinstance(friendly, str) else None,
     )
-    block = private.object.key_block  # type: ignore[attr-defined]
+    block = private_object.key_block  # type: ignore[attr-defined]
     return S.PrivateKey(
         key_block=S.KeyBlock(
             key_format_type=key_format,  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..keymaterial import public_key_der
-from ..lifecycle import DESTROYED_STATES
+from ..lifecycle import require_material
 from ..objects import ManagedObject
 from ._pki import (
     DAY,
@@ -38,8 +38,7 @@ def handle(ctx: RequestContext, request: S.CertifyRequest) -> S.CertifyResponse:
         csr = csr_bytes(request.certificate_request_type, request.certificate_request_value)
     elif request.unique_identifier is not None:
         subject_object = ctx.load(request.unique_identifier, Operation.CERTIFY, for_update=True)
-        if subject_object.state in DESTROYED_STATES or subject_object.object is None:
-            raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {subject_object.uid} has been destroyed")
+        require_material(subject_object)
         if subject_object.object_type == ObjectType.PUBLIC_KEY:
             public = subject_object
         elif subject_object.object_type == ObjectType.CERTIFICATE_REQUEST:

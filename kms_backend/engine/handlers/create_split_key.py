@@ -27,7 +27,7 @@ from ...kmip._registry_data import (
 )
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from ..lifecycle import DESTROYED_STATES
+from ..lifecycle import require_material
 from ..objects import ManagedObject
 from . import _crypto as C
 from ._common import client_attributes, new_object, symmetric_parameters
@@ -48,8 +48,7 @@ def handle(ctx: RequestContext, request: S.CreateSplitKeyRequest) -> S.CreateSpl
     base: ManagedObject | None = None
     if request.unique_identifier is not None:
         base = ctx.load(request.unique_identifier, Operation.CREATE_SPLIT_KEY)
-        if base.state in DESTROYED_STATES or base.object is None:
-            raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {base.uid} has been destroyed")
+        require_material(base)
         if base.object_type != object_type:
             raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"object {base.uid} is not a {object_type.name}")
         key = C.key_of(base)

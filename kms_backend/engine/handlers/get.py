@@ -7,7 +7,7 @@ from ...kmip._registry_data import KeyCompressionType, Operation, ResultReason, 
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..keyformats import convert_key_format, wrap_for_export
-from ..lifecycle import DESTROYED_STATES, key_block
+from ..lifecycle import key_block, require_material
 from ._pki import export_pki_object
 
 
@@ -29,14 +29,12 @@ def export_object(ctx: RequestContext, mo: object, request: S.GetRequest | S.Exp
     from ..objects import ManagedObject
 
     assert isinstance(mo, ManagedObject)
-    if mo.state in DESTROYED_STATES or mo.object is None:
-        raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {mo.uid} has been destroyed")
+    obj = require_material(mo)
     pki = export_pki_object(ctx, mo, request)  # PKCS#12, PKCS#7 and certificate formats (handlers/_pki)
     if pki is not None:
         return pki
     if request.key_compression_type not in (None, KeyCompressionType.EC_PUBLIC_KEY_TYPE_UNCOMPRESSED):
         raise KmipError(ResultReason.KEY_COMPRESSION_TYPE_NOT_SUPPORTED, "key compression is not supported")
-    obj = mo.object
     has_key = key_block(obj) is not None
     if has_key and not mo.attributes.get(Tag.EXTRACTABLE, True):
         raise KmipError(ResultReason.NOT_EXTRACTABLE, f"object {mo.uid} is not extractable")

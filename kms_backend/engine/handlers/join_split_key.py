@@ -20,7 +20,7 @@ from ...kmip._registry_data import (
 )
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from ..lifecycle import DESTROYED_STATES
+from ..lifecycle import require_material
 from ..objects import ManagedObject
 from . import _crypto as C
 from ._common import client_attributes, new_object, symmetric_key_object
@@ -28,8 +28,7 @@ from ._common import client_attributes, new_object, symmetric_key_object
 
 def _part(ctx: RequestContext, uid: object) -> tuple[ManagedObject, S.SplitKey, bytes]:
     mo = ctx.load(uid, Operation.JOIN_SPLIT_KEY)
-    if mo.state in DESTROYED_STATES or mo.object is None:
-        raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {mo.uid} has been destroyed")
+    require_material(mo)
     if not isinstance(mo.object, S.SplitKey):
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"object {mo.uid} is not a Split Key")
     return mo, mo.object, C.key_of(mo).material

@@ -10,7 +10,7 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from ..lifecycle import DESTROYED_STATES
+from ..lifecycle import require_material
 from ..objects import ManagedObject
 from ._pki import (
     Issuer,
@@ -31,8 +31,7 @@ from ._rekey import replaced_link, retire, successor_attributes
 def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyResponse:
     ctx.check_create()
     old = ctx.load(request.unique_identifier, Operation.RE_CERTIFY, for_update=True)
-    if old.state in DESTROYED_STATES or old.object is None:
-        raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {old.uid} has been destroyed")
+    require_material(old)
     old_der = certificate_der(old)
     info = crypto.certificate_info(old_der)
     options = read_options(request.attributes)

@@ -15,6 +15,7 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import CertificateType, LinkType, Operation, ResultReason, Tag, ValidityIndicator
 from ...kmip.errors import KmipError
 from ..context import RequestContext
+from ..lifecycle import require_material
 from ..objects import ManagedObject
 from ._pki import MAX_CHAIN, certificate_der, link_target
 
@@ -33,8 +34,7 @@ def handle(ctx: RequestContext, request: S.ValidateRequest) -> S.ValidateRespons
     authority: dict[bytes, ManagedObject] = {}
     for uid in request.unique_identifier:
         mo = ctx.load(uid, Operation.VALIDATE)
-        if mo.object is None:
-            raise KmipError(ResultReason.OBJECT_DESTROYED, f"object {mo.uid} has been destroyed")
+        require_material(mo)
         der = certificate_der(mo)
         stored[der] = authority[der] = mo
         given.append(der)
