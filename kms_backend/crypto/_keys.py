@@ -258,19 +258,27 @@ def _odd_parity(key: bytes) -> bytes:
     return bytes((b & 0xFE) | ((bin(b >> 1).count("1") + 1) & 1) for b in key)
 
 
+#: 128-bit block ciphers whose keys are random bits of an allowed length (AES; Camellia RFC 3713; ARIA RFC 5794).
+_BLOCK_CIPHERS_128 = frozenset(
+    {CryptographicAlgorithm.AES, CryptographicAlgorithm.CAMELLIA, CryptographicAlgorithm.ARIA}
+)
+
+
 def generate_symmetric_key(
     algorithm: CryptographicAlgorithm, length_bits: int, *, approved_only: bool = False
 ) -> bytes:
     """Fresh key material for Create (KMIP 2.1 §6.1.8) from the OS CSPRNG.
 
-    AES: 128, 192 or 256 bits (512 for AES-256-XTS). ChaCha20 / ChaCha20-Poly1305: 256. Triple-DES: 112/128 (two
+    AES, Camellia, ARIA: 128, 192 or 256 bits (AES also 512, an AES-256-XTS key pair). ChaCha20 /
+    ChaCha20-Poly1305: 256. Triple-DES: 112/128 (two
     keys) or 168/192 (three keys), parity set; refused in approved-only mode. HMAC: any multiple of 8 bits.
     """
     if approved_only:
         _approved.require_approved(Operation.CREATE, algorithm, length_bits=length_bits)
-    if algorithm == CryptographicAlgorithm.AES:
+    if algorithm in _BLOCK_CIPHERS_128:
         if length_bits not in _AES_BITS:
-            fail(ResultReason.INVALID_FIELD, f"AES keys are 128, 192 or 256 bits, got {length_bits}")
+            name = enum_name(algorithm)
+            fail(ResultReason.INVALID_FIELD, f"{name} keys are 128, 192 or 256 bits, got {length_bits}")
         return os.urandom(length_bits // 8)
     if algorithm in (CryptographicAlgorithm.CHACHA20, CryptographicAlgorithm.CHACHA20POLY1305):
         if length_bits != 256:

@@ -5236,7 +5236,7 @@ ATTRIBUTE_FIELDS: dict[int, F] = {
     0x420146: F('protection_period', 0x420146, 'p', (10,), (), False, False, None),
     0x42015E: F('protection_storage_mask', 0x42015E, 'p', (2,), (), False, False, None),
     0x420147: F('quantum_safe', 0x420147, 'p', (6,), (), False, False, None),
-    0x4200DE: F('random_number_generator', 0x4200DE, 'r', (), (), False, False),
+    0x4200DE: F('random_number_generator', 0x4200DE, 's', (), (RNGParameters,), False, False, None),
     0x420081: F('revocation_reason', 0x420081, 's', (), (RevocationReason,), False, False, None),
     0x42016B: F('rotate_automatic', 0x42016B, 'p', (6,), (), False, False, None),
     0x42016D: F('rotate_date', 0x42016D, 'p', (9,), (), False, False, None),

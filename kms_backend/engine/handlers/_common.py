@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, ObjectType, ResultReason, Tag
+from ...kmip._registry_data import (
+    CryptographicAlgorithm,
+    KeyFormatType,
+    ObjectType,
+    ResultReason,
+    RNGAlgorithm,
+    Tag,
+)
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes, Struct
 from ..context import RequestContext
@@ -39,6 +46,17 @@ def new_object(
     mo = ManagedObject(uid=uid, owner=ctx.user, object=obj, attributes=attrs, tags=tags)
     ctx.insert(mo)
     return mo
+
+
+#: Random Number Generator attribute (KMIP 2.1 §4.46) of keys the server generates: the operating system's CSPRNG,
+#: which KMIP's RNG Algorithm enumeration has no closer name for than Unspecified.
+SERVER_RNG = S.RNGParameters(rng_algorithm=RNGAlgorithm.UNSPECIFIED)
+
+
+def server_generated(attrs: Attributes) -> Attributes:
+    """Mark ``attrs`` as those of a key the server generated (Random Number Generator attribute)."""
+    attrs.set(Tag.RANDOM_NUMBER_GENERATOR, SERVER_RNG)
+    return attrs
 
 
 def symmetric_key_object(algorithm: int, length: int, material: bytes) -> S.SymmetricKey:
@@ -103,4 +121,11 @@ def _algorithm_name(algorithm: object) -> str:
         return str(algorithm)
 
 
-__all__ = ["client_attributes", "new_object", "symmetric_key_object", "symmetric_parameters"]
+__all__ = [
+    "SERVER_RNG",
+    "client_attributes",
+    "new_object",
+    "server_generated",
+    "symmetric_key_object",
+    "symmetric_parameters",
+]

@@ -23,7 +23,7 @@ from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes
 from ..context import RequestContext
 from ..objects import ManagedObject
-from ._common import client_attributes, new_object
+from ._common import client_attributes, new_object, server_generated
 
 #: EC key sizes clients give as Cryptographic Length instead of a curve.
 _CURVE_BY_LENGTH = {
@@ -95,25 +95,40 @@ def create_pair(
                 S.CryptographicDomainParameters(recommended_curve=description.curve),
             )
         attrs.add(Tag.LINK, S.Link(link_type=link, linked_object_identifier=other))
+        server_generated(attrs)
+    # KMIP's default Key Format Type for RSA keys is PKCS#1 (the OASIS AKLC test cases expect it); other keys
+    # are stored as PKCS#8 / X.509 SubjectPublicKeyInfo.
+    private_format, public_format = (
+        (KeyFormatType.PKCS_1, KeyFormatType.PKCS_1)
+        if description.algorithm == CryptographicAlgorithm.RSA
+        else (KeyFormatType.PKCS_8, KeyFormatType.X_509)
+    )
+    private_material = _in_format(crypto.export_private_key(private_der, private_format))
+    public_material = _in_format(crypto.export_public_key(public_der, public_format))
     private = new_object(
         ctx,
         ObjectType.PRIVATE_KEY,
-        key_object(S.PrivateKey, KeyFormatType.PKCS_8, private_der, description),
+        key_object(S.PrivateKey, private_format, private_material, description),
         private_attrs,
         uid=private_uid,
-        key_material=private_der,
-        key_format_type=KeyFormatType.PKCS_8,
+        key_material=private_material,
+        key_format_type=private_format,
     )
     public = new_object(
         ctx,
         ObjectType.PUBLIC_KEY,
-        key_object(S.PublicKey, KeyFormatType.X_509, public_der, description),
+        key_object(S.PublicKey, public_format, public_material, description),
         public_attrs,
         uid=public_uid,
-        key_material=public_der,
-        key_format_type=KeyFormatType.X_509,
+        key_material=public_material,
+        key_format_type=public_format,
     )
     return private, public
+
+
+def _in_format(material: object) -> bytes:
+    assert isinstance(material, bytes)  # PKCS#1, PKCS#8 and X.509 are DER bytes, never transparent structures
+    return material
 
 
 def key_object(cls: Any, key_format: KeyFormatType, der: bytes, description: crypto.KeyDescription) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 
+from ... import crypto
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import KeyFormatType, ObjectType, ResultReason, SecretDataType, Tag
+from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, ObjectType, ResultReason, SecretDataType, Tag
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from ._common import client_attributes, new_object, symmetric_key_object, symmetric_parameters
+from ._common import client_attributes, new_object, server_generated, symmetric_key_object, symmetric_parameters
 
 
 def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
@@ -22,7 +23,10 @@ def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
     obj: S.SymmetricKey | S.SecretData
     if object_type == ObjectType.SYMMETRIC_KEY:
         algorithm, length = symmetric_parameters(attrs)
-        material = secrets.token_bytes(length // 8)
+        # The crypto layer knows each algorithm's key layout (Triple-DES keys carry parity bits: 168 bits -> 24 bytes).
+        material = crypto.generate_symmetric_key(
+            CryptographicAlgorithm(algorithm), length, approved_only=ctx.engine.config.approved_only
+        )
         attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, length)
         obj = symmetric_key_object(algorithm, length, material)
     elif object_type == ObjectType.SECRET_DATA:
@@ -40,6 +44,7 @@ def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
             f"Create makes Symmetric Keys and Secret Data; use Create Key Pair or Register for {object_type.name}",
         )
     key_format = KeyFormatType.RAW if object_type == ObjectType.SYMMETRIC_KEY else KeyFormatType.OPAQUE
+    server_generated(attrs)
     mo = new_object(ctx, object_type, obj, attrs, key_material=material, key_format_type=key_format)
     return S.CreateResponse(object_type=object_type, unique_identifier=ctx.returned(mo.uid))
 

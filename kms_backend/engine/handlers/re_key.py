@@ -8,7 +8,7 @@ from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, Object
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..lifecycle import DESTROYED_STATES, check_client_attributes
-from ._common import new_object, symmetric_key_object, symmetric_parameters
+from ._common import new_object, server_generated, symmetric_key_object, symmetric_parameters
 from ._rekey import replaced_link, retire, successor_attributes
 
 
@@ -30,6 +30,7 @@ def handle(ctx: RequestContext, request: S.ReKeyRequest) -> S.ReKeyResponse:
     retire(old, uid)
     ctx.save(old)
     attrs.add(Tag.LINK, replaced_link(old.uid))
+    server_generated(attrs)
     mo = new_object(
         ctx,
         ObjectType.SYMMETRIC_KEY,

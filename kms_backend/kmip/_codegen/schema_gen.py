@@ -43,6 +43,8 @@ OBJECT_TAGS = {
 }
 # Tags that share another tag's layout (1.4 §2.1.8: the Template-Attribute family; 2.1 §7.33: storage masks).
 LAYOUT_ALIASES = {
+    # 2.1 §4.46: the Random Number Generator attribute has the RNG Parameters layout (§7.36)
+    0x4200DE: 0x4200D9,
     0x42001F: 0x420091,
     0x420065: 0x420091,
     0x42006E: 0x420091,
