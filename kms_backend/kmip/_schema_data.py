@@ -459,6 +459,13 @@ class GetAttributeListResponse(Struct):
 
 
 @dataclass(slots=True, kw_only=True)
+class GetConstraintsRequest(Struct):
+    """Get Constraints Request Payload (KMIP 2.x, 2.1 §6.1.22)."""
+
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
 class GetConstraintsResponse(Struct):
     """Get Constraints Response Payload (KMIP 2.x, 2.1 §6.1.22)."""
 
@@ -527,6 +534,13 @@ class InteropRequest(Struct):
 
 
 @dataclass(slots=True, kw_only=True)
+class InteropResponse(Struct):
+    """Interop Response Payload (KMIP 2.x, 2.1 §6.1.26)."""
+
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
 class JoinSplitKeyRequest(Struct):
     """Join Split Key Request Payload (KMIP 2.x, 2.1 §6.1.27)."""
 
@@ -571,6 +585,13 @@ class LogRequest(Struct):
 
 
 @dataclass(slots=True, kw_only=True)
+class LogResponse(Struct):
+    """Log Response Payload (KMIP 2.x, 2.1 §6.1.29)."""
+
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
 class LoginRequest(Struct):
     """Login Request Payload (KMIP 2.x, 2.1 §6.1.30)."""
 
@@ -591,6 +612,13 @@ class LogoutRequest(Struct):
     """Logout Request Payload (KMIP 2.x, 2.1 §6.1.31)."""
 
     ticket: Ticket
+
+
+@dataclass(slots=True, kw_only=True)
+class LogoutResponse(Struct):
+    """Logout Response Payload (KMIP 2.x, 2.1 §6.1.31)."""
+
+    pass
 
 
 @dataclass(slots=True, kw_only=True)
@@ -669,6 +697,20 @@ class ObtainLeaseResponse(Struct):
 
 
 @dataclass(slots=True, kw_only=True)
+class PingRequest(Struct):
+    """Ping Request Payload (KMIP 2.x, 2.1 §6.1.36)."""
+
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
+class PingResponse(Struct):
+    """Ping Response Payload (KMIP 2.x, 2.1 §6.1.36)."""
+
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
 class PKCS11Request(Struct):
     """PKCS#11 Request Payload (KMIP 2.x, 2.1 §6.1.37)."""
 
@@ -701,6 +743,13 @@ class ProcessRequest(Struct):
     """Process Request Payload (KMIP 2.x, 2.1 §6.1.39)."""
 
     asynchronous_correlation_value: bytes
+
+
+@dataclass(slots=True, kw_only=True)
+class ProcessResponse(Struct):
+    """Process Response Payload (KMIP 2.x, 2.1 §6.1.39)."""
+
+    pass
 
 
 @dataclass(slots=True, kw_only=True)
@@ -918,10 +967,24 @@ class SetConstraintsRequest(Struct):
 
 
 @dataclass(slots=True, kw_only=True)
+class SetConstraintsResponse(Struct):
+    """Set Constraints Response Payload (KMIP 2.x, 2.1 §6.1.52)."""
+
+    pass
+
+
+@dataclass(slots=True, kw_only=True)
 class SetDefaultsRequest(Struct):
     """Set Defaults Request Payload (KMIP 2.x, 2.1 §6.1.53)."""
 
     defaults_information: DefaultsInformation | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class SetDefaultsResponse(Struct):
+    """Set Defaults Response Payload (KMIP 2.x, 2.1 §6.1.53)."""
+
+    pass
 
 
 @dataclass(slots=True, kw_only=True)
@@ -3370,6 +3433,9 @@ GetAttributeListResponse.__kmip__ = StructSpec('GetAttributeListResponse', 0x420
     F('unique_identifier', 0x420094, 'p', (7, 5, 2), (), True, False, E.UniqueIdentifier),
     F('attribute_reference', 0x42013B, 's', (5,), (AttributeReference,), True, True, E.Tag),
 ))
+GetConstraintsRequest.__kmip__ = StructSpec('GetConstraintsRequest', 0x420079, '2.1', (
+    
+))
 GetConstraintsResponse.__kmip__ = StructSpec('GetConstraintsResponse', 0x42007C, '2.1', (
     F('constraints', 0x420168, 's', (), (Constraints,), True, False, None),
 ))
@@ -3406,6 +3472,9 @@ InteropRequest.__kmip__ = StructSpec('InteropRequest', 0x420079, '2.1', (
     F('interop_function', 0x420160, 'p', (5,), (), True, False, E.InteropFunction),
     F('interop_identifier', 0x420161, 'p', (7,), (), True, False, None),
 ))
+InteropResponse.__kmip__ = StructSpec('InteropResponse', 0x42007C, '2.1', (
+    
+))
 JoinSplitKeyRequest.__kmip__ = StructSpec('JoinSplitKeyRequest', 0x420079, '2.1', (
     F('object_type', 0x420057, 'p', (5,), (), True, False, E.ObjectType),
     F('unique_identifier', 0x420094, 'p', (7, 5, 2), (), True, True, E.UniqueIdentifier),
@@ -3430,6 +3499,9 @@ LocateResponse.__kmip__ = StructSpec('LocateResponse', 0x42007C, '2.1', (
 LogRequest.__kmip__ = StructSpec('LogRequest', 0x420079, '2.1', (
     F('log_message', 0x420141, 'p', (7,), (), True, False, None),
 ))
+LogResponse.__kmip__ = StructSpec('LogResponse', 0x42007C, '2.1', (
+    
+))
 LoginRequest.__kmip__ = StructSpec('LoginRequest', 0x420079, '2.1', (
     F('lease_time', 0x420049, 'p', (10,), (), False, False, None),
     F('request_count', 0x42014C, 'p', (2,), (), False, False, None),
@@ -3440,6 +3512,9 @@ LoginResponse.__kmip__ = StructSpec('LoginResponse', 0x42007C, '2.1', (
 ))
 LogoutRequest.__kmip__ = StructSpec('LogoutRequest', 0x420079, '2.1', (
     F('ticket', 0x420149, 's', (), (Ticket,), True, False, None),
+))
+LogoutResponse.__kmip__ = StructSpec('LogoutResponse', 0x42007C, '2.1', (
+    
 ))
 MACRequest.__kmip__ = StructSpec('MACRequest', 0x420079, '2.1', (
     F('unique_identifier', 0x420094, 'p', (7, 5, 2), (), False, False, E.UniqueIdentifier),
@@ -3484,6 +3559,12 @@ ObtainLeaseResponse.__kmip__ = StructSpec('ObtainLeaseResponse', 0x42007C, '2.1'
     F('lease_time', 0x420049, 'p', (10,), (), True, False, None),
     F('last_change_date', 0x420048, 'p', (9,), (), True, False, None),
 ))
+PingRequest.__kmip__ = StructSpec('PingRequest', 0x420079, '2.1', (
+    
+))
+PingResponse.__kmip__ = StructSpec('PingResponse', 0x42007C, '2.1', (
+    
+))
 PKCS11Request.__kmip__ = StructSpec('PKCS11Request', 0x420079, '2.1', (
     F('pkcs_11_interface', 0x420159, 'p', (7,), (), False, False, None),
     F('pkcs_11_function', 0x42015A, 'p', (5,), (), True, False, E.PKCS11Function),
@@ -3502,6 +3583,9 @@ PollRequest.__kmip__ = StructSpec('PollRequest', 0x420079, '2.1', (
 ))
 ProcessRequest.__kmip__ = StructSpec('ProcessRequest', 0x420079, '2.1', (
     F('asynchronous_correlation_value', 0x420006, 'p', (8,), (), True, False, None),
+))
+ProcessResponse.__kmip__ = StructSpec('ProcessResponse', 0x42007C, '2.1', (
+    
 ))
 QueryRequest.__kmip__ = StructSpec('QueryRequest', 0x420079, '2.1', (
     F('query_function', 0x420074, 'p', (5,), (), True, True, E.QueryFunction),
@@ -3617,8 +3701,14 @@ SetAttributeResponse.__kmip__ = StructSpec('SetAttributeResponse', 0x42007C, '2.
 SetConstraintsRequest.__kmip__ = StructSpec('SetConstraintsRequest', 0x420079, '2.1', (
     F('constraints', 0x420168, 's', (), (Constraints,), True, False, None),
 ))
+SetConstraintsResponse.__kmip__ = StructSpec('SetConstraintsResponse', 0x42007C, '2.1', (
+    
+))
 SetDefaultsRequest.__kmip__ = StructSpec('SetDefaultsRequest', 0x420079, '2.1', (
     F('defaults_information', 0x420152, 's', (), (DefaultsInformation,), False, False, None),
+))
+SetDefaultsResponse.__kmip__ = StructSpec('SetDefaultsResponse', 0x42007C, '2.1', (
+    
 ))
 SetEndpointRoleRequest.__kmip__ = StructSpec('SetEndpointRoleRequest', 0x420079, '2.1', (
     F('endpoint_role', 0x420151, 'p', (5,), (), True, False, E.EndpointRole),
@@ -4915,6 +5005,7 @@ PAYLOADS: dict[tuple[int, E.Operation, str], type[Struct]] = {
     (2, E.Operation.GET_ATTRIBUTES, 'response'): GetAttributesResponse,
     (2, E.Operation.GET_ATTRIBUTE_LIST, 'request'): GetAttributeListRequest,
     (2, E.Operation.GET_ATTRIBUTE_LIST, 'response'): GetAttributeListResponse,
+    (2, E.Operation.GET_CONSTRAINTS, 'request'): GetConstraintsRequest,
     (2, E.Operation.GET_CONSTRAINTS, 'response'): GetConstraintsResponse,
     (2, E.Operation.GET_USAGE_ALLOCATION, 'request'): GetUsageAllocationRequest,
     (2, E.Operation.GET_USAGE_ALLOCATION, 'response'): GetUsageAllocationResponse,
@@ -4923,14 +5014,17 @@ PAYLOADS: dict[tuple[int, E.Operation, str], type[Struct]] = {
     (2, E.Operation.IMPORT, 'request'): ImportRequest,
     (2, E.Operation.IMPORT, 'response'): ImportResponse,
     (2, E.Operation.INTEROP, 'request'): InteropRequest,
+    (2, E.Operation.INTEROP, 'response'): InteropResponse,
     (2, E.Operation.JOIN_SPLIT_KEY, 'request'): JoinSplitKeyRequest,
     (2, E.Operation.JOIN_SPLIT_KEY, 'response'): JoinSplitKeyResponse,
     (2, E.Operation.LOCATE, 'request'): LocateRequest,
     (2, E.Operation.LOCATE, 'response'): LocateResponse,
     (2, E.Operation.LOG, 'request'): LogRequest,
+    (2, E.Operation.LOG, 'response'): LogResponse,
     (2, E.Operation.LOGIN, 'request'): LoginRequest,
     (2, E.Operation.LOGIN, 'response'): LoginResponse,
     (2, E.Operation.LOGOUT, 'request'): LogoutRequest,
+    (2, E.Operation.LOGOUT, 'response'): LogoutResponse,
     (2, E.Operation.MAC, 'request'): MACRequest,
     (2, E.Operation.MAC, 'response'): MACResponse,
     (2, E.Operation.MAC_VERIFY, 'request'): MACVerifyRequest,
@@ -4939,10 +5033,13 @@ PAYLOADS: dict[tuple[int, E.Operation, str], type[Struct]] = {
     (2, E.Operation.MODIFY_ATTRIBUTE, 'response'): ModifyAttributeResponse,
     (2, E.Operation.OBTAIN_LEASE, 'request'): ObtainLeaseRequest,
     (2, E.Operation.OBTAIN_LEASE, 'response'): ObtainLeaseResponse,
+    (2, E.Operation.PING, 'request'): PingRequest,
+    (2, E.Operation.PING, 'response'): PingResponse,
     (2, E.Operation.PKCS_11, 'request'): PKCS11Request,
     (2, E.Operation.PKCS_11, 'response'): PKCS11Response,
     (2, E.Operation.POLL, 'request'): PollRequest,
     (2, E.Operation.PROCESS, 'request'): ProcessRequest,
+    (2, E.Operation.PROCESS, 'response'): ProcessResponse,
     (2, E.Operation.QUERY, 'request'): QueryRequest,
     (2, E.Operation.QUERY, 'response'): QueryResponse,
     (2, E.Operation.QUERY_ASYNCHRONOUS_REQUESTS, 'request'): QueryAsynchronousRequestsRequest,
@@ -4968,7 +5065,9 @@ PAYLOADS: dict[tuple[int, E.Operation, str], type[Struct]] = {
     (2, E.Operation.SET_ATTRIBUTE, 'request'): SetAttributeRequest,
     (2, E.Operation.SET_ATTRIBUTE, 'response'): SetAttributeResponse,
     (2, E.Operation.SET_CONSTRAINTS, 'request'): SetConstraintsRequest,
+    (2, E.Operation.SET_CONSTRAINTS, 'response'): SetConstraintsResponse,
     (2, E.Operation.SET_DEFAULTS, 'request'): SetDefaultsRequest,
+    (2, E.Operation.SET_DEFAULTS, 'response'): SetDefaultsResponse,
     (2, E.Operation.SET_ENDPOINT_ROLE, 'request'): SetEndpointRoleRequest,
     (2, E.Operation.SET_ENDPOINT_ROLE, 'response'): SetEndpointRoleResponse,
     (2, E.Operation.SIGN, 'request'): SignRequest,
@@ -5071,8 +5170,8 @@ CLASSES_BY_TAG: dict[tuple[int, int], tuple[type[Struct], ...]] = {
     (2, 0x42000F): (RequestBatchItem, ResponseBatchItem,),
     (2, 0x42007B): (ResponseMessage,),
     (2, 0x42007A): (ResponseHeader,),
-    (2, 0x420079): (ActivateRequest, AddAttributeRequest, AdjustAttributeRequest, ArchiveRequest, CancelRequest, CertifyRequest, CheckRequest, CreateRequest, CreateKeyPairRequest, CreateSplitKeyRequest, DecryptRequest, DelegatedLoginRequest, DeleteAttributeRequest, DeriveKeyRequest, DestroyRequest, DiscoverVersionsRequest, EncryptRequest, ExportRequest, GetRequest, GetAttributesRequest, GetAttributeListRequest, GetUsageAllocationRequest, HashRequest, ImportRequest, InteropRequest, JoinSplitKeyRequest, LocateRequest, LogRequest, LoginRequest, LogoutRequest, MACRequest, MACVerifyRequest, ModifyAttributeRequest, ObtainLeaseRequest, PKCS11Request, PollRequest, ProcessRequest, QueryRequest, QueryAsynchronousRequestsRequest, RecoverRequest, RegisterRequest, RevokeRequest, ReCertifyRequest, ReKeyRequest, ReKeyKeyPairRequest, ReProvisionRequest, RNGRetrieveRequest, RNGSeedRequest, SetAttributeRequest, SetConstraintsRequest, SetDefaultsRequest, SetEndpointRoleRequest, SignRequest, SignatureVerifyRequest, ValidateRequest, NotifyRequest, PutRequest,),
-    (2, 0x42007C): (ActivateResponse, AddAttributeResponse, AdjustAttributeResponse, ArchiveResponse, CancelResponse, CertifyResponse, CheckResponse, CreateResponse, CreateKeyPairResponse, CreateSplitKeyResponse, DecryptResponse, DelegatedLoginResponse, DeleteAttributeResponse, DeriveKeyResponse, DestroyResponse, DiscoverVersionsResponse, EncryptResponse, ExportResponse, GetResponse, GetAttributesResponse, GetAttributeListResponse, GetConstraintsResponse, GetUsageAllocationResponse, HashResponse, ImportResponse, JoinSplitKeyResponse, LocateResponse, LoginResponse, MACResponse, MACVerifyResponse, ModifyAttributeResponse, ObtainLeaseResponse, PKCS11Response, QueryResponse, QueryAsynchronousRequestsResponse, RecoverResponse, RegisterResponse, RevokeResponse, ReCertifyResponse, ReKeyResponse, ReKeyKeyPairResponse, ReProvisionResponse, RNGRetrieveResponse, RNGSeedResponse, SetAttributeResponse, SetEndpointRoleResponse, SignResponse, SignatureVerifyResponse, ValidateResponse,),
+    (2, 0x420079): (ActivateRequest, AddAttributeRequest, AdjustAttributeRequest, ArchiveRequest, CancelRequest, CertifyRequest, CheckRequest, CreateRequest, CreateKeyPairRequest, CreateSplitKeyRequest, DecryptRequest, DelegatedLoginRequest, DeleteAttributeRequest, DeriveKeyRequest, DestroyRequest, DiscoverVersionsRequest, EncryptRequest, ExportRequest, GetRequest, GetAttributesRequest, GetAttributeListRequest, GetConstraintsRequest, GetUsageAllocationRequest, HashRequest, ImportRequest, InteropRequest, JoinSplitKeyRequest, LocateRequest, LogRequest, LoginRequest, LogoutRequest, MACRequest, MACVerifyRequest, ModifyAttributeRequest, ObtainLeaseRequest, PingRequest, PKCS11Request, PollRequest, ProcessRequest, QueryRequest, QueryAsynchronousRequestsRequest, RecoverRequest, RegisterRequest, RevokeRequest, ReCertifyRequest, ReKeyRequest, ReKeyKeyPairRequest, ReProvisionRequest, RNGRetrieveRequest, RNGSeedRequest, SetAttributeRequest, SetConstraintsRequest, SetDefaultsRequest, SetEndpointRoleRequest, SignRequest, SignatureVerifyRequest, ValidateRequest, NotifyRequest, PutRequest,),
+    (2, 0x42007C): (ActivateResponse, AddAttributeResponse, AdjustAttributeResponse, ArchiveResponse, CancelResponse, CertifyResponse, CheckResponse, CreateResponse, CreateKeyPairResponse, CreateSplitKeyResponse, DecryptResponse, DelegatedLoginResponse, DeleteAttributeResponse, DeriveKeyResponse, DestroyResponse, DiscoverVersionsResponse, EncryptResponse, ExportResponse, GetResponse, GetAttributesResponse, GetAttributeListResponse, GetConstraintsResponse, GetUsageAllocationResponse, HashResponse, ImportResponse, InteropResponse, JoinSplitKeyResponse, LocateResponse, LogResponse, LoginResponse, LogoutResponse, MACResponse, MACVerifyResponse, ModifyAttributeResponse, ObtainLeaseResponse, PingResponse, PKCS11Response, ProcessResponse, QueryResponse, QueryAsynchronousRequestsResponse, RecoverResponse, RegisterResponse, RevokeResponse, ReCertifyResponse, ReKeyResponse, ReKeyKeyPairResponse, ReProvisionResponse, RNGRetrieveResponse, RNGSeedResponse, SetAttributeResponse, SetConstraintsResponse, SetDefaultsResponse, SetEndpointRoleResponse, SignResponse, SignatureVerifyResponse, ValidateResponse,),
     (2, 0x420013): (Certificate,),
     (2, 0x420018): (CertificateRequest,),
     (2, 0x42005B): (OpaqueObject,),

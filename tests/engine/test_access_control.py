@@ -30,6 +30,7 @@ from kms_backend.kmip._registry_data import (
     CryptographicUsageMask,
     DerivationMethod,
     HashingAlgorithm,
+    InteropFunction,
     ItemType,
     KeyFormatType,
     LinkType,
@@ -239,6 +240,10 @@ REQUESTS: dict[Operation, Case] = {
     Operation.DISCOVER_VERSIONS: Case("server", lambda _: S.DiscoverVersionsRequest()),
     Operation.QUERY: Case("server", lambda _: S.QueryRequest(query_function=[QueryFunction.QUERY_OPERATIONS])),
     Operation.LOCATE: Case("server", lambda _: S.LocateRequest()),
+    Operation.INTEROP: Case(
+        "server",
+        lambda _: S.InteropRequest(interop_function=InteropFunction.BEGIN, interop_identifier="access-control"),
+    ),
     Operation.CREATE: Case("create", lambda _: create_request()),
     Operation.REGISTER: Case(
         "create",

@@ -64,69 +64,25 @@ KNOWN_FAILURES: dict[str, str] = {
         "step 0: /BatchItem[0]/ResponsePayload/UniqueIdentifier: expected '$UNIQUE_IDENTIFIER_0', got <absent>"
     ),
     "BL-M-1-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
+        "step 5: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
+        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation LOG is not supported']"
     ),
     "BL-M-10-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-11-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-12-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
+        "step 1: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
+        "(0x00000001) [OperationFailed / AttributeReadOnly / 'attribute CERTIFICATE_TYPE is set by "
+        "the server']"
     ),
     "BL-M-13-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
+        "step 1: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
+        "(0x00000001) [OperationFailed / AttributeReadOnly / 'attribute FRESH is set by the "
+        "server']"
     ),
     "BL-M-2-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-3-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
+        "step 2: /BatchItem[0]/ResponsePayload: expected ResponsePayload, got <absent> [OperationUndone]"
     ),
     "BL-M-4-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-5-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-6-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-7-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-8-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
-    ),
-    "BL-M-9-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation INTEROP is not "
-        "supported']"
+        "step 5: /BatchItem[0]/ResultReason: expected ObjectNotFound (0x00000037), got ItemNotFound"
+        " (0x00000001) [OperationFailed / ItemNotFound / 'object AAABBBCCC not found']"
     ),
     "CS-BC-M-7-21.xml": (
         "step 2: /BatchItem[0]/ResultStatus: expected OperationFailed (0x00000001), got Success (0x00000000)"
@@ -156,8 +112,7 @@ KNOWN_FAILURES: dict[str, str] = {
         "supported']"
     ),
     "QS-M-1-21.xml": (
-        "step 0: /BatchItem[0]/ResponsePayload: expected Operation[Interop], Operation[Log], "
-        "Operation[SetEndpointRole], got <absent>"
+        "step 0: /BatchItem[0]/ResponsePayload: expected Operation[Log], Operation[SetEndpointRole], got <absent>"
     ),
     "QS-M-2-21.xml": (
         "step 0: /BatchItem[0]/ResultStatus: expected OperationFailed (0x00000001), got Success (0x00000000)"

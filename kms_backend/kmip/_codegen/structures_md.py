@@ -82,6 +82,15 @@ def parse(path: Path) -> list[StructDef]:
             if bm:
                 tag = int(bm.group(2), 16) if bm.group(2) != "—" else None
                 pending = (bm.group(1), tag)
+        if line.strip() == "(empty)" and op is not None and role is not None:
+            # An operation payload the spec defines as empty (Interop, Log, Logout... responses).
+            out.append(
+                StructDef(
+                    name=op[0], tag=None, version=version, section=op[1], operation=op[0], role=role,
+                    server_to_client=op[2],
+                )
+            )
+            role = None
         if line.startswith("| Field |"):
             rows: list[FieldDef] = []
             i += 2
