@@ -140,6 +140,8 @@ class Engine:
                     operation=result.operation,
                     unique_batch_item_id=result.unique_batch_item_id,
                     result_status=ResultStatus.OPERATION_UNDONE,
+                    # what the undone operation had answered (the OASIS Baseline cases expect it kept)
+                    response_payload=result.response_payload,
                 )
         except StoreError:
             log.exception("store failure during an Undo batch")

@@ -53,7 +53,6 @@ SERVER_ONLY = frozenset(
         Tag.COMPROMISE_OCCURRENCE_DATE,
         Tag.ARCHIVE_DATE,
         Tag.DIGEST,
-        Tag.FRESH,
         Tag.ALWAYS_SENSITIVE,
         Tag.NEVER_EXTRACTABLE,
         Tag.KEY_VALUE_PRESENT,
@@ -191,7 +190,8 @@ def initialise(
     attrs.set(Tag.EXTRACTABLE, extractable)
     attrs.set(Tag.ALWAYS_SENSITIVE, sensitive)
     attrs.set(Tag.NEVER_EXTRACTABLE, not extractable)
-    attrs.set(Tag.FRESH, True)
+    if Tag.FRESH not in attrs:  # Fresh may be given by the client that generated the key (§4.24)
+        attrs.set(Tag.FRESH, True)
     if key_format_type is not None:
         attrs.set(Tag.KEY_FORMAT_TYPE, key_format_type)
     if key_material is not None:

@@ -240,6 +240,7 @@ REQUESTS: dict[Operation, Case] = {
     Operation.DISCOVER_VERSIONS: Case("server", lambda _: S.DiscoverVersionsRequest()),
     Operation.QUERY: Case("server", lambda _: S.QueryRequest(query_function=[QueryFunction.QUERY_OPERATIONS])),
     Operation.LOCATE: Case("server", lambda _: S.LocateRequest()),
+    Operation.LOG: Case("server", lambda _: S.LogRequest(log_message="access-control")),
     Operation.INTEROP: Case(
         "server",
         lambda _: S.InteropRequest(interop_function=InteropFunction.BEGIN, interop_identifier="access-control"),

@@ -22,7 +22,7 @@ def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterRespons
     object_type = request.object_type
     if OBJECT_TYPES.get(type(obj)) != object_type:
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"the object is not a {ObjectType(object_type).name}")
-    attrs = client_attributes(request.attributes)
+    attrs = client_attributes(_without_restated(request.attributes, obj))
     attrs.remove(Tag.OBJECT_TYPE)
     obj = unwrap_object(ctx, obj)  # type: ignore[assignment]
     pki = store_pki_object(ctx, obj, attrs, uid=None)  # certificates, CSRs, PKCS#7 and PKCS#12 (handlers/_pki)
@@ -47,6 +47,17 @@ def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterRespons
         ctx, ObjectType(object_type), obj, attrs, key_material=raw_key_material(obj), key_format_type=key_format
     )
     return S.RegisterResponse(unique_identifier=ctx.returned(mo.uid))
+
+
+def _without_restated(attrs: Attributes, obj: object) -> Attributes:
+    """The request's attributes less a Certificate Type that merely restates the certificate's own (clients such
+    as the OASIS Baseline test cases send it; the server sets it from the object either way)."""
+    if not isinstance(obj, S.Certificate):
+        return attrs
+    given = attrs.get_all(Tag.CERTIFICATE_TYPE)
+    if given and all(value == obj.certificate_type for value in given):
+        return Attributes([(t, v) for t, v in attrs if t != Tag.CERTIFICATE_TYPE])
+    return attrs
 
 
 def _describe_material(object_type: int, obj: object, attrs: Attributes) -> None:

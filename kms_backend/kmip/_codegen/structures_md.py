@@ -86,7 +86,12 @@ def parse(path: Path) -> list[StructDef]:
             # An operation payload the spec defines as empty (Interop, Log, Logout... responses).
             out.append(
                 StructDef(
-                    name=op[0], tag=None, version=version, section=op[1], operation=op[0], role=role,
+                    name=op[0],
+                    tag=None,
+                    version=version,
+                    section=op[1],
+                    operation=op[0],
+                    role=role,
                     server_to_client=op[2],
                 )
             )
