@@ -22,10 +22,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "CS-BC-M-7-14.xml": (
         "step 2: /BatchItem[0]/ResultStatus: expected OperationFailed (0x00000001), got Success (0x00000000)"
     ),
-    "CS-BC-M-GCM-3-14.xml": (
-        "step 2: /BatchItem[0]/ResponsePayload/AuthenticatedEncryptionTag: expected "
-        "AuthenticatedEncryptionTag, got CorrelationValue"
-    ),
     "MSGENC-HTTPS-M-1-14.xml": (
         "step 1: /BatchItem[0]/ResponsePayload: expected Operation[Poll], Operation[Cancel], "
         "Operation[GetUsageAllocation], Operation[ObtainLease], Operation[Notify], Operation[Put], "
@@ -72,10 +68,6 @@ KNOWN_FAILURES: dict[str, str] = {
     ),
     "CS-BC-M-7-21.xml": (
         "step 2: /BatchItem[0]/ResultStatus: expected OperationFailed (0x00000001), got Success (0x00000000)"
-    ),
-    "CS-BC-M-GCM-3-21.xml": (
-        "step 2: /BatchItem[0]/ResponsePayload/AuthenticatedEncryptionTag: expected "
-        "AuthenticatedEncryptionTag, got CorrelationValue"
     ),
     "MSGENC-HTTPS-M-1-21.xml": (
         "step 1: /BatchItem[0]/ResponsePayload: expected Operation[Poll], Operation[Cancel], "

@@ -65,7 +65,7 @@ def _continue(ctx: RequestContext, request: S.DecryptRequest, correlation: bytes
         )
     tail = stream.finalize(data, tag=request.authenticated_encryption_tag).data
     plaintext = bytes(session.held) + tail if session.held is not None else tail
-    return S.DecryptResponse(unique_identifier=session.uid, data=plaintext, correlation_value=correlation)
+    return S.DecryptResponse(unique_identifier=session.uid, data=plaintext)
 
 
 def _decrypt_bulk(key: C.Key, params: CipherParams, items: list[bytes], aad: bytes | None, approved: bool) -> bytes:

@@ -67,7 +67,6 @@ def _continue(ctx: RequestContext, request: S.EncryptRequest, correlation: bytes
     return S.EncryptResponse(
         unique_identifier=session.uid,
         data=result.data,
-        correlation_value=correlation,
         authenticated_encryption_tag=result.tag,
     )
 

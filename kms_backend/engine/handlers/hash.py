@@ -29,7 +29,7 @@ def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
         if not final:
             C.run_streamed(ctx, correlation, lambda: stream.update(data))
             return S.HashResponse(correlation_value=correlation)
-        return S.HashResponse(data=stream.finalize(data), correlation_value=correlation)
+        return S.HashResponse(data=stream.finalize(data))
     algorithm = _algorithm(request)
     if ctx.engine.config.approved_only:
         crypto.require_approved(Operation.HASH, params=C.to_cipher_params(request.cryptographic_parameters))

@@ -38,7 +38,7 @@ def _continue(ctx: RequestContext, request: S.MACRequest, correlation: bytes) ->
     if not final:
         C.run_streamed(ctx, correlation, lambda: stream.update(data))
         return S.MACResponse(unique_identifier=session.uid, correlation_value=correlation)
-    return S.MACResponse(unique_identifier=session.uid, mac_data=stream.finalize(data), correlation_value=correlation)
+    return S.MACResponse(unique_identifier=session.uid, mac_data=stream.finalize(data))
 
 
 __all__ = ["handle"]

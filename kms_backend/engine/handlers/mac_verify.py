@@ -53,9 +53,7 @@ def _continue(ctx: RequestContext, request: S.MACVerifyRequest, correlation: byt
         C.run_streamed(ctx, correlation, lambda: stream.update(data))
         return S.MACVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
     valid = stream.verify(_mac_data(request), data)
-    return S.MACVerifyResponse(
-        unique_identifier=session.uid, validity_indicator=_validity(valid), correlation_value=correlation
-    )
+    return S.MACVerifyResponse(unique_identifier=session.uid, validity_indicator=_validity(valid))
 
 
 __all__ = ["handle"]

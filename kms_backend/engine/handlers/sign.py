@@ -51,9 +51,7 @@ def _continue(ctx: RequestContext, request: S.SignRequest, correlation: bytes) -
     if not final:
         C.run_streamed(ctx, correlation, lambda: stream.update(data))
         return S.SignResponse(unique_identifier=session.uid, correlation_value=correlation)
-    return S.SignResponse(
-        unique_identifier=session.uid, signature_data=stream.finalize(data), correlation_value=correlation
-    )
+    return S.SignResponse(unique_identifier=session.uid, signature_data=stream.finalize(data))
 
 
 __all__ = ["handle"]

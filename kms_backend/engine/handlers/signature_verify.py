@@ -68,9 +68,7 @@ def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest, correlatio
         C.run_streamed(ctx, correlation, lambda: stream.update(data))
         return S.SignatureVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
     valid = stream.finalize(_signature(request), data)
-    return S.SignatureVerifyResponse(
-        unique_identifier=session.uid, validity_indicator=_validity(valid), correlation_value=correlation
-    )
+    return S.SignatureVerifyResponse(unique_identifier=session.uid, validity_indicator=_validity(valid))
 
 
 __all__ = ["handle"]
