@@ -31,6 +31,7 @@ from kms_backend.kmip._registry_data import (
     SplitKeyMethod,
     State,
     Tag,
+    UsageLimitsUnit,
     ValidityIndicator,
 )
 from kms_backend.kmip.errors import KmipError
@@ -1071,3 +1072,32 @@ def test_register_describes_keys_the_client_did_not_describe(kms: Kms) -> None:
     )
     request = S.RegisterRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=Attributes(), managed_object=raw)
     assert kms.attributes(kms.run(Operation.REGISTER, request).unique_identifier).get(Tag.CRYPTOGRAPHIC_LENGTH) == 128
+
+
+def test_usage_limits_are_charged_and_enforced(kms: Kms) -> None:
+    """Usage Limits (KMIP 2.1 §4.59): Byte units charge the data length; a use past the limit is refused and
+    charges nothing; the remaining count is kept with the object."""
+    attrs = Attributes(
+        [
+            (Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES),
+            (Tag.CRYPTOGRAPHIC_LENGTH, 128),
+            (Tag.ACTIVATION_DATE, NOW - 10),
+            (
+                Tag.USAGE_LIMITS,
+                S.UsageLimits(usage_limits_total=32, usage_limits_unit=UsageLimitsUnit.BYTE),
+            ),
+        ]
+    )
+    uid = kms.run(
+        Operation.CREATE, S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=attrs)
+    ).unique_identifier
+
+    def encrypt(size: int) -> None:
+        kms.run(Operation.ENCRYPT, S.EncryptRequest(unique_identifier=uid, data=bytes(size)))
+
+    encrypt(20)
+    with pytest.raises(KmipError) as refused:
+        encrypt(16)
+    assert refused.value.reason == ResultReason.PERMISSION_DENIED
+    encrypt(12)
+    assert kms.attributes(uid).get(Tag.USAGE_LIMITS).usage_limits_count == 0

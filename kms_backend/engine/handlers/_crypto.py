@@ -34,6 +34,7 @@ from ...kmip._registry_data import (
     ResultReason,
     State,
     Tag,
+    UsageLimitsUnit,
 )
 from ...kmip.errors import KmipError
 from .. import keymaterial
@@ -149,6 +150,22 @@ def load_key(
     if usage:
         check_usage(mo, *usage)
     return mo, key
+
+
+def consume_usage(ctx: RequestContext, mo: ManagedObject, data_length: int) -> None:
+    """Charge one protecting use against the object's Usage Limits (KMIP 2.1 §4.59): ``data_length`` bytes when
+    the unit is Byte, one when it is Object. The remaining Usage Limits Count is kept with the object; a use that
+    would exceed it is refused with Permission Denied (the reason the OASIS CS-BC-M-7 test case expects) and
+    charges nothing."""
+    limits = mo.attributes.get(Tag.USAGE_LIMITS)
+    if not isinstance(limits, S.UsageLimits):
+        return
+    remaining = limits.usage_limits_count if limits.usage_limits_count is not None else limits.usage_limits_total
+    needed = data_length if limits.usage_limits_unit == UsageLimitsUnit.BYTE else 1
+    if needed > remaining:
+        raise KmipError(ResultReason.PERMISSION_DENIED, f"object {mo.uid} has reached its Usage Limits")
+    mo.attributes.set(Tag.USAGE_LIMITS, replace(limits, usage_limits_count=remaining - needed))
+    ctx.save(mo, touch=False)
 
 
 def require_kind(key: Key, mo: ManagedObject, *kinds: KeyKind, what: str) -> None:
@@ -386,6 +403,7 @@ __all__ = [
     "bulk_item_layout",
     "check_usable",
     "check_usage",
+    "consume_usage",
     "clear_caches",
     "encode_bulk",
     "inherit_protection",

@@ -32,6 +32,7 @@ def handle(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
         ctx, request.unique_identifier, Operation.ENCRYPT, C.U.ENCRYPT, kinds=("symmetric", "public", "private")
     )
     params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=True)
+    C.consume_usage(ctx, mo, len(data))
     uid = ctx.returned(mo.uid)
     iv, aad = request.iv_counter_nonce, request.authenticated_encryption_additional_data
     approved = C.approved_only(ctx)

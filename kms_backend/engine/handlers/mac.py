@@ -25,6 +25,7 @@ def handle(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
         correlation = C.open_session(ctx, Operation.MAC, mo.uid, stream)
         return S.MACResponse(unique_identifier=uid, correlation_value=correlation)
     data = C.request_data(request.data)
+    C.consume_usage(ctx, mo, len(data))
     return S.MACResponse(
         unique_identifier=uid, mac_data=crypto.mac(key.material, algorithm, data, approved_only=approved)
     )

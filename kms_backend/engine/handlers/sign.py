@@ -36,9 +36,11 @@ def handle(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
         correlation = C.open_session(ctx, Operation.SIGN, mo.uid, stream)
         return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
     if digested is not None:
+        C.consume_usage(ctx, mo, len(digested))
         signature = crypto.sign(key.material, params, bytes(digested), digested=True, approved_only=approved)
     else:
         data = C.request_data(request.data)
+        C.consume_usage(ctx, mo, len(data))
         signature = crypto.sign(key.material, params, data, approved_only=approved)
     return S.SignResponse(unique_identifier=uid, signature_data=signature)
 
