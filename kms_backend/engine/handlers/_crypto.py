@@ -35,6 +35,7 @@ from ...kmip._registry_data import (
     State,
     Tag,
     UsageLimitsUnit,
+    ValidityIndicator,
 )
 from ...kmip.errors import KmipError
 from .. import keymaterial
@@ -150,6 +151,11 @@ def load_key(
     if usage:
         check_usage(mo, *usage)
     return mo, key
+
+
+def validity(valid: bool) -> ValidityIndicator:
+    """The Validity Indicator of a Signature Verify / MAC Verify outcome (KMIP 2.1 §11.63)."""
+    return ValidityIndicator.VALID if valid else ValidityIndicator.INVALID
 
 
 def consume_usage(ctx: RequestContext, mo: ManagedObject, data_length: int) -> None:
@@ -419,6 +425,7 @@ __all__ = [
     "run_streamed",
     "stored_params",
     "take_session",
+    "validity",
     "to_cipher_params",
 ]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from ... import crypto
 from ...crypto import MacStream
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation, ResultReason, ValidityIndicator
+from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from . import _crypto as C
@@ -17,10 +17,6 @@ def _mac_data(request: S.MACVerifyRequest) -> bytes:
     if request.mac_data is None:
         raise KmipError(ResultReason.INVALID_MESSAGE, "the request carries no MAC Data")
     return bytes(request.mac_data)
-
-
-def _validity(valid: bool) -> ValidityIndicator:
-    return ValidityIndicator.VALID if valid else ValidityIndicator.INVALID
 
 
 def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
@@ -41,7 +37,7 @@ def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyRespo
     valid = crypto.mac_verify(
         key.material, algorithm, C.request_data(request.data), _mac_data(request), approved_only=approved
     )
-    return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=_validity(valid))
+    return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=C.validity(valid))
 
 
 def _continue(ctx: RequestContext, request: S.MACVerifyRequest, correlation: bytes) -> S.MACVerifyResponse:
@@ -53,7 +49,7 @@ def _continue(ctx: RequestContext, request: S.MACVerifyRequest, correlation: byt
         C.run_streamed(ctx, correlation, lambda: stream.update(data))
         return S.MACVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
     valid = stream.verify(_mac_data(request), data)
-    return S.MACVerifyResponse(unique_identifier=session.uid, validity_indicator=_validity(valid))
+    return S.MACVerifyResponse(unique_identifier=session.uid, validity_indicator=C.validity(valid))
 
 
 __all__ = ["handle"]

@@ -35,13 +35,9 @@ def handle(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
         stream.update(C.request_data(request.data, required=False))
         correlation = C.open_session(ctx, Operation.SIGN, mo.uid, stream)
         return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
-    if digested is not None:
-        C.consume_usage(ctx, mo, len(digested))
-        signature = crypto.sign(key.material, params, bytes(digested), digested=True, approved_only=approved)
-    else:
-        data = C.request_data(request.data)
-        C.consume_usage(ctx, mo, len(data))
-        signature = crypto.sign(key.material, params, data, approved_only=approved)
+    message = bytes(digested) if digested is not None else C.request_data(request.data)
+    C.consume_usage(ctx, mo, len(message))
+    signature = crypto.sign(key.material, params, message, digested=digested is not None, approved_only=approved)
     return S.SignResponse(unique_identifier=uid, signature_data=signature)
 
 

@@ -10,14 +10,10 @@ from __future__ import annotations
 from ... import crypto
 from ...crypto import VerifyStream
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation, ResultReason, ValidityIndicator
+from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from . import _crypto as C
-
-
-def _validity(valid: bool) -> ValidityIndicator:
-    return ValidityIndicator.VALID if valid else ValidityIndicator.INVALID
 
 
 def _signature(request: S.SignatureVerifyRequest) -> bytes:
@@ -56,7 +52,7 @@ def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.Signatur
         valid = crypto.verify(key.material, params, bytes(digested), signature, digested=True, approved_only=approved)
     else:
         valid = crypto.verify(key.material, params, C.request_data(request.data), signature, approved_only=approved)
-    return S.SignatureVerifyResponse(unique_identifier=uid, validity_indicator=_validity(valid))
+    return S.SignatureVerifyResponse(unique_identifier=uid, validity_indicator=C.validity(valid))
 
 
 def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest, correlation: bytes) -> S.SignatureVerifyResponse:
@@ -68,7 +64,7 @@ def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest, correlatio
         C.run_streamed(ctx, correlation, lambda: stream.update(data))
         return S.SignatureVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
     valid = stream.finalize(_signature(request), data)
-    return S.SignatureVerifyResponse(unique_identifier=session.uid, validity_indicator=_validity(valid))
+    return S.SignatureVerifyResponse(unique_identifier=session.uid, validity_indicator=C.validity(valid))
 
 
 __all__ = ["handle"]
