@@ -24,7 +24,17 @@ from ._asymmetric import (
     sign,
     verify,
 )
-from ._cipher import decrypt, decrypt_stream, encrypt, encrypt_stream, supported_algorithms, unwrap_key, wrap_key
+from ._cipher import (
+    decrypt,
+    decrypt_stream,
+    encrypt,
+    encrypt_stream,
+    prepare_decrypt,
+    prepare_encrypt,
+    supported_algorithms,
+    unwrap_key,
+    wrap_key,
+)
 from ._kdf import derive_key
 from ._keys import (
     KeyDescription,
@@ -95,6 +105,8 @@ __all__ = [
     "decrypt",
     "encrypt_stream",
     "decrypt_stream",
+    "prepare_encrypt",
+    "prepare_decrypt",
     "CipherStream",
     "wrap_key",
     "unwrap_key",

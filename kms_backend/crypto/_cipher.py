@@ -4,7 +4,9 @@ asymmetric implementation, and apply the approved-only policy on the resolved pa
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import replace
 
 from kms_backend.kmip._registry_data import (
@@ -23,6 +25,11 @@ from ._symmetric import CipherStream
 
 _GCM_NONCE = 12
 _GCM_TAG = 16
+
+#: A prepared encryption: ``(data, iv, aad) -> EncryptResult``.
+Encryptor = Callable[[bytes, bytes | None, bytes | None], EncryptResult]
+#: A prepared decryption: ``(data, iv, aad, tag) -> plaintext``.
+Decryptor = Callable[[bytes, bytes | None, bytes | None, bytes | None], bytes]
 
 
 def supported_algorithms() -> frozenset[CryptographicAlgorithm]:
@@ -107,6 +114,33 @@ def decrypt(
         if approved_only:
             _check_asymmetric(key, params, Operation.DECRYPT, private=True)
         return _asymmetric.decrypt(key, params, data, aad)
+    fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"{enum_name(algorithm)} does not decrypt")
+
+
+def prepare_encrypt(key: bytes, params: CipherParams, *, approved_only: bool = False) -> Encryptor:
+    """``encrypt`` with its key and parameters resolved and checked once: ``call(data, iv, aad)`` then does what
+    ``encrypt(key, params, data, iv=iv, aad=aad, approved_only=...)`` does (the engine's lanes reuse it)."""
+    algorithm = _algorithm(params)
+    if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
+        plan = _symmetric_plan(key, params, Operation.ENCRYPT, approved_only)
+        return functools.partial(_symmetric.encrypt, plan)
+    if algorithm in _asymmetric.ASYMMETRIC_ALGORITHMS:
+        if approved_only:
+            _check_asymmetric(key, params, Operation.ENCRYPT, private=False)
+        return lambda data, _iv, aad: _asymmetric.encrypt(key, params, data, aad)
+    fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"{enum_name(algorithm)} does not encrypt")
+
+
+def prepare_decrypt(key: bytes, params: CipherParams, *, approved_only: bool = False) -> Decryptor:
+    """``decrypt`` resolved and checked once: ``call(data, iv, aad, tag)``."""
+    algorithm = _algorithm(params)
+    if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
+        plan = _symmetric_plan(key, params, Operation.DECRYPT, approved_only)
+        return functools.partial(_symmetric.decrypt, plan)
+    if algorithm in _asymmetric.ASYMMETRIC_ALGORITHMS:
+        if approved_only:
+            _check_asymmetric(key, params, Operation.DECRYPT, private=True)
+        return lambda data, _iv, aad, _tag: _asymmetric.decrypt(key, params, data, aad)
     fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"{enum_name(algorithm)} does not decrypt")
 
 

@@ -25,6 +25,9 @@ class EngineConfig:
     approved_only: bool = False
     #: Run the crypto layer's power-on known-answer self tests when the engine starts; refuse to start on failure.
     self_test: bool = True
+    #: Objects (records and grants) kept between requests while the store reports no commit (``engine.hot``);
+    #: 0 reads every object from the store on every request.
+    hot_objects: int = 4096
 
 
 __all__ = ["EngineConfig"]

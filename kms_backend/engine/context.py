@@ -18,7 +18,7 @@ from ..kmip._registry_data import UniqueIdentifier as UidEnum
 from ..kmip.errors import KmipError
 from ..kmip.registry import ProtocolVersion
 from ..kmip.ttlv import Item
-from ..store.base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoreTransaction
+from ..store.base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreTransaction
 from .lifecycle import refresh_state
 from .objects import ManagedObject, parse_tag_list
 
@@ -115,7 +115,7 @@ class RequestContext:
         uid = self.resolve_uid(value, operation)
         mo = self.cache.get(uid)
         if mo is None:
-            record = self.tx.get(uid, for_update=for_update)
+            record = self._read(uid, for_update)
             if record is None:
                 raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
             mo = self.engine.records.from_record(record, with_object=with_object)
@@ -127,12 +127,39 @@ class RequestContext:
         self.authorize(consequence_of or mo, operation)
         return mo
 
+    def _read(self, uid: str, for_update: bool) -> StoredObject | None:
+        """The stored record of ``uid``: kept from an earlier request while the store's change stamp holds
+        (``engine.hot``), else read (and kept when this transaction has written nothing)."""
+        hot = self.engine.hot
+        if hot is None or for_update:
+            return self.tx.get(uid, for_update=for_update)
+        stamp = self.tx.change_stamp()
+        if stamp is None:
+            return self.tx.get(uid)
+        record = hot.record(uid, stamp)
+        if record is None:
+            record = self.tx.get(uid)
+            if record is not None:
+                hot.keep_record(uid, stamp, record)
+        return record
+
+    def _grants(self, uid: str) -> dict[str, set[int]]:
+        hot = self.engine.hot
+        stamp = self.tx.change_stamp() if hot is not None else None
+        if hot is None or stamp is None:
+            return self.tx.grants(uid)
+        granted = hot.grants(uid, stamp)
+        if granted is None:
+            granted = self.tx.grants(uid)
+            hot.keep_grants(uid, stamp, granted)
+        return granted
+
     def authorize(self, mo: ManagedObject, operation: int) -> None:
         """Raise Permission Denied unless ``self.user`` may perform ``operation`` on ``mo``."""
         user = self.user
         if user == mo.owner or user in self.engine.config.admin_users:
             return
-        granted = self.tx.grants(mo.uid)
+        granted = self._grants(mo.uid)
         if operation in granted.get(user, ()):
             return
         if operation not in EXPLICIT_ONLY and operation in granted.get(EVERYONE, ()):

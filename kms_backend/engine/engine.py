@@ -30,9 +30,12 @@ from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
 from .config import EngineConfig
 from .context import BatchState, Handler, RequestContext
+from .hot import HotObjects
+from .lanes import Lanes
 from .objects import RecordCodec
 
 log = logging.getLogger("keystead.engine")
+_LANE_OPERATIONS = frozenset({Operation.ENCRYPT, Operation.DECRYPT})
 
 Clock = Callable[[], float]
 
@@ -72,6 +75,11 @@ class Engine:
         self.records = records or RecordCodec()
         self.hsm = hsm
         self.routes = ROUTES
+        #: Records and grants kept between requests (None: disabled).
+        self.hot = HotObjects(self.config.hot_objects) if self.config.hot_objects > 0 else None
+        #: Decided one-shot Encrypt/Decrypt of hot keys (``lanes``); needs a store that gives change stamps.
+        stamp = getattr(store, "change_stamp", None)
+        self.lanes = Lanes(stamp, clock) if self.hot is not None and stamp is not None else None
         if self.config.self_test:
             _power_on_self_tests()
         #: Per-operation state that spans requests (streaming Encrypt/Sign contexts keyed by Correlation Value).
@@ -197,6 +205,10 @@ class Engine:
         This is also the entry point for a bare operation (HTTP ``/kmip/2_1`` without a Request Message) and for
         the in-process PKCS#11 backend.
         """
+        if tx is None and operation in _LANE_OPERATIONS and self.lanes is not None:
+            answered = self.lanes.run(operation, request, user, version, batch)
+            if answered is not None:
+                return answered  # type: ignore[no-any-return]
         handler = self.routes.get(operation)
         if self.hsm is not None:
             handler = self.hsm.handler_for(operation, request) or handler

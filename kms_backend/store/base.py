@@ -16,11 +16,16 @@ Contract every implementation keeps:
   ``LocateQuery`` and returns uids in a stable order (creation order), after ``offset`` and capped by ``limit``.
 * Access control data: the owner of an object, per-object grants of KMIP operations to users (or ``*``), and the
   set of users allowed to create objects (when the server restricts creation).
+* Change stamps (optional): ``StoreTransaction.change_stamp`` lets the engine keep objects it read between
+  requests (``engine.hot``). A store that can tell cheaply whether anything was committed since an earlier moment
+  returns a stamp: equal stamps mean no process has committed a change in between. SQLite can (``PRAGMA
+  data_version`` sees commits of other connections and processes; a counter, this process's own), the memory store
+  can; PostgreSQL, MySQL and Redis return None for now, so every request reads the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -154,6 +159,11 @@ class StoreTransaction(Protocol):
 
     def set_privileged(self, user: str, allowed: bool) -> None:
         """Add or remove ``user`` from the privileged users."""
+
+    def change_stamp(self) -> Hashable | None:
+        """A value that differs from every earlier one if any change was committed since it was first asked in this
+        transaction; None if the store cannot tell cheaply or this transaction has written (its reads may then show
+        uncommitted data). Taken before the reads it vouches for: whatever is read afterwards is at least as new."""
 
 
 class ObjectStore(Protocol):

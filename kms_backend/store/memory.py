@@ -30,6 +30,8 @@ class _State:
     grants: dict[str, dict[str, set[int]]] = field(default_factory=dict)
     privileged: set[str] = field(default_factory=set)
     next_seq: int = 1
+    #: bumped by every transaction that changed something (the change stamp)
+    generation: int = 0
 
 
 class MemoryStore:
@@ -55,12 +57,19 @@ class MemoryStore:
                 raise
             finally:
                 tx.finished = True
+                if tx.touched():
+                    self._state.generation += 1
         finally:
             self._lock.release()
 
     def health(self) -> None:
         """Raise StoreError once closed."""
         self._check_open()
+
+    def change_stamp(self) -> tuple[int, int]:
+        """What a transaction's ``change_stamp`` would give now."""
+        state = self._state
+        return id(state), state.generation
 
     def close(self) -> None:
         """Drop everything."""
@@ -102,6 +111,16 @@ class MemoryTransaction:
         if uid not in self._undo_grants:
             old = self._s.grants.get(uid)
             self._undo_grants[uid] = None if old is None else {u: set(ops) for u, ops in old.items()}
+
+    def touched(self) -> bool:
+        """Whether this transaction changed anything (rolled back or not)."""
+        return bool(self._undo_objects or self._undo_grants or self._undo_privileged is not None)
+
+    def change_stamp(self) -> tuple[int, int] | None:
+        """(state identity, commit generation); None once this transaction changed something."""
+        if self.touched():
+            return None
+        return id(self._s), self._s.generation
 
     def rollback(self) -> None:
         """Put back every entry this transaction changed."""

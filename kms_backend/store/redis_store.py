@@ -666,5 +666,10 @@ class RedisTransaction:
         if changed:
             self._undo.append(undo)
 
+    def change_stamp(self) -> None:
+        """Redis gives no cheap commit stamp (another server may write at any time): none, so every read goes
+        to Redis."""
+        return None
+
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore", "RedisTransaction"]

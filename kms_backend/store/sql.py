@@ -494,6 +494,9 @@ class SqlStore:
         # connection of an in-memory database safe.
         self._sqlite_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
         self._sqlite_link: _Link | None = None
+        #: SQLite: bumped by each commit of this process that wrote, and when the connection is replaced (the
+        #: change stamp pairs it with ``PRAGMA data_version``, which only sees other connections' commits).
+        self.generation = 0
         # PostgreSQL / MySQL: idle connections (LIFO, so a warm one is reused) and a cap on connections in use.
         self._idle: list[_Link] = []
         self._slots = threading.BoundedSemaphore(POOL_SIZE)
@@ -555,6 +558,7 @@ class SqlStore:
             try:
                 if broken or self._closed:
                     link.close(invalidate=broken)
+                    self.generation += 1
                     self._sqlite_link = None if self._closed else self._reopen_sqlite()
             finally:
                 self._sqlite_lock.release()
@@ -591,6 +595,22 @@ class SqlStore:
         """Raise StoreError unless the database answers."""
         with self.transaction() as tx:
             tx.ping()
+
+    def change_stamp(self) -> tuple[int, int] | None:
+        """The change stamp a transaction would give now (``SqlTransaction.change_stamp``) without opening one;
+        None on PostgreSQL/MySQL, or if SQLite is busy or failing (the caller then takes the ordinary path)."""
+        lock = self._sqlite_lock
+        if lock is None or not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+            return None
+        try:
+            link = self._sqlite_link
+            if link is None or self._closed:
+                return None
+            return self.generation, int(link.cursor.execute("PRAGMA data_version").fetchone()[0])
+        except self._driver_errors:
+            return None
+        finally:
+            lock.release()
 
     def close(self) -> None:
         """Close every pooled connection; the store is unusable afterwards."""
@@ -709,6 +729,9 @@ class SqlTransaction:
         self._begin_on_read = store.dialect == "sqlite"
         #: uid -> what this transaction read or wrote of it
         self._known: dict[str, _Known] = {}
+        #: whether a write statement ran (the change stamp is then withheld, and committing bumps the generation)
+        self.wrote = False
+        self._stamp: tuple[int, int] | None = None
         self.finished = False
         #: set when a statement failed after others of the same operation had run (commit is then refused)
         self.poisoned = False
@@ -732,6 +755,8 @@ class SqlTransaction:
                 raise StoreError("a write failed inside this transaction; it was rolled back")
             try:
                 self._end("COMMIT", quiet=False)
+                if self.wrote:
+                    self._store.generation += 1  # under the SQLite lock; PostgreSQL/MySQL give no stamps
             except self._driver_errors as error:
                 broken = not self._end("ROLLBACK", quiet=True)
                 raise store_error(error) from None
@@ -784,6 +809,7 @@ class SqlTransaction:
         return self._execute_raw(c.sql, c.args(params)).fetchall()  # type: ignore[no-any-return]
 
     def _write(self, c: _Compiled, params: _Params) -> Any:
+        self.wrote = True
         if not self._open:
             self._begin()
         cursor = self._cursor
@@ -791,10 +817,25 @@ class SqlTransaction:
         return cursor
 
     def _write_many(self, c: _Compiled, rows: list[_Params]) -> None:
+        self.wrote = True
         if not self._open:
             self._begin()
         args = c.args
         self._cursor.executemany(c.sql, [args(row) for row in rows])
+
+    def change_stamp(self) -> tuple[int, int] | None:
+        """SQLite: (this process's write generation, ``PRAGMA data_version``), read once per transaction; the
+        transaction holds the process's SQLite lock, so no commit of this process can fall between the two."""
+        if self.wrote or not self._begin_on_read:
+            return None
+        stamp = self._stamp
+        if stamp is None:
+            try:
+                version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
+            except self._driver_errors as exc:
+                raise store_error(exc) from None
+            stamp = self._stamp = (self._store.generation, int(version))
+        return stamp
 
     def ping(self) -> None:
         """One trivial query (``SqlStore.health``)."""

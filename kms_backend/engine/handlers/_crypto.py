@@ -42,8 +42,9 @@ from .. import keymaterial
 from ..context import RequestContext
 from ..keyformats import unwrap_object
 from ..keymaterial import Key, KeyKind, clear_caches, stored_params, to_cipher_params
+from ..lanes import first_future_date
 from ..lifecycle import key_block
-from ..objects import STORAGE_ARCHIVED, ManagedObject
+from ..objects import DATE_TAGS, STORAGE_ARCHIVED, ManagedObject
 
 U = CryptographicUsageMask
 
@@ -151,6 +152,47 @@ def load_key(
     if usage:
         check_usage(mo, *usage)
     return mo, key
+
+
+def offer_lane(
+    ctx: RequestContext,
+    operation: Operation,
+    *,
+    request: Any,
+    mo: ManagedObject,
+    key: Key,
+    params: CipherParams,
+) -> None:
+    """Open a lane for this one-shot Encrypt/Decrypt decision when nothing but the stamp and time can change it
+    (conditions in ``engine.lanes``); called after the handler succeeded, so failures open nothing."""
+    lanes = ctx.engine.lanes
+    if lanes is None or ctx.engine.hsm is not None:
+        return
+    uid = request.unique_identifier
+    if type(uid) is not str or uid != mo.uid or Tag.USAGE_LIMITS in mo.attributes:
+        return
+    if request.correlation_value is not None or request.init_indicator or request.final_indicator:
+        return
+    block = key_block(mo.object)
+    if block is None or block.key_wrapping_data is not None:
+        return
+    stamp = ctx.tx.change_stamp()
+    if stamp is None:
+        return
+    attrs = mo.attributes
+    until = first_future_date([v for tag in DATE_TAGS if isinstance(v := attrs.get(tag), int)], ctx.now)
+    lanes.open(
+        operation,
+        uid,
+        ctx.user,
+        ctx.version,
+        stamp=stamp,
+        until=until,
+        requested=request.cryptographic_parameters,
+        key=key.material,
+        params=params,
+        approved_only=approved_only(ctx),
+    )
 
 
 def validity(valid: bool) -> ValidityIndicator:

@@ -43,6 +43,7 @@ def handle(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
     plaintext = crypto.decrypt(
         key.material, params, data, iv=iv, aad=aad, tag=request.authenticated_encryption_tag, approved_only=approved
     )
+    C.offer_lane(ctx, Operation.DECRYPT, request=request, mo=mo, key=key, params=params)
     return S.DecryptResponse(unique_identifier=uid, data=plaintext)
 
 

@@ -48,6 +48,7 @@ def handle(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
         sealed = _encrypt_bulk(key, params, bulk, iv, aad, approved=approved)
         return S.EncryptResponse(unique_identifier=uid, data=sealed)
     result = crypto.encrypt(key.material, params, data, iv=iv, aad=aad, approved_only=approved)
+    C.offer_lane(ctx, Operation.ENCRYPT, request=request, mo=mo, key=key, params=params)
     return S.EncryptResponse(
         unique_identifier=uid,
         data=result.data,

@@ -1,0 +1,293 @@
+"""Objects kept between requests (``engine.hot``) and Encrypt/Decrypt lanes (``engine.lanes``) never answer from
+stale decisions: a commit anywhere — this engine, another engine on the same store, another SQLite connection —
+and the passing of an object's dates end them; what they answer is what the handler answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kms_backend.engine import Engine, EngineConfig
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import (
+    BlockCipherMode,
+    CryptographicAlgorithm,
+    Operation,
+    PaddingMethod,
+    ResultReason,
+    RevocationReasonCode,
+    State,
+    Tag,
+    UsageLimitsUnit,
+)
+from kms_backend.kmip.errors import KmipError
+from kms_backend.kmip.schema import Attributes
+from kms_backend.store.memory import MemoryStore
+from kms_backend.store.sql import SqlStore
+
+from .conftest import NOW, OTHER, OWNER, Clock, Kms
+
+CBC = S.CryptographicParameters(
+    cryptographic_algorithm=CryptographicAlgorithm.AES,
+    block_cipher_mode=BlockCipherMode.CBC,
+    padding_method=PaddingMethod.PKCS5,
+)
+GCM = S.CryptographicParameters(
+    cryptographic_algorithm=CryptographicAlgorithm.AES, block_cipher_mode=BlockCipherMode.GCM
+)
+DATA = bytes(range(48))
+
+
+def _encrypt(engine: Engine, uid: str, user: str = OWNER, params: S.CryptographicParameters = CBC) -> S.EncryptResponse:
+    response = engine.run_operation(
+        Operation.ENCRYPT, S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=params, data=DATA), user
+    )
+    assert isinstance(response, S.EncryptResponse)
+    return response
+
+
+def _decrypt(engine: Engine, uid: str, sealed: S.EncryptResponse, params: S.CryptographicParameters = CBC) -> bytes:
+    request = S.DecryptRequest(
+        unique_identifier=uid,
+        cryptographic_parameters=params,
+        data=sealed.data,
+        iv_counter_nonce=sealed.iv_counter_nonce,
+        authenticated_encryption_tag=sealed.authenticated_encryption_tag,
+    )
+    response = engine.run_operation(Operation.DECRYPT, request, OWNER)
+    assert isinstance(response, S.DecryptResponse)
+    return bytes(response.data or b"")
+
+
+def _active_key(kms: Kms, *extra: tuple[int, object]) -> str:
+    uid = kms.create_key((Tag.CRYPTOGRAPHIC_USAGE_MASK, 0x0C), *extra)
+    kms.run(Operation.ACTIVATE, S.ActivateRequest(unique_identifier=uid))
+    return uid
+
+
+def _revoke(engine: Engine, uid: str) -> None:
+    reason = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)
+    engine.run_operation(Operation.REVOKE, S.RevokeRequest(unique_identifier=uid, revocation_reason=reason), OWNER)
+
+
+def _count_handler_runs(engine: Engine, operation: Operation) -> list[int]:
+    """Replace ``engine``'s handler of ``operation`` by one that counts its runs (in a list of one)."""
+    runs = [0]
+    handler = engine.routes[operation]
+
+    def counting(ctx: Any, request: Any) -> Any:
+        runs[0] += 1
+        return handler(ctx, request)
+
+    engine.routes = {**engine.routes, operation: counting}
+    return runs
+
+
+def test_a_repeated_encrypt_opens_a_lane_whose_answers_match_the_handler(kms: Kms) -> None:
+    uid = _active_key(kms)
+    lanes = kms.engine.lanes
+    assert lanes is not None
+    encrypts = _count_handler_runs(kms.engine, Operation.ENCRYPT)
+    decrypts = _count_handler_runs(kms.engine, Operation.DECRYPT)
+    first = _encrypt(kms.engine, uid)  # the handler decides and opens the lane
+    assert len(lanes) == 1
+    second = _encrypt(kms.engine, uid)  # answered by the lane
+    assert encrypts == [1]
+    assert second.unique_identifier == uid
+    assert second.iv_counter_nonce != first.iv_counter_nonce  # a fresh random IV each time
+    assert _decrypt(kms.engine, uid, first) == DATA
+    assert _decrypt(kms.engine, uid, second) == DATA
+    assert _decrypt(kms.engine, uid, second) == DATA  # the decrypt lane too
+    assert decrypts == [1]
+    gcm = _encrypt(kms.engine, uid, params=GCM)  # another parameter set: its own variant
+    assert _decrypt(kms.engine, uid, _encrypt(kms.engine, uid, params=GCM), GCM) == DATA
+    assert _decrypt(kms.engine, uid, gcm, GCM) == DATA
+
+
+def test_a_lane_gives_the_handlers_errors(kms: Kms) -> None:
+    uid = _active_key(kms)
+    _encrypt(kms.engine, uid, params=GCM)
+    sealed = _encrypt(kms.engine, uid, params=GCM)
+    _decrypt(kms.engine, uid, sealed, GCM)  # opens the decrypt lane
+    bad_tag = S.DecryptRequest(
+        unique_identifier=uid,
+        cryptographic_parameters=GCM,
+        data=sealed.data,
+        iv_counter_nonce=sealed.iv_counter_nonce,
+        authenticated_encryption_tag=bytes(16),
+    )
+    error = kms.fail(Operation.DECRYPT, bad_tag)
+    assert error.reason == ResultReason.CRYPTOGRAPHIC_FAILURE
+    short_iv = S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=CBC, data=DATA, iv_counter_nonce=b"1")
+    _encrypt(kms.engine, uid)
+    assert kms.fail(Operation.ENCRYPT, short_iv).reason == ResultReason.INVALID_FIELD
+
+
+def test_revoke_in_this_engine_ends_the_lane(kms: Kms) -> None:
+    uid = _active_key(kms)
+    _encrypt(kms.engine, uid)
+    _encrypt(kms.engine, uid)
+    _revoke(kms.engine, uid)
+    with pytest.raises(KmipError) as info:
+        _encrypt(kms.engine, uid)
+    assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+
+
+def test_a_grant_withdrawn_ends_the_grantees_lane(kms: Kms) -> None:
+    uid = _active_key(kms)
+    kms.grant(uid, OTHER, [Operation.ENCRYPT])
+    _encrypt(kms.engine, uid, OTHER)
+    _encrypt(kms.engine, uid, OTHER)
+    from kms_backend.engine import access
+
+    access.revoke(kms.engine, OWNER, uid, OTHER, [Operation.ENCRYPT])
+    with pytest.raises(KmipError) as info:
+        _encrypt(kms.engine, uid, OTHER)
+    assert info.value.reason == ResultReason.PERMISSION_DENIED
+
+
+def test_a_lane_is_per_user(kms: Kms) -> None:
+    uid = _active_key(kms)
+    _encrypt(kms.engine, uid)
+    _encrypt(kms.engine, uid)
+    with pytest.raises(KmipError) as info:
+        _encrypt(kms.engine, uid, OTHER)  # the owner's lane is not the other user's decision
+    assert info.value.reason == ResultReason.PERMISSION_DENIED
+
+
+def test_a_date_reached_ends_the_lane(kms: Kms, clock: Clock) -> None:
+    uid = _active_key(kms, (Tag.PROTECT_STOP_DATE, NOW + 10))
+    _encrypt(kms.engine, uid)
+    _encrypt(kms.engine, uid)
+    clock.advance(9)
+    _encrypt(kms.engine, uid)
+    clock.advance(1)
+    with pytest.raises(KmipError) as info:
+        _encrypt(kms.engine, uid)
+    assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+
+
+def test_a_deactivation_date_reached_ends_the_lane(kms: Kms, clock: Clock) -> None:
+    uid = _active_key(kms, (Tag.DEACTIVATION_DATE, NOW + 5))
+    _encrypt(kms.engine, uid)
+    _encrypt(kms.engine, uid)
+    clock.advance(5)
+    with pytest.raises(KmipError):
+        _encrypt(kms.engine, uid)
+    assert kms.attribute(uid, Tag.STATE) == State.DEACTIVATED
+
+
+def test_usage_limits_are_charged_on_every_use(kms: Kms) -> None:
+    limits = S.UsageLimits(usage_limits_total=3, usage_limits_unit=UsageLimitsUnit.OBJECT)
+    uid = _active_key(kms, (Tag.USAGE_LIMITS, limits))
+    for _ in range(3):
+        _encrypt(kms.engine, uid)
+    assert kms.engine.lanes is not None and len(kms.engine.lanes) == 0
+    with pytest.raises(KmipError) as info:
+        _encrypt(kms.engine, uid)
+    assert info.value.reason == ResultReason.PERMISSION_DENIED
+
+
+def test_another_engine_on_the_same_store_ends_lanes_and_kept_records(store: MemoryStore, clock: Clock) -> None:
+    first, second = Engine(store, clock=clock), Engine(store, clock=clock)
+    kms = Kms(first, clock, store)
+    uid = _active_key(kms)
+    _encrypt(first, uid)
+    _encrypt(first, uid)
+    set_comment = S.SetAttributeRequest(unique_identifier=uid, new_attribute=Attributes([(Tag.COMMENT, "x")]))
+    second.run_operation(Operation.SET_ATTRIBUTE, set_comment, OWNER)
+    assert kms.attribute(uid, Tag.COMMENT) == "x"  # the kept record was not served
+    _revoke(second, uid)
+    with pytest.raises(KmipError) as info:
+        _encrypt(first, uid)
+    assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+
+
+def test_sqlite_commits_of_another_connection_end_lanes(tmp_path: Path) -> None:
+    """Two stores on one SQLite file stand for two processes: PRAGMA data_version sees the other's commits."""
+    url = f"sqlite:///{tmp_path / 'kms.db'}"
+    clock = Clock()
+    first_store, second_store = SqlStore(url), SqlStore(url)
+    try:
+        first = Engine(first_store, clock=clock)
+        second = Engine(second_store, clock=clock)
+        kms = Kms(first, clock, first_store)  # type: ignore[arg-type]
+        uid = _active_key(kms)
+        _encrypt(first, uid)
+        _encrypt(first, uid)
+        assert first.lanes is not None and len(first.lanes) == 1
+        stamp = first_store.change_stamp()
+        _revoke(second, uid)
+        assert first_store.change_stamp() != stamp
+        with pytest.raises(KmipError) as info:
+            _encrypt(first, uid)
+        assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+        destroy = S.DestroyRequest(unique_identifier=uid)
+        second.run_operation(Operation.DESTROY, destroy, OWNER)
+        with pytest.raises(KmipError):
+            first.run_operation(Operation.GET, S.GetRequest(unique_identifier=uid), OWNER)
+    finally:
+        first_store.close()
+        second_store.close()
+
+
+def test_sqlite_stamps(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'kms.db'}")
+    try:
+        before = store.change_stamp()
+        assert before is not None
+        with store.transaction() as tx:
+            assert tx.change_stamp() == before
+            tx.grant("some-uid", "bob", [int(Operation.GET)])
+            assert tx.change_stamp() is None  # reads after a write may show uncommitted data
+        assert store.change_stamp() != before
+        stamp = store.change_stamp()
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.grant("other-uid", "bob", [int(Operation.GET)])
+            raise RuntimeError("roll back")
+        assert store.change_stamp() == stamp  # nothing was committed
+    finally:
+        store.close()
+
+
+def test_memory_stamps() -> None:
+    store = MemoryStore()
+    before = store.change_stamp()
+    with store.transaction() as tx:
+        assert tx.change_stamp() == before
+        tx.grant("uid", "bob", [int(Operation.GET)])
+        assert tx.change_stamp() is None
+    assert store.change_stamp() != before
+
+
+def test_a_wrapped_or_tagged_reference_takes_the_handler(kms: Kms) -> None:
+    uid = _active_key(kms)
+    kms.run(
+        Operation.ADD_ATTRIBUTE,
+        S.AddAttributeRequest(unique_identifier=uid, new_attribute=Attributes([(Tag.COMMENT, "c")])),
+    )
+    placeholder = S.EncryptRequest(cryptographic_parameters=CBC, data=DATA)  # no uid: the ID Placeholder
+    with pytest.raises(KmipError):
+        kms.engine.run_operation(Operation.ENCRYPT, placeholder, OWNER)
+    assert kms.engine.lanes is not None and len(kms.engine.lanes) == 0
+
+
+def test_lanes_and_kept_objects_can_be_turned_off(store: MemoryStore, clock: Clock) -> None:
+    engine = Engine(store, EngineConfig(hot_objects=0), clock=clock)
+    assert engine.hot is None and engine.lanes is None
+    kms = Kms(engine, clock, store)
+    uid = _active_key(kms)
+    assert _decrypt(engine, uid, _encrypt(engine, uid)) == DATA
+
+
+def test_bulk_data_takes_the_handler(kms: Kms) -> None:
+    uid = _active_key(kms)
+    _encrypt(kms.engine, uid, params=GCM)
+    bulk = b"\x87\x87\x02\x03abc\x02de"
+    response = kms.run(
+        Operation.ENCRYPT, S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=GCM, data=bulk)
+    )
+    assert response.data.startswith(b"\x87\x87\x02")
+    assert response.iv_counter_nonce is None
