@@ -242,8 +242,14 @@ _PSS_MECHANISMS = frozenset(
 _ECDSA_MECHANISMS = frozenset({M.ECDSA, M.ECDSA_SHA1, M.ECDSA_SHA224, M.ECDSA_SHA256, M.ECDSA_SHA384, M.ECDSA_SHA512})
 
 
+_LOOKED_UP: dict[tuple[int, int], tuple[Mechanism, MechanismSpec]] = {}
+
+
 def lookup(mechanism: int, flag: MechanismFlag) -> tuple[Mechanism, MechanismSpec]:
     """The mechanism and its row, if it is offered for ``flag`` (CKR_MECHANISM_INVALID otherwise)."""
+    found = _LOOKED_UP.get((mechanism, flag))
+    if found is not None:
+        return found
     try:
         kind = Mechanism(mechanism)
         spec = MECHANISMS[kind]
@@ -251,6 +257,7 @@ def lookup(mechanism: int, flag: MechanismFlag) -> tuple[Mechanism, MechanismSpe
         raise CkError(ReturnValue.MECHANISM_INVALID, f"mechanism 0x{mechanism:x} is not supported") from None
     if not spec.flags & flag:
         raise CkError(ReturnValue.MECHANISM_INVALID, f"{kind.name} cannot be used for {flag.name}")
+    _LOOKED_UP[mechanism, flag] = kind, spec  # only offered mechanisms: a bounded table
     return kind, spec
 
 
@@ -274,47 +281,55 @@ class CipherPlan:
 
 
 _NO_PADDING = PaddingMethod.NONE
+_AES_ALGORITHM = CryptographicAlgorithm.AES
+# The KMIP parameters of each fixed-parameter mechanism, built once: never changed after construction, and the
+# engine recognises a repeated request's parameters by identity (``engine.lanes``).
+_ECB = S.CryptographicParameters(
+    cryptographic_algorithm=_AES_ALGORITHM, block_cipher_mode=BlockCipherMode.ECB, padding_method=_NO_PADDING
+)
+_CBC = S.CryptographicParameters(
+    cryptographic_algorithm=_AES_ALGORITHM, block_cipher_mode=BlockCipherMode.CBC, padding_method=_NO_PADDING
+)
+_CBC_PAD = S.CryptographicParameters(
+    cryptographic_algorithm=_AES_ALGORITHM, block_cipher_mode=BlockCipherMode.CBC, padding_method=PaddingMethod.PKCS5
+)
+_CTR = S.CryptographicParameters(cryptographic_algorithm=_AES_ALGORITHM, block_cipher_mode=BlockCipherMode.CTR)
+_GCM = {
+    tag: S.CryptographicParameters(
+        cryptographic_algorithm=_AES_ALGORITHM, block_cipher_mode=BlockCipherMode.GCM, tag_length=tag
+    )
+    for tag in range(12, 17)
+}
+_RSA_PKCS = S.CryptographicParameters(
+    cryptographic_algorithm=CryptographicAlgorithm.RSA, padding_method=PaddingMethod.PKCS1_V1_5
+)
 
 
 def cipher_plan(kind: Mechanism, parameter: MechanismParameter) -> CipherPlan:
     """The KMIP view of a cipher mechanism and its parameter (CKR_MECHANISM_PARAM_INVALID for a bad one)."""
-    aes = CryptographicAlgorithm.AES
+    if kind is M.AES_CBC_PAD or kind is M.AES_CBC:
+        if type(parameter) is not bytes or len(parameter) != 16:
+            raise _invalid("AES-CBC takes a 16-byte IV")
+        return CipherPlan(_CBC_PAD if kind is M.AES_CBC_PAD else _CBC, iv=parameter, block=16)
     if kind is M.AES_ECB:
         if parameter:
             raise _invalid("AES-ECB takes no parameter")
-        cp = S.CryptographicParameters(
-            cryptographic_algorithm=aes, block_cipher_mode=BlockCipherMode.ECB, padding_method=_NO_PADDING
-        )
-        return CipherPlan(cp, block=16)
-    if kind in (M.AES_CBC, M.AES_CBC_PAD):
-        if not isinstance(parameter, bytes) or len(parameter) != 16:
-            raise _invalid("AES-CBC takes a 16-byte IV")
-        padding = PaddingMethod.PKCS5 if kind is M.AES_CBC_PAD else _NO_PADDING
-        cp = S.CryptographicParameters(
-            cryptographic_algorithm=aes, block_cipher_mode=BlockCipherMode.CBC, padding_method=padding
-        )
-        return CipherPlan(cp, iv=parameter, block=16)
+        return CipherPlan(_ECB, block=16)
     if kind is M.AES_CTR:
         if not isinstance(parameter, CtrParams) or not 0 < parameter.counter_bits <= 128:
             raise _invalid("AES-CTR takes CK_AES_CTR_PARAMS with 1 to 128 counter bits")
-        cp = S.CryptographicParameters(cryptographic_algorithm=aes, block_cipher_mode=BlockCipherMode.CTR)
-        return CipherPlan(cp, iv=parameter.counter_block)
+        return CipherPlan(_CTR, iv=parameter.counter_block)
     if kind is M.AES_GCM:
         if not isinstance(parameter, GcmParams) or not parameter.iv:
             raise _invalid("AES-GCM takes CK_GCM_PARAMS with an IV")
         if parameter.tag_bits % 8 or not 96 <= parameter.tag_bits <= 128:
             raise _invalid("AES-GCM tags are 96 to 128 bits, in whole bytes")
-        cp = S.CryptographicParameters(
-            cryptographic_algorithm=aes, block_cipher_mode=BlockCipherMode.GCM, tag_length=parameter.tag_bits // 8
-        )
-        return CipherPlan(cp, iv=parameter.iv, aad=parameter.aad or None, tag_length=parameter.tag_bits // 8)
+        tag = parameter.tag_bits // 8
+        return CipherPlan(_GCM[tag], iv=parameter.iv, aad=parameter.aad or None, tag_length=tag)
     if kind is M.RSA_PKCS:
         if parameter:
             raise _invalid("RSA-PKCS takes no parameter")
-        cp = S.CryptographicParameters(
-            cryptographic_algorithm=CryptographicAlgorithm.RSA, padding_method=PaddingMethod.PKCS1_V1_5
-        )
-        return CipherPlan(cp, single_part=True)
+        return CipherPlan(_RSA_PKCS, single_part=True)
     if kind is M.RSA_PKCS_OAEP:
         return CipherPlan(oaep_parameters(parameter), single_part=True)
     raise CkError(ReturnValue.MECHANISM_INVALID, f"{kind.name} is not a cipher")
@@ -349,7 +364,7 @@ class SignaturePlan:
     parameters: S.CryptographicParameters
     #: hashlib name: the provider hashes the data and the KMS signs the digest.
     hash_name: str | None = None
-    #: The data given is itself the digest (RSA_PKCS_PSS, ECDSA; RSA_PKCS: a DigestInfo).
+    #: The data given is itself the digest (RSA_PKCS_PSS, ECDSA; RSA_PKCS: a DigestInfo, or bytes signed raw).
     digested: bool = False
     ecdsa: bool = False
     mac: bool = False

@@ -122,8 +122,7 @@ def prepare_encrypt(key: bytes, params: CipherParams, *, approved_only: bool = F
     ``encrypt(key, params, data, iv=iv, aad=aad, approved_only=...)`` does (the engine's lanes reuse it)."""
     algorithm = _algorithm(params)
     if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
-        plan = _symmetric_plan(key, params, Operation.ENCRYPT, approved_only)
-        return functools.partial(_symmetric.encrypt, plan)
+        return _symmetric.prepared_encrypt(_symmetric_plan(key, params, Operation.ENCRYPT, approved_only))
     if algorithm in _asymmetric.ASYMMETRIC_ALGORITHMS:
         if approved_only:
             _check_asymmetric(key, params, Operation.ENCRYPT, private=False)

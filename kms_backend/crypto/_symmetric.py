@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -76,6 +77,10 @@ _STREAM_MODES = frozenset({BlockCipherMode.CTR, BlockCipherMode.CFB, BlockCipher
 _PADDINGS = frozenset({PaddingMethod.NONE, PaddingMethod.PKCS5, PaddingMethod.ANSI_X9_23})
 _DEFAULT_TAG = 16
 _GCM = BlockCipherMode.GCM
+_CBC = BlockCipherMode.CBC
+_AES = CryptographicAlgorithm.AES
+_PKCS5 = PaddingMethod.PKCS5
+_NO_PADDING = PaddingMethod.NONE
 _MIN_TAG = 12
 #: Bound on what buffered streams (modes without an incremental API) hold in memory.
 MAX_BUFFERED_STREAM = 64 * 1024 * 1024
@@ -296,6 +301,29 @@ def plan(key: bytes | bytearray | memoryview, params: CipherParams) -> _Plan:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], EncryptResult]:
+    """``encrypt`` bound to ``p``; AES-CBC (PKCS#5 or no padding) gets a closure holding the key schedule object,
+    the hot one-shot cipher of PKCS#11 applications."""
+    if not (p.mode is _CBC and p.algorithm is _AES and (p.padding is _PKCS5 or p.padding is _NO_PADDING)):
+        return functools.partial(encrypt, p)
+    aes = algorithms.AES(p.key)
+    padded = p.padding is _PKCS5
+
+    def cbc(data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:
+        nonce, chosen = p.iv_for(iv, encrypting=True)
+        if aad:
+            fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, f"{p.describe()} does not take additional data")
+        if padded:
+            pad = 16 - len(data) % 16
+            data = bytes(data) + bytes((pad,)) * pad
+        elif len(data) % 16:
+            fail(ResultReason.INVALID_FIELD, "data is not a multiple of the 16-byte block size")
+        encryptor = Cipher(aes, modes.CBC(nonce)).encryptor()  # type: ignore[arg-type]
+        return EncryptResult(encryptor.update(data) + encryptor.finalize(), chosen)
+
+    return cbc
+
+
 def encrypt(p: _Plan, data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:
     """Encrypt ``data`` with a resolved plan."""
     nonce, chosen = p.iv_for(iv, encrypting=True)
@@ -326,6 +354,15 @@ def encrypt(p: _Plan, data: bytes, iv: bytes | None, aad: bytes | None) -> Encry
         return EncryptResult(keywrap.aes_key_wrap_with_padding(p.key, data))
     if mode == BlockCipherMode.XTS:
         return EncryptResult(_xts(p, nonce, data, encrypting=True), chosen)
+    if mode is _CBC and p.algorithm is _AES and (p.padding is _PKCS5 or p.padding is _NO_PADDING):
+        # One-shot AES-CBC (the PKCS#11 provider's C_Encrypt): PKCS#7 padding appended here, no padder object.
+        if p.padding is _PKCS5:
+            pad = 16 - len(data) % 16
+            data = bytes(data) + bytes((pad,)) * pad
+        elif len(data) % 16:
+            fail(ResultReason.INVALID_FIELD, "data is not a multiple of the 16-byte block size")
+        encryptor = Cipher(algorithms.AES(p.key), modes.CBC(nonce)).encryptor()  # type: ignore[arg-type]
+        return EncryptResult(encryptor.update(data) + encryptor.finalize(), chosen)
     stream = _IncrementalStream(p, nonce, chosen, encrypting=True, aad=None)
     out = stream.update(data)
     rest = stream.finalize()

@@ -40,6 +40,9 @@ from __future__ import annotations
 
 import functools
 import json
+import mmap
+import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -95,6 +98,52 @@ _ALL_UIDS_BATCH = 1000
 _SHAPES = 512
 
 _Params = dict[str, Any]
+#: Bytes of the two copies of the WAL-index header at the start of ``<database>-shm``.
+_WAL_HEADERS = 96
+
+
+class _WalHeader:
+    """A read-only map of the WAL-index header SQLite keeps in ``<database>-shm`` (SQLite file format, "WAL-index
+    format"): two 48-byte copies of one header, rewritten by every commit of every connection (its iChange counts
+    transactions; mxFrame and the salts move with the log). Reading it is what ``PRAGMA data_version`` does before
+    it compares, without the read lock the pragma takes (a system call per check). A torn read — the copies differ
+    while a writer rewrites them — gives None and the caller asks SQLite instead.
+
+    The file lives as long as a connection to the database is open, so the store maps it after opening its own
+    connection and maps it again whenever it replaces that connection."""
+
+    __slots__ = ("_map",)
+
+    def __init__(self, path: str) -> None:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if os.fstat(fd).st_size < _WAL_HEADERS:
+                raise OSError("WAL index not initialised")
+            self._map = mmap.mmap(fd, _WAL_HEADERS, mmap.MAP_SHARED, mmap.PROT_READ)
+        finally:
+            os.close(fd)
+
+    def read(self) -> bytes | None:
+        both = self._map[:_WAL_HEADERS]
+        first = both[:48]
+        return first if first == both[48:] else None
+
+    def close(self) -> None:
+        self._map.close()
+
+
+def _wal_header(link: _Link, database: str | None) -> _WalHeader | None:
+    """The WAL-index header map of a file database in WAL mode, or None (in-memory, URI names, other modes)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    try:
+        mode = link.cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            return None
+        link.cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the -shm exists once a read ran
+        return _WalHeader(database + "-shm")
+    except (OSError, ValueError, sqlite3.Error):
+        return None
 
 
 def store_error(exc: BaseException) -> StoreError:
@@ -494,6 +543,7 @@ class SqlStore:
         # connection of an in-memory database safe.
         self._sqlite_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
         self._sqlite_link: _Link | None = None
+        self._wal: _WalHeader | None = None
         #: SQLite: bumped by each commit of this process that wrote, and when the connection is replaced (the
         #: change stamp pairs it with ``PRAGMA data_version``, which only sees other connections' commits).
         self.generation = 0
@@ -510,6 +560,7 @@ class SqlStore:
             self._shapes: dict[tuple[Any, ...], _Compiled] = {}
             if self._sqlite_lock is not None:
                 self._sqlite_link = self._new_link()
+                self._wal = _wal_header(self._sqlite_link, parsed.database)
         except self._driver_errors as exc:
             self._engine.dispose()
             raise store_error(exc) from None
@@ -560,6 +611,7 @@ class SqlStore:
                     link.close(invalidate=broken)
                     self.generation += 1
                     self._sqlite_link = None if self._closed else self._reopen_sqlite()
+                    self._remap_wal()
             finally:
                 self._sqlite_lock.release()
             return
@@ -570,6 +622,24 @@ class SqlStore:
                 self._idle.append(link)
         finally:
             self._slots.release()
+
+    def _remap_wal(self) -> None:
+        """Map the WAL-index header again for the current connection (or stop using it once closed)."""
+        old, self._wal = self._wal, None
+        if old is not None:
+            old.close()
+            if self._sqlite_link is not None and not self._closed:
+                self._wal = _wal_header(self._sqlite_link, self._engine.url.database)
+
+    def sqlite_stamp(self, link: _Link) -> tuple[int, Any]:
+        """SQLite's change stamp: (this process's write generation, the WAL-index header) or, when the header
+        cannot be read, (generation, ``PRAGMA data_version``) — the caller holds the SQLite lock for the latter."""
+        wal = self._wal
+        if wal is not None:
+            header = wal.read()
+            if header is not None:
+                return self.generation, header
+        return self.generation, int(link.cursor.execute("PRAGMA data_version").fetchone()[0])
 
     def _reopen_sqlite(self) -> _Link | None:
         try:
@@ -596,9 +666,18 @@ class SqlStore:
         with self.transaction() as tx:
             tx.ping()
 
-    def change_stamp(self) -> tuple[int, int] | None:
+    def change_stamp(self) -> tuple[int, Any] | None:
         """The change stamp a transaction would give now (``SqlTransaction.change_stamp``) without opening one;
         None on PostgreSQL/MySQL, or if SQLite is busy or failing (the caller then takes the ordinary path)."""
+        wal = self._wal
+        if wal is not None and not self._closed:
+            generation = self.generation  # read before the header: a commit between them only looks newer
+            try:
+                header = wal.read()
+            except ValueError:  # unmapped by close() or a connection replaced meanwhile
+                return None
+            if header is not None:
+                return generation, header
         lock = self._sqlite_lock
         if lock is None or not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
             return None
@@ -606,7 +685,7 @@ class SqlStore:
             link = self._sqlite_link
             if link is None or self._closed:
                 return None
-            return self.generation, int(link.cursor.execute("PRAGMA data_version").fetchone()[0])
+            return self.sqlite_stamp(link)
         except self._driver_errors:
             return None
         finally:
@@ -618,6 +697,9 @@ class SqlStore:
         lock = self._sqlite_lock
         if lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
             try:
+                if self._wal is not None:
+                    self._wal.close()
+                    self._wal = None
                 if self._sqlite_link is not None:
                     self._sqlite_link.close()
                     self._sqlite_link = None
@@ -731,7 +813,7 @@ class SqlTransaction:
         self._known: dict[str, _Known] = {}
         #: whether a write statement ran (the change stamp is then withheld, and committing bumps the generation)
         self.wrote = False
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, Any] | None = None
         self.finished = False
         #: set when a statement failed after others of the same operation had run (commit is then refused)
         self.poisoned = False
@@ -823,18 +905,17 @@ class SqlTransaction:
         args = c.args
         self._cursor.executemany(c.sql, [args(row) for row in rows])
 
-    def change_stamp(self) -> tuple[int, int] | None:
-        """SQLite: (this process's write generation, ``PRAGMA data_version``), read once per transaction; the
-        transaction holds the process's SQLite lock, so no commit of this process can fall between the two."""
+    def change_stamp(self) -> tuple[int, Any] | None:
+        """SQLite: (this process's write generation, the WAL-index header or ``PRAGMA data_version``), read once per
+        transaction; the transaction holds the process's SQLite lock, so no commit of this process falls between."""
         if self.wrote or not self._begin_on_read:
             return None
         stamp = self._stamp
         if stamp is None:
             try:
-                version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
+                stamp = self._stamp = self._store.sqlite_stamp(self._link)
             except self._driver_errors as exc:
                 raise store_error(exc) from None
-            stamp = self._stamp = (self._store.generation, int(version))
         return stamp
 
     def ping(self) -> None:

@@ -4,6 +4,8 @@ and the passing of an object's dates end them; what they answer is what the hand
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +293,23 @@ def test_bulk_data_takes_the_handler(kms: Kms) -> None:
     )
     assert response.data.startswith(b"\x87\x87\x02")
     assert response.iv_counter_nonce is None
+
+
+def test_sqlite_stamp_reads_the_wal_index_and_sees_other_processes(tmp_path: Path) -> None:
+    path = tmp_path / "kms.db"
+    store = SqlStore(f"sqlite:///{path}")
+    try:
+        assert store._wal is not None  # the WAL-index header is mapped: no lock, no pragma per check
+        before = store.change_stamp()
+        assert before == store.change_stamp()
+        writer = (
+            "import sqlite3, sys; sqlite3.connect(sys.argv[1], isolation_level=None).execute('PRAGMA user_version=7')"
+        )
+        subprocess.run([sys.executable, "-c", writer, str(path)], check=True)
+        after = store.change_stamp()
+        assert after is not None and after != before
+        with store.transaction() as tx:
+            assert tx.change_stamp() == after  # the same kind of stamp inside and outside transactions
+    finally:
+        store.close()
+    assert store.change_stamp() is None
