@@ -266,9 +266,10 @@ def _invalid(message: str) -> CkError:
 
 
 # -- ciphers -----------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CipherPlan:
-    """A cipher mechanism as KMIP Encrypt/Decrypt fields; ``tag_length`` bytes of AEAD tag follow the ciphertext."""
+    """A cipher mechanism as KMIP Encrypt/Decrypt fields; ``tag_length`` bytes of AEAD tag follow the ciphertext.
+    Not changed once built (not frozen only because frozen construction costs a microsecond per C_EncryptInit)."""
 
     parameters: S.CryptographicParameters
     iv: bytes | None = None

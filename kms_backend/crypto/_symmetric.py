@@ -308,9 +308,15 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
         return functools.partial(encrypt, p)
     aes = algorithms.AES(p.key)
     padded = p.padding is _PKCS5
+    params = p.params
+    # A given 16-byte IV needs none of iv_for's work when no IV rule is in the parameters.
+    plain_iv = not params.random_iv and params.iv_length is None and not params.fixed_field_length
 
     def cbc(data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:
-        nonce, chosen = p.iv_for(iv, encrypting=True)
+        if plain_iv and type(iv) is bytes and len(iv) == 16:
+            nonce, chosen = iv, None
+        else:
+            nonce, chosen = p.iv_for(iv, encrypting=True)
         if aad:
             fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, f"{p.describe()} does not take additional data")
         if padded:

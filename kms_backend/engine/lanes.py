@@ -79,10 +79,16 @@ class Lanes:
         if type(data) is not bytes or len(data) > _MAX_DATA or data.startswith(_BULK_MAGIC):
             return None
         requested = request.cryptographic_parameters
-        lane = next((v for v in variants if v.requested is requested), None) or next(
-            (v for v in variants if v.requested == requested), None
-        )
-        if lane is None or int(self._clock()) >= lane.until or self._stamp() != lane.stamp:
+        for lane in variants:
+            if lane.requested is requested:  # the same parameters object: the PKCS#11 provider's constants
+                break
+        else:
+            for lane in variants:
+                if lane.requested == requested:
+                    break
+            else:
+                return None
+        if self._clock() >= lane.until or self._stamp() != lane.stamp:
             return None
         if operation == Operation.ENCRYPT:
             result = lane.run(data, request.iv_counter_nonce, request.authenticated_encryption_additional_data)
