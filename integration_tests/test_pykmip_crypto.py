@@ -180,7 +180,18 @@ def roundtrip(server: KeysteadProcess, operation: Operation, payload: Any) -> An
     return item.response_payload
 
 
-def test_create_and_join_split_key(server: KeysteadProcess, pykmip: Any) -> None:
+@pytest.mark.parametrize(
+    ("method", "prime_field_size"),
+    [
+        (SplitKeyMethod.POLYNOMIAL_SHARING_GF_2_8, None),
+        (SplitKeyMethod.POLYNOMIAL_SHARING_GF_2_16, None),
+        (SplitKeyMethod.POLYNOMIAL_SHARING_PRIME_FIELD, (1 << 521) - 1),  # a Big Integer on the wire
+    ],
+    ids=["gf256", "gf65536", "prime"],
+)
+def test_create_and_join_split_key(
+    server: KeysteadProcess, pykmip: Any, method: SplitKeyMethod, prime_field_size: int | None
+) -> None:
     key = bytes(range(32))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -197,7 +208,8 @@ def test_create_and_join_split_key(server: KeysteadProcess, pykmip: Any) -> None
             unique_identifier=uid,
             split_key_parts=4,
             split_key_threshold=2,
-            split_key_method=SplitKeyMethod.POLYNOMIAL_SHARING_GF_2_8,
+            split_key_method=method,
+            prime_field_size=prime_field_size,
             attributes=Attributes(),
         ),
     )

@@ -2,10 +2,14 @@
 MAC / MAC Verify: the private or secret key never leaves the KMS.
 
 Hash-then-sign mechanisms (SHA*-RSA-PKCS(-PSS), ECDSA-SHA*) hash here with hashlib, one Update at a time, and the
-KMS signs the digest (KMIP Digested Data) — one request per signature however many parts. CKM_RSA_PKCS signs a
-DER DigestInfo, which is taken apart into its hash and digest (the KMS re-encodes the same DigestInfo, so the
-signature is identical). ECDSA signatures are DER on the KMIP side and the fixed-width ``r ‖ s`` of §2.3.1 on the
-PKCS#11 side. EdDSA and HMAC sign messages: multi-part data is collected and sent in the final call.
+KMS signs the digest (KMIP Digested Data) — one request per signature however many parts. CKM_RSA_PKCS (§2.1.6:
+the caller's bytes, at most k - 11, signed under EMSA-PKCS1-v1_5 with no hashing) goes two ways: a DER DigestInfo
+of SHA-1/SHA-2 is taken apart into its hash and digest (the KMS re-encodes the same DigestInfo, so the signature
+is identical, and the hashed form is also allowed in approved-only mode); any other input — TLS 1.0/1.1's 36-byte
+MD5‖SHA-1, an application's own structure — is sent as Digested Data with Padding Method PKCS1_V1_5 and no
+Hashing Algorithm, the KMS's raw PKCS#1 v1.5 signature. Too long an input is CKR_DATA_LEN_RANGE. ECDSA signatures
+are DER on the KMIP side and the fixed-width ``r ‖ s`` of §2.3.1 on the PKCS#11 side. EdDSA and HMAC sign
+messages: multi-part data is collected and sent in the final call.
 """
 
 from __future__ import annotations
@@ -87,14 +91,12 @@ def verify_init(lib: Library, session_handle: int, mechanism: int, parameter: Me
 
 
 # -- the KMIP requests ------------------------------------------------------------------------------------------------
-def _digest_info(data: bytes) -> tuple[str, bytes]:
+def _digest_info(data: bytes) -> tuple[str, bytes] | None:
+    """(hash, digest) of a DER DigestInfo of SHA-1/SHA-2; None for any other CKM_RSA_PKCS input."""
     for prefix, name in DIGEST_INFO_PREFIXES.items():
         if data.startswith(prefix) and len(data) == len(prefix) + hashlib.new(name).digest_size:
             return name, data[len(prefix) :]
-    raise CkError(
-        ReturnValue.DATA_INVALID,
-        "CKM_RSA_PKCS signs a DER DigestInfo of SHA-1/SHA-2 here (the KMS has no raw RSA signature)",
-    )
+    return None
 
 
 def _ecdsa_digest(data: bytes, curve: RecommendedCurve) -> tuple[str, bytes]:
@@ -125,7 +127,10 @@ def _digested(op: SignatureOperation, data: bytes) -> tuple[S.CryptographicParam
         assert op.curve is not None
         name, digest = _ecdsa_digest(data, op.curve)
     elif cp.hashing_algorithm is None:  # CKM_RSA_PKCS
-        name, digest = _digest_info(data)
+        parts = _digest_info(data)
+        if parts is None:
+            return cp, None, data  # PKCS1_V1_5 without a hash: the KMS signs these bytes raw
+        name, digest = parts
     else:  # CKM_RSA_PKCS_PSS: the digest of the hash in the parameters
         name, digest = "", data
     if name:

@@ -69,6 +69,14 @@ _SIGNATURE_ALGORITHMS: dict[DigitalSignatureAlgorithm, _Rule] = {
     DigitalSignatureAlgorithm.ECDSA_WITH_SHA_1: _HASHES[HashingAlgorithm.SHA_1],
     DigitalSignatureAlgorithm.DSA_WITH_SHA_1: _Rule("DSA signature generation is withdrawn (FIPS 186-5)", _SIGNING),
 }
+#: Raw RSA PKCS#1 v1.5 (Padding Method PKCS1_V1_5, no hash: ``_asymmetric`` module doc) signs whatever bytes it is
+#: given, so the module cannot tell an approved hash's DigestInfo from MD5‖SHA-1 or no digest at all; FIPS 186-5
+#: §5.4 approves RSASSA-PKCS1-v1_5 only with an approved hash. Generation is refused; verification stays allowed
+#: as legacy use (SP 800-131A Rev. 2 §3, like SHA-1 verification), since it protects nothing new.
+_RAW_RSA_SIGNATURE = _Rule(
+    "raw RSA PKCS#1 v1.5 signatures (no Hashing Algorithm) are not a FIPS 186-5 scheme; name an approved hash",
+    _SIGNING,
+)
 _MODES: dict[BlockCipherMode, _Rule] = {
     BlockCipherMode.GCM_SIV: _Rule("AES-GCM-SIV (RFC 8452) is not a SP 800-38 mode"),
     BlockCipherMode.PCBC: _Rule("PCBC is not a SP 800-38 mode"),
@@ -119,6 +127,8 @@ def violation(
             rules.append(_ALGORITHMS.get(params.cryptographic_algorithm))
         if params.padding_method is not None:
             rules.append(_PADDINGS.get(params.padding_method))
+        if _raw_rsa_signature(params):
+            rules.append(_RAW_RSA_SIGNATURE)
         for hashing in (params.hashing_algorithm, params.mask_generator_hashing_algorithm):
             if hashing is not None:
                 rules.append(_HASHES.get(hashing))
@@ -130,6 +140,15 @@ def violation(
         if rule is not None and rule.applies(operation):
             return rule.why
     return None
+
+
+def _raw_rsa_signature(params: CipherParams) -> bool:
+    """PKCS#1 v1.5 with no hash named: raw when the operation is a signature (the rule names Sign only)."""
+    return (
+        params.padding_method == PaddingMethod.PKCS1_V1_5
+        and params.hashing_algorithm is None
+        and params.digital_signature_algorithm is None
+    )
 
 
 def approved(

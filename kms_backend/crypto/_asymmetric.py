@@ -18,10 +18,20 @@ Signatures: RSA-PSS (default for RSA; salt length = Salt Length bytes, else the 
 no Salt Length accepts any), RSA PKCS#1 v1.5, ECDSA (DER ``Ecdsa-Sig-Value`` as X9.62; :func:`ecdsa_signature_to_raw`
 gives PKCS#11's r‖s), Ed25519/Ed448 (RFC 8032 PureEdDSA), ML-DSA (FIPS 204, empty context). ``digested=True``
 means the data is already the hash (KMIP Digested Data), for RSA and ECDSA only.
+
+Raw RSA PKCS#1 v1.5 (PKCS#11 v3 §2.1.6 CKM_RSA_PKCS as a signature): Padding Method PKCS1_V1_5 with no Hashing
+Algorithm and no Digital Signature Algorithm — neither in the request nor in the key's Cryptographic Parameters —
+signs the given bytes (Data or Digested Data, the same) as they are: EMSA-PKCS1-v1_5 (RFC 8017 §9.2) without the
+hash and DigestInfo steps, i.e. ``0x00 01 FF…FF 00 ‖ data``. This is what TLS 1.0/1.1 (the 36-byte MD5‖SHA-1 of
+RFC 4346 §7.4.3) and applications that build their own DigestInfo need; a DER DigestInfo signed this way gives the
+very signature the hashed scheme gives. The data is at most k - 11 bytes (k the modulus length; RFC 8017 §9.2
+step 3), else Invalid Field. Approved-only mode refuses raw signing but not raw verification (``_approved``).
+Before this scheme existed PKCS1_V1_5 without a hash meant SHA-256; clients that want that name the hash.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -384,13 +394,19 @@ _DSA_TABLE: dict[DigitalSignatureAlgorithm, tuple[CryptographicAlgorithm, Hashin
 
 @dataclass(frozen=True, slots=True)
 class SignatureScheme:
-    """A resolved signature request: key family, hash (None for EdDSA/ML-DSA), padding and the PSS salt."""
+    """A resolved signature request: key family, hash (None for EdDSA/ML-DSA and raw RSA PKCS#1 v1.5), padding
+    and the PSS salt."""
 
     family: CryptographicAlgorithm
     hashing_algorithm: HashingAlgorithm | None
     padding_method: PaddingMethod
     salt_length: int | None
     mgf_hashing_algorithm: HashingAlgorithm | None
+
+    @property
+    def raw(self) -> bool:
+        """True for raw RSA PKCS#1 v1.5: the data is signed as given, with no hash and no DigestInfo."""
+        return self.family == CryptographicAlgorithm.RSA and self.hashing_algorithm is None
 
     def rsa_padding(self, *, verifying: bool) -> padding.AsymmetricPadding:
         if self.padding_method == _RSA_PKCS1:
@@ -425,6 +441,8 @@ def signature_scheme(key: PrivateKeyTypes | PublicKeyTypes, params: CipherParams
         method = PaddingMethod.PSS if method is None else method
         if method not in (PaddingMethod.PSS, _RSA_PKCS1):
             fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, f"padding {enum_name(method)} is not an RSA signature one")
+        if method == _RSA_PKCS1 and hashing is None:
+            return SignatureScheme(family, None, method, None, None)  # raw PKCS#1 v1.5 (module docstring)
         hashing = hashing or HashingAlgorithm.SHA_256
         salt = params.salt_length
         if method == PaddingMethod.PSS:
@@ -462,13 +480,30 @@ def _prehashed(scheme: SignatureScheme, data: bytes) -> utils.Prehashed:
 def _message_hash(scheme: SignatureScheme, data: bytes, digested: bool) -> hashes.HashAlgorithm | utils.Prehashed:
     if digested:
         return _prehashed(scheme, data)
-    assert scheme.hashing_algorithm is not None  # RSA and ECDSA schemes always resolve a hash
+    assert scheme.hashing_algorithm is not None  # hashed RSA and ECDSA schemes always resolve a hash
     return hash_for(scheme.hashing_algorithm)
+
+
+def _raw_capacity(key: rsa.RSAPrivateKey | rsa.RSAPublicKey) -> int:
+    """Most bytes a raw PKCS#1 v1.5 signature covers: k - 11 (RFC 8017 §9.2 step 3, emLen ≥ tLen + 11)."""
+    return (key.key_size + 7) // 8 - 11
+
+
+def _check_raw_length(key: rsa.RSAPrivateKey | rsa.RSAPublicKey, size: int) -> None:
+    capacity = _raw_capacity(key)
+    if size > capacity:
+        fail(
+            ResultReason.INVALID_FIELD,
+            f"a raw RSA-{key.key_size} PKCS#1 v1.5 signature covers at most {capacity} bytes, got {size}",
+        )
 
 
 def sign_with(key: PrivateKeyTypes, scheme: SignatureScheme, data: bytes, *, digested: bool) -> bytes:
     """Sign with a resolved scheme."""
     if isinstance(key, rsa.RSAPrivateKey):
+        if scheme.raw:
+            _check_raw_length(key, len(data))
+            return key.sign(data, padding.PKCS1v15(), utils.NoDigestInfo())
         return key.sign(data, scheme.rsa_padding(verifying=False), _message_hash(scheme, data, digested))
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(data, ec.ECDSA(_message_hash(scheme, data, digested)))
@@ -480,8 +515,15 @@ def sign_with(key: PrivateKeyTypes, scheme: SignatureScheme, data: bytes, *, dig
 
 def verify_with(key: PublicKeyTypes, scheme: SignatureScheme, data: bytes, signature: bytes, *, digested: bool) -> bool:
     """Verify with a resolved scheme; False for any invalid or malformed signature."""
-    if digested and scheme.hashing_algorithm is None:
+    if digested and scheme.hashing_algorithm is None and not scheme.raw:
         _prehashed(scheme, data)  # raises: EdDSA and ML-DSA verify messages
+    if isinstance(key, rsa.RSAPublicKey) and scheme.raw:
+        _check_raw_length(key, len(data))
+        try:
+            recovered = key.recover_data_from_signature(signature, padding.PKCS1v15(), utils.NoDigestInfo())
+        except (InvalidSignature, ValueError):
+            return False
+        return hmac.compare_digest(recovered, data)
     try:
         if isinstance(key, rsa.RSAPublicKey):
             pad = scheme.rsa_padding(verifying=True)
@@ -560,15 +602,17 @@ def ecdsa_signature_from_raw(signature: bytes) -> bytes:
 
 
 class _MessageAccumulator:
-    """Hash-as-you-go for RSA/ECDSA; buffer for PureEdDSA and ML-DSA, which sign the whole message."""
+    """Hash-as-you-go for RSA/ECDSA; buffer for PureEdDSA and ML-DSA, which sign the whole message, and for raw
+    RSA PKCS#1 v1.5, whose input is at most k - 11 bytes (refused as soon as a part exceeds it)."""
 
-    __slots__ = ("_buffer", "_done", "_hash", "scheme")
+    __slots__ = ("_buffer", "_done", "_hash", "_key", "scheme")
 
-    def __init__(self, scheme: SignatureScheme) -> None:
+    def __init__(self, scheme: SignatureScheme, key: PrivateKeyTypes | PublicKeyTypes) -> None:
         self.scheme = scheme
         self._done = False
         self._hash = hashes.Hash(hash_for(scheme.hashing_algorithm)) if scheme.hashing_algorithm else None
         self._buffer = bytearray()
+        self._key = key if scheme.raw and isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey) else None
 
     def update(self, data: bytes) -> None:
         if self._done:
@@ -576,6 +620,8 @@ class _MessageAccumulator:
         if self._hash is not None:
             self._hash.update(data)
             return
+        if self._key is not None:
+            _check_raw_length(self._key, len(self._buffer) + len(data))
         if len(self._buffer) + len(data) > MAX_BUFFERED_MESSAGE:
             fail(ResultReason.SERVER_LIMIT_EXCEEDED, f"{self.scheme.family.name} streams are limited to 64 MiB")
         self._buffer += data
@@ -597,7 +643,7 @@ class SignStream:
 
     def __init__(self, private_der: bytes, params: CipherParams, *, approved_only: bool = False) -> None:
         self._key = load_private(private_der)
-        self._acc = _MessageAccumulator(_resolve(self._key, params, Operation.SIGN, approved_only))
+        self._acc = _MessageAccumulator(_resolve(self._key, params, Operation.SIGN, approved_only), self._key)
 
     def update(self, data: bytes) -> None:
         """Add message bytes."""
@@ -618,7 +664,9 @@ class VerifyStream:
 
     def __init__(self, public_der: bytes, params: CipherParams, *, approved_only: bool = False) -> None:
         self._key = load_public(public_der)
-        self._acc = _MessageAccumulator(_resolve(self._key, params, Operation.SIGNATURE_VERIFY, approved_only))
+        self._acc = _MessageAccumulator(
+            _resolve(self._key, params, Operation.SIGNATURE_VERIFY, approved_only), self._key
+        )
 
     def update(self, data: bytes) -> None:
         """Add message bytes."""

@@ -313,6 +313,8 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
     plain_iv = not params.random_iv and params.iv_length is None and not params.fixed_field_length
 
     def cbc(data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:
+        nonce: bytes | None
+        chosen: bytes | None
         if plain_iv and type(iv) is bytes and len(iv) == 16:
             nonce, chosen = iv, None
         else:

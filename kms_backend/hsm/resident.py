@@ -10,7 +10,8 @@ Create             AES key (128/192/256): token object, sensitive, never extract
 Create Key Pair    RSA (2048-4096): private key ``hsm::<slot>::<label>``, public key ``hsm::<slot>::<label>_pk``
 Encrypt / Decrypt  AES-GCM (IV 12 bytes, tag 16) with AES keys; RSA-OAEP with RSA keys (SoftHSM 2.6.1 only
                    accepts SHA-1 as the OAEP hash)
-Sign               RSA PKCS#1 v1.5 or PSS with SHA-1/224/256/384/512, Data or Digested Data
+Sign               RSA PKCS#1 v1.5 or PSS with SHA-1/224/256/384/512, Data or Digested Data; raw PKCS#1 v1.5
+                   (Padding Method PKCS1_V1_5, no hash: the bytes as given, at most k - 11) with CKM_RSA_PKCS
 Get                public keys only (PKCS#1 or X.509 SubjectPublicKeyInfo); private and secret keys never leave
 Destroy            ``C_DestroyObject``; grants on the identifier are withdrawn
 =================  ========================================================================================
@@ -339,6 +340,10 @@ class ResidentKeys:
         if self._kind(uid) != ObjectClass.PRIVATE_KEY:
             raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"{uid} is not a private key: only those sign")
         padding, hashing = _signature_scheme(request.cryptographic_parameters)
+        if hashing is None:
+            message = bytes(request.digested_data) if request.digested_data is not None else _data(request.data)
+            signature = self._with_key(uid, ObjectClass.PRIVATE_KEY, lambda k: _raw_pkcs1_sign(k, message))
+            return S.SignResponse(unique_identifier=ctx.returned(uid), signature_data=signature)
         hash_mechanism, mgf, hash_length = _HASHES[hashing]
         if request.digested_data is not None:
             digest = bytes(request.digested_data)
@@ -502,8 +507,10 @@ def _oaep(params: S.CryptographicParameters | None) -> tuple[Mechanism, tuple[Me
     return Mechanism.RSA_PKCS_OAEP, (_HASHES[hashing][0], _HASHES[mgf_hashing][1], None)
 
 
-def _signature_scheme(params: S.CryptographicParameters | None) -> tuple[int, int]:
-    """(padding, hashing) from Digital Signature Algorithm or Padding Method + Hashing Algorithm (PSS, SHA-256)."""
+def _signature_scheme(params: S.CryptographicParameters | None) -> tuple[int, int | None]:
+    """(padding, hashing) from Digital Signature Algorithm or Padding Method + Hashing Algorithm (PSS, SHA-256);
+    hashing is None for a raw PKCS#1 v1.5 signature (Padding Method PKCS1_V1_5 and no hash, as in the crypto
+    layer's Sign)."""
     if params is not None and params.digital_signature_algorithm is not None:
         dsa = params.digital_signature_algorithm
         if dsa in _SIGNATURE_ALGORITHMS:
@@ -512,12 +519,27 @@ def _signature_scheme(params: S.CryptographicParameters | None) -> tuple[int, in
             return PaddingMethod.PSS, params.hashing_algorithm or HashingAlgorithm.SHA_256
         raise KmipError(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "HSM keys sign with RSA PKCS#1 v1.5 or PSS")
     padding = (params.padding_method if params is not None else None) or PaddingMethod.PSS
+    if padding == PaddingMethod.PKCS1_V1_5 and params is not None and params.hashing_algorithm is None:
+        return padding, None
     hashing = (params.hashing_algorithm if params is not None else None) or HashingAlgorithm.SHA_256
     if padding not in (PaddingMethod.PSS, PaddingMethod.PKCS1_V1_5) or hashing not in _HASHES:
         raise KmipError(
             ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "HSM keys sign with RSA PKCS#1 v1.5 or PSS and SHA-1/SHA-2"
         )
     return padding, hashing
+
+
+def _raw_pkcs1_sign(key: Any, message: bytes) -> bytes:
+    """CKM_RSA_PKCS over ``message`` as given (PKCS#11 v3 §2.1.6), after the k - 11 bytes check (RFC 8017 §9.2)
+    that the HSM would only answer with CKR_DATA_LEN_RANGE."""
+    capacity = len(key[Attribute.MODULUS]) - 11
+    if len(message) > capacity:
+        raise KmipError(
+            ResultReason.INVALID_FIELD,
+            f"a raw PKCS#1 v1.5 signature with this key covers at most {capacity} bytes, got {len(message)}",
+        )
+    signature: bytes = key.sign(message, mechanism=Mechanism.RSA_PKCS)
+    return signature
 
 
 __all__ = ["PREFIX", "PUBLIC_SUFFIX", "Context", "ResidentKeys", "is_hsm_uid"]

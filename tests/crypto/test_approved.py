@@ -46,7 +46,11 @@ def test_policy_table_answers():
     assert not crypto.approved(Operation.MAC, CA.HMAC_SHA256, length_bits=64)
     v15 = CipherParams(padding_method=PaddingMethod.PKCS1_V1_5)
     assert not crypto.approved(Operation.ENCRYPT, CA.RSA, length_bits=2048, params=v15)
-    assert crypto.approved(Operation.SIGN, CA.RSA, length_bits=2048, params=v15)
+    v15_sha256 = CipherParams(padding_method=PaddingMethod.PKCS1_V1_5, hashing_algorithm=HashingAlgorithm.SHA_256)
+    assert crypto.approved(Operation.SIGN, CA.RSA, length_bits=2048, params=v15_sha256)
+    # PKCS#1 v1.5 with no hash is the raw signature: not made, but still verified, in approved-only mode
+    assert not crypto.approved(Operation.SIGN, CA.RSA, length_bits=2048, params=v15)
+    assert crypto.approved(Operation.SIGNATURE_VERIFY, CA.RSA, length_bits=2048, params=v15)
     assert not crypto.approved(
         Operation.ENCRYPT, CA.AES, params=CipherParams(block_cipher_mode=BlockCipherMode.GCM_SIV)
     )

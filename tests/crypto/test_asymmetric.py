@@ -233,6 +233,68 @@ def test_rsa_pkcs1v15_is_deterministic_and_digested_matches(rsa_pair):
     assert reason(e) == ResultReason.INVALID_FIELD
 
 
+RAW_PKCS1 = CipherParams(cryptographic_algorithm=CA.RSA, padding_method=PaddingMethod.PKCS1_V1_5)
+SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+
+
+def _public_key(public_der: bytes):
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_public_key(public_der)
+
+
+def test_raw_pkcs1v15_signs_the_bytes_as_given(rsa_pair):
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    private, public = rsa_pair
+    tls = hashlib.md5(b"handshake").digest() + hashlib.sha1(b"handshake").digest()  # TLS 1.0/1.1, 36 bytes
+    signature = crypto.sign(private, RAW_PKCS1, tls)
+    _public_key(public).verify(signature, tls, padding.PKCS1v15(), utils.NoDigestInfo())  # raises if invalid
+    assert crypto.sign(private, RAW_PKCS1, tls, digested=True) == signature  # Data and Digested Data alike
+    assert crypto.verify(public, RAW_PKCS1, tls, signature)
+    assert crypto.verify(public, RAW_PKCS1, tls, signature, digested=True)
+    assert not crypto.verify(public, RAW_PKCS1, tls[:-1] + b"!", signature)
+    assert not crypto.verify(public, RAW_PKCS1, tls, signature[:-1])
+    # a DigestInfo signed raw is the hashed PKCS#1 v1.5 signature, byte for byte
+    info = SHA256_DIGEST_INFO + hashlib.sha256(b"message").digest()
+    hashed = CipherParams(digital_signature_algorithm=DSA.SHA_256_WITH_RSA_ENCRYPTION)
+    assert crypto.sign(private, RAW_PKCS1, info) == crypto.sign(private, hashed, b"message")
+    # k - 11 = 245 bytes for RSA-2048, and not one more
+    crypto.sign(private, RAW_PKCS1, b"\x01" * 245)
+    for call in (
+        lambda: crypto.sign(private, RAW_PKCS1, b"\x01" * 246),
+        lambda: crypto.verify(public, RAW_PKCS1, b"\x01" * 246, signature),
+    ):
+        with pytest.raises(KmipError) as e:
+            call()
+        assert reason(e) == ResultReason.INVALID_FIELD and "245" in e.value.message
+
+
+def test_raw_pkcs1v15_streams_and_stops_at_the_limit(rsa_pair):
+    private, public = rsa_pair
+    signer = crypto.SignStream(private, RAW_PKCS1)
+    signer.update(b"abc")
+    signature = signer.finalize(b"def")
+    assert signature == crypto.sign(private, RAW_PKCS1, b"abcdef")
+    verifier = crypto.VerifyStream(public, RAW_PKCS1)
+    verifier.update(b"abc")
+    assert verifier.finalize(signature, b"def")
+    signer = crypto.SignStream(private, RAW_PKCS1)
+    signer.update(b"x" * 200)
+    with pytest.raises(KmipError) as e:
+        signer.update(b"x" * 46)
+    assert reason(e) == ResultReason.INVALID_FIELD
+
+
+def test_raw_pkcs1v15_is_refused_for_signing_in_approved_only_mode(rsa_pair):
+    private, public = rsa_pair
+    signature = crypto.sign(private, RAW_PKCS1, b"legacy")
+    with pytest.raises(KmipError) as e:
+        crypto.sign(private, RAW_PKCS1, b"legacy", approved_only=True)
+    assert reason(e) == ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS and "raw" in e.value.message
+    assert crypto.verify(public, RAW_PKCS1, b"legacy", signature, approved_only=True)  # legacy verification
+
+
 def test_signature_parameter_conflicts(rsa_pair):
     private, _ = rsa_pair
     for params, expected in [
@@ -312,7 +374,12 @@ def test_message_signatures(algorithm: CA):
 
 
 STREAM_SIGNERS = [
-    (CA.RSA, CipherParams(cryptographic_algorithm=CA.RSA, padding_method=PaddingMethod.PKCS1_V1_5)),
+    (
+        CA.RSA,
+        CipherParams(
+            cryptographic_algorithm=CA.RSA, padding_method=PaddingMethod.PKCS1_V1_5, hashing_algorithm=H.SHA_256
+        ),
+    ),
     (CA.EC, CipherParams(cryptographic_algorithm=CA.ECDSA)),
     (CA.ED25519, CipherParams(cryptographic_algorithm=CA.ED25519)),
 ]

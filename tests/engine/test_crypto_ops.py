@@ -605,6 +605,94 @@ def test_digested_data(kms: Kms) -> None:
     )
 
 
+RAW_PKCS1 = cp(padding_method=PaddingMethod.PKCS1_V1_5)
+
+
+def public_key_of(kms: Kms, uid: str) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    key = kms.run(Operation.GET, S.GetRequest(unique_identifier=uid)).managed_object.key_block.key_value.key_material
+    return serialization.load_der_public_key(key)
+
+
+def test_raw_pkcs1v15_signs_what_it_is_given(kms: Kms) -> None:
+    """Padding PKCS1_V1_5 and no hash: the TLS 1.0/1.1 MD5‖SHA-1 input is signed as it is (no DigestInfo)."""
+    from cryptography.hazmat.primitives.asymmetric import padding, utils
+
+    private, public = key_pair(kms, CryptographicAlgorithm.RSA, length=2048)
+    tls = crypto.digest(HashingAlgorithm.MD5, b"hello") + crypto.digest(HashingAlgorithm.SHA_1, b"hello")
+    for fields in ({"data": tls}, {"digested_data": tls}):
+        request = S.SignRequest(unique_identifier=private, cryptographic_parameters=RAW_PKCS1, **fields)
+        signature = kms.run(Operation.SIGN, request).signature_data
+        public_key_of(kms, public).verify(signature, tls, padding.PKCS1v15(), utils.NoDigestInfo())
+        check = S.SignatureVerifyRequest(
+            unique_identifier=public, cryptographic_parameters=RAW_PKCS1, signature_data=signature, **fields
+        )
+        assert kms.run(Operation.SIGNATURE_VERIFY, check).validity_indicator == ValidityIndicator.VALID
+    # streamed: the parts are collected and signed raw at the end
+    first = kms.run(
+        Operation.SIGN,
+        S.SignRequest(
+            unique_identifier=private, cryptographic_parameters=RAW_PKCS1, data=tls[:20], init_indicator=True
+        ),
+    )
+    last = kms.run(
+        Operation.SIGN,
+        S.SignRequest(correlation_value=first.correlation_value, data=tls[20:], final_indicator=True),
+    )
+    assert last.signature_data == signature
+
+
+def test_raw_pkcs1v15_refuses_more_than_k_minus_11_bytes(kms: Kms) -> None:
+    private, public = key_pair(kms, CryptographicAlgorithm.RSA, length=2048)
+    kms.run(
+        Operation.SIGN, S.SignRequest(unique_identifier=private, cryptographic_parameters=RAW_PKCS1, data=bytes(245))
+    )
+    error = fails(
+        kms,
+        Operation.SIGN,
+        S.SignRequest(unique_identifier=private, cryptographic_parameters=RAW_PKCS1, digested_data=bytes(246)),
+        ResultReason.INVALID_FIELD,
+    )
+    assert "at most 245 bytes" in error.message
+    fails(
+        kms,
+        Operation.SIGNATURE_VERIFY,
+        S.SignatureVerifyRequest(
+            unique_identifier=public, cryptographic_parameters=RAW_PKCS1, data=bytes(246), signature_data=bytes(256)
+        ),
+        ResultReason.INVALID_FIELD,
+    )
+    start = S.SignRequest(
+        unique_identifier=private, cryptographic_parameters=RAW_PKCS1, data=bytes(200), init_indicator=True
+    )
+    correlation = kms.run(Operation.SIGN, start).correlation_value
+    fails(
+        kms,
+        Operation.SIGN,
+        S.SignRequest(correlation_value=correlation, data=bytes(46)),
+        ResultReason.INVALID_FIELD,
+    )
+
+
+def test_a_hash_in_the_keys_parameters_means_no_raw_signature(kms: Kms) -> None:
+    """Raw needs no hash anywhere: the object's Cryptographic Parameters fill the request's (KMIP 2.1 §6.1.55)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    private, public = key_pair(kms, CryptographicAlgorithm.RSA, length=2048)
+    kms.run(
+        Operation.ADD_ATTRIBUTE,
+        S.AddAttributeRequest(
+            unique_identifier=private,
+            new_attribute=Attributes([(Tag.CRYPTOGRAPHIC_PARAMETERS, cp(hashing_algorithm=HashingAlgorithm.SHA_384))]),
+        ),
+    )
+    request = S.SignRequest(unique_identifier=private, cryptographic_parameters=RAW_PKCS1, data=b"document")
+    signature = kms.run(Operation.SIGN, request).signature_data
+    public_key_of(kms, public).verify(signature, b"document", padding.PKCS1v15(), hashes.SHA384())
+
+
 @pytest.mark.skipif(
     CryptographicAlgorithm.ML_DSA_65 not in crypto.supported_algorithms(), reason="cryptography without ML-DSA"
 )
@@ -983,17 +1071,6 @@ def test_split_a_fresh_key_and_parts_of_a_sensitive_key_stay_sensitive(kms: Kms)
     )
 
 
-def test_unsupported_split_methods(kms: Kms) -> None:
-    request = S.CreateSplitKeyRequest(
-        object_type=ObjectType.SYMMETRIC_KEY,
-        split_key_parts=3,
-        split_key_threshold=2,
-        split_key_method=SplitKeyMethod.POLYNOMIAL_SHARING_PRIME_FIELD,
-        attributes=Attributes(),
-    )
-    fails(kms, Operation.CREATE_SPLIT_KEY, request, ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS)
-
-
 # -- approved-only mode and self tests -------------------------------------------------------------------------------
 
 
@@ -1028,6 +1105,27 @@ def test_approved_only_refuses_with_a_clear_reason(approved: Kms) -> None:
         S.SignRequest(unique_identifier=private, data=b"x", cryptographic_parameters=sha1),
         ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS,
     )
+    # raw PKCS#1 v1.5 (no hash): not made in approved-only mode, still verified (legacy use)
+    error = fails(
+        approved,
+        Operation.SIGN,
+        S.SignRequest(unique_identifier=private, data=b"x", cryptographic_parameters=pkcs1),
+        ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS,
+    )
+    assert "raw RSA PKCS#1 v1.5" in error.message
+    raw_signature = crypto.sign(
+        approved.run(
+            Operation.GET, S.GetRequest(unique_identifier=private)
+        ).managed_object.key_block.key_value.key_material,
+        crypto.CipherParams(
+            cryptographic_algorithm=CryptographicAlgorithm.RSA, padding_method=PaddingMethod.PKCS1_V1_5
+        ),
+        b"x",
+    )
+    check = S.SignatureVerifyRequest(
+        unique_identifier=public, data=b"x", signature_data=raw_signature, cryptographic_parameters=pkcs1
+    )
+    assert approved.run(Operation.SIGNATURE_VERIFY, check).validity_indicator == ValidityIndicator.VALID
     md5 = S.HashRequest(cryptographic_parameters=cp(hashing_algorithm=HashingAlgorithm.MD5), data=b"x")
     fails(approved, Operation.HASH, md5, ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS)
     # Approved algorithms still work.

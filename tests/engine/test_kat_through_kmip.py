@@ -240,6 +240,44 @@ def test_rfc8032_ed25519(kms: Kms, v: Vector) -> None:
     assert kms.run(Operation.SIGNATURE_VERIFY, check).validity_indicator == ValidityIndicator.VALID
 
 
+(RS256,) = load_vectors("rfc7515_rs256.txt")
+RAW_PKCS1 = S.CryptographicParameters(padding_method=PaddingMethod.PKCS1_V1_5)
+
+
+def test_rfc7515_rs256_as_a_raw_pkcs1v15_signature(kms: Kms) -> None:
+    """The published RS256 signature comes out of a raw PKCS#1 v1.5 Sign over the DigestInfo (as Data or Digested
+    Data), out of the hashed scheme over the message, and verifies raw — the three paths sign the same bytes."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = RS256.bytes("pkcs1")
+    private = register(
+        kms,
+        ObjectType.PRIVATE_KEY,
+        S.PrivateKey(key_block=key_block(der, KeyFormatType.PKCS_1, CryptographicAlgorithm.RSA, 2048)),
+    )
+    public_key = serialization.load_der_private_key(der, password=None).public_key()
+    public_der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    public = register(
+        kms,
+        ObjectType.PUBLIC_KEY,
+        S.PublicKey(key_block=key_block(public_der, KeyFormatType.PKCS_1, CryptographicAlgorithm.RSA, 2048)),
+    )
+    info, expected = RS256.bytes("digest_info"), RS256.bytes("signature")
+    for fields in ({"digested_data": info}, {"data": info}):
+        request = S.SignRequest(unique_identifier=private, cryptographic_parameters=RAW_PKCS1, **fields)
+        assert kms.run(Operation.SIGN, request).signature_data == expected
+    hashed = S.CryptographicParameters(
+        padding_method=PaddingMethod.PKCS1_V1_5, hashing_algorithm=HashingAlgorithm.SHA_256
+    )
+    request = S.SignRequest(unique_identifier=private, cryptographic_parameters=hashed, data=RS256.bytes("input"))
+    assert kms.run(Operation.SIGN, request).signature_data == expected
+    for data, validity in ((info, ValidityIndicator.VALID), (info[:-1] + b"\x00", ValidityIndicator.INVALID)):
+        check = S.SignatureVerifyRequest(
+            unique_identifier=public, cryptographic_parameters=RAW_PKCS1, digested_data=data, signature_data=expected
+        )
+        assert kms.run(Operation.SIGNATURE_VERIFY, check).validity_indicator == validity
+
+
 # -- key derivation -----------------------------------------------------------------------------------------------
 
 HKDF = load_vectors("rfc5869_hkdf.txt")

@@ -890,3 +890,170 @@ def test_linked_certificates_are_read_on_the_authority_of_the_named_object(kms: 
     by_cert = S.GetRequest(unique_identifier=leaf, key_format_type=KeyFormatType.PKCS_12)
     kms.grant(leaf, OTHER, [Operation.GET])
     assert kms.fail(Operation.GET, by_cert, OTHER).reason == ResultReason.PERMISSION_DENIED
+
+
+# -- Certify that generates the subject's key pair (Cosmian KMS's form: no Unique Identifier, no CSR) -----------------
+
+
+def rsa_2048() -> list[tuple[int, Any]]:
+    return [(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.RSA), (Tag.CRYPTOGRAPHIC_LENGTH, 2048)]
+
+
+def p_256() -> list[tuple[int, Any]]:
+    domain = S.CryptographicDomainParameters(recommended_curve=RecommendedCurve.P_256)
+    return [(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.EC), (Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS, domain)]
+
+
+def generated_keys(kms: Kms, certificate: str) -> tuple[str, str]:
+    """(private, public) uids the generated certificate links to, checking the links go both ways."""
+    (private,) = links(kms, certificate, LinkType.PRIVATE_KEY_LINK)
+    (public,) = links(kms, certificate, LinkType.PUBLIC_KEY_LINK)
+    assert links(kms, private, LinkType.CERTIFICATE_LINK) == [certificate]
+    assert links(kms, public, LinkType.CERTIFICATE_LINK) == [certificate]
+    assert links(kms, private, LinkType.PUBLIC_KEY_LINK) == [public]
+    assert links(kms, public, LinkType.PRIVATE_KEY_LINK) == [private]
+    assert public == f"{private}_pk"
+    return private, public
+
+
+def spki(kms: Kms, public: str) -> bytes:
+    request = S.GetRequest(unique_identifier=public, key_format_type=KeyFormatType.X_509)
+    return kms.run(Operation.GET, request).managed_object.key_block.key_value.key_material
+
+
+def test_certify_generates_a_self_signed_rsa_2048_key_pair(kms: Kms) -> None:
+    uid = certify(
+        kms, None, *rsa_2048(), vendor("subject_name", "CN=Generated RSA,O=Keystead"), (Tag.NAME, name("gen"))
+    )
+    assert kms.attribute(uid, Tag.OBJECT_TYPE) == ObjectType.CERTIFICATE
+    private, public = generated_keys(kms, uid)
+    cert = load(kms, uid)
+    assert cert.subject.rfc4514_string() == "CN=Generated RSA,O=Keystead" and cert.issuer == cert.subject
+    cert.verify_directly_issued_by(cert)  # raises if the self-signature does not verify
+    assert cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == spki(kms, public)
+    assert cert.public_key().key_size == 2048
+    assert kms.attribute(uid, Tag.DIGITAL_SIGNATURE_ALGORITHM) == DigitalSignatureAlgorithm.SHA_256_WITH_RSA_ENCRYPTION
+    for key in (private, public):
+        attrs = kms.attributes(key)
+        assert attrs.get(Tag.STATE) == State.ACTIVE
+        assert (attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM), attrs.get(Tag.CRYPTOGRAPHIC_LENGTH)) == (
+            CryptographicAlgorithm.RSA,
+            2048,
+        )
+        assert Tag.NAME not in attrs  # the Name is the certificate's
+    assert kms.attribute(uid, Tag.NAME).name_value == "gen"
+    assert links(kms, uid, LinkType.PARENT_LINK) == []
+    assert validate(kms, uid) == ValidityIndicator.VALID
+    # the new private key is usable with the certificate's public key
+    signature = kms.run(Operation.SIGN, S.SignRequest(unique_identifier=private, data=b"doc")).signature_data
+    check = S.SignatureVerifyRequest(unique_identifier=public, data=b"doc", signature_data=signature)
+    assert kms.run(Operation.SIGNATURE_VERIFY, check).validity_indicator == ValidityIndicator.VALID
+
+
+def test_certify_generates_a_p_256_key_pair_from_cosmian_client_attributes(kms: Kms) -> None:
+    """What Cosmian's ``ckms certificates certify --generate-key-pair --algorithm nist-p256`` sends: the subject
+    as Certificate Attributes, the curve as Domain Parameters, plus Object Type and Key Format Type of the key."""
+    structure = Item(
+        Tag.CERTIFICATE_ATTRIBUTES,
+        ItemType.STRUCTURE,
+        [
+            Item(Tag.CERTIFICATE_SUBJECT_CN, ItemType.TEXT_STRING, "Generated EC"),
+            Item(Tag.CERTIFICATE_SUBJECT_C, ItemType.TEXT_STRING, "FR"),
+        ],
+    )
+    uid = certify(
+        kms,
+        None,
+        *p_256(),
+        (Tag.CERTIFICATE_ATTRIBUTES, structure),
+        (Tag.OBJECT_TYPE, ObjectType.PRIVATE_KEY),
+        (Tag.KEY_FORMAT_TYPE, KeyFormatType.ECPRIVATEKEY),
+        vendor("validity_days", 10),
+    )
+    private, public = generated_keys(kms, uid)
+    cert = load(kms, uid)
+    assert cert.subject.rfc4514_string() == "CN=Generated EC,C=FR"
+    cert.verify_directly_issued_by(cert)
+    assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
+    assert cert.public_key().curve.name == "secp256r1"
+    assert cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == spki(kms, public)
+    assert int(cert.not_valid_after_utc.timestamp()) == NOW + 10 * DAY
+    assert kms.attribute(uid, Tag.DIGITAL_SIGNATURE_ALGORITHM) == DigitalSignatureAlgorithm.ECDSA_WITH_SHA256
+    assert kms.attribute(uid, Tag.KEY_FORMAT_TYPE) is None
+    domain = kms.attribute(private, Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
+    assert domain.recommended_curve == RecommendedCurve.P_256
+
+
+def test_certify_generates_a_key_pair_issued_by_a_ca_in_the_kms(kms: Kms) -> None:
+    ca_key, _ca_pub, ca = make_ca(kms, "CN=Issuing CA,O=Keystead")
+    uid = certify(
+        kms,
+        None,
+        *rsa_2048(),
+        vendor("subject_name", "CN=server.example"),
+        vendor("x509-extension", "subjectAltName = DNS:server.example\nextendedKeyUsage = serverAuth"),
+        link(LinkType.PRIVATE_KEY_LINK, ca_key),
+        (Tag.CRYPTOGRAPHIC_USAGE_MASK, CryptographicUsageMask.SIGN | CryptographicUsageMask.VERIFY),
+    )
+    private, public = generated_keys(kms, uid)
+    cert, ca_cert = load(kms, uid), load(kms, ca)
+    cert.verify_directly_issued_by(ca_cert)
+    assert cert.issuer.rfc4514_string() == "CN=Issuing CA,O=Keystead"
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["server.example"]
+    assert cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == spki(kms, public)
+    assert links(kms, uid, LinkType.PARENT_LINK) == [ca]
+    assert uid in links(kms, ca, LinkType.CHILD_LINK)
+    assert (
+        kms.attribute(private, Tag.CRYPTOGRAPHIC_USAGE_MASK)
+        == CryptographicUsageMask.SIGN | CryptographicUsageMask.VERIFY
+    )
+    assert (
+        kms.attribute(uid, Tag.CRYPTOGRAPHIC_USAGE_MASK) != CryptographicUsageMask.SIGN | CryptographicUsageMask.VERIFY
+    )
+    assert validate(kms, uid) == ValidityIndicator.VALID  # completed through the Parent Link
+
+
+def test_certify_generation_errors_leave_nothing_behind(kms: Kms) -> None:
+    ca_key, _, _ = make_ca(kms, "CN=CA")
+    before = set(kms.store.all_uids())
+    assert certify_fails(kms, None, *rsa_2048()) == ResultReason.INVALID_FIELD  # no subject name
+    assert certify_fails(kms, None, vendor("subject_name", "CN=x")) == ResultReason.INVALID_FIELD  # no algorithm
+    aes = [(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES)]
+    assert certify_fails(kms, None, *aes, vendor("subject_name", "CN=x")) == (
+        ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS
+    )
+    # self-signed: the new key signs its own certificate, so its usage mask must allow signing
+    decrypt_only = (Tag.CRYPTOGRAPHIC_USAGE_MASK, CryptographicUsageMask.DECRYPT)
+    assert certify_fails(kms, None, *p_256(), decrypt_only, vendor("subject_name", "CN=x")) == (
+        ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
+    )
+    # bob may create, but not sign with alice's CA key
+    issued = (vendor("subject_name", "CN=bob"), link(LinkType.PRIVATE_KEY_LINK, ca_key))
+    assert certify_fails(kms, None, *p_256(), *issued, user=OTHER) == ResultReason.PERMISSION_DENIED
+    assert set(kms.store.all_uids()) == before
+    kms.grant(ca_key, OTHER, [Operation.CERTIFY])
+    uid = certify(kms, None, *p_256(), *issued, user=OTHER)
+    assert load_as(kms, uid, OTHER).issuer.rfc4514_string() == "CN=CA"
+
+
+def test_certify_generating_keys_needs_the_right_to_create(clock: Any) -> None:
+    from kms_backend.engine import Engine, EngineConfig
+    from kms_backend.store.memory import MemoryStore
+
+    from .conftest import ADMIN, OWNER
+
+    store = MemoryStore()
+    config = EngineConfig(admin_users=frozenset({ADMIN}), privileged_users=frozenset({OWNER}))
+    restricted = Kms(engine=Engine(store, config, clock=clock), clock=clock, store=store)
+    attrs = (*p_256(), vendor("subject_name", "CN=x"))
+    assert certify_fails(restricted, None, *attrs, user=OTHER) == ResultReason.PERMISSION_DENIED
+    assert list(store.all_uids()) == []
+    certify(restricted, None, *attrs, user=OWNER)
+    assert len(list(store.all_uids())) == 3  # certificate, private key, public key

@@ -191,6 +191,38 @@ def test_rsa_pair_oaep_sign_and_public_get(engine: Engine, runtime: HsmRuntime) 
     )
 
 
+def test_raw_pkcs1v15_signature_in_the_hsm(engine: Engine, runtime: HsmRuntime) -> None:
+    """Padding PKCS1_V1_5 and no hash: CKM_RSA_PKCS over the bytes as given, as the KMS does for stored keys."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric import utils
+
+    uid = hsm_uid(runtime, unique("raw"))
+    create_rsa(engine, uid)
+    public = serialization.load_der_public_key(
+        run(
+            engine, Operation.GET, S.GetRequest(unique_identifier=uid + "_pk", key_format_type=KeyFormatType.X_509)
+        ).managed_object.key_block.key_value.key_material
+    )
+    raw = S.CryptographicParameters(padding_method=PaddingMethod.PKCS1_V1_5)
+    tls = hashlib.md5(b"hello").digest() + hashlib.sha1(b"hello").digest()
+    for fields in ({"data": tls}, {"digested_data": tls}):
+        request = S.SignRequest(unique_identifier=uid, cryptographic_parameters=raw, **fields)
+        signature = run(engine, Operation.SIGN, request).signature_data
+        public.verify(signature, tls, padding.PKCS1v15(), utils.NoDigestInfo())  # raises if invalid
+    info = bytes.fromhex("3031300d060960864801650304020105000420") + hashlib.sha256(b"document").digest()
+    signature = run(
+        engine, Operation.SIGN, S.SignRequest(unique_identifier=uid, cryptographic_parameters=raw, data=info)
+    ).signature_data
+    public.verify(signature, b"document", padding.PKCS1v15(), hashes.SHA256())
+    error = fail(
+        engine, Operation.SIGN, S.SignRequest(unique_identifier=uid, cryptographic_parameters=raw, data=bytes(246))
+    )
+    assert error.reason == ResultReason.INVALID_FIELD and "245" in error.message
+    run(engine, Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
+    run(engine, Operation.DESTROY, S.DestroyRequest(unique_identifier=uid + "_pk"))
+
+
 def test_access_is_for_hsm_admins_unless_granted(engine: Engine, runtime: HsmRuntime) -> None:
     uid = hsm_uid(runtime, unique("aes"))
     with pytest.raises(KmipError) as exc:

@@ -141,6 +141,52 @@ def test_rsa_oaep_pss_and_pkcs1(lib: Library, user_session: int):
     assert rv_of(signatures.verify, lib, user_session, b"massage", raw) == ReturnValue.SIGNATURE_INVALID
 
 
+def test_rsa_pkcs_signs_any_input_raw(lib: Library, user_session: int):
+    """CKM_RSA_PKCS (§2.1.6) over bytes that are not a DigestInfo: the KMS's raw PKCS#1 v1.5 signature."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
+
+    from kms_backend.kmip import _schema_data as S
+    from kms_backend.kmip._registry_data import CryptographicAlgorithm, PaddingMethod
+    from kms_backend.kmip._registry_data import Operation as KmipOperation
+
+    public, private = rsa_pair(lib, user_session)
+    values = public_values(lib, objects.object_view(lib, public))
+    reference = RSAPublicNumbers(65537, int.from_bytes(values[A.MODULUS], "big")).public_key()
+    tls = hashlib.md5(b"handshake").digest() + hashlib.sha1(b"handshake").digest()  # TLS 1.0/1.1
+    signatures.sign_init(lib, user_session, M.RSA_PKCS, None, private)
+    signature = signatures.sign(lib, user_session, tls, 512)
+    reference.verify(signature, tls, padding.PKCS1v15(), utils.NoDigestInfo())  # raises if invalid
+    signatures.verify_init(lib, user_session, M.RSA_PKCS, None, public)
+    signatures.verify(lib, user_session, tls, signature)
+    signatures.verify_init(lib, user_session, M.RSA_PKCS, None, public)
+    assert rv_of(signatures.verify, lib, user_session, tls[::-1], signature) == ReturnValue.SIGNATURE_INVALID
+    # a DigestInfo goes the hashed way; signed raw by the KMS or by `cryptography`, it is the same signature
+    info = bytes.fromhex("3031300d060960864801650304020105000420") + hashlib.sha256(b"message").digest()
+    signatures.sign_init(lib, user_session, M.RSA_PKCS, None, private)
+    hashed = signatures.sign(lib, user_session, info, 512)
+    raw = lib.run(
+        KmipOperation.SIGN,
+        S.SignRequest(
+            unique_identifier=objects.object_view(lib, private).uid,
+            cryptographic_parameters=S.CryptographicParameters(
+                cryptographic_algorithm=CryptographicAlgorithm.RSA, padding_method=PaddingMethod.PKCS1_V1_5
+            ),
+            digested_data=info,
+        ),
+    ).signature_data
+    assert raw == hashed
+    reference.verify(hashed, info, padding.PKCS1v15(), utils.NoDigestInfo())
+    reference.verify(hashed, b"message", padding.PKCS1v15(), hashes.SHA256())
+    # k - 11 = 245 bytes at most, and the failed operation is over
+    signatures.sign_init(lib, user_session, M.RSA_PKCS, None, private)
+    assert len(signatures.sign(lib, user_session, b"\x07" * 245, 512)) == 256
+    signatures.sign_init(lib, user_session, M.RSA_PKCS, None, private)
+    assert rv_of(signatures.sign, lib, user_session, b"\x07" * 246, 512) == ReturnValue.DATA_LEN_RANGE
+    assert rv_of(signatures.sign, lib, user_session, b"x", 512) == ReturnValue.OPERATION_NOT_INITIALIZED
+    signatures.verify_init(lib, user_session, M.RSA_PKCS, None, public)
+    assert rv_of(signatures.verify, lib, user_session, b"\x07" * 246, signature) == ReturnValue.DATA_LEN_RANGE
+
+
 def test_ecdsa_raw_signatures_and_ecdh(lib: Library, user_session: int):
     public, private = ec_pair(lib, user_session)
     point = public_values(lib, objects.object_view(lib, public))[A.EC_POINT]

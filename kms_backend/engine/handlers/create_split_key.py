@@ -3,10 +3,13 @@ rebuild it (Join Split Key).
 
 With a Unique Identifier the existing Symmetric Key or Secret Data is split (it needs no particular state: the
 parts are no use until joined); without one a fresh key is generated from the Attributes (Cryptographic Algorithm
-and Length, AES-256 by default) and exists only as its parts. Methods: Polynomial Sharing GF(2^8) (Shamir) and
-XOR (every part needed); the GF(2^16) and prime-field methods are not implemented. Each part is a Split Key with a
-Raw key block; parts carry a Parent Link to the base object when there is one and are at least as protected (Sensitive,
-not Extractable) as it.
+and Length, AES-256 by default) and exists only as its parts. Methods (KMIP 2.1 §11.54): XOR (every part needed),
+Polynomial Sharing GF(2^8), GF(2^16) and Prime Field (Shamir; the fields, the Prime Field Size rules and the share
+encodings are in ``crypto._split``). Each part is a Split Key with a Raw key block holding its share, whose Split
+Key Method, Parts, Threshold and Prime Field Size (the prime, or a GF(2^16) reduction polynomial, exactly as the
+request gave it) are those of the split, and whose Cryptographic Length is the split key's — so Join Split Key
+needs nothing but the parts. Parts carry a Parent Link to the base object when there is one and are at least as
+protected (Sensitive, not Extractable) as it.
 """
 
 from __future__ import annotations
@@ -32,17 +35,18 @@ from ..objects import ManagedObject
 from . import _crypto as C
 from ._common import client_attributes, new_object, symmetric_parameters
 
-SUPPORTED_METHODS = frozenset({SplitKeyMethod.XOR, SplitKeyMethod.POLYNOMIAL_SHARING_GF_2_8})
-
 
 def handle(ctx: RequestContext, request: S.CreateSplitKeyRequest) -> S.CreateSplitKeyResponse:
     ctx.check_create()
     object_type = ObjectType(request.object_type)
     if object_type not in (ObjectType.SYMMETRIC_KEY, ObjectType.SECRET_DATA):
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"cannot split a {object_type.name}")
-    method = SplitKeyMethod(request.split_key_method)
-    if method not in SUPPORTED_METHODS:
-        raise KmipError(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"Split Key Method {method.name}")
+    try:
+        method = SplitKeyMethod(request.split_key_method)
+    except ValueError:
+        raise KmipError(
+            ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"Split Key Method {request.split_key_method!r}"
+        ) from None
     attrs = client_attributes(request.attributes)
     attrs.remove(Tag.OBJECT_TYPE)
     base: ManagedObject | None = None
@@ -62,7 +66,13 @@ def handle(ctx: RequestContext, request: S.CreateSplitKeyRequest) -> S.CreateSpl
         secret = secrets.token_bytes(length // 8)
     else:
         secret, algorithm = secrets.token_bytes(32), None
-    shares = crypto.split_secret(secret, request.split_key_parts, request.split_key_threshold, method)
+    shares = crypto.split_secret(
+        secret,
+        request.split_key_parts,
+        request.split_key_threshold,
+        method,
+        prime_field_size=request.prime_field_size,
+    )
     attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, len(secret) * 8)
     if algorithm is not None:
         attrs.set(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)

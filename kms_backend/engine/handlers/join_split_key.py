@@ -1,8 +1,10 @@
 """Join Split Key (KMIP 2.1 §6.1.27): rebuild a Symmetric Key or Secret Data from Split Key objects.
 
-The parts must come from one split (same method, parts count, threshold and length) and be at least the Split Key
-Threshold in number. The new object takes the parts' Cryptographic Algorithm and Length and is at least as
-protected (Sensitive, not Extractable) as they are.
+The parts must come from one split (same method, parts count, threshold, Prime Field Size and length) and be at
+least the Split Key Threshold in number (Invalid Field otherwise). Everything the join needs is on the parts: the
+Split Key Method, the Prime Field Size (prime, or GF(2^16) reduction polynomial) and the secret's length (the key
+block's Cryptographic Length, which prime-field and odd-length GF(2^16) shares do not show). The new object takes
+the parts' Cryptographic Algorithm and Length and is at least as protected (Sensitive, not Extractable) as they are.
 """
 
 from __future__ import annotations
@@ -44,10 +46,18 @@ def handle(ctx: RequestContext, request: S.JoinSplitKeyRequest) -> S.JoinSplitKe
         raise KmipError(ResultReason.INVALID_MESSAGE, "no Split Key objects to join")
     first = parts[0][1]
     for _mo, split, share in parts:
-        same = (split.split_key_method, split.split_key_parts, split.split_key_threshold) == (
+        same = (
+            split.split_key_method,
+            split.split_key_parts,
+            split.split_key_threshold,
+            split.prime_field_size,
+            split.key_block.cryptographic_length,
+        ) == (
             first.split_key_method,
             first.split_key_parts,
             first.split_key_threshold,
+            first.prime_field_size,
+            first.key_block.cryptographic_length,
         )
         if not same or len(share) != len(parts[0][2]):
             raise KmipError(ResultReason.INVALID_FIELD, "the Split Keys do not come from one split")
@@ -57,7 +67,13 @@ def handle(ctx: RequestContext, request: S.JoinSplitKeyRequest) -> S.JoinSplitKe
             f"{len(parts)} parts given; the Split Key Threshold is {first.split_key_threshold}",
         )
     method = SplitKeyMethod(first.split_key_method)
-    secret = crypto.join_secret([(split.key_part_identifier, share) for _mo, split, share in parts], method)
+    bits = first.key_block.cryptographic_length
+    secret = crypto.join_secret(
+        [(split.key_part_identifier, share) for _mo, split, share in parts],
+        method,
+        prime_field_size=first.prime_field_size,
+        length=bits // 8 if isinstance(bits, int) and bits > 0 and bits % 8 == 0 else None,
+    )
     attrs = client_attributes(request.attributes)
     attrs.remove(Tag.OBJECT_TYPE)
     C.inherit_protection(attrs, *(mo for mo, _split, _share in parts))
