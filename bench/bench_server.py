@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from bench._floor import fsync_time, tls_round_trip
 from integration_tests._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, free_port
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip import binary_codec, json_codec, messages
@@ -304,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = kmip_rows("Keystead", keystead.kmip_port, keystead.certs, args.seconds)
         rows += kmip_rows("PyKMIP 0.11", pykmip.port, keystead.certs, args.seconds)
         rows += http_rows(keystead, args.seconds)
+        round_trip = tls_round_trip(keystead.certs)
+        durable = fsync_time(workdir)
     finally:
         pykmip.stop()
         keystead.stop()
@@ -323,6 +326,15 @@ def main(argv: list[str] | None = None) -> None:
                 f"Keystead {operation} x{clients}: {ratio:.1f}x PyKMIP's KMIP {against} "
                 f"({verdict} the {TARGET_RATIO:g}x target)"
             )
+    # One client waits for each answer: no server can answer faster than a do-nothing TLS echo, nor make a
+    # Create durable faster than one fsync on top of it.
+    get_base, create_base = reference.get(("KMIP Get", 1)), reference.get(("KMIP Create", 1))
+    print(f"floor: TLS echo round trip {round_trip * 1e6:.0f} µs, fsync of 4 KiB {durable * 1e6:.0f} µs")
+    if get_base:
+        print(f"floor: one client cannot exceed {1 / round_trip:,.0f} Get/s = {1 / round_trip / get_base:.1f}x PyKMIP")
+    if create_base:
+        best = 1 / (round_trip + durable)
+        print(f"floor: one client cannot exceed {best:,.0f} durable Create/s = {best / create_base:.1f}x PyKMIP")
 
 
 if __name__ == "__main__":
