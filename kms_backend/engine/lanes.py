@@ -21,6 +21,7 @@ exactly what the handler would: the crypto layer does the same work on the same 
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -80,14 +81,10 @@ class Lanes:
             return None
         requested = request.cryptographic_parameters
         for lane in variants:
-            if lane.requested is requested:  # the same parameters object: the PKCS#11 provider's constants
+            if lane.requested == requested:  # by value: a caller may change its parameters object between calls
                 break
         else:
-            for lane in variants:
-                if lane.requested == requested:
-                    break
-            else:
-                return None
+            return None
         if self._clock() >= lane.until or self._stamp() != lane.stamp:
             return None
         if operation == Operation.ENCRYPT:
@@ -131,7 +128,7 @@ class Lanes:
             run: Any = crypto.prepare_encrypt(key, params, approved_only=approved_only)
         else:
             run = crypto.prepare_decrypt(key, params, approved_only=approved_only)
-        lane = Lane(stamp, until, requested, run)
+        lane = Lane(stamp, until, copy.copy(requested), run)  # a snapshot: the caller's object may change
         index = (int(operation), uid, user, version[0] >= 2)
         with self._lock:
             kept = tuple(v for v in self._lanes.get(index, ()) if v.stamp == stamp and v.requested != requested)

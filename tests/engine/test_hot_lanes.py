@@ -313,3 +313,20 @@ def test_sqlite_stamp_reads_the_wal_index_and_sees_other_processes(tmp_path: Pat
     finally:
         store.close()
     assert store.change_stamp() is None
+
+
+def test_a_parameters_object_changed_by_the_caller_is_decided_again(kms: Kms) -> None:
+    uid = _active_key(kms)
+    params = S.CryptographicParameters(
+        cryptographic_algorithm=CryptographicAlgorithm.AES,
+        block_cipher_mode=BlockCipherMode.CBC,
+        padding_method=PaddingMethod.PKCS5,
+    )
+    _encrypt(kms.engine, uid, params=params)
+    _encrypt(kms.engine, uid, params=params)  # the lane
+    params.padding_method = PaddingMethod.NONE  # same object, other decision: 48 bytes need no padding
+    assert len(_encrypt(kms.engine, uid, params=params).data) == len(DATA)
+    params.block_cipher_mode = BlockCipherMode.GCM
+    params.padding_method = None
+    sealed = _encrypt(kms.engine, uid, params=params)
+    assert sealed.authenticated_encryption_tag is not None
