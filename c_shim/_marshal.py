@@ -91,12 +91,23 @@ def _struct(ctype: str, parameter: Any, length: int) -> Any:
     return ffi.cast(ctype + " *", parameter)
 
 
+#: Mechanisms whose parameter is a structure read below (every other parameter is passed on as bytes).
+_STRUCTURED = frozenset(
+    {int(Mechanism.AES_GCM), int(Mechanism.AES_CTR), int(Mechanism.RSA_PKCS_OAEP), int(Mechanism.ECDH1_DERIVE)}
+    | {int(m) for m in _PSS}
+)
+
+
 def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
     """CK_MECHANISM as (type, parameter): the structures the provider understands read out of C memory."""
     if p_mechanism == ffi.NULL:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "pMechanism is NULL")
     kind = int(p_mechanism.mechanism)
     parameter, length = p_mechanism.pParameter, int(p_mechanism.ulParameterLen)
+    if kind not in _STRUCTURED:  # most mechanisms: no parameter, or bytes (an IV)
+        if parameter == ffi.NULL or not length:
+            return kind, None
+        return kind, ffi.buffer(parameter, length)[:]
     if kind == Mechanism.AES_GCM:
         if length == ffi.sizeof("CK_GCM_PARAMS_V240"):  # the 2.40 header's layout (no ulIvBits), still common
             v240 = _struct("CK_GCM_PARAMS_V240", parameter, length)
@@ -601,31 +612,22 @@ def _not_supported(*_args: Any) -> int:
     return NOT_SUPPORTED
 
 
-def _guard(function: Callable[..., int]) -> Callable[..., int]:
-    """Provider failures are ``CkError``; their CK_RV is the answer."""
-
-    def call(*args: Any) -> int:
-        try:
-            return function(*args)
-        except CkError as exc:
-            return int(exc.rv)
-
-    call.__name__ = function.__name__
-    return call
-
-
 def _on_error(exc_type: Any, exc: BaseException | None, _traceback: Any) -> int:
-    """Any other exception is a bug: log it, answer CKR_GENERAL_ERROR (never unwind into C)."""
+    """A callback raised: a provider failure (``CkError``) answers its CK_RV; any other exception is a bug, logged
+    and answered CKR_GENERAL_ERROR (never unwinding into C). cffi returns what this returns, so the callbacks need
+    no wrapper frame of their own."""
+    if isinstance(exc, CkError):
+        return int(exc.rv)
     log.error("internal error in the PKCS#11 provider", exc_info=(exc_type, exc, _traceback))
     return GENERAL_ERROR
 
 
 def implementations() -> dict[str, Callable[..., int]]:
-    """Every Python-served entry point: the implemented ones guarded, the rest CKR_FUNCTION_NOT_SUPPORTED."""
+    """Every Python-served entry point: the implemented ones, the rest CKR_FUNCTION_NOT_SUPPORTED."""
     table = {}
     for name, _params in PYTHON_FUNCTIONS:
         function = globals().get(name)
-        table[name] = _guard(function) if callable(function) else _not_supported
+        table[name] = function if callable(function) else _not_supported
     return table
 
 

@@ -27,6 +27,15 @@ from .errors import CkError, ckr_for_reason
 
 log = logging.getLogger("keystead.pkcs11")
 
+#: This process's id, kept current across fork (a system call per C_* function otherwise).
+_PROCESS = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PROCESS.__setitem__(0, os.getpid()))
+
+
+def current_pid() -> int:
+    """``os.getpid()`` without the system call."""
+    return _PROCESS[0]
+
 BackendFactory = Callable[[ProviderConfig], Backend]
 
 
@@ -139,7 +148,7 @@ class Library:
     def require_initialized(self) -> None:
         """CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize, after C_Finalize, and in a forked child until it
         calls C_Initialize itself (§5.4.1: the child must re-initialise)."""
-        if not self.initialized or self.pid != os.getpid():
+        if not self.initialized or self.pid != _PROCESS[0]:
             raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
 
     def run(self, operation: Operation, payload: Struct) -> Any:

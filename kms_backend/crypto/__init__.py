@@ -21,6 +21,7 @@ from ._asymmetric import (
     ecdsa_signature_from_raw,
     ecdsa_signature_to_raw,
     encapsulate,
+    prepare_sign,
     sign,
     verify,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "decapsulate",
     # signatures
     "sign",
+    "prepare_sign",
     "verify",
     "SignStream",
     "VerifyStream",

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -559,6 +560,15 @@ def sign(
     """
     key = load_private(private_der)
     return sign_with(key, _resolve(key, params, Operation.SIGN, approved_only), data, digested=digested)
+
+
+def prepare_sign(
+    private_der: bytes, params: CipherParams, *, approved_only: bool = False
+) -> Callable[[bytes, bool], bytes]:
+    """``sign`` with the key loaded and the scheme resolved and checked once: ``call(data, digested)``."""
+    key = load_private(private_der)
+    scheme = _resolve(key, params, Operation.SIGN, approved_only)
+    return lambda data, digested: sign_with(key, scheme, data, digested=digested)
 
 
 def verify(

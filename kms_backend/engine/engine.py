@@ -35,7 +35,7 @@ from .lanes import Lanes
 from .objects import RecordCodec
 
 log = logging.getLogger("keystead.engine")
-_LANE_OPERATIONS = frozenset({Operation.ENCRYPT, Operation.DECRYPT})
+_LANE_OPERATIONS = frozenset({Operation.ENCRYPT, Operation.DECRYPT, Operation.SIGN})
 
 Clock = Callable[[], float]
 
@@ -77,7 +77,7 @@ class Engine:
         self.routes = ROUTES
         #: Records and grants kept between requests (None: disabled).
         self.hot = HotObjects(self.config.hot_objects) if self.config.hot_objects > 0 else None
-        #: Decided one-shot Encrypt/Decrypt of hot keys (``lanes``); needs a store that gives change stamps.
+        #: Decided one-shot Encrypt/Decrypt/Sign with hot keys (``lanes``); needs a store that gives change stamps.
         stamp = getattr(store, "change_stamp", None)
         self.lanes = Lanes(stamp, clock) if self.hot is not None and stamp is not None else None
         if self.config.self_test:

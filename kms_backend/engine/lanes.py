@@ -1,4 +1,5 @@
-"""Lanes: one-shot Encrypt and Decrypt of a hot key repeated by the same user, answered without a transaction.
+"""Lanes: one-shot Encrypt, Decrypt and Sign with a hot key repeated by the same user, answered without a
+transaction.
 
 A client that encrypts with one key over and over (the PKCS#11 provider's C_Encrypt, a database's TDE master key,
 MongoDB's delegated data keys) sends the same decision many times: may this user use this key, now, with these
@@ -44,7 +45,7 @@ StampSource = Callable[[], Hashable | None]
 
 @dataclass(frozen=True, slots=True)
 class Lane:
-    """A decided Encrypt or Decrypt: valid while the store's stamp is ``stamp`` and the time before ``until``."""
+    """A decided Encrypt, Decrypt or Sign: valid while the store's stamp is ``stamp`` and the time before ``until``."""
 
     stamp: Hashable
     until: int
@@ -76,9 +77,19 @@ class Lanes:
             return None
         if request.correlation_value is not None or request.init_indicator or request.final_indicator:
             return None
-        data = request.data
-        if type(data) is not bytes or len(data) > _MAX_DATA or data.startswith(_BULK_MAGIC):
-            return None
+        digested = False
+        if operation == Operation.SIGN:
+            data = request.data
+            if request.digested_data is not None:
+                if data is not None:
+                    return None  # both: the handler refuses it
+                data, digested = request.digested_data, True
+            if type(data) is not bytes or len(data) > _MAX_DATA:
+                return None
+        else:
+            data = request.data
+            if type(data) is not bytes or len(data) > _MAX_DATA or data.startswith(_BULK_MAGIC):
+                return None
         requested = request.cryptographic_parameters
         for lane in variants:
             if lane.requested == requested:  # by value: a caller may change its parameters object between calls
@@ -87,9 +98,11 @@ class Lanes:
             return None
         if self._clock() >= lane.until or self._stamp() != lane.stamp:
             return None
-        if operation == Operation.ENCRYPT:
+        if operation == Operation.SIGN:
+            response: Any = S.SignResponse(unique_identifier=uid, signature_data=lane.run(data, digested))
+        elif operation == Operation.ENCRYPT:
             result = lane.run(data, request.iv_counter_nonce, request.authenticated_encryption_additional_data)
-            response: Any = S.EncryptResponse(
+            response = S.EncryptResponse(
                 unique_identifier=uid,
                 data=result.data,
                 iv_counter_nonce=result.iv_counter_nonce,
@@ -124,8 +137,10 @@ class Lanes:
         approved_only: bool,
     ) -> None:
         """Remember a decision the handler made under ``stamp`` (see the module doc for when it may)."""
-        if operation == Operation.ENCRYPT:
-            run: Any = crypto.prepare_encrypt(key, params, approved_only=approved_only)
+        if operation == Operation.SIGN:
+            run: Any = crypto.prepare_sign(key, params, approved_only=approved_only)
+        elif operation == Operation.ENCRYPT:
+            run = crypto.prepare_encrypt(key, params, approved_only=approved_only)
         else:
             run = crypto.prepare_decrypt(key, params, approved_only=approved_only)
         lane = Lane(stamp, until, copy.copy(requested), run)  # a snapshot: the caller's object may change

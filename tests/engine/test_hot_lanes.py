@@ -330,3 +330,39 @@ def test_a_parameters_object_changed_by_the_caller_is_decided_again(kms: Kms) ->
     params.padding_method = None
     sealed = _encrypt(kms.engine, uid, params=params)
     assert sealed.authenticated_encryption_tag is not None
+
+
+def test_a_repeated_sign_takes_a_lane_and_revoke_ends_it(kms: Kms) -> None:
+    from kms_backend.kmip._registry_data import HashingAlgorithm, RecommendedCurve, ValidityIndicator
+
+    from .test_crypto_ops import key_pair
+
+    private, public = key_pair(kms, CryptographicAlgorithm.EC, curve=RecommendedCurve.P_256)
+    signs = _count_handler_runs(kms.engine, Operation.SIGN)
+    params = S.CryptographicParameters(hashing_algorithm=HashingAlgorithm.SHA_256)
+    digest = bytes(32)
+    signatures = [
+        kms.run(Operation.SIGN, S.SignRequest(unique_identifier=private, cryptographic_parameters=params, data=DATA))
+        for _ in range(3)
+    ]
+    prehashed = [
+        kms.run(
+            Operation.SIGN,
+            S.SignRequest(unique_identifier=private, cryptographic_parameters=params, digested_data=digest),
+        )
+        for _ in range(2)
+    ]
+    assert signs == [1]  # one decision; data and digested data both answered by the lane
+    for response, digested in [*((s, False) for s in signatures), *((p, True) for p in prehashed)]:
+        verify = S.SignatureVerifyRequest(
+            unique_identifier=public,
+            cryptographic_parameters=params,
+            signature_data=response.signature_data,
+            **({"digested_data": digest} if digested else {"data": DATA}),
+        )
+        assert kms.run(Operation.SIGNATURE_VERIFY, verify).validity_indicator == ValidityIndicator.VALID
+    both = S.SignRequest(unique_identifier=private, cryptographic_parameters=params, data=DATA, digested_data=digest)
+    assert kms.fail(Operation.SIGN, both).reason == ResultReason.INVALID_MESSAGE
+    _revoke(kms.engine, private)
+    again = S.SignRequest(unique_identifier=private, cryptographic_parameters=params, data=DATA)
+    assert kms.fail(Operation.SIGN, again).reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE

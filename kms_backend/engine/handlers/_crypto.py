@@ -163,7 +163,7 @@ def offer_lane(
     key: Key,
     params: CipherParams,
 ) -> None:
-    """Open a lane for this one-shot Encrypt/Decrypt decision when nothing but the stamp and time can change it
+    """Open a lane for this one-shot Encrypt/Decrypt/Sign decision when nothing but the stamp and time can change it
     (conditions in ``engine.lanes``); called after the handler succeeded, so failures open nothing."""
     lanes = ctx.engine.lanes
     if lanes is None or ctx.engine.hsm is not None:

@@ -38,6 +38,7 @@ def handle(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
     message = bytes(digested) if digested is not None else C.request_data(request.data)
     C.consume_usage(ctx, mo, len(message))
     signature = crypto.sign(key.material, params, message, digested=digested is not None, approved_only=approved)
+    C.offer_lane(ctx, Operation.SIGN, request=request, mo=mo, key=key, params=params)
     return S.SignResponse(unique_identifier=uid, signature_data=signature)
 
 
