@@ -36,6 +36,7 @@ def current_pid() -> int:
     """``os.getpid()`` without the system call."""
     return _PROCESS[0]
 
+
 BackendFactory = Callable[[ProviderConfig], Backend]
 
 
