@@ -25,7 +25,6 @@ from kms_backend.hsm.softhsm import SoftHsm, missing_reason
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
 USER_PIN, SO_PIN = "1234", "5678"
 TIMEOUT = 120
 #: embedded-kek: the embedded store sealed under a SoftHSM2 key-encryption key (issue 6: the provider's suite
@@ -446,14 +445,12 @@ PY312_ROUND_TRIP = textwrap.dedent(
 )
 
 
-def test_python_312_host_round_trip(library: Path, token: Token, tmp_path: Path):
+def test_python_312_host_round_trip(library: Path, token: Token, python312: str, tmp_path: Path):
     """A Python 3.12 application (served through p11-kit's RPC) encrypts and decrypts."""
     need("p11-kit", "p11-kit")
-    if not PY312.exists() or not _has_python_pkcs11(str(PY312)):
-        pytest.skip(f"{PY312} with python-pkcs11 not present (see test_pkcs11_shim's python312 fixture)")
     script = tmp_path / "py312.py"
     script.write_text(PY312_ROUND_TRIP)
-    result = run([str(PY312), str(script), str(library), USER_PIN], token.env)
+    result = run([python312, str(script), str(library), USER_PIN], token.env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "python 3.12 round trip ok (3, 12)" in result.stdout
 

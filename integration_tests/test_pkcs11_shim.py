@@ -18,7 +18,6 @@ from c_shim import build
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
-PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
 USER_PIN, SO_PIN = "1234", "5678"
 TIMEOUT = 120
 
@@ -190,21 +189,6 @@ def test_python_pkcs11_same_python(library: Path, token: dict[str, str], tmp_pat
     result = run([sys.executable, str(script), str(library), USER_PIN], token)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "python-pkcs11 ok (3, 11)" in result.stdout and "Keystead" in result.stdout
-
-
-@pytest.fixture(scope="session")
-def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A Python 3.12 with python-pkcs11: the interpreter itself if it has it, else a venv we install it into."""
-    if not PY312.exists():
-        pytest.skip(f"{PY312} not present")
-    if _has_python_pkcs11(str(PY312)):
-        return str(PY312)
-    venv = tmp_path_factory.mktemp("py312")
-    subprocess.run([str(PY312), "-m", "venv", str(venv)], check=True, timeout=TIMEOUT)
-    python = str(venv / "bin/python")
-    if run([python, "-m", "pip", "install", "-q", "python-pkcs11"], dict(os.environ)).returncode != 0:
-        pytest.skip("python-pkcs11 cannot be installed for Python 3.12")
-    return python
 
 
 def test_python_312_host_is_served_through_p11kit(library: Path, token: dict[str, str], python312: str, tmp_path: Path):

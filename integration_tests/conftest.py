@@ -1,0 +1,43 @@
+"""Fixtures several integration test modules share."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+#: The Python 3.12 that pyenv provides on this machine kind: the "host runs another Python" case of issue 4.
+PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
+
+
+def has_python_pkcs11(python: str) -> bool:
+    """Whether ``python`` can import python-pkcs11."""
+    probe = subprocess.run(
+        [python, "-c", "import pkcs11"], check=False, env=dict(os.environ), capture_output=True, timeout=120
+    )
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.12 with python-pkcs11: the interpreter itself if it has it, else a venv we install it into
+    (once per session, whichever test module asks first)."""
+    if not PY312.exists():
+        pytest.skip(f"{PY312} not present")
+    if has_python_pkcs11(str(PY312)):
+        return str(PY312)
+    venv = tmp_path_factory.mktemp("py312")
+    subprocess.run([str(PY312), "-m", "venv", str(venv)], check=True, timeout=120)
+    python = str(venv / "bin/python")
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", "python-pkcs11"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if install.returncode != 0:
+        pytest.skip(f"python-pkcs11 cannot be installed for Python 3.12: {install.stderr[-300:]}")
+    return python
