@@ -36,6 +36,7 @@ from .objects import RecordCodec
 
 log = logging.getLogger("keystead.engine")
 _LANE_OPERATIONS = frozenset({Operation.ENCRYPT, Operation.DECRYPT, Operation.SIGN})
+_DESTROY = Operation.DESTROY
 
 Clock = Callable[[], float]
 
@@ -222,10 +223,25 @@ class Engine:
         try:
             with self.store.transaction() as own_tx:
                 ctx = RequestContext(self, own_tx, user, version, int(self.clock()), batch)
-                return self._completed(operation, handler(ctx, request))
+                response = self._completed(operation, handler(ctx, request))
         except BaseException:
             batch.id_placeholder, batch.returned_uids = saved[0], saved[1]
             raise
+        if operation == _DESTROY:
+            self._forget(getattr(response, "unique_identifier", None))
+        return response
+
+    def _forget(self, uid: object) -> None:
+        """Drop every copy of a destroyed object's key material this engine keeps (decoded record, kept record,
+        lanes) once its Destroy committed; stale copies would be refused anyway (the stamp moved), but they need
+        not stay in memory."""
+        if not isinstance(uid, str):
+            return
+        self.records.invalidate(uid)
+        if self.hot is not None:
+            self.hot.forget(uid)
+        if self.lanes is not None:
+            self.lanes.forget(uid)
 
     def _completed(self, operation: Operation, response: Struct) -> Struct:
         if self.hsm is not None:

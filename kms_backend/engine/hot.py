@@ -54,6 +54,9 @@ class HotObjects:
         record = entry[1] if entry is not None and entry[0] == stamp else None
         self._put(uid, (stamp, record, grants))
 
+    def forget(self, uid: str) -> None:
+        self._entries.pop(uid, None)
+
     def clear(self) -> None:
         self._entries.clear()
 

@@ -72,7 +72,8 @@ class Lanes:
         uid = request.unique_identifier
         if type(uid) is not str:
             return None
-        variants = self._lanes.get((operation, uid, user, version[0] >= 2))
+        index = (operation, uid, user, version[0] >= 2)
+        variants = self._lanes.get(index)
         if variants is None:
             return None
         if request.correlation_value is not None or request.init_indicator or request.final_indicator:
@@ -96,7 +97,10 @@ class Lanes:
                 break
         else:
             return None
-        if self._clock() >= lane.until or self._stamp() != lane.stamp:
+        if self._clock() >= lane.until:
+            return None
+        if self._stamp() != lane.stamp:
+            self._lanes.pop(index, None)  # decided under a state that is gone: never valid again
             return None
         if operation == Operation.SIGN:
             response: Any = S.SignResponse(unique_identifier=uid, signature_data=lane.run(data, digested))
@@ -150,6 +154,12 @@ class Lanes:
             if index not in self._lanes and len(self._lanes) >= MAX_LANES:
                 del self._lanes[next(iter(self._lanes))]
             self._lanes[index] = (lane, *kept[: _VARIANTS - 1])
+
+    def forget(self, uid: str) -> None:
+        """Drop every lane of ``uid`` (its object was destroyed)."""
+        with self._lock:
+            for index in [i for i in self._lanes if i[1] == uid]:
+                del self._lanes[index]
 
     def clear(self) -> None:
         with self._lock:

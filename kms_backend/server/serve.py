@@ -33,7 +33,7 @@ from ..store.base import ObjectStore
 from . import tls
 from .auth import Authenticator, subject_common_name
 from .config import ServerConfig
-from .http_app import HttpApp
+from .http_app import LOCAL_STORES, HttpApp
 from .kmip_socket import KmipSocketServer
 from .metrics import Metrics
 
@@ -258,6 +258,8 @@ class KeysteadServer:
                 idle_timeout=config.kmip_idle_timeout,
                 max_connections=config.kmip_max_connections,
                 metrics=self.metrics,
+                executor=self.executor,
+                inline=config.database_url.split(":", 1)[0].split("+", 1)[0] in LOCAL_STORES,
             )
             self.kmip.start(listener)
         except (OSError, ssl.SSLError) as exc:

@@ -366,3 +366,27 @@ def test_a_repeated_sign_takes_a_lane_and_revoke_ends_it(kms: Kms) -> None:
     _revoke(kms.engine, private)
     again = S.SignRequest(unique_identifier=private, cryptographic_parameters=params, data=DATA)
     assert kms.fail(Operation.SIGN, again).reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+
+
+def test_destroy_drops_every_kept_copy_of_the_key(kms: Kms) -> None:
+    uid = _active_key(kms)
+    _encrypt(kms.engine, uid)
+    lanes, hot = kms.engine.lanes, kms.engine.hot
+    assert lanes is not None and hot is not None and len(lanes) == 1
+    _revoke(kms.engine, uid)
+    kms.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
+    assert len(lanes) == 0
+    assert uid not in hot._entries
+    assert uid not in kms.engine.records._cache
+
+
+def test_a_lane_decided_under_an_old_stamp_is_dropped_when_met(kms: Kms) -> None:
+    uid = _active_key(kms)
+    _encrypt(kms.engine, uid)
+    lanes = kms.engine.lanes
+    assert lanes is not None and len(lanes) == 1
+    other = kms.create_key()  # a commit: every lane is stale
+    assert other != uid
+    runs = _count_handler_runs(kms.engine, Operation.ENCRYPT)
+    _encrypt(kms.engine, uid)  # the stale lane is dropped, the handler decides again and opens a new one
+    assert runs == [1] and len(lanes) == 1
