@@ -269,7 +269,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("log_level", "str", "log level", "LEVEL", LOG_LEVELS),
     Option("approved_only", "bool", "refuse algorithms that are not FIPS-approved"),
     Option("max_message_size", "int", "largest request accepted, in bytes (HTTP 413 / KMIP error beyond)", "BYTES"),
-    Option("threads", "int", "threads running KMIP operations for HTTP requests (0: run them on the event loop)", "N"),
+    Option(
+        "threads",
+        "int",
+        "threads running the KMIP operations that do not run on the event loops: key-pair generation, "
+        "certificates, large messages, remote databases (0: run everything on the event loops)",
+        "N",
+    ),
     Option(
         "workers",
         "int",

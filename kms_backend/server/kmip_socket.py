@@ -2,10 +2,13 @@
 
 An event loop (uvloop) on its own thread serves every connection: reading, framing and writing cost no thread
 switch, and with a local store (SQLite, memory) small requests are answered right in the loop. Asymmetric key
-generation, certificates and key derivation (``OFFLOADED_OPERATIONS``), large messages, and every request to
-PostgreSQL, MySQL or Redis run on the server's thread pool while that connection stops reading, so a slow request
-delays only its own client. Measured against one thread per blocking connection, this serves twice the
-requests at eight concurrent clients (the threads spent their time handing the GIL to each other).
+generation, certificates, key derivation, Locate, Register and Import (``_messages.OFFLOADED_OPERATIONS``), large
+messages, and every request to PostgreSQL, MySQL or Redis run on the server's thread pool while that connection
+stops reading, so a request that waits delays only its own client. Two limits remain, as with threads: SQLite runs
+one transaction at a time (requests needing one queue behind a long one; Encrypt/Decrypt/Sign lanes need none),
+and a C call that holds the GIL (RSA key generation) holds up the whole process. Measured against one thread
+per blocking connection, this serves twice the requests at eight concurrent clients (the threads spent their time
+handing the GIL to each other).
 
 Each connection answers its messages in order, one at a time. Framing: each message is one TTLV item whose first 8
 bytes give its length (``binary_codec.read_message_length``). A header that does not frame a Request Message means
@@ -32,30 +35,17 @@ import uvloop
 
 from ..engine.engine import Engine
 from ..kmip import binary_codec
-from ..kmip._registry_data import Operation, ResultReason, Tag
+from ..kmip._registry_data import ResultReason, Tag
 from ..kmip.errors import DecodeError, KmipError
 from ..kmip.ttlv import DecodeLimits, Item
 from . import _messages
+from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS
 from .auth import subject_common_name
 from .metrics import Metrics
 
 log = logging.getLogger("keystead.server.kmip")
 
 HANDSHAKE_TIMEOUT = 10.0
-#: Operations that may compute for long (asymmetric key generation, certificates, key derivation with many
-#: iterations): never answered in the event loop. With a local store everything else is: SQLite serialises
-#: transactions anyway, so a write in the loop holds up nobody who could have gone ahead.
-OFFLOADED_OPERATIONS = frozenset(
-    {
-        Operation.CREATE_KEY_PAIR,
-        Operation.RE_KEY_KEY_PAIR,
-        Operation.CERTIFY,
-        Operation.RE_CERTIFY,
-        Operation.DERIVE_KEY,
-        Operation.VALIDATE,
-    }
-)
-INLINE_MAX_BYTES = 64 * 1024
 # An Operation item: tag, type Enumeration, length 4 (KMIP 2.1 §9.1.1), then the value and 4 bytes of padding.
 _OPERATION_HEADER = struct.pack(">II", (int(Tag.OPERATION) << 8) | 0x05, 4)
 _INT = struct.Struct(">i")
