@@ -84,14 +84,7 @@ def encrypt(
     ``iv`` is the IV/Counter/Nonce, ``aad`` the Authenticated Encryption Additional Data. See the ``_symmetric``
     and ``_asymmetric`` module docs for defaults and layouts.
     """
-    algorithm = _algorithm(params)
-    if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
-        return _symmetric.encrypt(_symmetric_plan(key, params, Operation.ENCRYPT, approved_only), data, iv, aad)
-    if algorithm in _asymmetric.ASYMMETRIC_ALGORITHMS:
-        if approved_only:
-            _check_asymmetric(key, params, Operation.ENCRYPT, private=False)
-        return _asymmetric.encrypt(key, params, data, aad)
-    fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"{enum_name(algorithm)} does not encrypt")
+    return prepare_encrypt(key, params, approved_only=approved_only)(data, iv, aad)
 
 
 def decrypt(
@@ -106,20 +99,12 @@ def decrypt(
 ) -> bytes:
     """Decrypt (KMIP 2.1 §6.1.14). ``key`` is the raw symmetric key or a PKCS#8 DER private key; ``tag`` is the
     Authenticated Encryption Tag of AEAD modes. Integrity failures raise CRYPTOGRAPHIC_FAILURE "decryption failed"."""
-    algorithm = _algorithm(params)
-    if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
-        plan = _symmetric_plan(key, params, Operation.DECRYPT, approved_only)
-        return _symmetric.decrypt(plan, data, iv, aad, tag)
-    if algorithm in _asymmetric.ASYMMETRIC_ALGORITHMS:
-        if approved_only:
-            _check_asymmetric(key, params, Operation.DECRYPT, private=True)
-        return _asymmetric.decrypt(key, params, data, aad)
-    fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"{enum_name(algorithm)} does not decrypt")
+    return prepare_decrypt(key, params, approved_only=approved_only)(data, iv, aad, tag)
 
 
 def prepare_encrypt(key: bytes, params: CipherParams, *, approved_only: bool = False) -> Encryptor:
-    """``encrypt`` with its key and parameters resolved and checked once: ``call(data, iv, aad)`` then does what
-    ``encrypt(key, params, data, iv=iv, aad=aad, approved_only=...)`` does (the engine's lanes reuse it)."""
+    """``encrypt`` with its key and parameters resolved and checked once: ``call(data, iv, aad)``. ``encrypt`` is
+    this called once; the engine's lanes keep the callable."""
     algorithm = _algorithm(params)
     if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
         return _symmetric.prepared_encrypt(_symmetric_plan(key, params, Operation.ENCRYPT, approved_only))

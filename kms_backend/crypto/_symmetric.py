@@ -302,8 +302,9 @@ def plan(key: bytes | bytearray | memoryview, params: CipherParams) -> _Plan:
 
 
 def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], EncryptResult]:
-    """``encrypt`` bound to ``p``; AES-CBC (PKCS#5 or no padding) gets a closure holding the key schedule object,
-    the hot one-shot cipher of PKCS#11 applications."""
+    """``encrypt`` bound to ``p`` (every one-shot encryption goes through here, ``_cipher.encrypt`` included).
+    AES-CBC with PKCS#5 or no padding, the hot one-shot cipher of PKCS#11 applications, gets a closure holding the
+    algorithm object, PKCS#7 padding appended directly (no padder object); other modes take ``encrypt``."""
     if not (p.mode is _CBC and p.algorithm is _AES and (p.padding is _PKCS5 or p.padding is _NO_PADDING)):
         return functools.partial(encrypt, p)
     aes = algorithms.AES(p.key)
@@ -362,15 +363,6 @@ def encrypt(p: _Plan, data: bytes, iv: bytes | None, aad: bytes | None) -> Encry
         return EncryptResult(keywrap.aes_key_wrap_with_padding(p.key, data))
     if mode == BlockCipherMode.XTS:
         return EncryptResult(_xts(p, nonce, data, encrypting=True), chosen)
-    if mode is _CBC and p.algorithm is _AES and (p.padding is _PKCS5 or p.padding is _NO_PADDING):
-        # One-shot AES-CBC (the PKCS#11 provider's C_Encrypt): PKCS#7 padding appended here, no padder object.
-        if p.padding is _PKCS5:
-            pad = 16 - len(data) % 16
-            data = bytes(data) + bytes((pad,)) * pad
-        elif len(data) % 16:
-            fail(ResultReason.INVALID_FIELD, "data is not a multiple of the 16-byte block size")
-        encryptor = Cipher(algorithms.AES(p.key), modes.CBC(nonce)).encryptor()  # type: ignore[arg-type]
-        return EncryptResult(encryptor.update(data) + encryptor.finalize(), chosen)
     stream = _IncrementalStream(p, nonce, chosen, encrypting=True, aad=None)
     out = stream.update(data)
     rest = stream.finalize()
