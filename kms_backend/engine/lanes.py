@@ -31,14 +31,15 @@ from typing import Any
 from .. import crypto
 from ..kmip import _schema_data as S
 from ..kmip._registry_data import Operation
+from ..kmip.schema import Attributes
 from .context import BatchState
+from .handlers._crypto import BULK_MAGIC, MAX_DATA_BYTES, one_shot
+from .objects import DATE_TAGS
 
 #: Lanes kept at most (oldest dropped first) and parameter variants per (operation, key, user).
 MAX_LANES = 4096
 _VARIANTS = 4
 _NEVER = 1 << 62
-_BULK_MAGIC = b"\x87\x87"
-_MAX_DATA = 64 * 1024 * 1024
 
 StampSource = Callable[[], Hashable | None]
 
@@ -76,7 +77,7 @@ class Lanes:
         variants = self._lanes.get(index)
         if variants is None:
             return None
-        if request.correlation_value is not None or request.init_indicator or request.final_indicator:
+        if not one_shot(request):
             return None
         digested = False
         if operation == Operation.SIGN:
@@ -85,11 +86,11 @@ class Lanes:
                 if data is not None:
                     return None  # both: the handler refuses it
                 data, digested = request.digested_data, True
-            if type(data) is not bytes or len(data) > _MAX_DATA:
+            if type(data) is not bytes or len(data) > MAX_DATA_BYTES:
                 return None
         else:
             data = request.data
-            if type(data) is not bytes or len(data) > _MAX_DATA or data.startswith(_BULK_MAGIC):
+            if type(data) is not bytes or len(data) > MAX_DATA_BYTES or data.startswith(BULK_MAGIC):
                 return None
         requested = request.cryptographic_parameters
         for lane in variants:
@@ -134,7 +135,8 @@ class Lanes:
         version: tuple[int, int],
         *,
         stamp: Hashable,
-        until: int,
+        attributes: Attributes,
+        now: int,
         requested: S.CryptographicParameters | None,
         key: bytes,
         params: crypto.CipherParams,
@@ -147,7 +149,8 @@ class Lanes:
             run = crypto.prepare_encrypt(key, params, approved_only=approved_only)
         else:
             run = crypto.prepare_decrypt(key, params, approved_only=approved_only)
-        lane = Lane(stamp, until, copy.copy(requested), run)  # a snapshot: the caller's object may change
+        # A snapshot of the parameters: the caller's object may change.
+        lane = Lane(stamp, _first_future_date(attributes, now), copy.copy(requested), run)
         index = (int(operation), uid, user, version[0] >= 2)
         with self._lock:
             kept = tuple(v for v in self._lanes.get(index, ()) if v.stamp == stamp and v.requested != requested)
@@ -169,9 +172,10 @@ class Lanes:
         return len(self._lanes)
 
 
-def first_future_date(dates: list[int], now: int) -> int:
-    """The earliest of ``dates`` after ``now`` (a lane's end), or practically never."""
-    return min((d for d in dates if d > now), default=_NEVER)
+def _first_future_date(attributes: Attributes, now: int) -> int:
+    """The earliest date attribute of the object after ``now`` (a lane's end), or practically never."""
+    dates = (v for tag in DATE_TAGS if isinstance(v := attributes.get(tag), int) and v > now)
+    return min(dates, default=_NEVER)
 
 
-__all__ = ["MAX_LANES", "Lane", "Lanes", "first_future_date"]
+__all__ = ["MAX_LANES", "Lane", "Lanes"]

@@ -42,9 +42,8 @@ from .. import keymaterial
 from ..context import RequestContext
 from ..keyformats import unwrap_object
 from ..keymaterial import Key, KeyKind, clear_caches, stored_params, to_cipher_params
-from ..lanes import first_future_date
 from ..lifecycle import key_block
-from ..objects import DATE_TAGS, STORAGE_ARCHIVED, ManagedObject
+from ..objects import STORAGE_ARCHIVED, ManagedObject
 
 U = CryptographicUsageMask
 
@@ -169,9 +168,7 @@ def offer_lane(
     if lanes is None or ctx.engine.hsm is not None:
         return
     uid = request.unique_identifier
-    if type(uid) is not str or uid != mo.uid or Tag.USAGE_LIMITS in mo.attributes:
-        return
-    if request.correlation_value is not None or request.init_indicator or request.final_indicator:
+    if type(uid) is not str or uid != mo.uid or Tag.USAGE_LIMITS in mo.attributes or not one_shot(request):
         return
     block = key_block(mo.object)
     if block is None or block.key_wrapping_data is not None:
@@ -179,20 +176,24 @@ def offer_lane(
     stamp = ctx.tx.change_stamp()
     if stamp is None:
         return
-    attrs = mo.attributes
-    until = first_future_date([v for tag in DATE_TAGS if isinstance(v := attrs.get(tag), int)], ctx.now)
     lanes.open(
         operation,
         uid,
         ctx.user,
         ctx.version,
         stamp=stamp,
-        until=until,
+        attributes=mo.attributes,
+        now=ctx.now,
         requested=request.cryptographic_parameters,
         key=key.material,
         params=params,
         approved_only=approved_only(ctx),
     )
+
+
+def one_shot(request: Any) -> bool:
+    """Whether an Encrypt, Decrypt or Sign request stands alone: no Correlation Value, Init or Final Indicator."""
+    return request.correlation_value is None and not request.init_indicator and not request.final_indicator
 
 
 def validity(valid: bool) -> ValidityIndicator:
