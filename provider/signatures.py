@@ -18,6 +18,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_backend import crypto
 from kms_backend.crypto import ecdsa_signature_from_raw, ecdsa_signature_to_raw
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import CryptographicAlgorithm, RecommendedCurve, ValidityIndicator
@@ -37,13 +38,9 @@ VERIFY = "verify"
 #: Messages collected for EdDSA, HMAC and raw mechanisms are bounded like the KMS bounds a request.
 MAX_MESSAGE = 64 * 1024 * 1024
 
-#: DER DigestInfo prefixes (RFC 8017 §9.2 note 1) → hash.
+#: DER DigestInfo prefix (``crypto.DIGEST_INFO_PREFIXES``) → hash name.
 DIGEST_INFO_PREFIXES: dict[bytes, str] = {
-    bytes.fromhex("3021300906052b0e03021a05000414"): "sha1",
-    bytes.fromhex("302d300d06096086480165030402040500041c"): "sha224",
-    bytes.fromhex("3031300d060960864801650304020105000420"): "sha256",
-    bytes.fromhex("3041300d060960864801650304020205000430"): "sha384",
-    bytes.fromhex("3051300d060960864801650304020305000440"): "sha512",
+    prefix: name for name, algorithm in HASHES.items() if (prefix := crypto.DIGEST_INFO_PREFIXES.get(algorithm))
 }
 _DIGEST_SIZES = {20: "sha1", 28: "sha224", 32: "sha256", 48: "sha384", 64: "sha512"}
 _CURVE_BITS = {RecommendedCurve.P_256: 256, RecommendedCurve.P_384: 384, RecommendedCurve.P_521: 521}

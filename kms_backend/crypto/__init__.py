@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ._approved import approved, require_approved
 from ._asymmetric import (
+    DIGEST_INFO_PREFIXES,
     SignStream,
     VerifyStream,
     decapsulate,
@@ -116,6 +117,7 @@ __all__ = [
     # signatures
     "sign",
     "prepare_sign",
+    "DIGEST_INFO_PREFIXES",
     "verify",
     "SignStream",
     "VerifyStream",

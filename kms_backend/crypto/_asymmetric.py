@@ -327,6 +327,16 @@ def ecdh(private_der: bytes, peer_public: bytes) -> bytes:
 # ---------------------------------------------------------------------------------------------------------------
 
 _RSA_PKCS1 = PaddingMethod.PKCS1_V1_5
+#: DER DigestInfo prefixes (RFC 8017 §9.2 note 1): what EMSA-PKCS1-v1_5 puts before a digest of each hash. Raw
+#: PKCS#1 v1.5 signers (PKCS#11 CKM_RSA_PKCS: the provider, HSM-resident keys) build or recognise them.
+DIGEST_INFO_PREFIXES: dict[HashingAlgorithm, bytes] = {
+    HashingAlgorithm.SHA_1: bytes.fromhex("3021300906052b0e03021a05000414"),
+    HashingAlgorithm.SHA_224: bytes.fromhex("302d300d06096086480165030402040500041c"),
+    HashingAlgorithm.SHA_256: bytes.fromhex("3031300d060960864801650304020105000420"),
+    HashingAlgorithm.SHA_384: bytes.fromhex("3041300d060960864801650304020205000430"),
+    HashingAlgorithm.SHA_512: bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+
 _DSA_TABLE: dict[DigitalSignatureAlgorithm, tuple[CryptographicAlgorithm, HashingAlgorithm | None, PaddingMethod]] = {
     DigitalSignatureAlgorithm.SHA_1_WITH_RSA_ENCRYPTION: (
         CryptographicAlgorithm.RSA,

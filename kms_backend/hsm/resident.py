@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicNumbers
 from pkcs11 import MGF, Attribute, GCMParams, KeyType, Mechanism, ObjectClass
 
+from ..crypto import DIGEST_INFO_PREFIXES
 from ..kmip import _schema_data as S
 from ..kmip._registry_data import (
     BlockCipherMode,
@@ -98,14 +99,6 @@ _SIGNATURE_ALGORITHMS: dict[int, tuple[int, int]] = {
     DigitalSignatureAlgorithm.SHA_256_WITH_RSA_ENCRYPTION: (PaddingMethod.PKCS1_V1_5, HashingAlgorithm.SHA_256),
     DigitalSignatureAlgorithm.SHA_384_WITH_RSA_ENCRYPTION: (PaddingMethod.PKCS1_V1_5, HashingAlgorithm.SHA_384),
     DigitalSignatureAlgorithm.SHA_512_WITH_RSA_ENCRYPTION: (PaddingMethod.PKCS1_V1_5, HashingAlgorithm.SHA_512),
-}
-#: DER DigestInfo prefixes (RFC 8017 §9.2 note 1) for signing Digested Data with CKM_RSA_PKCS.
-_DIGEST_INFO: dict[int, bytes] = {
-    HashingAlgorithm.SHA_1: bytes.fromhex("3021300906052b0e03021a05000414"),
-    HashingAlgorithm.SHA_224: bytes.fromhex("302d300d06096086480165030402040500041c"),
-    HashingAlgorithm.SHA_256: bytes.fromhex("3031300d060960864801650304020105000420"),
-    HashingAlgorithm.SHA_384: bytes.fromhex("3041300d060960864801650304020205000430"),
-    HashingAlgorithm.SHA_512: bytes.fromhex("3051300d060960864801650304020305000440"),
 }
 
 
@@ -352,7 +345,11 @@ class ResidentKeys:
             if padding == PaddingMethod.PSS:
                 mechanism, param, message = Mechanism.RSA_PKCS_PSS, (hash_mechanism, mgf, hash_length), digest
             else:
-                mechanism, param, message = Mechanism.RSA_PKCS, None, _DIGEST_INFO[hashing] + digest
+                mechanism, param, message = (
+                    Mechanism.RSA_PKCS,
+                    None,
+                    DIGEST_INFO_PREFIXES[HashingAlgorithm(hashing)] + digest,
+                )
         else:
             message = _data(request.data)
             if padding == PaddingMethod.PSS:
