@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from . import __version__
@@ -11,7 +10,7 @@ from .backend import Identity, open_backend
 from .config import ConfigError, ProviderConfig, load_config
 from .constants import InitializeFlag, ReturnValue
 from .errors import CkError
-from .library import HandleTable, Library, ObjectCache, log
+from .library import HandleTable, Library, ObjectCache, current_pid, log
 from .sessions import close_all_sessions_internal
 
 CRYPTOKI_VERSION = (3, 0)
@@ -49,7 +48,7 @@ def initialize(lib: Library, args: InitializeArgs | None) -> None:
         if any(args.mutex_functions) and not all(args.mutex_functions):
             raise CkError(ReturnValue.ARGUMENTS_BAD, "mutex functions must be all supplied or none")
     with lib.lock:
-        if lib.initialized and lib.pid == os.getpid():
+        if lib.initialized and lib.pid == current_pid():
             raise CkError(ReturnValue.CRYPTOKI_ALREADY_INITIALIZED)
         _reset(lib)
         try:
@@ -66,7 +65,7 @@ def initialize(lib: Library, args: InitializeArgs | None) -> None:
         lib.backend = backend
         lib.cache = ObjectCache(config.cache_ttl)
         lib.identity = Identity(config.user)
-        lib.pid = os.getpid()
+        lib.pid = current_pid()
         lib.initialized = True
     if args is not None and args.flags & ~int(
         InitializeFlag.LIBRARY_CANT_CREATE_OS_THREADS | InitializeFlag.OS_LOCKING_OK

@@ -283,8 +283,7 @@ class CipherPlan:
 
 _NO_PADDING = PaddingMethod.NONE
 _AES_ALGORITHM = CryptographicAlgorithm.AES
-# The KMIP parameters of each fixed-parameter mechanism, built once: never changed after construction, and the
-# engine recognises a repeated request's parameters by identity (``engine.lanes``).
+# The KMIP parameters of each fixed-parameter mechanism, built once (not per C_*Init) and never changed.
 _ECB = S.CryptographicParameters(
     cryptographic_algorithm=_AES_ALGORITHM, block_cipher_mode=BlockCipherMode.ECB, padding_method=_NO_PADDING
 )

@@ -100,6 +100,11 @@ class ServerConfig:
         return f"sqlite:///{(Path(self.data_dir) / 'keystead.sqlite').resolve()}"
 
     @property
+    def store_name(self) -> str:
+        """The database URL's scheme without its driver (``sqlite``, ``postgresql``, ``memory``...)."""
+        return self.database_url.split(":", 1)[0].split("+", 1)[0]
+
+    @property
     def kmip_enabled(self) -> bool:
         """The KMIP socket opens only with a port and the TLS files (mutual TLS is mandatory there)."""
         return self.kmip_port != 0 and self.tls_enabled and bool(self.tls_ca)

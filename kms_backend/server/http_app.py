@@ -219,7 +219,7 @@ class KmsApi:
         self.version_text = (
             f"{__version__} ({openssl_backend.openssl_version_text()}-{'FIPS' if config.approved_only else 'non-FIPS'})"
         )
-        self.store_name = config.database_url.split(":", 1)[0].split("+", 1)[0]
+        self.store_name = config.store_name
 
     def routes(self) -> list[Route]:
         kmip_types = (JSON, OCTETS, XML)

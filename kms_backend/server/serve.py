@@ -259,7 +259,7 @@ class KeysteadServer:
                 max_connections=config.kmip_max_connections,
                 metrics=self.metrics,
                 executor=self.executor,
-                inline=config.database_url.split(":", 1)[0].split("+", 1)[0] in LOCAL_STORES,
+                inline=config.store_name in LOCAL_STORES,
             )
             self.kmip.start(listener)
         except (OSError, ssl.SSLError) as exc:

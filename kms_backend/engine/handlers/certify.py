@@ -102,12 +102,7 @@ def handle(ctx: RequestContext, request: S.CertifyRequest) -> S.CertifyResponse:
         issuer = resolve_issuer(ctx, options.issuer_certificate, options.issuer_private_key)
     signer = require_signer(issuer.private_key)
 
-    subject = options.subject or (csr.subject if csr is not None else None)
-    if subject is None:
-        raise KmipError(
-            ResultReason.INVALID_FIELD,
-            'the subject name is missing (vendor attribute "subject_name" or Certificate Attributes)',
-        )
+    subject = _required_subject(options.subject or (csr.subject if csr is not None else None))
     not_before, not_after = validity(options, ctx.now, DEFAULT_VALIDITY_DAYS * DAY)
     der = crypto.issue_certificate(
         subject=subject,
@@ -138,12 +133,7 @@ def handle(ctx: RequestContext, request: S.CertifyRequest) -> S.CertifyResponse:
 
 def _certify_a_new_key_pair(ctx: RequestContext, options: CertificateRequestOptions) -> S.CertifyResponse:
     """Generate a key pair from the request's attributes and certify its public key (module docstring)."""
-    subject = options.subject
-    if subject is None:
-        raise KmipError(
-            ResultReason.INVALID_FIELD,
-            'the subject name is missing (vendor attribute "subject_name" or Certificate Attributes)',
-        )
+    subject = _required_subject(options.subject)
     # Everything that can be refused is checked before the (RSA: slow) key generation.
     issuer: Issuer | None = None
     signer: bytes | None = None
@@ -191,6 +181,15 @@ def _certify_a_new_key_pair(ctx: RequestContext, options: CertificateRequestOpti
     )
     link_back(ctx, certificate, [], issuer_certificate)
     return S.CertifyResponse(unique_identifier=ctx.returned(certificate.uid))
+
+
+def _required_subject(subject: bytes | None) -> bytes:
+    if subject is None:
+        raise KmipError(
+            ResultReason.INVALID_FIELD,
+            'the subject name is missing (vendor attribute "subject_name" or Certificate Attributes)',
+        )
+    return subject
 
 
 def _self_signer(ctx: RequestContext, public: ManagedObject) -> Issuer:
