@@ -4,14 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= data
 STAMP := $(VENV)/.installed
+# Every direct and transitive dependency (and pip, setuptools, wheel) at an exact version with its hashes, for
+# Python 3.11. pyproject.toml keeps the supported ranges; `make lock` re-resolves them on purpose.
+LOCK := requirements.lock
+# The build tools of the editable install are locked too, so nothing is fetched unpinned.
+LOCK_EXTRAS := pip 'setuptools>=68' wheel
 
-.PHONY: run test setup lint typecheck unit generate bench clean
+.PHONY: run test setup lint typecheck unit generate bench clean lock
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(STAMP): pyproject.toml $(LOCK)
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml's ranges (newest releases that fit them), then reinstall from it.
+lock:
+	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv; }
+	printf '%s\n' $(LOCK_EXTRAS) | $(BIN)/uv pip compile pyproject.toml - --extra dev --generate-hashes \
+		--universal --python-version 3.11 --quiet --output-file $(LOCK) \
+		--custom-compile-command 'make lock'
+	rm -f $(STAMP)
+	$(MAKE) setup
 
 # The PKCS#11 library embeds the venv's Python: build it with that interpreter so its packages are found.
 SHIM := c_shim/_build/libkeystead_pkcs11.so

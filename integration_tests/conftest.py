@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+LOCK = REPO / "requirements.lock"
+
 #: The Python 3.12 that pyenv provides on this machine kind: the "host runs another Python" case of issue 4.
 PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
 
@@ -18,6 +21,24 @@ def has_python_pkcs11(python: str) -> bool:
         [python, "-c", "import pkcs11"], check=False, env=dict(os.environ), capture_output=True, timeout=120
     )
     return probe.returncode == 0
+
+
+def locked_requirements(*names: str) -> str:
+    """The blocks of ``requirements.lock`` (pin and hashes) for ``names``: a requirements file that installs the
+    same releases, checked by hash, into another interpreter's environment."""
+    chosen: list[str] = []
+    lines = LOCK.read_text().splitlines()
+    for index, line in enumerate(lines):
+        if line.split("==", 1)[0] in names:
+            block = [line]
+            for follower in lines[index + 1 :]:
+                if not follower.startswith("    --hash="):
+                    break
+                block.append(follower)
+            chosen.append("\n".join(block))
+    missing = set(names) - {b.split("==", 1)[0] for b in chosen}
+    assert not missing, f"not in requirements.lock: {sorted(missing)}"
+    return "\n".join(chosen) + "\n"
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +52,10 @@ def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
     venv = tmp_path_factory.mktemp("py312")
     subprocess.run([str(PY312), "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin/python")
+    requirements = venv / "requirements.txt"
+    requirements.write_text(locked_requirements("python-pkcs11", "asn1crypto"))
     install = subprocess.run(
-        [python, "-m", "pip", "install", "-q", "python-pkcs11"],
+        [python, "-m", "pip", "install", "-q", "--require-hashes", "--no-deps", "-r", str(requirements)],
         check=False,
         capture_output=True,
         text=True,

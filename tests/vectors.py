@@ -1,9 +1,10 @@
 """The one loader for the OASIS KMIP XML test cases (KMIP Profiles 1.4 and 2.1, mandatory test cases).
 
-The files live outside the repository, in ``../shared/kmip-testcases`` (``v1.4/mandatory/*.xml``,
-``v2.1/mandatory/*.xml``), or wherever ``KEYSTEAD_KMIP_TESTCASES`` points. Each file is a ``<KMIP>`` document that
-alternates Request and Response Messages: a request, then the response the server is expected to send. See
-``../shared/kmip-testcases/README.md`` for the format and the placeholders (``$NOW``, ``$UNIQUE_IDENTIFIER_0``...).
+The files are public OASIS data kept in the repository, in ``tests/oasis-testcases`` (``v1.4/mandatory/*.xml``,
+``v2.1/mandatory/*.xml``, their notice in its README), or wherever ``KEYSTEAD_KMIP_TESTCASES`` points. Each file
+is a ``<KMIP>`` document that alternates Request and Response Messages: a request, then the response the server
+is expected to send. See ``tests/oasis-testcases/README.md`` for the format and the placeholders (``$NOW``,
+``$UNIQUE_IDENTIFIER_0``...).
 """
 
 from __future__ import annotations
@@ -41,19 +42,29 @@ class OasisTestCase(NamedTuple):
     messages: list[tuple[Item, Item]]
 
 
-def testcases_dir() -> Path | None:
-    """The test-case folder (``KEYSTEAD_KMIP_TESTCASES`` or ``<repo>/../shared/kmip-testcases``), or None."""
+#: Where the repository keeps the test cases.
+TESTCASES_DIR = REPO_ROOT / "tests" / "oasis-testcases"
+
+
+def testcases_dir() -> Path:
+    """The test-case folder: ``KEYSTEAD_KMIP_TESTCASES`` if set, else ``tests/oasis-testcases``.
+
+    A missing folder is an error, not an empty list: the cases ship with the repository, so their absence means a
+    broken checkout or a wrong variable, which must fail the tests rather than skip them."""
     configured = os.environ.get(TESTCASES_ENV)
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "kmip-testcases"
-    return path if path.is_dir() else None
+    path = Path(configured) if configured else TESTCASES_DIR
+    if not path.is_dir():
+        raise FileNotFoundError(f"OASIS test cases not found in {path} (set {TESTCASES_ENV} to another folder)")
+    return path
 
 
 def testcase_paths() -> list[Path]:
-    """Every mandatory test-case file, sorted by folder then name; empty when the folder is missing."""
+    """Every mandatory test-case file, sorted by folder then name."""
     root = testcases_dir()
-    if root is None:
-        return []
-    return sorted(path for folder in VERSION_FOLDERS for path in (root / folder / "mandatory").glob("*.xml"))
+    paths = sorted(path for folder in VERSION_FOLDERS for path in (root / folder / "mandatory").glob("*.xml"))
+    if not paths:
+        raise FileNotFoundError(f"no OASIS test case under {root}/v1.4/mandatory or {root}/v2.1/mandatory")
+    return paths
 
 
 def file_version(path: Path) -> ProtocolVersion:

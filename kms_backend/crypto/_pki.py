@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, SignatureAlgorithmOID
@@ -37,7 +37,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, Si
 from kms_backend.kmip._registry_data import DigitalSignatureAlgorithm, ResultReason, ValidityIndicator
 
 from ._common import fail
-from ._keys import load_private, load_public, private_to_der, public_to_der
+from ._keys import load_private, load_public, pqc_algorithm, private_to_der, public_to_der
 
 # ----------------------------------------------------------------------------------------------------------------
 # parsing and describing certificates
@@ -545,9 +545,15 @@ def _signature_hash(key: Any) -> hashes.HashAlgorithm | None:
     if isinstance(key, ec.EllipticCurvePrivateKey):
         size = key.curve.key_size
         return hashes.SHA512() if size > 384 else hashes.SHA384() if size > 256 else hashes.SHA256()
-    if isinstance(key, rsa.RSAPrivateKey | dsa.DSAPrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey):
         return hashes.SHA256()
-    return None
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) or pqc_algorithm(key) is not None:
+        return None
+    # cryptography 51 deprecates DSA and warns whenever its classes are touched: look at them only for a key that
+    # belongs to no other family, which is when a DSA key really is in play.
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    return hashes.SHA256() if isinstance(key, dsa.DSAPrivateKey) else None
 
 
 def _datetime(seconds: int) -> datetime.datetime:

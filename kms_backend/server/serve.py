@@ -114,12 +114,35 @@ def engine_config(config: ServerConfig) -> EngineConfig:
     )
 
 
+def prepare_directories(config: ServerConfig) -> None:
+    """Create a missing data directory and, for an SQLite store, the database file's folder (both mode 0700: they
+    hold keys). Folders that already exist keep their mode: the operator may have chosen it."""
+    _make_private_dir(Path(config.data_dir))
+    sqlite_file = sqlite_path(config.database_url)
+    if sqlite_file is not None:
+        _make_private_dir(sqlite_file.parent)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an ``sqlite:///path`` URL; None for other stores and for an in-memory SQLite."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "sqlite":
+        return None
+    # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy reads them; a query string is not the path.
+    path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _make_private_dir(path: Path) -> None:
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def open_configured_store(config: ServerConfig) -> ObjectStore:
     """The store named by ``database`` (SQLite under ``data_dir`` by default)."""
     from ..store import open_store
 
-    if not config.database:
-        Path(config.data_dir).mkdir(parents=True, exist_ok=True)
+    prepare_directories(config)
     redis_key = read_redis_key(config.redis_key_file) if config.redis_key_file else None
     store: ObjectStore = open_store(config.database_url, redis_key=redis_key)
     return store

@@ -638,8 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="also list the slowest files")
     parser.add_argument("--known-failures", action="store_true", help="print the KNOWN_FAILURES table")
     args = parser.parse_args(argv)
-    if vectors.testcases_dir() is None:
-        print(f"OASIS test cases not found: set {vectors.TESTCASES_ENV}", file=sys.stderr)
+    try:
+        vectors.testcases_dir()
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
         return 2
     started = time.perf_counter()
     results = run_all(args.names)
