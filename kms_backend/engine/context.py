@@ -27,6 +27,18 @@ if TYPE_CHECKING:
 
 #: Operations a grant to EVERYONE never confers: they need a grant naming the user (and owners keep them).
 EXPLICIT_ONLY = frozenset({Operation.DESTROY, Operation.REVOKE})
+#: The operations whose KMIP 2.1 error tables name Item Not Found for a missing object (§6.1.3 Adjust Attribute,
+#: §6.1.6 Certify, §6.1.10 Create Split Key); every other table names Object Not Found, which 2.0 added (1.x
+#: clients get Item Not Found through ``reason_for_version``).
+_ITEM_NOT_FOUND_OPERATIONS = frozenset({Operation.ADJUST_ATTRIBUTE, Operation.CERTIFY, Operation.CREATE_SPLIT_KEY})
+#: The reasons a missing object is reported with: callers that tolerate a missing object test membership.
+NOT_FOUND = frozenset({ResultReason.ITEM_NOT_FOUND, ResultReason.OBJECT_NOT_FOUND})
+
+
+def object_not_found(message: str, operation: int | None) -> KmipError:
+    """The error for a missing object in ``operation``, with the reason its 2.1 error table names."""
+    reason = ResultReason.ITEM_NOT_FOUND if operation in _ITEM_NOT_FOUND_OPERATIONS else ResultReason.OBJECT_NOT_FOUND
+    return KmipError(reason, message)
 
 
 @dataclass
@@ -88,7 +100,7 @@ class RequestContext:
             raise KmipError(ResultReason.INVALID_FIELD, "an empty tag list designates no object")
         found = self.tx.locate(LocateQuery(tags=tags, user=self.visibility_user(), operation=operation, limit=2))
         if not found:
-            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"no object has the tags {tags}")
+            raise object_not_found(f"no object has the tags {tags}", operation)
         if len(found) > 1:
             raise KmipError(ResultReason.INVALID_FIELD, f"the tags {tags} designate more than one object")
         return found[0]
@@ -117,7 +129,7 @@ class RequestContext:
         if mo is None:
             record = self._read(uid, for_update)
             if record is None:
-                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
+                raise object_not_found(f"object {uid} not found", operation)
             mo = self.engine.records.from_record(record, with_object=with_object)
             self.cache[uid] = mo
             if refresh_state(mo, self.now):  # an Activation/Deactivation Date passed since the last write
@@ -216,4 +228,4 @@ class RequestContext:
 
 Handler = Callable[[RequestContext, Any], Any]
 
-__all__ = ["EXPLICIT_ONLY", "BatchState", "Handler", "RequestContext"]
+__all__ = ["EXPLICIT_ONLY", "NOT_FOUND", "BatchState", "Handler", "RequestContext", "object_not_found"]

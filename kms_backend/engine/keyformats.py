@@ -29,6 +29,7 @@ from ..kmip._registry_data import (
 from ..kmip.errors import KmipError
 from ..kmip.mapper import from_tree, to_tree
 from ..kmip.schema import Struct
+from .context import NOT_FOUND
 from .keymaterial import (
     block_material,
     key_of,
@@ -133,7 +134,7 @@ def _wrapping_key(ctx: Any, uid: str, wrapped_uid: str | None, usage: int, *, pr
     try:
         wrapping = ctx.load(uid, Operation.ENCRYPT if not private else Operation.DECRYPT)
     except KmipError as exc:
-        if exc.reason == ResultReason.ITEM_NOT_FOUND:
+        if exc.reason in NOT_FOUND:
             raise KmipError(ResultReason.WRAPPING_OBJECT_NOT_FOUND, f"wrapping key {uid} not found") from None
         raise
     if wrapping.uid == wrapped_uid:

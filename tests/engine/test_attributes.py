@@ -131,7 +131,7 @@ def test_add_attribute_refuses_tags_that_are_no_attribute(kms: Kms) -> None:
 
 def test_add_attribute_of_an_unknown_object(kms: Kms) -> None:
     error = kms.fail(Operation.ADD_ATTRIBUTE, add("nope", Tag.COMMENT, "x"))
-    assert error.reason == ResultReason.ITEM_NOT_FOUND
+    assert error.reason == ResultReason.OBJECT_NOT_FOUND
 
 
 def test_names_are_unique_per_object_type(kms: Kms) -> None:

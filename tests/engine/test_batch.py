@@ -79,7 +79,7 @@ def test_stop_is_the_default_and_skips_the_rest(kms: Kms) -> None:
         before = count_objects(kms)
         response = kms.batch(*items, option=option)
         assert statuses(response) == [ResultStatus.SUCCESS, ResultStatus.OPERATION_FAILED]
-        assert response.batch_item[1].result_reason == ResultReason.ITEM_NOT_FOUND
+        assert response.batch_item[1].result_reason == ResultReason.OBJECT_NOT_FOUND
         assert count_objects(kms) == before + 1  # the first item's object stays
 
 
@@ -111,7 +111,7 @@ def test_undo_rolls_back_every_item(kms: Kms) -> None:
         ResultStatus.OPERATION_UNDONE,
         ResultStatus.OPERATION_FAILED,
     ]
-    assert response.batch_item[2].result_reason == ResultReason.ITEM_NOT_FOUND
+    assert response.batch_item[2].result_reason == ResultReason.OBJECT_NOT_FOUND
     assert list(kms.store.all_uids()) == [existing]  # nothing persisted
     assert kms.attribute(existing, Tag.COMMENT) == "before"
 

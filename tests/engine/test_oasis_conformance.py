@@ -59,10 +59,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "BL-M-10-21.xml": (
         "step 2: /BatchItem[0]/ResponsePayload/Attributes: expected CertificateSubjectCN[CN], got <absent>"
     ),
-    "BL-M-4-21.xml": (
-        "step 5: /BatchItem[0]/ResultReason: expected ObjectNotFound (0x00000037), got ItemNotFound"
-        " (0x00000001) [OperationFailed / ItemNotFound / 'object AAABBBCCC not found']"
-    ),
     "MSGENC-HTTPS-M-1-21.xml": (
         "step 1: /BatchItem[0]/ResponsePayload: expected Operation[Poll], Operation[Cancel], "
         "Operation[GetUsageAllocation], Operation[ObtainLease], Operation[Notify], Operation[Put], "

@@ -12,6 +12,7 @@ from kms_backend.engine.engine import reason_for_version
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip import translate
 from kms_backend.kmip._registry_data import (
+    AdjustmentType,
     CryptographicAlgorithm,
     NameType,
     ObjectType,
@@ -229,7 +230,8 @@ def test_errors_are_the_same_in_every_version(kms: Kms, version: ProtocolVersion
         S.GetRequest(unique_identifier="missing"),
         S.GetRequestV1(unique_identifier="missing"),
     )
-    assert item.result_reason == ResultReason.ITEM_NOT_FOUND
+    # Object Not Found appeared in 2.0; 1.x clients get Item Not Found.
+    assert item.result_reason == (ResultReason.OBJECT_NOT_FOUND if version >= (2, 0) else ResultReason.ITEM_NOT_FOUND)
 
 
 @pytest.mark.parametrize("version", V1_VERSIONS)
@@ -286,3 +288,52 @@ def test_every_reason_is_one_the_version_defines(reason: ResultReason, version: 
     assert info.defined_in(version), (reason, version, mapped)
     if registry.enumeration("Result Reason").by_value[int(reason)].defined_in(version):
         assert mapped == reason
+
+
+_MISSING_OBJECT_CASES: list[tuple[Operation, Struct, Struct | None, ResultReason]] = [
+    (
+        Operation.VALIDATE,
+        S.ValidateRequest(unique_identifier=["missing"]),
+        S.ValidateRequest(unique_identifier=["missing"]),
+        ResultReason.OBJECT_NOT_FOUND,
+    ),
+    (
+        Operation.ARCHIVE,
+        S.ArchiveRequest(unique_identifier="missing"),
+        S.ArchiveRequest(unique_identifier="missing"),
+        ResultReason.OBJECT_NOT_FOUND,
+    ),
+    (
+        Operation.MODIFY_ATTRIBUTE,
+        S.ModifyAttributeRequest(unique_identifier="missing", new_attribute=one(Tag.COMMENT, "x")),
+        S.ModifyAttributeRequestV1(unique_identifier="missing", attribute=v1(Tag.COMMENT, "x")),
+        ResultReason.OBJECT_NOT_FOUND,
+    ),
+    # Adjust Attribute (2.0+) is one of the three operations whose 2.1 error table (§6.1.3) names Item Not Found.
+    (
+        Operation.ADJUST_ATTRIBUTE,
+        S.AdjustAttributeRequest(
+            unique_identifier="missing", attribute_reference=Tag.USAGE_LIMITS, adjustment_type=AdjustmentType.INCREMENT
+        ),
+        None,
+        ResultReason.ITEM_NOT_FOUND,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("version", "operation", "v2", "v1_payload", "reason_2x"),
+    [
+        (version, *case)
+        for version in [(1, 4), (2, 0), (2, 1)]
+        for case in _MISSING_OBJECT_CASES
+        if version[0] >= 2 or case[2] is not None
+    ],
+)
+def test_missing_object_reason_follows_the_error_tables(
+    kms: Kms, version: ProtocolVersion, operation: Operation, v2: Struct, v1_payload: Struct | None, reason_2x: int
+) -> None:
+    """Under 2.x a missing object is Object Not Found where the 2.1 error tables say so; 1.x has Item Not Found."""
+    item = send(kms, version, operation, v2, v1_payload or v2)
+    assert item.result_status == ResultStatus.OPERATION_FAILED
+    assert item.result_reason == (reason_2x if version[0] >= 2 else ResultReason.ITEM_NOT_FOUND)

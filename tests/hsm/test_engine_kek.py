@@ -114,4 +114,4 @@ def test_batch_item_failure_reports_the_hsm_reason(engine: Engine) -> None:
     request = S.GetRequest(unique_identifier="no-such-object")
     with pytest.raises(KmipError) as exc:
         engine.run_operation(Operation.GET, request, "alice")
-    assert exc.value.reason == ResultReason.ITEM_NOT_FOUND
+    assert exc.value.reason == ResultReason.OBJECT_NOT_FOUND

@@ -38,7 +38,7 @@ def test_round_trip_and_errors():
     assert seen[0].headers["Authorization"] == "Bearer default"
     with pytest.raises(KmipError) as info:
         backend.run(Operation.GET, S.GetRequest(unique_identifier="missing"), identity)
-    assert info.value.reason == ResultReason.ITEM_NOT_FOUND
+    assert info.value.reason == ResultReason.OBJECT_NOT_FOUND
     with pytest.raises(KmipError) as info:
         backend.run(Operation.LOCATE, S.LocateRequest(), Identity("admin", bearer_token="bad"))
     assert info.value.reason == ResultReason.AUTHENTICATION_NOT_SUCCESSFUL

@@ -55,7 +55,7 @@ def test_bare_operation_failures_are_422_with_the_reason(call: Call) -> None:
     response = call("POST", "/kmip/2_1", json=get_request("no-such-key"))
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("text/plain")
-    assert response.text.startswith("Item_Not_Found: ")
+    assert response.text.startswith("Object_Not_Found: ")
 
 
 def test_unknown_operation_is_404(call: Call) -> None:
@@ -102,7 +102,7 @@ def test_request_message_batch_answers_200_even_when_items_fail(call: Call) -> N
     assert response.status_code == 200
     items = batch_items(response.json())
     assert [i["ResultStatus"] for i in items] == ["Success", "OperationFailed"]
-    assert items[1]["ResultReason"] == "Item_Not_Found"
+    assert items[1]["ResultReason"] == "Object_Not_Found"
 
 
 def test_request_message_that_does_not_decode_is_an_invalid_message_response(call: Call) -> None:

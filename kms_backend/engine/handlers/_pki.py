@@ -67,7 +67,7 @@ from ...kmip._registry_data import (
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes, Struct
 from ...kmip.ttlv import Item
-from ..context import RequestContext
+from ..context import NOT_FOUND, RequestContext
 from ..keymaterial import private_key_der, symmetric_key
 from ..lifecycle import DESTROYED_STATES, check_client_attributes, require_material
 from ..objects import COSMIAN_VENDOR, ManagedObject
@@ -432,7 +432,7 @@ def linked_keys(
         try:
             keys.append(ctx.load(private_uid, operation, for_update=True, consequence_of=authority))
         except KmipError as exc:
-            if exc.reason != ResultReason.ITEM_NOT_FOUND:
+            if exc.reason not in NOT_FOUND:
                 raise
     return keys
 
@@ -452,7 +452,7 @@ def chain_of(
         try:
             current = ctx.load(parent, operation, consequence_of=authority or leaf)
         except KmipError as exc:
-            if exc.reason == ResultReason.ITEM_NOT_FOUND:
+            if exc.reason in NOT_FOUND:
                 break
             raise
         if current.object is None or current.state in DESTROYED_STATES:

@@ -9,7 +9,7 @@ from ... import crypto
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
-from ..context import RequestContext
+from ..context import NOT_FOUND, RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
 from ._pki import (
@@ -77,7 +77,7 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
         try:
             public = ctx.load(public_uid, Operation.RE_CERTIFY, for_update=True, consequence_of=old)
         except KmipError as exc:
-            if exc.reason != ResultReason.ITEM_NOT_FOUND:
+            if exc.reason not in NOT_FOUND:
                 raise
     keys = linked_keys(ctx, public, old, Operation.RE_CERTIFY)
     private_uid = next((k.uid for k in keys if k.object_type == ObjectType.PRIVATE_KEY), None)

@@ -14,7 +14,7 @@ from ... import crypto
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import CertificateType, LinkType, Operation, ResultReason, Tag, ValidityIndicator
 from ...kmip.errors import KmipError
-from ..context import RequestContext
+from ..context import NOT_FOUND, RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
 from ._pki import MAX_CHAIN, certificate_der, link_target
@@ -73,7 +73,7 @@ def _stored_parent(
     try:
         return ctx.load(uid, Operation.VALIDATE, consequence_of=authority)
     except KmipError as exc:
-        if exc.reason == ResultReason.ITEM_NOT_FOUND:
+        if exc.reason in NOT_FOUND:
             return None
         raise
 
