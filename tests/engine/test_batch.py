@@ -63,6 +63,25 @@ def test_id_placeholder_also_works_with_the_explicit_enumeration(kms: Kms) -> No
     assert statuses(response) == [ResultStatus.SUCCESS] * 2
 
 
+def test_locate_sets_the_id_placeholder_for_the_following_items(kms: Kms) -> None:
+    """Locate then Get in one batch (OASIS TL-M-3): the Get without a Unique Identifier reads the located key."""
+    kms.run(Operation.CREATE, create_request((Tag.NAME, name("decoy"))))
+    uid = kms.run(Operation.CREATE, create_request((Tag.NAME, name("wanted")))).unique_identifier
+    located = Attributes([(Tag.NAME, name("wanted"))])
+    response = kms.batch(
+        (Operation.LOCATE, S.LocateRequest(attributes=located)),
+        (Operation.GET, S.GetRequest()),
+    )
+    assert statuses(response) == [ResultStatus.SUCCESS] * 2
+    assert response.batch_item[0].response_payload.unique_identifier == [uid]
+    assert response.batch_item[1].response_payload.unique_identifier == uid
+    # A Locate that finds nothing leaves no placeholder behind.
+    nothing = Attributes([(Tag.NAME, name("absent"))])
+    response = kms.batch((Operation.LOCATE, S.LocateRequest(attributes=nothing)), (Operation.GET, S.GetRequest()))
+    assert statuses(response) == [ResultStatus.SUCCESS, ResultStatus.OPERATION_FAILED]
+    assert response.batch_item[1].result_reason == ResultReason.INVALID_FIELD
+
+
 def test_no_uid_and_no_placeholder_is_invalid_field(kms: Kms) -> None:
     response = kms.batch((Operation.ACTIVATE, S.ActivateRequest()))
     assert response.batch_item[0].result_status == ResultStatus.OPERATION_FAILED

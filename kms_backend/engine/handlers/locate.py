@@ -60,6 +60,10 @@ def handle(ctx: RequestContext, request: S.LocateRequest) -> S.LocateResponse:
         ]
         total = len(matching)
         uids = matching[offset : offset + limit if limit is not None else None]
+    if uids:
+        # The following batch items may name the object found without a Unique Identifier (OASIS TL-M-3: Locate
+        # then Get in one batch); the first one is the one a Maximum Items of 1 selects.
+        ctx.batch.id_placeholder = uids[0]
     return S.LocateResponse(located_items=total, unique_identifier=list(uids))
 
 
