@@ -206,7 +206,9 @@ def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
     if target is None:
         return obj  # the 2.1 class serves 1.x too (Protocol Version, ...)
     values: dict[str, Any] = dict(extra)
-    target_fields = {f.name for f in target.__kmip__.fields}
+    # The 1.4 form lists fields later minor versions added (Located Items came in 1.3): a strict 1.0 client (pg_tde's
+    # libkmip) rejects a tag its version does not know, so such fields are left out.
+    target_fields = {f.name for f in target.__kmip__.fields if _field_defined_in(f.tag, version)}
     for f in obj.__kmip__.fields:
         value = getattr(obj, f.name)
         if value is None or value == []:
@@ -230,6 +232,11 @@ def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
             value = str(int(value)) if not isinstance(value, Item) else value
         values[v1_name] = _value_to_v1(value, version)
     return target(**values)
+
+
+def _field_defined_in(tag: int, version: ProtocolVersion) -> bool:
+    info = tag_info(tag)
+    return info is None or info.defined_in(version)
 
 
 def _value_to_v1(value: Any, version: ProtocolVersion) -> Any:
