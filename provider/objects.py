@@ -47,6 +47,7 @@ from .attributes import (
 )
 from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue, UserType
 from .errors import CkError
+from .label_aliases import search_labels
 from .library import Library, ObjectView, log
 from .sessions import Session, get_session
 
@@ -310,17 +311,20 @@ def find_objects_init(lib: Library, session_handle: int, raw_template: Iterable[
     if session.found is not None:
         raise CkError(ReturnValue.OPERATION_ACTIVE)
     template = _find_template(raw_template)
-    uids: dict[str, None] = {}  # ordered union
-    for query in _locate_filters(template):
-        located = lib.run(Operation.LOCATE, S.LocateRequest(attributes=query))
-        uids.update(dict.fromkeys(str(uid) for uid in located.unique_identifier))
-    handles: list[int] = []
-    for uid in uids:
-        view = lib.view(uid)
-        if view is None or not lib.visible(view) or not _matches(lib, view, template):
-            continue
-        handles.append(lib.handles.handle(view.uid))
-    session.found = handles
+    handles: dict[int, None] = {}  # ordered union over the label's aliases (Oracle TDE's label-only searches)
+    label = template.get(A.LABEL)
+    alternatives = [template | {A.LABEL: alias} for alias in search_labels(label)] if label else [template]
+    for alternative in alternatives:
+        uids: dict[str, None] = {}
+        for query in _locate_filters(alternative):
+            located = lib.run(Operation.LOCATE, S.LocateRequest(attributes=query))
+            uids.update(dict.fromkeys(str(uid) for uid in located.unique_identifier))
+        for uid in uids:
+            view = lib.view(uid)
+            if view is None or not lib.visible(view) or not _matches(lib, view, alternative):
+                continue
+            handles[lib.handles.handle(view.uid)] = None
+    session.found = list(handles)
 
 
 def _find_template(raw_template: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
