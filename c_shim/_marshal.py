@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 from provider import ciphers, digests, general, keys, objects, rng, sessions, signatures, slots
-from provider.constants import Mechanism, ReturnValue
+from provider.constants import ReturnValue
 from provider.errors import CkError
 from provider.library import Library
-from provider.mechanisms import CtrParams, Ecdh1Params, GcmParams, MechanismParameter, OaepParams, PssParams
+from provider.mechanisms import PARAMETER_LAYOUTS, MechanismParameter
 
 from .functions import PYTHON_FUNCTIONS
 
@@ -73,64 +73,32 @@ def _capacity(pointer: Any, p_length: Any) -> int | None:
     return None if pointer == ffi.NULL else int(p_length[0])
 
 
-_PSS = frozenset(
-    {
-        Mechanism.RSA_PKCS_PSS,
-        Mechanism.SHA1_RSA_PKCS_PSS,
-        Mechanism.SHA224_RSA_PKCS_PSS,
-        Mechanism.SHA256_RSA_PKCS_PSS,
-        Mechanism.SHA384_RSA_PKCS_PSS,
-        Mechanism.SHA512_RSA_PKCS_PSS,
-    }
-)
-
-
-def _struct(ctype: str, parameter: Any, length: int) -> Any:
-    if parameter == ffi.NULL or length != ffi.sizeof(ctype):
-        raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, f"expected a {ctype}")
-    return ffi.cast(ctype + " *", parameter)
-
-
-#: Mechanisms whose parameter is a structure read below (every other parameter is passed on as bytes).
-_STRUCTURED = frozenset(
-    {int(Mechanism.AES_GCM), int(Mechanism.AES_CTR), int(Mechanism.RSA_PKCS_OAEP), int(Mechanism.ECDH1_DERIVE)}
-    | {int(m) for m in _PSS}
-)
+def _deref(address: int, length: int) -> bytes:
+    """Bytes a mechanism parameter points at (NULL with a non-zero length is CKR_ARGUMENTS_BAD)."""
+    if not address:
+        if length:
+            raise CkError(ReturnValue.ARGUMENTS_BAD, "parameter pointer is NULL")
+        return b""
+    return ffi.unpack(ffi.cast("char *", address), length) if length else b""  # type: ignore[no-any-return]
 
 
 def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
-    """CK_MECHANISM as (type, parameter): the structures the provider understands read out of C memory."""
+    """CK_MECHANISM as (type, parameter): a structure the mechanism's row declares (``PARAMETER_LAYOUTS``) is read
+    out of C memory by its layout; any other parameter is passed on as bytes."""
     if p_mechanism == ffi.NULL:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "pMechanism is NULL")
     kind = int(p_mechanism.mechanism)
     parameter, length = p_mechanism.pParameter, int(p_mechanism.ulParameterLen)
-    if kind not in _STRUCTURED:  # most mechanisms: no parameter, or bytes (an IV)
+    layouts = PARAMETER_LAYOUTS.get(kind)
+    if layouts is None:  # most mechanisms: no parameter, or bytes (an IV)
         if parameter == ffi.NULL or not length:
             return kind, None
         return kind, ffi.buffer(parameter, length)[:]
-    if kind == Mechanism.AES_GCM:
-        if length == ffi.sizeof("CK_GCM_PARAMS_V240"):  # the 2.40 header's layout (no ulIvBits), still common
-            v240 = _struct("CK_GCM_PARAMS_V240", parameter, length)
-            return kind, GcmParams(_input(v240.pIv, v240.ulIvLen), _input(v240.pAAD, v240.ulAADLen), v240.ulTagBits)
-        gcm = _struct("CK_GCM_PARAMS", parameter, length)
-        return kind, GcmParams(_input(gcm.pIv, gcm.ulIvLen), _input(gcm.pAAD, gcm.ulAADLen), int(gcm.ulTagBits))
-    if kind == Mechanism.AES_CTR:
-        ctr = _struct("CK_AES_CTR_PARAMS", parameter, length)
-        return kind, CtrParams(int(ctr.ulCounterBits), bytes(ffi.buffer(ctr.cb, 16)))
-    if kind == Mechanism.RSA_PKCS_OAEP:
-        oaep = _struct("CK_RSA_PKCS_OAEP_PARAMS", parameter, length)
-        label = _input(oaep.pSourceData, int(oaep.ulSourceDataLen))
-        return kind, OaepParams(int(oaep.hashAlg), int(oaep.mgf), int(oaep.source), label)
-    if kind in _PSS:
-        pss = _struct("CK_RSA_PKCS_PSS_PARAMS", parameter, length)
-        return kind, PssParams(int(pss.hashAlg), int(pss.mgf), int(pss.sLen))
-    if kind == Mechanism.ECDH1_DERIVE:
-        ecdh = _struct("CK_ECDH1_DERIVE_PARAMS", parameter, length)
-        shared = _input(ecdh.pSharedData, int(ecdh.ulSharedDataLen))
-        return kind, Ecdh1Params(int(ecdh.kdf), shared, _input(ecdh.pPublicData, int(ecdh.ulPublicDataLen)))
-    if parameter == ffi.NULL or not length:
-        return kind, None
-    return kind, _bytes(parameter, length)
+    layout = layouts.get(length)
+    if parameter == ffi.NULL or layout is None:
+        names = " or ".join(layout.name for layout in layouts.values())
+        raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, f"expected a {names}")
+    return kind, layout.read(ffi.buffer(parameter, length)[:], _deref)
 
 
 def _template(pointer: Any, count: int) -> list[tuple[int, bytes]]:

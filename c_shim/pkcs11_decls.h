@@ -94,45 +94,8 @@ typedef struct CK_MECHANISM {
 } CK_MECHANISM;
 typedef CK_MECHANISM *CK_MECHANISM_PTR;
 
-/* Mechanism parameters the provider reads (PKCS#11 Current Mechanisms 3.0). */
-typedef struct CK_GCM_PARAMS {
-    CK_BYTE_PTR pIv;
-    CK_ULONG ulIvLen;
-    CK_ULONG ulIvBits;
-    CK_BYTE_PTR pAAD;
-    CK_ULONG ulAADLen;
-    CK_ULONG ulTagBits;
-} CK_GCM_PARAMS;
-typedef struct CK_GCM_PARAMS_V240 {
-    CK_BYTE_PTR pIv;
-    CK_ULONG ulIvLen;
-    CK_BYTE_PTR pAAD;
-    CK_ULONG ulAADLen;
-    CK_ULONG ulTagBits;
-} CK_GCM_PARAMS_V240;
-typedef struct CK_AES_CTR_PARAMS {
-    CK_ULONG ulCounterBits;
-    CK_BYTE cb[16];
-} CK_AES_CTR_PARAMS;
-typedef struct CK_RSA_PKCS_OAEP_PARAMS {
-    CK_MECHANISM_TYPE hashAlg;
-    CK_ULONG mgf;
-    CK_ULONG source;
-    CK_VOID_PTR pSourceData;
-    CK_ULONG ulSourceDataLen;
-} CK_RSA_PKCS_OAEP_PARAMS;
-typedef struct CK_RSA_PKCS_PSS_PARAMS {
-    CK_MECHANISM_TYPE hashAlg;
-    CK_ULONG mgf;
-    CK_ULONG sLen;
-} CK_RSA_PKCS_PSS_PARAMS;
-typedef struct CK_ECDH1_DERIVE_PARAMS {
-    CK_ULONG kdf;
-    CK_ULONG ulSharedDataLen;
-    CK_BYTE_PTR pSharedData;
-    CK_ULONG ulPublicDataLen;
-    CK_BYTE_PTR pPublicData;
-} CK_ECDH1_DERIVE_PARAMS;
+/* Mechanism parameters are not declared here: each mechanism's row declares its layout (provider/mechanisms/)
+ * and c_shim/_marshal.py reads it from the bytes of pParameter. */
 
 typedef struct CK_MECHANISM_INFO {
     CK_ULONG ulMinKeySize;

@@ -59,7 +59,7 @@ class SignatureOperation(Operation):
 def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
     session = start(lib, session_handle, kind)
     mech, spec = lookup(mechanism, MechanismFlag.SIGN if kind == SIGN else MechanismFlag.VERIFY)
-    plan = signature_plan(mech, spec, parameter)
+    plan = signature_plan(mech, parameter)
     if plan.mac:
         classes: tuple[ObjectClass, ...] = (ObjectClass.SECRET_KEY,)
     elif kind == SIGN:

@@ -1,0 +1,168 @@
+"""The AES family (PKCS#11 Current Mechanisms 3.0 §2.14-2.15, §2.20 key wrap).
+
+| CKM                              | KMIP                                                                        |
+|----------------------------------|-----------------------------------------------------------------------------|
+| AES_KEY_GEN                      | Create, Symmetric Key, AES                                                  |
+| AES_ECB / AES_CBC / AES_CBC_PAD  | Encrypt/Decrypt, AES, Block Cipher Mode ECB/CBC, Padding None/None/PKCS5    |
+| AES_CTR                          | CTR, IV/Counter/Nonce = the 16-byte counter block                           |
+| AES_GCM                          | GCM, IV, Additional Data, Tag Length = ulTagBits/8; the tag follows the     |
+|                                  | ciphertext on the PKCS#11 side, travels in its own field on the KMIP side   |
+| AES_KEY_WRAP / _KWP (_PAD)       | Get / Register with Key Wrapping: NISTKeyWrap / AESKeyWrapPadding           |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod
+
+from ..constants import KeyType, Mechanism, MechanismFlag
+from ._base import (
+    CIPHER,
+    WRAP,
+    CipherPlan,
+    CipherPlanner,
+    CStruct,
+    MechanismParameter,
+    MechanismSpec,
+    StructParameter,
+    WrapPlanner,
+    array,
+    invalid,
+    no_parameter,
+    pointer,
+    ulong,
+)
+
+M = Mechanism
+F = MechanismFlag
+
+
+@dataclass(frozen=True, slots=True)
+class GcmParams(StructParameter):
+    """CK_GCM_PARAMS (§2.14.3)."""
+
+    iv: bytes
+    aad: bytes
+    tag_bits: int
+
+
+@dataclass(frozen=True, slots=True)
+class CtrParams(StructParameter):
+    """CK_AES_CTR_PARAMS (§2.14.3)."""
+
+    counter_bits: int
+    counter_block: bytes
+
+
+GCM_PARAMS = CStruct(
+    "CK_GCM_PARAMS",
+    GcmParams,
+    pointer("pIv", "ulIvLen", "iv"),
+    ulong("ulIvLen"),
+    ulong("ulIvBits"),
+    pointer("pAAD", "ulAADLen", "aad"),
+    ulong("ulAADLen"),
+    ulong("ulTagBits", "tag_bits"),
+)
+#: The 2.40 header's CK_GCM_PARAMS (no ulIvBits), still what many applications are compiled against.
+GCM_PARAMS_V240 = CStruct(
+    "CK_GCM_PARAMS_V240",
+    GcmParams,
+    pointer("pIv", "ulIvLen", "iv"),
+    ulong("ulIvLen"),
+    pointer("pAAD", "ulAADLen", "aad"),
+    ulong("ulAADLen"),
+    ulong("ulTagBits", "tag_bits"),
+)
+CTR_PARAMS = CStruct(
+    "CK_AES_CTR_PARAMS", CtrParams, ulong("ulCounterBits", "counter_bits"), array("cb", 16, "counter_block")
+)
+
+_AES = CryptographicAlgorithm.AES
+_NO_PADDING = PaddingMethod.NONE
+# The KMIP parameters of each fixed-parameter mechanism, built once (not per C_*Init) and never changed.
+_ECB = S.CryptographicParameters(
+    cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.ECB, padding_method=_NO_PADDING
+)
+_CBC = S.CryptographicParameters(
+    cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.CBC, padding_method=_NO_PADDING
+)
+_CBC_PAD = S.CryptographicParameters(
+    cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.CBC, padding_method=PaddingMethod.PKCS5
+)
+_CTR = S.CryptographicParameters(cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.CTR)
+_GCM = {
+    tag: S.CryptographicParameters(cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.GCM, tag_length=tag)
+    for tag in range(12, 17)
+}
+
+
+def _cbc(parameters: S.CryptographicParameters) -> CipherPlanner:
+    def plan(parameter: MechanismParameter) -> CipherPlan:
+        if type(parameter) is not bytes or len(parameter) != 16:
+            raise invalid("AES-CBC takes a 16-byte IV")
+        return CipherPlan(parameters, iv=parameter, block=16)
+
+    return plan
+
+
+def _ecb(parameter: MechanismParameter) -> CipherPlan:
+    no_parameter(M.AES_ECB, parameter)
+    return CipherPlan(_ECB, block=16)
+
+
+def _ctr(parameter: MechanismParameter) -> CipherPlan:
+    if not isinstance(parameter, CtrParams) or not 0 < parameter.counter_bits <= 128:
+        raise invalid("AES-CTR takes CK_AES_CTR_PARAMS with 1 to 128 counter bits")
+    return CipherPlan(_CTR, iv=parameter.counter_block)
+
+
+def _gcm(parameter: MechanismParameter) -> CipherPlan:
+    if not isinstance(parameter, GcmParams) or not parameter.iv:
+        raise invalid("AES-GCM takes CK_GCM_PARAMS with an IV")
+    if parameter.tag_bits % 8 or not 96 <= parameter.tag_bits <= 128:
+        raise invalid("AES-GCM tags are 96 to 128 bits, in whole bytes")
+    tag = parameter.tag_bits // 8
+    return CipherPlan(_GCM[tag], iv=parameter.iv, aad=parameter.aad or None, tag_length=tag)
+
+
+def _key_wrap(kind: Mechanism, mode: BlockCipherMode) -> WrapPlanner:
+    parameters = S.CryptographicParameters(cryptographic_algorithm=_AES, block_cipher_mode=mode)
+
+    def plan(parameter: MechanismParameter) -> S.CryptographicParameters:
+        # The default IVs of RFC 3394 / RFC 5649 only; a custom IV cannot be expressed in KMIP key wrapping.
+        no_parameter(kind, parameter, " (the standard IV)")
+        return parameters
+
+    return plan
+
+
+_KEYS = frozenset({KeyType.AES})
+
+
+def _aes(
+    flags: MechanismFlag,
+    *,
+    parameter: tuple[CStruct, ...] = (),
+    cipher: CipherPlanner | None = None,
+    wrap: WrapPlanner | None = None,
+) -> MechanismSpec:
+    # Key sizes are in bytes for AES (§2.14.2).
+    return MechanismSpec(16, 32, flags, key_types=_KEYS, parameter=parameter, cipher=cipher, wrap=wrap)
+
+
+MECHANISMS: dict[Mechanism, MechanismSpec] = {
+    M.AES_KEY_GEN: MechanismSpec(16, 32, F.GENERATE, KeyType.AES, ObjectType.SYMMETRIC_KEY),
+    M.AES_ECB: _aes(CIPHER, cipher=_ecb),
+    M.AES_CBC: _aes(CIPHER, cipher=_cbc(_CBC)),
+    M.AES_CBC_PAD: _aes(CIPHER, cipher=_cbc(_CBC_PAD)),
+    M.AES_CTR: _aes(CIPHER, parameter=(CTR_PARAMS,), cipher=_ctr),
+    M.AES_GCM: _aes(CIPHER, parameter=(GCM_PARAMS, GCM_PARAMS_V240), cipher=_gcm),
+    M.AES_KEY_WRAP: _aes(WRAP, wrap=_key_wrap(M.AES_KEY_WRAP, BlockCipherMode.NISTKEYWRAP)),
+    M.AES_KEY_WRAP_PAD: _aes(WRAP, wrap=_key_wrap(M.AES_KEY_WRAP_PAD, BlockCipherMode.AESKEYWRAPPADDING)),
+    M.AES_KEY_WRAP_KWP: _aes(WRAP, wrap=_key_wrap(M.AES_KEY_WRAP_KWP, BlockCipherMode.AESKEYWRAPPADDING)),
+}
+
+__all__ = ["CTR_PARAMS", "GCM_PARAMS", "GCM_PARAMS_V240", "MECHANISMS", "CtrParams", "GcmParams"]
