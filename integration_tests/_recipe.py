@@ -11,12 +11,17 @@ The test runs the named steps verbatim with ``bash -euo pipefail``, in one scrip
 are seen by the next. Recipes start with a ``settings`` step that sets their paths and secrets as
 ``export NAME="${NAME:-default}"``: a reader gets the defaults, a test points them at a temporary directory through
 the environment. Blocks without a step comment (say, ``cryptsetup open`` of a real device) are shown, not run.
+
+KMIP recipes also give the product's configuration files, each marked ``<!-- file: NAME -->`` (the test writes
+them and the replay takes its settings from them: server name, port, certificate files), and one ``keystead serve``
+block, which the test starts with the README's arguments on a free KMIP port instead of 5696.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -25,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 INTEGRATIONS = ROOT / "integrations"
 _STEP = re.compile(r"<!-- step: ([\w-]+) -->\s*\n```(\w+)\n(.*?)\n```", re.DOTALL)
+_FILE = re.compile(r"<!-- file: ([\w.-]+) -->\s*\n```\w*\n(.*?\n)```", re.DOTALL)
+_SERVE = re.compile(r"```sh\n(keystead serve .*?)\n```", re.DOTALL)
 
 
 def steps(recipe: Path) -> dict[str, str]:
@@ -77,4 +84,37 @@ def run_steps(
     return result
 
 
-__all__ = ["INTEGRATIONS", "ROOT", "environment", "fenced_blocks", "run_steps", "steps"]
+def files(recipe: Path) -> dict[str, str]:
+    """The product configuration files the recipe gives, by name."""
+    return dict(_FILE.findall(recipe.read_text()))
+
+
+def serve_arguments(recipe: Path) -> list[str]:
+    """The arguments of the recipe's one ``keystead serve`` command."""
+    (command,) = _SERVE.findall(recipe.read_text())
+    return shlex.split(command.replace("\\\n", " "), comments=True)[2:]
+
+
+def product_file(recipe: Path, workdir: Path, product_path: str, copies: Mapping[str, str]) -> Path:
+    """Where a file a product configuration names (``/etc/mongod/kmip/ca.pem``) is in ``workdir``: the recipe has
+    the operator make it on the KMS host and copy a folder over; ``copies`` maps the product's folder to the KMS
+    host's, and the recipe must say so ("… to `/etc/mongod/kmip/`")."""
+    folder, _, name = product_path.rpartition("/")
+    assert folder in copies, product_path
+    assert f"to `{folder}/`" in recipe.read_text(), f"{recipe} does not say what goes to {folder}"
+    path = workdir / copies[folder] / name
+    assert path.is_file(), path
+    return path
+
+
+__all__ = [
+    "INTEGRATIONS",
+    "ROOT",
+    "environment",
+    "fenced_blocks",
+    "files",
+    "product_file",
+    "run_steps",
+    "serve_arguments",
+    "steps",
+]
