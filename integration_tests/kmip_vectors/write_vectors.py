@@ -219,6 +219,7 @@ def symmetric_key(material: bytes) -> Node:
 #: Key material the products would have generated themselves (fixed, so the files are reproducible).
 MONGOD_KEY = bytes(range(0x40, 0x60))
 PG_TDE_KEY = bytes(range(0xA0, 0xC0))
+PG_TDE_ROTATED_KEY = bytes(range(0xC0, 0xE0))
 MYSQL_KEY = bytes(range(0x10, 0x30))
 MYSQL_PASSWORD = b"s3cret-replication-password"
 AUDIT_RECORD = b"mongod audit log key, 32 bytes.."
@@ -269,7 +270,7 @@ def percona_mongodb() -> dict[str, Node]:
     }
 
 
-def pg_tde(key_name: str) -> dict[str, Node]:
+def pg_tde(key_name: str, material: bytes) -> dict[str, Node]:
     """pg_tde's KMIP keyring (libkmip, versions hard-coded per call): Register under 1.4, Locate and Get under 1.0,
     each on a new connection."""
     return {
@@ -279,7 +280,7 @@ def pg_tde(key_name: str) -> dict[str, Node]:
             [
                 enum("Object Type", SYMMETRIC_KEY, note="Symmetric Key"),
                 aes_template(256, 12, name_attribute(key_name)),
-                symmetric_key(PG_TDE_KEY),
+                symmetric_key(material),
             ],
             header="libkmip",
         ),
@@ -402,7 +403,8 @@ SETS: dict[str, dict[str, Node]] = {
     "mongod-1.2": mongod((1, 2)),
     "mongod-1.0-legacy": mongod((1, 0)),
     "percona-mongodb": percona_mongodb(),
-    "pg_tde": pg_tde("pg-tde-principal-key"),
+    "pg_tde": pg_tde("pg-tde-principal-key", PG_TDE_KEY),
+    "pg_tde-rotated": pg_tde("pg-tde-principal-key-2", PG_TDE_ROTATED_KEY),
     "percona-mysql": percona_mysql("percona_mysql_keys"),
     "keyring_okv": keyring_okv(),
 }
