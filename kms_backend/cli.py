@@ -160,6 +160,12 @@ def _add_pkcs11_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     init.add_argument("--label", default="Keystead", help="token label, at most 32 bytes (default: Keystead)")
     init.add_argument("--user", default="admin", help="the KMS user the token acts as (default: admin)")
     init.add_argument("--force", action="store_true", help="replace an existing DIR/pkcs11.yaml")
+    init.add_argument(
+        "--url", help="keep the keys on this remote Keystead or Cosmian KMS (https://host:9998) instead of DIR"
+    )
+    init.add_argument("--tls-cert", help="with --url: client certificate (PEM) for mutual TLS")
+    init.add_argument("--tls-key", help="with --url: its private key (PEM)")
+    init.add_argument("--tls-ca", help="with --url: CA certificate(s) that sign the KMS's server certificate")
     init.set_defaults(func=cmd_pkcs11_init)
 
 
@@ -194,20 +200,37 @@ def cmd_pkcs11_init(args: argparse.Namespace) -> int:
         problems.append("--label must be at most 32 bytes")
     if path.exists() and not args.force:
         problems.append(f"{path} exists (use --force to replace it)")
+    tls_files = {"--tls-cert": args.tls_cert, "--tls-key": args.tls_key, "--tls-ca": args.tls_ca}
+    if args.url is None and any(tls_files.values()):
+        problems.append("--tls-cert, --tls-key and --tls-ca go with --url")
+    problems += [
+        f"{flag} {name}: no such file" for flag, name in tls_files.items() if name and not Path(name).is_file()
+    ]
     if problems:
         for problem in problems:
             print(f"keystead pkcs11 init: {problem}", file=sys.stderr)
         return 1
     directory.mkdir(parents=True, exist_ok=True)
-    database = f"sqlite:///{directory / 'keystead.db'}"
-    open_store(database).close()  # create and migrate now, so a bad directory fails here, not in an application
+    if args.url is not None:
+        absolute = {flag: str(Path(name).resolve()) if name else None for flag, name in tls_files.items()}
+        backend = pkcs11_config.BackendConfig(
+            type="remote",
+            url=args.url,
+            tls_cert=absolute["--tls-cert"],
+            tls_key=absolute["--tls-key"],
+            tls_ca=absolute["--tls-ca"],
+        )
+    else:
+        database = f"sqlite:///{directory / 'keystead.db'}"
+        open_store(database).close()  # create and migrate now, so a bad directory fails here, not in an application
+        backend = pkcs11_config.BackendConfig(type="embedded", database=database)
     config = pkcs11_config.ProviderConfig(
         path=path,
         label=args.label,
         user=args.user,
         user_pin_hash=pkcs11_config.hash_pin(args.pin.encode()),
         so_pin_hash=pkcs11_config.hash_pin(args.so_pin.encode()),
-        backend=pkcs11_config.BackendConfig(type="embedded", database=database),
+        backend=backend,
         log_file=str(directory / "pkcs11.log"),
     )
     pkcs11_config.save(config)

@@ -3,7 +3,8 @@
 | PKCS#11                                   | KMIP 2.1                                                        |
 |-------------------------------------------|-----------------------------------------------------------------|
 | CKA_CLASS                                 | Object Type: Symmetric Key, Secret Data → CKO_SECRET_KEY;       |
-|                                           | Opaque Object → CKO_DATA                                        |
+|                                           | Opaque Object, and Secret Data with the user tag                |
+|                                           | "disk-encryption" (VeraCrypt keyfiles) → CKO_DATA                |
 | CKA_KEY_TYPE                              | Cryptographic Algorithm (AES, DES3, HMAC-SHA*); Secret Data →   |
 |                                           | CKK_GENERIC_SECRET (a secret of any length, no algorithm)       |
 | CKA_VALUE_LEN                             | Cryptographic Length / 8 (Secret Data: length of the material)  |
@@ -35,6 +36,7 @@ Objects made outside PKCS#11 (plain KMIP clients) have no vendor attributes and 
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -374,6 +376,39 @@ def vendor_values(kmip: Attributes) -> dict[Attribute, Any]:
     return out
 
 
+#: KMS objects carrying this user tag are security-token keyfiles (VeraCrypt): Secret Data so tagged is presented
+#: as a CKO_DATA object, as Opaque Objects are (Cosmian's PKCS#11 module uses the same tag).
+DISK_ENCRYPTION_TAG = "disk-encryption"
+_TAG_VENDOR, _TAG_NAME = "cosmian", "tag"
+
+
+def user_tags(kmip: Attributes) -> list[str]:
+    """The object's user tags: Cosmian's vendor attribute ("cosmian", "tag") holding a JSON array of strings."""
+    for value in kmip.get_all(Tag.ATTRIBUTE):
+        if (
+            isinstance(value, S.VendorAttribute)
+            and value.vendor_identification.lower() == _TAG_VENDOR
+            and value.attribute_name == _TAG_NAME
+            and value.attribute_value is not None
+        ):
+            raw = value.attribute_value.value
+            try:
+                tags = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+            except (ValueError, UnicodeDecodeError):
+                return []
+            return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+    return []
+
+
+def disk_encryption_tag_attribute() -> S.VendorAttribute:
+    """The Locate filter for objects tagged ``disk-encryption``."""
+    return S.VendorAttribute(
+        vendor_identification=_TAG_VENDOR,
+        attribute_name=_TAG_NAME,
+        attribute_value=Item(Tag.ATTRIBUTE_VALUE, ItemType.TEXT_STRING, json.dumps([DISK_ENCRYPTION_TAG])),
+    )
+
+
 def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bool, str | None] | None:
     """An object's class, PKCS#11 attributes (CKA_VALUE and the public-key values excepted), whether it was made
     through PKCS#11 (it carries keystead vendor attributes) and, for key pairs, the uid of the public key; None for
@@ -382,6 +417,12 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
     object_class = OBJECT_CLASSES.get(object_type) if object_type is not None else None
     if object_class is None:
         return None
+    keyfile_tags: list[str] | None = None
+    if object_type in (ObjectType.SECRET_DATA, ObjectType.OPAQUE_OBJECT):
+        tags = user_tags(kmip)
+        if DISK_ENCRYPTION_TAG in tags:
+            object_class = ObjectClass.DATA
+            keyfile_tags = sorted(t for t in tags if t != DISK_ENCRYPTION_TAG)
     values: dict[Attribute, Any] = {
         a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class] if ATTRIBUTES[a].storage != "public"
     }
@@ -389,10 +430,13 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
     stored = vendor_values(kmip)
     values.update(stored)
     values[A.CLASS] = object_class
+    uid = str(kmip.get(Tag.UNIQUE_IDENTIFIER, ""))
     if A.LABEL not in stored:
         names = [n.name_value for n in kmip.get_all(Tag.NAME) if isinstance(n, S.Name)]
         values[A.LABEL] = names[0] if names else ""
-    uid = str(kmip.get(Tag.UNIQUE_IDENTIFIER, ""))
+        if keyfile_tags is not None and not names:
+            # VeraCrypt ignores keyfiles without a label: name it by its other tag (first in order), else its uid.
+            values[A.LABEL] = keyfile_tags[0] if keyfile_tags else uid
     values[A.UNIQUE_ID] = uid
     public_uid: str | None = None
     if object_class is ObjectClass.DATA:
@@ -461,6 +505,7 @@ __all__ = [
     "CLASS_ATTRIBUTES",
     "CLASS_OBJECT_TYPES",
     "CURVE_PARAMS",
+    "DISK_ENCRYPTION_TAG",
     "GENERATION_PARAMETERS",
     "KEY_TYPE_ALGORITHMS",
     "OBJECT_CLASSES",
@@ -472,12 +517,14 @@ __all__ = [
     "AttributeSpec",
     "Kind",
     "check_template",
+    "disk_encryption_tag_attribute",
     "kmip_attributes",
     "label_group",
     "pack",
     "parse_template",
     "unpack",
     "usage_bits",
+    "user_tags",
     "vendor_attribute",
     "vendor_values",
     "view_values",

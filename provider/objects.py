@@ -38,6 +38,7 @@ from .attributes import (
     KEY_TYPE_ALGORITHMS,
     PARAMS_CURVES,
     check_template,
+    disk_encryption_tag_attribute,
     kmip_attributes,
     label_group,
     pack,
@@ -351,14 +352,21 @@ def _locate_filters(template: dict[Attribute, Any]) -> list[Attributes | None]:
         common.add(Tag.OBJECT_TYPE, ObjectType.SECRET_DATA)
     elif key_type is not None and key_type in KEY_TYPE_ALGORITHMS:
         common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, KEY_TYPE_ALGORITHMS[KeyType(key_type)])
+    # Secret Data tagged disk-encryption is a data object too (attributes.view_values); its label may come from a
+    # tag, so it is located by the tag alone and matched on its view.
+    keyfiles = []
+    if object_class in (None, ObjectClass.DATA) and key_type is None:
+        keyfiles = [
+            Attributes([(Tag.OBJECT_TYPE, ObjectType.SECRET_DATA), (Tag.ATTRIBUTE, disk_encryption_tag_attribute())])
+        ]
     label = template.get(A.LABEL)
     if not label:
-        return [common if len(common) else None]
+        return [common if len(common) else None, *(keyfiles if len(common) else [])]
     by_group = Attributes([*common.entries, (Tag.OBJECT_GROUP, label_group(label))])
     by_name = Attributes(
         [*common.entries, (Tag.NAME, S.Name(name_value=label, name_type=NameType.UNINTERPRETED_TEXT_STRING))]
     )
-    return [by_group, by_name]
+    return [by_group, by_name, *keyfiles]
 
 
 def _matches(lib: Library, view: ObjectView, template: dict[Attribute, Any]) -> bool:

@@ -120,7 +120,7 @@ typedef struct CK_FUNCTION_LIST {
     } while (0)
 
 /* dlopen(RTLD_NOW | RTLD_LOCAL) and C_GetFunctionList, as both products load a vendor module. */
-static CK_FUNCTION_LIST *p11_load(const char *path) {
+static inline CK_FUNCTION_LIST *p11_load(const char *path) {
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) {
         fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
@@ -136,12 +136,12 @@ static CK_FUNCTION_LIST *p11_load(const char *path) {
     return list;
 }
 
-static void hex_print(const CK_BYTE *data, CK_ULONG length) {
+static inline void hex_print(const CK_BYTE *data, CK_ULONG length) {
     for (CK_ULONG i = 0; i < length; i++) printf("%02x", data[i]);
     printf("\n");
 }
 
-static CK_ULONG hex_parse(const char *text, CK_BYTE *out, CK_ULONG capacity) {
+static inline CK_ULONG hex_parse(const char *text, CK_BYTE *out, CK_ULONG capacity) {
     CK_ULONG n = strlen(text) / 2;
     if (n > capacity) {
         fprintf(stderr, "hex input longer than %lu bytes\n", capacity);
