@@ -8,6 +8,7 @@ SecurityToken code does."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,12 +16,15 @@ from pathlib import Path
 import pytest
 from _keystead_server import KeysteadProcess
 from _recipe import INTEGRATIONS, environment, run_steps
+from _veracrypt_header import volume_header
 
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 
 RECIPE = INTEGRATIONS / "veracrypt" / "README.md"
 HARNESS = Path(__file__).resolve().parent / "replay" / "veracrypt_token.c"
 PIN = "change-this-pin"
+PASSWORD = "change-this-volume-password"
+TCRYPT_DUMP = ["cryptsetup", "tcryptDump", "--veracrypt", "--veracrypt-pim", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +104,40 @@ def test_recipe_keyfiles_from_the_kms_and_the_workstation(tmp_path: Path, workst
 
     wrong = veracrypt(harness, workstation, "wrong-pin", "list")
     assert wrong.returncode == 3 and "CK_RV 0xa0" in wrong.stderr
+
+    # A VeraCrypt volume made with vol1's bytes (header written from the published format: the volume itself
+    # cannot be created here), checked offline by cryptsetup with the keyfile the recipe reads from the token.
+    if shutil.which("cryptsetup") is None:
+        pytest.skip("cryptsetup is not installed (Debian package cryptsetup-bin; .ci/run installs it)")
+    volume = tmp_path / "vol1.hc"
+    master_key = os.urandom(64)
+    header = volume_header(
+        PASSWORD.encode(), [(tmp_path / "vol1.key").read_bytes()], master_key, os.urandom(64), 1, 1 << 18
+    )
+    volume.write_bytes(header + os.urandom(2 * 131072 + (1 << 18) - len(header)))
+    settings = workstation | {"VOLUME": str(volume), "VOLUME_PIM": "1"}
+    checked = run_steps(RECIPE, ["check-volume"], settings, tmp_path).stdout
+    assert re.search(r"VERACRYPT header information", checked), checked
+    assert re.search(r"Cipher chain:\s+aes\n", checked) and re.search(r"PBKDF2 hash:\s+sha512", checked)
+    assert not (tmp_path / "vol1.check").exists()
+    dump = subprocess.run(
+        [*TCRYPT_DUMP, "--dump-volume-key", "--batch-mode", "--key-file", str(tmp_path / "vol1.exported"), str(volume)],
+        input=PASSWORD,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert master_key.hex() in "".join(dump.stdout.split("MK dump:", 1)[1].split())
+    refused = subprocess.run(
+        [*TCRYPT_DUMP, "--key-file", str(tmp_path / "laptop.key"), str(volume)],
+        input=PASSWORD,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0 and "Cipher chain" not in refused.stdout
 
 
 def test_veracrypt_import_list_and_delete(tmp_path: Path, workstation: dict[str, str], harness: Path):
