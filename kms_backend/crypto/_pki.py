@@ -61,6 +61,10 @@ class CertificateInfo:
     issuer_alternative_names: tuple[bytes, ...]
     subject_text: str
     issuer_text: str
+    #: ``(short name, value)`` of every attribute of the subject / issuer name whose type ``NAME_ATTRIBUTES``
+    #: knows (``("CN", "x")``), in the name's order; for the KMIP Certificate Attributes (§4.6).
+    subject_parts: tuple[tuple[str, str], ...] = ()
+    issuer_parts: tuple[tuple[str, str], ...] = ()
 
     @property
     def self_issued(self) -> bool:
@@ -165,7 +169,21 @@ def certificate_info(data: bytes) -> CertificateInfo:
         issuer_alternative_names=_alternative_names(cert, ExtensionOID.ISSUER_ALTERNATIVE_NAME),
         subject_text=cert.subject.rfc4514_string(),
         issuer_text=cert.issuer.rfc4514_string(),
+        subject_parts=name_parts(cert.subject),
+        issuer_parts=name_parts(cert.issuer),
     )
+
+
+def name_parts(name: x509.Name) -> tuple[tuple[str, str], ...]:
+    """``(short name, value)`` of the attributes of ``name`` whose type has a short name here (first spelling of
+    ``NAME_ATTRIBUTES``: ``CN``, ``EMAIL``, ``SERIALNUMBER``...), others left out."""
+    parts = []
+    for attribute in name:
+        short = _SHORT_NAMES.get(attribute.oid)
+        if short is not None:
+            value = attribute.value
+            parts.append((short, value if isinstance(value, str) else value.hex()))
+    return tuple(parts)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -191,6 +209,8 @@ NAME_ATTRIBUTES: dict[str, x509.ObjectIdentifier] = {
     "GN": NameOID.GIVEN_NAME,
     "SN": NameOID.SURNAME,
 }
+#: The first short name of each attribute type (``CN``, ``EMAIL``: ``E`` and ``EMAILADDRESS`` are spellings).
+_SHORT_NAMES: dict[x509.ObjectIdentifier, str] = {oid: short for short, oid in reversed(NAME_ATTRIBUTES.items())}
 _RFC4514_OVERRIDES = dict(NAME_ATTRIBUTES)
 _RFC4514_OVERRIDES.update({"emailAddress": NameOID.EMAIL_ADDRESS, "serialNumber": NameOID.SERIAL_NUMBER})
 

@@ -146,6 +146,10 @@ def _defined_in(tag: int, version: ProtocolVersion) -> bool:
     return info is not None and info.first <= version and info.first[0] == 1
 
 
+def _reference_defined_in(reference: Any, version: ProtocolVersion) -> bool:
+    return isinstance(reference, S.AttributeReference) or _defined_in(int(reference), version)
+
+
 # -- whole structures ------------------------------------------------------------------------------------------
 
 
@@ -226,7 +230,10 @@ def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
         if v1_name not in target_fields:
             continue
         if f.name == "attribute_reference":
-            values[v1_name] = [attribute_name(r) for r in value] if isinstance(value, list) else attribute_name(value)
+            if isinstance(value, list):  # a Get Attribute List answer names only what ``version`` defines
+                values[v1_name] = [attribute_name(r) for r in value if _reference_defined_in(r, version)]
+            else:
+                values[v1_name] = attribute_name(value)
             continue
         if f.name == "unique_identifier" and not isinstance(value, str) and not isinstance(value, list):
             value = str(int(value)) if not isinstance(value, Item) else value

@@ -3,6 +3,7 @@ Attribute), Archive / Recover (§6.1.4, §6.1.42), Check (§6.1.7), with the §4
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -17,6 +18,7 @@ from kms_backend.kmip._registry_data import (
     ObjectType,
     OpaqueDataType,
     Operation,
+    ProtectionStorageMask,
     ResultReason,
     State,
     Tag,
@@ -25,7 +27,7 @@ from kms_backend.kmip._registry_data import (
 from kms_backend.kmip.schema import Attributes
 from kms_backend.kmip.ttlv import Item
 
-from .conftest import NOW, Kms, name
+from .conftest import NOW, Kms, create_request, name
 
 U = CryptographicUsageMask
 
@@ -441,3 +443,28 @@ def test_check_then_get_in_one_batch(kms: Kms) -> None:
     )
     assert [i.result_status for i in response.batch_item] == [0, 0]
     assert response.batch_item[1].response_payload.unique_identifier == uid
+
+
+@pytest.mark.parametrize("version", [(1, 4), (2, 0), (2, 1)])
+def test_short_unique_identifier_and_protection_storage_mask_are_derived(kms: Kms, version: tuple[int, int]) -> None:
+    """KMIP 2.0+ Short Unique Identifier (SHA-256 of the Unique Identifier) and Protection Storage Mask are
+    returned by Get Attributes and listed by Get Attribute List; a 1.x request sees neither (1.4 defines
+    neither)."""
+    uid = kms.run(Operation.CREATE, create_request()).unique_identifier
+    if version[0] >= 2:
+        request = S.GetAttributesRequest(
+            unique_identifier=uid, attribute_reference=[Tag.SHORT_UNIQUE_IDENTIFIER, Tag.PROTECTION_STORAGE_MASK]
+        )
+        attrs = kms.batch((Operation.GET_ATTRIBUTES, request), version=version).batch_item[0].response_payload
+        assert attrs.attributes.get(Tag.SHORT_UNIQUE_IDENTIFIER) == hashlib.sha256(uid.encode()).digest()
+        assert attrs.attributes.get(Tag.PROTECTION_STORAGE_MASK) == ProtectionStorageMask.SOFTWARE
+    listed = kms.batch(
+        (Operation.GET_ATTRIBUTE_LIST, S.GetAttributeListRequest(unique_identifier=uid)), version=version
+    ).batch_item[0]
+    names = listed.response_payload.attribute_name if version[0] < 2 else listed.response_payload.attribute_reference
+    derived = [Tag.SHORT_UNIQUE_IDENTIFIER, Tag.PROTECTION_STORAGE_MASK]
+    if version[0] < 2:
+        assert "Unique Identifier" in names
+        assert not {"Short Unique Identifier", "Protection Storage Mask"} & set(names)
+    else:
+        assert set(derived) <= set(names)

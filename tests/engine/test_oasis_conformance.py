@@ -51,9 +51,6 @@ KNOWN_FAILURES: dict[str, str] = {
     ),
     "TL-M-1-14.xml": ("step 0: /BatchItem[0]/ResponsePayload: expected ObjectType[Template], got <absent>"),
     "TL-M-3-14.xml": ("step 1: /BatchItem[1]/ResponsePayload: expected AttributeName[Lease Time], got <absent>"),
-    "BL-M-10-21.xml": (
-        "step 2: /BatchItem[0]/ResponsePayload/Attributes: expected CertificateSubjectCN[CN], got <absent>"
-    ),
     "MSGENC-HTTPS-M-1-21.xml": (
         "step 1: /BatchItem[0]/ResponsePayload: expected Operation[Poll], Operation[Cancel], "
         "Operation[GetUsageAllocation], Operation[ObtainLease], Operation[Notify], Operation[Put], "
@@ -78,26 +75,11 @@ KNOWN_FAILURES: dict[str, str] = {
     "QS-M-2-21.xml": (
         "step 0: /BatchItem[0]/ResultStatus: expected OperationFailed (0x00000001), got Success (0x00000000)"
     ),
-    "SKFF-M-10-21.xml": (
-        "step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[ShortUniqueIdentifier],"
-        " AttributeReference[LeaseTime], AttributeReference[ProtectionStorageMask], got <absent>"
-    ),
-    "SKFF-M-11-21.xml": (
-        "step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[ShortUniqueIdentifier],"
-        " AttributeReference[LeaseTime], AttributeReference[ProtectionStorageMask], got <absent>"
-    ),
-    "SKFF-M-12-21.xml": (
-        "step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[ShortUniqueIdentifier],"
-        " AttributeReference[LeaseTime], AttributeReference[ProtectionStorageMask], got <absent>"
-    ),
-    "SKFF-M-9-21.xml": (
-        "step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[ShortUniqueIdentifier],"
-        " AttributeReference[LeaseTime], AttributeReference[ProtectionStorageMask], got <absent>"
-    ),
-    "TL-M-3-21.xml": (
-        "step 1: /BatchItem[1]/ResponsePayload: expected AttributeReference[ShortUniqueIdentifier],"
-        " AttributeReference[LeaseTime], AttributeReference[ProtectionStorageMask], got <absent>"
-    ),
+    "SKFF-M-10-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
+    "SKFF-M-11-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
+    "SKFF-M-12-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
+    "SKFF-M-9-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
+    "TL-M-3-21.xml": ("step 1: /BatchItem[1]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
 }
 
 

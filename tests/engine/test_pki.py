@@ -177,6 +177,41 @@ def test_self_signed_certificate_for_a_key_pair(kms: Kms) -> None:
     assert validate(kms, uid) == ValidityIndicator.VALID
 
 
+def test_certificate_attributes_of_2x_are_derived_from_the_names(kms: Kms) -> None:
+    """KMIP 2.1 §4.6 Certificate Attributes: one text attribute per subject and issuer name field, readable by
+    Attribute Reference (OASIS BL-M-10)."""
+    ca_private, _, ca_cert = make_ca(kms, "CN=Root,O=Keystead,C=FR")
+    _, public = key_pair(kms)
+    leaf = certify(
+        kms,
+        public,
+        vendor("subject_name", "CN=leaf.example,OU=Ops,EMAIL=ops@example.org"),
+        link(LinkType.PRIVATE_KEY_LINK, ca_private),
+    )
+    wanted = [
+        Tag.CERTIFICATE_SUBJECT_CN,
+        Tag.CERTIFICATE_SUBJECT_OU,
+        Tag.CERTIFICATE_SUBJECT_EMAIL,
+        Tag.CERTIFICATE_SUBJECT_O,
+        Tag.CERTIFICATE_ISSUER_CN,
+        Tag.CERTIFICATE_ISSUER_O,
+        Tag.CERTIFICATE_ISSUER_C,
+    ]
+    response = kms.run(
+        Operation.GET_ATTRIBUTES, S.GetAttributesRequest(unique_identifier=leaf, attribute_reference=wanted)
+    )
+    found = {tag: (value.value if isinstance(value, Item) else value) for tag, value in response.attributes}
+    assert found == {
+        Tag.CERTIFICATE_SUBJECT_CN: "leaf.example",
+        Tag.CERTIFICATE_SUBJECT_OU: "Ops",
+        Tag.CERTIFICATE_SUBJECT_EMAIL: "ops@example.org",
+        Tag.CERTIFICATE_ISSUER_CN: "Root",
+        Tag.CERTIFICATE_ISSUER_O: "Keystead",
+        Tag.CERTIFICATE_ISSUER_C: "FR",
+    }
+    assert kms.attribute(ca_cert, Tag.CERTIFICATE_SUBJECT_CN).value == "Root"
+
+
 def test_subject_from_cosmian_certificate_attributes_and_dates_from_attributes(kms: Kms) -> None:
     _private, public = key_pair(kms)
     structure = Item(

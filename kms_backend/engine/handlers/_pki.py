@@ -66,7 +66,7 @@ from ...kmip._registry_data import (
 )
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes, Struct
-from ...kmip.ttlv import Item
+from ...kmip.ttlv import Item, ItemType
 from ..context import NOT_FOUND, RequestContext
 from ..keymaterial import private_key_der, symmetric_key
 from ..lifecycle import DESTROYED_STATES, check_client_attributes, require_material
@@ -97,6 +97,21 @@ SUBJECT_FIELDS: dict[int, str] = {
     Tag.CERTIFICATE_SUBJECT_TITLE: "TITLE",
     Tag.CERTIFICATE_SUBJECT_DC: "DC",
     Tag.CERTIFICATE_SUBJECT_DN_QUALIFIER: "DNQUALIFIER",
+}
+#: The Certificate Issuer fields of the same Certificate Attributes (§4.6), by the same short names.
+ISSUER_FIELDS: dict[int, str] = {
+    Tag.CERTIFICATE_ISSUER_C: "C",
+    Tag.CERTIFICATE_ISSUER_ST: "ST",
+    Tag.CERTIFICATE_ISSUER_L: "L",
+    Tag.CERTIFICATE_ISSUER_O: "O",
+    Tag.CERTIFICATE_ISSUER_OU: "OU",
+    Tag.CERTIFICATE_ISSUER_CN: "CN",
+    Tag.CERTIFICATE_ISSUER_EMAIL: "EMAIL",
+    Tag.CERTIFICATE_ISSUER_UID: "UID",
+    Tag.CERTIFICATE_ISSUER_SERIAL_NUMBER: "SERIALNUMBER",
+    Tag.CERTIFICATE_ISSUER_TITLE: "TITLE",
+    Tag.CERTIFICATE_ISSUER_DC: "DC",
+    Tag.CERTIFICATE_ISSUER_DN_QUALIFIER: "DNQUALIFIER",
 }
 _ISSUER_LINKS = (LinkType.CERTIFICATE_LINK, LinkType.PARENT_LINK, LinkType.PRIVATE_KEY_LINK)
 _PKI_VENDOR_NAMES = frozenset(SUBJECT_NAME + VALIDITY_DAYS + EXTENSIONS + PKCS12_PASSWORD)
@@ -368,6 +383,14 @@ def certificate_attributes(attrs: Attributes, info: crypto.CertificateInfo) -> N
             issuer_distinguished_name=info.issuer, issuer_alternative_name=list(info.issuer_alternative_names)
         ),
     )
+    # Certificate Attributes (2.1 §4.6): one text attribute per subject / issuer name field; a field a name
+    # repeats (two OUs) keeps its first value, as each of these attributes is single-valued.
+    for fields, parts in ((SUBJECT_FIELDS, info.subject_parts), (ISSUER_FIELDS, info.issuer_parts)):
+        values = dict(reversed(parts))
+        for tag, short in fields.items():
+            if short in values:
+                # No typed field: the schema generator has no tag for the §4.6 group, so each is a raw item.
+                attrs.set(tag, Item(tag, ItemType.TEXT_STRING, values[short]))
     if info.signature_algorithm is not None:
         attrs.set(Tag.DIGITAL_SIGNATURE_ALGORITHM, info.signature_algorithm)
     try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation, Tag
+from ...kmip._registry_data import Operation, ProtectionStorageMask, Tag
 from ...kmip.schema import Attributes
 from ...kmip.ttlv import Item, ItemType
 from ..context import RequestContext
@@ -24,12 +25,27 @@ def handle(ctx: RequestContext, request: S.GetAttributesRequest) -> S.GetAttribu
 
 
 def visible_attributes(mo: ManagedObject) -> Attributes:
-    """The object's attributes as clients see them, user tags included as Cosmian's vendor attribute."""
+    """The object's attributes as clients see them: user tags included as Cosmian's vendor attribute, and the
+    attributes the server derives rather than stores (``derived_attributes``). 1.x responses drop the ones their
+    version does not define at the edge."""
     attrs = Attributes(list(mo.attributes.entries))
+    for tag, value in derived_attributes(mo):
+        if tag not in attrs:
+            attrs.add(tag, value)
     user_tags = [t for t in mo.tags if not t.startswith("_")]
     if user_tags:
         attrs.add(Tag.ATTRIBUTE, tag_vendor_attribute(user_tags))
     return attrs
+
+
+def derived_attributes(mo: ManagedObject) -> list[tuple[int, Any]]:
+    """Attributes computed from what is stored (KMIP 2.1 §4.56 Short Unique Identifier: the SHA-256 of the Unique
+    Identifier, 32 bytes, for every object; §4.44 Protection Storage Mask: where the object is protected, which
+    for objects this server keeps is Software, the store and its KEK being software)."""
+    return [
+        (Tag.SHORT_UNIQUE_IDENTIFIER, hashlib.sha256(mo.uid.encode()).digest()),
+        (Tag.PROTECTION_STORAGE_MASK, int(ProtectionStorageMask.SOFTWARE)),
+    ]
 
 
 def tag_vendor_attribute(tags: list[str]) -> S.VendorAttribute:
@@ -50,4 +66,4 @@ def _matches(reference: Any, tag: int, value: Any) -> bool:
     return int(reference) == tag
 
 
-__all__ = ["handle", "tag_vendor_attribute", "visible_attributes"]
+__all__ = ["derived_attributes", "handle", "tag_vendor_attribute", "visible_attributes"]
