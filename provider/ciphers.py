@@ -102,7 +102,7 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
     op: CipherOperation = active(session, ENCRYPT, CipherOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_EncryptUpdate was called: finish with C_EncryptFinal")
-    out = kept(op, data)
+    out = kept(op, data, capacity)
     if out is None:
         plan = op.plan
         try:
@@ -132,7 +132,7 @@ def decrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
     op: CipherOperation = active(session, DECRYPT, CipherOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_DecryptUpdate was called: finish with C_DecryptFinal")
-    out = kept(op, data)
+    out = kept(op, data, capacity)
     if out is None:
         plan = op.plan
         try:
@@ -194,7 +194,7 @@ def _update(lib: Library, session_handle: int, kind: str, part: bytes, capacity:
     if op.plan.single_part:
         session.operations.pop(kind, None)
         raise CkError(ReturnValue.MECHANISM_INVALID, "RSA encryption is single-part only")
-    out = kept(op, part)
+    out = kept(op, part, capacity)
     if out is None:
         op.multi = True
         feed = part
@@ -214,7 +214,7 @@ def _update(lib: Library, session_handle: int, kind: str, part: bytes, capacity:
 def _final(lib: Library, session_handle: int, kind: str, capacity: int | None) -> bytes:
     session = get_session(lib, session_handle)
     op: CipherOperation = active(session, kind, CipherOperation)
-    out = kept(op, b"")
+    out = kept(op, b"", capacity)
     if out is None:
         plan = op.plan
         tag = None

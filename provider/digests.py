@@ -41,7 +41,7 @@ def digest(lib: Library, session_handle: int, data: bytes, capacity: int | None)
     op: DigestOperation = active(session, DIGEST, DigestOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_DigestUpdate was called: finish with C_DigestFinal")
-    out = kept(op, data)
+    out = kept(op, data, capacity)
     if out is None:
         hasher = op.hasher.copy()
         hasher.update(data)
@@ -76,7 +76,7 @@ def digest_final(lib: Library, session_handle: int, capacity: int | None) -> byt
     """§5.10.5 C_DigestFinal."""
     session = get_session(lib, session_handle)
     op: DigestOperation = active(session, DIGEST, DigestOperation)
-    out = kept(op, b"")
+    out = kept(op, b"", capacity)
     if out is None:
         out = deliver(op, b"", op.hasher.copy().digest(), capacity)
     finished(session, DIGEST, out, capacity)

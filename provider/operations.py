@@ -86,10 +86,14 @@ def deliver(op: Operation, data: bytes, output: bytes, capacity: int | None) -> 
     return output
 
 
-def kept(op: Operation, data: bytes) -> bytes | None:
-    """The output kept from an earlier length query with the same input, if any."""
+def kept(op: Operation, data: bytes, capacity: int | None) -> bytes | None:
+    """The output kept from an earlier length query with the same input, if any. Once it is handed over (the
+    buffer is large enough) it is forgotten: the next call with equal input — two identical parts of a
+    multi-part operation — is new work, not a repeat."""
     pending = op.pending
     if pending is not None and pending[0] == data:
+        if capacity is not None and capacity >= len(pending[1]):
+            op.pending = None
         return pending[1]
     return None
 

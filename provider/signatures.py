@@ -227,7 +227,7 @@ def sign(lib: Library, session_handle: int, data: bytes, capacity: int | None) -
     op: SignatureOperation = active(session, SIGN, SignatureOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_SignUpdate was called: finish with C_SignFinal")
-    out = kept(op, data)
+    out = kept(op, data, capacity)
     if out is None:
         try:
             message = hashlib.new(op.plan.hash_name, data).digest() if op.plan.hash_name else data
@@ -253,7 +253,7 @@ def sign_final(lib: Library, session_handle: int, capacity: int | None) -> bytes
     """§5.11.4 C_SignFinal."""
     session = get_session(lib, session_handle)
     op: SignatureOperation = active(session, SIGN, SignatureOperation)
-    out = kept(op, b"")
+    out = kept(op, b"", capacity)
     if out is None:
         try:
             out = deliver(op, b"", _sign(lib, op, _message(op)), capacity)

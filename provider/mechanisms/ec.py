@@ -18,6 +18,7 @@ from kms_backend.kmip._registry_data import CryptographicAlgorithm
 
 from ..constants import KeyType, Mechanism, MechanismFlag
 from ._base import (
+    HASHES,
     SIGN,
     CStruct,
     MechanismParameter,
@@ -61,7 +62,11 @@ def _ecdsa_plan(kind: Mechanism, hash_name: str | None) -> SignaturePlanner:
     if hash_name is None:
         fixed = SignaturePlan(_EC_PARAMETERS, digested=True, ecdsa=True, single_part=True)
     else:
-        fixed = SignaturePlan(_EC_PARAMETERS, hash_name=hash_name, ecdsa=True)
+        # The mechanism names the hash: without it the KMS would take the curve's default (SHA-256 for P-256).
+        parameters = S.CryptographicParameters(
+            cryptographic_algorithm=CryptographicAlgorithm.EC, hashing_algorithm=HASHES[hash_name]
+        )
+        fixed = SignaturePlan(parameters, hash_name=hash_name, ecdsa=True)
 
     def plan(parameter: MechanismParameter) -> SignaturePlan:
         no_parameter(kind, parameter)
