@@ -1,8 +1,10 @@
 """MAC, MAC Verify and Hash (KMIP 2.1 §6.1.29, §6.1.30, §6.1.25), one-shot and streamed.
 
 MAC algorithms: the HMAC Cryptographic Algorithms (RFC 2104, FIPS 198-1; HMAC_SHA1 … HMAC_SHA3_512) and CMAC over
-AES (SP 800-38B, RFC 4493), selected by Cryptographic Algorithm AES or Block Cipher Mode CMAC. Verification compares
-in constant time. MAC_MD5 exists in KMIP but is refused: no use for it is worth the risk.
+AES (SP 800-38B, RFC 4493), selected by Cryptographic Algorithm AES or Block Cipher Mode CMAC; AES with Block
+Cipher Mode CBC is CBC-MAC (ISO/IEC 9797-1 MAC algorithm 1: zero IV, the data zero-padded to whole blocks, the last
+block; PKCS#11's CKM_AES_MAC, for legacy callers only: unlike CMAC it is not secure over messages of varying
+length). Verification compares in constant time. MAC_MD5 exists in KMIP but is refused: no use for it is worth the risk.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import cmac, hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
-from cryptography.hazmat.primitives.ciphers import algorithms
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from kms_backend.kmip._registry_data import CryptographicAlgorithm, HashingAlgorithm, Operation, ResultReason
+from kms_backend.kmip._registry_data import (
+    BlockCipherMode,
+    CryptographicAlgorithm,
+    HashingAlgorithm,
+    Operation,
+    ResultReason,
+)
 
 from . import _approved
 from ._common import HMAC_HASHES, enum_name, fail, hash_for
@@ -24,10 +32,39 @@ from ._keys import as_bytes
 MAC_ALGORITHMS = frozenset(set(HMAC_HASHES) - {CryptographicAlgorithm.HMAC_MD5} | {CryptographicAlgorithm.AES})
 
 
-def _context(key: bytes, algorithm: CryptographicAlgorithm) -> Any:
+class _CbcMac:
+    """AES CBC-MAC with the interface of cryptography's CMAC (update, finalize, verify)."""
+
+    __slots__ = ("_encryptor", "_last", "_partial")
+
+    def __init__(self, key: bytes) -> None:
+        self._encryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).encryptor()
+        self._partial = b""
+        self._last = b""
+
+    def update(self, data: bytes) -> None:
+        joined = self._partial + data
+        whole = len(joined) - len(joined) % 16
+        if whole:
+            self._last = self._encryptor.update(joined[:whole])[-16:]
+        self._partial = joined[whole:]
+
+    def finalize(self) -> bytes:
+        if self._partial or not self._last:  # zero padding; no data at all MACs one zero block
+            self._last = self._encryptor.update(self._partial.ljust(16, b"\x00"))
+        return self._last
+
+    def verify(self, mac_data: bytes) -> None:
+        if not std_hmac.compare_digest(self.finalize(), mac_data):
+            raise InvalidSignature
+
+
+def _context(key: bytes, algorithm: CryptographicAlgorithm, mode: BlockCipherMode | None = None) -> Any:
     if algorithm == CryptographicAlgorithm.AES:
         if len(key) not in (16, 24, 32):
             fail(ResultReason.INVALID_FIELD, f"AES-CMAC key must be 16, 24 or 32 bytes, got {len(key)}")
+        if mode == BlockCipherMode.CBC:
+            return _CbcMac(key)
         return cmac.CMAC(algorithms.AES(key))
     hashing = HMAC_HASHES.get(algorithm)
     if hashing is None or algorithm == CryptographicAlgorithm.HMAC_MD5:
@@ -37,26 +74,47 @@ def _context(key: bytes, algorithm: CryptographicAlgorithm) -> Any:
     return crypto_hmac.HMAC(key, hash_for(hashing))
 
 
-def _approved_context(key: bytes, algorithm: CryptographicAlgorithm, operation: Operation, approved_only: bool) -> Any:
+def _approved_context(
+    key: bytes,
+    algorithm: CryptographicAlgorithm,
+    operation: Operation,
+    approved_only: bool,
+    mode: BlockCipherMode | None = None,
+) -> Any:
     key = as_bytes(key)
     if approved_only:
         _approved.require_approved(operation, algorithm, length_bits=len(key) * 8)
-    return _context(key, algorithm)
+        if mode == BlockCipherMode.CBC:
+            fail(ResultReason.CRYPTOGRAPHIC_FAILURE, "CBC-MAC is not an approved MAC (SP 800-38B: use CMAC)")
+    return _context(key, algorithm, mode)
 
 
-def mac(key: bytes, algorithm: CryptographicAlgorithm, data: bytes, *, approved_only: bool = False) -> bytes:
-    """The MAC of ``data`` (KMIP 2.1 §6.1.29): HMAC-* or, for ``AES``, AES-CMAC."""
-    ctx = _approved_context(key, algorithm, Operation.MAC, approved_only)
+def mac(
+    key: bytes,
+    algorithm: CryptographicAlgorithm,
+    data: bytes,
+    *,
+    approved_only: bool = False,
+    mode: BlockCipherMode | None = None,
+) -> bytes:
+    """The MAC of ``data`` (KMIP 2.1 §6.1.29): HMAC-* or, for ``AES``, AES-CMAC (AES-CBC-MAC with ``mode`` CBC)."""
+    ctx = _approved_context(key, algorithm, Operation.MAC, approved_only, mode)
     ctx.update(data)
     out: bytes = ctx.finalize()
     return out
 
 
 def mac_verify(
-    key: bytes, algorithm: CryptographicAlgorithm, data: bytes, mac_data: bytes, *, approved_only: bool = False
+    key: bytes,
+    algorithm: CryptographicAlgorithm,
+    data: bytes,
+    mac_data: bytes,
+    *,
+    approved_only: bool = False,
+    mode: BlockCipherMode | None = None,
 ) -> bool:
     """True if ``mac_data`` is the MAC of ``data`` (KMIP 2.1 §6.1.30); constant-time comparison."""
-    ctx = _approved_context(key, algorithm, Operation.MAC_VERIFY, approved_only)
+    ctx = _approved_context(key, algorithm, Operation.MAC_VERIFY, approved_only, mode)
     ctx.update(data)
     try:
         ctx.verify(mac_data)
@@ -70,8 +128,15 @@ class MacStream:
 
     __slots__ = ("_ctx", "_done")
 
-    def __init__(self, key: bytes, algorithm: CryptographicAlgorithm, *, approved_only: bool = False) -> None:
-        self._ctx = _approved_context(key, algorithm, Operation.MAC, approved_only)
+    def __init__(
+        self,
+        key: bytes,
+        algorithm: CryptographicAlgorithm,
+        *,
+        approved_only: bool = False,
+        mode: BlockCipherMode | None = None,
+    ) -> None:
+        self._ctx = _approved_context(key, algorithm, Operation.MAC, approved_only, mode)
         self._done = False
 
     def update(self, data: bytes) -> None:

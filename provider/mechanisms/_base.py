@@ -121,6 +121,16 @@ class CStruct:
         return f"typedef struct {self.name} {{\n{members}}} {self.name};"
 
 
+@dataclass(frozen=True, slots=True)
+class MacGeneralParams(StructParameter):
+    """CK_MAC_GENERAL_PARAMS (Current Mechanisms 3.0 §2.14.x, §2.16.x): the MAC length in bytes."""
+
+    length: int
+
+
+MAC_GENERAL_PARAMS = CStruct("CK_MAC_GENERAL_PARAMS", MacGeneralParams, ulong("value", "length"), typedef="CK_ULONG")
+
+
 # -- plans -------------------------------------------------------------------------------------------------------------
 @dataclass(slots=True)
 class CipherPlan:
@@ -150,6 +160,8 @@ class SignaturePlan:
     mac: bool = False
     #: Only single-part calls (§5.11 for raw RSA and ECDSA).
     single_part: bool = False
+    #: MACs: the leading bytes handed out (general-length mechanisms, CKM_AES_MAC); 0 for the whole MAC.
+    mac_length: int = 0
 
 
 CipherPlanner = Callable[[MechanismParameter], CipherPlan]
@@ -184,6 +196,13 @@ class MechanismSpec:
 def invalid(message: str) -> CkError:
     """CKR_MECHANISM_PARAM_INVALID."""
     return CkError(ReturnValue.MECHANISM_PARAM_INVALID, message)
+
+
+def mac_length(kind: Mechanism, parameter: MechanismParameter, full: int) -> int:
+    """The MAC length of a general-length mechanism: 1 to ``full`` bytes from CK_MAC_GENERAL_PARAMS."""
+    if not isinstance(parameter, MacGeneralParams) or not 1 <= parameter.length <= full:
+        raise invalid(f"{kind.name} takes CK_MAC_GENERAL_PARAMS of 1 to {full} bytes")
+    return parameter.length
 
 
 def no_parameter(kind: Mechanism, parameter: MechanismParameter, what: str = "") -> None:
@@ -222,6 +241,7 @@ WRAP = F.WRAP | F.UNWRAP
 
 __all__ = [
     "CIPHER",
+    "MAC_GENERAL_PARAMS",
     "DIGEST_MECHANISMS",
     "HASHES",
     "MGF_HASHES",
@@ -231,6 +251,7 @@ __all__ = [
     "CStruct",
     "CipherPlan",
     "CipherPlanner",
+    "MacGeneralParams",
     "MechanismParameter",
     "MechanismSpec",
     "Reader",
@@ -240,6 +261,7 @@ __all__ = [
     "WrapPlanner",
     "array",
     "invalid",
+    "mac_length",
     "no_parameter",
     "pointer",
     "ulong",

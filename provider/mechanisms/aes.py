@@ -8,6 +8,8 @@
 | AES_GCM                          | GCM, IV, Additional Data, Tag Length = ulTagBits/8; the tag follows the     |
 |                                  | ciphertext on the PKCS#11 side, travels in its own field on the KMIP side   |
 | AES_KEY_WRAP / _KWP (_PAD)       | Get / Register with Key Wrapping: NISTKeyWrap / AESKeyWrapPadding           |
+| AES_CMAC (_GENERAL)              | MAC / MAC Verify, AES (CMAC); _GENERAL: cut to CK_MAC_GENERAL_PARAMS bytes  |
+| AES_MAC (_GENERAL)               | MAC, AES with Block Cipher Mode CBC (CBC-MAC); AES_MAC: 8 bytes (half block)|
 """
 
 from __future__ import annotations
@@ -20,16 +22,21 @@ from kms_backend.kmip._registry_data import BlockCipherMode, CryptographicAlgori
 from ..constants import KeyType, Mechanism, MechanismFlag
 from ._base import (
     CIPHER,
+    MAC_GENERAL_PARAMS,
+    SIGN,
     WRAP,
     CipherPlan,
     CipherPlanner,
     CStruct,
     MechanismParameter,
     MechanismSpec,
+    SignaturePlan,
+    SignaturePlanner,
     StructParameter,
     WrapPlanner,
     array,
     invalid,
+    mac_length,
     no_parameter,
     pointer,
     ulong,
@@ -139,6 +146,22 @@ def _key_wrap(kind: Mechanism, mode: BlockCipherMode) -> WrapPlanner:
     return plan
 
 
+_CMAC = S.CryptographicParameters(cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.CMAC)
+_CBC_MAC = S.CryptographicParameters(cryptographic_algorithm=_AES, block_cipher_mode=BlockCipherMode.CBC)
+
+
+def _mac(kind: Mechanism, parameters: S.CryptographicParameters, fixed_length: int | None) -> SignaturePlanner:
+    """A MAC of ``fixed_length`` bytes (0: the whole block), or of the length CK_MAC_GENERAL_PARAMS gives (None)."""
+
+    def plan(parameter: MechanismParameter) -> SignaturePlan:
+        if fixed_length is None:
+            return SignaturePlan(parameters, mac=True, mac_length=mac_length(kind, parameter, 16))
+        no_parameter(kind, parameter)
+        return SignaturePlan(parameters, mac=True, mac_length=fixed_length)
+
+    return plan
+
+
 _KEYS = frozenset({KeyType.AES})
 
 
@@ -148,9 +171,12 @@ def _aes(
     parameter: tuple[CStruct, ...] = (),
     cipher: CipherPlanner | None = None,
     wrap: WrapPlanner | None = None,
+    signature: SignaturePlanner | None = None,
 ) -> MechanismSpec:
     # Key sizes are in bytes for AES (§2.14.2).
-    return MechanismSpec(16, 32, flags, key_types=_KEYS, parameter=parameter, cipher=cipher, wrap=wrap)
+    return MechanismSpec(
+        16, 32, flags, key_types=_KEYS, parameter=parameter, cipher=cipher, wrap=wrap, signature=signature
+    )
 
 
 MECHANISMS: dict[Mechanism, MechanismSpec] = {
@@ -163,6 +189,11 @@ MECHANISMS: dict[Mechanism, MechanismSpec] = {
     M.AES_KEY_WRAP: _aes(WRAP, wrap=_key_wrap(M.AES_KEY_WRAP, BlockCipherMode.NISTKEYWRAP)),
     M.AES_KEY_WRAP_PAD: _aes(WRAP, wrap=_key_wrap(M.AES_KEY_WRAP_PAD, BlockCipherMode.AESKEYWRAPPADDING)),
     M.AES_KEY_WRAP_KWP: _aes(WRAP, wrap=_key_wrap(M.AES_KEY_WRAP_KWP, BlockCipherMode.AESKEYWRAPPADDING)),
+    M.AES_CMAC: _aes(SIGN, signature=_mac(M.AES_CMAC, _CMAC, 0)),
+    M.AES_CMAC_GENERAL: _aes(SIGN, parameter=(MAC_GENERAL_PARAMS,), signature=_mac(M.AES_CMAC_GENERAL, _CMAC, None)),
+    # §2.14.x: CKM_AES_MAC always gives half a block.
+    M.AES_MAC: _aes(SIGN, signature=_mac(M.AES_MAC, _CBC_MAC, 8)),
+    M.AES_MAC_GENERAL: _aes(SIGN, parameter=(MAC_GENERAL_PARAMS,), signature=_mac(M.AES_MAC_GENERAL, _CBC_MAC, None)),
 }
 
 __all__ = ["CTR_PARAMS", "GCM_PARAMS", "GCM_PARAMS_V240", "MECHANISMS", "CtrParams", "GcmParams"]

@@ -5,6 +5,7 @@ SHA*_HMAC): MAC / MAC Verify with Cryptographic Algorithm HMAC-SHA*, the key nev
 |-------------------------|---------------------------------------------------------------|
 | GENERIC_SECRET_KEY_GEN  | Create, Secret Data                                           |
 | SHA*_HMAC               | MAC / MAC Verify, Cryptographic Algorithm HMAC-SHA*           |
+| SHA*_HMAC_GENERAL       | the same, the MAC cut to CK_MAC_GENERAL_PARAMS bytes here     |
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import CryptographicAlgorithm, ObjectType
 
 from ..constants import KeyType, Mechanism, MechanismFlag
-from ._base import SIGN, MechanismParameter, MechanismSpec, SignaturePlan, SignaturePlanner, no_parameter
+from ._base import (
+    MAC_GENERAL_PARAMS,
+    SIGN,
+    MechanismParameter,
+    MechanismSpec,
+    SignaturePlan,
+    SignaturePlanner,
+    mac_length,
+    no_parameter,
+)
 
 M = Mechanism
 F = MechanismFlag
@@ -35,7 +45,13 @@ HMAC_ALGORITHMS: dict[Mechanism, CryptographicAlgorithm] = {
     M.SHA256_HMAC: CryptographicAlgorithm.HMAC_SHA256,
     M.SHA384_HMAC: CryptographicAlgorithm.HMAC_SHA384,
     M.SHA512_HMAC: CryptographicAlgorithm.HMAC_SHA512,
+    M.SHA_1_HMAC_GENERAL: CryptographicAlgorithm.HMAC_SHA1,
+    M.SHA224_HMAC_GENERAL: CryptographicAlgorithm.HMAC_SHA224,
+    M.SHA256_HMAC_GENERAL: CryptographicAlgorithm.HMAC_SHA256,
+    M.SHA384_HMAC_GENERAL: CryptographicAlgorithm.HMAC_SHA384,
+    M.SHA512_HMAC_GENERAL: CryptographicAlgorithm.HMAC_SHA512,
 }
+_SIZES = {"sha1": 20, "sha224": 28, "sha256": 32, "sha384": 48, "sha512": 64}
 
 
 def _hmac_plan(kind: Mechanism) -> SignaturePlanner:
@@ -48,9 +64,30 @@ def _hmac_plan(kind: Mechanism) -> SignaturePlanner:
     return plan
 
 
+def _general_plan(kind: Mechanism, hash_name: str) -> SignaturePlanner:
+    parameters = S.CryptographicParameters(cryptographic_algorithm=HMAC_ALGORITHMS[kind])
+
+    def plan(parameter: MechanismParameter) -> SignaturePlan:
+        return SignaturePlan(parameters, mac=True, mac_length=mac_length(kind, parameter, _SIZES[hash_name]))
+
+    return plan
+
+
 def _hmac(kind: Mechanism, hash_name: str) -> MechanismSpec:
     # Key sizes in bytes, as for generic secrets' CKA_VALUE_LEN.
     return MechanismSpec(1, 1024, SIGN, key_types=HMAC_KEYS, hash_name=hash_name, signature=_hmac_plan(kind))
+
+
+def _hmac_general(kind: Mechanism, hash_name: str) -> MechanismSpec:
+    return MechanismSpec(
+        1,
+        1024,
+        SIGN,
+        key_types=HMAC_KEYS,
+        hash_name=hash_name,
+        parameter=(MAC_GENERAL_PARAMS,),
+        signature=_general_plan(kind, hash_name),
+    )
 
 
 MECHANISMS: dict[Mechanism, MechanismSpec] = {
@@ -61,6 +98,11 @@ MECHANISMS: dict[Mechanism, MechanismSpec] = {
     M.SHA256_HMAC: _hmac(M.SHA256_HMAC, "sha256"),
     M.SHA384_HMAC: _hmac(M.SHA384_HMAC, "sha384"),
     M.SHA512_HMAC: _hmac(M.SHA512_HMAC, "sha512"),
+    M.SHA_1_HMAC_GENERAL: _hmac_general(M.SHA_1_HMAC_GENERAL, "sha1"),
+    M.SHA224_HMAC_GENERAL: _hmac_general(M.SHA224_HMAC_GENERAL, "sha224"),
+    M.SHA256_HMAC_GENERAL: _hmac_general(M.SHA256_HMAC_GENERAL, "sha256"),
+    M.SHA384_HMAC_GENERAL: _hmac_general(M.SHA384_HMAC_GENERAL, "sha384"),
+    M.SHA512_HMAC_GENERAL: _hmac_general(M.SHA512_HMAC_GENERAL, "sha512"),
 }
 
 __all__ = ["HMAC_ALGORITHMS", "HMAC_KEYS", "MECHANISMS"]

@@ -912,6 +912,30 @@ def test_hmac_and_cmac(kms: Kms) -> None:
     fails(kms, Operation.MAC, S.MACRequest(unique_identifier=private, data=b"x"), ResultReason.INVALID_OBJECT_TYPE)
 
 
+@pytest.mark.parametrize("size", [0, 5, 16, 40])
+def test_aes_cbc_mac(kms: Kms, size: int) -> None:
+    """AES with Block Cipher Mode CBC is CBC-MAC: the last block of AES-CBC (zero IV) over zero-padded data."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    aes = symmetric(kms)
+    data = bytes(range(size))
+    padded = data.ljust(max(16, -(-size // 16) * 16), b"\x00")
+    encryptor = Cipher(algorithms.AES(bytes(range(32))), modes.CBC(bytes(16))).encryptor()
+    expected = (encryptor.update(padded) + encryptor.finalize())[-16:]
+    cbc = cp(cryptographic_algorithm=AES, block_cipher_mode=BlockCipherMode.CBC)
+    request = S.MACRequest(unique_identifier=aes, data=data, cryptographic_parameters=cbc)
+    assert kms.run(Operation.MAC, request).mac_data == expected
+    assert expected != kms.run(Operation.MAC, S.MACRequest(unique_identifier=aes, data=data)).mac_data  # not CMAC
+    streamed = S.MACRequest(unique_identifier=aes, data=data[:3], cryptographic_parameters=cbc, init_indicator=True)
+    correlation = kms.run(Operation.MAC, streamed).correlation_value
+    last = S.MACRequest(correlation_value=correlation, data=data[3:], final_indicator=True)
+    assert kms.run(Operation.MAC, last).mac_data == expected
+    verify = S.MACVerifyRequest(unique_identifier=aes, data=data, mac_data=expected, cryptographic_parameters=cbc)
+    assert kms.run(Operation.MAC_VERIFY, verify).validity_indicator == ValidityIndicator.VALID
+    wrong = S.MACVerifyRequest(unique_identifier=aes, data=data + b"x", mac_data=expected, cryptographic_parameters=cbc)
+    assert kms.run(Operation.MAC_VERIFY, wrong).validity_indicator == ValidityIndicator.INVALID
+
+
 def test_hash_and_rng(kms: Kms) -> None:
     request = S.HashRequest(cryptographic_parameters=cp(hashing_algorithm=HashingAlgorithm.SHA3_256), data=b"abc")
     assert kms.run(Operation.HASH, request, OTHER).data == crypto.digest(HashingAlgorithm.SHA3_256, b"abc")

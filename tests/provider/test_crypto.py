@@ -273,3 +273,57 @@ def test_public_key_export_matches(lib: Library, user_session: int):
     key = serialization.load_der_public_key(bytes(got.managed_object.key_block.key_value.key_material))
     assert isinstance(key, ec.EllipticCurvePublicKey)
     assert attribute(lib, user_session, public, A.KEY_TYPE) == ulong(KeyType.EC)
+
+
+def _mac(lib: Library, session: int, mechanism: int, parameter, key: int, parts: list[bytes]) -> bytes:
+    signatures.sign_init(lib, session, mechanism, parameter, key)
+    if len(parts) == 1:
+        return signatures.sign(lib, session, parts[0], 64)
+    for part in parts:
+        signatures.sign_update(lib, session, part)
+    return signatures.sign_final(lib, session, 64)
+
+
+@pytest.mark.parametrize("size", [0, 7, 16, 33])
+def test_aes_macs_and_general_lengths(lib: Library, user_session: int, size: int):
+    import hmac
+
+    from cryptography.hazmat.primitives import cmac
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from provider.mechanisms import MacGeneralParams
+
+    key = aes_key(lib, user_session, (A.SIGN, boolean(True)), (A.VERIFY, boolean(True)))
+    raw = key_value(lib, user_session, key)
+    data = os.urandom(size)
+    reference = cmac.CMAC(algorithms.AES(raw))
+    reference.update(data)
+    full_cmac = reference.finalize()
+    encryptor = Cipher(algorithms.AES(raw), modes.CBC(bytes(16))).encryptor()
+    cbc_mac = encryptor.update(data.ljust(max(16, -(-size // 16) * 16), b"\x00"))[-16:]
+    halves = [data[: size // 2], data[size // 2 :]]
+    for parts in ([data], halves):
+        assert _mac(lib, user_session, M.AES_CMAC, None, key, parts) == full_cmac
+        assert _mac(lib, user_session, M.AES_CMAC_GENERAL, MacGeneralParams(10), key, parts) == full_cmac[:10]
+        assert _mac(lib, user_session, M.AES_MAC, None, key, parts) == cbc_mac[:8]
+        assert _mac(lib, user_session, M.AES_MAC_GENERAL, MacGeneralParams(16), key, parts) == cbc_mac
+    signatures.verify_init(lib, user_session, M.AES_MAC_GENERAL, MacGeneralParams(12), key)
+    signatures.verify(lib, user_session, data, cbc_mac[:12])
+    signatures.verify_init(lib, user_session, M.AES_CMAC, None, key)
+    signatures.verify(lib, user_session, data, full_cmac)
+    signatures.verify_init(lib, user_session, M.AES_MAC, None, key)
+    assert rv_of(signatures.verify, lib, user_session, data, cbc_mac[:7]) == ReturnValue.SIGNATURE_LEN_RANGE
+    signatures.verify_init(lib, user_session, M.AES_CMAC_GENERAL, MacGeneralParams(4), key)
+    wrong = bytes([full_cmac[0] ^ 1]) + full_cmac[1:4]
+    assert rv_of(signatures.verify, lib, user_session, data, wrong) == ReturnValue.SIGNATURE_INVALID
+    for bad in (None, MacGeneralParams(0), MacGeneralParams(17)):
+        rv = rv_of(signatures.sign_init, lib, user_session, M.AES_CMAC_GENERAL, bad, key)
+        assert rv == ReturnValue.MECHANISM_PARAM_INVALID
+    hmac_key = keys.generate_key(lib, user_session, M.GENERIC_SECRET_KEY_GEN, [(A.VALUE_LEN, ulong(32)), *PLAIN])
+    full_hmac = hmac.new(key_value(lib, user_session, hmac_key), data, "sha384").digest()
+    general = MacGeneralParams(20)
+    assert _mac(lib, user_session, M.SHA384_HMAC_GENERAL, general, hmac_key, halves) == full_hmac[:20]
+    signatures.verify_init(lib, user_session, M.SHA384_HMAC_GENERAL, general, hmac_key)
+    signatures.verify(lib, user_session, data, full_hmac[:20])
+    rv = rv_of(signatures.sign_init, lib, user_session, M.SHA_1_HMAC_GENERAL, MacGeneralParams(21), hmac_key)
+    assert rv == ReturnValue.MECHANISM_PARAM_INVALID

@@ -460,6 +460,7 @@ __all__ = [
     "key_of",
     "load_key",
     "mac_algorithm",
+    "mac_mode",
     "merged_params",
     "open_session",
     "parse_bulk",
@@ -501,6 +502,12 @@ _HMAC_OR_CMAC = SYMMETRIC_ALGORITHMS - {
     CryptographicAlgorithm.BLOWFISH,
     CryptographicAlgorithm.RC4,
 }
+
+
+def mac_mode(algorithm: CryptographicAlgorithm, requested: S.CryptographicParameters | None) -> BlockCipherMode | None:
+    """CBC when the request asks for AES with Block Cipher Mode CBC (CBC-MAC, PKCS#11 CKM_AES_MAC); None otherwise."""
+    cbc = requested is not None and requested.block_cipher_mode == BlockCipherMode.CBC
+    return BlockCipherMode.CBC if cbc and algorithm == CryptographicAlgorithm.AES else None
 
 
 def mac_algorithm(mo: ManagedObject, key: Key, requested: S.CryptographicParameters | None) -> CryptographicAlgorithm:

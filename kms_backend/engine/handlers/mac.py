@@ -17,17 +17,18 @@ def handle(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
         return _continue(ctx, request, correlation)
     mo, key = C.load_key(ctx, request.unique_identifier, Operation.MAC, C.U.MAC_GENERATE, kinds=("symmetric",))
     algorithm = C.mac_algorithm(mo, key, request.cryptographic_parameters)
+    mode = C.mac_mode(algorithm, request.cryptographic_parameters)
     uid = ctx.returned(mo.uid)
     approved = C.approved_only(ctx)
     if request.init_indicator and not request.final_indicator:
-        stream = MacStream(key.material, algorithm, approved_only=approved)
+        stream = MacStream(key.material, algorithm, approved_only=approved, mode=mode)
         stream.update(C.request_data(request.data, required=False))
         correlation = C.open_session(ctx, Operation.MAC, mo.uid, stream)
         return S.MACResponse(unique_identifier=uid, correlation_value=correlation)
     data = C.request_data(request.data)
     C.consume_usage(ctx, mo, len(data))
     return S.MACResponse(
-        unique_identifier=uid, mac_data=crypto.mac(key.material, algorithm, data, approved_only=approved)
+        unique_identifier=uid, mac_data=crypto.mac(key.material, algorithm, data, approved_only=approved, mode=mode)
     )
 
 

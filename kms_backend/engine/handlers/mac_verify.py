@@ -27,15 +27,16 @@ def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyRespo
         ctx, request.unique_identifier, Operation.MAC_VERIFY, C.U.MAC_VERIFY, kinds=("symmetric",), process=True
     )
     algorithm = C.mac_algorithm(mo, key, request.cryptographic_parameters)
+    mode = C.mac_mode(algorithm, request.cryptographic_parameters)
     uid = ctx.returned(mo.uid)
     approved = C.approved_only(ctx)
     if request.init_indicator and not request.final_indicator:
-        stream = MacStream(key.material, algorithm, approved_only=approved)
+        stream = MacStream(key.material, algorithm, approved_only=approved, mode=mode)
         stream.update(C.request_data(request.data, required=False))
         correlation = C.open_session(ctx, Operation.MAC_VERIFY, mo.uid, stream)
         return S.MACVerifyResponse(unique_identifier=uid, correlation_value=correlation)
     valid = crypto.mac_verify(
-        key.material, algorithm, C.request_data(request.data), _mac_data(request), approved_only=approved
+        key.material, algorithm, C.request_data(request.data), _mac_data(request), approved_only=approved, mode=mode
     )
     return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=C.validity(valid))
 
