@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .client import commands as client_commands
 from .kmip import binary_codec, json_codec, pretty, xml_codec
 from .kmip.errors import KmipError
 from .kmip.ttlv import Item
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_pkcs11_commands(sub)
     _add_hsm_commands(sub)
+    client_commands.register(sub)
     return parser
 
 
