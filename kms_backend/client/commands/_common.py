@@ -50,6 +50,7 @@ EXIT_CODES_HELP = "exit codes: " + ", ".join(f"{code.value} {code.name.lower().r
 
 _REASON_EXITS: dict[ResultReason, Exit] = {
     ResultReason.ITEM_NOT_FOUND: Exit.NOT_FOUND,
+    ResultReason.OBJECT_NOT_FOUND: Exit.NOT_FOUND,
     ResultReason.PERMISSION_DENIED: Exit.DENIED,
     ResultReason.AUTHENTICATION_NOT_SUCCESSFUL: Exit.DENIED,
     ResultReason.CRYPTOGRAPHIC_FAILURE: Exit.CRYPTO_FAILED,
