@@ -104,7 +104,7 @@ def decrypt(
 
 def prepare_encrypt(key: bytes, params: CipherParams, *, approved_only: bool = False) -> Encryptor:
     """``encrypt`` with its key and parameters resolved and checked once: ``call(data, iv, aad)``. ``encrypt`` is
-    this called once; the engine's lanes keep the callable."""
+    this called once; the engine's kept Plans hold the callable."""
     algorithm = _algorithm(params)
     if algorithm in _symmetric.SYMMETRIC_ALGORITHMS:
         return _symmetric.prepared_encrypt(_symmetric_plan(key, params, Operation.ENCRYPT, approved_only))

@@ -51,6 +51,14 @@ class BatchState:
     #: Per-item facts a handler leaves for the version translation (the attribute a 1.x Delete removed).
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def returned(self, uid: str, *, placeholder: bool = True) -> str:
+        """Record a Unique Identifier returned by a batch item (2.x Integer references) and, unless
+        ``placeholder`` is False, make it the ID Placeholder for the next items."""
+        if placeholder:
+            self.id_placeholder = uid
+        self.returned_uids.append(uid)
+        return uid
+
 
 @dataclass
 class RequestContext:
@@ -64,6 +72,8 @@ class RequestContext:
     batch: BatchState = field(default_factory=BatchState)
     #: Objects loaded in this batch item (uid -> object), so a handler and its helpers share one copy.
     cache: dict[str, ManagedObject] = field(default_factory=dict)
+    #: Objects whose kept copies and decisions the engine drops once this item committed (``forget``).
+    forgotten: list[str] = field(default_factory=list)
 
     # -- identifiers -------------------------------------------------------------------------------------------
     def new_uid(self) -> str:
@@ -141,8 +151,8 @@ class RequestContext:
 
     def _read(self, uid: str, for_update: bool) -> StoredObject | None:
         """The stored record of ``uid``: kept from an earlier request while the store's change stamp holds
-        (``engine.hot``), else read (and kept when this transaction has written nothing)."""
-        hot = self.engine.hot
+        (``caches.hot``), else read (and kept when this transaction has written nothing)."""
+        hot = self.engine.caches.hot
         if hot is None or for_update:
             return self.tx.get(uid, for_update=for_update)
         stamp = self.tx.change_stamp()
@@ -156,7 +166,7 @@ class RequestContext:
         return record
 
     def _grants(self, uid: str) -> dict[str, set[int]]:
-        hot = self.engine.hot
+        hot = self.engine.caches.hot
         stamp = self.tx.change_stamp() if hot is not None else None
         if hot is None or stamp is None:
             return self.tx.grants(uid)
@@ -218,12 +228,13 @@ class RequestContext:
         mo.revision = record.revision
 
     def returned(self, uid: str, *, placeholder: bool = True) -> str:
-        """Record a Unique Identifier returned by this batch item (2.x Integer references) and, unless
-        ``placeholder`` is False, make it the ID Placeholder for the next items."""
-        if placeholder:
-            self.batch.id_placeholder = uid
-        self.batch.returned_uids.append(uid)
-        return uid
+        """Record a Unique Identifier returned by this batch item (``BatchState.returned``)."""
+        return self.batch.returned(uid, placeholder=placeholder)
+
+    def forget(self, uid: str) -> None:
+        """Have the engine drop every kept copy of ``uid`` and every decision about it once this item committed
+        (``caches.EngineCaches.forget``): the object was destroyed, revoked or replaced."""
+        self.forgotten.append(uid)
 
 
 Handler = Callable[[RequestContext, Any], Any]

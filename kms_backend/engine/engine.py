@@ -28,15 +28,14 @@ from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion
 from ..kmip.schema import Struct
 from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
+from .caches import EngineCaches
 from .config import EngineConfig
 from .context import BatchState, Handler, RequestContext
 from .hot import HotObjects
-from .lanes import Lanes
 from .objects import RecordCodec
+from .plans import PlanCache
 
 log = logging.getLogger("keystead.engine")
-_LANE_OPERATIONS = frozenset({Operation.ENCRYPT, Operation.DECRYPT, Operation.SIGN})
-_DESTROY = Operation.DESTROY
 
 Clock = Callable[[], float]
 
@@ -68,7 +67,7 @@ class Engine:
         records: RecordCodec | None = None,
         hsm: OperationHook | None = None,
     ) -> None:
-        from .router import ROUTES  # the handlers import this module's types
+        from .router import EXECUTORS, ROUTES  # the handlers import this module's types
 
         self.store = store
         self.config = config or EngineConfig()
@@ -76,11 +75,13 @@ class Engine:
         self.records = records or RecordCodec()
         self.hsm = hsm
         self.routes = ROUTES
-        #: Records and grants kept between requests (None: disabled).
-        self.hot = HotObjects(self.config.hot_objects) if self.config.hot_objects > 0 else None
-        #: Decided one-shot Encrypt/Decrypt/Sign with hot keys (``lanes``); needs a store that gives change stamps.
+        self.executors = EXECUTORS
+        #: Records and grants kept between requests, and reusable Plans of one-shot Encrypt/Decrypt/Sign (both
+        #: need a store that gives change stamps; ``hot_objects`` 0 turns both off).
         stamp = getattr(store, "change_stamp", None)
-        self.lanes = Lanes(stamp, clock) if self.hot is not None and stamp is not None else None
+        hot = HotObjects(self.config.hot_objects) if self.config.hot_objects > 0 else None
+        plans = PlanCache(stamp, clock) if hot is not None and stamp is not None else None
+        self.caches = EngineCaches(self.records, hot, plans)
         if self.config.self_test:
             _power_on_self_tests()
         #: Per-operation state that spans requests (streaming Encrypt/Sign contexts keyed by Correlation Value).
@@ -206,10 +207,11 @@ class Engine:
         This is also the entry point for a bare operation (HTTP ``/kmip/2_1`` without a Request Message) and for
         the in-process PKCS#11 backend.
         """
-        if tx is None and operation in _LANE_OPERATIONS and self.lanes is not None:
-            answered = self.lanes.run(operation, request, user, version, batch)
-            if answered is not None:
-                return answered  # type: ignore[no-any-return]
+        plans = self.caches.plans
+        if tx is None and plans is not None and operation in self.executors:
+            plan = plans.find(operation, request, user, version)
+            if plan is not None:  # the handler's own decision, kept: the same execute builds the response
+                return self.executors[operation](plan, request, batch if batch is not None else BatchState())  # type: ignore[no-any-return]
         handler = self.routes.get(operation)
         if self.hsm is not None:
             handler = self.hsm.handler_for(operation, request) or handler
@@ -218,7 +220,10 @@ class Engine:
         batch = batch if batch is not None else BatchState()
         if tx is not None:
             ctx = RequestContext(self, tx, user, version, int(self.clock()), batch)
-            return self._completed(operation, handler(ctx, request))
+            response = self._completed(operation, handler(ctx, request))
+            # Inside a caller's transaction (Undo batches): forgetting early is safe, it only costs a re-read.
+            self._forget(ctx)
+            return response
         saved = (batch.id_placeholder, list(batch.returned_uids))
         try:
             with self.store.transaction() as own_tx:
@@ -227,21 +232,14 @@ class Engine:
         except BaseException:
             batch.id_placeholder, batch.returned_uids = saved[0], saved[1]
             raise
-        if operation == _DESTROY:
-            self._forget(getattr(response, "unique_identifier", None))
+        self._forget(ctx)
         return response
 
-    def _forget(self, uid: object) -> None:
-        """Drop every copy of a destroyed object's key material this engine keeps (decoded record, kept record,
-        lanes) once its Destroy committed; stale copies would be refused anyway (the stamp moved), but they need
-        not stay in memory."""
-        if not isinstance(uid, str):
-            return
-        self.records.invalidate(uid)
-        if self.hot is not None:
-            self.hot.forget(uid)
-        if self.lanes is not None:
-            self.lanes.forget(uid)
+    def _forget(self, ctx: RequestContext) -> None:
+        """Drop what the engine keeps of the objects the operation destroyed, revoked or replaced
+        (``RequestContext.forget``)."""
+        for uid in ctx.forgotten:
+            self.caches.forget(uid)
 
     def _completed(self, operation: Operation, response: Struct) -> Struct:
         if self.hsm is not None:

@@ -202,6 +202,14 @@ def to_cipher_params(cp: S.CryptographicParameters | None) -> CipherParams | Non
     return CipherParams(**{name: getattr(cp, name) for name in _PARAM_FIELDS})
 
 
+def legacy_defaults(version: tuple[int, int]) -> bool:
+    """Whether a request of protocol ``version`` that names no Cryptographic Parameters, on a key with none stored,
+    gets the KMIP 1.x default (AES-CBC with PKCS#5 padding and a random IV, what MongoDB's audit-log encryption
+    expects) rather than the crypto layer's (AES-GCM). ``merged_params`` applies it; ``plans.decision_key``
+    keeps decisions apart by it."""
+    return version[0] < 2
+
+
 def stored_params(mo: ManagedObject) -> CipherParams | None:
     """The object's first Cryptographic Parameters attribute."""
     value = mo.attributes.get(Tag.CRYPTOGRAPHIC_PARAMETERS)
@@ -230,6 +238,7 @@ __all__ = [
     "block_material",
     "clear_caches",
     "key_of",
+    "legacy_defaults",
     "material_struct",
     "private_key_der",
     "public_key_der",

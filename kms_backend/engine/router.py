@@ -1,4 +1,9 @@
-"""The router: one dict from KMIP Operation to the handler that implements it (STYLE rule 3)."""
+"""The router: one dict from KMIP Operation to the handler that implements it (STYLE rule 3), and one from the
+operations whose decisions the engine may keep (``plans``) to the ``execute`` their handler runs on a decision.
+
+Everything that answers an operation is its handler module: a kept Plan is run by that module's ``execute``, the
+same function its ``handle`` calls, so no response is built anywhere else.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ from .handlers import (
     signature_verify,
     validate,
 )
+from .plans import Executor
 
 ROUTES: dict[Operation, Handler] = {
     Operation.DISCOVER_VERSIONS: discover_versions.handle,
@@ -92,4 +98,11 @@ ROUTES: dict[Operation, Handler] = {
     Operation.VALIDATE: validate.handle,
 }
 
-__all__ = ["ROUTES"]
+#: Operations answered from a kept Plan (``plans``): the handler's own ``execute``.
+EXECUTORS: dict[Operation, Executor] = {
+    Operation.ENCRYPT: encrypt.execute,
+    Operation.DECRYPT: decrypt.execute,
+    Operation.SIGN: sign.execute,
+}
+
+__all__ = ["EXECUTORS", "ROUTES"]

@@ -7,6 +7,7 @@ Pure: no I/O, no cryptography, no database (DESIGN.md). Import the modules you n
 
 __all__ = [
     "binary_codec",
+    "bulk_data",
     "errors",
     "json_codec",
     "mapper",
@@ -21,6 +22,7 @@ __all__ = [
 
 from . import (
     binary_codec,
+    bulk_data,
     errors,
     json_codec,
     mapper,

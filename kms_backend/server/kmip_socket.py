@@ -1,22 +1,20 @@
 """KMIP over TLS (KMIP 2.1 §9.1 binary TTLV on port 5696; KMIP Profiles 2.1 §4: TLS 1.2+, mutual authentication).
 
-An event loop (uvloop) on its own thread serves every connection: reading, framing and writing cost no thread
-switch, and with a local store (SQLite, memory) small requests are answered right in the loop. Asymmetric key
-generation, certificates, key derivation, Locate, Register and Import (``_messages.OFFLOADED_OPERATIONS``), large
-messages, and every request to PostgreSQL, MySQL or Redis run on the server's thread pool while that connection
-stops reading, so a request that waits delays only its own client. Two limits remain, as with threads: SQLite runs
-one transaction at a time (requests needing one queue behind a long one; Encrypt/Decrypt/Sign lanes need none),
-and a C call that holds the GIL (RSA key generation) holds up the whole process. Measured against one thread
-per blocking connection, this serves twice the requests at eight concurrent clients (the threads spent their time
-handing the GIL to each other).
+An event loop (uvloop) on its own thread serves every connection: reading, framing and writing cost no thread switch,
+and with a local store (SQLite, memory) small requests are answered right in the loop. Asymmetric key generation,
+certificates, key derivation, Locate, Register and Import (``_messages.OFFLOADED_OPERATIONS``), large messages, and
+every request to PostgreSQL, MySQL or Redis run on the server's thread pool while that connection stops reading, so a
+request that waits delays only its own client. Two limits remain, as with threads: SQLite runs one transaction at a time
+(requests needing one queue behind a long one; Encrypt/Decrypt/Sign answered from a kept Plan need none), and a C call
+that holds the GIL (RSA key generation) holds up the whole process. Measured against one thread per blocking connection,
+this serves twice the requests at eight concurrent clients (the threads spent their time handing the GIL to each other).
 
-Each connection answers its messages in order, one at a time. Framing: each message is one TTLV item whose first 8
-bytes give its length (``binary_codec.read_message_length``). A header that does not frame a Request Message means
-the peer is not speaking KMIP: the connection is closed. A framed message that does not decode is answered with a
-one-item Invalid Message response in the client's version (when its header shows it), and the connection stays
-usable. The user is the client certificate's subject CN. Connections are capped (``kmip_max_connections``) and
-closed after ``idle_timeout`` seconds without a request.
-"""
+Each connection answers its messages in order, one at a time. Framing: each message is one TTLV item whose first 8 bytes
+give its length (``binary_codec.read_message_length``). A header that does not frame a Request Message means the peer is
+not speaking KMIP: the connection is closed. A framed message that does not decode is answered with a one-item Invalid
+Message response in the client's version (when its header shows it), and the connection stays usable. The user is the
+client certificate's subject CN. Connections are capped (``kmip_max_connections``) and closed after ``idle_timeout``
+seconds without a request."""
 
 from __future__ import annotations
 

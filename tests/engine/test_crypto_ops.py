@@ -13,6 +13,7 @@ from kms_backend.engine import Engine, EngineConfig
 from kms_backend.engine import engine as engine_module
 from kms_backend.engine.handlers import _crypto
 from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip import bulk_data
 from kms_backend.kmip._registry_data import (
     BlockCipherMode,
     CryptographicAlgorithm,
@@ -857,26 +858,26 @@ def test_bulk_framing_matches_cosmian() -> None:
     # crate/kmip/src/kmip_2_1/extra/bulk_data.rs test_bulk_data
     items = [b"\x01\x02\x03", b"\x04\x05\x06", b"\x07" * 10]
     encoded = bytes([0x87, 0x87, 3, 3, 1, 2, 3, 3, 4, 5, 6, 10]) + b"\x07" * 10
-    assert _crypto.encode_bulk(items) == encoded
-    assert _crypto.parse_bulk(encoded) == items
-    assert _crypto.parse_bulk(encoded + b"x") is None  # not exactly one BulkData: ordinary data
-    assert _crypto.parse_bulk(b"\x87\x87\xff") is None
-    assert _crypto.parse_bulk(_crypto.encode_bulk([b"y" * 300])) == [b"y" * 300]
+    assert bulk_data.encode(items) == encoded
+    assert bulk_data.parse(encoded) == items
+    assert bulk_data.parse(encoded + b"x") is None  # not exactly one BulkData: ordinary data
+    assert bulk_data.parse(b"\x87\x87\xff") is None
+    assert bulk_data.parse(bulk_data.encode([b"y" * 300])) == [b"y" * 300]
 
 
 def test_bulk_encrypt_and_decrypt(kms: Kms) -> None:
     uid = symmetric(kms)
     items = [b"first", b"", b"third" * 30]
-    sealed = encrypt(kms, uid, _crypto.encode_bulk(items))
-    parts = _crypto.parse_bulk(sealed.data)
+    sealed = encrypt(kms, uid, bulk_data.encode(items))
+    parts = bulk_data.parse(sealed.data)
     assert parts is not None and [len(p) for p in parts] == [12 + len(i) + 16 for i in items]
     assert sealed.iv_counter_nonce is None and sealed.authenticated_encryption_tag is None
-    assert decrypt(kms, uid, sealed.data).data == _crypto.encode_bulk(items)
+    assert decrypt(kms, uid, sealed.data).data == bulk_data.encode(items)
     private, public = key_pair(kms, CryptographicAlgorithm.RSA, length=2048)
     params = cp(padding_method=PaddingMethod.OAEP, hashing_algorithm=HashingAlgorithm.SHA_256)
-    sealed = encrypt(kms, public, _crypto.encode_bulk(items), cryptographic_parameters=params)
-    assert decrypt(kms, private, sealed.data, cryptographic_parameters=params).data == _crypto.encode_bulk(items)
-    tampered = _crypto.encode_bulk([b"\x00" * 40])
+    sealed = encrypt(kms, public, bulk_data.encode(items), cryptographic_parameters=params)
+    assert decrypt(kms, private, sealed.data, cryptographic_parameters=params).data == bulk_data.encode(items)
+    tampered = bulk_data.encode([b"\x00" * 40])
     fails(
         kms,
         Operation.DECRYPT,

@@ -41,7 +41,7 @@ from ...kmip.errors import KmipError
 from .. import keymaterial
 from ..context import RequestContext
 from ..keyformats import unwrap_object
-from ..keymaterial import Key, KeyKind, clear_caches, stored_params, to_cipher_params
+from ..keymaterial import Key, KeyKind, clear_caches, legacy_defaults, stored_params, to_cipher_params
 from ..lifecycle import key_block
 from ..objects import STORAGE_ARCHIVED, ManagedObject
 
@@ -153,49 +153,6 @@ def load_key(
     return mo, key
 
 
-def offer_lane(
-    ctx: RequestContext,
-    operation: Operation,
-    *,
-    request: Any,
-    mo: ManagedObject,
-    key: Key,
-    params: CipherParams,
-) -> None:
-    """Open a lane for this one-shot Encrypt/Decrypt/Sign decision when nothing but the stamp and time can change it
-    (conditions in ``engine.lanes``); called after the handler succeeded, so failures open nothing."""
-    lanes = ctx.engine.lanes
-    if lanes is None or ctx.engine.hsm is not None:
-        return
-    uid = request.unique_identifier
-    if type(uid) is not str or uid != mo.uid or Tag.USAGE_LIMITS in mo.attributes or not one_shot(request):
-        return
-    block = key_block(mo.object)
-    if block is None or block.key_wrapping_data is not None:
-        return
-    stamp = ctx.tx.change_stamp()
-    if stamp is None:
-        return
-    lanes.open(
-        operation,
-        uid,
-        ctx.user,
-        ctx.version,
-        stamp=stamp,
-        attributes=mo.attributes,
-        now=ctx.now,
-        requested=request.cryptographic_parameters,
-        key=key.material,
-        params=params,
-        approved_only=approved_only(ctx),
-    )
-
-
-def one_shot(request: Any) -> bool:
-    """Whether an Encrypt, Decrypt or Sign request stands alone: no Correlation Value, Init or Final Indicator."""
-    return request.correlation_value is None and not request.init_indicator and not request.final_indicator
-
-
 def validity(valid: bool) -> ValidityIndicator:
     """The Validity Indicator of a Signature Verify / MAC Verify outcome (KMIP 2.1 §11.63)."""
     return ValidityIndicator.VALID if valid else ValidityIndicator.INVALID
@@ -239,7 +196,7 @@ def merged_params(
     """
     given = to_cipher_params(requested)
     stored = stored_params(mo)
-    legacy = given is None and stored is None and ctx.version[0] < 2
+    legacy = given is None and stored is None and legacy_defaults(ctx.version)
     if legacy and cipher and key.kind == "symmetric" and key.algorithm in (None, CryptographicAlgorithm.AES):
         given = CipherParams(
             cryptographic_algorithm=CryptographicAlgorithm.AES,
@@ -306,7 +263,7 @@ def request_data(value: Any, *, required: bool = True) -> bytes:
         raise KmipError(
             ResultReason.SERVER_LIMIT_EXCEEDED, f"Data of {len(value)} bytes exceeds the {MAX_DATA_BYTES}-byte limit"
         )
-    return bytes(value)
+    return value if type(value) is bytes else bytes(value)
 
 
 # -- streaming sessions (Init Indicator / Final Indicator / Correlation Value) -------------------------------------
@@ -387,62 +344,6 @@ def run_streamed(ctx: RequestContext, correlation: bytes, step: Callable[[], Any
         raise
 
 
-# -- Cosmian bulk data (crate/kmip/src/kmip_2_1/extra/bulk_data.rs) ---------------------------------------------
-
-BULK_MAGIC = b"\x87\x87"
-
-
-def _read_leb128(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated LEB128")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def _leb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def parse_bulk(data: bytes) -> list[bytes] | None:
-    """Cosmian's BulkData: ``0x87 0x87 ‖ LEB128(count) ‖ (LEB128(length) ‖ bytes)*``, or None if ``data`` is not
-    exactly one (then it is ordinary data, as Cosmian's server decides)."""
-    if len(data) <= 2 or not data.startswith(BULK_MAGIC):
-        return None
-    try:
-        count, pos = _read_leb128(data, 2)
-        if count > len(data) - pos:
-            return None
-        items: list[bytes] = []
-        for _ in range(count):
-            length, pos = _read_leb128(data, pos)
-            if pos + length > len(data):
-                return None
-            items.append(data[pos : pos + length])
-            pos += length
-    except ValueError:
-        return None
-    return items if pos == len(data) else None
-
-
-def encode_bulk(items: list[bytes]) -> bytes:
-    """The inverse of :func:`parse_bulk`."""
-    return BULK_MAGIC + _leb128(len(items)) + b"".join(_leb128(len(item)) + item for item in items)
-
-
 __all__ = [
     "MAX_DATA_BYTES",
     "Key",
@@ -454,7 +355,6 @@ __all__ = [
     "check_usage",
     "consume_usage",
     "clear_caches",
-    "encode_bulk",
     "inherit_protection",
     "is_aead",
     "key_of",
@@ -463,7 +363,6 @@ __all__ = [
     "mac_mode",
     "merged_params",
     "open_session",
-    "parse_bulk",
     "request_data",
     "require_kind",
     "run_streamed",

@@ -12,9 +12,12 @@ from __future__ import annotations
 from ... import crypto
 from ...crypto import CipherParams, CipherStream
 from ...kmip import _schema_data as S
+from ...kmip import bulk_data
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
-from ..context import RequestContext
+from ..context import BatchState, RequestContext
+from ..objects import ManagedObject
+from ..plans import Plan, decided
 from . import _crypto as C
 
 
@@ -22,29 +25,66 @@ def handle(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
     correlation = request.correlation_value
     if correlation is not None and not request.init_indicator:
         return _continue(ctx, request, correlation)
-    data = C.request_data(request.data, required=not request.init_indicator)
+    if request.init_indicator and not request.final_indicator:
+        return _open_stream(ctx, request)
+    if bulk_data.parse(request.data) is not None:
+        return _bulk(ctx, request)
+    plan = decide(ctx, request)
+    response = execute(plan, request, ctx.batch)
+    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    return response
+
+
+def decide(ctx: RequestContext, request: S.DecryptRequest) -> Plan:
+    """Access, state, usage and the resolved cipher of a one-shot Decrypt."""
+    C.request_data(request.data)
+    mo, key, params = _load(ctx, request)
+    run = crypto.prepare_decrypt(key.material, params, approved_only=C.approved_only(ctx))
+    return decided(ctx, Operation.DECRYPT, request, mo, run)
+
+
+def execute(plan: Plan, request: S.DecryptRequest, batch: BatchState) -> S.DecryptResponse:
+    """Decrypt the request's Data as ``plan`` decided; the one place a one-shot Decrypt response is built."""
+    plaintext = plan.run(
+        C.request_data(request.data),
+        request.iv_counter_nonce,
+        request.authenticated_encryption_additional_data,
+        request.authenticated_encryption_tag,
+    )
+    return S.DecryptResponse(unique_identifier=batch.returned(plan.uid), data=plaintext)
+
+
+def _load(ctx: RequestContext, request: S.DecryptRequest) -> tuple[ManagedObject, C.Key, CipherParams]:
     mo, key = C.load_key(
         ctx, request.unique_identifier, Operation.DECRYPT, C.U.DECRYPT, kinds=("symmetric", "private"), process=True
     )
-    params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=True)
+    return mo, key, C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=True)
+
+
+def _open_stream(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
+    data = C.request_data(request.data, required=False)
+    mo, key, params = _load(ctx, request)
     uid = ctx.returned(mo.uid)
-    iv, aad = request.iv_counter_nonce, request.authenticated_encryption_additional_data
-    approved = C.approved_only(ctx)
-    if request.init_indicator and not request.final_indicator:
-        stream = crypto.decrypt_stream(key.material, params, iv=iv, aad=aad, approved_only=approved)
-        hold = C.is_aead(params)
-        out = stream.update(data)
-        correlation = C.open_session(ctx, Operation.DECRYPT, mo.uid, stream, held=hold)
-        session = C.take_session(ctx, correlation, Operation.DECRYPT, final=False)
-        return S.DecryptResponse(unique_identifier=uid, data=_release(session, out), correlation_value=correlation)
-    bulk = C.parse_bulk(data)
-    if bulk is not None:
-        return S.DecryptResponse(unique_identifier=uid, data=_decrypt_bulk(key, params, bulk, aad, approved))
-    plaintext = crypto.decrypt(
-        key.material, params, data, iv=iv, aad=aad, tag=request.authenticated_encryption_tag, approved_only=approved
+    stream = crypto.decrypt_stream(
+        key.material,
+        params,
+        iv=request.iv_counter_nonce,
+        aad=request.authenticated_encryption_additional_data,
+        approved_only=C.approved_only(ctx),
     )
-    C.offer_lane(ctx, Operation.DECRYPT, request=request, mo=mo, key=key, params=params)
-    return S.DecryptResponse(unique_identifier=uid, data=plaintext)
+    out = stream.update(data)
+    correlation = C.open_session(ctx, Operation.DECRYPT, mo.uid, stream, held=C.is_aead(params))
+    session = C.take_session(ctx, correlation, Operation.DECRYPT, final=False)
+    return S.DecryptResponse(unique_identifier=uid, data=_release(session, out), correlation_value=correlation)
+
+
+def _bulk(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
+    data = C.request_data(request.data)
+    mo, key, params = _load(ctx, request)
+    uid = ctx.returned(mo.uid)
+    items = bulk_data.parse(data) or []
+    aad = request.authenticated_encryption_additional_data
+    return S.DecryptResponse(unique_identifier=uid, data=_decrypt_bulk(key, params, items, aad, C.approved_only(ctx)))
 
 
 def _release(session: C.Session, out: bytes) -> bytes:
@@ -82,7 +122,7 @@ def _decrypt_bulk(key: C.Key, params: CipherParams, items: list[bytes], aad: byt
         body = item[nonce_length : len(item) - tag_length]
         tag = item[len(item) - tag_length :] if tag_length else None
         out.append(crypto.decrypt(key.material, params, body, iv=nonce, aad=aad, tag=tag, approved_only=approved))
-    return C.encode_bulk(out)
+    return bulk_data.encode(out)
 
 
-__all__ = ["handle"]
+__all__ = ["decide", "execute", "handle"]

@@ -21,6 +21,7 @@ def handle(ctx: RequestContext, request: S.DestroyRequest) -> S.DestroyResponse:
     mo.replace_object(None)
     mo.storage_status = STORAGE_DESTROYED
     ctx.save(mo)
+    ctx.forget(mo.uid)
     return S.DestroyResponse(unique_identifier=ctx.returned(mo.uid))
 
 

@@ -17,9 +17,12 @@ from __future__ import annotations
 from ... import crypto
 from ...crypto import CipherParams, CipherStream
 from ...kmip import _schema_data as S
+from ...kmip import bulk_data
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
-from ..context import RequestContext
+from ..context import BatchState, RequestContext
+from ..objects import ManagedObject
+from ..plans import Plan, decided
 from . import _crypto as C
 
 
@@ -27,34 +30,71 @@ def handle(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
     correlation = request.correlation_value
     if correlation is not None and not request.init_indicator:
         return _continue(ctx, request, correlation)
-    data = C.request_data(request.data, required=not request.init_indicator)
-    mo, key = C.load_key(
-        ctx, request.unique_identifier, Operation.ENCRYPT, C.U.ENCRYPT, kinds=("symmetric", "public", "private")
-    )
-    params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=True)
-    C.consume_usage(ctx, mo, len(data))
-    uid = ctx.returned(mo.uid)
-    iv, aad = request.iv_counter_nonce, request.authenticated_encryption_additional_data
-    approved = C.approved_only(ctx)
     if request.init_indicator and not request.final_indicator:
-        stream = crypto.encrypt_stream(key.material, params, iv=iv, aad=aad, approved_only=approved)
-        out = stream.update(data)
-        correlation = C.open_session(ctx, Operation.ENCRYPT, mo.uid, stream)
-        return S.EncryptResponse(
-            unique_identifier=uid, data=out, iv_counter_nonce=stream.iv_counter_nonce, correlation_value=correlation
-        )
-    bulk = C.parse_bulk(data)
-    if bulk is not None:
-        sealed = _encrypt_bulk(key, params, bulk, iv, aad, approved=approved)
-        return S.EncryptResponse(unique_identifier=uid, data=sealed)
-    result = crypto.encrypt(key.material, params, data, iv=iv, aad=aad, approved_only=approved)
-    C.offer_lane(ctx, Operation.ENCRYPT, request=request, mo=mo, key=key, params=params)
+        return _open_stream(ctx, request)
+    if bulk_data.parse(request.data) is not None:
+        return _bulk(ctx, request)
+    plan = decide(ctx, request)
+    response = execute(plan, request, ctx.batch)
+    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    return response
+
+
+def decide(ctx: RequestContext, request: S.EncryptRequest) -> Plan:
+    """Access, state, usage (Usage Limits charged) and the resolved cipher of a one-shot Encrypt."""
+    data = C.request_data(request.data)
+    mo, key, params = _load(ctx, request, len(data))
+    run = crypto.prepare_encrypt(key.material, params, approved_only=C.approved_only(ctx))
+    return decided(ctx, Operation.ENCRYPT, request, mo, run)
+
+
+def execute(plan: Plan, request: S.EncryptRequest, batch: BatchState) -> S.EncryptResponse:
+    """Encrypt the request's Data as ``plan`` decided; the one place an Encrypt response is built."""
+    data = C.request_data(request.data)
+    result = plan.run(data, request.iv_counter_nonce, request.authenticated_encryption_additional_data)
     return S.EncryptResponse(
-        unique_identifier=uid,
+        unique_identifier=batch.returned(plan.uid),
         data=result.data,
         iv_counter_nonce=result.iv_counter_nonce,
         authenticated_encryption_tag=result.tag,
     )
+
+
+def _load(ctx: RequestContext, request: S.EncryptRequest, length: int) -> tuple[ManagedObject, C.Key, CipherParams]:
+    mo, key = C.load_key(
+        ctx, request.unique_identifier, Operation.ENCRYPT, C.U.ENCRYPT, kinds=("symmetric", "public", "private")
+    )
+    params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=True)
+    C.consume_usage(ctx, mo, length)
+    return mo, key, params
+
+
+def _open_stream(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
+    data = C.request_data(request.data, required=False)
+    mo, key, params = _load(ctx, request, len(data))
+    uid = ctx.returned(mo.uid)
+    stream = crypto.encrypt_stream(
+        key.material,
+        params,
+        iv=request.iv_counter_nonce,
+        aad=request.authenticated_encryption_additional_data,
+        approved_only=C.approved_only(ctx),
+    )
+    out = stream.update(data)
+    correlation = C.open_session(ctx, Operation.ENCRYPT, mo.uid, stream)
+    return S.EncryptResponse(
+        unique_identifier=uid, data=out, iv_counter_nonce=stream.iv_counter_nonce, correlation_value=correlation
+    )
+
+
+def _bulk(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
+    data = C.request_data(request.data)
+    mo, key, params = _load(ctx, request, len(data))
+    uid = ctx.returned(mo.uid)
+    items = bulk_data.parse(data) or []
+    aad = request.authenticated_encryption_additional_data
+    sealed = _encrypt_bulk(key, params, items, request.iv_counter_nonce, aad, approved=C.approved_only(ctx))
+    return S.EncryptResponse(unique_identifier=uid, data=sealed)
 
 
 def _continue(ctx: RequestContext, request: S.EncryptRequest, correlation: bytes) -> S.EncryptResponse:
@@ -83,7 +123,7 @@ def _encrypt_bulk(
     for item in items:
         result = crypto.encrypt(key.material, params, item, aad=aad, approved_only=approved)
         out.append((result.iv_counter_nonce or b"") + result.data + (result.tag or b""))
-    return C.encode_bulk(out)
+    return bulk_data.encode(out)
 
 
-__all__ = ["handle"]
+__all__ = ["decide", "execute", "handle"]

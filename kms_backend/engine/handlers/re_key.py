@@ -29,6 +29,7 @@ def handle(ctx: RequestContext, request: S.ReKeyRequest) -> S.ReKeyResponse:
     # The old key gives up its Names first: names are unique per object type among live objects.
     retire(old, uid)
     ctx.save(old)
+    ctx.forget(old.uid)
     attrs.add(Tag.LINK, replaced_link(old.uid))
     server_generated(attrs)
     mo = new_object(

@@ -39,9 +39,11 @@ def handle(ctx: RequestContext, request: S.ReKeyKeyPairRequest) -> S.ReKeyKeyPai
     uid = ctx.new_uid()
     retire(old_private, uid)
     ctx.save(old_private)
+    ctx.forget(old_private.uid)
     if old_public is not None:
         retire(old_public, f"{uid}_pk")
         ctx.save(old_public)
+        ctx.forget(old_public.uid)
         public_attrs.add(Tag.LINK, replaced_link(old_public.uid))
     private_attrs.add(Tag.LINK, replaced_link(old_private.uid))
     private, public = create_pair(ctx, private_attrs, public_attrs, parameters, uid=uid)

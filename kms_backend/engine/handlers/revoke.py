@@ -27,6 +27,7 @@ def handle(ctx: RequestContext, request: S.RevokeRequest) -> S.RevokeResponse:
             attrs.set(Tag.DEACTIVATION_DATE, ctx.now)
     attrs.set(Tag.REVOCATION_REASON, reason)
     ctx.save(mo)
+    ctx.forget(mo.uid)
     return S.RevokeResponse(unique_identifier=ctx.returned(mo.uid))
 
 

@@ -9,11 +9,13 @@ Streaming (Init/Final Indicator, Correlation Value) hashes as it goes; EdDSA and
 from __future__ import annotations
 
 from ... import crypto
-from ...crypto import SignStream
+from ...crypto import CipherParams, SignStream
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
-from ..context import RequestContext
+from ..context import BatchState, RequestContext
+from ..objects import ManagedObject
+from ..plans import Plan, decided
 from . import _crypto as C
 
 
@@ -21,25 +23,60 @@ def handle(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
     correlation = request.correlation_value
     if correlation is not None and not request.init_indicator:
         return _continue(ctx, request, correlation)
-    digested = request.digested_data
-    if digested is not None and request.data is not None:
-        raise KmipError(ResultReason.INVALID_MESSAGE, "give Data or Digested Data, not both")
-    mo, key = C.load_key(ctx, request.unique_identifier, Operation.SIGN, C.U.SIGN, kinds=("private",))
-    params = C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=False)
-    uid = ctx.returned(mo.uid)
-    approved = C.approved_only(ctx)
     if request.init_indicator and not request.final_indicator:
-        if digested is not None:
-            raise KmipError(ResultReason.INVALID_MESSAGE, "a streamed Sign takes Data, not Digested Data")
-        stream = SignStream(key.material, params, approved_only=approved)
-        stream.update(C.request_data(request.data, required=False))
-        correlation = C.open_session(ctx, Operation.SIGN, mo.uid, stream)
-        return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
-    message = bytes(digested) if digested is not None else C.request_data(request.data)
+        return _open_stream(ctx, request)
+    plan = decide(ctx, request)
+    response = execute(plan, request, ctx.batch)
+    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    return response
+
+
+def decide(ctx: RequestContext, request: S.SignRequest) -> Plan:
+    """Access, state, usage (Usage Limits charged) and the resolved signature scheme of a one-shot Sign."""
+    _check_data_fields(request)
+    mo, key, params = _load(ctx, request)
+    message, _ = _message(request)
     C.consume_usage(ctx, mo, len(message))
-    signature = crypto.sign(key.material, params, message, digested=digested is not None, approved_only=approved)
-    C.offer_lane(ctx, Operation.SIGN, request=request, mo=mo, key=key, params=params)
-    return S.SignResponse(unique_identifier=uid, signature_data=signature)
+    run = crypto.prepare_sign(key.material, params, approved_only=C.approved_only(ctx))
+    return decided(ctx, Operation.SIGN, request, mo, run)
+
+
+def execute(plan: Plan, request: S.SignRequest, batch: BatchState) -> S.SignResponse:
+    """Sign the request's Data or Digested Data as ``plan`` decided; the one place a one-shot Sign response is
+    built."""
+    _check_data_fields(request)
+    message, digested = _message(request)
+    return S.SignResponse(unique_identifier=batch.returned(plan.uid), signature_data=plan.run(message, digested))
+
+
+def _check_data_fields(request: S.SignRequest) -> None:
+    if request.digested_data is not None and request.data is not None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, "give Data or Digested Data, not both")
+
+
+def _message(request: S.SignRequest) -> tuple[bytes, bool]:
+    """What a one-shot Sign signs, and whether it is already a digest."""
+    digested = request.digested_data
+    if digested is not None:
+        return (digested if type(digested) is bytes else bytes(digested)), True
+    return C.request_data(request.data), False
+
+
+def _load(ctx: RequestContext, request: S.SignRequest) -> tuple[ManagedObject, C.Key, CipherParams]:
+    mo, key = C.load_key(ctx, request.unique_identifier, Operation.SIGN, C.U.SIGN, kinds=("private",))
+    return mo, key, C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=False)
+
+
+def _open_stream(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
+    _check_data_fields(request)
+    mo, key, params = _load(ctx, request)
+    uid = ctx.returned(mo.uid)
+    if request.digested_data is not None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, "a streamed Sign takes Data, not Digested Data")
+    stream = SignStream(key.material, params, approved_only=C.approved_only(ctx))
+    stream.update(C.request_data(request.data, required=False))
+    correlation = C.open_session(ctx, Operation.SIGN, mo.uid, stream)
+    return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
 
 
 def _continue(ctx: RequestContext, request: S.SignRequest, correlation: bytes) -> S.SignResponse:
@@ -53,4 +90,4 @@ def _continue(ctx: RequestContext, request: S.SignRequest, correlation: bytes) -
     return S.SignResponse(unique_identifier=session.uid, signature_data=stream.finalize(data))
 
 
-__all__ = ["handle"]
+__all__ = ["decide", "execute", "handle"]

@@ -1,6 +1,6 @@
-"""Objects kept between requests (``engine.hot``) and Encrypt/Decrypt lanes (``engine.lanes``) never answer from
-stale decisions: a commit anywhere — this engine, another engine on the same store, another SQLite connection —
-and the passing of an object's dates end them; what they answer is what the handler answers."""
+"""Objects kept between requests (``engine.caches.hot``) and kept Encrypt/Decrypt/Sign Plans (``engine.caches.plans``)
+never answer from stale decisions: a commit anywhere — this engine, another engine on the same store, another SQLite
+connection — and the passing of an object's dates end them; what they answer is what the handler answers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kms_backend.crypto import _keys, _symmetric
 from kms_backend.engine import Engine, EngineConfig
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
@@ -87,28 +88,28 @@ def _count_handler_runs(engine: Engine, operation: Operation) -> list[int]:
     return runs
 
 
-def test_a_repeated_encrypt_opens_a_lane_whose_answers_match_the_handler(kms: Kms) -> None:
+def test_a_repeated_encrypt_opens_a_plan_whose_answers_match_the_handler(kms: Kms) -> None:
     uid = _active_key(kms)
-    lanes = kms.engine.lanes
-    assert lanes is not None
+    plans = kms.engine.caches.plans
+    assert plans is not None
     encrypts = _count_handler_runs(kms.engine, Operation.ENCRYPT)
     decrypts = _count_handler_runs(kms.engine, Operation.DECRYPT)
-    first = _encrypt(kms.engine, uid)  # the handler decides and opens the lane
-    assert len(lanes) == 1
-    second = _encrypt(kms.engine, uid)  # answered by the lane
+    first = _encrypt(kms.engine, uid)  # the handler decides and opens the plan
+    assert len(plans) == 1
+    second = _encrypt(kms.engine, uid)  # answered by the plan
     assert encrypts == [1]
     assert second.unique_identifier == uid
     assert second.iv_counter_nonce != first.iv_counter_nonce  # a fresh random IV each time
     assert _decrypt(kms.engine, uid, first) == DATA
     assert _decrypt(kms.engine, uid, second) == DATA
-    assert _decrypt(kms.engine, uid, second) == DATA  # the decrypt lane too
+    assert _decrypt(kms.engine, uid, second) == DATA  # the decrypt plan too
     assert decrypts == [1]
     gcm = _encrypt(kms.engine, uid, params=GCM)  # another parameter set: its own variant
     assert _decrypt(kms.engine, uid, _encrypt(kms.engine, uid, params=GCM), GCM) == DATA
     assert _decrypt(kms.engine, uid, gcm, GCM) == DATA
 
 
-def test_a_lane_gives_the_handlers_errors(kms: Kms) -> None:
+def test_a_plan_gives_the_handlers_errors(kms: Kms) -> None:
     uid = _active_key(kms)
     _encrypt(kms.engine, uid, params=GCM)
     sealed = _encrypt(kms.engine, uid, params=GCM)
@@ -127,7 +128,7 @@ def test_a_lane_gives_the_handlers_errors(kms: Kms) -> None:
     assert kms.fail(Operation.ENCRYPT, short_iv).reason == ResultReason.INVALID_FIELD
 
 
-def test_revoke_in_this_engine_ends_the_lane(kms: Kms) -> None:
+def test_revoke_in_this_engine_ends_the_plan(kms: Kms) -> None:
     uid = _active_key(kms)
     _encrypt(kms.engine, uid)
     _encrypt(kms.engine, uid)
@@ -137,7 +138,7 @@ def test_revoke_in_this_engine_ends_the_lane(kms: Kms) -> None:
     assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
 
 
-def test_a_grant_withdrawn_ends_the_grantees_lane(kms: Kms) -> None:
+def test_a_grant_withdrawn_ends_the_grantees_plan(kms: Kms) -> None:
     uid = _active_key(kms)
     kms.grant(uid, OTHER, [Operation.ENCRYPT])
     _encrypt(kms.engine, uid, OTHER)
@@ -150,16 +151,16 @@ def test_a_grant_withdrawn_ends_the_grantees_lane(kms: Kms) -> None:
     assert info.value.reason == ResultReason.PERMISSION_DENIED
 
 
-def test_a_lane_is_per_user(kms: Kms) -> None:
+def test_a_plan_is_per_user(kms: Kms) -> None:
     uid = _active_key(kms)
     _encrypt(kms.engine, uid)
     _encrypt(kms.engine, uid)
     with pytest.raises(KmipError) as info:
-        _encrypt(kms.engine, uid, OTHER)  # the owner's lane is not the other user's decision
+        _encrypt(kms.engine, uid, OTHER)  # the owner's plan is not the other user's decision
     assert info.value.reason == ResultReason.PERMISSION_DENIED
 
 
-def test_a_date_reached_ends_the_lane(kms: Kms, clock: Clock) -> None:
+def test_a_date_reached_ends_the_plan(kms: Kms, clock: Clock) -> None:
     uid = _active_key(kms, (Tag.PROTECT_STOP_DATE, NOW + 10))
     _encrypt(kms.engine, uid)
     _encrypt(kms.engine, uid)
@@ -171,7 +172,7 @@ def test_a_date_reached_ends_the_lane(kms: Kms, clock: Clock) -> None:
     assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
 
 
-def test_a_deactivation_date_reached_ends_the_lane(kms: Kms, clock: Clock) -> None:
+def test_a_deactivation_date_reached_ends_the_plan(kms: Kms, clock: Clock) -> None:
     uid = _active_key(kms, (Tag.DEACTIVATION_DATE, NOW + 5))
     _encrypt(kms.engine, uid)
     _encrypt(kms.engine, uid)
@@ -186,13 +187,13 @@ def test_usage_limits_are_charged_on_every_use(kms: Kms) -> None:
     uid = _active_key(kms, (Tag.USAGE_LIMITS, limits))
     for _ in range(3):
         _encrypt(kms.engine, uid)
-    assert kms.engine.lanes is not None and len(kms.engine.lanes) == 0
+    assert kms.engine.caches.plans is not None and len(kms.engine.caches.plans) == 0
     with pytest.raises(KmipError) as info:
         _encrypt(kms.engine, uid)
     assert info.value.reason == ResultReason.PERMISSION_DENIED
 
 
-def test_another_engine_on_the_same_store_ends_lanes_and_kept_records(store: MemoryStore, clock: Clock) -> None:
+def test_another_engine_on_the_same_store_ends_plans_and_kept_records(store: MemoryStore, clock: Clock) -> None:
     first, second = Engine(store, clock=clock), Engine(store, clock=clock)
     kms = Kms(first, clock, store)
     uid = _active_key(kms)
@@ -207,7 +208,7 @@ def test_another_engine_on_the_same_store_ends_lanes_and_kept_records(store: Mem
     assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
 
 
-def test_sqlite_commits_of_another_connection_end_lanes(tmp_path: Path) -> None:
+def test_sqlite_commits_of_another_connection_end_plans(tmp_path: Path) -> None:
     """Two stores on one SQLite file stand for two processes: PRAGMA data_version sees the other's commits."""
     url = f"sqlite:///{tmp_path / 'kms.db'}"
     clock = Clock()
@@ -219,7 +220,7 @@ def test_sqlite_commits_of_another_connection_end_lanes(tmp_path: Path) -> None:
         uid = _active_key(kms)
         _encrypt(first, uid)
         _encrypt(first, uid)
-        assert first.lanes is not None and len(first.lanes) == 1
+        assert first.caches.plans is not None and len(first.caches.plans) == 1
         stamp = first_store.change_stamp()
         _revoke(second, uid)
         assert first_store.change_stamp() != stamp
@@ -273,12 +274,12 @@ def test_a_wrapped_or_tagged_reference_takes_the_handler(kms: Kms) -> None:
     placeholder = S.EncryptRequest(cryptographic_parameters=CBC, data=DATA)  # no uid: the ID Placeholder
     with pytest.raises(KmipError):
         kms.engine.run_operation(Operation.ENCRYPT, placeholder, OWNER)
-    assert kms.engine.lanes is not None and len(kms.engine.lanes) == 0
+    assert kms.engine.caches.plans is not None and len(kms.engine.caches.plans) == 0
 
 
-def test_lanes_and_kept_objects_can_be_turned_off(store: MemoryStore, clock: Clock) -> None:
+def test_plans_and_kept_objects_can_be_turned_off(store: MemoryStore, clock: Clock) -> None:
     engine = Engine(store, EngineConfig(hot_objects=0), clock=clock)
-    assert engine.hot is None and engine.lanes is None
+    assert engine.caches.hot is None and engine.caches.plans is None
     kms = Kms(engine, clock, store)
     uid = _active_key(kms)
     assert _decrypt(engine, uid, _encrypt(engine, uid)) == DATA
@@ -323,7 +324,7 @@ def test_a_parameters_object_changed_by_the_caller_is_decided_again(kms: Kms) ->
         padding_method=PaddingMethod.PKCS5,
     )
     _encrypt(kms.engine, uid, params=params)
-    _encrypt(kms.engine, uid, params=params)  # the lane
+    _encrypt(kms.engine, uid, params=params)  # the plan
     params.padding_method = PaddingMethod.NONE  # same object, other decision: 48 bytes need no padding
     assert len(_encrypt(kms.engine, uid, params=params).data) == len(DATA)
     params.block_cipher_mode = BlockCipherMode.GCM
@@ -332,7 +333,7 @@ def test_a_parameters_object_changed_by_the_caller_is_decided_again(kms: Kms) ->
     assert sealed.authenticated_encryption_tag is not None
 
 
-def test_a_repeated_sign_takes_a_lane_and_revoke_ends_it(kms: Kms) -> None:
+def test_a_repeated_sign_takes_a_plan_and_revoke_ends_it(kms: Kms) -> None:
     from kms_backend.kmip._registry_data import HashingAlgorithm, RecommendedCurve, ValidityIndicator
 
     from .test_crypto_ops import key_pair
@@ -352,7 +353,7 @@ def test_a_repeated_sign_takes_a_lane_and_revoke_ends_it(kms: Kms) -> None:
         )
         for _ in range(2)
     ]
-    assert signs == [1]  # one decision; data and digested data both answered by the lane
+    assert signs == [1]  # one decision; data and digested data both answered by the plan
     for response, digested in [*((s, False) for s in signatures), *((p, True) for p in prehashed)]:
         verify = S.SignatureVerifyRequest(
             unique_identifier=public,
@@ -368,25 +369,37 @@ def test_a_repeated_sign_takes_a_lane_and_revoke_ends_it(kms: Kms) -> None:
     assert kms.fail(Operation.SIGN, again).reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
 
 
-def test_destroy_drops_every_kept_copy_of_the_key(kms: Kms) -> None:
+@pytest.mark.parametrize("ending", ["revoke", "destroy", "re-key"])
+def test_ending_a_key_forgets_every_kept_copy_of_it(kms: Kms, ending: str) -> None:
+    """Revoke, Destroy and Re-key end a key: the engine's one ``forget`` drops its plans, kept record, decoded
+    record and the key-byte caches of the crypto layer."""
     uid = _active_key(kms)
-    _encrypt(kms.engine, uid)
-    lanes, hot = kms.engine.lanes, kms.engine.hot
-    assert lanes is not None and hot is not None and len(lanes) == 1
-    _revoke(kms.engine, uid)
-    kms.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
-    assert len(lanes) == 0
+    _encrypt(kms.engine, uid, params=GCM)
+    caches = kms.engine.caches
+    plans, hot = caches.plans, caches.hot
+    assert plans is not None and hot is not None and len(plans) == 1
+    assert uid in hot._entries and uid in caches.records._cache
+    assert _symmetric._aesgcm.cache_info().currsize > 0  # the key's expanded AES-GCM schedule
+    if ending == "re-key":
+        kms.run(Operation.RE_KEY, S.ReKeyRequest(unique_identifier=uid))
+    else:
+        _revoke(kms.engine, uid)
+        if ending == "destroy":
+            kms.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
+    assert len(plans) == 0
     assert uid not in hot._entries
-    assert uid not in kms.engine.records._cache
+    assert uid not in caches.records._cache
+    assert _symmetric._aesgcm.cache_info().currsize == 0
+    assert _keys._parse_private.cache_info().currsize == 0
 
 
-def test_a_lane_decided_under_an_old_stamp_is_dropped_when_met(kms: Kms) -> None:
+def test_a_plan_decided_under_an_old_stamp_is_dropped_when_met(kms: Kms) -> None:
     uid = _active_key(kms)
     _encrypt(kms.engine, uid)
-    lanes = kms.engine.lanes
-    assert lanes is not None and len(lanes) == 1
-    other = kms.create_key()  # a commit: every lane is stale
+    plans = kms.engine.caches.plans
+    assert plans is not None and len(plans) == 1
+    other = kms.create_key()  # a commit: every plan is stale
     assert other != uid
     runs = _count_handler_runs(kms.engine, Operation.ENCRYPT)
-    _encrypt(kms.engine, uid)  # the stale lane is dropped, the handler decides again and opens a new one
-    assert runs == [1] and len(lanes) == 1
+    _encrypt(kms.engine, uid)  # the stale plan is dropped, the handler decides again and opens a new one
+    assert runs == [1] and len(plans) == 1
