@@ -235,13 +235,15 @@ USAGE_BITS: dict[Attribute, int] = {
 KEY_TYPE_ALGORITHMS: dict[KeyType, CryptographicAlgorithm] = {
     KeyType.AES: CryptographicAlgorithm.AES,
     KeyType.DES3: CryptographicAlgorithm.DES3,
+    KeyType.DES2: CryptographicAlgorithm.DES3,
     KeyType.SHA_1_HMAC: CryptographicAlgorithm.HMAC_SHA1,
     KeyType.SHA224_HMAC: CryptographicAlgorithm.HMAC_SHA224,
     KeyType.SHA256_HMAC: CryptographicAlgorithm.HMAC_SHA256,
     KeyType.SHA384_HMAC: CryptographicAlgorithm.HMAC_SHA384,
     KeyType.SHA512_HMAC: CryptographicAlgorithm.HMAC_SHA512,
 }
-ALGORITHM_KEY_TYPES = {v: k for k, v in KEY_TYPE_ALGORITHMS.items()}
+# DES3 of 128 bits is told apart by its length (view_values).
+ALGORITHM_KEY_TYPES = {v: k for k, v in KEY_TYPE_ALGORITHMS.items() if k is not KeyType.DES2}
 #: The KMIP Cryptographic Algorithm of key pairs ⇄ CKK_*.
 PAIR_KEY_TYPES: dict[CryptographicAlgorithm, KeyType] = {
     CryptographicAlgorithm.RSA: KeyType.RSA,
@@ -448,6 +450,8 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
             values[A.KEY_TYPE] = KeyType.GENERIC_SECRET
         else:
             values[A.KEY_TYPE] = ALGORITHM_KEY_TYPES.get(algorithm, KeyType.GENERIC_SECRET)
+            if values[A.KEY_TYPE] is KeyType.DES3 and length in (112, 128):  # two-key Triple-DES is CKK_DES2
+                values[A.KEY_TYPE] = KeyType.DES2
         values[A.VALUE_LEN] = int(length) // 8 if isinstance(length, int) else UNAVAILABLE_INFORMATION
     else:
         key_type = PAIR_KEY_TYPES.get(algorithm, KeyType.EC) if algorithm is not None else KeyType.EC

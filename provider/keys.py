@@ -50,7 +50,8 @@ _RSA_EXPONENT = b"\x01\x00\x01"
 
 
 def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template: Iterable[tuple[int, bytes]]) -> int:
-    """§5.18.1 C_GenerateKey with CKM_AES_KEY_GEN or CKM_GENERIC_SECRET_KEY_GEN; returns the key's handle."""
+    """§5.18.1 C_GenerateKey with CKM_AES_KEY_GEN, CKM_DES2/DES3_KEY_GEN or CKM_GENERIC_SECRET_KEY_GEN; returns
+    the key's handle."""
     session = get_session(lib, session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.GENERATE)
     assert spec.key_type is not None and spec.object_type is not None
@@ -62,10 +63,13 @@ def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template
     template.pop(A.CLASS, None)
     template.pop(A.KEY_TYPE, None)
     check_template(template, ObjectClass.SECRET_KEY, forbidden=(A.VALUE,))
-    length = template.pop(A.VALUE_LEN, None)
+    length = template.pop(A.VALUE_LEN, spec.key_bytes or None)
     if length is None:
         raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
-    if spec.key_type is KeyType.AES:
+    if spec.key_bytes:
+        if length != spec.key_bytes:
+            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"{spec.key_type.name} keys are {spec.key_bytes} bytes")
+    elif spec.key_type is KeyType.AES:
         if length not in (16, 24, 32):
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
     elif not spec.min_key_size <= length * 8 <= spec.max_key_size:

@@ -52,6 +52,12 @@ def _load_triple_des() -> Any:
 _TripleDES: Any = _load_triple_des()
 
 
+def _three_keys(key: bytes) -> bytes:
+    """A two-key Triple-DES key (K1 ‖ K2) as the equivalent three-key one (K1 ‖ K2 ‖ K1, SP 800-67 keying option
+    2): cryptography 47 deprecates 16-byte keys, and the result is the same cipher."""
+    return key + key[:8] if len(key) == 16 else key
+
+
 def _load_legacy_modes() -> tuple[Any, Any]:
     # CFB and OFB moved to the "decrepit" package in cryptography 47 (SP 800-38A still defines them; KMIP too).
     try:
@@ -233,7 +239,9 @@ class _Plan:
             assert iv is not None
             return Cipher(algorithms.ChaCha20(self.key, _chacha_block(iv, self.params.initial_counter_value)), None)
         algorithm: Any = (
-            _TripleDES(self.key) if self.algorithm == CryptographicAlgorithm.DES3 else algorithms.AES(self.key)
+            _TripleDES(_three_keys(self.key))
+            if self.algorithm == CryptographicAlgorithm.DES3
+            else algorithms.AES(self.key)
         )
         mode: Any
         if self.mode == BlockCipherMode.ECB:

@@ -179,6 +179,8 @@ class MechanismSpec:
     #: For key generation: the key type made and the KMIP Object Type created.
     key_type: KeyType | None = None
     object_type: ObjectType | None = None
+    #: For key generation: the fixed key length in bytes (DES2, DES3); 0: CKA_VALUE_LEN decides.
+    key_bytes: int = 0
     #: The key types the mechanism works with (CKR_KEY_TYPE_INCONSISTENT otherwise); empty: no key.
     key_types: frozenset[KeyType] = frozenset()
     #: hashlib name of the digest computed here (digests, and hash-then-sign mechanisms).

@@ -937,6 +937,35 @@ def test_aes_cbc_mac(kms: Kms, size: int) -> None:
     assert kms.run(Operation.MAC_VERIFY, wrong).validity_indicator == ValidityIndicator.INVALID
 
 
+@pytest.mark.parametrize("bits", [128, 192])
+def test_triple_des_keys_of_two_and_three_parts(kms: Kms, bits: int) -> None:
+    """Create makes two-key (128 bits, PKCS#11 CKK_DES2) and three-key Triple-DES; both encrypt in CBC."""
+    attrs = Attributes(
+        [(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.DES3), (Tag.CRYPTOGRAPHIC_LENGTH, bits), ACTIVE]
+    )
+    request = S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=attrs)
+    uid = kms.run(Operation.CREATE, request).unique_identifier
+    params = cp(cryptographic_algorithm=CryptographicAlgorithm.DES3, block_cipher_mode=BlockCipherMode.CBC)
+    iv = bytes(range(8))
+    sealed = kms.run(
+        Operation.ENCRYPT,
+        S.EncryptRequest(unique_identifier=uid, data=b"x" * 11, cryptographic_parameters=params, iv_counter_nonce=iv),
+    ).data
+    assert len(sealed) == 16
+    opened = kms.run(
+        Operation.DECRYPT,
+        S.DecryptRequest(unique_identifier=uid, data=sealed, cryptographic_parameters=params, iv_counter_nonce=iv),
+    ).data
+    assert opened == b"x" * 11
+    attrs = Attributes([(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.DES3), (Tag.CRYPTOGRAPHIC_LENGTH, 64)])
+    fails(
+        kms,
+        Operation.CREATE,
+        S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=attrs),
+        ResultReason.INVALID_ATTRIBUTE_VALUE,
+    )
+
+
 def test_hash_and_rng(kms: Kms) -> None:
     request = S.HashRequest(cryptographic_parameters=cp(hashing_algorithm=HashingAlgorithm.SHA3_256), data=b"abc")
     assert kms.run(Operation.HASH, request, OTHER).data == crypto.digest(HashingAlgorithm.SHA3_256, b"abc")

@@ -327,3 +327,46 @@ def test_aes_macs_and_general_lengths(lib: Library, user_session: int, size: int
     signatures.verify(lib, user_session, data, full_hmac[:20])
     rv = rv_of(signatures.sign_init, lib, user_session, M.SHA_1_HMAC_GENERAL, MacGeneralParams(21), hmac_key)
     assert rv == ReturnValue.MECHANISM_PARAM_INVALID
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "key_type", "size"), [(M.DES2_KEY_GEN, KeyType.DES2, 16), (M.DES3_KEY_GEN, KeyType.DES3, 24)]
+)
+def test_triple_des(lib: Library, user_session: int, mechanism: Mechanism, key_type: KeyType, size: int):
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives import padding as sym_padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    key = keys.generate_key(lib, user_session, mechanism, PLAIN)
+    assert attribute(lib, user_session, key, A.KEY_TYPE) == ulong(key_type)
+    raw = key_value(lib, user_session, key)
+    assert len(raw) == size
+    assert all(bin(b).count("1") % 2 for b in raw)  # odd parity, as DES keys on a token carry
+    iv, data = os.urandom(8), b"PLAIN TEXT_"
+    raw = raw + raw[:8] if size == 16 else raw  # K1 K2 K1: what two-key Triple-DES is
+    padder = sym_padding.PKCS7(64).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(TripleDES(raw), modes.CBC(iv)).encryptor()
+    expected = encryptor.update(padded) + encryptor.finalize()
+    ciphers.encrypt_init(lib, user_session, M.DES3_CBC_PAD, iv, key)
+    assert ciphers.encrypt(lib, user_session, data, 64) == expected
+    ciphers.decrypt_init(lib, user_session, M.DES3_CBC_PAD, iv, key)
+    assert (
+        ciphers.decrypt_update(lib, user_session, expected[:5], 64)
+        + ciphers.decrypt_update(lib, user_session, expected[5:], 64)
+        + ciphers.decrypt_final(lib, user_session, 64)
+        == data
+    )
+    ciphers.encrypt_init(lib, user_session, M.DES3_CBC, iv, key)
+    assert ciphers.encrypt(lib, user_session, padded, 64) == expected
+    ciphers.encrypt_init(lib, user_session, M.DES3_ECB, None, key)
+    ecb = Cipher(TripleDES(raw), modes.ECB()).encryptor()
+    assert ciphers.encrypt(lib, user_session, padded, 64) == ecb.update(padded) + ecb.finalize()
+    assert rv_of(ciphers.encrypt_init, lib, user_session, M.DES3_CBC, os.urandom(16), key) == (
+        ReturnValue.MECHANISM_PARAM_INVALID
+    )
+    assert rv_of(ciphers.encrypt_init, lib, user_session, M.AES_CBC, os.urandom(16), key) == (
+        ReturnValue.KEY_TYPE_INCONSISTENT
+    )
+    wrong = [(A.VALUE_LEN, ulong(8)), *PLAIN]
+    assert rv_of(keys.generate_key, lib, user_session, mechanism, wrong) == ReturnValue.ATTRIBUTE_VALUE_INVALID

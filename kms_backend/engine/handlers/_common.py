@@ -82,7 +82,7 @@ SYMMETRIC_LENGTHS: dict[int, tuple[int, tuple[int, ...] | None]] = {
     CryptographicAlgorithm.HMAC_SHA3_256: (256, None),
     CryptographicAlgorithm.HMAC_SHA3_384: (384, None),
     CryptographicAlgorithm.HMAC_SHA3_512: (512, None),
-    CryptographicAlgorithm.DES3: (192, (168, 192)),
+    CryptographicAlgorithm.DES3: (192, (112, 128, 168, 192)),  # two-key (PKCS#11 CKK_DES2) and three-key
     CryptographicAlgorithm.HMAC_SHA1: (160, None),
     CryptographicAlgorithm.HMAC_SHA224: (224, None),
     CryptographicAlgorithm.HMAC_SHA256: (256, None),
