@@ -11,7 +11,6 @@ from typing import Any
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
     CryptographicAlgorithm,
-    DerivationMethod,
     EncodingOption,
     KeyFormatType,
     ObjectType,
@@ -32,10 +31,10 @@ from .attributes import (
     parse_template,
     vendor_attribute,
 )
-from .constants import KDF_NULL, Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, ReturnValue
+from .constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
 from .library import Library, ObjectView
-from .mechanisms import MECHANISMS, Ecdh1Params, MechanismParameter, lookup, wrap_parameters
+from .mechanisms import MECHANISMS, MechanismParameter, lookup, wrap_parameters
 from .objects import adopt, check_write, object_view
 from .operations import key_for
 from .sessions import get_session
@@ -308,18 +307,6 @@ def unwrap_key(
 
 
 # -- §5.18.5 C_DeriveKey ---------------------------------------------------------------------------------------------
-def _peer_point(data: bytes, coordinate: int) -> bytes:
-    """CKM_ECDH1_DERIVE's public data: the raw point, or (as some applications send it) its DER OCTET STRING."""
-    if len(data) in (2 * coordinate + 1, coordinate + 1):
-        return data
-    if data[:1] == b"\x04" and len(data) > 2:
-        if data[1] < 0x80 and data[1] == len(data) - 2:
-            return data[2:]
-        if data[1] == 0x81 and len(data) > 3 and data[2] == len(data) - 3:
-            return data[3:]
-    raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, "the peer's public data is not a point on the key's curve")
-
-
 def derive_key(
     lib: Library,
     session_handle: int,
@@ -329,33 +316,27 @@ def derive_key(
     base_handle: int,
     raw_template: Iterable[tuple[int, bytes]],
 ) -> int:
-    """§5.18.5 C_DeriveKey with CKM_ECDH1_DERIVE (CKD_NULL: the leading bytes of the shared secret) → KMIP Derive
-    Key, Derivation Method Asymmetric Key, the peer's point as Derivation Data."""
+    """§5.18.5 C_DeriveKey → KMIP Derive Key with the fields the mechanism's row plans (ECDH: Asymmetric Key and
+    the peer's point; AES_*_ENCRYPT_DATA: Encrypt and the data)."""
     session = get_session(lib, session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.DERIVE)
-    if not isinstance(parameter, Ecdh1Params):
-        raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, f"{kind.name} takes CK_ECDH1_DERIVE_PARAMS")
-    if parameter.kdf != KDF_NULL or parameter.shared_data:
-        raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, "only CKD_NULL without shared data is supported")
-    base = key_for(lib, base_handle, spec, (ObjectClass.PRIVATE_KEY,), A.DERIVE)
-    curve = PARAMS_CURVES.get(base.values.get(A.EC_PARAMS, b""))
-    coordinate = _NAMED_CURVES.get(curve) if curve is not None else None
-    if coordinate is None:
-        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDH needs a P-256, P-384 or P-521 key")
-    point = _peer_point(parameter.public_data, coordinate)
+    if spec.derive is None:
+        raise CkError(ReturnValue.MECHANISM_INVALID, f"{kind.name} does not derive keys")
+    base = key_for(lib, base_handle, spec, (ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY), A.DERIVE)
+    plan = spec.derive(parameter, base.values)
     template = parse_template(raw_template)
     if template.pop(A.CLASS, ObjectClass.SECRET_KEY) != ObjectClass.SECRET_KEY:
-        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "ECDH derives secret keys")
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} derives secret keys")
     key_type = template.pop(A.KEY_TYPE, KeyType.GENERIC_SECRET)
     length = template.pop(A.VALUE_LEN, None)
     check_template(template, ObjectClass.SECRET_KEY, forbidden=(A.VALUE,))
     check_write(lib, session, template)
     if length is None:
-        if key_type != KeyType.GENERIC_SECRET:
+        if key_type != KeyType.GENERIC_SECRET or not plan.default_length:
             raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
-        length = coordinate
-    if not 0 < length <= coordinate:
-        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"at most {coordinate} bytes can be derived")
+        length = plan.default_length
+    if not 0 < length <= plan.max_length:
+        raise CkError(plan.too_long, f"at most {plan.max_length} bytes can be derived")
     attrs = kmip_attributes(ObjectClass.SECRET_KEY, template, int(time.time()))
     attrs.add(Tag.CRYPTOGRAPHIC_LENGTH, length * 8)
     if key_type == KeyType.GENERIC_SECRET:
@@ -374,8 +355,8 @@ def derive_key(
         S.DeriveKeyRequest(
             object_type=object_type,
             unique_identifier=[base.uid],
-            derivation_method=DerivationMethod.ASYMMETRIC_KEY,
-            derivation_parameters=S.DerivationParameters(derivation_data=[point]),
+            derivation_method=plan.method,
+            derivation_parameters=plan.parameters,
             attributes=attrs,
         ),
     )

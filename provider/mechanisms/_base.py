@@ -11,14 +11,14 @@ Linux LP64 layout: CK_ULONG and pointers are 8 bytes, naturally aligned (PKCS#11
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kms_backend.kmip import _schema_data as S
-from kms_backend.kmip._registry_data import HashingAlgorithm, ObjectType
+from kms_backend.kmip._registry_data import DerivationMethod, HashingAlgorithm, ObjectType
 
-from ..constants import KeyType, MaskGenerationFunction, Mechanism, MechanismFlag, ReturnValue
+from ..constants import Attribute, KeyType, MaskGenerationFunction, Mechanism, MechanismFlag, ReturnValue
 from ..errors import CkError
 
 M = Mechanism
@@ -164,9 +164,25 @@ class SignaturePlan:
     mac_length: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class DerivePlan:
+    """A derivation mechanism as KMIP Derive Key fields, for a given base key."""
+
+    method: DerivationMethod
+    parameters: S.DerivationParameters
+    #: The most bytes the derivation gives (the shared secret's or the encrypted data's length).
+    max_length: int
+    #: The length of a derived generic secret whose template has no CKA_VALUE_LEN (0: CKA_VALUE_LEN required).
+    default_length: int = 0
+    #: What a CKA_VALUE_LEN over ``max_length`` is: the template's fault, or the parameter's (data too short).
+    too_long: ReturnValue = ReturnValue.ATTRIBUTE_VALUE_INVALID
+
+
 CipherPlanner = Callable[[MechanismParameter], CipherPlan]
 SignaturePlanner = Callable[[MechanismParameter], SignaturePlan]
 WrapPlanner = Callable[[MechanismParameter], S.CryptographicParameters]
+#: (parameter, the base key's PKCS#11 attributes) → the Derive Key fields.
+DerivePlanner = Callable[[MechanismParameter, Mapping[Attribute, Any]], DerivePlan]
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +209,8 @@ class MechanismSpec:
     signature: SignaturePlanner | None = None
     #: C_WrapKey / C_UnwrapKey: the Cryptographic Parameters of the Key Wrapping Specification.
     wrap: WrapPlanner | None = None
+    #: C_DeriveKey: the KMIP Derive Key fields.
+    derive: DerivePlanner | None = None
 
 
 def invalid(message: str) -> CkError:
@@ -253,6 +271,8 @@ __all__ = [
     "CStruct",
     "CipherPlan",
     "CipherPlanner",
+    "DerivePlan",
+    "DerivePlanner",
     "MacGeneralParams",
     "MechanismParameter",
     "MechanismSpec",

@@ -10,16 +10,26 @@
 | AES_KEY_WRAP / _KWP (_PAD)       | Get / Register with Key Wrapping: NISTKeyWrap / AESKeyWrapPadding           |
 | AES_CMAC (_GENERAL)              | MAC / MAC Verify, AES (CMAC); _GENERAL: cut to CK_MAC_GENERAL_PARAMS bytes  |
 | AES_MAC (_GENERAL)               | MAC, AES with Block Cipher Mode CBC (CBC-MAC); AES_MAC: 8 bytes (half block)|
+| AES_ECB/CBC_ENCRYPT_DATA         | Derive Key, Derivation Method Encrypt: the data encrypted under the base    |
+|                                  | key in ECB, or CBC with the given IV, no padding; the key is its first bytes|
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kms_backend.kmip import _schema_data as S
-from kms_backend.kmip._registry_data import BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod
+from kms_backend.kmip._registry_data import (
+    BlockCipherMode,
+    CryptographicAlgorithm,
+    DerivationMethod,
+    ObjectType,
+    PaddingMethod,
+)
 
-from ..constants import KeyType, Mechanism, MechanismFlag
+from ..constants import Attribute, KeyType, Mechanism, MechanismFlag, ReturnValue
 from ._base import (
     CIPHER,
     MAC_GENERAL_PARAMS,
@@ -28,6 +38,8 @@ from ._base import (
     CipherPlan,
     CipherPlanner,
     CStruct,
+    DerivePlan,
+    DerivePlanner,
     MechanismParameter,
     MechanismSpec,
     SignaturePlan,
@@ -82,6 +94,36 @@ GCM_PARAMS_V240 = CStruct(
     pointer("pAAD", "ulAADLen", "aad"),
     ulong("ulAADLen"),
     ulong("ulTagBits", "tag_bits"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDerivationStringData(StructParameter):
+    """CK_KEY_DERIVATION_STRING_DATA (§2.43.x): the data CKM_AES_ECB_ENCRYPT_DATA encrypts."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CbcEncryptDataParams(StructParameter):
+    """CK_AES_CBC_ENCRYPT_DATA_PARAMS (§2.15.x)."""
+
+    iv: bytes
+    data: bytes
+
+
+KEY_DERIVATION_STRING_DATA = CStruct(
+    "CK_KEY_DERIVATION_STRING_DATA",
+    KeyDerivationStringData,
+    pointer("pData", "ulLen", "data"),
+    ulong("ulLen"),
+)
+CBC_ENCRYPT_DATA_PARAMS = CStruct(
+    "CK_AES_CBC_ENCRYPT_DATA_PARAMS",
+    CbcEncryptDataParams,
+    array("iv", 16, "iv"),
+    pointer("pData", "length", "data"),
+    ulong("length"),
 )
 CTR_PARAMS = CStruct(
     "CK_AES_CTR_PARAMS", CtrParams, ulong("ulCounterBits", "counter_bits"), array("cb", 16, "counter_block")
@@ -162,6 +204,37 @@ def _mac(kind: Mechanism, parameters: S.CryptographicParameters, fixed_length: i
     return plan
 
 
+def _encrypt_data(kind: Mechanism, mode: BlockCipherMode) -> DerivePlanner:
+    """§2.15: the derived key is the leading bytes of the data encrypted under the base key (no padding)."""
+    parameters = S.CryptographicParameters(
+        cryptographic_algorithm=_AES, block_cipher_mode=mode, padding_method=_NO_PADDING
+    )
+    takes = CBC_ENCRYPT_DATA_PARAMS if mode == BlockCipherMode.CBC else KEY_DERIVATION_STRING_DATA
+
+    def plan(parameter: MechanismParameter, _base: Mapping[Attribute, Any]) -> DerivePlan:
+        iv = None
+        if isinstance(parameter, CbcEncryptDataParams) and mode == BlockCipherMode.CBC:
+            iv, data = parameter.iv, parameter.data
+        elif isinstance(parameter, KeyDerivationStringData) and mode == BlockCipherMode.ECB:
+            data = parameter.data
+        else:
+            raise invalid(f"{kind.name} takes {takes.name}")
+        if not data or len(data) % 16:
+            raise invalid(f"{kind.name} encrypts whole 16-byte blocks of data")
+        derivation = S.DerivationParameters(
+            cryptographic_parameters=parameters, initialization_vector=iv, derivation_data=[data]
+        )
+        return DerivePlan(
+            DerivationMethod.ENCRYPT,
+            derivation,
+            max_length=len(data),
+            default_length=len(data),
+            too_long=ReturnValue.MECHANISM_PARAM_INVALID,
+        )
+
+    return plan
+
+
 _KEYS = frozenset({KeyType.AES})
 
 
@@ -172,10 +245,19 @@ def _aes(
     cipher: CipherPlanner | None = None,
     wrap: WrapPlanner | None = None,
     signature: SignaturePlanner | None = None,
+    derive: DerivePlanner | None = None,
 ) -> MechanismSpec:
     # Key sizes are in bytes for AES (§2.14.2).
     return MechanismSpec(
-        16, 32, flags, key_types=_KEYS, parameter=parameter, cipher=cipher, wrap=wrap, signature=signature
+        16,
+        32,
+        flags,
+        key_types=_KEYS,
+        parameter=parameter,
+        cipher=cipher,
+        wrap=wrap,
+        signature=signature,
+        derive=derive,
     )
 
 
@@ -194,6 +276,27 @@ MECHANISMS: dict[Mechanism, MechanismSpec] = {
     # §2.14.x: CKM_AES_MAC always gives half a block.
     M.AES_MAC: _aes(SIGN, signature=_mac(M.AES_MAC, _CBC_MAC, 8)),
     M.AES_MAC_GENERAL: _aes(SIGN, parameter=(MAC_GENERAL_PARAMS,), signature=_mac(M.AES_MAC_GENERAL, _CBC_MAC, None)),
+    M.AES_ECB_ENCRYPT_DATA: _aes(
+        F.DERIVE,
+        parameter=(KEY_DERIVATION_STRING_DATA,),
+        derive=_encrypt_data(M.AES_ECB_ENCRYPT_DATA, BlockCipherMode.ECB),
+    ),
+    M.AES_CBC_ENCRYPT_DATA: _aes(
+        F.DERIVE,
+        parameter=(CBC_ENCRYPT_DATA_PARAMS,),
+        derive=_encrypt_data(M.AES_CBC_ENCRYPT_DATA, BlockCipherMode.CBC),
+    ),
 }
 
-__all__ = ["CTR_PARAMS", "GCM_PARAMS", "GCM_PARAMS_V240", "MECHANISMS", "CtrParams", "GcmParams"]
+__all__ = [
+    "CBC_ENCRYPT_DATA_PARAMS",
+    "CTR_PARAMS",
+    "GCM_PARAMS",
+    "GCM_PARAMS_V240",
+    "KEY_DERIVATION_STRING_DATA",
+    "MECHANISMS",
+    "CbcEncryptDataParams",
+    "CtrParams",
+    "GcmParams",
+    "KeyDerivationStringData",
+]

@@ -11,21 +11,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kms_backend.kmip import _schema_data as S
-from kms_backend.kmip._registry_data import CryptographicAlgorithm
+from kms_backend.kmip._registry_data import CryptographicAlgorithm, DerivationMethod, RecommendedCurve
 
-from ..constants import KeyType, Mechanism, MechanismFlag
+from ..attributes import PARAMS_CURVES
+from ..constants import KDF_NULL, Attribute, KeyType, Mechanism, MechanismFlag, ReturnValue
+from ..errors import CkError
 from ._base import (
     HASHES,
     SIGN,
     CStruct,
+    DerivePlan,
     MechanismParameter,
     MechanismSpec,
     SignaturePlan,
     SignaturePlanner,
     StructParameter,
+    invalid,
     no_parameter,
     pointer,
     ulong,
@@ -80,6 +86,37 @@ def _eddsa(parameter: MechanismParameter) -> SignaturePlan:
     return _ED25519
 
 
+#: The coordinate size in bytes of the curves ECDH derives on.
+COORDINATE_BYTES = {RecommendedCurve.P_256: 32, RecommendedCurve.P_384: 48, RecommendedCurve.P_521: 66}
+
+
+def _peer_point(data: bytes, coordinate: int) -> bytes:
+    """CKM_ECDH1_DERIVE's public data: the raw point, or (as some applications send it) its DER OCTET STRING."""
+    if len(data) in (2 * coordinate + 1, coordinate + 1):
+        return data
+    if data[:1] == b"\x04" and len(data) > 2:
+        if data[1] < 0x80 and data[1] == len(data) - 2:
+            return data[2:]
+        if data[1] == 0x81 and len(data) > 3 and data[2] == len(data) - 3:
+            return data[3:]
+    raise invalid("the peer's public data is not a point on the key's curve")
+
+
+def _ecdh(parameter: MechanismParameter, base: Mapping[Attribute, Any]) -> DerivePlan:
+    """CKD_NULL: the leading bytes of the shared secret (KMIP Derive Key, Asymmetric Key, the peer's point)."""
+    if not isinstance(parameter, Ecdh1Params):
+        raise invalid("ECDH1_DERIVE takes CK_ECDH1_DERIVE_PARAMS")
+    if parameter.kdf != KDF_NULL or parameter.shared_data:
+        raise invalid("only CKD_NULL without shared data is supported")
+    curve = PARAMS_CURVES.get(base.get(Attribute.EC_PARAMS, b""))
+    coordinate = COORDINATE_BYTES.get(curve) if curve is not None else None
+    if coordinate is None:
+        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDH needs a P-256, P-384 or P-521 key")
+    point = _peer_point(parameter.public_data, coordinate)
+    derivation = S.DerivationParameters(derivation_data=[point])
+    return DerivePlan(DerivationMethod.ASYMMETRIC_KEY, derivation, max_length=coordinate, default_length=coordinate)
+
+
 _KEYS = frozenset({KeyType.EC})
 _EC_FLAGS = F.EC_F_P | F.EC_NAMEDCURVE | F.EC_UNCOMPRESS
 
@@ -98,9 +135,11 @@ MECHANISMS: dict[Mechanism, MechanismSpec] = {
     M.ECDSA_SHA256: _ecdsa(M.ECDSA_SHA256, "sha256"),
     M.ECDSA_SHA384: _ecdsa(M.ECDSA_SHA384, "sha384"),
     M.ECDSA_SHA512: _ecdsa(M.ECDSA_SHA512, "sha512"),
-    M.ECDH1_DERIVE: MechanismSpec(256, 521, F.DERIVE | _EC_FLAGS, key_types=_KEYS, parameter=(ECDH1_DERIVE_PARAMS,)),
+    M.ECDH1_DERIVE: MechanismSpec(
+        256, 521, F.DERIVE | _EC_FLAGS, key_types=_KEYS, parameter=(ECDH1_DERIVE_PARAMS,), derive=_ecdh
+    ),
     M.EC_EDWARDS_KEY_PAIR_GEN: MechanismSpec(255, 255, F.GENERATE_KEY_PAIR, KeyType.EC_EDWARDS),
     M.EDDSA: MechanismSpec(255, 255, SIGN, key_types=frozenset({KeyType.EC_EDWARDS}), signature=_eddsa),
 }
 
-__all__ = ["ECDH1_DERIVE_PARAMS", "MECHANISMS", "Ecdh1Params"]
+__all__ = ["COORDINATE_BYTES", "ECDH1_DERIVE_PARAMS", "MECHANISMS", "Ecdh1Params"]

@@ -370,3 +370,50 @@ def test_triple_des(lib: Library, user_session: int, mechanism: Mechanism, key_t
     )
     wrong = [(A.VALUE_LEN, ulong(8)), *PLAIN]
     assert rv_of(keys.generate_key, lib, user_session, mechanism, wrong) == ReturnValue.ATTRIBUTE_VALUE_INVALID
+
+
+def test_aes_encrypt_data_derivation(lib: Library, user_session: int):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from provider.mechanisms.aes import CbcEncryptDataParams, KeyDerivationStringData
+
+    base = aes_key(lib, user_session, (A.DERIVE, boolean(True)))
+    raw = key_value(lib, user_session, base)
+    data, iv = os.urandom(32), os.urandom(16)
+    ecb = Cipher(algorithms.AES(raw), modes.ECB()).encryptor()
+    cbc = Cipher(algorithms.AES(raw), modes.CBC(iv)).encryptor()
+    expected = {M.AES_ECB_ENCRYPT_DATA: ecb.update(data), M.AES_CBC_ENCRYPT_DATA: cbc.update(data)}
+    parameters = {
+        M.AES_ECB_ENCRYPT_DATA: KeyDerivationStringData(data),
+        M.AES_CBC_ENCRYPT_DATA: CbcEncryptDataParams(iv, data),
+    }
+    for mechanism, parameter in parameters.items():
+        for length in (16, 32):
+            template = [
+                (A.CLASS, ulong(ObjectClass.SECRET_KEY)),
+                (A.KEY_TYPE, ulong(KeyType.AES)),
+                (A.VALUE_LEN, ulong(length)),
+                *PLAIN,
+            ]
+            derived = keys.derive_key(lib, user_session, mechanism, parameter, base_handle=base, raw_template=template)
+            assert key_value(lib, user_session, derived) == expected[mechanism][:length]
+        generic = keys.derive_key(lib, user_session, mechanism, parameter, base_handle=base, raw_template=PLAIN)
+        assert key_value(lib, user_session, generic) == expected[mechanism]
+    short = KeyDerivationStringData(data[:16])
+    too_long = [(A.KEY_TYPE, ulong(KeyType.AES)), (A.VALUE_LEN, ulong(32)), *PLAIN]
+    for parameter, template in (
+        (KeyDerivationStringData(data[:15]), PLAIN),
+        (short, too_long),
+        (CbcEncryptDataParams(iv, b""), PLAIN),
+        (None, PLAIN),
+    ):
+        mechanism = M.AES_CBC_ENCRYPT_DATA if isinstance(parameter, CbcEncryptDataParams) else M.AES_ECB_ENCRYPT_DATA
+        rv = rv_of(_derive, lib, user_session, mechanism, parameter, base, template)
+        assert rv == ReturnValue.MECHANISM_PARAM_INVALID
+    no_derive = aes_key(lib, user_session)
+    rv = rv_of(_derive, lib, user_session, M.AES_ECB_ENCRYPT_DATA, short, no_derive, PLAIN)
+    assert rv == ReturnValue.KEY_FUNCTION_NOT_PERMITTED
+
+
+def _derive(lib: Library, session: int, mechanism: int, parameter, base: int, template) -> int:
+    return keys.derive_key(lib, session, mechanism, parameter, base_handle=base, raw_template=template)

@@ -50,6 +50,8 @@ def test_every_row_has_the_plans_its_flags_promise() -> None:
             assert spec.wrap is not None, kind
         if spec.flags & (F.GENERATE | F.GENERATE_KEY_PAIR):
             assert spec.key_type is not None, kind
+        if spec.flags & F.DERIVE:
+            assert spec.derive is not None, kind
         if spec.flags & F.DIGEST:
             assert spec.hash_name is not None, kind
         sizes = [layout.size for layout in spec.parameter]
