@@ -50,6 +50,8 @@ class BatchState:
     returned_uids: list[str] = field(default_factory=list)
     #: Per-item facts a handler leaves for the version translation (the attribute a 1.x Delete removed).
     extras: dict[str, Any] = field(default_factory=dict)
+    #: The request header's Asynchronous Indicator (1.x Boolean, 2.x enumeration), None if absent.
+    asynchronous: object = None
 
     def returned(self, uid: str, *, placeholder: bool = True) -> str:
         """Record a Unique Identifier returned by a batch item (2.x Integer references) and, unless

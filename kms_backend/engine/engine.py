@@ -28,6 +28,7 @@ from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion
 from ..kmip.schema import Struct
 from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
+from . import asynchronous
 from .caches import EngineCaches
 from .config import EngineConfig
 from .context import BatchState, Handler, RequestContext
@@ -36,6 +37,8 @@ from .objects import RecordCodec
 from .plans import PlanCache
 
 log = logging.getLogger("keystead.engine")
+#: Result Statuses after which a Stop batch goes on to its next item.
+_GOING_ON = frozenset({ResultStatus.SUCCESS, ResultStatus.OPERATION_PENDING})
 
 Clock = Callable[[], float]
 
@@ -86,6 +89,8 @@ class Engine:
             _power_on_self_tests()
         #: Per-operation state that spans requests (streaming Encrypt/Sign contexts keyed by Correlation Value).
         self.sessions: dict[bytes, Any] = {}
+        #: Items answered Operation Pending, for Poll and Cancel.
+        self.asynchronous = asynchronous.AsynchronousOperations(clock)
 
     # -- whole messages -------------------------------------------------------------------------------------------
     def process_tree(self, request: Item, user: str) -> Item:
@@ -119,7 +124,7 @@ class Engine:
                 version, KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many batch items in one request")
             )
         option = header.batch_error_continuation_option or BatchErrorContinuationOption.STOP
-        batch = BatchState()
+        batch = BatchState(asynchronous=header.asynchronous_indicator)
         if option == BatchErrorContinuationOption.UNDO and len(items) > 1:
             results = self._run_undo(items, user, version, batch)
         else:
@@ -127,7 +132,7 @@ class Engine:
             for item in items:
                 result = self._run_item(item, user, version, batch, None)
                 results.append(result)
-                if result.result_status != ResultStatus.SUCCESS and option == BatchErrorContinuationOption.STOP:
+                if result.result_status not in _GOING_ON and option == BatchErrorContinuationOption.STOP:
                     break
         response: messages.ResponseMessage = self._response(version, results, header)
         if header.maximum_response_size is not None:
@@ -173,9 +178,29 @@ class Engine:
                 # 1.x Attribute Index has no 2.1 field: Modify/Delete Attribute read it from the original payload.
                 batch.extras["request_v1"] = payload
             request = translate.to_v2(payload) if version[0] < 2 else payload
+            if tx is None and asynchronous.wanted(batch.asynchronous, operation, request):
+                value = self.asynchronous.submit(
+                    user, operation, lambda: self._run_detached(operation, request, payload, user, version)
+                )
+                if value is not None:
+                    return self._batch_item(
+                        version,
+                        operation=operation,
+                        unique_batch_item_id=item.unique_batch_item_id,
+                        result_status=ResultStatus.OPERATION_PENDING,
+                        asynchronous_correlation_value=value,
+                    )
             response = self.run_operation(operation, request, user, version, batch=batch, tx=tx)
             if version[0] < 2:
                 response = translate.to_v1(response, version, **_v1_extras(payload, response, batch))
+        except asynchronous.OperationPending as pending:
+            return self._batch_item(
+                version,
+                operation=operation,
+                unique_batch_item_id=item.unique_batch_item_id,
+                result_status=ResultStatus.OPERATION_PENDING,
+                asynchronous_correlation_value=pending.correlation_value,
+            )
         except KmipError as exc:
             return self._failure(version, item, exc)
         except StoreError:
@@ -186,11 +211,25 @@ class Engine:
             return self._failure(version, item, KmipError(ResultReason.GENERAL_FAILURE, "internal server error"))
         return self._batch_item(
             version,
-            operation=operation,
+            # Poll answers with the polled operation's response, under that operation's name.
+            operation=batch.extras.get("answered_operation", operation),
             unique_batch_item_id=item.unique_batch_item_id,
             result_status=ResultStatus.SUCCESS,
             response_payload=response,
         )
+
+    def _run_detached(
+        self, operation: Operation, request: Struct, payload: Struct, user: str, version: ProtocolVersion
+    ) -> Struct:
+        """An item answered Pending, run on the asynchronous pool in its own transaction; its response in the
+        request's version, which Poll returns."""
+        batch = BatchState()
+        if version[0] < 2:
+            batch.extras["request_v1"] = payload
+        response = self.run_operation(operation, request, user, version, batch=batch)
+        if version[0] < 2:
+            response = translate.to_v1(response, version, **_v1_extras(payload, response, batch))
+        return response
 
     def run_operation(
         self,

@@ -118,6 +118,7 @@ class Kms:
         option: BatchErrorContinuationOption | None = None,
         version: ProtocolVersion = (2, 1),
         max_size: int | None = None,
+        asynchronous: Any = None,
     ) -> Any:
         """Send one Request Message (2.x or 1.x form by ``version``) through the tree interface, as transports do,
         and decode the response tree (so the response is checked to encode)."""
@@ -138,6 +139,7 @@ class Kms:
             batch_count=len(batch_items),
             batch_error_continuation_option=option,
             maximum_response_size=max_size,
+            asynchronous_indicator=asynchronous,
         )
         request = message_cls(request_header=header, batch_item=batch_items)  # type: ignore[arg-type]
         return messages.decode_response(self.engine.process_tree(to_tree(request), user))

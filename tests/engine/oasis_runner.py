@@ -28,6 +28,9 @@ T5  Which optional and vendor attributes a server keeps is its choice (KMIP 2.1 
     List, the server may return more than the recording server; every expected one must still be there.
 T6  A Query response describes the server (KMIP 2.1 §6.1.37): Operations and Object Types are compared as sets
     and the server may list more; Vendor Identification and Server Information are checked for presence only.
+    The server-to-client operations (Notify, Put: KMIP 2.1 §6.2, 1.4 §5) in an expected Operations list say
+    which messages the recording server pushes to its clients, not which requests it serves: a server that
+    pushes nothing lists neither, so they are not expected.
     Likewise the Random Number Generator attribute describes the server's RNG: presence only.
 T7  Located Items is optional in a Locate response (KMIP 2.1 §6.1.27, "the server MAY ... omit"): not compared
     when the expected response omits it.
@@ -86,6 +89,8 @@ _IGNORED: dict[int, frozenset[int]] = {
     Tag.RESPONSE_HEADER: frozenset({Tag.CLIENT_CORRELATION_VALUE, Tag.SERVER_CORRELATION_VALUE}),
     Tag.BATCH_ITEM: frozenset({Tag.RESULT_MESSAGE}),
 }
+#: T6: operations only a server sends (KMIP 2.1 §6.2), not expected in a Query Operations answer.
+_SERVER_TO_CLIENT = frozenset({Operation.NOTIFY, Operation.PUT})
 #: T6: items that describe the server, checked for presence only.
 _SERVER_DESCRIPTIONS = frozenset({Tag.RANDOM_NUMBER_GENERATOR, Tag.SERVER_INFORMATION})
 #: T8: operations whose responses carry the uids of keys the server generated.
@@ -434,6 +439,8 @@ class _Latitude:
     ignored: frozenset[int] = frozenset()
     #: Children checked for presence and type only (T6).
     presence: frozenset[int] = frozenset()
+    #: Operation values left out of the expected children (T6: server-to-client operations in Query).
+    not_expected_operations: frozenset[int] = frozenset()
 
 
 _IN_ORDER = _Latitude()
@@ -456,7 +463,12 @@ def _latitude(expected: Item, path: str, ctx: _Context) -> _Latitude:
     if is_payload and ctx.operation == Operation.GET_ATTRIBUTE_LIST:
         return _Latitude(unordered=frozenset({Tag.ATTRIBUTE_NAME, Tag.ATTRIBUTE_REFERENCE}), superset=True)
     if is_payload and ctx.operation == Operation.QUERY:
-        return _Latitude(unordered=None, superset=True, presence=frozenset({Tag.VENDOR_IDENTIFICATION}))
+        return _Latitude(
+            unordered=None,
+            superset=True,
+            presence=frozenset({Tag.VENDOR_IDENTIFICATION}),
+            not_expected_operations=_SERVER_TO_CLIENT,
+        )
     if is_payload and ctx.operation == Operation.LOCATE and expected.find(Tag.LOCATED_ITEMS) is None:
         return _Latitude(ignored=frozenset({Tag.LOCATED_ITEMS}))
     return _Latitude(ignored=ignored) if ignored else _IN_ORDER
@@ -465,7 +477,12 @@ def _latitude(expected: Item, path: str, ctx: _Context) -> _Latitude:
 def _compare_children(expected: Item, actual: Item, path: str, ctx: _Context) -> Mismatch | None:
     latitude = _latitude(expected, path, ctx)
     exp = [_presence_only(c) if c.tag in latitude.presence else c for c in expected.children()]
-    exp = [c for c in exp if c.tag not in latitude.ignored]
+    exp = [
+        c
+        for c in exp
+        if c.tag not in latitude.ignored
+        and not (c.tag == Tag.OPERATION and c.value in latitude.not_expected_operations)
+    ]
     act = [c for c in actual.children() if c.tag not in latitude.ignored]
     if latitude.unordered is None or latitude.unordered:
         return _compare_unordered(exp, act, path, ctx, latitude)

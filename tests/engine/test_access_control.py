@@ -29,6 +29,7 @@ from kms_backend.kmip._registry_data import (
     CryptographicAlgorithm,
     CryptographicUsageMask,
     DerivationMethod,
+    EndpointRole,
     HashingAlgorithm,
     InteropFunction,
     ItemType,
@@ -42,6 +43,7 @@ from kms_backend.kmip._registry_data import (
     RevocationReasonCode,
     SplitKeyMethod,
     Tag,
+    UsageLimitsUnit,
 )
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes, Struct
@@ -174,6 +176,11 @@ def _register_active(kms: Kms, object_type: ObjectType, obj: Struct) -> str:
     return str(kms.run(Operation.REGISTER, request).unique_identifier)
 
 
+def _limited_key(kms: Kms) -> str:
+    limits = S.UsageLimits(usage_limits_total=100, usage_limits_unit=UsageLimitsUnit.OBJECT)
+    return kms.create_key(*TARGET_ATTRIBUTES, (Tag.USAGE_LIMITS, limits))
+
+
 def _active_key(kms: Kms) -> str:
     return _register_active(kms, ObjectType.SYMMETRIC_KEY, _symmetric_key())
 
@@ -229,7 +236,7 @@ def _derive_request(uid: str) -> S.DeriveKeyRequest:
 @dataclass(frozen=True)
 class Case:
     """How to exercise one operation: ``object`` acts on an existing object, ``create`` makes new objects,
-    ``server`` concerns no object."""
+    ``server`` concerns no object, ``asynchronous`` acts on the requester's own pending operations."""
 
     kind: str
     request: Callable[[str], Struct]
@@ -374,6 +381,17 @@ REQUESTS: dict[Operation, Case] = {
         "object", lambda uid: S.ReCertifyRequest(unique_identifier=uid), _new_open_ca_certificate
     ),
     Operation.VALIDATE: Case("object", lambda uid: S.ValidateRequest(unique_identifier=[uid]), _new_certificate),
+    Operation.OBTAIN_LEASE: Case("object", lambda uid: S.ObtainLeaseRequest(unique_identifier=uid)),
+    Operation.GET_USAGE_ALLOCATION: Case(
+        "object",
+        lambda uid: S.GetUsageAllocationRequest(unique_identifier=uid, usage_limits_count=1),
+        _limited_key,
+    ),
+    # Asynchronous requests are the submitter's alone; test_asynchronous covers another user's refusal.
+    Operation.POLL: Case("asynchronous", lambda _: S.PollRequest(asynchronous_correlation_value=b"\0" * 16)),
+    Operation.CANCEL: Case("asynchronous", lambda _: S.CancelRequest(asynchronous_correlation_value=b"\0" * 16)),
+    Operation.QUERY_ASYNCHRONOUS_REQUESTS: Case("server", lambda _: S.QueryAsynchronousRequestsRequest()),
+    Operation.SET_ENDPOINT_ROLE: Case("server", lambda _: S.SetEndpointRoleRequest(endpoint_role=EndpointRole.SERVER)),
 }
 
 ROUTED = sorted(ROUTES)

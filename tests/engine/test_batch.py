@@ -194,9 +194,8 @@ def test_unreadable_request_gets_an_error_response(kms: Kms) -> None:
 
 
 def test_unknown_operation_is_operation_not_supported(kms: Kms) -> None:
-    # Poll: a 2.1 operation no handler implements (no asynchronous operations here); 0xFFFF: no operation at all,
-    # whose payload stays a raw item.
-    assert Operation.POLL not in kms.engine.routes
+    # Process: a 2.1 operation no handler implements; 0xFFFF: no operation at all, whose payload stays a raw item.
+    assert Operation.PROCESS not in kms.engine.routes
     raw = Item(Tag.REQUEST_PAYLOAD, ItemType.STRUCTURE, [])
     request = S.RequestMessage(
         request_header=S.RequestHeader(
@@ -206,7 +205,7 @@ def test_unknown_operation_is_operation_not_supported(kms: Kms) -> None:
         ),
         batch_item=[
             S.RequestBatchItem(
-                operation=Operation.POLL, request_payload=S.PollRequest(asynchronous_correlation_value=b"x")
+                operation=Operation.PROCESS, request_payload=S.ProcessRequest(asynchronous_correlation_value=b"x")
             ),
             S.RequestBatchItem(operation=0xFFFF, request_payload=raw),  # type: ignore[arg-type]
             S.RequestBatchItem(operation=Operation.QUERY, request_payload=QUERY),

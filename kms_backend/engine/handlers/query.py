@@ -27,7 +27,7 @@ def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
         response.capability_information = [
             S.CapabilityInformation(
                 streaming_capability=False,
-                asynchronous_capability=False,
+                asynchronous_capability=True,  # Poll / Cancel of long operations (engine.asynchronous)
                 attestation_capability=False,
                 batch_undo_capability=True,
                 batch_continue_capability=True,
