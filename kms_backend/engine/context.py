@@ -41,6 +41,17 @@ def object_not_found(message: str, operation: int | None) -> KmipError:
     return KmipError(reason, message)
 
 
+@dataclass(slots=True)
+class V1Item:
+    """The KMIP 1.x side of one batch item. 1.x requests are translated to 2.1 before the handler runs and the
+    response back after it (``kmip.translate``); these are the two facts that cross the translation."""
+
+    #: the Attribute Index of a 1.x Modify/Delete Attribute request (1.4 §4.15, §4.16), which 2.1 has no field for
+    attribute_index: int | None = None
+    #: (tag, value, index) of the attribute a Delete Attribute removed: the 1.x response echoes it (1.4 §4.16)
+    deleted_attribute: tuple[int, Any, int | None] | None = None
+
+
 @dataclass
 class BatchState:
     """What batch items of one request message share (KMIP 2.1 §6.1: ID Placeholder; 2.x Integer uids)."""
@@ -48,8 +59,10 @@ class BatchState:
     id_placeholder: str | None = None
     #: Unique Identifiers returned so far in this response, for 2.x "Integer" references (§11.56 note).
     returned_uids: list[str] = field(default_factory=list)
-    #: Per-item facts a handler leaves for the version translation (the attribute a 1.x Delete removed).
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: The 1.x side of the current item (None for a 2.x request).
+    v1: V1Item | None = None
+    #: The operation whose response the current item carries when it is not the item's own (Poll, KMIP 2.1 §6.1.38).
+    answered_operation: Operation | None = None
     #: The request header's Asynchronous Indicator (1.x Boolean, 2.x enumeration), None if absent.
     asynchronous: object = None
 

@@ -24,14 +24,14 @@ from ..kmip._registry_data import (
 )
 from ..kmip.errors import KmipError
 from ..kmip.mapper import to_tree
-from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion
+from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion, answer_version
 from ..kmip.schema import Struct
 from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
 from . import asynchronous
 from .caches import EngineCaches
 from .config import EngineConfig
-from .context import BatchState, Handler, RequestContext
+from .context import BatchState, Handler, RequestContext, V1Item
 from .hot import HotObjects
 from .objects import RecordCodec
 from .plans import PlanCache
@@ -70,6 +70,7 @@ class Engine:
         records: RecordCodec | None = None,
         hsm: OperationHook | None = None,
     ) -> None:
+        from .handlers._streams import Streams
         from .router import EXECUTORS, ROUTES  # the handlers import this module's types
 
         self.store = store
@@ -87,8 +88,8 @@ class Engine:
         self.caches = EngineCaches(self.records, hot, plans)
         if self.config.self_test:
             _power_on_self_tests()
-        #: Per-operation state that spans requests (streaming Encrypt/Sign contexts keyed by Correlation Value).
-        self.sessions: dict[bytes, Any] = {}
+        #: Streamed operations open across requests (Init/Final Indicator, Correlation Value).
+        self.streams = Streams()
         #: Items answered Operation Pending, for Poll and Cancel.
         self.asynchronous = asynchronous.AsynchronousOperations(clock)
 
@@ -107,12 +108,10 @@ class Engine:
         """Run every batch item of a typed Request Message and build the Response Message."""
         header = request.request_header
         pv = header.protocol_version
-        version = (pv.protocol_version_major, pv.protocol_version_minor)
+        version: ProtocolVersion = (int(pv.protocol_version_major or 0), int(pv.protocol_version_minor or 0))
         if version not in SUPPORTED_VERSIONS:
-            # Answer in the highest version we speak that is not newer than the request's (KMIP 2.1 §8.1).
-            answer = next((v for v in SUPPORTED_VERSIONS if v <= version), SUPPORTED_VERSIONS[-1])
             return self.error_response(
-                answer,
+                answer_version(version),
                 KmipError(
                     ResultReason.UNSUPPORTED_PROTOCOL_VERSION,
                     f"protocol version {version[0]}.{version[1]} not supported",
@@ -168,15 +167,13 @@ class Engine:
     def _run_item(self, item: Any, user: str, version: ProtocolVersion, batch: BatchState, tx: Any) -> Any:
         operation = item.operation
         payload = item.request_payload
-        batch.extras.clear()
+        batch.v1 = V1Item(attribute_index=translate.attribute_index(payload)) if version[0] < 2 else None
+        batch.answered_operation = None
         try:
             if isinstance(payload, Item) or operation not in self.routes:
                 raise KmipError(
                     ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported"
                 )
-            if version[0] < 2:
-                # 1.x Attribute Index has no 2.1 field: Modify/Delete Attribute read it from the original payload.
-                batch.extras["request_v1"] = payload
             request = translate.to_v2(payload) if version[0] < 2 else payload
             if tx is None and asynchronous.wanted(batch.asynchronous, operation, request):
                 value = self.asynchronous.submit(
@@ -192,7 +189,7 @@ class Engine:
                     )
             response = self.run_operation(operation, request, user, version, batch=batch, tx=tx)
             if version[0] < 2:
-                response = translate.to_v1(response, version, **_v1_extras(payload, response, batch))
+                response = translate.to_v1(response, version, **_v1_extras(payload, response, batch.v1))
         except asynchronous.OperationPending as pending:
             return self._batch_item(
                 version,
@@ -212,7 +209,7 @@ class Engine:
         return self._batch_item(
             version,
             # Poll answers with the polled operation's response, under that operation's name.
-            operation=batch.extras.get("answered_operation", operation),
+            operation=batch.answered_operation or operation,
             unique_batch_item_id=item.unique_batch_item_id,
             result_status=ResultStatus.SUCCESS,
             response_payload=response,
@@ -225,10 +222,10 @@ class Engine:
         request's version, which Poll returns."""
         batch = BatchState()
         if version[0] < 2:
-            batch.extras["request_v1"] = payload
+            batch.v1 = V1Item(attribute_index=translate.attribute_index(payload))
         response = self.run_operation(operation, request, user, version, batch=batch)
         if version[0] < 2:
-            response = translate.to_v1(response, version, **_v1_extras(payload, response, batch))
+            response = translate.to_v1(response, version, **_v1_extras(payload, response, batch.v1))
         return response
 
     def run_operation(
@@ -324,7 +321,7 @@ class Engine:
         return self._response(version, [self._failure(version, None, exc)])  # type: ignore[no-any-return]
 
     def _limit_size(self, response: Any, limit: int, version: ProtocolVersion) -> Any:
-        size = len(binary_codec.encode(to_tree(response)))
+        size = binary_codec.encoded_length(to_tree(response))  # measured, not encoded: the edge encodes it once
         if size <= limit:
             return response
         results = [
@@ -394,11 +391,11 @@ def _op_name(operation: Any) -> str:
         return str(operation)
 
 
-def _v1_extras(request_v1: Any, response: Any, batch: BatchState) -> dict[str, Any]:
+def _v1_extras(request_v1: Any, response: Any, v1: V1Item | None) -> dict[str, Any]:
     """1.x Add/Modify/Delete Attribute responses echo the Attribute; the 2.1 responses do not carry it."""
     if isinstance(response, S.AddAttributeResponse | S.ModifyAttributeResponse) and hasattr(request_v1, "attribute"):
         return {"attribute": request_v1.attribute}
-    deleted = batch.extras.get("deleted_attribute")
+    deleted = v1.deleted_attribute if v1 is not None else None
     if isinstance(response, S.DeleteAttributeResponse) and deleted is not None:
         tag, value, index = deleted
         return {"attribute": translate.attribute_to_v1(tag, value, index)}

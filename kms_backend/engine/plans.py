@@ -97,6 +97,19 @@ def decided(ctx: RequestContext, operation: Operation, request: Any, mo: Managed
     return Plan(operation, mo.uid, run, stamp, until, copy.copy(request.cryptographic_parameters))
 
 
+def answer(
+    ctx: RequestContext,
+    request: Any,
+    decide: Callable[[RequestContext, Any], Plan],
+    execute: Executor,
+) -> Any:
+    """What a handler does with a one-shot request: decide, execute the Plan, and keep it when it may be reused."""
+    plan = decide(ctx, request)
+    response = execute(plan, request, ctx.batch)
+    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    return response
+
+
 def _reuse_stamp(ctx: RequestContext, request: Any, mo: ManagedObject) -> Hashable | None:
     if ctx.engine.caches.plans is None or ctx.engine.hsm is not None or not plain(request):
         return None
@@ -171,4 +184,4 @@ def _first_future_date(attributes: Attributes, now: int) -> int:
     return min(dates, default=NEVER)
 
 
-__all__ = ["MAX_PLANS", "NEVER", "Executor", "Plan", "PlanCache", "decided", "decision_key", "plain"]
+__all__ = ["MAX_PLANS", "NEVER", "Executor", "Plan", "PlanCache", "answer", "decided", "decision_key", "plain"]

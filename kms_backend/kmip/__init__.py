@@ -8,6 +8,7 @@ Pure: no I/O, no cryptography, no database (DESIGN.md). Import the modules you n
 __all__ = [
     "binary_codec",
     "bulk_data",
+    "encodings",
     "errors",
     "json_codec",
     "mapper",
@@ -15,6 +16,7 @@ __all__ = [
     "pretty",
     "registry",
     "schema",
+    "sniff",
     "translate",
     "ttlv",
     "xml_codec",
@@ -23,6 +25,7 @@ __all__ = [
 from . import (
     binary_codec,
     bulk_data,
+    encodings,
     errors,
     json_codec,
     mapper,
@@ -30,6 +33,7 @@ from . import (
     pretty,
     registry,
     schema,
+    sniff,
     translate,
     ttlv,
     xml_codec,

@@ -20,7 +20,7 @@ from ._registry_data import ItemType, Tag
 from .errors import DecodeError, EncodeError
 from .ttlv import DEFAULT_LIMITS, DecodeLimits, Item, Placeholder, tag_label
 
-__all__ = ["decode", "encode", "read_message_length"]
+__all__ = ["decode", "encode", "encoded_length", "read_message_length"]
 
 # Header: tag and type share the first big-endian word (tag << 8 | type), the length is the second.
 _HEADER = struct.Struct(">II")
@@ -391,6 +391,27 @@ def encode(item: Item) -> bytes:
     except (TypeError, ValueError) as exc:
         # Unpacking something that is not a (tag, type, value) triple, or a non-int tag or type.
         raise EncodeError(f"not a TTLV item (tag, type, value) near {_label(tag)}: {exc}") from None
+
+
+def encoded_length(item: Item) -> int:
+    """The size in bytes ``encode(item)`` would give, without building it (Maximum Response Size, KMIP 2.1 §6.1.5):
+    8 bytes of header per item, values padded to a multiple of 8 (see ``encode``). For trees that encode."""
+    total = 0
+    stack: list[Any] = [item]
+    while stack:
+        _tag, item_type, value = stack.pop()
+        total += 8
+        if item_type == _STRUCTURE:
+            stack.extend(value)
+        elif item_type == _TEXT_STRING:
+            total += (len(value.encode("utf-8")) + 7) & ~7
+        elif item_type == _BYTE_STRING:
+            total += (len(value if type(value) is bytes else bytes(value)) + 7) & ~7
+        elif item_type == _BIG_INTEGER:
+            total += len(_big_integer_bytes(value))
+        else:
+            total += 8  # every other type is 4 or 8 bytes, padded to 8
+    return total
 
 
 def read_message_length(header: bytes | bytearray | memoryview) -> int:

@@ -279,7 +279,16 @@ def parse_version(text: str) -> ProtocolVersion:
     return int(major), int(minor)
 
 
+def answer_version(version: ProtocolVersion | None) -> ProtocolVersion:
+    """The version to answer a request of ``version`` in when we do not speak it, or when it could not be read
+    (None): the highest we speak that is not newer than the request's (KMIP 2.1 §8.1), else our highest."""
+    if version is None:
+        return SUPPORTED_VERSIONS[0]
+    return next((v for v in SUPPORTED_VERSIONS if v <= version), SUPPORTED_VERSIONS[-1])
+
+
 __all__ = [
+    "answer_version",
     "SUPPORTED_VERSIONS",
     "V1_0",
     "V1_1",

@@ -199,6 +199,16 @@ def _value_to_v2(field_name: str, value: Any) -> Any:
     return value
 
 
+def attribute_index(request_v1: object) -> int | None:
+    """The Attribute Index a 1.x Modify or Delete Attribute request names (KMIP 1.4 §4.15, §4.16; absent means 0),
+    which no 2.1 field carries; None for any other request."""
+    if isinstance(request_v1, S.DeleteAttributeRequestV1):
+        return request_v1.attribute_index or 0
+    if isinstance(request_v1, S.ModifyAttributeRequestV1):
+        return request_v1.attribute.attribute_index or 0
+    return None
+
+
 def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
     """Translate a 2.1 structure to its 1.x counterpart (``...V1``), dropping fields 1.x does not define.
 
@@ -259,6 +269,7 @@ def _is_list(cls: type[Struct], field_name: str) -> bool:
 
 
 __all__ = [
+    "attribute_index",
     "attribute_name",
     "attribute_reference",
     "attribute_to_v1",

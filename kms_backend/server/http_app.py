@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import Executor
@@ -27,7 +26,7 @@ from .. import __version__
 from ..engine import access
 from ..engine.engine import Engine
 from ..kmip import _schema_data as S
-from ..kmip import json_codec
+from ..kmip import encodings, json_codec, sniff
 from ..kmip._registry_data import ItemType, ObjectType, Operation, ResultReason, State, Tag
 from ..kmip.errors import KmipError
 from ..kmip.mapper import from_tree, to_tree
@@ -85,8 +84,6 @@ _RESPONSE_TAG: dict[Operation, str] = {op: f"{name}Response" for op, name in _OP
 #: ``_messages.OFFLOADED_OPERATIONS`` (key generation, certificates, derivation, Locate, Register, Import), as on
 #: the KMIP socket. Request Messages (batches) always go to the thread pool.
 _INLINE_ROOTS = frozenset(name for name, (op, _) in _BARE_OPERATIONS.items() if op not in OFFLOADED_OPERATIONS)
-# Only a scheduling hint: the body is parsed properly later, whatever this finds.
-_ROOT_TAG = re.compile(rb'\s*\{\s*"tag"\s*:\s*"([A-Za-z_]{1,40})"')
 LOCAL_STORES = ("sqlite", "memory")
 
 
@@ -94,10 +91,8 @@ def cheap_bare_operation(body: bytes) -> bool:
     """Whether a small ``/kmip/2_1`` body is, by its leading root tag, a bare operation that may run on the loop."""
     if len(body) > INLINE_MAX_BYTES:
         return False
-    match = _ROOT_TAG.match(body, 0, 128)
-    if match is None:
-        return False
-    return match.group(1).decode("ascii").replace("_", "").lower() in _INLINE_ROOTS
+    root = sniff.json_root_tag(body)
+    return root is not None and root.replace("_", "").lower() in _INLINE_ROOTS
 
 
 def reason_status(reason: ResultReason | int) -> int:
@@ -354,23 +349,17 @@ class KmsApi:
     def kmip(self, request: Request) -> Response:
         """``POST /kmip``: a whole Request Message, encoding chosen by Content-Type."""
         kind = request.content_type
-        if kind in (OCTETS, "application/x-kmip", "application/kmip", "application/ttlv"):
-            body, tree = _messages.process_binary(self.engine, request.body, request.user, self.limits)
-            content_type = OCTETS
-        elif kind == JSON or kind.endswith("+json"):
-            body, tree = _messages.process_json(self.engine, request.body, request.user, self.limits)
-            content_type = JSON
-        elif kind in (XML, "text/xml"):
-            body, tree = _messages.process_xml(self.engine, request.body, request.user, self.limits)
-            content_type = kind
-        else:
+        encoding = encodings.for_content_type(kind)
+        if encoding is None:
             raise HttpError(
                 415,
                 "Unsupported Media Type: POST /kmip takes application/octet-stream (binary TTLV), "
                 "application/json (JSON TTLV) or application/xml (OASIS XML)",
             )
+        body, tree = _messages.process(self.engine, encoding, request.body, request.user, self.limits)
         request.response_tree = tree
-        return Response(200, body, content_type)
+        # XML answers in the media type it was asked in (application/xml or text/xml).
+        return Response(200, body, kind if encoding is encodings.XML else encoding.content_type)
 
     # -- access rights --------------------------------------------------------------------------------------------
     def _access_body(self, request: Request) -> tuple[str | None, str, list[str]]:

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import socket
 import ssl
-import struct
 import threading
 import time
 from concurrent.futures import Executor
@@ -32,8 +31,8 @@ from typing import Any, cast
 import uvloop
 
 from ..engine.engine import Engine
-from ..kmip import binary_codec
-from ..kmip._registry_data import ResultReason, Tag
+from ..kmip import binary_codec, encodings, sniff
+from ..kmip._registry_data import ResultReason
 from ..kmip.errors import DecodeError, KmipError
 from ..kmip.ttlv import DecodeLimits, Item
 from . import _messages
@@ -44,9 +43,6 @@ from .metrics import Metrics
 log = logging.getLogger("keystead.server.kmip")
 
 HANDSHAKE_TIMEOUT = 10.0
-# An Operation item: tag, type Enumeration, length 4 (KMIP 2.1 §9.1.1), then the value and 4 bytes of padding.
-_OPERATION_HEADER = struct.pack(">II", (int(Tag.OPERATION) << 8) | 0x05, 4)
-_INT = struct.Struct(">i")
 
 
 def cheap_message(data: bytes) -> bool:
@@ -54,12 +50,8 @@ def cheap_message(data: bytes) -> bool:
     message is decoded properly later, whatever this finds)."""
     if len(data) > INLINE_MAX_BYTES:
         return False
-    at = data.find(_OPERATION_HEADER)
-    while at >= 0:
-        if at + 12 > len(data) or _INT.unpack_from(data, at + 8)[0] in OFFLOADED_OPERATIONS:
-            return False
-        at = data.find(_OPERATION_HEADER, at + 16)
-    return True
+    operations = sniff.binary_operations(data)
+    return operations is not None and not any(op in OFFLOADED_OPERATIONS for op in operations)
 
 
 class KmipSocketServer:
@@ -308,11 +300,11 @@ class _Connection(asyncio.Protocol):
         start = time.perf_counter()
         tree: Item | None
         try:
-            out, tree = _messages.process_binary(server.engine, data, self.user, server.limits)
+            out, tree = _messages.process(server.engine, encodings.BINARY, data, self.user, server.limits)
         except Exception:
             log.exception("internal error answering %s", self.user)
             error = KmipError(ResultReason.GENERAL_FAILURE, "internal server error")
-            version = _messages.guess_binary_version(data)
+            version = sniff.binary_version(data)
             out, tree = binary_codec.encode(_messages.error_tree(server.engine, error, version)), None
         elapsed = time.perf_counter() - start
         if tree is None:

@@ -11,7 +11,7 @@ import pytest
 from kms_backend import crypto
 from kms_backend.engine import Engine, EngineConfig
 from kms_backend.engine import engine as engine_module
-from kms_backend.engine.handlers import _crypto
+from kms_backend.engine.handlers import _crypto, _data, _streams
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip import bulk_data
 from kms_backend.kmip._registry_data import (
@@ -235,7 +235,7 @@ def test_bad_padding_reads_like_a_bad_tag(kms: Kms) -> None:
 
 def test_oversize_data(kms: Kms, monkeypatch: pytest.MonkeyPatch) -> None:
     uid = symmetric(kms)
-    monkeypatch.setattr(_crypto, "MAX_DATA_BYTES", 1024)
+    monkeypatch.setattr(_data, "MAX_DATA_BYTES", 1024)
     fails(
         kms,
         Operation.ENCRYPT,
@@ -742,7 +742,7 @@ def test_streamed_gcm_equals_one_shot(kms: Kms) -> None:
         ),
     )
     assert end.data == b"part one, part two, part three"
-    assert not kms.engine.sessions
+    assert not kms.engine.streams
 
 
 def test_a_streamed_decrypt_with_a_bad_tag_releases_nothing(kms: Kms) -> None:
@@ -758,7 +758,7 @@ def test_a_streamed_decrypt_with_a_bad_tag_releases_nothing(kms: Kms) -> None:
     )
     error = fails(kms, Operation.DECRYPT, request, ResultReason.CRYPTOGRAPHIC_FAILURE)
     assert error.message == "decryption failed"
-    assert not kms.engine.sessions
+    assert not kms.engine.streams
 
 
 def test_streamed_cbc_releases_blocks_as_they_complete(kms: Kms) -> None:
@@ -788,7 +788,7 @@ def test_correlation_values_belong_to_their_user_and_expire(kms: Kms, clock: Clo
         ResultReason.INVALID_CORRELATION_VALUE,
     )
     kms.run(Operation.ENCRYPT, step)  # still the owner's
-    clock.advance(_crypto.SESSION_TTL + 1)
+    clock.advance(_streams.SESSION_TTL + 1)
     fails(kms, Operation.ENCRYPT, step, ResultReason.INVALID_CORRELATION_VALUE)
     fails(
         kms,
@@ -799,7 +799,7 @@ def test_correlation_values_belong_to_their_user_and_expire(kms: Kms, clock: Clo
 
 
 def test_open_streams_are_bounded(kms: Kms, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_crypto, "MAX_SESSIONS", 3)
+    monkeypatch.setattr(_streams, "MAX_SESSIONS", 3)
     uid = symmetric(kms)
     for _ in range(3):
         encrypt(kms, uid, b"x", init_indicator=True)
@@ -848,7 +848,7 @@ def test_streamed_sign_mac_and_hash(kms: Kms) -> None:
         ),
     )
     assert h2.data == crypto.digest(HashingAlgorithm.SHA_256, b"abcd")
-    assert not kms.engine.sessions
+    assert not kms.engine.streams
 
 
 # -- bulk data ------------------------------------------------------------------------------------------------------

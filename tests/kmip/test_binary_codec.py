@@ -173,7 +173,7 @@ def assert_same_types(a: Item, b: Item) -> None:
 
 
 def test_public_api() -> None:
-    assert sorted(binary_codec.__all__) == ["decode", "encode", "read_message_length"]
+    assert sorted(binary_codec.__all__) == ["decode", "encode", "encoded_length", "read_message_length"]
 
 
 def test_decode_returns_plain_int_types() -> None:
@@ -269,6 +269,7 @@ def test_message_round_trip() -> None:
 def test_round_trip(tree: Item) -> None:
     wire = encode(tree)
     assert len(wire) % 8 == 0
+    assert binary_codec.encoded_length(tree) == len(wire)  # measured without encoding (Maximum Response Size)
     decoded = decode(wire)
     assert decoded == tree
     assert_same_types(decoded, tree)

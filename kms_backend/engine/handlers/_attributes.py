@@ -118,12 +118,8 @@ def set_user_tags(mo: ManagedObject, tags: list[str]) -> None:
 
 def v1_attribute_index(ctx: RequestContext) -> int | None:
     """The Attribute Index of a 1.x Modify/Delete Attribute request (1.4 §4.15, §4.16), if this is one."""
-    request = ctx.batch.extras.get("request_v1")
-    if isinstance(request, S.DeleteAttributeRequestV1):
-        return request.attribute_index or 0
-    if isinstance(request, S.ModifyAttributeRequestV1):
-        return request.attribute.attribute_index or 0
-    return None
+    v1 = ctx.batch.v1
+    return v1.attribute_index if v1 is not None else None
 
 
 __all__ = [

@@ -9,29 +9,28 @@ until the Final Indicator's tag has been checked.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
-from ...crypto import CipherParams, CipherStream
+from ...crypto import CipherParams
 from ...kmip import _schema_data as S
 from ...kmip import bulk_data
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import BatchState, RequestContext
 from ..objects import ManagedObject
-from ..plans import Plan, decided
+from ..plans import Plan, answer, decided
 from . import _crypto as C
 
 
 def handle(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        return _continue(ctx, request, correlation)
+    if C.continues(request):
+        return _continue(ctx, request)
     if request.init_indicator and not request.final_indicator:
         return _open_stream(ctx, request)
     if bulk_data.parse(request.data) is not None:
         return _bulk(ctx, request)
-    plan = decide(ctx, request)
-    response = execute(plan, request, ctx.batch)
-    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    response: S.DecryptResponse = answer(ctx, request, decide, execute)
     return response
 
 
@@ -94,19 +93,12 @@ def _release(session: C.Session, out: bytes) -> bytes:
     return b""
 
 
-def _continue(ctx: RequestContext, request: S.DecryptRequest, correlation: bytes) -> S.DecryptResponse:
-    final = bool(request.final_indicator)
-    session = C.take_session(ctx, correlation, Operation.DECRYPT, final=final)
-    stream: CipherStream = session.stream
-    data = C.request_data(request.data, required=False)
-    if not final:
-        out = C.run_streamed(ctx, correlation, lambda: stream.update(data))
-        return S.DecryptResponse(
-            unique_identifier=session.uid, data=_release(session, out), correlation_value=correlation
-        )
-    tail = stream.finalize(data, tag=request.authenticated_encryption_tag).data
-    plaintext = bytes(session.held) + tail if session.held is not None else tail
-    return S.DecryptResponse(unique_identifier=session.uid, data=plaintext)
+def _continue(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        tail = session.stream.finalize(data, tag=request.authenticated_encryption_tag).data
+        return {"data": bytes(session.held) + tail if session.held is not None else tail}
+
+    return C.continue_stream(ctx, request, Operation.DECRYPT, S.DecryptResponse, final, output=_release)
 
 
 def _decrypt_bulk(key: C.Key, params: CipherParams, items: list[bytes], aad: bytes | None, approved: bool) -> bytes:

@@ -4,7 +4,7 @@ Current Attribute removes the instance equal to it (Attribute Instance Not Found
 alone removes every instance (2.1), or the one at Attribute Index (default 0) in 1.x requests. Attribute Not Found
 if the object has no instance; Attribute Read Only unless the §4 rules say "Deletable by client" (attributes that
 must always have a value never are). The Cosmian tag vendor attribute removes tags. The deleted attribute is left
-in ``ctx.batch.extras`` for the 1.x response, which echoes it.
+in ``ctx.batch.v1`` for the 1.x response, which echoes it.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _delete_instances(
     else:
         doomed = found
     tag, value = mo.attributes.entries[doomed[0]]
-    ctx.batch.extras["deleted_attribute"] = (tag, value, found.index(doomed[0]) or None)
+    _echo(ctx, tag, value, found.index(doomed[0]) or None)
     mo.attributes.entries = [e for i, e in enumerate(mo.attributes.entries) if i not in doomed]
 
 
@@ -87,7 +87,13 @@ def _delete_tags(ctx: RequestContext, mo: ManagedObject, current: tuple[int, Any
         if missing:
             raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"object {mo.uid} has no tags {missing}")
     set_user_tags(mo, [t for t in existing if t not in doomed])
-    ctx.batch.extras["deleted_attribute"] = (Tag.ATTRIBUTE, tag_vendor_attribute(doomed), None)
+    _echo(ctx, Tag.ATTRIBUTE, tag_vendor_attribute(doomed), None)
+
+
+def _echo(ctx: RequestContext, tag: int, value: Any, index: int | None) -> None:
+    """Leave the removed attribute for a 1.x response, which echoes it (KMIP 1.4 §4.16)."""
+    if ctx.batch.v1 is not None:
+        ctx.batch.v1.deleted_attribute = (tag, value, index)
 
 
 __all__ = ["handle"]

@@ -14,29 +14,28 @@ symmetric items as ``nonce ‖ ciphertext ‖ tag``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
-from ...crypto import CipherParams, CipherStream
+from ...crypto import CipherParams
 from ...kmip import _schema_data as S
 from ...kmip import bulk_data
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import BatchState, RequestContext
 from ..objects import ManagedObject
-from ..plans import Plan, decided
+from ..plans import Plan, answer, decided
 from . import _crypto as C
 
 
 def handle(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        return _continue(ctx, request, correlation)
+    if C.continues(request):
+        return _continue(ctx, request)
     if request.init_indicator and not request.final_indicator:
         return _open_stream(ctx, request)
     if bulk_data.parse(request.data) is not None:
         return _bulk(ctx, request)
-    plan = decide(ctx, request)
-    response = execute(plan, request, ctx.batch)
-    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    response: S.EncryptResponse = answer(ctx, request, decide, execute)
     return response
 
 
@@ -97,20 +96,12 @@ def _bulk(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
     return S.EncryptResponse(unique_identifier=uid, data=sealed)
 
 
-def _continue(ctx: RequestContext, request: S.EncryptRequest, correlation: bytes) -> S.EncryptResponse:
-    final = bool(request.final_indicator)
-    session = C.take_session(ctx, correlation, Operation.ENCRYPT, final=final)
-    stream: CipherStream = session.stream
-    data = C.request_data(request.data, required=False)
-    if not final:
-        out = C.run_streamed(ctx, correlation, lambda: stream.update(data))
-        return S.EncryptResponse(unique_identifier=session.uid, data=out, correlation_value=correlation)
-    result = stream.finalize(data)
-    return S.EncryptResponse(
-        unique_identifier=session.uid,
-        data=result.data,
-        authenticated_encryption_tag=result.tag,
-    )
+def _continue(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        result = session.stream.finalize(data)
+        return {"data": result.data, "authenticated_encryption_tag": result.tag}
+
+    return C.continue_stream(ctx, request, Operation.ENCRYPT, S.EncryptResponse, final, output=lambda _, out: out)
 
 
 def _encrypt_bulk(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
 from ...crypto import DigestStream
 from ...kmip import _schema_data as S
@@ -20,16 +22,8 @@ def _algorithm(request: S.HashRequest) -> HashingAlgorithm:
 
 
 def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        final = bool(request.final_indicator)
-        session = C.take_session(ctx, correlation, Operation.HASH, final=final)
-        stream: DigestStream = session.stream
-        data = C.request_data(request.data, required=False)
-        if not final:
-            C.run_streamed(ctx, correlation, lambda: stream.update(data))
-            return S.HashResponse(correlation_value=correlation)
-        return S.HashResponse(data=stream.finalize(data))
+    if C.continues(request):
+        return _continue(ctx, request)
     algorithm = _algorithm(request)
     if ctx.engine.config.approved_only:
         crypto.require_approved(Operation.HASH, params=C.to_cipher_params(request.cryptographic_parameters))
@@ -38,6 +32,13 @@ def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
         stream.update(C.request_data(request.data, required=False))
         return S.HashResponse(correlation_value=C.open_session(ctx, Operation.HASH, "", stream))
     return S.HashResponse(data=crypto.digest(algorithm, C.request_data(request.data)))
+
+
+def _continue(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        return {"data": session.stream.finalize(data)}
+
+    return C.continue_stream(ctx, request, Operation.HASH, S.HashResponse, final)
 
 
 __all__ = ["handle"]

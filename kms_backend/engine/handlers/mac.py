@@ -3,6 +3,8 @@ streamed (Init/Final Indicator, Correlation Value)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
 from ...crypto import MacStream
 from ...kmip import _schema_data as S
@@ -12,9 +14,8 @@ from . import _crypto as C
 
 
 def handle(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        return _continue(ctx, request, correlation)
+    if C.continues(request):
+        return _continue(ctx, request)
     mo, key = C.load_key(ctx, request.unique_identifier, Operation.MAC, C.U.MAC_GENERATE, kinds=("symmetric",))
     algorithm = C.mac_algorithm(mo, key, request.cryptographic_parameters)
     mode = C.mac_mode(algorithm, request.cryptographic_parameters)
@@ -32,15 +33,11 @@ def handle(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
     )
 
 
-def _continue(ctx: RequestContext, request: S.MACRequest, correlation: bytes) -> S.MACResponse:
-    final = bool(request.final_indicator)
-    session = C.take_session(ctx, correlation, Operation.MAC, final=final)
-    stream: MacStream = session.stream
-    data = C.request_data(request.data, required=False)
-    if not final:
-        C.run_streamed(ctx, correlation, lambda: stream.update(data))
-        return S.MACResponse(unique_identifier=session.uid, correlation_value=correlation)
-    return S.MACResponse(unique_identifier=session.uid, mac_data=stream.finalize(data))
+def _continue(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        return {"mac_data": session.stream.finalize(data)}
+
+    return C.continue_stream(ctx, request, Operation.MAC, S.MACResponse, final)
 
 
 __all__ = ["handle"]

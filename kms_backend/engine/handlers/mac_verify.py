@@ -4,6 +4,8 @@ so Deactivated and Compromised keys may do it (``_crypto`` module doc)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
 from ...crypto import MacStream
 from ...kmip import _schema_data as S
@@ -20,9 +22,8 @@ def _mac_data(request: S.MACVerifyRequest) -> bytes:
 
 
 def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        return _continue(ctx, request, correlation)
+    if C.continues(request):
+        return _continue(ctx, request)
     mo, key = C.load_key(
         ctx, request.unique_identifier, Operation.MAC_VERIFY, C.U.MAC_VERIFY, kinds=("symmetric",), process=True
     )
@@ -41,16 +42,11 @@ def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyRespo
     return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=C.validity(valid))
 
 
-def _continue(ctx: RequestContext, request: S.MACVerifyRequest, correlation: bytes) -> S.MACVerifyResponse:
-    final = bool(request.final_indicator)
-    session = C.take_session(ctx, correlation, Operation.MAC_VERIFY, final=final)
-    stream: MacStream = session.stream
-    data = C.request_data(request.data, required=False)
-    if not final:
-        C.run_streamed(ctx, correlation, lambda: stream.update(data))
-        return S.MACVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
-    valid = stream.verify(_mac_data(request), data)
-    return S.MACVerifyResponse(unique_identifier=session.uid, validity_indicator=C.validity(valid))
+def _continue(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        return {"validity_indicator": C.validity(session.stream.verify(_mac_data(request), data))}
+
+    return C.continue_stream(ctx, request, Operation.MAC_VERIFY, S.MACVerifyResponse, final)
 
 
 __all__ = ["handle"]

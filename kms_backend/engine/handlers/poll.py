@@ -15,7 +15,7 @@ from ..context import RequestContext
 
 def handle(ctx: RequestContext, request: S.PollRequest) -> Struct:
     operation, response = ctx.engine.asynchronous.poll(request.asynchronous_correlation_value, ctx.user)
-    ctx.batch.extras["answered_operation"] = operation
+    ctx.batch.answered_operation = operation
     return response
 
 

@@ -8,6 +8,8 @@ Streaming (Init/Final Indicator, Correlation Value) hashes as it goes; EdDSA and
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
 from ...crypto import CipherParams, SignStream
 from ...kmip import _schema_data as S
@@ -15,19 +17,16 @@ from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import BatchState, RequestContext
 from ..objects import ManagedObject
-from ..plans import Plan, decided
+from ..plans import Plan, answer, decided
 from . import _crypto as C
 
 
 def handle(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        return _continue(ctx, request, correlation)
+    if C.continues(request):
+        return _continue(ctx, request)
     if request.init_indicator and not request.final_indicator:
         return _open_stream(ctx, request)
-    plan = decide(ctx, request)
-    response = execute(plan, request, ctx.batch)
-    ctx.engine.caches.keep_plan(plan, ctx.user, ctx.version)
+    response: S.SignResponse = answer(ctx, request, decide, execute)
     return response
 
 
@@ -79,15 +78,11 @@ def _open_stream(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
     return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
 
 
-def _continue(ctx: RequestContext, request: S.SignRequest, correlation: bytes) -> S.SignResponse:
-    final = bool(request.final_indicator)
-    session = C.take_session(ctx, correlation, Operation.SIGN, final=final)
-    stream: SignStream = session.stream
-    data = C.request_data(request.data, required=False)
-    if not final:
-        C.run_streamed(ctx, correlation, lambda: stream.update(data))
-        return S.SignResponse(unique_identifier=session.uid, correlation_value=correlation)
-    return S.SignResponse(unique_identifier=session.uid, signature_data=stream.finalize(data))
+def _continue(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        return {"signature_data": session.stream.finalize(data)}
+
+    return C.continue_stream(ctx, request, Operation.SIGN, S.SignResponse, final)
 
 
 __all__ = ["decide", "execute", "handle"]

@@ -7,6 +7,8 @@ malformed signature is Invalid, never an error, so the answer says nothing beyon
 
 from __future__ import annotations
 
+from typing import Any
+
 from ... import crypto
 from ...crypto import VerifyStream
 from ...kmip import _schema_data as S
@@ -23,9 +25,8 @@ def _signature(request: S.SignatureVerifyRequest) -> bytes:
 
 
 def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.SignatureVerifyResponse:
-    correlation = request.correlation_value
-    if correlation is not None and not request.init_indicator:
-        return _continue(ctx, request, correlation)
+    if C.continues(request):
+        return _continue(ctx, request)
     digested = request.digested_data
     if digested is not None and request.data is not None:
         raise KmipError(ResultReason.INVALID_MESSAGE, "give Data or Digested Data, not both")
@@ -55,16 +56,11 @@ def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.Signatur
     return S.SignatureVerifyResponse(unique_identifier=uid, validity_indicator=C.validity(valid))
 
 
-def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest, correlation: bytes) -> S.SignatureVerifyResponse:
-    final = bool(request.final_indicator)
-    session = C.take_session(ctx, correlation, Operation.SIGNATURE_VERIFY, final=final)
-    stream: VerifyStream = session.stream
-    data = C.request_data(request.data, required=False)
-    if not final:
-        C.run_streamed(ctx, correlation, lambda: stream.update(data))
-        return S.SignatureVerifyResponse(unique_identifier=session.uid, correlation_value=correlation)
-    valid = stream.finalize(_signature(request), data)
-    return S.SignatureVerifyResponse(unique_identifier=session.uid, validity_indicator=C.validity(valid))
+def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.SignatureVerifyResponse:
+    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+        return {"validity_indicator": C.validity(session.stream.finalize(_signature(request), data))}
+
+    return C.continue_stream(ctx, request, Operation.SIGNATURE_VERIFY, S.SignatureVerifyResponse, final)
 
 
 __all__ = ["handle"]
