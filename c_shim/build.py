@@ -2,8 +2,10 @@
 
 The library is generated from one table (``c_shim.functions``): every PKCS#11 3.0 entry point is exported and
 forwards to an ``extern "Python"`` function bound in ``c_shim._marshal``; the 2.40 and 3.0 function lists point
-at those exports. Facts about the building interpreter (version, libpython, sys.path) are recorded in the
-library so the embedded interpreter finds this project whatever the host's working directory and environment.
+at those exports. In a host that runs another Python version the same entry points forward each call to a worker
+process instead (``c_shim.forward``, from the same table and the mechanisms' parameter layouts). Facts about the
+building interpreter (version, libpython, sys.path, executable) are recorded in the library so the embedded
+interpreter, and the worker, find this project whatever the host's working directory and environment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from provider.mechanisms import PARAMETER_LAYOUTS
+
+from . import forward
 from .functions import ALL_FUNCTIONS, C_ONLY, FUNCTIONS_2_40, FUNCTIONS_3_0_EXTRA, PYTHON_FUNCTIONS, Function
 
 HERE = Path(__file__).resolve().parent
@@ -24,11 +29,6 @@ BUILD_DIR = HERE / "_build"
 LIBRARY_NAME = "libkeystead_pkcs11.so"
 LIBRARY_PATH = BUILD_DIR / LIBRARY_NAME
 MODULE_NAME = "_keystead_pkcs11"
-P11KIT_CLIENT_CANDIDATES = (
-    f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or 'x86_64-linux-gnu'}/pkcs11/p11-kit-client.so",
-    "/usr/lib64/pkcs11/p11-kit-client.so",
-    "/usr/lib/pkcs11/p11-kit-client.so",
-)
 CKR_GENERAL_ERROR = 0x05
 
 
@@ -61,25 +61,32 @@ def c_declarations() -> str:
     return "\n".join(parts) + "\n"
 
 
+def c_native_functions() -> str:
+    """``ks_native_C_x``: the call into Python, for the host's own entry points and for the worker's."""
+    out = []
+    for fn in PYTHON_FUNCTIONS:
+        name = fn[0]
+        out.append(
+            f"static inline CK_RV ks_native_{name}({_params(fn)}) {{\n"
+            f"    CK_RV rv = ks_py_{name}({_args(fn)});\n"
+            "    /* an interpreter that failed to start leaves the callback unbound; cffi then returns 0 */\n"
+            "    return KS_UNLIKELY(!ks_bound) ? KS_CKR_GENERAL_ERROR : rv;\n"
+            "}\n"
+        )
+    return "\n".join(out)
+
+
 def c_entry_points() -> str:
     """The exported C_* functions and the two function lists."""
-    extra = {fn[0] for fn in FUNCTIONS_3_0_EXTRA}
     out: list[str] = []
     for fn in PYTHON_FUNCTIONS:
         name = fn[0]
-        client = (
-            f"ks_client_3_0 ? ks_client_3_0->{name}({_args(fn)}) : KS_CKR_FUNCTION_NOT_SUPPORTED"
-            if name in extra
-            else f"ks_client->{name}({_args(fn)})"
-        )
         out.append(
             f"KS_EXPORT CK_RV {name}({_params(fn)}) {{\n"
             "    CK_RV rv = ks_route();\n"
             "    if (KS_UNLIKELY(rv != KS_CKR_OK)) return rv;\n"
-            f"    if (KS_UNLIKELY(ks_mode == KS_FOREIGN)) return {client};\n"
-            f"    rv = ks_py_{name}({_args(fn)});\n"
-            "    /* an interpreter that failed to start leaves the callback unbound; cffi then returns 0 */\n"
-            "    return KS_UNLIKELY(!ks_bound) ? KS_CKR_GENERAL_ERROR : rv;\n"
+            f"    if (KS_UNLIKELY(ks_mode == KS_FOREIGN)) return ks_fwd_{name}({_args(fn)});\n"
+            f"    return ks_native_{name}({_args(fn)});\n"
             "}\n"
         )
     out += [f"KS_EXPORT CK_RV {fn[0]}({_params(fn)});" for fn in ALL_FUNCTIONS if fn[0] in C_ONLY]
@@ -91,12 +98,12 @@ def c_entry_points() -> str:
 
 
 C_INTERFACES = r"""
-/* §5.4.4 C_GetFunctionList: no Python needed; a foreign-Python host gets p11-kit-client.so's list directly. */
+/* §5.4.4 C_GetFunctionList: no Python needed (the entries route a foreign-Python host themselves). */
 KS_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList) {
     if (!ppFunctionList) return KS_CKR_ARGUMENTS_BAD;
     CK_RV rv = ks_route();
     if (rv != KS_CKR_OK) return rv;
-    *ppFunctionList = ks_mode == KS_FOREIGN ? ks_client : &ks_list_2_40;
+    *ppFunctionList = &ks_list_2_40;
     return KS_CKR_OK;
 }
 
@@ -145,10 +152,6 @@ def recorded_sys_path() -> list[str]:
     return paths
 
 
-def _p11kit_client() -> str:
-    return next((p for p in P11KIT_CLIENT_CANDIDATES if os.path.exists(p)), P11KIT_CLIENT_CANDIDATES[0])
-
-
 def c_source() -> str:
     """Everything after cffi's own prologue (which includes Python.h)."""
     libdir = sysconfig.get_config_var("LIBDIR") or ""
@@ -159,15 +162,23 @@ def c_source() -> str:
         "KS_LIBPYTHON_PATH": _c_string(os.path.join(libdir, soname)),
         "KS_PYTHON_HOME": _c_string(sys.base_prefix),
         "KS_SYS_PATH": ", ".join(_c_string(p) for p in recorded_sys_path()),
-        "KS_P11KIT_CLIENT": _c_string(_p11kit_client()),
-        "KS_BRIDGE_TIMEOUT_MS": "30000",
+        # the worker for a foreign-Python host: this interpreter, and the project it imports c_shim.worker from
+        "KS_PYTHON_EXECUTABLE": _c_string(sys.executable),
+        "KS_PROJECT_ROOT": _c_string(str(PROJECT_ROOT)),
+        "KS_WORKER_START_MS": "30000",
+        "KS_WORKER_EXIT_MS": "5000",
     }
+    forward_head, forward_body = forward.c_code(PYTHON_FUNCTIONS, forward.layouts_from(PARAMETER_LAYOUTS))
     return "\n".join(
         [
             *(f"#define {k} {v}" for k, v in defines.items()),
             (HERE / "pkcs11_decls.h").read_text(),
             c_declarations(),
             (HERE / "shim.c").read_text(),
+            c_native_functions(),
+            forward_head,
+            (HERE / "forward.c").read_text(),
+            forward_body,
             c_entry_points(),
             C_INTERFACES,
         ]

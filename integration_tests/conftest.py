@@ -13,6 +13,8 @@ LOCK = REPO / "requirements.lock"
 
 #: The Python 3.12 that pyenv provides on this machine kind: the "host runs another Python" case of issue 4.
 PY312 = Path("/root/.pyenv/versions/3.12.1/bin/python")
+#: And 3.13, the other system Python of current Debian/Ubuntu (issue 15).
+PY313 = Path("/root/.pyenv/versions/3.13.0/bin/python")
 
 
 def has_python_pkcs11(python: str) -> bool:
@@ -41,16 +43,14 @@ def locked_requirements(*names: str) -> str:
     return "\n".join(chosen) + "\n"
 
 
-@pytest.fixture(scope="session")
-def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A Python 3.12 with python-pkcs11: the interpreter itself if it has it, else a venv we install it into
-    (once per session, whichever test module asks first)."""
-    if not PY312.exists():
-        pytest.skip(f"{PY312} not present")
-    if has_python_pkcs11(str(PY312)):
-        return str(PY312)
-    venv = tmp_path_factory.mktemp("py312")
-    subprocess.run([str(PY312), "-m", "venv", str(venv)], check=True, timeout=120)
+def python_with_pkcs11(interpreter: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``interpreter`` if it has python-pkcs11, else a venv of it with the locked python-pkcs11 installed."""
+    if not interpreter.exists():
+        pytest.skip(f"{interpreter} not present")
+    if has_python_pkcs11(str(interpreter)):
+        return str(interpreter)
+    venv = tmp_path_factory.mktemp(interpreter.parent.parent.name)
+    subprocess.run([str(interpreter), "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin/python")
     requirements = venv / "requirements.txt"
     requirements.write_text(locked_requirements("python-pkcs11", "asn1crypto"))
@@ -62,5 +62,17 @@ def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
         timeout=600,
     )
     if install.returncode != 0:
-        pytest.skip(f"python-pkcs11 cannot be installed for Python 3.12: {install.stderr[-300:]}")
+        pytest.skip(f"python-pkcs11 cannot be installed for {interpreter}: {install.stderr[-300:]}")
     return python
+
+
+@pytest.fixture(scope="session")
+def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.12 with python-pkcs11 (once per session, whichever test module asks first)."""
+    return python_with_pkcs11(PY312, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def python313(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.13 with python-pkcs11."""
+    return python_with_pkcs11(PY313, tmp_path_factory)
