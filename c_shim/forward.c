@@ -412,9 +412,25 @@ static int ks_send_message(int fd, ks_buf *b, CK_ULONG function) {
 static int ks_recv_message(int fd, ks_buf *b, CK_ULONG *function) {
     CK_ULONG header[2];
     ks_buf_reset(b);
-    if (!ks_recv_all(fd, header, sizeof header) || !ks_reserve(b, header[0])) return 0;
-    if (!ks_recv_all(fd, b->data, header[0])) return 0;
-    b->len = header[0];
+    if (!ks_reserve(b, 4096)) return 0;
+    /* one recv brings the header and, for most calls, the whole body */
+    size_t got = 0;
+    while (got < sizeof header) {
+        ssize_t n = recv(fd, b->data + got, b->cap - got, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return 0;
+        got += (size_t)n;
+    }
+    memcpy(header, b->data, sizeof header);
+    size_t total = sizeof header + header[0];
+    if (header[0] > SIZE_MAX - sizeof header || got > total) return 0; /* never more than one message in flight */
+    if (total > b->cap) {
+        b->len = got;
+        if (!ks_reserve(b, total - got)) return 0;
+    }
+    if (!ks_recv_all(fd, b->data + got, total - got)) return 0;
+    b->len = total;
+    b->pos = sizeof header;
     *function = header[1];
     return 1;
 }
