@@ -28,7 +28,7 @@ from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion, answer_version
 from ..kmip.schema import Struct
 from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
-from . import asynchronous
+from . import asynchronous, templates
 from .caches import EngineCaches
 from .config import EngineConfig
 from .context import BatchState, Handler, RequestContext, V1Item
@@ -174,6 +174,8 @@ class Engine:
                 raise KmipError(
                     ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported"
                 )
+            if version[0] < 2:
+                payload = templates.resolve(self, payload, user, version, tx)  # 2.1 has no Templates
             request = translate.to_v2(payload) if version[0] < 2 else payload
             if tx is None and asynchronous.wanted(batch.asynchronous, operation, request):
                 value = self.asynchronous.submit(

@@ -32,6 +32,8 @@ OBJECT_CLASSES: dict[ObjectType, type[Struct]] = {
     ObjectType.OPAQUE_OBJECT: S.OpaqueObject,
     ObjectType.PGP_KEY: S.PGPKey,
     ObjectType.CERTIFICATE_REQUEST: S.CertificateRequest,
+    # 1.x only (deprecated in 1.3, removed in 2.0): its attributes are kept in their 1.x form (engine.templates).
+    ObjectType.TEMPLATE: S.TemplateV1,
 }
 OBJECT_TYPES: dict[type[Struct], ObjectType] = {cls: ot for ot, cls in OBJECT_CLASSES.items()}
 

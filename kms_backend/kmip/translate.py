@@ -105,12 +105,13 @@ def attribute_name(reference: Any) -> str:
 
 
 def template_to_attributes(template: S.TemplateAttributeV1 | None) -> Attributes:
-    """A 1.x Template-Attribute (Names are Template references, refused) as 2.1 Attributes."""
+    """A 1.x Template-Attribute as 2.1 Attributes. Its Names (references to Template objects) must have been
+    resolved into attributes before (``engine.templates``: that needs the store)."""
     attrs = Attributes()
     if template is None:
         return attrs
     if template.name:
-        raise _not_supported("Templates (deprecated in KMIP 1.3, removed in 2.0) are not supported")
+        raise _not_supported("Template names must be resolved before translation")
     for attr in template.attribute:
         attrs.add(*attribute_to_v2(attr))
     return attrs
@@ -159,7 +160,7 @@ def to_v2(obj: Struct) -> Struct:
     if not name.endswith("V1"):
         return obj
     if isinstance(obj, S.TemplateV1):
-        raise _not_supported("Template objects are not supported")
+        return obj  # 2.x has no Templates: the server stores the 1.x object as it came (engine.templates)
     target = _CLASSES.get(name[:-2])
     if target is None:
         raise _not_supported(f"{name[:-2]} has no KMIP 2.1 form")

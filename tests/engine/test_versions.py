@@ -267,7 +267,8 @@ def test_1_2_responses_carry_only_1_2_attributes(kms: Kms) -> None:
 
 
 @pytest.mark.parametrize("version", V1_VERSIONS)
-def test_1x_templates_are_not_supported(kms: Kms, version: ProtocolVersion) -> None:
+def test_1x_template_names_must_name_a_template(kms: Kms, version: ProtocolVersion) -> None:
+    """Templates themselves: test_templates."""
     request = S.CreateRequestV1(
         object_type=ObjectType.SYMMETRIC_KEY,
         template_attribute=S.TemplateAttributeV1(
@@ -275,7 +276,7 @@ def test_1x_templates_are_not_supported(kms: Kms, version: ProtocolVersion) -> N
         ),
     )
     item = kms.batch((Operation.CREATE, request), version=version).batch_item[0]
-    assert item.result_reason == ResultReason.FEATURE_NOT_SUPPORTED
+    assert item.result_reason == ResultReason.ITEM_NOT_FOUND
 
 
 @pytest.mark.parametrize("reason", list(ResultReason))

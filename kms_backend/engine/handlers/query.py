@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from ...kmip import _schema_data as S
+from ...kmip import registry
 from ...kmip._registry_data import ObjectType, QueryFunction
 from ..context import RequestContext
 from ..objects import OBJECT_CLASSES
+
+_OBJECT_TYPES = registry.enumeration("Object Type")
 
 
 def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
@@ -15,7 +18,10 @@ def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
     if QueryFunction.QUERY_OPERATIONS in functions:
         response.operation = sorted(ctx.engine.routes)
     if QueryFunction.QUERY_OBJECTS in functions:
-        response.object_type = sorted(ObjectType(t) for t in OBJECT_CLASSES)
+        # Only the types the request's version defines (Template: 1.x only).
+        response.object_type = sorted(
+            ObjectType(t) for t in OBJECT_CLASSES if _OBJECT_TYPES.by_value[t].defined_in(ctx.version)
+        )
     if QueryFunction.QUERY_SERVER_INFORMATION in functions:
         response.vendor_identification = config.vendor_identification
         response.server_information = S.ServerInformation(
