@@ -6,10 +6,19 @@ from __future__ import annotations
 import pytest
 
 from kms_backend.kmip import _schema_data as S
-from kms_backend.kmip._registry_data import Operation, ResultReason, RevocationReasonCode, State, Tag
+from kms_backend.kmip._registry_data import (
+    CryptographicAlgorithm,
+    ObjectType,
+    Operation,
+    ResultReason,
+    RevocationReasonCode,
+    State,
+    Tag,
+)
+from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes
 
-from .conftest import NOW, Kms, name
+from .conftest import NOW, Kms, create_request, name
 
 
 def revoke(uid: str, code: RevocationReasonCode = RevocationReasonCode.CESSATION_OF_OPERATION) -> S.RevokeRequest:
@@ -138,3 +147,36 @@ def test_an_active_key_with_a_deactivation_date_reached_cannot_be_reactivated(km
     error = kms.fail(Operation.ACTIVATE, S.ActivateRequest(unique_identifier=uid))
     assert error.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
     assert kms.attribute(uid, Tag.STATE) == State.DEACTIVATED
+
+
+def test_quantum_safe_is_refused_for_keys_that_are_not(kms: Kms) -> None:
+    """KMIP 2.1 §4.45 Quantum Safe (OASIS QS-M-2-21): AES-128 and RSA are not, AES-256 is; nothing is stored."""
+    engine = kms.engine
+    safe = create_request((Tag.QUANTUM_SAFE, True))
+    assert engine.run_operation(Operation.CREATE, safe, "alice").unique_identifier
+    weak = S.CreateRequest(
+        object_type=ObjectType.SYMMETRIC_KEY,
+        attributes=Attributes(
+            [
+                (Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES),
+                (Tag.CRYPTOGRAPHIC_LENGTH, 128),
+                (Tag.QUANTUM_SAFE, True),
+            ]
+        ),
+    )
+    with pytest.raises(KmipError) as refused:
+        engine.run_operation(Operation.CREATE, weak, "alice")
+    assert refused.value.reason == ResultReason.GENERAL_FAILURE
+    rsa = S.CreateKeyPairRequest(
+        common_attributes=Attributes(
+            [
+                (Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.RSA),
+                (Tag.CRYPTOGRAPHIC_LENGTH, 2048),
+                (Tag.QUANTUM_SAFE, True),
+            ]
+        )
+    )
+    with pytest.raises(KmipError) as refused:
+        engine.run_operation(Operation.CREATE_KEY_PAIR, rsa, "alice")
+    assert refused.value.reason == ResultReason.GENERAL_FAILURE
+    assert len(list(engine.store.all_uids())) == 1

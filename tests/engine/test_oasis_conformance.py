@@ -29,9 +29,6 @@ KNOWN_FAILURES: dict[str, str] = {
         "(0x00000001) [OperationFailed / OperationNotSupported / 'operation PKCS_11 is not "
         "supported']"
     ),
-    "QS-M-2-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected OperationFailed (0x00000001), got Success (0x00000000)"
-    ),
     "SKFF-M-10-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
     "SKFF-M-11-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
     "SKFF-M-12-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
