@@ -8,11 +8,13 @@ module            what
 ``router``        ``ROUTES`` (Operation → handler) and ``EXECUTORS`` (Operation → the handler's ``execute`` of a
                   kept Plan): everything that answers an operation, one hop away
 ``handlers/``     one module per operation, ``handle(ctx, request) -> response``; ``_*`` modules hold what
-                  several handlers share
+                  several handlers share (``_hsm_keys``: requests naming an ``hsm::`` key, which the Create,
+                  Create Key Pair, Encrypt, Decrypt, Sign, Get and Destroy handlers hand to it)
 ``context``       ``RequestContext`` (user, version, time, transaction) and access control (``load``,
                   ``authorize``); ``BatchState`` shared by the items of one message
 ``plans``         ``Plan``: a one-shot Encrypt/Decrypt/Sign decision as a value; ``PlanCache`` keeps reusable ones
 ``caches``        ``EngineCaches``: the one owner of every cache, with one ``forget``
+``keysource``     ``KeySource``: what the engine needs of keys that live outside the store (the HSM's)
 ``hot``           store records and grants kept while the store's change stamp holds
 ``objects``       ``ManagedObject`` and ``RecordCodec`` (store records ⇄ typed objects, with its decoded LRU)
 ``lifecycle``     states, dates and the transitions time brings

@@ -56,7 +56,7 @@ def _hsm_key_admin(engine: Engine, user: str, uid: str) -> bool:
     Permission Denied for other users."""
     if not uid.startswith(HSM_PREFIX):
         return False
-    resident = getattr(engine.hsm, "resident", None)
+    resident = engine.hsm
     if resident is None:
         raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found: no HSM is configured")
     if user not in resident.admins and user not in engine.config.admin_users:

@@ -19,6 +19,7 @@ from ..kmip.errors import KmipError
 from ..kmip.registry import ProtocolVersion
 from ..kmip.ttlv import Item
 from ..store.base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreTransaction
+from .keysource import not_supported
 from .lifecycle import refresh_state
 from .objects import ManagedObject, parse_tag_list
 
@@ -150,6 +151,10 @@ class RequestContext:
         one (the public half of a key pair being re-keyed); the right is checked on that object instead.
         """
         uid = self.resolve_uid(value, operation)
+        hsm = self.engine.hsm
+        if hsm is not None and hsm.names(uid):
+            # A key that lives in the HSM: its handlers ask the key source (handlers/_hsm_keys); no other does.
+            raise not_supported(operation)
         mo = self.cache.get(uid)
         if mo is None:
             record = self._read(uid, for_update)
@@ -192,17 +197,29 @@ class RequestContext:
         return granted
 
     def authorize(self, mo: ManagedObject, operation: int) -> None:
-        """Raise Permission Denied unless ``self.user`` may perform ``operation`` on ``mo``."""
+        """Raise Permission Denied unless ``self.user`` may perform ``operation`` on ``mo``: its owner and the
+        administrators may do everything, others what they were granted."""
         user = self.user
         if user == mo.owner or user in self.engine.config.admin_users:
             return
-        granted = self._grants(mo.uid)
+        self._granted(mo.uid, operation, "object")
+
+    def authorize_key(self, uid: str, operation: int, *, owners: frozenset[str]) -> None:
+        """``authorize`` for a key the store does not hold (an HSM key, ``handlers/_hsm_keys``): ``owners`` play the
+        owner's part, others need a grant on ``uid`` as for stored objects."""
+        if self.user in owners:
+            return
+        self._granted(uid, operation, "the HSM key")
+
+    def _granted(self, uid: str, operation: int, what: str) -> None:
+        user = self.user
+        granted = self._grants(uid)
         if operation in granted.get(user, ()):
             return
         if operation not in EXPLICIT_ONLY and operation in granted.get(EVERYONE, ()):
             return
         name = Operation(operation).name if operation in Operation._value2member_map_ else str(operation)
-        raise KmipError(ResultReason.PERMISSION_DENIED, f"user {user!r} may not {name} object {mo.uid}")
+        raise KmipError(ResultReason.PERMISSION_DENIED, f"user {user!r} may not {name} {what} {uid}")
 
     def check_create(self) -> None:
         """Raise Permission Denied if creation is restricted to privileged users and the user is not one."""

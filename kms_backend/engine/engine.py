@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from .. import crypto
 from ..kmip import _schema_data as S
@@ -31,9 +31,10 @@ from ..store.base import ObjectStore, StoreError
 from . import asynchronous, templates
 from .caches import EngineCaches
 from .config import EngineConfig
-from .context import BatchState, Handler, RequestContext, V1Item
+from .context import BatchState, RequestContext, V1Item
 from .hot import HotObjects
-from .objects import RecordCodec
+from .keysource import KeySource
+from .objects import ObjectSealer, RecordCodec
 from .plans import PlanCache
 
 log = logging.getLogger("keystead.engine")
@@ -41,17 +42,6 @@ log = logging.getLogger("keystead.engine")
 _GOING_ON = frozenset({ResultStatus.SUCCESS, ResultStatus.OPERATION_PENDING})
 
 Clock = Callable[[], float]
-
-
-class OperationHook(Protocol):
-    """Lets a layer take over some requests and observe completed operations (the HSM: ``hsm::`` keys, and
-    forgetting cached key material after Revoke/Destroy). ``Engine.hsm`` holds one, or None."""
-
-    def handler_for(self, operation: Operation, request: Struct) -> Handler | None:
-        """The handler to run instead of the routed one (None: the router's)."""
-
-    def completed(self, operation: Operation, response: Struct) -> None:
-        """Called after each successful operation, before its transaction commits."""
 
 
 class _Undo(Exception):
@@ -68,14 +58,24 @@ class Engine:
         *,
         clock: Clock = time.time,
         records: RecordCodec | None = None,
-        hsm: OperationHook | None = None,
+        hsm: KeySource | None = None,
+        seal: ObjectSealer | None = None,
+        unseal: ObjectSealer | None = None,
+        forget: Callable[[str], None] | None = None,
     ) -> None:
+        """``hsm``: the source of the keys that live outside the store (``hsm::`` keys); ``seal``/``unseal``: how
+        stored key material is protected (an HSM key-encryption key); ``forget``: a layer's own cache of an
+        object to clear with the engine's (``EngineCaches.also_forget``)."""
         from .handlers._streams import Streams
         from .router import EXECUTORS, ROUTES  # the handlers import this module's types
 
         self.store = store
         self.config = config or EngineConfig()
         self.clock = clock
+        if records is None and seal is not None and unseal is not None:
+            # Sealed key material: no decoded-record cache, which would keep it unsealed with no age limit and no
+            # invalidation on Revoke; the sealer's own cache (bounded in size and age) is the one place it is kept.
+            records = RecordCodec(seal, unseal, cache_size=0)
         self.records = records or RecordCodec()
         self.hsm = hsm
         self.routes = ROUTES
@@ -86,6 +86,8 @@ class Engine:
         hot = HotObjects(self.config.hot_objects) if self.config.hot_objects > 0 else None
         plans = PlanCache(stamp, clock) if hot is not None and stamp is not None else None
         self.caches = EngineCaches(self.records, hot, plans)
+        if forget is not None:
+            self.caches.also_forget(forget)
         if self.config.self_test:
             _power_on_self_tests()
         #: Streamed operations open across requests (Init/Final Indicator, Correlation Value).
@@ -251,14 +253,12 @@ class Engine:
             if plan is not None:  # the handler's own decision, kept: the same execute builds the response
                 return self.executors[operation](plan, request, batch if batch is not None else BatchState())  # type: ignore[no-any-return]
         handler = self.routes.get(operation)
-        if self.hsm is not None:
-            handler = self.hsm.handler_for(operation, request) or handler
         if handler is None:
             raise KmipError(ResultReason.OPERATION_NOT_SUPPORTED, f"operation {_op_name(operation)} is not supported")
         batch = batch if batch is not None else BatchState()
         if tx is not None:
             ctx = RequestContext(self, tx, user, version, int(self.clock()), batch)
-            response = self._completed(operation, handler(ctx, request))
+            response: Struct = handler(ctx, request)
             # Inside a caller's transaction (Undo batches): forgetting early is safe, it only costs a re-read.
             self._forget(ctx)
             return response
@@ -266,7 +266,7 @@ class Engine:
         try:
             with self.store.transaction() as own_tx:
                 ctx = RequestContext(self, own_tx, user, version, int(self.clock()), batch)
-                response = self._completed(operation, handler(ctx, request))
+                response = handler(ctx, request)
         except BaseException:
             batch.id_placeholder, batch.returned_uids = saved[0], saved[1]
             raise
@@ -278,11 +278,6 @@ class Engine:
         (``RequestContext.forget``)."""
         for uid in ctx.forgotten:
             self.caches.forget(uid)
-
-    def _completed(self, operation: Operation, response: Struct) -> Struct:
-        if self.hsm is not None:
-            self.hsm.completed(operation, response)
-        return response
 
     # -- building responses ---------------------------------------------------------------------------------------
     def _failure(self, version: ProtocolVersion, item: Any, exc: KmipError) -> Any:
@@ -404,4 +399,4 @@ def _v1_extras(request_v1: Any, response: Any, v1: V1Item | None) -> dict[str, A
     return {}
 
 
-__all__ = ["Engine", "OperationHook"]
+__all__ = ["Engine"]

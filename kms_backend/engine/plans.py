@@ -21,7 +21,7 @@ decisions, never answers. A kept Plan is valid only
 
 A Plan is kept only when nothing else can differ between two such requests: the request is :func:`plain`, names the
 object by its Unique Identifier (no placeholder or tag list), the key has no Usage Limits (each use is then a
-write) and is not stored wrapped (its use needs the wrapping key), no HSM hook is installed, and the transaction
+write) and is not stored wrapped (its use needs the wrapping key), the engine has no HSM, and the transaction
 that decided it wrote nothing.
 """
 

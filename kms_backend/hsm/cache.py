@@ -3,7 +3,8 @@
 Entries are keyed by Unique Identifier and remember the sealed blob they came from: a blob that changed in the store
 (re-keyed, re-sealed by a KEK rotation, destroyed) never matches a stale entry. Entries expire after ``max_age``
 seconds and the least recently used one goes when ``max_entries`` is reached; ``invalidate(uid)`` drops one at
-once (the engine hook calls it after Revoke and Destroy), ``clear()`` drops all (rotation, shutdown).
+once (the engine forgets an object after Revoke, Destroy, Archive and Re-key), ``clear()`` drops all (rotation,
+shutdown).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """HSM-resident keys: keys generated and used inside the HSM, addressed as ``hsm::<slot>::<label>`` (the Cosmian KMS
-convention). They are not managed objects of the store: the engine hands every request that names such an
-identifier to this module (``HsmHook.handler_for``), which runs it through PKCS#11.
+convention). They are not managed objects of the store. ``ResidentKeys`` is a key source and crypto backend below
+the engine: the engine's router hands each request that names such a key to its handler, which checks access like
+for any object (``engine/handlers/_hsm_keys.py``) and calls the method here, which runs it through PKCS#11.
 
 =================  ========================================================================================
 Operation          what happens in the HSM
@@ -16,8 +17,9 @@ Get                public keys only (PKCS#1 or X.509 SubjectPublicKeyInfo); priv
 Destroy            ``C_DestroyObject``; grants on the identifier are withdrawn
 =================  ========================================================================================
 
-Access: the configured HSM administrators may do everything; other users only what an administrator granted them
-on that identifier (the store's grants table; Destroy and Revoke need a grant naming the user). The ``<slot>``
+Access (checked by the engine): the configured HSM administrators (``ResidentKeys.admins``) play the owner's part;
+other users may do what an administrator granted them on that identifier (the store's grants table, as for stored
+objects; Destroy and Revoke need a grant naming the user). The ``<slot>``
 is the PKCS#11 slot id of the configured token; the ``<label>`` is the object's CKA_LABEL (CKA_ID holds it too).
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import pkcs11.exceptions as E
 from cryptography.hazmat.primitives import serialization
@@ -41,36 +43,20 @@ from ..kmip._registry_data import (
     HashingAlgorithm,
     KeyFormatType,
     ObjectType,
-    Operation,
     PaddingMethod,
     ResultReason,
     Tag,
 )
 from ..kmip.errors import KmipError
-from ..kmip.schema import Attributes, Struct
-from ..store.base import EVERYONE, StoreTransaction
+from ..kmip.schema import Attributes
 from . import _errors
 from .session import HsmSessions, PooledSession
 
 PREFIX = "hsm::"
 PUBLIC_SUFFIX = "_pk"
-#: Operations that a grant to everyone never confers (as for stored objects).
-_EXPLICIT_ONLY = frozenset({Operation.DESTROY, Operation.REVOKE})
 _GCM_IV_BYTES = 12
 _GCM_TAG_BYTES = 16
 
-
-class Context(Protocol):
-    """What the HSM handlers use of the engine's RequestContext."""
-
-    engine: Any
-    tx: StoreTransaction
-    user: str
-
-    def returned(self, uid: str, *, placeholder: bool = True) -> str: ...
-
-
-Handler = Callable[[Any, Any], Any]
 
 _HASHES: dict[int, tuple[Mechanism, MGF, int]] = {
     HashingAlgorithm.SHA_1: (Mechanism.SHA_1, MGF.SHA1, 20),
@@ -107,62 +93,14 @@ def is_hsm_uid(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def _request_uid(operation: Operation, request: Struct) -> str | None:
-    """The ``hsm::`` identifier a request names, if any (Create/Create Key Pair name it in their Attributes)."""
-    if operation == Operation.CREATE:
-        return _attribute_uid(getattr(request, "attributes", None))
-    if operation == Operation.CREATE_KEY_PAIR:
-        for field in ("private_key_attributes", "common_attributes"):
-            uid = _attribute_uid(getattr(request, field, None))
-            if uid is not None:
-                return uid
-        return None
-    uid = getattr(request, "unique_identifier", None)
-    return uid if is_hsm_uid(uid) else None
-
-
-def _attribute_uid(attrs: object) -> str | None:
-    if isinstance(attrs, Attributes):
-        value = attrs.get(Tag.UNIQUE_IDENTIFIER)
-        if is_hsm_uid(value):
-            return str(value)
-    return None
-
-
 class ResidentKeys:
     """Operations on keys that live in the HSM token of ``sessions``; ``admins`` may use and manage all of them."""
 
     def __init__(self, sessions: HsmSessions, admins: Iterable[str]) -> None:
         self.sessions = sessions
         self.admins = frozenset(admins)
-        self._handlers: dict[Operation, Handler] = {
-            Operation.CREATE: self.create,
-            Operation.CREATE_KEY_PAIR: self.create_key_pair,
-            Operation.ENCRYPT: self.encrypt,
-            Operation.DECRYPT: self.decrypt,
-            Operation.SIGN: self.sign,
-            Operation.GET: self.get,
-            Operation.DESTROY: self.destroy,
-        }
 
-    def handler_for(self, operation: Operation, request: Struct) -> Handler | None:
-        """The handler for ``request`` if it names an ``hsm::`` key (Operation Not Supported for other operations)."""
-        if _request_uid(operation, request) is None:
-            return None
-        handler = self._handlers.get(operation)
-        if handler is not None:
-            return handler
-
-        def unsupported(_ctx: Any, _request: Any) -> Any:
-            raise KmipError(
-                ResultReason.OPERATION_NOT_SUPPORTED,
-                f"{operation.name} is not supported on HSM keys (Create, Create Key Pair, Encrypt, Decrypt, Sign, "
-                "Get of public keys and Destroy are)",
-            )
-
-        return unsupported
-
-    # -- identifiers and access ---------------------------------------------------------------------------------
+    # -- identifiers ---------------------------------------------------------------------------------
     def label_of(self, uid: str) -> str:
         """The CKA_LABEL an ``hsm::<slot>::<label>`` identifier designates on the configured token."""
         parts = uid.split("::", 2)
@@ -175,31 +113,16 @@ class ResidentKeys:
             )
         return parts[2]
 
+    def names(self, uid: object) -> bool:
+        """Whether ``uid`` names a key of this source (``hsm::…``): the engine routes it here."""
+        return is_hsm_uid(uid)
+
     def uid_for(self, label: str) -> str:
         return f"{PREFIX}{self.sessions.slot_id}::{label}"
 
-    def authorize(self, ctx: Context, uid: str, operation: Operation) -> None:
-        """HSM administrators may do everything; others need a grant of ``operation`` on ``uid``."""
-        if ctx.user in self.admins:
-            return
-        granted = ctx.tx.grants(uid)
-        if operation in granted.get(ctx.user, ()):
-            return
-        if operation not in _EXPLICIT_ONLY and operation in granted.get(EVERYONE, ()):
-            return
-        raise KmipError(ResultReason.PERMISSION_DENIED, f"user {ctx.user!r} may not {operation.name} the HSM key {uid}")
-
-    def grant(self, ctx: Context, uid: str, target: str, operations: Iterable[int]) -> None:
-        """An HSM administrator allows ``target`` (or ``*``) ``operations`` on the HSM key ``uid``."""
-        if ctx.user not in self.admins:
-            raise KmipError(ResultReason.PERMISSION_DENIED, "only HSM administrators may grant rights on HSM keys")
-        self._kind(uid)
-        ctx.tx.grant(uid, target, [int(o) for o in operations])
-
     # -- operations ---------------------------------------------------------------------------------------------
-    def create(self, ctx: Context, request: S.CreateRequest) -> S.CreateResponse:
-        uid = _attribute_uid(request.attributes) or ""
-        self._require_admin(ctx, uid, Operation.CREATE)
+    def create(self, uid: str, request: S.CreateRequest) -> S.CreateResponse:
+        """Generate the AES key ``uid`` names (the engine checked the requester is an HSM administrator)."""
         if request.object_type != ObjectType.SYMMETRIC_KEY:
             raise KmipError(ResultReason.INVALID_OBJECT_TYPE, "HSM keys made by Create are AES Symmetric Keys")
         attrs = request.attributes or Attributes()
@@ -226,11 +149,10 @@ class ResidentKeys:
             )
 
         self._run(generate, "key generation", idempotent=False)
-        return S.CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=ctx.returned(uid))
+        return S.CreateResponse(object_type=ObjectType.SYMMETRIC_KEY, unique_identifier=uid)
 
-    def create_key_pair(self, ctx: Context, request: S.CreateKeyPairRequest) -> S.CreateKeyPairResponse:
-        uid = _request_uid(Operation.CREATE_KEY_PAIR, request) or ""
-        self._require_admin(ctx, uid, Operation.CREATE_KEY_PAIR)
+    def create_key_pair(self, uid: str, request: S.CreateKeyPairRequest) -> S.CreateKeyPairResponse:
+        """Generate the RSA key pair ``uid`` (private) and ``uid_pk`` (public) name."""
         algorithm = length = None
         for attrs in (request.common_attributes, request.private_key_attributes, request.public_key_attributes):
             if isinstance(attrs, Attributes):
@@ -269,16 +191,14 @@ class ResidentKeys:
             public[Attribute.LABEL] = label + PUBLIC_SUFFIX
 
         self._run(generate, "key pair generation", idempotent=False)
-        ctx.returned(uid, placeholder=False)
-        public_uid = ctx.returned(uid + PUBLIC_SUFFIX, placeholder=False)
-        return S.CreateKeyPairResponse(private_key_unique_identifier=uid, public_key_unique_identifier=public_uid)
+        return S.CreateKeyPairResponse(
+            private_key_unique_identifier=uid, public_key_unique_identifier=uid + PUBLIC_SUFFIX
+        )
 
-    def encrypt(self, ctx: Context, request: S.EncryptRequest) -> S.EncryptResponse:
-        uid = self._single_shot(request, "Encrypt")
-        self.authorize(ctx, uid, Operation.ENCRYPT)
+    def encrypt(self, uid: str, request: S.EncryptRequest) -> S.EncryptResponse:
         data = _data(request.data)
         params = request.cryptographic_parameters
-        kind = self._kind(uid)
+        kind = self.kind(uid)
         if kind == ObjectClass.SECRET_KEY:
             _require_gcm(params)
             iv = request.iv_counter_nonce or secrets.token_bytes(_GCM_IV_BYTES)
@@ -287,7 +207,7 @@ class ResidentKeys:
                 uid, ObjectClass.SECRET_KEY, lambda k: k.encrypt(data, mechanism=Mechanism.AES_GCM, mechanism_param=gcm)
             )
             return S.EncryptResponse(
-                unique_identifier=ctx.returned(uid),
+                unique_identifier=uid,
                 data=out[:-_GCM_TAG_BYTES],
                 iv_counter_nonce=bytes(iv),
                 authenticated_encryption_tag=out[-_GCM_TAG_BYTES:],
@@ -297,14 +217,12 @@ class ResidentKeys:
         out = self._with_key(
             public_uid, ObjectClass.PUBLIC_KEY, lambda k: k.encrypt(data, mechanism=mechanism, mechanism_param=oaep)
         )
-        return S.EncryptResponse(unique_identifier=ctx.returned(uid), data=out)
+        return S.EncryptResponse(unique_identifier=uid, data=out)
 
-    def decrypt(self, ctx: Context, request: S.DecryptRequest) -> S.DecryptResponse:
-        uid = self._single_shot(request, "Decrypt")
-        self.authorize(ctx, uid, Operation.DECRYPT)
+    def decrypt(self, uid: str, request: S.DecryptRequest) -> S.DecryptResponse:
         data = _data(request.data)
         params = request.cryptographic_parameters
-        kind = self._kind(uid)
+        kind = self.kind(uid)
         if kind == ObjectClass.SECRET_KEY:
             _require_gcm(params)
             if not request.iv_counter_nonce or request.authenticated_encryption_tag is None:
@@ -318,25 +236,23 @@ class ResidentKeys:
                 ObjectClass.SECRET_KEY,
                 lambda k: k.decrypt(data + tag, mechanism=Mechanism.AES_GCM, mechanism_param=gcm),
             )
-            return S.DecryptResponse(unique_identifier=ctx.returned(uid), data=out)
+            return S.DecryptResponse(unique_identifier=uid, data=out)
         if kind != ObjectClass.PRIVATE_KEY:
             raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"{uid} is a public key: decrypt with the private key")
         mechanism, oaep = _oaep(params)
         out = self._with_key(
             uid, ObjectClass.PRIVATE_KEY, lambda k: k.decrypt(data, mechanism=mechanism, mechanism_param=oaep)
         )
-        return S.DecryptResponse(unique_identifier=ctx.returned(uid), data=out)
+        return S.DecryptResponse(unique_identifier=uid, data=out)
 
-    def sign(self, ctx: Context, request: S.SignRequest) -> S.SignResponse:
-        uid = self._single_shot(request, "Sign")
-        self.authorize(ctx, uid, Operation.SIGN)
-        if self._kind(uid) != ObjectClass.PRIVATE_KEY:
+    def sign(self, uid: str, request: S.SignRequest) -> S.SignResponse:
+        if self.kind(uid) != ObjectClass.PRIVATE_KEY:
             raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"{uid} is not a private key: only those sign")
         padding, hashing = _signature_scheme(request.cryptographic_parameters)
         if hashing is None:
             message = bytes(request.digested_data) if request.digested_data is not None else _data(request.data)
             signature = self._with_key(uid, ObjectClass.PRIVATE_KEY, lambda k: _raw_pkcs1_sign(k, message))
-            return S.SignResponse(unique_identifier=ctx.returned(uid), signature_data=signature)
+            return S.SignResponse(unique_identifier=uid, signature_data=signature)
         hash_mechanism, mgf, hash_length = _HASHES[hashing]
         if request.digested_data is not None:
             digest = bytes(request.digested_data)
@@ -359,12 +275,11 @@ class ResidentKeys:
         signature = self._with_key(
             uid, ObjectClass.PRIVATE_KEY, lambda k: k.sign(message, mechanism=mechanism, mechanism_param=param)
         )
-        return S.SignResponse(unique_identifier=ctx.returned(uid), signature_data=signature)
+        return S.SignResponse(unique_identifier=uid, signature_data=signature)
 
-    def get(self, ctx: Context, request: S.GetRequest) -> S.GetResponse:
-        uid = str(request.unique_identifier)
-        self.authorize(ctx, uid, Operation.GET)
-        if self._kind(uid) != ObjectClass.PUBLIC_KEY:
+    def get(self, uid: str, request: S.GetRequest) -> S.GetResponse:
+        """The public key ``uid`` (private and secret keys never leave the HSM)."""
+        if self.kind(uid) != ObjectClass.PUBLIC_KEY:
             raise KmipError(ResultReason.NOT_EXTRACTABLE, f"{uid} never leaves the HSM (only public keys can be got)")
         if request.key_wrapping_specification is not None:
             raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, "HSM public keys are returned unwrapped")
@@ -392,30 +307,20 @@ class ResidentKeys:
         )
         return S.GetResponse(
             object_type=ObjectType.PUBLIC_KEY,
-            unique_identifier=ctx.returned(uid),
+            unique_identifier=uid,
             managed_object=S.PublicKey(key_block=key_block),
         )
 
-    def destroy(self, ctx: Context, request: S.DestroyRequest) -> S.DestroyResponse:
-        uid = str(request.unique_identifier)
-        self.authorize(ctx, uid, Operation.DESTROY)
-        kind = self._kind(uid)
+    def destroy(self, uid: str) -> None:
+        """Destroy the key ``uid`` in the HSM (``C_DestroyObject``)."""
+        kind = self.kind(uid)
 
         def remove(pooled: PooledSession) -> None:
             self._key(pooled, uid, kind).destroy()
 
         self._run(remove, "key destruction", idempotent=False)
-        for user, operations in ctx.tx.grants(uid).items():
-            ctx.tx.revoke(uid, user, sorted(operations))
-        return S.DestroyResponse(unique_identifier=ctx.returned(uid))
 
     # -- internals ----------------------------------------------------------------------------------------------
-    def _require_admin(self, ctx: Context, uid: str, operation: Operation) -> None:
-        if ctx.user not in self.admins:
-            raise KmipError(
-                ResultReason.PERMISSION_DENIED, f"only HSM administrators may {operation.name} HSM keys ({uid})"
-            )
-
     def _require_free(self, label: str) -> None:
         def search(pooled: PooledSession) -> int:
             return sum(1 for _ in pooled.session.get_objects({Attribute.LABEL: label}))
@@ -423,12 +328,8 @@ class ResidentKeys:
         if self._run(search, "key lookup"):
             raise KmipError(ResultReason.OBJECT_ALREADY_EXISTS, f"the HSM already has a key labelled {label!r}")
 
-    def _single_shot(self, request: Any, what: str) -> str:
-        if request.correlation_value is not None or request.init_indicator or request.final_indicator:
-            raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, f"streaming {what} is not supported on HSM keys")
-        return str(request.unique_identifier)
-
-    def _kind(self, uid: str) -> ObjectClass:
+    def kind(self, uid: str) -> ObjectClass:
+        """The PKCS#11 class of the key ``uid`` (Item Not Found when the HSM has none)."""
         label = self.label_of(uid)
 
         def search(pooled: PooledSession) -> list[ObjectClass]:
@@ -539,4 +440,4 @@ def _raw_pkcs1_sign(key: Any, message: bytes) -> bytes:
     return signature
 
 
-__all__ = ["PREFIX", "PUBLIC_SUFFIX", "Context", "ResidentKeys", "is_hsm_uid"]
+__all__ = ["PREFIX", "PUBLIC_SUFFIX", "ResidentKeys", "is_hsm_uid"]

@@ -1,5 +1,7 @@
-"""The HSM as the server (and any other engine host) uses it: settings, start-up checks, and the two seams into the
-engine — the ``RecordCodec`` seal/unseal pair and the ``OperationHook`` (``Engine(..., hsm=...)``).
+"""The HSM as the server (and any other engine host) uses it: settings, start-up checks, and what an engine is built
+with (``HsmRuntime.engine_options``): the seal/unseal pair for stored key material, the resident keys as the source
+of ``hsm::`` keys, and the unsealed-blob cache to clear with the engine's. Nothing here imports the engine: the
+HSM is a key source and crypto backend below it.
 
 ``open_hsm(settings)`` logs in, finds (or creates) the KEK and checks it, and returns an ``HsmRuntime``; every
 failure is a ``KmipError`` whose message says what is missing (library, token, PIN, KEK), which ``keystead
@@ -10,19 +12,15 @@ the same way from ``HsmSettings.from_environ``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..kmip._registry_data import Operation, ResultReason
+from ..kmip._registry_data import ResultReason
 from ..kmip.errors import KmipError
-from ..kmip.schema import Struct
 from .cache import DEFAULT_MAX_AGE, DEFAULT_MAX_ENTRIES, UnsealCache
 from .kek import KekInfo, KekSealer
-from .resident import Handler, ResidentKeys
+from .resident import ResidentKeys
 from .session import HsmSessions
-
-#: Operations after which cached plaintext of the object they name is dropped.
-_INVALIDATING = frozenset({Operation.REVOKE, Operation.DESTROY, Operation.ARCHIVE})
 
 #: The ``KEYSTEAD_*`` variables ``HsmSettings.from_environ`` reads (the server's option names, upper-cased).
 ENVIRONMENT = (
@@ -78,37 +76,15 @@ class HsmSettings:
         )
 
 
-class HsmHook:
-    """The engine's ``OperationHook``: ``hsm::`` requests go to the resident keys; Revoke/Destroy/Archive drop
-    the object's cached plaintext."""
-
-    def __init__(self, resident: ResidentKeys | None, sealer: KekSealer | None) -> None:
-        self.resident = resident
-        self.sealer = sealer
-
-    def handler_for(self, operation: Operation, request: Struct) -> Handler | None:
-        return self.resident.handler_for(operation, request) if self.resident is not None else None
-
-    def completed(self, operation: Operation, response: Struct) -> None:
-        if self.sealer is not None and operation in _INVALIDATING:
-            uid = getattr(response, "unique_identifier", None)
-            if isinstance(uid, str):
-                self.sealer.invalidate(uid)
-
-
 @dataclass
 class HsmRuntime:
-    """A logged-in HSM with its KEK: hand ``seal``/``unseal`` to ``RecordCodec`` and ``hook`` to ``Engine``."""
+    """A logged-in HSM with its KEK, and its resident keys: ``engine_options`` builds an engine on them."""
 
     settings: HsmSettings
     sessions: HsmSessions
     sealer: KekSealer
     kek: KekInfo
     resident: ResidentKeys
-    hook: HsmHook = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.hook = HsmHook(self.resident, self.sealer)
 
     def seal(self, uid: str, data: bytes) -> bytes:
         return self.sealer.seal(uid, data)
@@ -117,15 +93,11 @@ class HsmRuntime:
         return self.sealer.unseal(uid, data)
 
     def engine_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``Engine(store, config, **options)``: ``records`` and ``hsm``.
-
-        The codec's own decoded-record cache is off: it would keep unsealed key material with no age limit and no
-        invalidation on Revoke; the HSM's ``UnsealCache`` (bounded in size and age, dropped on Revoke/Destroy) is
-        the one place plaintext is kept, and records are decoded again on each read.
-        """
-        from ..engine.objects import RecordCodec
-
-        return {"records": RecordCodec(self.seal, self.unseal, cache_size=0), "hsm": self.hook}
+        """Keyword arguments for ``Engine(store, config, **options)``: ``seal`` and ``unseal`` (stored key material
+        sealed under the KEK; the engine then keeps no decoded records, so the ``UnsealCache`` is the one place
+        plaintext is kept), ``hsm`` (the source of ``hsm::`` keys) and ``forget`` (the engine drops an object's
+        unsealed blob whenever it forgets the object: Revoke, Destroy, Archive, Re-key)."""
+        return {"seal": self.seal, "unseal": self.unseal, "hsm": self.resident, "forget": self.sealer.invalidate}
 
     def describe(self) -> str:
         return (
@@ -165,4 +137,4 @@ def startup_error(exc: KmipError) -> str:
     return f"HSM check failed: {exc.message}"
 
 
-__all__ = ["ENVIRONMENT", "HsmHook", "HsmRuntime", "HsmSettings", "open_hsm", "open_sessions", "startup_error"]
+__all__ = ["ENVIRONMENT", "HsmRuntime", "HsmSettings", "open_hsm", "open_sessions", "startup_error"]

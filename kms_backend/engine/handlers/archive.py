@@ -20,6 +20,7 @@ def handle(ctx: RequestContext, request: S.ArchiveRequest) -> S.ArchiveResponse:
     mo.storage_status = STORAGE_ARCHIVED
     mo.attributes.set(Tag.ARCHIVE_DATE, ctx.now)
     ctx.save(mo)
+    ctx.forget(mo.uid)  # its key material leaves every cache (the HSM's unsealed copies too)
     return S.ArchiveResponse(unique_identifier=ctx.returned(mo.uid))
 
 

@@ -9,10 +9,14 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, ObjectType, ResultReason, SecretDataType, Tag
 from ...kmip.errors import KmipError
 from ..context import RequestContext
+from . import _hsm_keys
 from ._common import client_attributes, new_object, server_generated, symmetric_key_object, symmetric_parameters
 
 
 def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
+    hsm = _hsm_keys.created(ctx, request.attributes)
+    if hsm is not None:  # a key made in the HSM
+        return _hsm_keys.create(ctx, *hsm, request)
     ctx.check_create()
     attrs = client_attributes(request.attributes)
     object_type = request.object_type

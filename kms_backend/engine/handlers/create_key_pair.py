@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from ...kmip import _schema_data as S
 from ..context import RequestContext
+from . import _hsm_keys
 from ._keypairs import create_pair, key_pair_parameters, merged_attributes
 
 
 def handle(ctx: RequestContext, request: S.CreateKeyPairRequest) -> S.CreateKeyPairResponse:
+    hsm = _hsm_keys.created(ctx, request.private_key_attributes, request.common_attributes)
+    if hsm is not None:  # a key pair made in the HSM
+        return _hsm_keys.create_key_pair(ctx, *hsm, request)
     ctx.check_create()
     private_attrs = merged_attributes(request.common_attributes, request.private_key_attributes)
     public_attrs = merged_attributes(request.common_attributes, request.public_key_attributes)

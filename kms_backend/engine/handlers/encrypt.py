@@ -26,9 +26,13 @@ from ..context import BatchState, RequestContext
 from ..objects import ManagedObject
 from ..plans import Plan, answer, decided
 from . import _crypto as C
+from . import _hsm_keys
 
 
 def handle(ctx: RequestContext, request: S.EncryptRequest) -> S.EncryptResponse:
+    hsm = _hsm_keys.source(ctx, request.unique_identifier)
+    if hsm is not None:  # a key that lives in the HSM
+        return _hsm_keys.encrypt(ctx, hsm, request)
     if C.continues(request):
         return _continue(ctx, request)
     if request.init_indicator and not request.final_indicator:

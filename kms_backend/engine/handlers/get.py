@@ -8,10 +8,14 @@ from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..keyformats import convert_key_format, wrap_for_export
 from ..lifecycle import key_block, require_material
+from . import _hsm_keys
 from ._pki import export_pki_object
 
 
 def handle(ctx: RequestContext, request: S.GetRequest) -> S.GetResponse:
+    hsm = _hsm_keys.source(ctx, request.unique_identifier)
+    if hsm is not None:  # a key that lives in the HSM
+        return _hsm_keys.get(ctx, hsm, request)
     mo = ctx.load(request.unique_identifier, Operation.GET)
     managed_object = export_object(ctx, mo, request)
     if mo.attributes.get(Tag.FRESH):  # §4.24: no longer fresh once it has been served to a client
