@@ -89,6 +89,8 @@ def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "pMechanism is NULL")
     kind = int(p_mechanism.mechanism)
     parameter, length = p_mechanism.pParameter, int(p_mechanism.ulParameterLen)
+    if parameter == ffi.NULL and not length:  # no parameter: the mechanism's planner says if it needs one
+        return kind, None
     layouts = PARAMETER_LAYOUTS.get(kind)
     if layouts is None:  # most mechanisms: no parameter, or bytes (an IV)
         if parameter == ffi.NULL or not length:
@@ -557,6 +559,64 @@ def C_DeriveKey(h_session: int, p_mechanism: Any, h_base: int, p_template: Any, 
     kind, parameter = _mechanism(p_mechanism)
     ph_key[0] = keys.derive_key(
         LIB, h_session, kind, parameter, base_handle=h_base, raw_template=_template(p_template, count)
+    )
+    return CKR_OK
+
+
+# -- PKCS#11 3.2 key encapsulation ----------------------------------------------------------------------------------
+def C_EncapsulateKey(
+    h_session: int,
+    p_mechanism: Any,
+    h_public: int,
+    p_template: Any,
+    count: int,
+    p_ciphertext: Any,
+    p_ciphertext_len: Any,
+    ph_key: Any,
+) -> int:
+    """3.2 C_EncapsulateKey: a NULL pCiphertext asks for the length (no key is made); a short buffer gets
+    CKR_BUFFER_TOO_SMALL, also before any key is made."""
+    if p_ciphertext_len == ffi.NULL or (p_template == ffi.NULL and count):
+        return ARGUMENTS_BAD
+    kind, parameter = _mechanism(p_mechanism)
+    needed = keys.encapsulated_length(LIB, h_session, kind, parameter, h_public)
+    if p_ciphertext == ffi.NULL or p_ciphertext_len[0] < needed:
+        short = p_ciphertext != ffi.NULL
+        p_ciphertext_len[0] = needed
+        return BUFFER_TOO_SMALL if short else CKR_OK
+    if ph_key == ffi.NULL:
+        return ARGUMENTS_BAD
+    ciphertext, handle = keys.encapsulate_key(
+        LIB, h_session, kind, parameter, public_handle=h_public, raw_template=_template(p_template, count)
+    )
+    ffi.memmove(p_ciphertext, ciphertext, len(ciphertext))
+    p_ciphertext_len[0] = len(ciphertext)
+    ph_key[0] = handle
+    return CKR_OK
+
+
+def C_DecapsulateKey(
+    h_session: int,
+    p_mechanism: Any,
+    h_private: int,
+    p_template: Any,
+    count: int,
+    p_ciphertext: Any,
+    ciphertext_len: int,
+    ph_key: Any,
+) -> int:
+    """3.2 C_DecapsulateKey."""
+    if ph_key == ffi.NULL or (p_template == ffi.NULL and count):
+        return ARGUMENTS_BAD
+    kind, parameter = _mechanism(p_mechanism)
+    ph_key[0] = keys.decapsulate_key(
+        LIB,
+        h_session,
+        kind,
+        parameter,
+        private_handle=h_private,
+        ciphertext=_input(p_ciphertext, ciphertext_len),
+        raw_template=_template(p_template, count),
     )
     return CKR_OK
 

@@ -52,8 +52,10 @@ def c_declarations() -> str:
         "typedef CK_FUNCTION_LIST *CK_FUNCTION_LIST_PTR;",
         "typedef CK_FUNCTION_LIST_PTR *CK_FUNCTION_LIST_PTR_PTR;",
         "typedef struct CK_FUNCTION_LIST_3_0 CK_FUNCTION_LIST_3_0;",
+        "typedef struct CK_FUNCTION_LIST_3_2 CK_FUNCTION_LIST_3_2;",
         _list_struct("CK_FUNCTION_LIST", FUNCTIONS_2_40),
         _list_struct("CK_FUNCTION_LIST_3_0", FUNCTIONS_2_40 + FUNCTIONS_3_0_EXTRA),
+        _list_struct("CK_FUNCTION_LIST_3_2", ALL_FUNCTIONS),
         "static int ks_bound; /* set by c_shim._marshal.bind once every callback is attached */",
         "static void ks_mark_bound(void) { ks_bound = 1; }",
     ]
@@ -77,7 +79,7 @@ def c_native_functions() -> str:
 
 
 def c_entry_points() -> str:
-    """The exported C_* functions and the two function lists."""
+    """The exported C_* functions and the three function lists (2.40, 3.0, 3.2)."""
     out: list[str] = []
     for fn in PYTHON_FUNCTIONS:
         name = fn[0]
@@ -94,10 +96,13 @@ def c_entry_points() -> str:
     names_3_0 = ",\n    ".join(fn[0] for fn in FUNCTIONS_2_40 + FUNCTIONS_3_0_EXTRA)
     out.append(f"static CK_FUNCTION_LIST ks_list_2_40 = {{\n    {{2, 40}},\n    {names_2_40}\n}};\n")
     out.append(f"static CK_FUNCTION_LIST_3_0 ks_list_3_0 = {{\n    {{3, 0}},\n    {names_3_0}\n}};\n")
+    names_3_2 = ",\n    ".join(fn[0] for fn in ALL_FUNCTIONS)
+    out.append(f"static CK_FUNCTION_LIST_3_2 ks_list_3_2 = {{\n    {{3, 2}},\n    {names_3_2}\n}};\n")
     return "\n".join(out)
 
 
 C_INTERFACES = r"""
+#define KS_INTERFACES 3
 /* §5.4.4 C_GetFunctionList: no Python needed (the entries route a foreign-Python host themselves). */
 KS_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList) {
     if (!ppFunctionList) return KS_CKR_ARGUMENTS_BAD;
@@ -107,18 +112,20 @@ KS_EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList) {
     return KS_CKR_OK;
 }
 
-static CK_INTERFACE ks_interfaces[2] = {
+/* Newest first: C_GetInterface with no version gives the 3.2 list. */
+static CK_INTERFACE ks_interfaces[KS_INTERFACES] = {
+    {(CK_CHAR *)"PKCS 11", &ks_list_3_2, 0},
     {(CK_CHAR *)"PKCS 11", &ks_list_3_0, 0},
     {(CK_CHAR *)"PKCS 11", &ks_list_2_40, 0},
 };
 
-/* §5.4.5 C_GetInterfaceList: both lists; their entries route foreign hosts themselves. */
+/* §5.4.5 C_GetInterfaceList: every list; their entries route foreign hosts themselves. */
 KS_EXPORT CK_RV C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount) {
     if (!pulCount) return KS_CKR_ARGUMENTS_BAD;
-    if (!pInterfacesList) { *pulCount = 2; return KS_CKR_OK; }
-    if (*pulCount < 2) { *pulCount = 2; return 0x150UL; /* CKR_BUFFER_TOO_SMALL */ }
+    if (!pInterfacesList) { *pulCount = KS_INTERFACES; return KS_CKR_OK; }
+    if (*pulCount < KS_INTERFACES) { *pulCount = KS_INTERFACES; return 0x150UL; /* CKR_BUFFER_TOO_SMALL */ }
     memcpy(pInterfacesList, ks_interfaces, sizeof ks_interfaces);
-    *pulCount = 2;
+    *pulCount = KS_INTERFACES;
     return KS_CKR_OK;
 }
 
@@ -127,7 +134,7 @@ KS_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pV
                                CK_INTERFACE_PTR_PTR ppInterface, CK_FLAGS flags) {
     if (!ppInterface) return KS_CKR_ARGUMENTS_BAD;
     if (pInterfaceName && strcmp((const char *)pInterfaceName, "PKCS 11") != 0) return KS_CKR_ARGUMENTS_BAD;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < KS_INTERFACES; i++) {
         CK_VERSION *v = (CK_VERSION *)ks_interfaces[i].pFunctionList;
         if (pVersion && (pVersion->major != v->major || pVersion->minor != v->minor)) continue;
         if ((ks_interfaces[i].flags & flags) != flags) continue;

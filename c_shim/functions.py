@@ -1,5 +1,5 @@
 """The PKCS#11 function table the shim is generated from (PKCS#11 Base Specification 3.0 §5, in the order of
-``CK_FUNCTION_LIST`` and ``CK_FUNCTION_LIST_3_0``).
+``CK_FUNCTION_LIST``, ``CK_FUNCTION_LIST_3_0`` and ``CK_FUNCTION_LIST_3_2``).
 
 Each entry is ``(name, parameters)``; parameters are ``(C type, name)`` pairs. The build script turns this table
 into the exported C entry points, the two function-list structures, the cffi ``extern "Python"`` declarations,
@@ -265,11 +265,83 @@ FUNCTIONS_3_0_EXTRA: tuple[Function, ...] = (
     _fn("C_MessageVerifyFinal", _S),
 )
 
+#: Functions ``CK_FUNCTION_LIST_3_2`` adds after the 3.0 ones (PKCS#11 3.2 pkcs11f.h order: KEMs, signature
+#: verification with the signature first, validation flags, asynchronous operations, authenticated key wrapping).
+FUNCTIONS_3_2_EXTRA: tuple[Function, ...] = (
+    _fn(
+        "C_EncapsulateKey",
+        _S,
+        _MECH,
+        ("CK_OBJECT_HANDLE", "hPublicKey"),
+        ("CK_ATTRIBUTE_PTR", "pTemplate"),
+        ("CK_ULONG", "ulAttributeCount"),
+        *_out("Ciphertext"),
+        ("CK_OBJECT_HANDLE_PTR", "phKey"),
+    ),
+    _fn(
+        "C_DecapsulateKey",
+        _S,
+        _MECH,
+        ("CK_OBJECT_HANDLE", "hPrivateKey"),
+        ("CK_ATTRIBUTE_PTR", "pTemplate"),
+        ("CK_ULONG", "ulAttributeCount"),
+        *_in("Ciphertext"),
+        ("CK_OBJECT_HANDLE_PTR", "phKey"),
+    ),
+    _fn("C_VerifySignatureInit", _S, _MECH, _KEY, *_in("Signature")),
+    _fn("C_VerifySignature", _S, *_in("Data")),
+    _fn("C_VerifySignatureUpdate", _S, *_in("Part")),
+    _fn("C_VerifySignatureFinal", _S),
+    _fn(
+        "C_GetSessionValidationFlags",
+        _S,
+        ("CK_SESSION_VALIDATION_FLAGS_TYPE", "type"),
+        ("CK_FLAGS_PTR", "pFlags"),
+    ),
+    _fn("C_AsyncComplete", _S, ("CK_UTF8CHAR_PTR", "pFunctionName"), ("CK_ASYNC_DATA_PTR", "pResult")),
+    _fn("C_AsyncGetID", _S, ("CK_UTF8CHAR_PTR", "pFunctionName"), ("CK_ULONG_PTR", "pulID")),
+    _fn(
+        "C_AsyncJoin",
+        _S,
+        ("CK_UTF8CHAR_PTR", "pFunctionName"),
+        ("CK_ULONG", "ulID"),
+        ("CK_BYTE_PTR", "pData"),
+        ("CK_ULONG", "ulData"),
+    ),
+    _fn(
+        "C_WrapKeyAuthenticated",
+        _S,
+        _MECH,
+        ("CK_OBJECT_HANDLE", "hWrappingKey"),
+        _KEY,
+        *_in("AssociatedData"),
+        *_out("WrappedKey"),
+    ),
+    _fn(
+        "C_UnwrapKeyAuthenticated",
+        _S,
+        _MECH,
+        ("CK_OBJECT_HANDLE", "hUnwrappingKey"),
+        *_in("WrappedKey"),
+        ("CK_ATTRIBUTE_PTR", "pTemplate"),
+        ("CK_ULONG", "ulAttributeCount"),
+        *_in("AssociatedData"),
+        ("CK_OBJECT_HANDLE_PTR", "phKey"),
+    ),
+)
+
 #: Entry points implemented in C (they must work before, and without, Python).
 C_ONLY = frozenset({"C_GetFunctionList", "C_GetInterfaceList", "C_GetInterface"})
 
-ALL_FUNCTIONS: tuple[Function, ...] = FUNCTIONS_2_40 + FUNCTIONS_3_0_EXTRA
+ALL_FUNCTIONS: tuple[Function, ...] = FUNCTIONS_2_40 + FUNCTIONS_3_0_EXTRA + FUNCTIONS_3_2_EXTRA
 #: Entry points forwarded to Python (everything else).
 PYTHON_FUNCTIONS: tuple[Function, ...] = tuple(f for f in ALL_FUNCTIONS if f[0] not in C_ONLY)
 
-__all__ = ["ALL_FUNCTIONS", "C_ONLY", "FUNCTIONS_2_40", "FUNCTIONS_3_0_EXTRA", "PYTHON_FUNCTIONS"]
+__all__ = [
+    "ALL_FUNCTIONS",
+    "C_ONLY",
+    "FUNCTIONS_2_40",
+    "FUNCTIONS_3_0_EXTRA",
+    "FUNCTIONS_3_2_EXTRA",
+    "PYTHON_FUNCTIONS",
+]

@@ -1,4 +1,4 @@
-/* Minimal PKCS#11 3.0 declarations for Keystead's shim, written from the OASIS PKCS#11 Base Specification 3.0
+/* Minimal PKCS#11 3.0/3.2 declarations for Keystead's shim, written from the OASIS PKCS#11 Base Specification 3.0
  * (section 3: data types; section 5: functions). Linux x86-64 layout: natural alignment, CK_ULONG is
  * unsigned long. Only what the shim marshals is declared; constants live in provider/constants.py. */
 
@@ -28,6 +28,8 @@ typedef CK_SESSION_HANDLE *CK_SESSION_HANDLE_PTR;
 typedef CK_OBJECT_HANDLE *CK_OBJECT_HANDLE_PTR;
 typedef CK_MECHANISM_TYPE *CK_MECHANISM_TYPE_PTR;
 typedef void **CK_VOID_PTR_PTR;
+typedef CK_FLAGS *CK_FLAGS_PTR;
+typedef CK_ULONG CK_SESSION_VALIDATION_FLAGS_TYPE;
 
 typedef struct CK_VERSION { CK_BYTE major; CK_BYTE minor; } CK_VERSION;
 typedef CK_VERSION *CK_VERSION_PTR;
@@ -96,6 +98,16 @@ typedef CK_MECHANISM *CK_MECHANISM_PTR;
 
 /* Mechanism parameters are not declared here: each mechanism's row declares its layout (provider/mechanisms/)
  * and c_shim/_marshal.py reads it from the bytes of pParameter. */
+
+/* PKCS#11 3.2: the result of an asynchronous operation (C_AsyncComplete). */
+typedef struct CK_ASYNC_DATA {
+    CK_ULONG ulVersion;
+    CK_BYTE_PTR pValue;
+    CK_ULONG ulValue;
+    CK_OBJECT_HANDLE hObject;
+    CK_OBJECT_HANDLE hAdditionalObject;
+} CK_ASYNC_DATA;
+typedef CK_ASYNC_DATA *CK_ASYNC_DATA_PTR;
 
 typedef struct CK_MECHANISM_INFO {
     CK_ULONG ulMinKeySize;

@@ -144,8 +144,19 @@ _SECRET = (
     A.ALWAYS_AUTHENTICATE,  # a private-key attribute in §4.10, but pkcs11-tool and p11tool ask secret keys too
 )
 #: Attributes of RSA and EC keys read from the public key (§4.8: which ones a key has depends on its type).
-_PUBLIC_VALUES = (A.MODULUS, A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.EC_POINT)
-_PUBLIC = (*_COMMON, *_KEY, A.SUBJECT, A.ENCRYPT, A.VERIFY, A.VERIFY_RECOVER, A.WRAP, A.TRUSTED, *_PUBLIC_VALUES)
+_PUBLIC_VALUES = (A.MODULUS, A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.EC_POINT, A.PARAMETER_SET)
+_PUBLIC = (
+    *_COMMON,
+    *_KEY,
+    A.SUBJECT,
+    A.ENCRYPT,
+    A.VERIFY,
+    A.VERIFY_RECOVER,
+    A.WRAP,
+    A.TRUSTED,
+    A.ENCAPSULATE,
+    *_PUBLIC_VALUES,
+)
 _PRIVATE = (
     *_COMMON,
     *_KEY,
@@ -160,6 +171,7 @@ _PRIVATE = (
     A.NEVER_EXTRACTABLE,
     A.WRAP_WITH_TRUSTED,
     A.ALWAYS_AUTHENTICATE,
+    A.DECAPSULATE,
     # CKA_EC_POINT is not a private-key attribute in §2.3.4, but libp11 and p11tool read it from private keys.
     *_PUBLIC_VALUES,
 )
@@ -171,7 +183,7 @@ CLASS_ATTRIBUTES: dict[ObjectClass, frozenset[Attribute]] = {
     ObjectClass.DATA: frozenset((*_COMMON, A.APPLICATION, A.OBJECT_ID, A.VALUE)),
 }
 #: Attributes of key pair templates that parameterise generation and are not stored (§2.1.4, §2.3.6).
-GENERATION_PARAMETERS = frozenset({A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS})
+GENERATION_PARAMETERS = frozenset({A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.PARAMETER_SET})
 
 #: The CKA table.
 ATTRIBUTES: dict[Attribute, AttributeSpec] = {
@@ -217,6 +229,10 @@ ATTRIBUTES: dict[Attribute, AttributeSpec] = {
     A.PUBLIC_EXPONENT: AttributeSpec(Kind.BYTES, "public", modifiable=False),
     A.EC_PARAMS: AttributeSpec(Kind.BYTES, "public", modifiable=False),
     A.EC_POINT: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    # PKCS#11 3.2 (ML-DSA, ML-KEM): the parameter set comes from the key's KMIP Cryptographic Algorithm.
+    A.PARAMETER_SET: AttributeSpec(Kind.ULONG, "public", modifiable=False),
+    A.ENCAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
+    A.DECAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
 }
 
 #: Usage flags ⇄ Cryptographic Usage Mask bits of secret keys. KMIP 2.1 §4.19 does not let clients modify the
@@ -251,7 +267,23 @@ PAIR_KEY_TYPES: dict[CryptographicAlgorithm, KeyType] = {
     CryptographicAlgorithm.ECDSA: KeyType.EC,
     CryptographicAlgorithm.ECDH: KeyType.EC,
     CryptographicAlgorithm.ED25519: KeyType.EC_EDWARDS,
+    CryptographicAlgorithm.ML_DSA_44: KeyType.ML_DSA,
+    CryptographicAlgorithm.ML_DSA_65: KeyType.ML_DSA,
+    CryptographicAlgorithm.ML_DSA_87: KeyType.ML_DSA,
+    CryptographicAlgorithm.ML_KEM_512: KeyType.ML_KEM,
+    CryptographicAlgorithm.ML_KEM_768: KeyType.ML_KEM,
+    CryptographicAlgorithm.ML_KEM_1024: KeyType.ML_KEM,
 }
+#: CKA_PARAMETER_SET (CKP_ML_DSA_* / CKP_ML_KEM_*, PKCS#11 3.2) ⇄ the KMIP Cryptographic Algorithm.
+PARAMETER_SETS: dict[tuple[KeyType, int], CryptographicAlgorithm] = {
+    (KeyType.ML_DSA, 1): CryptographicAlgorithm.ML_DSA_44,
+    (KeyType.ML_DSA, 2): CryptographicAlgorithm.ML_DSA_65,
+    (KeyType.ML_DSA, 3): CryptographicAlgorithm.ML_DSA_87,
+    (KeyType.ML_KEM, 1): CryptographicAlgorithm.ML_KEM_512,
+    (KeyType.ML_KEM, 2): CryptographicAlgorithm.ML_KEM_768,
+    (KeyType.ML_KEM, 3): CryptographicAlgorithm.ML_KEM_1024,
+}
+ALGORITHM_PARAMETER_SETS = {algorithm: number for (_kind, number), algorithm in PARAMETER_SETS.items()}
 #: KMIP object types the provider presents, and their class.
 OBJECT_CLASSES: dict[ObjectType, ObjectClass] = {
     ObjectType.SYMMETRIC_KEY: ObjectClass.SECRET_KEY,
@@ -458,6 +490,8 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
         values[A.KEY_TYPE] = key_type
         if key_type is KeyType.RSA and isinstance(length, int):
             values[A.MODULUS_BITS] = length
+        if algorithm in ALGORITHM_PARAMETER_SETS:
+            values[A.PARAMETER_SET] = ALGORITHM_PARAMETER_SETS[algorithm]
         domain = kmip.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
         curve = getattr(domain, "recommended_curve", None)
         if curve in CURVE_PARAMS:
@@ -515,6 +549,7 @@ __all__ = [
     "OBJECT_CLASSES",
     "PAIR_KEY_TYPES",
     "PAIR_USAGE_BITS",
+    "PARAMETER_SETS",
     "PARAMS_CURVES",
     "USAGE_BITS",
     "VENDOR",

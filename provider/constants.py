@@ -118,6 +118,7 @@ class ReturnValue(IntEnum):
     FUNCTION_REJECTED = 0x200
     TOKEN_RESOURCE_EXCEEDED = 0x201
     OPERATION_CANCEL_FAILED = 0x202
+    PARAMETER_SET_NOT_SUPPORTED = 0x209
 
 
 class ObjectClass(IntEnum):
@@ -217,6 +218,9 @@ class Attribute(IntEnum):
     UNWRAP_TEMPLATE = 0x40000212
     DERIVE_TEMPLATE = 0x40000213
     ALLOWED_MECHANISMS = 0x40000600
+    PARAMETER_SET = 0x61D
+    ENCAPSULATE = 0x633
+    DECAPSULATE = 0x634
 
 
 class Mechanism(IntEnum):
@@ -341,6 +345,8 @@ class MechanismFlag(IntFlag):
     EC_F_P = 0x100000
     EC_NAMEDCURVE = 0x800000
     EC_UNCOMPRESS = 0x1000000
+    ENCAPSULATE = 0x10000000
+    DECAPSULATE = 0x20000000
 
 
 class SlotFlag(IntFlag):

@@ -8,9 +8,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from kms_backend import crypto
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
     CryptographicAlgorithm,
+    CryptographicUsageMask,
+    DerivationMethod,
     EncodingOption,
     KeyFormatType,
     ObjectType,
@@ -25,6 +28,7 @@ from kms_backend.kmip.schema import Attributes
 from .attributes import (
     GENERATION_PARAMETERS,
     KEY_TYPE_ALGORITHMS,
+    PARAMETER_SETS,
     PARAMS_CURVES,
     check_template,
     kmip_attributes,
@@ -37,7 +41,7 @@ from .library import Library, ObjectView
 from .mechanisms import MECHANISMS, MechanismParameter, lookup, wrap_parameters
 from .objects import adopt, check_write, object_view
 from .operations import key_for
-from .sessions import get_session
+from .sessions import Session, get_session
 
 A = Attribute
 _NAMED_CURVES = {
@@ -123,6 +127,8 @@ def generate_key_pair(
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "only the public exponent 65537 is supported")
         common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.RSA)
         common.add(Tag.CRYPTOGRAPHIC_LENGTH, bits)
+    elif key_type in (KeyType.ML_DSA, KeyType.ML_KEM):
+        common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, _parameter_set(key_type, public, private))
     else:
         params = public.get(A.EC_PARAMS, private.get(A.EC_PARAMS))
         if key_type is KeyType.EC:
@@ -147,16 +153,38 @@ def generate_key_pair(
         attrs = kmip_attributes(object_class, template, now)
         attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.LOCAL, True))
         attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.KEY_GEN_MECHANISM, int(kind)))
+        if template.get(A.DECAPSULATE):
+            # C_DecapsulateKey is a KMIP Derive Key (Asymmetric Key) on the private key: it needs Key Agreement.
+            mask = int(attrs.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0))
+            attrs.set(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask | CryptographicUsageMask.KEY_AGREEMENT)
         specific.append(attrs)
-    response = lib.run(
-        Operation.CREATE_KEY_PAIR,
-        S.CreateKeyPairRequest(
-            common_attributes=common, private_key_attributes=specific[0], public_key_attributes=specific[1]
-        ),
-    )
+    try:
+        response = lib.run(
+            Operation.CREATE_KEY_PAIR,
+            S.CreateKeyPairRequest(
+                common_attributes=common, private_key_attributes=specific[0], public_key_attributes=specific[1]
+            ),
+        )
+    except CkError as exc:
+        # A KMS without this ML-DSA/ML-KEM parameter set (ML-KEM-512 is not in cryptography) says Feature Not
+        # Supported; PKCS#11 3.2 has a return value for exactly that.
+        if key_type in (KeyType.ML_DSA, KeyType.ML_KEM) and exc.rv == ReturnValue.FUNCTION_NOT_SUPPORTED:
+            raise CkError(ReturnValue.PARAMETER_SET_NOT_SUPPORTED, exc.message) from None
+        raise
     private_uid = str(response.private_key_unique_identifier)
     public_uid = str(response.public_key_unique_identifier)
     return adopt(lib, session, public_uid, public), adopt(lib, session, private_uid, private)
+
+
+def _parameter_set(key_type: KeyType, public: dict[A, Any], private: dict[A, Any]) -> CryptographicAlgorithm:
+    """The KMIP algorithm of an ML-DSA or ML-KEM key pair, from CKA_PARAMETER_SET (PKCS#11 3.2)."""
+    number = public.get(A.PARAMETER_SET, private.get(A.PARAMETER_SET))
+    if number is None:
+        raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_PARAMETER_SET is required")
+    algorithm = PARAMETER_SETS.get((key_type, number))
+    if algorithm is None:
+        raise CkError(ReturnValue.PARAMETER_SET_NOT_SUPPORTED, f"parameter set {number} of {key_type.name}")
+    return algorithm
 
 
 # -- §5.18.3 C_WrapKey / §5.18.4 C_UnwrapKey -------------------------------------------------------------------------
@@ -306,7 +334,47 @@ def unwrap_key(
     return adopt(lib, session, str(response.unique_identifier), template)
 
 
-# -- §5.18.5 C_DeriveKey ---------------------------------------------------------------------------------------------
+# -- §5.18.5 C_DeriveKey, and the 3.2 KEM functions ----------------------------------------------------------------
+def _new_secret(
+    lib: Library,
+    session: Session,
+    kind: Mechanism,
+    raw_template: Iterable[tuple[int, bytes]],
+    *,
+    max_length: int,
+    default_length: int,
+    too_long: ReturnValue = ReturnValue.ATTRIBUTE_VALUE_INVALID,
+) -> tuple[ObjectType, Attributes, dict[A, Any], int]:
+    """The secret key a derivation or KEM makes, from its template: (KMIP Object Type, KMIP attributes, the
+    PKCS#11-side template, its length in bytes). ``default_length`` serves a generic secret without CKA_VALUE_LEN
+    (0: CKA_VALUE_LEN required)."""
+    template = parse_template(raw_template)
+    if template.pop(A.CLASS, ObjectClass.SECRET_KEY) != ObjectClass.SECRET_KEY:
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} makes secret keys")
+    key_type = template.pop(A.KEY_TYPE, KeyType.GENERIC_SECRET)
+    length = template.pop(A.VALUE_LEN, None)
+    check_template(template, ObjectClass.SECRET_KEY, forbidden=(A.VALUE,))
+    check_write(lib, session, template)
+    if length is None:
+        if key_type != KeyType.GENERIC_SECRET or not default_length:
+            raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
+        length = default_length
+    if not 0 < length <= max_length:
+        raise CkError(too_long, f"at most {max_length} bytes can be made")
+    attrs = kmip_attributes(ObjectClass.SECRET_KEY, template, int(time.time()))
+    attrs.add(Tag.CRYPTOGRAPHIC_LENGTH, length * 8)
+    if key_type == KeyType.GENERIC_SECRET:
+        return ObjectType.SECRET_DATA, attrs, template, length
+    try:
+        algorithm = KEY_TYPE_ALGORITHMS[KeyType(key_type)]
+    except (ValueError, KeyError):
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"cannot make key type 0x{key_type:x}") from None
+    if algorithm == CryptographicAlgorithm.AES and length not in (16, 24, 32):
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
+    attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)
+    return ObjectType.SYMMETRIC_KEY, attrs, template, length
+
+
 def derive_key(
     lib: Library,
     session_handle: int,
@@ -324,32 +392,15 @@ def derive_key(
         raise CkError(ReturnValue.MECHANISM_INVALID, f"{kind.name} does not derive keys")
     base = key_for(lib, base_handle, spec, (ObjectClass.PRIVATE_KEY, ObjectClass.SECRET_KEY), A.DERIVE)
     plan = spec.derive(parameter, base.values)
-    template = parse_template(raw_template)
-    if template.pop(A.CLASS, ObjectClass.SECRET_KEY) != ObjectClass.SECRET_KEY:
-        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} derives secret keys")
-    key_type = template.pop(A.KEY_TYPE, KeyType.GENERIC_SECRET)
-    length = template.pop(A.VALUE_LEN, None)
-    check_template(template, ObjectClass.SECRET_KEY, forbidden=(A.VALUE,))
-    check_write(lib, session, template)
-    if length is None:
-        if key_type != KeyType.GENERIC_SECRET or not plan.default_length:
-            raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
-        length = plan.default_length
-    if not 0 < length <= plan.max_length:
-        raise CkError(plan.too_long, f"at most {plan.max_length} bytes can be derived")
-    attrs = kmip_attributes(ObjectClass.SECRET_KEY, template, int(time.time()))
-    attrs.add(Tag.CRYPTOGRAPHIC_LENGTH, length * 8)
-    if key_type == KeyType.GENERIC_SECRET:
-        object_type = ObjectType.SECRET_DATA
-    else:
-        try:
-            algorithm = KEY_TYPE_ALGORITHMS[KeyType(key_type)]
-        except (ValueError, KeyError):
-            raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"cannot derive key type 0x{key_type:x}") from None
-        if algorithm == CryptographicAlgorithm.AES and length not in (16, 24, 32):
-            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
-        attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)
-        object_type = ObjectType.SYMMETRIC_KEY
+    object_type, attrs, template, _length = _new_secret(
+        lib,
+        session,
+        kind,
+        raw_template,
+        max_length=plan.max_length,
+        default_length=plan.default_length,
+        too_long=plan.too_long,
+    )
     response = lib.run(
         Operation.DERIVE_KEY,
         S.DeriveKeyRequest(
@@ -363,4 +414,115 @@ def derive_key(
     return adopt(lib, session, str(response.unique_identifier), template)
 
 
-__all__ = ["derive_key", "generate_key", "generate_key_pair", "unwrap_key", "wrap_key"]
+#: ML-KEM ciphertext sizes by CKA_PARAMETER_SET (FIPS 203 Table 3); the shared secret is 32 bytes.
+CIPHERTEXT_BYTES = {1: 768, 2: 1088, 3: 1568}
+SHARED_SECRET_BYTES = 32
+
+
+def _kem_key(
+    lib: Library, handle: int, mechanism: int, parameter: MechanismParameter, *, encapsulate: bool
+) -> tuple[Mechanism, ObjectView, int]:
+    """The key of C_EncapsulateKey (public) or C_DecapsulateKey (private) and its ciphertext length."""
+    flag = MechanismFlag.ENCAPSULATE if encapsulate else MechanismFlag.DECAPSULATE
+    kind, spec = lookup(mechanism, flag)
+    if parameter:
+        raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, f"{kind.name} takes no parameter")
+    classes = (ObjectClass.PUBLIC_KEY,) if encapsulate else (ObjectClass.PRIVATE_KEY,)
+    view = key_for(lib, handle, spec, classes, A.ENCAPSULATE if encapsulate else A.DECAPSULATE)
+    size = CIPHERTEXT_BYTES.get(view.values.get(A.PARAMETER_SET, 0))
+    if size is None:
+        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "not an ML-KEM key of a known parameter set")
+    return kind, view, size
+
+
+def encapsulated_length(
+    lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, public_handle: int
+) -> int:
+    """The ciphertext length C_EncapsulateKey will give (its length query: no key is made)."""
+    get_session(lib, session_handle)
+    return _kem_key(lib, public_handle, mechanism, parameter, encapsulate=True)[2]
+
+
+def encapsulate_key(
+    lib: Library,
+    session_handle: int,
+    mechanism: int,
+    parameter: MechanismParameter,
+    *,
+    public_handle: int,
+    raw_template: Iterable[tuple[int, bytes]],
+) -> tuple[bytes, int]:
+    """PKCS#11 3.2 C_EncapsulateKey with CKM_ML_KEM: (ciphertext, handle of the new secret key). Encapsulation
+    needs only the public key, so it is computed here (FIPS 203 ML-KEM.Encaps); the shared secret becomes a key in
+    the KMS by KMIP Register, its leading CKA_VALUE_LEN bytes (all 32 by default)."""
+    session = get_session(lib, session_handle)
+    kind, view, _size = _kem_key(lib, public_handle, mechanism, parameter, encapsulate=True)
+    object_type, attrs, template, length = _new_secret(
+        lib, session, kind, raw_template, max_length=SHARED_SECRET_BYTES, default_length=SHARED_SECRET_BYTES
+    )
+    response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid, key_format_type=KeyFormatType.X_509))
+    public_der = bytes(response.managed_object.key_block.key_value.key_material)
+    shared, ciphertext = crypto.encapsulate(public_der)
+    value = S.KeyValue(key_material=shared[:length])
+    managed: Any
+    if object_type is ObjectType.SECRET_DATA:
+        block = S.KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=value)
+        managed = S.SecretData(secret_data_type=SecretDataType.SEED, key_block=block)
+    else:
+        algorithm = attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+        block = S.KeyBlock(
+            key_format_type=KeyFormatType.RAW,
+            key_value=value,
+            cryptographic_algorithm=algorithm,
+            cryptographic_length=length * 8,
+        )
+        managed = S.SymmetricKey(key_block=block)
+    registered = lib.run(
+        Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+    )
+    return ciphertext, adopt(lib, session, str(registered.unique_identifier), template)
+
+
+def decapsulate_key(
+    lib: Library,
+    session_handle: int,
+    mechanism: int,
+    parameter: MechanismParameter,
+    *,
+    private_handle: int,
+    ciphertext: bytes,
+    raw_template: Iterable[tuple[int, bytes]],
+) -> int:
+    """PKCS#11 3.2 C_DecapsulateKey with CKM_ML_KEM → KMIP Derive Key, Asymmetric Key, the ciphertext as
+    Derivation Data: the KMS decapsulates with the private key it holds (FIPS 203 ML-KEM.Decaps)."""
+    session = get_session(lib, session_handle)
+    kind, view, size = _kem_key(lib, private_handle, mechanism, parameter, encapsulate=False)
+    if len(ciphertext) != size:
+        raise CkError(ReturnValue.ENCRYPTED_DATA_LEN_RANGE, f"this ML-KEM key's ciphertexts are {size} bytes")
+    object_type, attrs, template, _length = _new_secret(
+        lib, session, kind, raw_template, max_length=SHARED_SECRET_BYTES, default_length=SHARED_SECRET_BYTES
+    )
+    response = lib.run(
+        Operation.DERIVE_KEY,
+        S.DeriveKeyRequest(
+            object_type=object_type,
+            unique_identifier=[view.uid],
+            derivation_method=DerivationMethod.ASYMMETRIC_KEY,
+            derivation_parameters=S.DerivationParameters(derivation_data=[ciphertext]),
+            attributes=attrs,
+        ),
+    )
+    return adopt(lib, session, str(response.unique_identifier), template)
+
+
+__all__ = [
+    "CIPHERTEXT_BYTES",
+    "decapsulate_key",
+    "encapsulate_key",
+    "encapsulated_length",
+    "derive_key",
+    "generate_key",
+    "generate_key_pair",
+    "unwrap_key",
+    "wrap_key",
+]

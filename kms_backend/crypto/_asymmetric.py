@@ -285,7 +285,8 @@ def decapsulate(private_der: bytes, ciphertext: bytes) -> bytes:
 
 
 def ecdh(private_der: bytes, peer_public: bytes) -> bytes:
-    """The raw ECDH / X25519 / X448 shared secret (SP 800-56A §5.7.1.2 Z; RFC 7748 §6).
+    """The raw ECDH / X25519 / X448 shared secret (SP 800-56A §5.7.1.2 Z; RFC 7748 §6), or for an ML-KEM private
+    key the secret decapsulated from ``peer_public``, the ciphertext (FIPS 203; PKCS#11 3.2 C_DecapsulateKey).
 
     ``peer_public`` is a SubjectPublicKeyInfo DER, a SEC 1 point on the private key's curve (PKCS#11
     CKM_ECDH1_DERIVE), or the 32/56 raw bytes of an X25519/X448 key. All-zero X25519/X448 results (small-order
@@ -293,6 +294,9 @@ def ecdh(private_der: bytes, peer_public: bytes) -> bytes:
     """
     key = load_private(private_der)
     peer: Any
+    if pqc_algorithm(key) in ML_KEM:
+        # Key establishment with a KEM private key: the "peer public value" is the encapsulation (FIPS 203 §7.3).
+        return decapsulate(private_der, peer_public)
     if isinstance(key, x25519.X25519PrivateKey | x448.X448PrivateKey):
         curve = RecommendedCurve.CURVE25519 if isinstance(key, x25519.X25519PrivateKey) else RecommendedCurve.CURVE448
         raw_size = 32 if curve == RecommendedCurve.CURVE25519 else 56

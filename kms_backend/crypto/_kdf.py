@@ -14,7 +14,8 @@ Methods and what each reads from :class:`DerivationParams` (``cp`` = its Cryptog
 - ENCRYPT: ``derivation_data`` encrypted under ``base_key`` with ``cp`` and ``initialization_vector`` (required
   for modes that take one: the derivation must be reproducible), ciphertext truncated to the length.
 - ASYMMETRIC_KEY: ECDH/X25519/X448 between ``base_key`` (PKCS#8 private DER) and ``derivation_data`` (the peer
-  public key: SPKI DER, SEC 1 point or raw X25519/X448 bytes). With ``cp.hashing_algorithm`` the shared secret
+  public key: SPKI DER, SEC 1 point or raw X25519/X448 bytes); for an ML-KEM ``base_key`` the shared secret
+  decapsulated from ``derivation_data``, the ciphertext. With ``cp.hashing_algorithm`` the shared secret
   goes through HKDF (``salt``; empty info), as SP 800-56C §5 requires for key establishment; without, the leading
   bytes of the raw secret are returned (PKCS#11 CKD_NULL).
 """

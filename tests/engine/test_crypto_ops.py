@@ -1053,6 +1053,31 @@ def test_derive_key_by_ecdh_agrees_on_both_sides(kms: Kms) -> None:
     assert key_bytes(kms, one) == key_bytes(kms, two)
 
 
+def test_derive_key_decapsulates_with_an_ml_kem_private_key(kms: Kms) -> None:
+    """Asymmetric Key derivation from an ML-KEM private key: the Derivation Data is the encapsulation, the derived
+    key the decapsulated secret (what PKCS#11 3.2 C_DecapsulateKey asks of the KMS)."""
+    private, public = key_pair(kms, CryptographicAlgorithm.ML_KEM_768)
+    public_der = kms.run(
+        Operation.GET, S.GetRequest(unique_identifier=public, key_format_type=KeyFormatType.X_509)
+    ).managed_object.key_block.key_value.key_material
+    shared, ciphertext = crypto.encapsulate(bytes(public_der))
+    params = S.DerivationParameters(derivation_data=[ciphertext])
+    derived = derive(kms, [private], DerivationMethod.ASYMMETRIC_KEY, params)
+    assert key_bytes(kms, derived) == shared
+    short = derive(kms, [private], DerivationMethod.ASYMMETRIC_KEY, params, 128)
+    assert key_bytes(kms, short) == shared[:16]
+    bad = S.DerivationParameters(derivation_data=[ciphertext[:-1]])
+    attrs = Attributes([(Tag.CRYPTOGRAPHIC_ALGORITHM, AES), (Tag.CRYPTOGRAPHIC_LENGTH, 256), ACTIVE])
+    request = S.DeriveKeyRequest(
+        object_type=ObjectType.SYMMETRIC_KEY,
+        unique_identifier=[private],
+        derivation_method=DerivationMethod.ASYMMETRIC_KEY,
+        derivation_parameters=bad,
+        attributes=attrs,
+    )
+    fails(kms, Operation.DERIVE_KEY, request, ResultReason.INVALID_FIELD)
+
+
 def test_derive_key_needs_the_derive_usage(kms: Kms) -> None:
     base = symmetric(kms, bytes(range(32)), (Tag.CRYPTOGRAPHIC_USAGE_MASK, U.ENCRYPT))
     request = S.DeriveKeyRequest(

@@ -417,3 +417,73 @@ def test_aes_encrypt_data_derivation(lib: Library, user_session: int):
 
 def _derive(lib: Library, session: int, mechanism: int, parameter, base: int, template) -> int:
     return keys.derive_key(lib, session, mechanism, parameter, base_handle=base, raw_template=template)
+
+
+def _pq_pair(lib: Library, session: int, mechanism: int, parameter_set: int, *extra_private) -> tuple[int, int]:
+    public = [(A.PARAMETER_SET, ulong(parameter_set)), (A.TOKEN, boolean(False))]
+    private = [(A.TOKEN, boolean(False)), *extra_private]
+    if mechanism == M.ML_KEM_KEY_PAIR_GEN:
+        public.append((A.ENCAPSULATE, boolean(True)))
+        private.append((A.DECAPSULATE, boolean(True)))
+    return keys.generate_key_pair(lib, session, mechanism, public, private)
+
+
+def test_ml_dsa_signs_and_verifies(lib: Library, user_session: int):
+    from provider.mechanisms.pqc import SignAdditionalContext
+
+    public, private = _pq_pair(lib, user_session, M.ML_DSA_KEY_PAIR_GEN, 2)
+    assert attribute(lib, user_session, public, A.PARAMETER_SET) == ulong(2)
+    assert attribute(lib, user_session, private, A.KEY_TYPE) == ulong(KeyType.ML_DSA)
+    signatures.sign_init(lib, user_session, M.ML_DSA, None, private)
+    signatures.sign_update(lib, user_session, b"post-")
+    signatures.sign_update(lib, user_session, b"quantum")
+    signature = signatures.sign_final(lib, user_session, 8192)
+    assert len(signature) == 3309  # ML-DSA-65 (FIPS 204 Table 2)
+    signatures.verify_init(lib, user_session, M.ML_DSA, SignAdditionalContext(0, b""), public)
+    signatures.verify(lib, user_session, b"post-quantum", signature)
+    signatures.verify_init(lib, user_session, M.ML_DSA, None, public)
+    assert rv_of(signatures.verify, lib, user_session, b"post-quantun", signature) == ReturnValue.SIGNATURE_INVALID
+    context = SignAdditionalContext(0, b"ctx")
+    assert rv_of(signatures.sign_init, lib, user_session, M.ML_DSA, context, private) == (
+        ReturnValue.MECHANISM_PARAM_INVALID
+    )
+    assert rv_of(keys.generate_key_pair, lib, user_session, M.ML_DSA_KEY_PAIR_GEN, [], []) == (
+        ReturnValue.TEMPLATE_INCOMPLETE
+    )
+    assert rv_of(_pq_pair, lib, user_session, M.ML_DSA_KEY_PAIR_GEN, 7) == ReturnValue.PARAMETER_SET_NOT_SUPPORTED
+
+
+def test_ml_kem_encapsulates_and_decapsulates(lib: Library, user_session: int):
+    public, private = _pq_pair(lib, user_session, M.ML_KEM_KEY_PAIR_GEN, 2)
+    assert attribute(lib, user_session, private, A.PARAMETER_SET) == ulong(2)
+    assert keys.encapsulated_length(lib, user_session, M.ML_KEM, None, public) == 1088
+    aes = [(A.CLASS, ulong(ObjectClass.SECRET_KEY)), (A.KEY_TYPE, ulong(KeyType.AES)), (A.VALUE_LEN, ulong(16)), *PLAIN]
+    ciphertext, sent = keys.encapsulate_key(lib, user_session, M.ML_KEM, None, public_handle=public, raw_template=aes)
+    assert len(ciphertext) == 1088
+    received = keys.decapsulate_key(
+        lib, user_session, M.ML_KEM, None, private_handle=private, ciphertext=ciphertext, raw_template=aes
+    )
+    assert key_value(lib, user_session, sent) == key_value(lib, user_session, received)
+    assert len(key_value(lib, user_session, sent)) == 16
+    generic = keys.decapsulate_key(
+        lib, user_session, M.ML_KEM, None, private_handle=private, ciphertext=ciphertext, raw_template=PLAIN
+    )
+    assert key_value(lib, user_session, generic)[:16] == key_value(lib, user_session, sent)
+    rv = rv_of(
+        lambda: keys.decapsulate_key(
+            lib, user_session, M.ML_KEM, None, private_handle=private, ciphertext=ciphertext[:-1], raw_template=aes
+        )
+    )
+    assert rv == ReturnValue.ENCRYPTED_DATA_LEN_RANGE
+    # the private key does not encapsulate; a key without CKA_ENCAPSULATE may not
+    assert rv_of(keys.encapsulated_length, lib, user_session, M.ML_KEM, None, private) == (
+        ReturnValue.KEY_TYPE_INCONSISTENT
+    )
+    plain_public, _ = keys.generate_key_pair(
+        lib, user_session, M.ML_KEM_KEY_PAIR_GEN, [(A.PARAMETER_SET, ulong(3)), (A.TOKEN, boolean(False))], PLAIN[2:]
+    )
+    assert rv_of(keys.encapsulated_length, lib, user_session, M.ML_KEM, None, plain_public) == (
+        ReturnValue.KEY_FUNCTION_NOT_PERMITTED
+    )
+    # ML-KEM-512 is not in cryptography 51
+    assert rv_of(_pq_pair, lib, user_session, M.ML_KEM_KEY_PAIR_GEN, 1) == ReturnValue.PARAMETER_SET_NOT_SUPPORTED
