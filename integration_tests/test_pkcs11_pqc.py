@@ -1,6 +1,7 @@
 """PKCS#11 3.2 post-quantum mechanisms through libkeystead_pkcs11.so, driven by a C caller compiled here: the 3.2
 interface (C_GetInterface, CK_FUNCTION_LIST_3_2 in the header's order), ML-KEM through C_EncapsulateKey and
-C_DecapsulateKey, and ML-DSA signatures, on a fresh embedded token."""
+C_DecapsulateKey, and ML-DSA signatures, on a fresh embedded token, called in-process and through the worker that
+serves hosts running another Python."""
 
 from __future__ import annotations
 
@@ -112,13 +113,17 @@ PQC_C = textwrap.dedent(
 )
 
 
-def test_ml_kem_and_ml_dsa_from_a_c_caller(library: Path, token: dict[str, str], tmp_path: Path):  # noqa: F811
+@pytest.mark.parametrize("route", ["native", "worker"])
+def test_ml_kem_and_ml_dsa_from_a_c_caller(library: Path, token: dict[str, str], tmp_path: Path, route: str):  # noqa: F811
+    """``worker``: the calls forwarded as for a host running another Python (C_EncapsulateKey's length query and
+    CK_SIGN_ADDITIONAL_CONTEXT-free ML-DSA included)."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     assert compiler is not None
     (tmp_path / "pqc.c").write_text(PQC_C)
     subprocess.run(
         [compiler, "-o", str(tmp_path / "pqc"), str(tmp_path / "pqc.c"), "-ldl"], check=True, timeout=TIMEOUT
     )
-    result = run([str(tmp_path / "pqc"), str(library), USER_PIN], token)
+    env = token | {"KEYSTEAD_PKCS11_FORCE_BRIDGE": "1"} if route == "worker" else token
+    result = run([str(tmp_path / "pqc"), str(library), USER_PIN], env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "pqc ok" in result.stdout
