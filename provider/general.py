@@ -38,10 +38,11 @@ class Info:
     library_version: tuple[int, int]
 
 
-def initialize(lib: Library, args: InitializeArgs | None) -> None:
+def initialize(lib: Library, args: InitializeArgs | None, *, own_logging: bool = True) -> None:
     """§5.4.1 C_Initialize. Locking: the provider always uses its own OS locks (CKF_OS_LOCKING_OK or not, the
     application's mutex callbacks are not needed), and never creates threads. In a forked child the parent's
-    state is dropped without being closed: its connections belong to the parent."""
+    state is dropped without being closed: its connections belong to the parent. ``own_logging`` False leaves
+    the ``keystead`` loggers alone (the provider runs inside the KMS, for the KMIP PKCS#11 operation)."""
     if args is not None:
         if args.reserved_set:
             raise CkError(ReturnValue.ARGUMENTS_BAD, "pReserved must be NULL")
@@ -55,7 +56,8 @@ def initialize(lib: Library, args: InitializeArgs | None) -> None:
             config = lib.config_loader(lib.environ) if lib.config_loader else load_config(lib.environ)
         except ConfigError as exc:
             raise CkError(ReturnValue.GENERAL_ERROR, str(exc)) from None
-        configure_logging(config)
+        if own_logging:
+            configure_logging(config)
         try:
             backend = lib.backend_factory(config) if lib.backend_factory else open_backend(config)
         except Exception as exc:  # a database or TLS file that cannot be opened: say why in the log

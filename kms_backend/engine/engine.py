@@ -35,6 +35,7 @@ from .context import BatchState, RequestContext, V1Item
 from .hot import HotObjects
 from .keysource import KeySource
 from .objects import ObjectSealer, RecordCodec
+from .pkcs11 import Pkcs11Functions
 from .plans import PlanCache
 
 log = logging.getLogger("keystead.engine")
@@ -62,6 +63,7 @@ class Engine:
         seal: ObjectSealer | None = None,
         unseal: ObjectSealer | None = None,
         forget: Callable[[str], None] | None = None,
+        pkcs11: Pkcs11Functions | None = None,
     ) -> None:
         """``hsm``: the source of the keys that live outside the store (``hsm::`` keys); ``seal``/``unseal``: how
         stored key material is protected (an HSM key-encryption key); ``forget``: a layer's own cache of an
@@ -92,6 +94,8 @@ class Engine:
             _power_on_self_tests()
         #: Streamed operations open across requests (Init/Final Indicator, Correlation Value).
         self.streams = Streams()
+        #: Runs the functions of the KMIP PKCS#11 operation; wired by the server (``engine/pkcs11.py``).
+        self.pkcs11 = pkcs11
         #: Items answered Operation Pending, for Poll and Cancel.
         self.asynchronous = asynchronous.AsynchronousOperations(clock)
 

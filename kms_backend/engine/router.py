@@ -43,6 +43,7 @@ from .handlers import (
     mac_verify,
     modify_attribute,
     obtain_lease,
+    pkcs_11,
     poll,
     query,
     query_asynchronous_requests,
@@ -110,6 +111,7 @@ ROUTES: dict[Operation, Handler] = {
     Operation.OBTAIN_LEASE: obtain_lease.handle,
     Operation.GET_USAGE_ALLOCATION: get_usage_allocation.handle,
     Operation.SET_ENDPOINT_ROLE: set_endpoint_role.handle,
+    Operation.PKCS_11: pkcs_11.handle,
 }
 
 #: Operations answered from a kept Plan (``plans``): the handler's own ``execute``.

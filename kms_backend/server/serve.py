@@ -216,6 +216,11 @@ class KeysteadServer:
             raise StartupError(f"cannot open the database {config.database_url}: {exc}") from exc
         engine_options = self.hsm.engine_options() if self.hsm is not None else {}
         self.engine = Engine(self.store, engine_config(config), **engine_options)
+        # The KMIP PKCS#11 operation runs through our own provider, a client of this engine: wired here, at the
+        # composition root, so that the engine never imports the provider (engine/pkcs11.py).
+        from provider.kmip_pkcs11 import ProviderFunctions
+
+        self.engine.pkcs11 = ProviderFunctions(self.engine)
         try:
             probe = Authenticator(config)
             other_auth = bool(probe.tokens or probe.issuers)

@@ -37,6 +37,7 @@ from kms_backend.kmip._registry_data import (
     LinkType,
     ObjectType,
     Operation,
+    PKCS11Function,
     QueryFunction,
     RecommendedCurve,
     ResultReason,
@@ -236,7 +237,8 @@ def _derive_request(uid: str) -> S.DeriveKeyRequest:
 @dataclass(frozen=True)
 class Case:
     """How to exercise one operation: ``object`` acts on an existing object, ``create`` makes new objects,
-    ``server`` concerns no object, ``asynchronous`` acts on the requester's own pending operations."""
+    ``server`` concerns no object, ``asynchronous`` acts on the requester's own pending operations or
+    PKCS#11 contexts (tests/provider/test_kmip_pkcs11.py checks another user's refusal)."""
 
     kind: str
     request: Callable[[str], Struct]
@@ -391,6 +393,8 @@ REQUESTS: dict[Operation, Case] = {
     Operation.POLL: Case("asynchronous", lambda _: S.PollRequest(asynchronous_correlation_value=b"\0" * 16)),
     Operation.CANCEL: Case("asynchronous", lambda _: S.CancelRequest(asynchronous_correlation_value=b"\0" * 16)),
     Operation.QUERY_ASYNCHRONOUS_REQUESTS: Case("server", lambda _: S.QueryAsynchronousRequestsRequest()),
+    # Unwired in these engines (no PKCS#11 implementation): Operation Not Supported for everyone alike.
+    Operation.PKCS_11: Case("asynchronous", lambda _: S.PKCS11Request(pkcs_11_function=PKCS11Function.C_INITIALIZE)),
     Operation.SET_ENDPOINT_ROLE: Case("server", lambda _: S.SetEndpointRoleRequest(endpoint_role=EndpointRole.SERVER)),
 }
 

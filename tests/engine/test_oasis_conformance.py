@@ -24,11 +24,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "SKFF-M-12-14.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeName[Lease Time], got <absent>"),
     "SKFF-M-9-14.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeName[Lease Time], got <absent>"),
     "TL-M-3-14.xml": ("step 1: /BatchItem[1]/ResponsePayload: expected AttributeName[Lease Time], got <absent>"),
-    "PKCS11-M-1-21.xml": (
-        "step 0: /BatchItem[0]/ResultStatus: expected Success (0x00000000), got OperationFailed "
-        "(0x00000001) [OperationFailed / OperationNotSupported / 'operation PKCS_11 is not "
-        "supported']"
-    ),
     "SKFF-M-10-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
     "SKFF-M-11-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),
     "SKFF-M-12-21.xml": ("step 8: /BatchItem[0]/ResponsePayload: expected AttributeReference[LeaseTime], got <absent>"),

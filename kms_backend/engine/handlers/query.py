@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...kmip import _schema_data as S
 from ...kmip import registry
-from ...kmip._registry_data import ObjectType, QueryFunction
+from ...kmip._registry_data import ObjectType, Operation, QueryFunction
 from ..context import RequestContext
 from ..objects import OBJECT_CLASSES
 
@@ -16,7 +16,9 @@ def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
     config = ctx.engine.config
     response = S.QueryResponse()
     if QueryFunction.QUERY_OPERATIONS in functions:
-        response.operation = sorted(ctx.engine.routes)
+        # PKCS#11 only when the server wired a PKCS#11 implementation (engine/pkcs11.py).
+        unwired = {Operation.PKCS_11} if ctx.engine.pkcs11 is None else set()
+        response.operation = sorted(op for op in ctx.engine.routes if op not in unwired)
     if QueryFunction.QUERY_OBJECTS in functions:
         # Only the types the request's version defines (Template: 1.x only).
         response.object_type = sorted(
