@@ -26,12 +26,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from asn1crypto import csr as asn1_csr
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from kms_backend.kmip._registry_data import DigitalSignatureAlgorithm, ResultReason, ValidityIndicator
@@ -252,74 +254,32 @@ def parse_name(text: str) -> bytes:
     return name.public_bytes()
 
 
-def _der_element(data: bytes, offset: int) -> tuple[int, bytes, int]:
-    """(tag, content, next offset) of the DER element at ``offset``."""
-    if offset + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag = data[offset]
-    length = data[offset + 1]
-    offset += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 0 < count <= 4 or offset + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[offset : offset + count], "big")
-        offset += count
-    end = offset + length
-    if end > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[offset:end], end
-
-
-def _der_children(content: bytes) -> list[tuple[int, bytes]]:
-    children = []
-    offset = 0
-    while offset < len(content):
-        tag, value, offset = _der_element(content, offset)
-        children.append((tag, value))
-    return children
-
-
-def _oid(content: bytes) -> x509.ObjectIdentifier:
-    arcs: list[int] = []
-    value = 0
-    for byte in content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    if not arcs:
-        raise ValueError("empty OID")
-    first = min(arcs[0] // 40, 2)
-    return x509.ObjectIdentifier(".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]])))
-
-
-_STRING_CODECS = {12: "utf-8", 19: "ascii", 22: "ascii", 18: "ascii", 20: "latin-1", 30: "utf-16-be", 28: "utf-32-be"}
+#: A placeholder key and signature for :func:`_name`'s wrapper request (never verified, never used).
+_PLACEHOLDER_KEY = asn1_keys.PublicKeyInfo({"algorithm": {"algorithm": "ed25519"}, "public_key": bytes(32)})
 
 
 def _name(der: bytes) -> x509.Name:
-    """Parse a DER X.501 Name (`cryptography` writes Names but has no public reader for a bare one)."""
+    """Parse a DER X.501 Name, its attribute string types kept (UTF8String, PrintableString...), so that it encodes
+    back to the same bytes. `cryptography` reads Names only inside certificates and requests, so asn1crypto checks
+    the Name and wraps it in an unsigned PKCS#10 request that `cryptography` then reads (loading a request does not
+    check its signature)."""
     try:
-        tag, content, end = _der_element(der, 0)
-        if tag != 0x30 or end != len(der):
-            raise ValueError("not a SEQUENCE")
-        rdns = []
-        for set_tag, set_content in _der_children(content):
-            if set_tag != 0x31:
-                raise ValueError("not a SET")
-            attributes = []
-            for seq_tag, seq_content in _der_children(set_content):
-                parts = _der_children(seq_content)
-                if seq_tag != 0x30 or len(parts) != 2 or parts[0][0] != 0x06:
-                    raise ValueError("bad AttributeTypeAndValue")
-                codec = _STRING_CODECS.get(parts[1][0])
-                if codec is None:
-                    raise ValueError("unsupported attribute value type")
-                value = parts[1][1].decode(codec)
-                attributes.append(x509.NameAttribute(_oid(parts[0][1]), value, _ASN1Type(parts[1][0])))
-            rdns.append(x509.RelativeDistinguishedName(attributes))
-        return x509.Name(rdns)
-    except (ValueError, UnicodeDecodeError):
+        name = asn1_x509.Name.load(der, strict=True)
+        _ = name.native  # parses every attribute: malformed DER raises here
+        request = asn1_csr.CertificationRequest(
+            {
+                "certification_request_info": {
+                    "version": "v1",
+                    "subject": name,
+                    "subject_pk_info": _PLACEHOLDER_KEY,
+                    "attributes": [],
+                },
+                "signature_algorithm": {"algorithm": "ed25519"},
+                "signature": bytes(64),
+            }
+        )
+        return x509.load_der_x509_csr(request.dump()).subject
+    except (ValueError, TypeError, UnicodeDecodeError):
         fail(ResultReason.INVALID_ATTRIBUTE_VALUE, "the distinguished name is not a DER X.501 Name")
 
 

@@ -86,6 +86,8 @@ def test_name_der_round_trip_keeps_string_types() -> None:
     )
     der = name.public_bytes()
     assert crypto.name_text(der) == name.rfc4514_string()
+    # A request made for that Name carries exactly its bytes: the PrintableString Common Name stays one.
+    assert crypto.parse_csr(crypto.create_csr(ec_key(), der)).subject == der
     leaf = issue(ec_key(), "CN=x")
     assert crypto.certificate_info(leaf).subject == crypto.parse_name("CN=x")
 
@@ -103,6 +105,11 @@ def test_build_name_and_bad_der() -> None:
         crypto.build_name([("C", "France")])  # country codes are two letters
     with pytest.raises(KmipError):
         crypto.name_text(b"\x30\x05\x31")
+    good = crypto.build_name([("CN", "x")])
+    for bad in (good + b"\x00", b"\x31" + good[1:], b"\x04\x02ab"):  # trailing bytes, a SET, not a Name at all
+        with pytest.raises(KmipError) as info:
+            crypto.name_text(bad)
+        assert reason(info) == ResultReason.INVALID_ATTRIBUTE_VALUE
 
 
 # -- extensions --------------------------------------------------------------------------------------------------
