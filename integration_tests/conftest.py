@@ -43,17 +43,23 @@ def locked_requirements(*names: str) -> str:
     return "\n".join(chosen) + "\n"
 
 
-def python_with_pkcs11(interpreter: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``interpreter`` if it has python-pkcs11, else a venv of it with the locked python-pkcs11 installed."""
+#: What python-pkcs11's upstream test suite imports besides python-pkcs11 (and what those need).
+SUITE_PACKAGES = ("pytest", "iniconfig", "packaging", "pluggy", "pygments", "parameterized", "cryptography", "cffi")
+SUITE_PACKAGES += ("pycparser",)
+
+
+def python_with_pkcs11(interpreter: Path, tmp_path_factory: pytest.TempPathFactory, extra: tuple[str, ...] = ()) -> str:
+    """``interpreter`` if it has python-pkcs11 (and no ``extra`` packages are asked for), else a venv of it with
+    the locked python-pkcs11 and ``extra`` installed, checked by hash."""
     if not interpreter.exists():
         pytest.skip(f"{interpreter} not present")
-    if has_python_pkcs11(str(interpreter)):
+    if not extra and has_python_pkcs11(str(interpreter)):
         return str(interpreter)
     venv = tmp_path_factory.mktemp(interpreter.parent.parent.name)
     subprocess.run([str(interpreter), "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin/python")
     requirements = venv / "requirements.txt"
-    requirements.write_text(locked_requirements("python-pkcs11", "asn1crypto"))
+    requirements.write_text(locked_requirements("python-pkcs11", "asn1crypto", *extra))
     install = subprocess.run(
         [python, "-m", "pip", "install", "-q", "--require-hashes", "--no-deps", "-r", str(requirements)],
         check=False,
@@ -76,3 +82,15 @@ def python312(tmp_path_factory: pytest.TempPathFactory) -> str:
 def python313(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A Python 3.13 with python-pkcs11."""
     return python_with_pkcs11(PY313, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def python312_suite(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.12 that can run python-pkcs11's upstream test suite."""
+    return python_with_pkcs11(PY312, tmp_path_factory, SUITE_PACKAGES)
+
+
+@pytest.fixture(scope="session")
+def python313_suite(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Python 3.13 that can run python-pkcs11's upstream test suite."""
+    return python_with_pkcs11(PY313, tmp_path_factory, SUITE_PACKAGES)
