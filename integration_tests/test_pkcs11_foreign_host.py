@@ -498,6 +498,14 @@ DEATH_PROBE_C = textwrap.dedent(
         if (!h) { printf("dlopen: %s\n", dlerror()); return 2; }
         CK_ULONG slot = 0, n = 1;
         unsigned char info[128];
+        if (argc > 2) { /* a configuration that cannot load: C_Initialize fails and leaves no worker behind */
+            CK_RV rv = F(C_Initialize)(NULL);
+            if (rv == 0) { printf("FAIL C_Initialize accepted a bad configuration\n"); failures++; }
+            if (child() != 0) { printf("FAIL a worker outlived the failed C_Initialize\n"); failures++; }
+            EXPECT(F(C_GetInfo)(info), 0x190);
+            printf(failures ? "probe failed\n" : "probe ok\n");
+            return failures != 0;
+        }
         EXPECT(F(C_Initialize)(NULL), 0);
         pid_t worker = child();
         if (!worker) { printf("FAIL no worker process\n"); return 1; }
@@ -538,7 +546,8 @@ DEATH_PROBE_C = textwrap.dedent(
 
 def test_a_worker_that_dies_answers_device_error(library: Path, token: dict[str, str], tmp_path: Path):
     """A C host forced onto the worker (as a foreign-Python host is): the worker killed during a call and between
-    calls gives CKR_DEVICE_ERROR, C_Finalize reaps it, C_Initialize starts another."""
+    calls gives CKR_DEVICE_ERROR, C_Finalize reaps it, C_Initialize starts another; a C_Initialize that fails
+    (a configuration that does not load) leaves no worker."""
     compiler = shutil.which("cc") or shutil.which("gcc")
     assert compiler is not None
     (tmp_path / "death.c").write_text(DEATH_PROBE_C)
@@ -547,6 +556,12 @@ def test_a_worker_that_dies_answers_device_error(library: Path, token: dict[str,
         check=True,
         timeout=TIMEOUT,
     )
-    result = run([str(tmp_path / "death"), str(library)], token | {"KEYSTEAD_PKCS11_FORCE_BRIDGE": "1"})
+    forced = token | {"KEYSTEAD_PKCS11_FORCE_BRIDGE": "1"}
+    result = run([str(tmp_path / "death"), str(library)], forced)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "probe ok" in result.stdout
+    (tmp_path / "broken.yaml").write_text("backend: [this is not a backend]\n")
+    broken = forced | {"KEYSTEAD_PKCS11_CONFIG": str(tmp_path / "broken.yaml")}
+    result = run([str(tmp_path / "death"), str(library), "bad-config"], broken)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "probe ok" in result.stdout
