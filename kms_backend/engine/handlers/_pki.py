@@ -1,5 +1,7 @@
 """PKI in the KMS: what Certify (KMIP 2.1 §6.1.6), Re-certify (§6.1.45), Validate (§6.1.57) and the certificate
-forms of Register/Import and Get/Export share.
+forms of Register/Import and Get/Export share. This module holds the certificates: issuers, storing and
+linking certificates, chains. What a request asks for is read in ``_certificate_request``; PKCS#12 files and
+PKCS#7 bundles are stored and built in ``_pkcs12``; Links are read and written through ``_links``.
 
 Conventions (compatible with Cosmian KMS where it has one):
 
@@ -48,15 +50,12 @@ Conventions (compatible with Cosmian KMS where it has one):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ... import crypto
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import (
-    CertificateRequestType,
     CertificateType,
     CryptographicUsageMask,
-    KeyFormatType,
     LinkType,
     ObjectType,
     Operation,
@@ -65,216 +64,20 @@ from ...kmip._registry_data import (
     Tag,
 )
 from ...kmip.errors import KmipError
-from ...kmip.schema import Attributes, Struct
+from ...kmip.schema import Attributes
 from ...kmip.ttlv import Item, ItemType
 from ..context import NOT_FOUND, RequestContext
-from ..keymaterial import private_key_der, symmetric_key
-from ..lifecycle import DESTROYED_STATES, check_client_attributes, require_material
-from ..objects import COSMIAN_VENDOR, ManagedObject
+from ..keymaterial import private_key_der
+from ..lifecycle import DESTROYED_STATES
+from ..objects import ManagedObject
+from ._certificate_request import ISSUER_FIELDS, SUBJECT_FIELDS
 from ._common import new_object
-from ._keypairs import key_object
+from ._links import link_target, set_link
 
-SUBJECT_NAME = ("subject_name",)
-VALIDITY_DAYS = ("validity_days", "requested_validity_days")
-EXTENSIONS = ("x509-extension", "x509_extensions")
-PKCS12_PASSWORD = ("pkcs12_password",)
-DEFAULT_VALIDITY_DAYS = 365
-DAY = 86_400
 #: How many issuers a chain may have before the server stops following Parent Links (loops, abuse).
 MAX_CHAIN = 16
-
-#: Fields of Cosmian's Certificate Attributes structure, as Name attribute short names.
-SUBJECT_FIELDS: dict[int, str] = {
-    Tag.CERTIFICATE_SUBJECT_C: "C",
-    Tag.CERTIFICATE_SUBJECT_ST: "ST",
-    Tag.CERTIFICATE_SUBJECT_L: "L",
-    Tag.CERTIFICATE_SUBJECT_O: "O",
-    Tag.CERTIFICATE_SUBJECT_OU: "OU",
-    Tag.CERTIFICATE_SUBJECT_CN: "CN",
-    Tag.CERTIFICATE_SUBJECT_EMAIL: "EMAIL",
-    Tag.CERTIFICATE_SUBJECT_UID: "UID",
-    Tag.CERTIFICATE_SUBJECT_SERIAL_NUMBER: "SERIALNUMBER",
-    Tag.CERTIFICATE_SUBJECT_TITLE: "TITLE",
-    Tag.CERTIFICATE_SUBJECT_DC: "DC",
-    Tag.CERTIFICATE_SUBJECT_DN_QUALIFIER: "DNQUALIFIER",
-}
-#: The Certificate Issuer fields of the same Certificate Attributes (§4.6), by the same short names.
-ISSUER_FIELDS: dict[int, str] = {
-    Tag.CERTIFICATE_ISSUER_C: "C",
-    Tag.CERTIFICATE_ISSUER_ST: "ST",
-    Tag.CERTIFICATE_ISSUER_L: "L",
-    Tag.CERTIFICATE_ISSUER_O: "O",
-    Tag.CERTIFICATE_ISSUER_OU: "OU",
-    Tag.CERTIFICATE_ISSUER_CN: "CN",
-    Tag.CERTIFICATE_ISSUER_EMAIL: "EMAIL",
-    Tag.CERTIFICATE_ISSUER_UID: "UID",
-    Tag.CERTIFICATE_ISSUER_SERIAL_NUMBER: "SERIALNUMBER",
-    Tag.CERTIFICATE_ISSUER_TITLE: "TITLE",
-    Tag.CERTIFICATE_ISSUER_DC: "DC",
-    Tag.CERTIFICATE_ISSUER_DN_QUALIFIER: "DNQUALIFIER",
-}
-_ISSUER_LINKS = (LinkType.CERTIFICATE_LINK, LinkType.PARENT_LINK, LinkType.PRIVATE_KEY_LINK)
-_PKI_VENDOR_NAMES = frozenset(SUBJECT_NAME + VALIDITY_DAYS + EXTENSIONS + PKCS12_PASSWORD)
-PKCS12_FORMATS = frozenset({KeyFormatType.PKCS_12, KeyFormatType.PKCS_12_LEGACY})
 SIGNING_USAGE = CryptographicUsageMask.SIGN | CryptographicUsageMask.CERTIFICATE_SIGN
 _REVOKED = frozenset({State.COMPROMISED, State.DESTROYED, State.DESTROYED_COMPROMISED})
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# reading requests
-
-
-def _vendor(attrs: Attributes, names: tuple[str, ...]) -> Any:
-    for tag, value in attrs:
-        if (
-            tag == Tag.ATTRIBUTE
-            and isinstance(value, S.VendorAttribute)
-            and value.vendor_identification.lower() == COSMIAN_VENDOR
-            and value.attribute_name in names
-        ):
-            return value.attribute_value.value if isinstance(value.attribute_value, Item) else None
-    return None
-
-
-def _text(value: Any, what: str) -> str:
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"{what} must be UTF-8 text") from None
-    if isinstance(value, str):
-        return value
-    raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"{what} must be a Text String")
-
-
-def link_target(attrs: Attributes, *types: LinkType) -> str | None:
-    """The object the first Link of one of ``types`` names (in the order of ``types``)."""
-    links = [link for link in attrs.get_all(Tag.LINK) if isinstance(link, S.Link)]
-    for link_type in types:
-        for link in links:
-            if link.link_type == link_type:
-                return str(link.linked_object_identifier)
-    return None
-
-
-def set_link(attrs: Attributes, link_type: LinkType, target: str) -> None:
-    """Replace every Link of ``link_type`` by one to ``target``."""
-    remove_links(attrs, link_type)
-    attrs.add(Tag.LINK, S.Link(link_type=link_type, linked_object_identifier=target))
-
-
-def remove_links(attrs: Attributes, *types: LinkType) -> None:
-    attrs.entries = [
-        (t, v) for t, v in attrs.entries if not (t == Tag.LINK and isinstance(v, S.Link) and v.link_type in types)
-    ]
-
-
-@dataclass
-class CertificateRequestOptions:
-    """What a Certify / Re-certify request asks for, apart from the attributes to store on the certificate."""
-
-    subject: bytes | None
-    not_before: int | None
-    not_after: int | None
-    validity_days: int | None
-    extensions: str | None
-    issuer_certificate: str | None
-    issuer_private_key: str | None
-    attributes: Attributes
-
-
-def read_options(attrs: Attributes | None) -> CertificateRequestOptions:
-    """Split a Certify / Re-certify request's Attributes into the certificate's parameters and the attributes the
-    new Certificate object keeps (issuer links, subject fields and PKI vendor attributes are consumed)."""
-    given = Attributes(list(attrs.entries) if attrs is not None else [])
-    subject = _subject(given)
-    days_value = _vendor(given, VALIDITY_DAYS)
-    days = None
-    if days_value is not None:
-        try:
-            days = int(days_value.decode() if isinstance(days_value, bytes) else days_value)
-        except (TypeError, ValueError):
-            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, "validity_days must be an integer") from None
-        if not 0 < days <= 100 * 366:
-            raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"validity_days {days} is out of range")
-    extensions_value = _vendor(given, EXTENSIONS)
-    extensions = _text(extensions_value, "x509-extension") if extensions_value is not None else None
-    issuer_certificate = link_target(given, LinkType.CERTIFICATE_LINK, LinkType.PARENT_LINK)
-    issuer_private_key = link_target(given, LinkType.PRIVATE_KEY_LINK)
-    remove_links(given, *_ISSUER_LINKS)
-    given.entries = [
-        (t, v)
-        for t, v in given.entries
-        if t not in (Tag.X_509_CERTIFICATE_SUBJECT, Tag.CERTIFICATE_ATTRIBUTES)
-        and not (
-            t == Tag.ATTRIBUTE
-            and isinstance(v, S.VendorAttribute)
-            and v.vendor_identification.lower() == COSMIAN_VENDOR
-            and v.attribute_name in _PKI_VENDOR_NAMES
-        )
-    ]
-    check_client_attributes(given)
-    activation = given.get(Tag.ACTIVATION_DATE)
-    deactivation = given.get(Tag.DEACTIVATION_DATE)
-    return CertificateRequestOptions(
-        subject=subject,
-        not_before=activation if isinstance(activation, int) else None,
-        not_after=deactivation if isinstance(deactivation, int) else None,
-        validity_days=days,
-        extensions=extensions,
-        issuer_certificate=issuer_certificate,
-        issuer_private_key=issuer_private_key,
-        attributes=given,
-    )
-
-
-def _subject(attrs: Attributes) -> bytes | None:
-    named = _vendor(attrs, SUBJECT_NAME)
-    if named is not None:
-        return crypto.parse_name(_text(named, "subject_name"))
-    x509_subject = attrs.get(Tag.X_509_CERTIFICATE_SUBJECT)
-    if isinstance(x509_subject, S.X509CertificateSubject) and x509_subject.subject_distinguished_name:
-        dn = x509_subject.subject_distinguished_name
-        if dn[:1] == b"\x30":
-            crypto.name_text(dn)  # checks that it parses
-            return dn
-        return crypto.parse_name(_text(dn, "Subject Distinguished Name"))
-    structure = attrs.get(Tag.CERTIFICATE_ATTRIBUTES)
-    if isinstance(structure, Item) and isinstance(structure.value, list):
-        parts = [
-            (SUBJECT_FIELDS[child.tag], _text(child.value, "Certificate Subject field"))
-            for child in structure.value
-            if child.tag in SUBJECT_FIELDS and child.value not in (None, "", b"")
-        ]
-        order = list(SUBJECT_FIELDS.values())
-        parts.sort(key=lambda part: order.index(part[0]))
-        if parts:
-            return crypto.build_name(parts)
-    return None
-
-
-def csr_bytes(request_type: int | None, value: bytes) -> crypto.CsrInfo:
-    """The verified CSR a request carries (Certificate Request Type PKCS#10 or PEM)."""
-    if request_type not in (None, CertificateRequestType.PKCS_10, CertificateRequestType.PEM):
-        raise KmipError(
-            ResultReason.FEATURE_NOT_SUPPORTED, "only PKCS#10 certificate requests (DER or PEM) are supported"
-        )
-    return crypto.parse_csr(value)
-
-
-def validity(options: CertificateRequestOptions, start: int, default_lifetime: int) -> tuple[int, int]:
-    """(notBefore, notAfter) as the request asks."""
-    not_before = options.not_before if options.not_before is not None else start
-    if options.not_after is not None:
-        not_after = options.not_after
-    elif options.validity_days is not None:
-        not_after = not_before + options.validity_days * DAY
-    else:
-        not_after = not_before + default_lifetime
-    if not_after <= not_before:
-        raise KmipError(ResultReason.INVALID_FIELD, "the Deactivation Date precedes the Activation Date")
-    return not_before, not_after
-
 
 # ----------------------------------------------------------------------------------------------------------------
 # objects
@@ -341,11 +144,11 @@ def resolve_issuer(
     if certificate.state in _REVOKED:
         raise KmipError(ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"issuer certificate {certificate.uid} is revoked")
     if private is None:
-        private = ctx.load(_private_key_uid_of(ctx, certificate, Operation.CERTIFY), Operation.CERTIFY)
+        private = ctx.load(private_key_uid_of(ctx, certificate, Operation.CERTIFY), Operation.CERTIFY)
     return Issuer(private_key=private, certificate=certificate)
 
 
-def _private_key_uid_of(ctx: RequestContext, certificate: ManagedObject, operation: int) -> str:
+def private_key_uid_of(ctx: RequestContext, certificate: ManagedObject, operation: int) -> str:
     """The uid of the private key of ``certificate`` (authorised for ``operation``), directly or through its public
     key's link."""
     uid = link_target(certificate.attributes, LinkType.PRIVATE_KEY_LINK)
@@ -485,219 +288,16 @@ def chain_of(
     return chain
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Register / Import of certificates, certificate requests, PKCS#7 and PKCS#12
-
-
-def store_pki_object(ctx: RequestContext, obj: Struct, attrs: Attributes, *, uid: str | None) -> ManagedObject | None:
-    """Store a Register/Import object that needs PKI handling; None if ``obj`` is not one (the caller stores it).
-
-    Certificates are parsed (PEM becomes DER) and get their attributes; PKCS#7 bundles and PKCS#12 files are
-    expanded into linked objects (see the module docstring). Returns the object whose uid the response carries.
-    """
-    if isinstance(obj, S.Certificate):
-        if obj.certificate_type == CertificateType.X_509:
-            return store_certificate(ctx, obj.certificate_value, attrs, uid=uid)
-        if obj.certificate_type == CertificateType.PKCS_7:
-            return _store_chain(ctx, crypto.order_chain(crypto.parse_pkcs7(obj.certificate_value)), attrs, uid)
-        raise KmipError(ResultReason.INVALID_FIELD, "only X.509 and PKCS#7 certificates are supported")
-    if isinstance(obj, S.CertificateRequest):
-        request_type = obj.certificate_request_type
-        csr_bytes(request_type, obj.certificate_request_value)
-        return new_object(ctx, ObjectType.CERTIFICATE_REQUEST, obj, attrs, uid=uid)
-    block = obj.key_block if isinstance(obj, S.PrivateKey) else None
-    if isinstance(block, S.KeyBlock) and block.key_format_type in PKCS12_FORMATS:
-        return _store_pkcs12(ctx, block, attrs, uid)
-    return None
-
-
-def _store_chain(
-    ctx: RequestContext, ders: list[bytes], attrs: Attributes, uid: str | None, **leaf_links: str | None
-) -> ManagedObject:
-    """Store certificates given leaf first, each with a Parent Link to the next one that issued it (and that one a
-    Child Link back); returns the leaf. Links are set before the objects are inserted."""
-    uids = [uid or ctx.new_uid()] + [ctx.new_uid() for _ in ders[1:]]
-    infos = [crypto.certificate_info(der) for der in ders]
-    stored: list[ManagedObject] = []
-    for index, der in enumerate(ders):
-        cert_attrs = attrs if index == 0 else Attributes()
-        if index > 0 and infos[index].subject == infos[index - 1].issuer:
-            cert_attrs.add(Tag.LINK, S.Link(link_type=LinkType.CHILD_LINK, linked_object_identifier=uids[index - 1]))
-        follows = index + 1 < len(ders) and infos[index + 1].subject == infos[index].issuer
-        links = leaf_links if index == 0 else {}
-        stored.append(
-            store_certificate(
-                ctx, der, cert_attrs, uid=uids[index], issuer=uids[index + 1] if follows else None, **links
-            )
-        )
-    return stored[0]
-
-
-def pkcs12_password(ctx: RequestContext, attrs: Attributes, authority: ManagedObject | None = None) -> bytes | None:
-    """The PKCS#12 password ``attrs`` designate: a PKCS#12 Password Link to Secret Data, or the vendor attribute."""
-    secret_uid = link_target(attrs, LinkType.PKCS_12_PASSWORD_LINK)
-    if secret_uid is not None:
-        secret = ctx.load(secret_uid, Operation.GET)
-        if secret.object_type != ObjectType.SECRET_DATA:
-            raise KmipError(
-                ResultReason.INVALID_OBJECT_TYPE, f"PKCS#12 password object {secret_uid} is not Secret Data"
-            )
-        return symmetric_key(secret.object)
-    value = _vendor(attrs, PKCS12_PASSWORD)
-    if value is None:
-        return None
-    return value if isinstance(value, bytes) else _text(value, "pkcs12_password").encode()
-
-
-def _store_pkcs12(ctx: RequestContext, block: S.KeyBlock, attrs: Attributes, uid: str | None) -> ManagedObject:
-    value = block.key_value
-    material = value.key_material if isinstance(value, S.KeyValue) else None
-    if not isinstance(material, bytes):
-        raise KmipError(ResultReason.INVALID_FIELD, "a PKCS#12 Key Block must hold the PKCS#12 file as bytes")
-    password = pkcs12_password(ctx, attrs)
-    remove_links(attrs, LinkType.PKCS_12_PASSWORD_LINK)
-    attrs.entries = [
-        (t, v)
-        for t, v in attrs.entries
-        if not (t == Tag.ATTRIBUTE and isinstance(v, S.VendorAttribute) and v.attribute_name in PKCS12_PASSWORD)
-    ]
-    content = crypto.parse_pkcs12(material, password)
-    public_der = crypto.public_key_from_private(content.private_key)
-    description = crypto.describe_key(public_der)
-    private_uid = uid or ctx.new_uid()
-    public_uid = f"{private_uid}_pk"
-    # A freshly inserted object cannot be written again in the same item: every link is set before insertion.
-    certificate_uid = ctx.new_uid() if content.certificate is not None else None
-    if content.friendly_name and Tag.PKCS_12_FRIENDLY_NAME not in attrs:
-        attrs.set(Tag.PKCS_12_FRIENDLY_NAME, content.friendly_name)
-    public_attrs = Attributes([(t, v) for t, v in attrs if t in (Tag.ATTRIBUTE, Tag.OBJECT_GROUP)])
-    for key_attrs, other, link in (
-        (attrs, public_uid, LinkType.PUBLIC_KEY_LINK),
-        (public_attrs, private_uid, LinkType.PRIVATE_KEY_LINK),
-    ):
-        key_attrs.set(Tag.CRYPTOGRAPHIC_ALGORITHM, description.algorithm)
-        key_attrs.set(Tag.CRYPTOGRAPHIC_LENGTH, description.length_bits)
-        set_link(key_attrs, link, other)
-        if certificate_uid is not None:
-            set_link(key_attrs, LinkType.CERTIFICATE_LINK, certificate_uid)
-    private = new_object(
-        ctx,
-        ObjectType.PRIVATE_KEY,
-        key_object(S.PrivateKey, KeyFormatType.PKCS_8, content.private_key, description),
-        attrs,
-        uid=private_uid,
-        key_material=content.private_key,
-        key_format_type=KeyFormatType.PKCS_8,
-    )
-    new_object(
-        ctx,
-        ObjectType.PUBLIC_KEY,
-        key_object(S.PublicKey, KeyFormatType.X_509, public_der, description),
-        public_attrs,
-        uid=public_uid,
-        key_material=public_der,
-        key_format_type=KeyFormatType.X_509,
-    )
-    if content.certificate is not None:
-        cert_attrs = Attributes([(t, v) for t, v in attrs if t in (Tag.ATTRIBUTE, Tag.OBJECT_GROUP)])
-        if content.friendly_name:
-            cert_attrs.set(Tag.PKCS_12_FRIENDLY_NAME, content.friendly_name)
-        chain = crypto.order_chain([content.certificate, *content.chain])
-        if chain[0] != crypto.load_certificate(content.certificate):
-            chain = [content.certificate, *(c for c in chain if c != content.certificate)]
-        _store_chain(ctx, chain, cert_attrs, certificate_uid, public_key=public_uid, private_key=private_uid)
-    return private
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Get / Export as PKCS#12, PKCS#7, X.509
-
-
-def export_pki_object(ctx: RequestContext, mo: ManagedObject, request: S.GetRequest | S.ExportRequest) -> Struct | None:
-    """The object as Get/Export return it in a PKI Key Format Type; None when the request is not one of those."""
-    wanted = request.key_format_type
-    operation = Operation.EXPORT if isinstance(request, S.ExportRequest) else Operation.GET
-    if wanted in PKCS12_FORMATS and mo.object_type in (ObjectType.PRIVATE_KEY, ObjectType.CERTIFICATE):
-        if request.key_wrapping_specification is not None:
-            raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "a PKCS#12 export is protected by its password")
-        return _export_pkcs12(ctx, mo, int(wanted), operation)
-    if mo.object_type != ObjectType.CERTIFICATE or wanted is None:
-        return None
-    if wanted == KeyFormatType.X_509:
-        certificate_der(mo)
-        return mo.object
-    if wanted == KeyFormatType.PKCS_7:
-        chain = [certificate_der(mo)] + [certificate_der(c) for c in chain_of(ctx, mo, operation)]
-        return S.Certificate(certificate_type=CertificateType.PKCS_7, certificate_value=crypto.build_pkcs7(chain))
-    raise KmipError(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, "certificates are exported as X.509, PKCS#7 or PKCS#12")
-
-
-def _export_pkcs12(ctx: RequestContext, mo: ManagedObject, key_format: int, operation: int) -> Struct:
-    if mo.object_type == ObjectType.CERTIFICATE:
-        # the certificate is public; the private key it names needs the right to export it
-        certificate: ManagedObject | None = mo
-        private = ctx.load(_private_key_uid_of(ctx, mo, operation), operation)
-    else:
-        private = mo
-        certificate = _certificate_of(ctx, private, operation)
-    private_object = require_material(private)
-    if not private.attributes.get(Tag.EXTRACTABLE, True):
-        raise KmipError(ResultReason.NOT_EXTRACTABLE, f"object {private.uid} is not extractable")
-    if private.attributes.get(Tag.SENSITIVE, False):
-        raise KmipError(ResultReason.SENSITIVE, f"object {private.uid} is sensitive: it cannot leave the KMS")
-    chain = [] if certificate is None else [certificate_der(c) for c in chain_of(ctx, certificate, operation, mo)]
-    friendly = private.attributes.get(Tag.PKCS_12_FRIENDLY_NAME)
-    if friendly is None and certificate is not None:
-        friendly = certificate.attributes.get(Tag.PKCS_12_FRIENDLY_NAME)
-    blob = crypto.build_pkcs12(
-        private_key_der(private_object),
-        certificate_der(certificate) if certificate is not None else None,
-        chain,
-        password=pkcs12_password(ctx, private.attributes),
-        friendly_name=friendly if isinstance(friendly, str) else None,
-    )
-    block = private_object.key_block  # type: ignore[attr-defined]
-    return S.PrivateKey(
-        key_block=S.KeyBlock(
-            key_format_type=key_format,  # type: ignore[arg-type]
-            key_value=S.KeyValue(key_material=blob),
-            cryptographic_algorithm=block.cryptographic_algorithm,
-            cryptographic_length=block.cryptographic_length,
-        )
-    )
-
-
-def _certificate_of(ctx: RequestContext, private: ManagedObject, operation: int) -> ManagedObject | None:
-    uid = link_target(private.attributes, LinkType.CERTIFICATE_LINK, LinkType.PKCS_12_CERTIFICATE_LINK)
-    if uid is None:
-        public_uid = link_target(private.attributes, LinkType.PUBLIC_KEY_LINK)
-        if public_uid is not None:
-            public = ctx.load(public_uid, operation, with_object=False, consequence_of=private)
-            uid = link_target(public.attributes, LinkType.CERTIFICATE_LINK)
-    if uid is None:
-        return None
-    return ctx.load(uid, operation, consequence_of=private)
-
-
 __all__ = [
-    "DEFAULT_VALIDITY_DAYS",
-    "CertificateRequestOptions",
+    "MAX_CHAIN",
     "Issuer",
     "certificate_attributes",
     "certificate_der",
     "chain_of",
-    "csr_bytes",
-    "export_pki_object",
     "link_back",
-    "link_target",
     "linked_keys",
-    "pkcs12_password",
-    "read_options",
-    "remove_links",
+    "private_key_uid_of",
     "require_signer",
     "resolve_issuer",
-    "set_link",
     "store_certificate",
-    "store_pki_object",
-    "validity",
 ]

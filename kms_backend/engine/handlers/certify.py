@@ -29,23 +29,17 @@ from ..context import RequestContext
 from ..keymaterial import public_key_der
 from ..lifecycle import require_material
 from ..objects import ManagedObject
-from ._keypairs import create_pair, key_pair_parameters
-from ._pki import (
+from ._certificate_request import (
     DAY,
     DEFAULT_VALIDITY_DAYS,
     CertificateRequestOptions,
-    Issuer,
-    certificate_der,
     csr_bytes,
-    link_back,
-    link_target,
-    linked_keys,
     read_options,
-    require_signer,
-    resolve_issuer,
-    store_certificate,
     validity,
 )
+from ._keypairs import create_pair, key_pair_parameters
+from ._links import link_target
+from ._pki import Issuer, certificate_der, link_back, linked_keys, require_signer, resolve_issuer, store_certificate
 
 #: Attributes of a generating Certify request that belong to the certificate only, to the keys only, to neither.
 _CERTIFICATE_ONLY = frozenset({Tag.NAME, Tag.ACTIVATION_DATE, Tag.DEACTIVATION_DATE})

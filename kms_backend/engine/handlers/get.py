@@ -9,7 +9,7 @@ from ..context import RequestContext
 from ..keyformats import convert_key_format, wrap_for_export
 from ..lifecycle import key_block, require_material
 from . import _hsm_keys
-from ._pki import export_pki_object
+from ._pkcs12 import export_pki_object
 
 
 def handle(ctx: RequestContext, request: S.GetRequest) -> S.GetResponse:

@@ -13,7 +13,7 @@ from ..keyformats import unwrap_object
 from ..lifecycle import SERVER_ONLY, check_client_attributes, key_block, raw_key_material
 from ..objects import OBJECT_TYPES
 from ._common import new_object
-from ._pki import store_pki_object
+from ._pkcs12 import store_pki_object
 
 #: Imported attributes the server recomputes rather than trusting (identity, lifecycle and derived values).
 _RECOMPUTED = {

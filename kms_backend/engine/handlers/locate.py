@@ -16,6 +16,7 @@ from ...kmip.schema import Attributes
 from ...store.base import LocateQuery
 from ..context import RequestContext
 from ..objects import DATE_TAGS, remove_tag_attribute, tags_from_attributes
+from ._links import links_of
 
 _INDEXED = frozenset(
     {
@@ -81,11 +82,7 @@ def build_query(attrs: Attributes) -> LocateQuery:
     query.state = _single(attrs, Tag.STATE)
     query.names = [n.name_value for n in attrs.get_all(Tag.NAME) if isinstance(n, S.Name)]
     query.object_groups = [g for g in attrs.get_all(Tag.OBJECT_GROUP) if isinstance(g, str)]
-    query.links = [
-        (int(link.link_type), link.linked_object_identifier if isinstance(link.linked_object_identifier, str) else "")
-        for link in attrs.get_all(Tag.LINK)
-        if isinstance(link, S.Link)
-    ]
+    query.links = links_of(attrs)
     for tag in DATE_TAGS:
         values = [v for v in attrs.get_all(tag) if isinstance(v, int)]
         if len(values) == 1:

@@ -12,19 +12,9 @@ from ...kmip.errors import KmipError
 from ..context import NOT_FOUND, RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
-from ._pki import (
-    Issuer,
-    certificate_der,
-    csr_bytes,
-    link_back,
-    link_target,
-    linked_keys,
-    read_options,
-    require_signer,
-    resolve_issuer,
-    store_certificate,
-    validity,
-)
+from ._certificate_request import csr_bytes, read_options, validity
+from ._links import link_target
+from ._pki import Issuer, certificate_der, link_back, linked_keys, require_signer, resolve_issuer, store_certificate
 from ._rekey import replaced_link, retire, successor_attributes
 
 

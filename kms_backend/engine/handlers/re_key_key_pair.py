@@ -10,6 +10,7 @@ from ..context import RequestContext
 from ..lifecycle import DESTROYED_STATES, check_client_attributes
 from ..objects import ManagedObject
 from ._keypairs import create_pair, key_pair_parameters
+from ._links import link_target
 from ._rekey import replaced_link, retire, successor_attributes
 
 
@@ -53,15 +54,10 @@ def handle(ctx: RequestContext, request: S.ReKeyKeyPairRequest) -> S.ReKeyKeyPai
 
 
 def _linked_public(ctx: RequestContext, private: ManagedObject) -> ManagedObject | None:
-    for link in private.attributes.get_all(Tag.LINK):
-        if isinstance(link, S.Link) and link.link_type == LinkType.PUBLIC_KEY_LINK:
-            return ctx.load(
-                str(link.linked_object_identifier),
-                Operation.RE_KEY_KEY_PAIR,
-                with_object=False,
-                consequence_of=private,
-            )
-    return None
+    public_uid = link_target(private.attributes, LinkType.PUBLIC_KEY_LINK)
+    if public_uid is None:
+        return None
+    return ctx.load(public_uid, Operation.RE_KEY_KEY_PAIR, with_object=False, consequence_of=private)
 
 
 def _merge(common: Attributes | None, specific: Attributes | None) -> Attributes | None:

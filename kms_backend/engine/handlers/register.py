@@ -13,7 +13,7 @@ from ..keymaterial import private_key_der, public_key_der, symmetric_key
 from ..lifecycle import key_block, raw_key_material
 from ..objects import OBJECT_TYPES
 from ._common import client_attributes, new_object
-from ._pki import store_pki_object
+from ._pkcs12 import store_pki_object
 
 
 def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterResponse:

@@ -17,7 +17,8 @@ from ...kmip.errors import KmipError
 from ..context import NOT_FOUND, RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
-from ._pki import MAX_CHAIN, certificate_der, link_target
+from ._links import link_target
+from ._pki import MAX_CHAIN, certificate_der
 
 
 def handle(ctx: RequestContext, request: S.ValidateRequest) -> S.ValidateResponse:
