@@ -24,7 +24,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,16 +59,23 @@ def environment(extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_steps(
-    recipe: Path, names: Iterable[str], env: Mapping[str, str], cwd: Path, *, timeout: float = 300
+    recipe: Path,
+    names: Iterable[str],
+    env: Mapping[str, str],
+    cwd: Path,
+    *,
+    timeout: float = 300,
+    wrapper: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the ``settings`` step and then ``names`` as one bash script; fail with the output if any command does."""
+    """Run the ``settings`` step and then ``names`` as one bash script; fail with the output if any command does.
+    ``wrapper`` runs the script under another command (e.g. ``unshare --user`` for p11-kit's user configuration)."""
     blocks = steps(recipe)
     chosen = ["settings", *names]
     missing = [n for n in chosen if n not in blocks]
     assert not missing, f"{recipe} has no step {missing}"
     script = "\n".join(f"# --- step {n}\n{blocks[n]}" for n in chosen)
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
+        [*wrapper, "bash", "-euo", "pipefail", "-c", script],
         cwd=cwd,
         env=environment(env),
         capture_output=True,

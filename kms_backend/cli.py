@@ -169,6 +169,21 @@ def _add_pkcs11_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     init.add_argument("--tls-key", help="with --url: its private key (PEM)")
     init.add_argument("--tls-ca", help="with --url: CA certificate(s) that sign the KMS's server certificate")
     init.set_defaults(func=cmd_pkcs11_init)
+    certify = pkcs11_sub.add_parser(
+        "certify",
+        help="make an RSA key pair and a self-signed X.509 certificate in the token's KMS; print its PKCS#11 URI",
+        description="KMIP Certify in the KMS behind the token (KEYSTEAD_PKCS11_CONFIG or the usual search order): "
+        "a new RSA key pair (sign, verify, encrypt, decrypt) and a self-signed certificate named LABEL. The token "
+        "shows the certificate and its keys with one CKA_ID; the printed URI (pkcs11:token=...;id=...) selects them, "
+        "e.g. for systemd-cryptenroll --pkcs11-token-uri.",
+    )
+    certify.add_argument("--label", required=True, help="the certificate's name (its CKA_LABEL)")
+    certify.add_argument("--pin", required=True, help="the token's user PIN")
+    certify.add_argument("--subject", help="subject DN (default: CN=LABEL)")
+    certify.add_argument("--bits", type=int, choices=(2048, 3072, 4096), default=2048, help="RSA key size")
+    certify.add_argument("--days", type=int, default=3650, help="validity in days (default: 3650)")
+    certify.add_argument("--tag", action="append", default=[], help="a KMS tag for the three objects (repeatable)")
+    certify.set_defaults(func=cmd_pkcs11_certify)
 
 
 def cmd_pkcs11_path(_args: argparse.Namespace) -> int:
@@ -237,6 +252,86 @@ def cmd_pkcs11_init(args: argparse.Namespace) -> int:
     )
     pkcs11_config.save(config)
     print(f"export KEYSTEAD_PKCS11_CONFIG={path}")
+    return 0
+
+
+def cmd_pkcs11_certify(args: argparse.Namespace) -> int:
+    """KMIP Certify with a generated RSA key pair, as the token's user; print the certificate's PKCS#11 URI."""
+    import json
+    import os
+    from urllib.parse import quote
+
+    from kms_backend.kmip import _schema_data as S
+    from kms_backend.kmip._registry_data import (
+        CryptographicAlgorithm,
+        CryptographicUsageMask,
+        ItemType,
+        LinkType,
+        NameType,
+        Operation,
+        Tag,
+    )
+    from kms_backend.kmip.schema import Attributes
+    from provider import config as pkcs11_config
+    from provider.backend import Identity, open_backend
+
+    try:
+        config = pkcs11_config.load_config(os.environ)
+    except pkcs11_config.ConfigError as exc:
+        print(f"keystead pkcs11 certify: {exc}", file=sys.stderr)
+        return 1
+    pin = args.pin.encode()
+    if config.pin_is_token:
+        identity = Identity(config.user, bearer_token=args.pin)
+    elif pkcs11_config.verify_pin(pin, config.user_pin_hash):
+        identity = Identity(config.user)
+    else:
+        print(f"keystead pkcs11 certify: wrong PIN for the token in {config.path}", file=sys.stderr)
+        return 1
+
+    def vendor(name: str, value: str | int) -> S.VendorAttribute:
+        item_type = ItemType.INTEGER if isinstance(value, int) else ItemType.TEXT_STRING
+        return S.VendorAttribute(
+            vendor_identification="cosmian",
+            attribute_name=name,
+            attribute_value=Item(Tag.ATTRIBUTE_VALUE, item_type, value),
+        )
+
+    usage = CryptographicUsageMask
+    attrs = Attributes()
+    attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.RSA)
+    attrs.add(Tag.CRYPTOGRAPHIC_LENGTH, args.bits)
+    # Sign: the new key signs its own certificate; Decrypt: what LUKS (systemd) and TLS clients ask of it.
+    attrs.add(Tag.CRYPTOGRAPHIC_USAGE_MASK, int(usage.SIGN | usage.VERIFY | usage.ENCRYPT | usage.DECRYPT))
+    attrs.add(Tag.ATTRIBUTE, vendor("subject_name", args.subject or f"CN={args.label}"))
+    attrs.add(Tag.ATTRIBUTE, vendor("validity_days", args.days))
+    attrs.add(Tag.NAME, S.Name(name_value=args.label, name_type=NameType.UNINTERPRETED_TEXT_STRING))
+    if args.tag:
+        attrs.add(Tag.ATTRIBUTE, vendor("tag", json.dumps(args.tag)))
+    backend = open_backend(config)
+    try:
+        certified = backend.run(Operation.CERTIFY, S.CertifyRequest(attributes=attrs), identity)
+        assert isinstance(certified, S.CertifyResponse)
+        certificate = str(certified.unique_identifier)
+        read = backend.run(Operation.GET_ATTRIBUTES, S.GetAttributesRequest(unique_identifier=certificate), identity)
+        assert isinstance(read, S.GetAttributesResponse)
+        found = read.attributes
+    except KmipError as exc:
+        print(f"keystead pkcs11 certify: {exc.reason.name}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        backend.close()
+    private = next(
+        (
+            str(link.linked_object_identifier)
+            for link in found.get_all(Tag.LINK)
+            if isinstance(link, S.Link) and link.link_type == LinkType.PRIVATE_KEY_LINK
+        ),
+        certificate,
+    )
+    # The token shows the certificate and both keys with CKA_ID = the private key's uid (provider.attributes).
+    pair_id = "".join(f"%{byte:02X}" for byte in private.encode())
+    print(f"pkcs11:token={quote(config.label, safe='')};id={pair_id}")
     return 0
 
 

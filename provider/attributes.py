@@ -18,6 +18,10 @@
 | CKA_SIGN / CKA_VERIFY                     | Usage Mask MAC Generate / MAC Verify (secret keys)              |
 | CKA_VALUE                                 | the key material (Get), or the Opaque Object's value            |
 | CKO_PUBLIC_KEY / CKO_PRIVATE_KEY          | Public Key / Private Key (Create Key Pair; the pair is linked)  |
+| CKO_CERTIFICATE (CKC_X_509)               | Certificate (X.509), read-only; CKA_VALUE is its DER, and       |
+|                                           | CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER are read from it     |
+| CKA_ID of objects made by KMIP clients    | pairs a certificate with its keys: the private key's uid (its   |
+|                                           | own; the public key's and certificate's Private Key Link)       |
 | CKA_KEY_TYPE of key pairs                 | Cryptographic Algorithm RSA → CKK_RSA; EC/ECDSA/ECDH → CKK_EC;  |
 |                                           | Ed25519 → CKK_EC_EDWARDS                                        |
 | CKA_SIGN / CKA_VERIFY (key pairs)         | Usage Mask Sign / Verify; CKA_DERIVE: Derive Key + Key Agreement|
@@ -44,6 +48,7 @@ from enum import Enum
 from typing import Any
 
 from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import CertificateType as KmipCertificateType
 from kms_backend.kmip._registry_data import (
     CryptographicAlgorithm,
     CryptographicUsageMask,
@@ -56,7 +61,7 @@ from kms_backend.kmip._registry_data import (
 from kms_backend.kmip.schema import Attributes
 from kms_backend.kmip.ttlv import Item
 
-from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue
+from .constants import UNAVAILABLE_INFORMATION, Attribute, CertificateType, KeyType, ObjectClass, ReturnValue
 from .errors import CkError
 
 A = Attribute
@@ -175,12 +180,24 @@ _PRIVATE = (
     # CKA_EC_POINT is not a private-key attribute in §2.3.4, but libp11 and p11tool read it from private keys.
     *_PUBLIC_VALUES,
 )
+#: Attributes of X.509 certificates read from the certificate itself (§4.6.3), like the public-key values.
+CERTIFICATE_VALUES = (A.SUBJECT, A.ISSUER, A.SERIAL_NUMBER)
+_CERTIFICATE = (
+    *_COMMON,
+    A.CERTIFICATE_TYPE,
+    A.TRUSTED,
+    A.CERTIFICATE_CATEGORY,
+    A.ID,
+    A.VALUE,
+    *CERTIFICATE_VALUES,
+)
 #: The attributes each object class has (anything else is CKR_ATTRIBUTE_TYPE_INVALID for it).
 CLASS_ATTRIBUTES: dict[ObjectClass, frozenset[Attribute]] = {
     ObjectClass.SECRET_KEY: frozenset(_SECRET),
     ObjectClass.PUBLIC_KEY: frozenset(_PUBLIC),
     ObjectClass.PRIVATE_KEY: frozenset(_PRIVATE),
     ObjectClass.DATA: frozenset((*_COMMON, A.APPLICATION, A.OBJECT_ID, A.VALUE)),
+    ObjectClass.CERTIFICATE: frozenset(_CERTIFICATE),
 }
 #: Attributes of key pair templates that parameterise generation and are not stored (§2.1.4, §2.3.6).
 GENERATION_PARAMETERS = frozenset({A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.PARAMETER_SET})
@@ -233,6 +250,10 @@ ATTRIBUTES: dict[Attribute, AttributeSpec] = {
     A.PARAMETER_SET: AttributeSpec(Kind.ULONG, "public", modifiable=False),
     A.ENCAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
     A.DECAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
+    A.CERTIFICATE_TYPE: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
+    A.CERTIFICATE_CATEGORY: AttributeSpec(Kind.ULONG, "vendor", modifiable=False, default=0),
+    A.ISSUER: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.SERIAL_NUMBER: AttributeSpec(Kind.BYTES, "public", modifiable=False),
 }
 
 #: Usage flags ⇄ Cryptographic Usage Mask bits of secret keys. KMIP 2.1 §4.19 does not let clients modify the
@@ -291,11 +312,13 @@ OBJECT_CLASSES: dict[ObjectType, ObjectClass] = {
     ObjectType.PUBLIC_KEY: ObjectClass.PUBLIC_KEY,
     ObjectType.PRIVATE_KEY: ObjectClass.PRIVATE_KEY,
     ObjectType.OPAQUE_OBJECT: ObjectClass.DATA,
+    ObjectType.CERTIFICATE: ObjectClass.CERTIFICATE,
 }
 CLASS_OBJECT_TYPES: dict[ObjectClass, ObjectType] = {
     ObjectClass.PUBLIC_KEY: ObjectType.PUBLIC_KEY,
     ObjectClass.PRIVATE_KEY: ObjectType.PRIVATE_KEY,
     ObjectClass.DATA: ObjectType.OPAQUE_OBJECT,
+    ObjectClass.CERTIFICATE: ObjectType.CERTIFICATE,
 }
 #: Usage flags ⇄ Usage Mask bits of key pairs: signatures are Sign/Verify here, not MAC Generate/Verify.
 PAIR_USAGE_BITS: dict[Attribute, int] = {
@@ -473,8 +496,22 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
             values[A.LABEL] = keyfile_tags[0] if keyfile_tags else uid
     values[A.UNIQUE_ID] = uid
     public_uid: str | None = None
+    made_here = A.TOKEN in stored
+    if not made_here and A.ID not in stored and object_class is not ObjectClass.SECRET_KEY:
+        values[A.ID] = _pairing_id(object_class, uid, kmip)
     if object_class is ObjectClass.DATA:
-        return object_class, values, A.TOKEN in stored, None
+        return object_class, values, made_here, None
+    if object_class is ObjectClass.CERTIFICATE:
+        for attribute in CERTIFICATE_VALUES:
+            values.pop(attribute, None)  # read from the certificate when first asked for (objects.public_values)
+        values[A.CERTIFICATE_TYPE] = (
+            CertificateType.X_509
+            if kmip.get(Tag.CERTIFICATE_TYPE, KmipCertificateType.X_509) == KmipCertificateType.X_509
+            else CertificateType.WTLS  # not X.509: nothing here reads it as one
+        )
+        if not made_here:
+            values[A.PRIVATE] = False  # certificates are public objects (§4.6): listed before login
+        return object_class, values, made_here, uid
     algorithm = kmip.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
     length = kmip.get(Tag.CRYPTOGRAPHIC_LENGTH)
     if object_class is ObjectClass.SECRET_KEY:
@@ -515,6 +552,16 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
     return object_class, values, A.TOKEN in stored, public_uid
 
 
+def _pairing_id(object_class: ObjectClass, uid: str, kmip: Attributes) -> bytes:
+    """CKA_ID of an object made by a KMIP client (no stored CKA_ID): the uid of the private key it belongs to, so
+    that applications pair a certificate with its keys by CKA_ID (systemd-cryptenroll, NSS, Java do)."""
+    if object_class is not ObjectClass.PRIVATE_KEY:
+        for link in kmip.get_all(Tag.LINK):
+            if isinstance(link, S.Link) and link.link_type == LinkType.PRIVATE_KEY_LINK:
+                return str(link.linked_object_identifier).encode()
+    return uid.encode()
+
+
 def check_template(
     template: dict[Attribute, Any],
     object_class: ObjectClass,
@@ -541,6 +588,7 @@ __all__ = [
     "ALGORITHM_KEY_TYPES",
     "ATTRIBUTES",
     "CLASS_ATTRIBUTES",
+    "CERTIFICATE_VALUES",
     "CLASS_OBJECT_TYPES",
     "CURVE_PARAMS",
     "DISK_ENCRYPTION_TAG",

@@ -136,6 +136,14 @@ class ObjectClass(IntEnum):
     PROFILE = 0x9
 
 
+class CertificateType(IntEnum):
+    """CKC_* (§4.6.1)."""
+
+    X_509 = 0x0
+    X_509_ATTR_CERT = 0x1
+    WTLS = 0x2
+
+
 class KeyType(IntEnum):
     """CKK_* (§4.8; PKCS#11 Current Mechanisms 3.0 per algorithm)."""
 
@@ -422,6 +430,7 @@ __all__ = [
     "Attribute",
     "InitializeFlag",
     "KDF_NULL",
+    "CertificateType",
     "KeyType",
     "MaskGenerationFunction",
     "Mechanism",

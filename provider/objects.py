@@ -33,6 +33,7 @@ from kms_backend.kmip.schema import Attributes
 
 from .attributes import (
     ATTRIBUTES,
+    CERTIFICATE_VALUES,
     CLASS_ATTRIBUTES,
     CLASS_OBJECT_TYPES,
     KEY_TYPE_ALGORITHMS,
@@ -46,7 +47,15 @@ from .attributes import (
     usage_bits,
     vendor_attribute,
 )
-from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue, UserType
+from .constants import (
+    UNAVAILABLE_INFORMATION,
+    Attribute,
+    CertificateType,
+    KeyType,
+    ObjectClass,
+    ReturnValue,
+    UserType,
+)
 from .errors import CkError
 from .label_aliases import search_labels
 from .library import Library, ObjectView, log
@@ -217,7 +226,7 @@ def get_attribute_value(
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
             raw = value
-        elif ATTRIBUTES[attribute].storage == "public" and attribute not in view.values:
+        elif _read_from_material(attribute, view):
             public = public_values(lib, view)
             if attribute not in public:  # e.g. CKA_MODULUS of an EC key (§4.8: attributes depend on the key type)
                 rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
@@ -236,6 +245,15 @@ def get_attribute_value(
     return rv, out
 
 
+def _read_from_material(attribute: Attribute, view: ObjectView) -> bool:
+    """Whether the attribute comes from the public key or certificate itself (public_values), not the view."""
+    if attribute in view.values:
+        return False
+    return ATTRIBUTES[attribute].storage == "public" or (
+        view.object_class is ObjectClass.CERTIFICATE and attribute in CERTIFICATE_VALUES
+    )
+
+
 def secret_value(lib: Library, view: ObjectView) -> bytes | None:
     """CKA_VALUE, or None when it may not leave the token (§4.9: sensitive or unextractable keys)."""
     if view.object_class in (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY):
@@ -248,6 +266,8 @@ def secret_value(lib: Library, view: ObjectView) -> bytes | None:
     managed = response.managed_object
     if isinstance(managed, S.OpaqueObject):
         return bytes(managed.opaque_data_value)
+    if isinstance(managed, S.Certificate):
+        return bytes(managed.certificate_value)
     material = managed.key_block.key_value.key_material
     return bytes(material) if isinstance(material, bytes | bytearray) else None
 
@@ -374,7 +394,7 @@ def _matches(lib: Library, view: ObjectView, template: dict[Attribute, Any]) -> 
         if attribute is A.VALUE:
             if secret_value(lib, view) != wanted:
                 return False
-        elif ATTRIBUTES[attribute].storage == "public" and attribute not in view.values:
+        elif _read_from_material(attribute, view):
             if view.public_uid is None or public_values(lib, view).get(attribute, _MISSING) != wanted:
                 return False
         elif view.values.get(attribute, _MISSING) != wanted:
@@ -418,7 +438,9 @@ def public_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
     if view.public_values is not None:
         return view.public_values
     values: dict[Attribute, Any] = {}
-    if view.public_uid is not None:
+    if view.object_class is ObjectClass.CERTIFICATE:
+        values = _certificate_values(lib, view)
+    elif view.public_uid is not None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -440,6 +462,33 @@ def public_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
         values.update({a: v for a, v in view.values.items() if ATTRIBUTES[a].storage == "public"})
     view.public_values = values
     return values
+
+
+def _certificate_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
+    """CKA_SUBJECT, CKA_ISSUER (DER names) and CKA_SERIAL_NUMBER (DER INTEGER) of an X.509 certificate (§4.6.3)."""
+    from cryptography import x509
+
+    der = secret_value(lib, view)
+    if der is None or view.values.get(A.CERTIFICATE_TYPE) != CertificateType.X_509:
+        return {}
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return {}  # a certificate the KMS holds but cannot parse: its value is still readable
+    serial = certificate.serial_number
+    length = serial.bit_length() // 8 + 1  # DER INTEGER: two's complement, a leading zero when the top bit is set
+    return {
+        A.SUBJECT: certificate.subject.public_bytes(),
+        A.ISSUER: certificate.issuer.public_bytes(),
+        A.SERIAL_NUMBER: b"\x02" + _der_length(length) + serial.to_bytes(length, "big", signed=True),
+    }
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(size)]) + size
 
 
 # -- §5.7.2 C_CopyObject ---------------------------------------------------------------------------------------------

@@ -42,3 +42,36 @@ def test_bad_remote_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     err = capsys.readouterr().err
     assert "go with --url" in err and "no such file" in err
     assert not (tmp_path / "t").exists()
+
+
+def test_certify_prints_the_uri_of_a_paired_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from provider import general, objects, sessions
+    from provider.attributes import Kind, pack
+    from provider.constants import Attribute, ObjectClass, SessionFlag, UserType
+    from provider.library import Library
+    from provider.slots import SLOT_ID
+
+    assert main(["pkcs11", "init", "--dir", str(tmp_path / "t"), "--pin", "1234", "--so-pin", "5678"]) == 0
+    monkeypatch.setenv("KEYSTEAD_PKCS11_CONFIG", str(tmp_path / "t" / "pkcs11.yaml"))
+    capsys.readouterr()
+    assert main(["pkcs11", "certify", "--label", "disk", "--pin", "nope"]) == 1
+    assert "wrong PIN" in capsys.readouterr().err
+    assert main(["pkcs11", "certify", "--label", "disk", "--pin", "1234", "--subject", "CN=disk,O=Test"]) == 0
+    uri = capsys.readouterr().out.strip()
+    assert uri.startswith("pkcs11:token=Keystead;id=%")
+    pair_id = bytes.fromhex(uri.split("id=", 1)[1].replace("%", ""))
+    # The token shows a certificate and a private key with that CKA_ID.
+    lib = Library(environ={"KEYSTEAD_PKCS11_CONFIG": str(tmp_path / "t" / "pkcs11.yaml")})
+    general.initialize(lib, None)
+    try:
+        session = sessions.open_session(lib, SLOT_ID, SessionFlag.SERIAL_SESSION)
+        sessions.login(lib, session, UserType.USER, b"1234")
+        for object_class in (ObjectClass.CERTIFICATE, ObjectClass.PRIVATE_KEY, ObjectClass.PUBLIC_KEY):
+            template = [(Attribute.CLASS, pack(Kind.ULONG, object_class)), (Attribute.ID, pair_id)]
+            objects.find_objects_init(lib, session, template)
+            assert len(objects.find_objects(lib, session, 10)) == 1, object_class
+            objects.find_objects_final(lib, session)
+    finally:
+        general.finalize(lib, None)
