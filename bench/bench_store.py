@@ -221,7 +221,7 @@ def open_backend(backend: str) -> Iterator[ObjectStore]:
 
 def _sqlite_without_fsync(store: ObjectStore) -> None:
     """``PRAGMA synchronous=OFF`` on the store's connection (benchmark only: commits are then not durable)."""
-    link = getattr(store, "_sqlite_link", None)
+    link = getattr(getattr(store, "connections", None), "link", None)
     if link is not None:
         link.dbapi.execute("PRAGMA synchronous=OFF")
         return

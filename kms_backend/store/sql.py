@@ -1,6 +1,7 @@
 """``ObjectStore`` on SQLite, PostgreSQL and MySQL/MariaDB through SQLAlchemy Core (no ORM).
 
-Layout and migrations: ``_sql_schema``. What this module adds:
+Layout and migrations: ``_sql_schema``; connections: ``_sql_connections`` (SQLite's one connection behind an
+in-process lock and its WAL-index header, apart from the PostgreSQL/MySQL pool). What this module adds:
 
 * SQL. Every statement is a SQLAlchemy Core construct (``_Statements``, ``SqlTransaction._filter``), compiled once
   per store for its dialect into the driver's SQL string and parameter order (``_Compiled``) and run on the
@@ -40,10 +41,6 @@ from __future__ import annotations
 
 import functools
 import json
-import mmap
-import os
-import sqlite3
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -74,22 +71,25 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, Connection, Dialect, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.pool import PoolProxiedConnection, QueuePool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ._common import check_lengths, is_live, normalised_copy
+from ._sql_connections import (
+    CONNECT_TIMEOUT,
+    POOL_SIZE,
+    SQLITE_BUSY_TIMEOUT,
+    ConnectionPool,
+    Link,
+    SqliteConnection,
+    store_error,
+)
 from ._sql_schema import Schema, build_schema, migrate
 from .base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreError
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-#: Seconds a SQLite transaction waits for the write lock (in-process queue, then SQLite's busy handler).
-SQLITE_BUSY_TIMEOUT = 30.0
-#: Seconds to wait for a PostgreSQL / MySQL connection before failing.
-CONNECT_TIMEOUT = 10
-#: Connections a PostgreSQL / MySQL store keeps at most (its own pool; SQLAlchemy's pool creates them).
-POOL_SIZE = 16
 #: Uids per IN (...) list: SQLite caps host parameters, and huge lists help no planner.
 _CHUNK = 500
 #: Uids per batch in ``all_uids`` (one short transaction per batch).
@@ -98,64 +98,6 @@ _ALL_UIDS_BATCH = 1000
 _SHAPES = 512
 
 _Params = dict[str, Any]
-#: Bytes of the two copies of the WAL-index header at the start of ``<database>-shm``.
-_WAL_HEADERS = 96
-
-
-class _WalHeader:
-    """A read-only map of the WAL-index header SQLite keeps in ``<database>-shm`` (SQLite file format, "WAL-index
-    format"): two 48-byte copies of one header, rewritten by every commit of every connection (its iChange counts
-    transactions; mxFrame and the salts move with the log). Reading it is what ``PRAGMA data_version`` does before
-    it compares, without the read lock the pragma takes (a system call per check). A torn read — the copies differ
-    while a writer rewrites them — gives None and the caller asks SQLite instead.
-
-    The file lives as long as a connection to the database is open, so the store maps it after opening its own
-    connection and maps it again whenever it replaces that connection."""
-
-    __slots__ = ("_map",)
-
-    def __init__(self, path: str) -> None:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            if os.fstat(fd).st_size < _WAL_HEADERS:
-                raise OSError("WAL index not initialised")
-            self._map = mmap.mmap(fd, _WAL_HEADERS, mmap.MAP_SHARED, mmap.PROT_READ)
-        finally:
-            os.close(fd)
-
-    def read(self) -> bytes | None:
-        both = self._map[:_WAL_HEADERS]
-        first = both[:48]
-        return first if first == both[48:] else None
-
-    def close(self) -> None:
-        self._map.close()
-
-
-def _wal_header(link: _Link, database: str | None) -> _WalHeader | None:
-    """The WAL-index header map of a file database in WAL mode, or None (in-memory, URI names, other modes)."""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    try:
-        mode = link.cursor.execute("PRAGMA journal_mode").fetchone()[0]
-        if str(mode).lower() != "wal":
-            return None
-        link.cursor.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # the -shm exists once a read ran
-        return _WalHeader(database + "-shm")
-    except (OSError, ValueError, sqlite3.Error):
-        return None
-
-
-def store_error(exc: BaseException) -> StoreError:
-    """A ``StoreError`` describing a driver failure without its message (which may quote parameters)."""
-    orig = getattr(exc, "orig", None) or exc
-    code = (
-        getattr(orig, "sqlstate", None)  # psycopg
-        or getattr(orig, "sqlite_errorname", None)  # sqlite3
-        or (orig.args[0] if orig.args and isinstance(orig.args[0], int) else None)  # pymysql errno
-    )
-    suffix = f" ({code})" if code else ""
-    return StoreError(f"database error: {type(orig).__name__}{suffix}")
 
 
 def _wrap_errors(
@@ -486,36 +428,6 @@ def _insert_ignoring_duplicates(table: Any, dialect: str, conflict_on: list[Any]
     return stmt.on_duplicate_key_update({first: stmt.inserted[first]})
 
 
-# --- connections ------------------------------------------------------------------------------------------------
-class _Link:
-    """One driver connection the store holds (checked out of SQLAlchemy's pool for the store's life)."""
-
-    __slots__ = ("cursor", "dbapi", "proxied")
-
-    def __init__(self, proxied: PoolProxiedConnection, dialect: str) -> None:
-        self.proxied = proxied
-        dbapi = proxied.driver_connection
-        if dbapi is None:
-            raise StoreError("the pool returned a closed connection")
-        self.dbapi: Any = dbapi
-        if dialect == "postgresql":
-            self.dbapi.autocommit = True
-        elif dialect in ("mysql", "mariadb"):
-            self.dbapi.autocommit(True)
-        self.cursor: Any = self.dbapi.cursor()
-
-    def close(self, invalidate: bool = False) -> None:
-        """Give the connection back to SQLAlchemy's pool (``invalidate``: discard it, it is broken)."""
-        try:
-            if invalidate:
-                self.proxied.invalidate()
-            else:
-                self.cursor.close()
-                self.proxied.close()
-        except Exception:  # noqa: S110 - a broken connection may fail to close; it is dropped anyway
-            pass
-
-
 #: BEGIN per dialect: PostgreSQL names the level (its session default may differ); SQLAlchemy sets MySQL's session
 #: level on connect; SQLite's IMMEDIATE takes the write lock up front (see module doc).
 _BEGIN = {"sqlite": "BEGIN IMMEDIATE", "postgresql": "BEGIN ISOLATION LEVEL READ COMMITTED"}
@@ -539,17 +451,8 @@ class SqlStore:
         self._driver_errors: tuple[type[BaseException], ...] = (dbapi.Error, OverflowError, SQLAlchemyError)
         self._integrity_errors: type[BaseException] = dbapi.IntegrityError
         self._begin_sql = _BEGIN.get(self.dialect, "START TRANSACTION")
-        # A process-local queue in front of SQLite's single writer (see module doc); also makes the shared
-        # connection of an in-memory database safe.
-        self._sqlite_lock: threading.Lock | None = threading.Lock() if self.dialect == "sqlite" else None
-        self._sqlite_link: _Link | None = None
-        self._wal: _WalHeader | None = None
-        #: SQLite: bumped by each commit of this process that wrote, and when the connection is replaced (the
-        #: change stamp pairs it with ``PRAGMA data_version``, which only sees other connections' commits).
-        self.generation = 0
-        # PostgreSQL / MySQL: idle connections (LIFO, so a warm one is reused) and a cap on connections in use.
-        self._idle: list[_Link] = []
-        self._slots = threading.BoundedSemaphore(POOL_SIZE)
+        #: SQLite's one locked connection, or the PostgreSQL/MySQL pool (``_sql_connections``).
+        self.connections: SqliteConnection | ConnectionPool
         try:
             collation = self._mysql_collation() if self.dialect in ("mysql", "mariadb") else None
             self._schema = build_schema(collation)
@@ -558,9 +461,10 @@ class SqlStore:
             # Compiled after the first connection: the dialect then knows the server version.
             self._sql = _Statements(self._schema, self._engine.dialect)
             self._shapes: dict[tuple[Any, ...], _Compiled] = {}
-            if self._sqlite_lock is not None:
-                self._sqlite_link = self._new_link()
-                self._wal = _wal_header(self._sqlite_link, parsed.database)
+            if self.dialect == "sqlite":
+                self.connections = SqliteConnection(self._new_link, parsed.database, self._driver_errors)
+            else:
+                self.connections = ConnectionPool(self._new_link, self._driver_errors)
         except self._driver_errors as exc:
             self._engine.dispose()
             raise store_error(exc) from None
@@ -576,90 +480,17 @@ class SqlStore:
             return "utf8mb4_0900_bin" if version >= (8,) else "utf8mb4_bin"
 
     # --- connections ----------------------------------------------------------------------------------------
-    def _new_link(self) -> _Link:
-        return _Link(self._engine.raw_connection(), self.dialect)
+    def _new_link(self) -> Link:
+        return Link(self._engine.raw_connection(), self.dialect)
 
-    def _acquire(self) -> _Link:
-        """A connection for one transaction (SQLite: the store's connection, under the in-process lock)."""
-        lock = self._sqlite_lock
-        if lock is not None:
-            if not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
-                raise StoreError("timed out waiting for another SQLite transaction")
-            link = self._sqlite_link
-            if link is None:
-                lock.release()
-                raise StoreError("the store is closed")
-            return link
-        if not self._slots.acquire(timeout=CONNECT_TIMEOUT):
-            raise StoreError("timed out waiting for a database connection")
-        try:
-            return self._idle.pop()
-        except IndexError:
-            pass
-        try:
-            return self._new_link()
-        except BaseException as exc:
-            self._slots.release()
-            if isinstance(exc, self._driver_errors):
-                raise store_error(exc) from None
-            raise
-
-    def _release(self, link: _Link, broken: bool = False) -> None:
-        if self._sqlite_lock is not None:
-            try:
-                if broken or self._closed:
-                    link.close(invalidate=broken)
-                    self.generation += 1
-                    self._sqlite_link = None if self._closed else self._reopen_sqlite()
-                    self._remap_wal()
-            finally:
-                self._sqlite_lock.release()
-            return
-        try:
-            if broken or self._closed:
-                link.close(invalidate=broken)
-            else:
-                self._idle.append(link)
-        finally:
-            self._slots.release()
-
-    def _remap_wal(self) -> None:
-        """Map the WAL-index header again for the current connection (or stop using it once closed)."""
-        old, self._wal = self._wal, None
-        if old is not None:
-            old.close()
-            if self._sqlite_link is not None and not self._closed:
-                self._wal = _wal_header(self._sqlite_link, self._engine.url.database)
-
-    def sqlite_stamp(self, link: _Link) -> tuple[int, Any]:
-        """SQLite's change stamp: (this process's write generation, the WAL-index header) or, when the header
-        cannot be read, (generation, ``PRAGMA data_version``) — the caller holds the SQLite lock for the latter."""
-        wal = self._wal
-        if wal is not None:
-            header = wal.read()
-            if header is not None:
-                return self.generation, header
-        return self.generation, int(link.cursor.execute("PRAGMA data_version").fetchone()[0])
-
-    def _reopen_sqlite(self) -> _Link | None:
-        try:
-            return self._new_link()
-        except self._driver_errors:
-            return None  # the next transaction reports the store closed; health() tells why
-
-    def _replace(self, link: _Link) -> _Link:
-        """A fresh connection in place of a dead one (PostgreSQL / MySQL; the slot stays taken)."""
-        link.close(invalidate=True)
-        return self._new_link()
-
-    def _is_disconnect(self, exc: BaseException, link: _Link) -> bool:
+    def _is_disconnect(self, exc: BaseException, link: Link) -> bool:
         return bool(self._engine.dialect.is_disconnect(exc, link.dbapi, link.cursor))  # type: ignore[arg-type]
 
     # --- ObjectStore ----------------------------------------------------------------------------------------
     def transaction(self) -> SqlTransaction:
         """A database transaction: commit (durable) on normal exit, roll back if the block raises."""
         self._check_open()
-        return SqlTransaction(self, self._acquire())
+        return SqlTransaction(self, self.connections.acquire())
 
     def health(self) -> None:
         """Raise StoreError unless the database answers."""
@@ -669,44 +500,14 @@ class SqlStore:
     def change_stamp(self) -> tuple[int, Any] | None:
         """The change stamp a transaction would give now (``SqlTransaction.change_stamp``) without opening one;
         None on PostgreSQL/MySQL, or if SQLite is busy or failing (the caller then takes the ordinary path)."""
-        wal = self._wal
-        if wal is not None and not self._closed:
-            generation = self.generation  # read before the header: a commit between them only looks newer
-            try:
-                header = wal.read()
-            except ValueError:  # unmapped by close() or a connection replaced meanwhile
-                return None
-            if header is not None:
-                return generation, header
-        lock = self._sqlite_lock
-        if lock is None or not lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
+        if self._closed:
             return None
-        try:
-            link = self._sqlite_link
-            if link is None or self._closed:
-                return None
-            return self.sqlite_stamp(link)
-        except self._driver_errors:
-            return None
-        finally:
-            lock.release()
+        return self.connections.change_stamp()
 
     def close(self) -> None:
-        """Close every pooled connection; the store is unusable afterwards."""
+        """Close every connection; the store is unusable afterwards."""
         self._closed = True
-        lock = self._sqlite_lock
-        if lock is not None and lock.acquire(timeout=SQLITE_BUSY_TIMEOUT):
-            try:
-                if self._wal is not None:
-                    self._wal.close()
-                    self._wal = None
-                if self._sqlite_link is not None:
-                    self._sqlite_link.close()
-                    self._sqlite_link = None
-            finally:
-                lock.release()
-        while self._idle:
-            self._idle.pop().close()
+        self.connections.close()
         self._engine.dispose()
 
     def all_uids(self) -> Iterator[str]:
@@ -799,7 +600,7 @@ def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
 class SqlTransaction:
     """``StoreTransaction`` on one connection; it is also the context manager ``SqlStore.transaction`` returns."""
 
-    def __init__(self, store: SqlStore, link: _Link) -> None:
+    def __init__(self, store: SqlStore, link: Link) -> None:
         self._store = store
         self._sql = store._sql
         self._link = link
@@ -826,7 +627,7 @@ class SqlTransaction:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.finished = True
-        broken = False
+        broken = committed = False
         try:
             if exc_type is not None:
                 broken = not self._end("ROLLBACK", quiet=True)
@@ -837,13 +638,12 @@ class SqlTransaction:
                 raise StoreError("a write failed inside this transaction; it was rolled back")
             try:
                 self._end("COMMIT", quiet=False)
-                if self.wrote:
-                    self._store.generation += 1  # under the SQLite lock; PostgreSQL/MySQL give no stamps
+                committed = self.wrote
             except self._driver_errors as error:
                 broken = not self._end("ROLLBACK", quiet=True)
                 raise store_error(error) from None
         finally:
-            self._store._release(self._link, broken or self._broken)
+            self._store.connections.release(self._link, broken or self._broken, committed)
 
     def _end(self, command: str, quiet: bool) -> bool:
         """Send COMMIT or ROLLBACK if a transaction is open; False if ``quiet`` and that failed."""
@@ -876,7 +676,9 @@ class SqlTransaction:
             if self._open or self._begin_on_read or not self._store._is_disconnect(exc, self._link):
                 raise
             self._broken = True  # until the replacement is in place
-            self._link = self._store._replace(self._link)
+            connections = self._store.connections
+            assert isinstance(connections, ConnectionPool)  # SQLite transactions begin on their first read
+            self._link = connections.replace(self._link)
             self._cursor = self._link.cursor
             self._broken = False
             if args is None:
@@ -913,7 +715,9 @@ class SqlTransaction:
         stamp = self._stamp
         if stamp is None:
             try:
-                stamp = self._stamp = self._store.sqlite_stamp(self._link)
+                connections = self._store.connections
+                assert isinstance(connections, SqliteConnection)  # only SQLite transactions read on begin
+                stamp = self._stamp = connections.stamp(self._link)
             except self._driver_errors as exc:
                 raise store_error(exc) from None
         return stamp

@@ -27,6 +27,7 @@ from kms_backend.kmip._registry_data import (
 )
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes
+from kms_backend.store._sql_connections import SqliteConnection
 from kms_backend.store.memory import MemoryStore
 from kms_backend.store.sql import SqlStore
 
@@ -300,7 +301,8 @@ def test_sqlite_stamp_reads_the_wal_index_and_sees_other_processes(tmp_path: Pat
     path = tmp_path / "kms.db"
     store = SqlStore(f"sqlite:///{path}")
     try:
-        assert store._wal is not None  # the WAL-index header is mapped: no lock, no pragma per check
+        # the WAL-index header is mapped: no lock, no pragma per check
+        assert isinstance(store.connections, SqliteConnection) and store.connections.wal is not None
         before = store.change_stamp()
         assert before == store.change_stamp()
         writer = (

@@ -11,6 +11,7 @@ import pytest
 
 from kms_backend.store import LocateQuery, ObjectStore, StoredObject
 from kms_backend.store._common import normalised_copy
+from kms_backend.store._sql_connections import ConnectionPool
 from kms_backend.store.sql import SqlStore
 
 from .conftest import SQL_BACKENDS
@@ -131,11 +132,12 @@ def test_a_dead_pooled_connection_is_replaced(open_test_store: Callable[[], Obje
     store = open_test_store()
     assert isinstance(store, SqlStore)
     insert(store, make("k1"))
-    assert store._idle
-    for link in store._idle:
+    assert isinstance(store.connections, ConnectionPool)
+    assert store.connections.idle
+    for link in store.connections.idle:
         link.dbapi.close()  # what a server restart does to idle connections
     assert get(store, "k1") is not None  # a read first
-    for link in store._idle:
+    for link in store.connections.idle:
         link.dbapi.close()
     insert(store, make("k2"))  # BEGIN first
     assert get(store, "k2") is not None
