@@ -247,6 +247,10 @@ def wrap_key(
             raise CkError(ReturnValue.KEY_SIZE_RANGE, exc.message) from None
         raise
     wrapped = response.managed_object.key_block.key_value
+    if isinstance(wrapped, S.KeyValue):
+        # No Encoding: the Key Value stays a structure whose Key Material is the wrapped bytes (KMIP 2.1 §2.1.5);
+        # some servers (Cosmian) answer a bare Byte String, taken as it is.
+        wrapped = wrapped.key_material
     if not isinstance(wrapped, bytes | bytearray):
         raise CkError(ReturnValue.DEVICE_ERROR, "the KMS did not return wrapped bytes")
     return bytes(wrapped)

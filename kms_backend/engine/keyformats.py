@@ -101,7 +101,13 @@ def wrap_for_export(ctx: Any, mo: Any, obj: Struct, spec: S.KeyWrappingSpecifica
         ),
         encoding_option=spec.encoding_option,
     )
-    new_block = dataclasses.replace(block, key_value=wrapped, key_wrapping_data=wrapping_data)
+    # An explicit No Encoding wraps only the Key Material, so the Key Value stays a structure whose Key Material
+    # holds the wrapped bytes (KMIP 2.1 §2.1.5: "the wrapped un-encoded value of the Byte String Key Material
+    # field"; PyKMIP parses it so). TTLV Encoding wraps the whole Key Value, which becomes a Byte String, and so
+    # does a request without an Encoding Option (the OASIS AX-M-2 cases expect a Byte String there).
+    explicit_none = spec.encoding_option == EncodingOption.NO_ENCODING
+    key_value: Any = S.KeyValue(key_material=wrapped) if explicit_none else wrapped
+    new_block = dataclasses.replace(block, key_value=key_value, key_wrapping_data=wrapping_data)
     return dataclasses.replace(obj, key_block=new_block)  # type: ignore[type-var]
 
 
@@ -114,12 +120,18 @@ def unwrap_object(ctx: Any, obj: Struct) -> Struct:
     info = data.encryption_key_information
     if data.wrapping_method != WrappingMethod.ENCRYPT or info is None:
         raise KmipError(ResultReason.KEY_WRAP_TYPE_NOT_SUPPORTED, "only Encrypt-wrapped keys can be unwrapped")
-    if not isinstance(block.key_value, bytes):
-        raise KmipError(ResultReason.INVALID_FIELD, "a wrapped Key Value must be a Byte String")
+    ttlv = (data.encoding_option or EncodingOption.NO_ENCODING) == EncodingOption.TTLV_ENCODING
+    wrapped = block.key_value
+    if not ttlv and isinstance(wrapped, S.KeyValue) and isinstance(wrapped.key_material, bytes):
+        wrapped = wrapped.key_material  # No Encoding: only the Key Material was wrapped
+    if not isinstance(wrapped, bytes):
+        raise KmipError(
+            ResultReason.INVALID_FIELD, "a wrapped Key Value must be a Byte String or hold wrapped Key Material"
+        )
     unwrapping = _wrapping_key(ctx, info.unique_identifier, None, CryptographicUsageMask.UNWRAP_KEY, private=True)
     key, params = _key_and_params(unwrapping, info.cryptographic_parameters)
-    plain = crypto.unwrap_key(key, params, block.key_value, approved_only=ctx.engine.config.approved_only)
-    if (data.encoding_option or EncodingOption.NO_ENCODING) == EncodingOption.TTLV_ENCODING:
+    plain = crypto.unwrap_key(key, params, wrapped, approved_only=ctx.engine.config.approved_only)
+    if ttlv:
         try:
             key_value: Any = from_tree(binary_codec.decode(plain), S.KeyValue)
         except KmipError:

@@ -161,3 +161,10 @@ def test_query_lists_poll_and_cancel_and_the_capability(kms: Kms) -> None:
     response = kms.run(Operation.QUERY, S.QueryRequest(query_function=functions))
     assert {Operation.POLL, Operation.CANCEL, Operation.QUERY_ASYNCHRONOUS_REQUESTS} <= set(response.operation)
     assert response.capability_information[0].asynchronous_capability is True
+
+
+def test_query_lists_only_the_operations_of_the_request_version(kms: Kms) -> None:
+    """Query Asynchronous Requests appeared in 2.1: a 2.0 client (PyKMIP) must not get a number it cannot read."""
+    query = S.QueryRequest(query_function=[QueryFunction.QUERY_OPERATIONS])
+    listed = kms.batch((Operation.QUERY, query), version=(2, 0)).batch_item[0].response_payload.operation
+    assert Operation.POLL in listed and Operation.QUERY_ASYNCHRONOUS_REQUESTS not in listed

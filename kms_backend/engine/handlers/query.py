@@ -9,6 +9,7 @@ from ..context import RequestContext
 from ..objects import OBJECT_CLASSES
 
 _OBJECT_TYPES = registry.enumeration("Object Type")
+_OPERATIONS = registry.enumeration("Operation")
 
 
 def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
@@ -18,7 +19,10 @@ def handle(ctx: RequestContext, request: S.QueryRequest) -> S.QueryResponse:
     if QueryFunction.QUERY_OPERATIONS in functions:
         # PKCS#11 only when the server wired a PKCS#11 implementation (engine/pkcs11.py).
         unwired = {Operation.PKCS_11} if ctx.engine.pkcs11 is None else set()
-        response.operation = sorted(op for op in ctx.engine.routes if op not in unwired)
+        # ... and only those the request's version defines (clients fail on numbers they do not know).
+        response.operation = sorted(
+            op for op in ctx.engine.routes if op not in unwired and _OPERATIONS.by_value[op].defined_in(ctx.version)
+        )
     if QueryFunction.QUERY_OBJECTS in functions:
         # Only the types the request's version defines (Template: 1.x only).
         response.object_type = sorted(
