@@ -199,3 +199,165 @@ def test_exit_codes_say_what_failed(
     monkeypatch.setenv("KEYSTEAD_CLI_TOKEN", "bad-token")
     code, _, err = run(capsys, "sym", "keys", "create", "--json")
     assert code == 4 and json.loads(err)["exit_code"] == 4
+
+
+def ids(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[str, str]:
+    """(private, public) ids of a ``… keys create`` verb."""
+    created = run_json(capsys, *argv)
+    return created["private_key_id"], created["public_key_id"]
+
+
+@pytest.mark.parametrize(
+    ("family", "create", "crypt"),
+    [
+        ("rsa", ["-s", "2048"], ["-e", "ckm-rsa-pkcs-oaep"]),
+        ("ec", ["-c", "nist-p256"], []),
+        ("ec", ["-c", "ed25519"], None),
+        ("pqc", ["-a", "ml-dsa-44"], None),
+        ("pqc", ["-a", "ml-kem-768"], []),
+    ],
+)
+def test_asymmetric_families(
+    env: Path, capsys: pytest.CaptureFixture[str], family: str, create: list[str], crypt: list[str] | None
+) -> None:
+    private, public = ids(capsys, family, "keys", "create", *create, "-t", f"{family}-{create[-1]}")
+    (env / "msg.txt").write_bytes(b"attack at dawn")
+    if crypt is not None:
+        run_json(capsys, family, "encrypt", "msg.txt", "-k", public, "-o", "msg.enc", *crypt)
+        assert (env / "msg.enc").read_bytes() != b"attack at dawn"
+        run_json(capsys, family, "decrypt", "msg.enc", "-k", private, "-o", "msg.out", *crypt)
+        assert (env / "msg.out").read_bytes() == b"attack at dawn"
+    if "ml-kem-768" not in create:
+        run_json(capsys, family, "sign", "msg.txt", "-k", private, "-o", "msg.sig")
+        assert run_json(capsys, family, "sign-verify", "msg.txt", "msg.sig", "-k", public)["valid"] is True
+        (env / "msg.txt").write_bytes(b"attack at dusk")
+        code, out, _ = run(capsys, family, "sign-verify", "msg.txt", "msg.sig", "-k", public)
+        assert code == 6 and "invalid" in out
+    run_json(capsys, family, "keys", "export", "-k", public, "-f", "spki-pem", "pub.pem")
+    assert (env / "pub.pem").read_bytes().startswith(b"-----BEGIN PUBLIC KEY-----")
+    run_json(capsys, family, "keys", "export", "-k", private, "-f", "pkcs8-der", "priv.der")
+    if family != "pqc":
+        copy = run_json(capsys, family, "keys", "import", "pub.pem", "-f", "pem", "-t", "imported")
+        run_json(capsys, family, "keys", "export", "-k", copy["unique_identifier"], "-f", "spki-pem", "again.pem")
+        assert (env / "again.pem").read_bytes() == (env / "pub.pem").read_bytes()
+    if family == "rsa":
+        new_private, _ = ids(capsys, family, "keys", "re-key", "-k", private)
+        assert new_private != private
+    run_json(capsys, family, "keys", "revoke", "-k", private, "retired")
+    run_json(capsys, family, "keys", "destroy", "-k", private)
+
+
+def test_certificates(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    (env / "ca.ext").write_text("basicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n")
+    subject = ["-s", "CN=Test CA,O=Keystead", "-d", "30", "-e", "ca.ext"]
+    ca = run_json(capsys, "certificates", "certify", "-g", "-a", "nist-p256", *subject)
+    ca_id = ca["unique_identifier"]
+    run_json(capsys, "certificates", "export", "-k", ca_id, "ca.pem")
+    cert = x509.load_pem_x509_certificate((env / "ca.pem").read_bytes())
+    assert cert.subject.rfc4514_string() == "CN=Test CA,O=Keystead"
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    run_json(capsys, "certificates", "export", "-k", ca_id, "-f", "der", "ca.der")
+    assert x509.load_der_x509_certificate((env / "ca.der").read_bytes()) == cert
+    leaf = run_json(
+        capsys, "certificates", "certify", "-g", "-a", "rsa2048", "-s", "CN=leaf", "-i", ca_id, "-t", "leaf"
+    )["unique_identifier"]
+    assert run_json(capsys, "certificates", "validate", "-k", leaf, "-k", ca_id)["valid"] is True
+    run_json(capsys, "certificates", "export", "-t", "leaf", "-t", "_cert", "-f", "pkcs12", "leaf.p12")
+    key, certificate, _chain = pkcs12.load_key_and_certificates((env / "leaf.p12").read_bytes(), None)
+    assert key is not None and certificate is not None and certificate.subject.rfc4514_string() == "CN=leaf"
+    imported = run_json(capsys, "certificates", "import", "ca.pem", "-t", "copy")["unique_identifier"]
+    assert imported != ca_id
+    run_json(capsys, "certificates", "revoke", "-k", imported, "superseded", "--code", "superseded")
+    run_json(capsys, "certificates", "destroy", "-k", imported)
+    code, _, err = run(capsys, "certificates", "validate")
+    assert code == 2 and "--certificate-id" in err
+
+
+def test_secret_data_and_opaque_objects(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    random = run_json(capsys, "secret-data", "create", "-t", "pw")["unique_identifier"]
+    run_json(capsys, "secret-data", "export", "-k", random, "-f", "raw", "secret.bin")
+    assert len((env / "secret.bin").read_bytes()) == 32
+    given = run_json(capsys, "secret-data", "create", "--value", b"hunter2".hex())["unique_identifier"]
+    run_json(capsys, "secret-data", "export", "-k", given, "-f", "raw", "given.bin")
+    assert (env / "given.bin").read_bytes() == b"hunter2"
+    (env / "blob.bin").write_bytes(b"\x00opaque\xff")
+    opaque = run_json(capsys, "opaque-object", "import", "blob.bin", "-f", "raw", "-t", "blob")["unique_identifier"]
+    run_json(capsys, "opaque-object", "export", "-t", "blob", "-f", "raw", "blob.out")
+    assert (env / "blob.out").read_bytes() == b"\x00opaque\xff"
+    run_json(capsys, "opaque-object", "export", "-k", opaque, "blob.json")
+    assert json.loads((env / "blob.json").read_text())["tag"] == "OpaqueObject"
+    for group, uid in (("secret-data", given), ("opaque-object", opaque)):
+        run_json(capsys, group, "revoke", "-k", uid, "done")
+        run_json(capsys, group, "destroy", "-k", uid)
+
+
+def test_locate_and_attributes(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key = run(capsys, "sym", "keys", "create", "-t", "findme", "-l", "192")[1].strip()
+    private, public = ids(capsys, "ec", "keys", "create", "-t", "findme")
+    assert set(run_json(capsys, "locate", "-t", "findme")) == {key, private, public}
+    assert run_json(capsys, "locate", "-t", "findme", "-a", "aes", "-l", "192") == [key]
+    assert run_json(capsys, "locate", "-t", "findme", "-o", "private-key") == [private]
+    assert run_json(capsys, "locate", "-p", public) == [private]
+    assert run(capsys, "locate", "-t", "nothing-has-this")[1].strip() == "No object found."
+    run_json(capsys, "attributes", "set", "-i", key, "-a", "ContactInformation=ops@example.com", "-a", "Name=db")
+    got = run_json(capsys, "attributes", "get", "-k", key)
+    assert got["ContactInformation"] == "ops@example.com" and "findme" in got["Tags"]
+    run_json(capsys, "attributes", "modify", "-k", key, "-a", "contact-information=sec@example.com")
+    only = run_json(capsys, "attributes", "get", "-k", key, "-a", "ContactInformation")
+    assert only == {"ContactInformation": "sec@example.com"}
+    run_json(capsys, "attributes", "delete", "-k", key, "-a", "ContactInformation")
+    assert "ContactInformation" not in run_json(capsys, "attributes", "get", "-k", key)
+    run_json(capsys, "attributes", "set", "-k", key, "--set-tag", "renamed")
+    assert run_json(capsys, "locate", "-t", "renamed") == [key]
+    code, _, err = run(capsys, "attributes", "set", "-k", key, "-a", "NoSuchAttribute=1")
+    assert code == 2 and "not a KMIP attribute" in err
+
+
+def test_access_rights(
+    env: Path, server: KeysteadProcess, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = run(capsys, "sym", "keys", "create")[1].strip()
+    run_json(capsys, "access-rights", "grant", "user", "-i", key, "get", "encrypt")
+    listed = run_json(capsys, "access-rights", "list", key)
+    assert listed == [{"user_id": "user", "operations": sorted(listed[0]["operations"])}]
+    assert set(listed[0]["operations"]) == {"get", "encrypt"}
+    assert key in [row["object_id"] for row in run_json(capsys, "access-rights", "owned")]
+    for name, value in tls(server, "user").items():
+        monkeypatch.setenv(f"KEYSTEAD_CLI_{name.upper()}", value)
+    assert key in [row["object_id"] for row in run_json(capsys, "access-rights", "obtained")]
+    run_json(capsys, "sym", "keys", "export", "-k", key, "-f", "raw", "shared.key")
+    assert run(capsys, "sym", "keys", "destroy", "-k", key)[0] == 4
+    for name, value in tls(server).items():
+        monkeypatch.setenv(f"KEYSTEAD_CLI_{name.upper()}", value)
+    run_json(capsys, "access-rights", "revoke", "user", "-i", key, "get", "encrypt")
+    assert run_json(capsys, "access-rights", "list", key) == []
+
+
+def test_server_and_utilities(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_json(capsys, "server", "version")["version"]
+    assert "2.1" in run_json(capsys, "server", "discover-versions")["protocol_versions"]
+    assert "CREATE" in run_json(capsys, "server", "query", "operations", "objects")["operation"]
+    assert run_json(capsys, "server", "health")["status"] == "UP"
+    digest = run_json(capsys, "hash", "--data", b"abc".hex(), "-a", "sha256")["digest"]
+    assert digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    (env / "in.txt").write_bytes(b"abc")
+    assert run_json(capsys, "hash", "in.txt", "-a", "sha3-256")["digest"].startswith("3a985da7")
+    run_json(capsys, "sym", "keys", "create", "-a", "hmac-sha256", "-t", "mac-key")
+    mac = run_json(capsys, "mac", "compute", "-t", "mac-key", "in.txt")["mac"]
+    assert run_json(capsys, "mac", "verify", "-t", "mac-key", "in.txt", "--mac", mac)["valid"] is True
+    assert run(capsys, "mac", "verify", "-t", "mac-key", "--data", "00", "--mac", mac)[0] == 6
+    assert len(bytes.fromhex(run_json(capsys, "rng", "retrieve", "-l", "16")["random"])) == 16
+    run_json(capsys, "rng", "retrieve", "-l", "8", "-o", "random.bin")
+    assert len((env / "random.bin").read_bytes()) == 8
+    assert run_json(capsys, "rng", "seed", "00112233")["bytes_used"] >= 0
+    base = run(capsys, "secret-data", "create", "--value", b"password".hex())[1].strip()
+    derived = run_json(
+        capsys, "derive-key", "-k", base, "-s", "0011", "-i", "1000", "-l", "128", "--new-tag", "derived"
+    )["unique_identifier"]
+    run_json(capsys, "sym", "keys", "export", "-k", derived, "-f", "raw", "derived.key")
+    import hashlib
+
+    assert (env / "derived.key").read_bytes() == hashlib.pbkdf2_hmac("sha256", b"password", b"\x00\x11", 1000, 16)

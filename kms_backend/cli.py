@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_pkcs11_commands(sub)
     _add_hsm_commands(sub)
-    client_commands.register(sub)
+    client_commands.register(parser, sub)
     return parser
 
 

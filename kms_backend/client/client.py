@@ -193,10 +193,11 @@ class KmsClient:
         raise KmsConnectionError(f"no KMS reachable after {tries} round(s): {'; '.join(failures[-count:])}")
 
     # -- KMIP messages ----------------------------------------------------------------------------------------------
-    def exchange(self, request: S.RequestMessage) -> S.ResponseMessage:
-        """Send a whole Request Message and return the Response Message (batch items unchecked)."""
+    def exchange(self, request: S.RequestMessage, *, token: str | None = None) -> S.ResponseMessage:
+        """Send a whole Request Message and return the Response Message (batch items unchecked); ``token``
+        replaces the configured bearer token for this request (HTTP only)."""
         tree = messages.encode(request)
-        reply = self._with_failover(lambda transport: transport.exchange(tree))
+        reply = self._with_failover(lambda transport: transport.exchange(tree, token))
         if self.on_exchange is not None:
             self.on_exchange(tree, reply)
         try:
@@ -207,27 +208,28 @@ class KmsClient:
             raise KmsProtocolError("the server answered a KMIP 2.1 request with a 1.x response")
         return response
 
-    def batch(self, payloads: Sequence[Struct]) -> list[S.ResponseBatchItem]:
+    def batch(self, payloads: Sequence[Struct], *, token: str | None = None) -> list[S.ResponseBatchItem]:
         """Several operations in one Request Message, processed in order by the server; the batch items as
         answered (failed ones included: check ``result_status``)."""
-        items = [S.RequestBatchItem(operation=self._operation(p), request_payload=p) for p in payloads]
+        items = [S.RequestBatchItem(operation=self.operation_of(p), request_payload=p) for p in payloads]
         header = S.RequestHeader(protocol_version=PROTOCOL_VERSION, batch_count=len(items))
-        response = self.exchange(S.RequestMessage(request_header=header, batch_item=items))
+        response = self.exchange(S.RequestMessage(request_header=header, batch_item=items), token=token)
         if len(response.batch_item) != len(items):
             raise KmsProtocolError(f"sent {len(items)} batch item(s), got {len(response.batch_item)} back")
         return response.batch_item
 
     @staticmethod
-    def _operation(payload: Struct) -> Operation:
+    def operation_of(payload: Struct) -> Operation:
+        """The Operation a request payload is for (TypeError for anything else)."""
         operation = REQUEST_OPERATIONS.get(type(payload))
         if operation is None:
             raise TypeError(f"{type(payload).__name__} is not a KMIP 2.1 request payload")
         return operation
 
-    def run(self, payload: Struct) -> Struct:
+    def run(self, payload: Struct, *, token: str | None = None) -> Struct:
         """Run one operation; its response payload, or ``KmsOperationError`` with the server's reason."""
-        operation = self._operation(payload)
-        (item,) = self.batch([payload])
+        operation = self.operation_of(payload)
+        (item,) = self.batch([payload], token=token)
         if item.result_status != ResultStatus.SUCCESS:
             reason = (
                 ResultReason(item.result_reason) if item.result_reason is not None else ResultReason.GENERAL_FAILURE

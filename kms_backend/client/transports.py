@@ -45,8 +45,9 @@ class Transport(Protocol):
 
     url: str
 
-    def exchange(self, request: Item) -> Item:
-        """Send a Request Message tree, return the Response Message tree (``Unreachable``, ``KmsHttpError``)."""
+    def exchange(self, request: Item, token: str | None = None) -> Item:
+        """Send a Request Message tree, return the Response Message tree (``Unreachable``, ``KmsHttpError``);
+        ``token``, when given, is the bearer token for this request instead of the configured one."""
         ...
 
     def http(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -148,11 +149,15 @@ class HttpTransport:
             raise Unreachable(self.url, _reason(exc), delivered=False) from None
         return connection
 
-    def request(self, method: str, path: str, body: bytes | None, content_type: str | None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None, content_type: str | None, token: str | None = None
+    ) -> tuple[int, bytes]:
         """One HTTP exchange on a kept connection (a fresh one if the kept one turns out closed)."""
         headers = dict(self._headers)
         if content_type:
             headers["Content-Type"] = content_type
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         connection = self._pool.take()
         reused = connection is not None
         while True:
@@ -178,11 +183,12 @@ class HttpTransport:
                 self._pool.give(connection)
             return response.status, data
 
-    def exchange(self, request: Item) -> Item:
+    def exchange(self, request: Item, token: str | None = None) -> Item:
         if self.binary:
-            status, data = self.request("POST", "/kmip", binary_codec.encode(request), "application/octet-stream")
+            body, path, kind = binary_codec.encode(request), "/kmip", "application/octet-stream"
         else:
-            status, data = self.request("POST", "/kmip/2_1", json_codec.encode(request).encode(), "application/json")
+            body, path, kind = json_codec.encode(request).encode(), "/kmip/2_1", "application/json"
+        status, data = self.request("POST", path, body, kind, token)
         if status != 200:
             raise KmsHttpError(status, data.decode("utf-8", "replace"))
         try:
@@ -225,7 +231,8 @@ class KmipSocketTransport:
             raw.close()
             raise Unreachable(self.url, _reason(exc), delivered=False) from None
 
-    def exchange(self, request: Item) -> Item:
+    def exchange(self, request: Item, token: str | None = None) -> Item:
+        # The KMIP port authenticates by client certificate only: a bearer token has no place in TTLV here.
         data = binary_codec.encode(request)
         sock = self._pool.take()
         reused = sock is not None

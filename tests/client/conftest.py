@@ -22,7 +22,7 @@ class EngineTransport:
         self.url = url
         self.exchanges = 0
 
-    def exchange(self, request: Item) -> Item:
+    def exchange(self, request: Item, token: str | None = None) -> Item:
         self.exchanges += 1
         return self.engine.process_tree(request, self.user)
 

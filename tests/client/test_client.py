@@ -132,11 +132,11 @@ class FlakyTransport:
         self.inner, self.failures, self.delivered, self.url = inner, failures, delivered, url
         self.calls = 0
 
-    def exchange(self, request: Item) -> Item:
+    def exchange(self, request: Item, token: str | None = None) -> Item:
         self.calls += 1
         if self.calls <= self.failures:
             raise Unreachable(self.url, "connection refused", delivered=self.delivered)
-        return self.inner.exchange(request)
+        return self.inner.exchange(request, token)
 
     def http(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         raise AssertionError

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 from ...kmip import json_codec
 from ...kmip._registry_data import ResultReason
 from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes, Struct
 from ...kmip.ttlv import Item
 from ..client import KmsClient, object_reference
 from ..config import OPTIONS, ClientConfig, ConfigError, default_config_path, load_config
@@ -296,6 +298,37 @@ def names(values: Sequence[IntEnum]) -> list[str]:
     return [v.name for v in values]
 
 
+def plain(value: Any) -> Any:
+    """A KMIP value as JSON-friendly data: structures as dicts of their set fields, enumerations by name, bytes in
+    hexadecimal, Attributes as a name -> value mapping."""
+    if isinstance(value, Struct):
+        return struct_to_dict(value)
+    if isinstance(value, Attributes):
+        from ._keys import describe_attributes
+
+        return describe_attributes(value)
+    if isinstance(value, IntEnum | IntFlag):
+        return value.name
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, Item):
+        return json_codec.encode_obj(value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def struct_to_dict(obj: Struct) -> dict[str, Any]:
+    """A KMIP structure's set fields (None and empty lists left out)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if value is None or value == []:
+            continue
+        out[f.name] = plain(value)
+    return out
+
+
 COMMON = common_parser()
 
 __all__ = [
@@ -314,6 +347,8 @@ __all__ = [
     "object_id",
     "progress_bar",
     "read_bytes",
+    "plain",
     "runner",
+    "struct_to_dict",
     "write_bytes",
 ]

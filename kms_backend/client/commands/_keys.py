@@ -18,8 +18,10 @@ from ...kmip._registry_data import (
     CryptographicUsageMask,
     KeyFormatType,
     ObjectType,
+    OpaqueDataType,
     RecommendedCurve,
     RevocationReasonCode,
+    SecretDataType,
     Tag,
 )
 from ...kmip.errors import KmipError
@@ -215,7 +217,10 @@ def cmd_export(session: Session) -> None:
             raise CommandError("a wrapped key is written as json-ttlv, raw or base64")
     uid = object_id(args, args.what)
     kms = session.client
-    key_format = fmt.key_format if wrapping is None else None
+    # raw/base64 take the family's raw format (Raw for symmetric keys; as stored for secrets and opaque objects).
+    key_format = args.raw_format if args.format in ("raw", "base64") else fmt.key_format
+    if wrapping is not None:
+        key_format = None
     if args.allow_revoked:
         exported = kms.export(uid, key_format_type=key_format, wrapping=wrapping)
         obj, real_uid = exported.managed_object, exported.unique_identifier
@@ -345,6 +350,12 @@ def read_object(args: argparse.Namespace, data: bytes) -> tuple[ObjectType, Stru
         return default, raw_symmetric_key(algorithm, material), extra
     if default == ObjectType.CERTIFICATE:
         return default, S.Certificate(certificate_type=CertificateType.X_509, certificate_value=material), []
+    if default == ObjectType.SECRET_DATA:
+        block = S.KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=S.KeyValue(key_material=material))
+        return default, S.SecretData(secret_data_type=SecretDataType.PASSWORD, key_block=block), []
+    if default == ObjectType.OPAQUE_OBJECT:
+        # KMIP defines no standard Opaque Data Type value; Cosmian's Unknown is what its clients send.
+        return default, S.OpaqueObject(opaque_data_type=OpaqueDataType.UNKNOWN, opaque_data_value=material), []
     if default in (ObjectType.PRIVATE_KEY, ObjectType.PUBLIC_KEY):
         key_format = KeyFormatType.PKCS_8 if default == ObjectType.PRIVATE_KEY else KeyFormatType.X_509
         obj, extra = asymmetric_key(default, key_format, material)
@@ -388,7 +399,7 @@ def add_transfer_verbs(
     export.add_argument(
         "-i", "--allow-revoked", action="store_true", help="use KMIP Export, which also returns revoked objects"
     )
-    export.set_defaults(what=what)
+    export.set_defaults(what=what, raw_format=raw_format)
     imp = add_verb(group, "import", cmd_import, f"import a {what} from a file; prints its unique identifier")
     imp.add_argument("key_file", help="input file (- for standard input)")
     imp.add_argument("--key-id", help="unique identifier to give it (KMIP Import); default: the server chooses")
