@@ -1,7 +1,8 @@
 """PKCS#11 benchmark, run by hand: ``python -m bench.bench_pkcs11 [--seconds 2] [--find 1000,10000]``.
 
 python-pkcs11 is the caller for every library; SoftHSM2 runs on a throw-away token beside Keystead's embedded
-backend and Keystead's remote backend (a ``keystead serve`` subprocess over mutual TLS), each in its own process:
+backend and Keystead's remote backend (a ``keystead serve`` subprocess over mutual TLS: JSON TTLV over HTTPS, and
+binary TTLV on the KMIP port with a ``kmip://`` URL), each in its own process:
 
 - C_Encrypt AES-CBC-PAD of 64 bytes (python-pkcs11's ``encrypt``: C_EncryptInit + C_Encrypt)
 - C_Sign ECDSA P-256 of a 32-byte digest (C_SignInit + C_Sign)
@@ -164,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             env = _keystead_env(work / "remote", server.http_url, server.certs)
             remote_sizes = [int(n) for n in args.remote_find.split(",") if n]
             rows["Keystead remote (mTLS)"] = _run_worker(library, env, args.seconds, remote_sizes)
+            # The same backend through the client's KMIP-port transport (binary TTLV on 5696, mutual TLS).
+            env = _keystead_env(work / "remote-5696", f"kmip://127.0.0.1:{server.kmip_port}", server.certs)
+            rows["Keystead remote (5696)"] = _run_worker(library, env, args.seconds, remote_sizes)
         finally:
             server.stop()
     names = sorted({name for row in rows.values() for name in row}, key=lambda n: (not n.startswith("enc"), n))

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -57,6 +59,10 @@ NONCE = 12
 TAG = 16
 _FIXED = struct.Struct(">4sBBBBIH")
 DATA_KEY_BYTES = 32
+#: Server-side chunks in flight at once: the client encodes chunk i+1 while the KMS works on chunk i (memory stays
+#: bounded by this many chunks).
+IN_FLIGHT = 3
+T = TypeVar("T")
 
 
 class FileFormatError(KmsError):
@@ -135,6 +141,23 @@ def _read_full(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
+def _in_order(jobs: Iterable[Callable[[], T]], depth: int = IN_FLIGHT) -> Iterator[T]:
+    """Run ``jobs`` on ``depth`` threads, yielding their results in order; at most ``depth`` run or wait at once.
+    A failure is raised in order too, and the jobs not started are cancelled."""
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="keystead-chunk") as pool:
+        pending: deque[Future[T]] = deque()
+        try:
+            for job in jobs:
+                pending.append(pool.submit(job))
+                if len(pending) >= depth:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
 def _server_parameters(algorithm: int) -> S.CryptographicParameters:
     if algorithm == ALGORITHMS["chacha20-poly1305"]:
         return S.CryptographicParameters(cryptographic_algorithm=CryptographicAlgorithm.CHACHA20POLY1305)
@@ -190,24 +213,29 @@ def encrypt_stream(
     header_bytes = header.encode()
     target.write(header_bytes)
     parameters = _server_parameters(algo)
-    total = 0
-    for index, (plain, final) in enumerate(_chunks(source, chunk_size)):
+
+    def seal(index: int, plain: bytes, final: bool) -> tuple[int, list[bytes]]:
         aad = _chunk_aad(header_bytes, index, final)
         if local is not None:
             nonce = os.urandom(NONCE)
-            target.write(nonce)
-            target.write(local.encrypt(nonce, plain, aad))
-        else:
-            result = kms.encrypt(key, plain, parameters=parameters, aad=aad)
-            chosen, tag = result.iv_counter_nonce, result.authenticated_encryption_tag
-            if chosen is None or len(chosen) != NONCE or tag is None or len(tag) != TAG:
-                raise KmsProtocolError("the KMS did not answer a 12-byte nonce and a 16-byte tag (is it an AES key?)")
-            target.write(chosen)
-            target.write(_bytes(result.data))
-            target.write(tag)
-        total += len(plain)
+            return len(plain), [nonce, local.encrypt(nonce, plain, aad)]
+        result = kms.encrypt(key, plain, parameters=parameters, aad=aad)
+        chosen, tag = result.iv_counter_nonce, result.authenticated_encryption_tag
+        if chosen is None or len(chosen) != NONCE or tag is None or len(tag) != TAG:
+            raise KmsProtocolError("the KMS did not answer a 12-byte nonce and a 16-byte tag (is it an AES key?)")
+        return len(plain), [chosen, _bytes(result.data), tag]
+
+    jobs = (
+        (lambda i=index, p=plain, f=final: seal(i, p, f))
+        for index, (plain, final) in enumerate(_chunks(source, chunk_size))
+    )
+    total = 0
+    for size, parts in _in_order(jobs, 1 if local is not None else IN_FLIGHT):
+        for part in parts:
+            target.write(part)
+        total += size
         if progress is not None:
-            progress(len(plain))
+            progress(size)
     return total
 
 
@@ -237,27 +265,31 @@ def decrypt_stream(
             raise FileFormatError("the unwrapped data key has the wrong length")
         local = _local_cipher(header.algorithm, data_key)
     parameters = _server_parameters(header.algorithm)
-    total = 0
-    for index, (sealed, final) in enumerate(_chunks(source, header.chunk_size + NONCE + TAG)):
+
+    def open_chunk(index: int, sealed: bytes, final: bool) -> bytes:
         if final and not sealed:
             raise FileFormatError("the file is truncated (its final chunk is missing)")
         if len(sealed) < NONCE + TAG:
             raise FileFormatError(f"chunk {index} is truncated")
         aad = _chunk_aad(header_bytes, index, final)
         nonce, body, tag = sealed[:NONCE], sealed[NONCE:-TAG], sealed[-TAG:]
-        if local is not None:
-            try:
-                plain = local.decrypt(nonce, body + tag, aad)
-            except InvalidTag:
-                raise FileFormatError(f"chunk {index} fails authentication (altered, reordered or truncated)") from None
-        else:
-            plain = kms.decrypt(key, body, parameters=parameters, iv=nonce, tag=tag, aad=aad)
+        if local is None:
+            return kms.decrypt(key, body, parameters=parameters, iv=nonce, tag=tag, aad=aad)
+        try:
+            return local.decrypt(nonce, body + tag, aad)
+        except InvalidTag:
+            raise FileFormatError(f"chunk {index} fails authentication (altered, reordered or truncated)") from None
+
+    jobs = (
+        (lambda i=index, s=sealed, f=final: open_chunk(i, s, f))
+        for index, (sealed, final) in enumerate(_chunks(source, header.chunk_size + NONCE + TAG))
+    )
+    total = 0
+    for plain in _in_order(jobs, 1 if local is not None else IN_FLIGHT):
         target.write(plain)
         total += len(plain)
         if progress is not None:
             progress(len(plain))
-        if final:
-            break
     return total
 
 
