@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import _schema_data as S
 from ._registry_data import ItemType, ResultReason, Tag
 from .errors import DecodeError
-from .mapper import from_tree, to_tree
+from .mapper import attributes_to_tree, from_tree, to_tree
 from .registry import ProtocolVersion
 from .ttlv import Item
 
@@ -37,7 +37,56 @@ def decode_request(message: Item) -> RequestMessage:
     major, _ = protocol_version(message)
     if major < 2:
         return from_tree(message, S.RequestMessageV1)
-    return from_tree(message, S.RequestMessage)
+    return from_tree(_with_2x_attributes(message), S.RequestMessage)
+
+
+#: 1.x Template-Attribute tags some 2.x clients still send, and the 2.x Attributes field each stands for.
+_TEMPLATE_TAGS: dict[int, int] = {
+    Tag.TEMPLATE_ATTRIBUTE: Tag.ATTRIBUTES,
+    Tag.COMMON_TEMPLATE_ATTRIBUTE: Tag.COMMON_ATTRIBUTES,
+    Tag.PRIVATE_KEY_TEMPLATE_ATTRIBUTE: Tag.PRIVATE_KEY_ATTRIBUTES,
+    Tag.PUBLIC_KEY_TEMPLATE_ATTRIBUTE: Tag.PUBLIC_KEY_ATTRIBUTES,
+}
+
+
+def _with_2x_attributes(message: Item) -> Item:
+    """A 2.x request whose payloads carry a 1.x Template-Attribute where 2.x has Attributes, read as those
+    Attributes: PyKMIP 0.11 sends its Re-key attributes that way under KMIP 2.0. Messages without one are
+    returned as they are."""
+    items = message.value
+    if not isinstance(items, list) or not any(
+        isinstance(c.value, list) and any(p.tag == Tag.REQUEST_PAYLOAD and _has_template(p) for p in c.value)
+        for c in items
+    ):
+        return message
+    return Item(message.tag, message.type, [_batch_item_with_attributes(c) for c in items])
+
+
+def _has_template(payload: Item) -> bool:
+    return isinstance(payload.value, list) and any(c.tag in _TEMPLATE_TAGS for c in payload.value)
+
+
+def _batch_item_with_attributes(item: Item) -> Item:
+    if item.tag != Tag.BATCH_ITEM or not isinstance(item.value, list):
+        return item
+    children = [
+        _payload_with_attributes(c) if c.tag == Tag.REQUEST_PAYLOAD and _has_template(c) else c for c in item.value
+    ]
+    return Item(item.tag, item.type, children)
+
+
+def _payload_with_attributes(payload: Item) -> Item:
+    from .translate import template_to_attributes
+
+    children: list[Item] = []
+    for child in payload.children():
+        tag = _TEMPLATE_TAGS.get(child.tag)
+        if tag is None:
+            children.append(child)
+            continue
+        template = from_tree(Item(Tag.TEMPLATE_ATTRIBUTE, child.type, child.value), S.TemplateAttributeV1)
+        children.append(attributes_to_tree(template_to_attributes(template), tag))
+    return Item(payload.tag, payload.type, children)
 
 
 def decode_response(message: Item) -> ResponseMessage:
