@@ -109,7 +109,7 @@ class ResidentKeys:
         slot = self.sessions.slot_id
         if parts[1] != str(slot):
             raise KmipError(
-                ResultReason.ITEM_NOT_FOUND, f"slot {parts[1]} is not the configured HSM token's slot ({slot})"
+                ResultReason.OBJECT_NOT_FOUND, f"slot {parts[1]} is not the configured HSM token's slot ({slot})"
             )
         return parts[2]
 
@@ -341,7 +341,7 @@ class ResidentKeys:
         if not classes and self.sessions.relogin():  # private objects are invisible when logged out
             classes = [c for c in self._run(search, "key lookup") if c in keys]
         if not classes:
-            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"no HSM key {uid}")
+            raise KmipError(ResultReason.OBJECT_NOT_FOUND, f"no HSM key {uid}")
         if len(classes) > 1:
             raise KmipError(ResultReason.INVALID_FIELD, f"several HSM objects are labelled {label!r}")
         return ObjectClass(classes[0])
@@ -350,7 +350,7 @@ class ResidentKeys:
         try:
             return pooled.session.get_key(object_class=kind, label=self.label_of(uid))
         except E.NoSuchKey:
-            raise KmipError(ResultReason.ITEM_NOT_FOUND, f"no HSM key {uid}") from None
+            raise KmipError(ResultReason.OBJECT_NOT_FOUND, f"no HSM key {uid}") from None
 
     def _with_key(self, uid: str, kind: ObjectClass, use: Callable[[Any], Any]) -> bytes:
         def operation(pooled: PooledSession) -> bytes:

@@ -187,7 +187,7 @@ def test_rsa_pair_oaep_sign_and_public_get(engine: Engine, runtime: HsmRuntime) 
     run(engine, Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
     run(engine, Operation.DESTROY, S.DestroyRequest(unique_identifier=uid + "_pk"))
     assert (
-        fail(engine, Operation.GET, S.GetRequest(unique_identifier=uid + "_pk")).reason == ResultReason.ITEM_NOT_FOUND
+        fail(engine, Operation.GET, S.GetRequest(unique_identifier=uid + "_pk")).reason == ResultReason.OBJECT_NOT_FOUND
     )
 
 
@@ -257,11 +257,11 @@ def test_identifier_errors(engine: Engine, runtime: HsmRuntime) -> None:
     assert exc.value.reason == ResultReason.OBJECT_ALREADY_EXISTS
     other_slot = f"hsm::{runtime.sessions.slot_id + 1}::{label}"
     assert fail(engine, Operation.ENCRYPT, S.EncryptRequest(unique_identifier=other_slot, data=b"x")).reason == (
-        ResultReason.ITEM_NOT_FOUND
+        ResultReason.OBJECT_NOT_FOUND
     )
     missing = hsm_uid(runtime, "no-such-key")
     assert fail(engine, Operation.ENCRYPT, S.EncryptRequest(unique_identifier=missing, data=b"x")).reason == (
-        ResultReason.ITEM_NOT_FOUND
+        ResultReason.OBJECT_NOT_FOUND
     )
     error = fail(engine, Operation.ACTIVATE, S.ActivateRequest(unique_identifier=uid))
     assert error.reason == ResultReason.OPERATION_NOT_SUPPORTED
