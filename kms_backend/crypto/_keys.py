@@ -36,7 +36,7 @@ from kms_backend.kmip._registry_data import (
     ResultReason,
 )
 
-from . import _approved
+from . import _approved, _mlkem512
 from ._common import HMAC_HASHES, byte_length, curve_for, enum_name, fail, recommended_curve
 
 TransparentKey = dict[str, Any]
@@ -53,6 +53,7 @@ class KeyDescription(NamedTuple):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Post-quantum keys: present from cryptography 47 (ML-KEM-768/1024, ML-DSA-44/65/87); detected, never assumed.
+# ML-KEM-512, which cryptography lacks, comes from kyber-py (_mlkem512) when it is installed.
 # ---------------------------------------------------------------------------------------------------------------
 
 #: Cryptographic Length reported for PQC keys: the NIST security category's classical strength (FIPS 203/204).
@@ -70,6 +71,7 @@ ML_KEM = frozenset(
 ML_DSA = frozenset(
     {CryptographicAlgorithm.ML_DSA_44, CryptographicAlgorithm.ML_DSA_65, CryptographicAlgorithm.ML_DSA_87}
 )
+_ML_KEM_512 = CryptographicAlgorithm.ML_KEM_512
 _PQC_PRIVATE: dict[CryptographicAlgorithm, Any] = {}
 _PQC_PUBLIC: dict[CryptographicAlgorithm, Any] = {}
 
@@ -90,6 +92,9 @@ def _detect_pqc() -> None:
             if private is not None and public is not None:
                 _PQC_PRIVATE[algorithm] = private
                 _PQC_PUBLIC[algorithm] = public
+    if _ML_KEM_512 not in _PQC_PRIVATE and _mlkem512.available():
+        _PQC_PRIVATE[_ML_KEM_512] = _mlkem512.MLKEM512PrivateKey
+        _PQC_PUBLIC[_ML_KEM_512] = _mlkem512.MLKEM512PublicKey
 
 
 _detect_pqc()
@@ -131,11 +136,18 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
 
 @functools.lru_cache(maxsize=128)
 def _parse_private(der: bytes) -> PrivateKeyTypes:
+    # ML-KEM-512 (not in cryptography) is recognised by its fixed PKCS#8 encoding first.
+    kem = _mlkem512.load_private(der) if _PQC_PRIVATE.get(_ML_KEM_512) is _mlkem512.MLKEM512PrivateKey else None
+    if kem is not None:
+        return kem  # type: ignore[return-value]
     return serialization.load_der_private_key(der, password=None)
 
 
 @functools.lru_cache(maxsize=128)
 def _parse_public(der: bytes) -> PublicKeyTypes:
+    kem = _mlkem512.load_public(der) if _PQC_PUBLIC.get(_ML_KEM_512) is _mlkem512.MLKEM512PublicKey else None
+    if kem is not None:
+        return kem  # type: ignore[return-value]
     return serialization.load_der_public_key(der)
 
 

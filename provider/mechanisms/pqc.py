@@ -4,12 +4,12 @@
 |----------------------|---------------------------------------------------------------------------------------|
 | ML_DSA_KEY_PAIR_GEN  | Create Key Pair, ML-DSA-44/65/87 from CKA_PARAMETER_SET (CKP_ML_DSA_*)                |
 | ML_DSA               | Sign / Signature Verify of Data (pure ML-DSA, empty context)                          |
-| ML_KEM_KEY_PAIR_GEN  | Create Key Pair, ML-KEM-768/1024 from CKA_PARAMETER_SET (CKP_ML_KEM_*)                |
+| ML_KEM_KEY_PAIR_GEN  | Create Key Pair, ML-KEM-512/768/1024 from CKA_PARAMETER_SET (CKP_ML_KEM_*)            |
 | ML_KEM               | C_EncapsulateKey: the public key's encapsulation, made here, its secret Registered;   |
 |                      | C_DecapsulateKey: Derive Key, Asymmetric Key, Derivation Data = the ciphertext        |
 
-The parameter sets come from ``cryptography`` (ML-DSA-44/65/87, ML-KEM-768/1024); ML-KEM-512 is refused with
-CKR_PARAMETER_SET_NOT_SUPPORTED.
+The KMS takes the parameter sets from ``cryptography`` (ML-DSA-44/65/87, ML-KEM-768/1024) and ML-KEM-512, which
+``cryptography`` lacks, from kyber-py; a KMS without one answers CKR_PARAMETER_SET_NOT_SUPPORTED.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ def test_supported_algorithms_reports_pqc_detection():
     assert {CA.AES, CA.RSA, CA.EC, CA.ED25519, CA.HMAC_SHA256, CA.CHACHA20POLY1305} <= supported
     mlkem = importlib.import_module("cryptography.hazmat.primitives.asymmetric.mlkem")
     assert (CA.ML_KEM_768 in supported) == hasattr(mlkem, "MLKEM768PrivateKey")
-    assert (CA.ML_KEM_512 in supported) == hasattr(mlkem, "MLKEM512PrivateKey")
+    # ML-KEM-512: cryptography's if it has one, else kyber-py's (a dependency)
+    assert CA.ML_KEM_512 in supported
 
 
 def test_self_tests_pass_quickly():

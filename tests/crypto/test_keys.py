@@ -86,14 +86,6 @@ def test_generate_rsa_default_is_2048_e65537():
     assert isinstance(transparent, dict) and transparent["public_exponent"] == 65537
 
 
-def test_ml_kem_512_is_feature_not_supported_in_cryptography_48():
-    if CA.ML_KEM_512 in crypto.supported_algorithms():
-        pytest.skip("this cryptography has ML-KEM-512")
-    with pytest.raises(KmipError) as e:
-        crypto.generate_key_pair(CA.ML_KEM_512)
-    assert e.value.reason == ResultReason.FEATURE_NOT_SUPPORTED
-
-
 @pytest.mark.parametrize(
     ("kwargs", "expected"),
     [
@@ -232,3 +224,26 @@ def test_malformed_material_is_invalid_field() -> None:
         with pytest.raises(KmipError) as e:
             call()
         assert e.value.reason == ResultReason.INVALID_FIELD
+
+
+def test_ml_kem_512_keys_are_encoded_like_cryptography_encodes_the_larger_sets():
+    """kyber-py's ML-KEM-512 keys (cryptography has none) take the PKCS#8 seed form and SubjectPublicKeyInfo that
+    cryptography writes for ML-KEM-768, with the ML-KEM-512 OID, and parse back through the crypto layer."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import mlkem
+
+    from kms_backend import crypto
+    from kms_backend.kmip._registry_data import CryptographicAlgorithm
+
+    der = mlkem.MLKEM768PrivateKey.generate().private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    private, public = crypto.generate_key_pair(CryptographicAlgorithm.ML_KEM_512)
+    oid_768, oid_512 = bytes.fromhex("0609608648016503040402"), bytes.fromhex("0609608648016503040401")
+    assert len(private) == len(der) and private[:-64] == der[:-64].replace(oid_768, oid_512)
+    assert len(public) == 4 + 13 + 5 + 800 and oid_512 in public[:20]
+    assert crypto.public_key_from_private(private) == public
+    shared, ciphertext = crypto.encapsulate(public)
+    assert len(shared) == 32 and len(ciphertext) == 768
+    assert crypto.decapsulate(private, ciphertext) == shared
+    assert crypto.decapsulate(private, bytes(768)) != shared  # implicit rejection, no error

@@ -1053,10 +1053,21 @@ def test_derive_key_by_ecdh_agrees_on_both_sides(kms: Kms) -> None:
     assert key_bytes(kms, one) == key_bytes(kms, two)
 
 
-def test_derive_key_decapsulates_with_an_ml_kem_private_key(kms: Kms) -> None:
+@pytest.mark.parametrize(
+    "algorithm",
+    [CryptographicAlgorithm.ML_KEM_512, CryptographicAlgorithm.ML_KEM_768, CryptographicAlgorithm.ML_KEM_1024],
+)
+def test_derive_key_decapsulates_with_an_ml_kem_private_key(kms: Kms, algorithm: CryptographicAlgorithm) -> None:
     """Asymmetric Key derivation from an ML-KEM private key: the Derivation Data is the encapsulation, the derived
-    key the decapsulated secret (what PKCS#11 3.2 C_DecapsulateKey asks of the KMS)."""
-    private, public = key_pair(kms, CryptographicAlgorithm.ML_KEM_768)
+    key the decapsulated secret (what PKCS#11 3.2 C_DecapsulateKey asks of the KMS). ML-KEM-512 comes from kyber-py."""
+    request = S.CreateKeyPairRequest(
+        common_attributes=Attributes([(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)]),
+        private_key_attributes=Attributes([ACTIVE]),
+        public_key_attributes=Attributes([ACTIVE]),
+    )
+    created = kms.run(Operation.CREATE_KEY_PAIR, request)
+    private, public = created.private_key_unique_identifier, created.public_key_unique_identifier
+    assert kms.attributes(private).get(Tag.CRYPTOGRAPHIC_ALGORITHM) == algorithm
     public_der = kms.run(
         Operation.GET, S.GetRequest(unique_identifier=public, key_format_type=KeyFormatType.X_509)
     ).managed_object.key_block.key_value.key_material

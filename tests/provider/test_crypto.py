@@ -453,13 +453,14 @@ def test_ml_dsa_signs_and_verifies(lib: Library, user_session: int):
     assert rv_of(_pq_pair, lib, user_session, M.ML_DSA_KEY_PAIR_GEN, 7) == ReturnValue.PARAMETER_SET_NOT_SUPPORTED
 
 
-def test_ml_kem_encapsulates_and_decapsulates(lib: Library, user_session: int):
-    public, private = _pq_pair(lib, user_session, M.ML_KEM_KEY_PAIR_GEN, 2)
-    assert attribute(lib, user_session, private, A.PARAMETER_SET) == ulong(2)
-    assert keys.encapsulated_length(lib, user_session, M.ML_KEM, None, public) == 1088
+@pytest.mark.parametrize(("parameter_set", "size"), [(1, 768), (2, 1088), (3, 1568)])
+def test_ml_kem_encapsulates_and_decapsulates(lib: Library, user_session: int, parameter_set: int, size: int):
+    public, private = _pq_pair(lib, user_session, M.ML_KEM_KEY_PAIR_GEN, parameter_set)
+    assert attribute(lib, user_session, private, A.PARAMETER_SET) == ulong(parameter_set)
+    assert keys.encapsulated_length(lib, user_session, M.ML_KEM, None, public) == size
     aes = [(A.CLASS, ulong(ObjectClass.SECRET_KEY)), (A.KEY_TYPE, ulong(KeyType.AES)), (A.VALUE_LEN, ulong(16)), *PLAIN]
     ciphertext, sent = keys.encapsulate_key(lib, user_session, M.ML_KEM, None, public_handle=public, raw_template=aes)
-    assert len(ciphertext) == 1088
+    assert len(ciphertext) == size
     received = keys.decapsulate_key(
         lib, user_session, M.ML_KEM, None, private_handle=private, ciphertext=ciphertext, raw_template=aes
     )
@@ -485,5 +486,4 @@ def test_ml_kem_encapsulates_and_decapsulates(lib: Library, user_session: int):
     assert rv_of(keys.encapsulated_length, lib, user_session, M.ML_KEM, None, plain_public) == (
         ReturnValue.KEY_FUNCTION_NOT_PERMITTED
     )
-    # ML-KEM-512 is not in cryptography 51
-    assert rv_of(_pq_pair, lib, user_session, M.ML_KEM_KEY_PAIR_GEN, 1) == ReturnValue.PARAMETER_SET_NOT_SUPPORTED
+    assert rv_of(_pq_pair, lib, user_session, M.ML_KEM_KEY_PAIR_GEN, 4) == ReturnValue.PARAMETER_SET_NOT_SUPPORTED
