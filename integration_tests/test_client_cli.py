@@ -283,6 +283,9 @@ def test_secret_data_and_opaque_objects(env: Path, capsys: pytest.CaptureFixture
     given = run_json(capsys, "secret-data", "create", "--value", b"hunter2".hex())["unique_identifier"]
     run_json(capsys, "secret-data", "export", "-k", given, "-f", "raw", "given.bin")
     assert (env / "given.bin").read_bytes() == b"hunter2"
+    (env / "pin.txt").write_bytes(b"1234")
+    pin = run_json(capsys, "secret-data", "import", "pin.txt", "-f", "raw", "-t", "pin")["unique_identifier"]
+    assert run_json(capsys, "locate", "-t", "pin") == [pin]
     (env / "blob.bin").write_bytes(b"\x00opaque\xff")
     opaque = run_json(capsys, "opaque-object", "import", "blob.bin", "-f", "raw", "-t", "blob")["unique_identifier"]
     run_json(capsys, "opaque-object", "export", "-t", "blob", "-f", "raw", "blob.out")

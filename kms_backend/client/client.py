@@ -36,6 +36,7 @@ from ..kmip._registry_data import (
     ValidityIndicator,
 )
 from ..kmip.errors import KmipError
+from ..kmip.mapper import to_tree
 from ..kmip.schema import Attributes, Struct
 from ..kmip.ttlv import Item
 from .config import ClientConfig
@@ -155,6 +156,7 @@ class KmsClient:
         self.on_exchange = on_exchange
         self._sleep = sleep
         self._clock = clock
+        self._headers: dict[int, Item] = {}
 
     def __enter__(self) -> KmsClient:
         return self
@@ -196,7 +198,9 @@ class KmsClient:
     def exchange(self, request: S.RequestMessage, *, token: str | None = None) -> S.ResponseMessage:
         """Send a whole Request Message and return the Response Message (batch items unchecked); ``token``
         replaces the configured bearer token for this request (HTTP only)."""
-        tree = messages.encode(request)
+        return self._exchange_tree(messages.encode(request), token)
+
+    def _exchange_tree(self, tree: Item, token: str | None) -> S.ResponseMessage:
         reply = self._with_failover(lambda transport: transport.exchange(tree, token))
         if self.on_exchange is not None:
             self.on_exchange(tree, reply)
@@ -212,8 +216,14 @@ class KmsClient:
         """Several operations in one Request Message, processed in order by the server; the batch items as
         answered (failed ones included: check ``result_status``)."""
         items = [S.RequestBatchItem(operation=self.operation_of(p), request_payload=p) for p in payloads]
-        header = S.RequestHeader(protocol_version=PROTOCOL_VERSION, batch_count=len(items))
-        response = self.exchange(S.RequestMessage(request_header=header, batch_item=items), token=token)
+        # The header only depends on the batch count: its tree is built once (a Get's round trip is short enough
+        # for the client's encoding to show).
+        header = self._headers.get(len(items))
+        if header is None:
+            header = to_tree(S.RequestHeader(protocol_version=PROTOCOL_VERSION, batch_count=len(items)))
+            self._headers[len(items)] = header
+        tree = Item(Tag.REQUEST_MESSAGE, ItemType.STRUCTURE, [header, *(to_tree(item) for item in items)])
+        response = self._exchange_tree(tree, token)
         if len(response.batch_item) != len(items):
             raise KmsProtocolError(f"sent {len(items)} batch item(s), got {len(response.batch_item)} back")
         return response.batch_item

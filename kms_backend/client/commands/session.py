@@ -7,12 +7,13 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..config import save_values
 from ._common import CommandError, Exit, Session, SubParsers, add_verb
+
+if TYPE_CHECKING:  # httpx is imported only by `keystead login`, not by every keystead command
+    import httpx
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -25,6 +26,8 @@ class OidcError(CommandError):
 
 
 def _post(client: httpx.Client, url: str, data: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    import httpx
+
     try:
         reply = client.post(url, data=data, headers={"Accept": "application/json"})
         body = reply.json()
@@ -46,6 +49,8 @@ def device_login(
 ) -> str:
     """Run the device authorization grant: show the user where to go, poll until they approve; the token to send
     the KMS (the ID token when the provider issues one, as it is a JWT naming the user; else the access token)."""
+    import httpx
+
     try:
         discovery = client.get(issuer.rstrip("/") + "/.well-known/openid-configuration").json()
     except (httpx.HTTPError, ValueError) as exc:
@@ -87,6 +92,8 @@ def cmd_login(session: Session) -> None:
     config = session.config
     if not config.oidc_issuer or not config.oidc_client_id:
         raise CommandError("set oidc_issuer and oidc_client_id (client.yaml, KEYSTEAD_CLI_OIDC_*, or the flags)")
+    import httpx
+
     with httpx.Client(timeout=config.timeout, verify=not config.accept_invalid_certs) as client:
         token = device_login(
             config.oidc_issuer,
