@@ -96,6 +96,8 @@ def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
         if parameter == ffi.NULL or not length:
             return kind, None
         return kind, ffi.buffer(parameter, length)[:]
+    if parameter == ffi.NULL and not length:  # no parameter: the planner says whether one is required
+        return kind, None
     layout = layouts.get(length)
     if parameter == ffi.NULL or layout is None:
         names = " or ".join(layout.name for layout in layouts.values())

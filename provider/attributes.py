@@ -18,10 +18,11 @@
 | CKA_SIGN / CKA_VERIFY                     | Usage Mask MAC Generate / MAC Verify (secret keys)              |
 | CKA_VALUE                                 | the key material (Get), or the Opaque Object's value            |
 | CKO_PUBLIC_KEY / CKO_PRIVATE_KEY          | Public Key / Private Key (Create Key Pair; the pair is linked)  |
-| CKO_CERTIFICATE (CKC_X_509)               | Certificate (X.509), read-only; CKA_VALUE is its DER, and       |
-|                                           | CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER are read from it     |
+| CKO_CERTIFICATE (CKC_X_509)               | Certificate (X.509); CKA_VALUE is its DER, and CKA_SUBJECT,     |
+|                                           | CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_CHECK_VALUE are read from it |
 | CKA_ID of objects made by KMIP clients    | pairs a certificate with its keys: the private key's uid (its   |
-|                                           | own; the public key's and certificate's Private Key Link)       |
+|                                           | own; the public key's and certificate's Private Key Link); a    |
+|                                           | certificate linked to a PKCS#11-made key shows that key's CKA_ID|
 | CKA_KEY_TYPE of key pairs                 | Cryptographic Algorithm RSA → CKK_RSA; EC/ECDSA/ECDH → CKK_EC;  |
 |                                           | Ed25519 → CKK_EC_EDWARDS                                        |
 | CKA_SIGN / CKA_VERIFY (key pairs)         | Usage Mask Sign / Verify; CKA_DERIVE: Derive Key + Key Agreement|
@@ -150,6 +151,9 @@ _SECRET = (
 )
 #: Attributes of RSA and EC keys read from the public key (§4.8: which ones a key has depends on its type).
 _PUBLIC_VALUES = (A.MODULUS, A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.EC_POINT, A.PARAMETER_SET)
+#: RSA private key values (§2.1.3) and the EC/Edwards private value (CKA_VALUE): given at import, read back only
+#: from a key that is neither sensitive nor unextractable.
+_PRIVATE_VALUES = (A.PRIVATE_EXPONENT, A.PRIME_1, A.PRIME_2, A.EXPONENT_1, A.EXPONENT_2, A.COEFFICIENT)
 _PUBLIC = (
     *_COMMON,
     *_KEY,
@@ -177,20 +181,38 @@ _PRIVATE = (
     A.WRAP_WITH_TRUSTED,
     A.ALWAYS_AUTHENTICATE,
     A.DECAPSULATE,
+    A.PUBLIC_KEY_INFO,
     # CKA_EC_POINT is not a private-key attribute in §2.3.4, but libp11 and p11tool read it from private keys.
     *_PUBLIC_VALUES,
+    *_PRIVATE_VALUES,
+    A.VALUE,
 )
 #: Attributes of X.509 certificates read from the certificate itself (§4.6.3), like the public-key values.
 CERTIFICATE_VALUES = (A.SUBJECT, A.ISSUER, A.SERIAL_NUMBER)
+#: Certificates (§4.6 common certificate attributes, §4.6.3 X.509 public key certificates).
 _CERTIFICATE = (
     *_COMMON,
     A.CERTIFICATE_TYPE,
     A.TRUSTED,
     A.CERTIFICATE_CATEGORY,
+    A.CHECK_VALUE,
+    A.START_DATE,
+    A.END_DATE,
+    A.PUBLIC_KEY_INFO,
+    A.SUBJECT,
     A.ID,
+    A.ISSUER,
+    A.SERIAL_NUMBER,
     A.VALUE,
-    *CERTIFICATE_VALUES,
+    A.URL,
+    A.HASH_OF_SUBJECT_PUBLIC_KEY,
+    A.HASH_OF_ISSUER_PUBLIC_KEY,
+    A.JAVA_MIDP_SECURITY_DOMAIN,
+    A.NAME_HASH_ALGORITHM,
 )
+#: Attributes of a certificate read from its DER value when not stored with it (certificates registered by
+#: other KMS clients).
+CERTIFICATE_DERIVED = frozenset({*CERTIFICATE_VALUES, A.CHECK_VALUE, A.PUBLIC_KEY_INFO})
 #: The attributes each object class has (anything else is CKR_ATTRIBUTE_TYPE_INVALID for it).
 CLASS_ATTRIBUTES: dict[ObjectClass, frozenset[Attribute]] = {
     ObjectClass.SECRET_KEY: frozenset(_SECRET),
@@ -205,7 +227,7 @@ GENERATION_PARAMETERS = frozenset({A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAM
 #: The CKA table.
 ATTRIBUTES: dict[Attribute, AttributeSpec] = {
     A.CLASS: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
-    A.TOKEN: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
+    A.TOKEN: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
     A.PRIVATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
     A.MODIFIABLE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
     A.COPYABLE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=True),
@@ -250,10 +272,23 @@ ATTRIBUTES: dict[Attribute, AttributeSpec] = {
     A.PARAMETER_SET: AttributeSpec(Kind.ULONG, "public", modifiable=False),
     A.ENCAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
     A.DECAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
+    A.PRIVATE_EXPONENT: AttributeSpec(Kind.BYTES, "value", modifiable=False),
+    A.PRIME_1: AttributeSpec(Kind.BYTES, "value", modifiable=False),
+    A.PRIME_2: AttributeSpec(Kind.BYTES, "value", modifiable=False),
+    A.EXPONENT_1: AttributeSpec(Kind.BYTES, "value", modifiable=False),
+    A.EXPONENT_2: AttributeSpec(Kind.BYTES, "value", modifiable=False),
+    A.COEFFICIENT: AttributeSpec(Kind.BYTES, "value", modifiable=False),
     A.CERTIFICATE_TYPE: AttributeSpec(Kind.ULONG, "kmip", modifiable=False),
+    A.ISSUER: AttributeSpec(Kind.BYTES, "vendor", default=b""),
+    A.SERIAL_NUMBER: AttributeSpec(Kind.BYTES, "vendor", default=b""),
     A.CERTIFICATE_CATEGORY: AttributeSpec(Kind.ULONG, "vendor", modifiable=False, default=0),
-    A.ISSUER: AttributeSpec(Kind.BYTES, "public", modifiable=False),
-    A.SERIAL_NUMBER: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.CHECK_VALUE: AttributeSpec(Kind.BYTES, "vendor", modifiable=False, default=b""),
+    A.PUBLIC_KEY_INFO: AttributeSpec(Kind.BYTES, "vendor", modifiable=False, default=b""),
+    A.URL: AttributeSpec(Kind.TEXT, "vendor", modifiable=False, default=""),
+    A.HASH_OF_SUBJECT_PUBLIC_KEY: AttributeSpec(Kind.BYTES, "vendor", modifiable=False, default=b""),
+    A.HASH_OF_ISSUER_PUBLIC_KEY: AttributeSpec(Kind.BYTES, "vendor", modifiable=False, default=b""),
+    A.JAVA_MIDP_SECURITY_DOMAIN: AttributeSpec(Kind.ULONG, "vendor", modifiable=False, default=0),
+    A.NAME_HASH_ALGORITHM: AttributeSpec(Kind.ULONG, "vendor", modifiable=False, default=0x220),  # CKM_SHA_1
 }
 
 #: Usage flags ⇄ Cryptographic Usage Mask bits of secret keys. KMIP 2.1 §4.19 does not let clients modify the
@@ -294,6 +329,7 @@ PAIR_KEY_TYPES: dict[CryptographicAlgorithm, KeyType] = {
     CryptographicAlgorithm.ML_KEM_512: KeyType.ML_KEM,
     CryptographicAlgorithm.ML_KEM_768: KeyType.ML_KEM,
     CryptographicAlgorithm.ML_KEM_1024: KeyType.ML_KEM,
+    CryptographicAlgorithm.ED448: KeyType.EC_EDWARDS,
 }
 #: CKA_PARAMETER_SET (CKP_ML_DSA_* / CKP_ML_KEM_*, PKCS#11 3.2) ⇄ the KMIP Cryptographic Algorithm.
 PARAMETER_SETS: dict[tuple[KeyType, int], CryptographicAlgorithm] = {
@@ -342,16 +378,24 @@ def usage_bits(object_class: ObjectClass) -> dict[Attribute, int]:
 
 #: Named curves: KMIP Recommended Curve ⇄ CKA_EC_PARAMS (DER of the curve's OID; Ed25519 as RFC 8410 OID).
 CURVE_PARAMS: dict[RecommendedCurve, bytes] = {
+    RecommendedCurve.P_192: bytes.fromhex("06082a8648ce3d030101"),  # prime192v1
+    RecommendedCurve.P_224: bytes.fromhex("06052b81040021"),  # secp224r1
     RecommendedCurve.P_256: bytes.fromhex("06082a8648ce3d030107"),
+    RecommendedCurve.SECP256K1: bytes.fromhex("06052b8104000a"),
+    RecommendedCurve.BRAINPOOLP256R1: bytes.fromhex("06092b2403030208010107"),
+    RecommendedCurve.BRAINPOOLP384R1: bytes.fromhex("06092b240303020801010b"),
+    RecommendedCurve.BRAINPOOLP512R1: bytes.fromhex("06092b240303020801010d"),
     RecommendedCurve.P_384: bytes.fromhex("06052b81040022"),
     RecommendedCurve.P_521: bytes.fromhex("06052b81040023"),
     RecommendedCurve.CURVEED25519: bytes.fromhex("06032b6570"),  # id-Ed25519 (RFC 8410)
     RecommendedCurve.CURVE25519: bytes.fromhex("06032b656e"),  # id-X25519
+    RecommendedCurve.CURVEED448: bytes.fromhex("06032b6571"),  # id-Ed448 (RFC 8410)
 }
 #: Other encodings of CKA_EC_PARAMS accepted in templates (§2.3.7: the printable-string curve name).
 CURVE_ALIASES: dict[bytes, RecommendedCurve] = {
     bytes.fromhex("130c656477617264733235353139"): RecommendedCurve.CURVEED25519,  # PrintableString "edwards25519"
     bytes.fromhex("06092b06010401da470f01"): RecommendedCurve.CURVEED25519,  # Ed25519 (GnuPG arc)
+    bytes.fromhex("130a65647761726473343438"): RecommendedCurve.CURVEED448,  # PrintableString "edwards448"
 }
 PARAMS_CURVES: dict[bytes, RecommendedCurve] = {v: k for k, v in CURVE_PARAMS.items()} | CURVE_ALIASES
 
@@ -402,18 +446,26 @@ def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], n
     elif object_class is ObjectClass.PUBLIC_KEY:
         attrs.add(Tag.SENSITIVE, False)
         attrs.add(Tag.EXTRACTABLE, True)
-    if object_class is not ObjectClass.DATA:
+    if object_class not in (ObjectClass.DATA, ObjectClass.CERTIFICATE):
         mask = 0
         for attribute, bit in usage_bits(object_class).items():
             if template.get(attribute, ATTRIBUTES[attribute].default):
                 mask |= bit
         attrs.add(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask)
     # CKA_TOKEN and CKA_PRIVATE are always written: they mark the object as made through PKCS#11.
-    stored = {A.TOKEN: ATTRIBUTES[A.TOKEN].default, A.PRIVATE: ATTRIBUTES[A.PRIVATE].default} | template
+    stored = {A.TOKEN: default(A.TOKEN, object_class), A.PRIVATE: default(A.PRIVATE, object_class)} | template
     for attribute, value in stored.items():
         if ATTRIBUTES[attribute].storage == "vendor" and attribute in CLASS_ATTRIBUTES[object_class]:
             attrs.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
     return attrs
+
+
+def default(attribute: Attribute, object_class: ObjectClass) -> Any:
+    """An attribute's value when a template leaves it out. Certificates are public objects (§4.6: the default of
+    CKA_PRIVATE is the token's choice; NSS and Java look certificates up before logging in)."""
+    if attribute is A.PRIVATE and object_class is ObjectClass.CERTIFICATE:
+        return False
+    return ATTRIBUTES[attribute].default
 
 
 def label_group(label: str) -> str:
@@ -481,12 +533,14 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
             object_class = ObjectClass.DATA
             keyfile_tags = sorted(t for t in tags if t != DISK_ENCRYPTION_TAG)
     values: dict[Attribute, Any] = {
-        a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class] if ATTRIBUTES[a].storage != "public"
+        a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class] if ATTRIBUTES[a].storage not in _READ
     }
     values.pop(A.VALUE, None)
     stored = vendor_values(kmip)
     values.update(stored)
     values[A.CLASS] = object_class
+    if A.TOKEN not in stored:  # made by another KMS client: it lives in the KMS, a token object
+        values[A.TOKEN] = True
     uid = str(kmip.get(Tag.UNIQUE_IDENTIFIER, ""))
     if A.LABEL not in stored:
         names = [n.name_value for n in kmip.get_all(Tag.NAME) if isinstance(n, S.Name)]
@@ -502,16 +556,21 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
     if object_class is ObjectClass.DATA:
         return object_class, values, made_here, None
     if object_class is ObjectClass.CERTIFICATE:
-        for attribute in CERTIFICATE_VALUES:
-            values.pop(attribute, None)  # read from the certificate when first asked for (objects.public_values)
+        # What is not stored is read from the certificate itself (objects.public_values); certificates are
+        # public objects unless made private (§4.6: CKA_PRIVATE's default is the token's choice).
+        for attribute in CERTIFICATE_DERIVED - stored.keys():
+            values.pop(attribute, None)
         values[A.CERTIFICATE_TYPE] = (
             CertificateType.X_509
             if kmip.get(Tag.CERTIFICATE_TYPE, KmipCertificateType.X_509) == KmipCertificateType.X_509
             else CertificateType.WTLS  # not X.509: nothing here reads it as one
         )
-        if not made_here:
-            values[A.PRIVATE] = False  # certificates are public objects (§4.6): listed before login
-        return object_class, values, made_here, uid
+        if A.PRIVATE not in stored:
+            values[A.PRIVATE] = False
+        for link in kmip.get_all(Tag.LINK):  # the key pair it certifies (Library.remember takes its CKA_ID)
+            if isinstance(link, S.Link) and link.link_type in (LinkType.PUBLIC_KEY_LINK, LinkType.PRIVATE_KEY_LINK):
+                public_uid = str(link.linked_object_identifier)
+        return object_class, values, made_here, public_uid
     algorithm = kmip.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
     length = kmip.get(Tag.CRYPTOGRAPHIC_LENGTH)
     if object_class is ObjectClass.SECRET_KEY:
@@ -531,6 +590,8 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
             values[A.PARAMETER_SET] = ALGORITHM_PARAMETER_SETS[algorithm]
         domain = kmip.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
         curve = getattr(domain, "recommended_curve", None)
+        if curve is None:
+            curve = _EDWARDS_CURVES.get(algorithm)
         if curve in CURVE_PARAMS:
             values[A.EC_PARAMS] = CURVE_PARAMS[RecommendedCurve(curve)]
         if object_class is ObjectClass.PUBLIC_KEY:
@@ -562,6 +623,14 @@ def _pairing_id(object_class: ObjectClass, uid: str, kmip: Attributes) -> bytes:
     return uid.encode()
 
 
+#: Storage kinds read from the object when asked for (no default in a view).
+_READ = ("public", "value")
+_EDWARDS_CURVES = {
+    CryptographicAlgorithm.ED25519: RecommendedCurve.CURVEED25519,
+    CryptographicAlgorithm.ED448: RecommendedCurve.CURVEED448,
+}
+
+
 def check_template(
     template: dict[Attribute, Any],
     object_class: ObjectClass,
@@ -588,6 +657,7 @@ __all__ = [
     "ALGORITHM_KEY_TYPES",
     "ATTRIBUTES",
     "CLASS_ATTRIBUTES",
+    "CERTIFICATE_DERIVED",
     "CERTIFICATE_VALUES",
     "CLASS_OBJECT_TYPES",
     "CURVE_PARAMS",
@@ -604,6 +674,7 @@ __all__ = [
     "AttributeSpec",
     "Kind",
     "check_template",
+    "default",
     "disk_encryption_tag_attribute",
     "kmip_attributes",
     "label_group",

@@ -179,7 +179,7 @@ def _stream(lib: Library, kind: str, op: CipherOperation, part: bytes, *, final:
         )
     else:
         request = cls(correlation_value=op.correlation, data=part, final_indicator=final or None, **extra)
-    response = lib.run(operation, request)
+    response = lib.run(operation, request, uid=op.uid)  # a continuation names no object: route by the key
     if op.correlation is None and not final:
         op.correlation = response.correlation_value
     data: bytes = response.data or b""

@@ -182,6 +182,11 @@ class Attribute(IntEnum):
     SERIAL_NUMBER = 0x082
     TRUSTED = 0x086
     CERTIFICATE_CATEGORY = 0x087
+    JAVA_MIDP_SECURITY_DOMAIN = 0x088
+    URL = 0x089
+    HASH_OF_SUBJECT_PUBLIC_KEY = 0x08A
+    HASH_OF_ISSUER_PUBLIC_KEY = 0x08B
+    NAME_HASH_ALGORITHM = 0x08C
     CHECK_VALUE = 0x090
     KEY_TYPE = 0x100
     SUBJECT = 0x101
@@ -428,9 +433,9 @@ __all__ = [
     "UNAVAILABLE_INFORMATION",
     "VENDOR_DEFINED",
     "Attribute",
+    "CertificateType",
     "InitializeFlag",
     "KDF_NULL",
-    "CertificateType",
     "KeyType",
     "MaskGenerationFunction",
     "Mechanism",

@@ -78,6 +78,10 @@ def initialize(lib: Library, args: InitializeArgs | None, *, own_logging: bool =
 def _reset(lib: Library) -> None:
     lib.sessions.clear()
     lib.session_objects.clear()
+    lib.in_memory.clear()
+    if lib.session_backend is not None:
+        lib.session_backend.close()
+        lib.session_backend = None
     lib.handles = HandleTable()
     lib.login = None
     lib.backend = None

@@ -37,19 +37,18 @@ from .attributes import (
 )
 from .constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
+from .imports import CURVE_BITS, EDWARDS_ALGORITHMS
 from .library import Library, ObjectView
 from .mechanisms import MECHANISMS, MechanismParameter, lookup, wrap_parameters
-from .objects import adopt, check_write, object_view
+from .objects import adopt, check_write, is_session_object, object_view
 from .operations import key_for
 from .sessions import Session, get_session
 
 A = Attribute
-_NAMED_CURVES = {
-    RecommendedCurve.P_256: 32,
-    RecommendedCurve.P_384: 48,
-    RecommendedCurve.P_521: 66,
-}
+#: Named curves of EC keys → the byte size of a coordinate (and of an ECDH secret).
+_NAMED_CURVES = {curve: (bits + 7) // 8 for curve, bits in CURVE_BITS.items()}
 _RSA_EXPONENT = b"\x01\x00\x01"
+_ED25519 = RecommendedCurve.CURVEED25519
 
 
 def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template: Iterable[tuple[int, bytes]]) -> int:
@@ -85,8 +84,11 @@ def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template
     if spec.object_type == ObjectType.SYMMETRIC_KEY:
         algorithm: CryptographicAlgorithm = KEY_TYPE_ALGORITHMS[spec.key_type]
         attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)
-    response = lib.run(Operation.CREATE, S.CreateRequest(object_type=spec.object_type, attributes=attrs))
-    return adopt(lib, session, str(response.unique_identifier), template)
+    in_memory = is_session_object(template)
+    response = lib.run(
+        Operation.CREATE, S.CreateRequest(object_type=spec.object_type, attributes=attrs), in_memory=in_memory
+    )
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
 # -- §5.18.2 C_GenerateKeyPair ---------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def generate_key_pair(
     raw_private: Iterable[tuple[int, bytes]],
 ) -> tuple[int, int]:
     """§5.18.2 C_GenerateKeyPair (RSA with CKA_MODULUS_BITS and exponent 65537; EC on P-256/384/521 named by
-    CKA_EC_PARAMS; Ed25519); returns (public handle, private handle)."""
+    CKA_EC_PARAMS; Ed25519 and Ed448); returns (public handle, private handle)."""
     session = get_session(lib, session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.GENERATE_KEY_PAIR)
     key_type = spec.key_type
@@ -136,13 +138,15 @@ def generate_key_pair(
                 raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
             curve = PARAMS_CURVES.get(params)
             if curve not in _NAMED_CURVES:
-                raise CkError(ReturnValue.CURVE_NOT_SUPPORTED, "P-256, P-384 and P-521 are supported")
+                raise CkError(ReturnValue.CURVE_NOT_SUPPORTED, "the curve is not supported")
             common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.EC)
             common.add(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS, S.CryptographicDomainParameters(recommended_curve=curve))
         else:
-            if params is not None and PARAMS_CURVES.get(params) != RecommendedCurve.CURVEED25519:
-                raise CkError(ReturnValue.CURVE_NOT_SUPPORTED, "Ed25519 is the supported Edwards curve")
-            common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.ED25519)
+            edwards_curve = PARAMS_CURVES.get(params) if params is not None else _ED25519
+            edwards = EDWARDS_ALGORITHMS.get(edwards_curve) if edwards_curve is not None else None
+            if edwards is None:
+                raise CkError(ReturnValue.CURVE_NOT_SUPPORTED, "Ed25519 and Ed448 are the supported Edwards curves")
+            common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, edwards)
     for template in (public, private):
         for attribute in GENERATION_PARAMETERS:
             template.pop(attribute, None)
@@ -158,12 +162,15 @@ def generate_key_pair(
             mask = int(attrs.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0))
             attrs.set(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask | CryptographicUsageMask.KEY_AGREEMENT)
         specific.append(attrs)
+    # A pair with one token half is made in the KMS; its session half is destroyed with the session.
+    in_memory = is_session_object(public) and is_session_object(private)
     try:
         response = lib.run(
             Operation.CREATE_KEY_PAIR,
             S.CreateKeyPairRequest(
                 common_attributes=common, private_key_attributes=specific[0], public_key_attributes=specific[1]
             ),
+            in_memory=in_memory,
         )
     except CkError as exc:
         # A KMS without this ML-DSA/ML-KEM parameter set (ML-KEM-512 is not in cryptography) says Feature Not
@@ -173,7 +180,10 @@ def generate_key_pair(
         raise
     private_uid = str(response.private_key_unique_identifier)
     public_uid = str(response.public_key_unique_identifier)
-    return adopt(lib, session, public_uid, public), adopt(lib, session, private_uid, private)
+    return (
+        adopt(lib, session, public_uid, public, in_memory=in_memory),
+        adopt(lib, session, private_uid, private, in_memory=in_memory),
+    )
 
 
 def _parameter_set(key_type: KeyType, public: dict[A, Any], private: dict[A, Any]) -> CryptographicAlgorithm:
@@ -236,6 +246,9 @@ def wrap_key(
         ),
         encoding_option=EncodingOption.NO_ENCODING,
     )
+    if (view.uid in lib.in_memory) != (wrapping.uid in lib.in_memory):
+        # Session objects held here and KMS objects are in two engines; neither can reach the other's key.
+        raise CkError(ReturnValue.KEY_NOT_WRAPPABLE, "wrap session keys with session keys, token keys with token keys")
     key_format = KeyFormatType.PKCS_8 if view.object_class is ObjectClass.PRIVATE_KEY else None
     try:
         response = lib.run(
@@ -327,15 +340,28 @@ def unwrap_key(
             key_wrapping_data=wrapping_data,
         )
         object_type, managed = ObjectType.SYMMETRIC_KEY, S.SymmetricKey(key_block=block)
+    in_memory = _placed_with(lib, unwrapping.uid, template)
     try:
         response = lib.run(
-            Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+            Operation.REGISTER,
+            S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed),
+            in_memory=in_memory,
         )
     except CkError as exc:
         if exc.rv in (ReturnValue.FUNCTION_FAILED, ReturnValue.ARGUMENTS_BAD):
             raise CkError(ReturnValue.WRAPPED_KEY_INVALID, exc.message) from None
         raise
-    return adopt(lib, session, str(response.unique_identifier), template)
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
+
+
+def _placed_with(lib: Library, uid: str, template: dict[Attribute, Any]) -> bool:
+    """Where a key made from the key ``uid`` goes (True: the session-object engine): where that key is, since
+    the KMS uses it there. A session object made from a token key is a KMS object destroyed with its session; a
+    token object cannot be made from a session object held here (CKR_TEMPLATE_INCONSISTENT)."""
+    in_memory = uid in lib.in_memory
+    if in_memory and not is_session_object(template):
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "a token object cannot be made from a session key")
+    return in_memory
 
 
 # -- §5.18.5 C_DeriveKey, and the 3.2 KEM functions ----------------------------------------------------------------
@@ -405,6 +431,7 @@ def derive_key(
         default_length=plan.default_length,
         too_long=plan.too_long,
     )
+    in_memory = _placed_with(lib, base.uid, template)
     response = lib.run(
         Operation.DERIVE_KEY,
         S.DeriveKeyRequest(
@@ -414,8 +441,9 @@ def derive_key(
             derivation_parameters=plan.parameters,
             attributes=attrs,
         ),
+        in_memory=in_memory,
     )
-    return adopt(lib, session, str(response.unique_identifier), template)
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
 #: ML-KEM ciphertext sizes by CKA_PARAMETER_SET (FIPS 203 Table 3); the shared secret is 32 bytes.
@@ -481,10 +509,13 @@ def encapsulate_key(
             cryptographic_length=length * 8,
         )
         managed = S.SymmetricKey(key_block=block)
+    in_memory = is_session_object(template)  # the shared secret is computed here: it goes where it is asked to
     registered = lib.run(
-        Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+        Operation.REGISTER,
+        S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed),
+        in_memory=in_memory,
     )
-    return ciphertext, adopt(lib, session, str(registered.unique_identifier), template)
+    return ciphertext, adopt(lib, session, str(registered.unique_identifier), template, in_memory=in_memory)
 
 
 def decapsulate_key(
@@ -506,6 +537,7 @@ def decapsulate_key(
     object_type, attrs, template, _length = _new_secret(
         lib, session, kind, raw_template, max_length=SHARED_SECRET_BYTES, default_length=SHARED_SECRET_BYTES
     )
+    in_memory = _placed_with(lib, view.uid, template)
     response = lib.run(
         Operation.DERIVE_KEY,
         S.DeriveKeyRequest(
@@ -515,8 +547,10 @@ def decapsulate_key(
             derivation_parameters=S.DerivationParameters(derivation_data=[ciphertext]),
             attributes=attrs,
         ),
+        uid=view.uid,
+        in_memory=in_memory,
     )
-    return adopt(lib, session, str(response.unique_identifier), template)
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
 __all__ = [

@@ -145,6 +145,12 @@ class Library:
     identity: Identity = field(default_factory=lambda: Identity("admin"))
     #: Session objects (CKA_TOKEN false) -> the session that created them; destroyed with it (§4.4).
     session_objects: dict[str, int] = field(default_factory=dict)
+    #: The session objects held by ``session_backend`` (the rest of them, halves of pairs or keys made from token
+    #: keys, are KMS objects destroyed with their session).
+    in_memory: set[str] = field(default_factory=set)
+    #: The engine over an in-memory store that holds session objects: they never reach the KMS's store and
+    #: vanish with their session, C_CloseAllSessions, C_Finalize or the process. Opened on first use.
+    session_backend: Backend | None = None
 
     def require_initialized(self) -> None:
         """CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize, after C_Finalize, and in a forked child until it
@@ -152,11 +158,27 @@ class Library:
         if not self.initialized or self.pid != _PROCESS[0]:
             raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
 
-    def run(self, operation: Operation, payload: Struct) -> Any:
-        """One KMIP operation as the current identity; KMIP failures become ``CkError`` through the CKR table."""
+    def memory_backend(self) -> Backend:
+        """The engine holding this application's session objects (``session_backend``), opened on first use."""
+        if self.session_backend is None:
+            from .memory_backend import MemoryBackend
+
+            self.session_backend = MemoryBackend()
+        return self.session_backend
+
+    def run(self, operation: Operation, payload: Struct, *, uid: str | None = None, in_memory: bool = False) -> Any:
+        """One KMIP operation as the current identity; KMIP failures become ``CkError`` through the CKR table.
+        It goes to the session-object engine when ``in_memory`` (a new session object) or when the object it
+        names (``uid``, else the payload's Unique Identifier) is held there; to the KMS otherwise."""
         backend = self.backend
         if backend is None:
             raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
+        if in_memory:
+            backend = self.memory_backend()
+        elif self.in_memory:
+            named = uid or getattr(payload, "unique_identifier", None)
+            if isinstance(named, str) and named in self.in_memory:
+                backend = self.memory_backend()
         try:
             return backend.run(operation, payload, self.identity)
         except KmipError as exc:
@@ -164,6 +186,14 @@ class Library:
             if log.isEnabledFor(logging.INFO):
                 log.info("KMIP %s failed: %s (%s) -> %s", operation.name, exc.reason.name, exc.message, rv.name)
             raise CkError(rv, exc.message) from None
+
+    def locate(self, payload: Struct) -> list[str]:
+        """Locate in the KMS and among the session objects held here (their uids, in that order)."""
+        found = [str(uid) for uid in self.run(Operation.LOCATE, payload).unique_identifier]
+        if self.in_memory:
+            located = self.run(Operation.LOCATE, payload, in_memory=True).unique_identifier
+            found += [str(uid) for uid in located if str(uid) in self.in_memory]
+        return found
 
     def view(self, uid: str) -> ObjectView | None:
         """The object's PKCS#11 view (cached); None if it is gone or of a type the provider does not present."""
@@ -185,6 +215,11 @@ class Library:
         if presented is None:
             return None
         view = ObjectView(uid, presented[0], presented[1], time.monotonic(), presented[2], presented[3])
+        if view.object_class is ObjectClass.CERTIFICATE and not view.pkcs11_made and view.public_uid is not None:
+            # A KMS certificate of a key made through PKCS#11 pairs with it by that key's CKA_ID.
+            key = self.view(view.public_uid)
+            if key is not None and key.pkcs11_made and key.values.get(Attribute.ID):
+                view.values[Attribute.ID] = key.values[Attribute.ID]
         self.cache.put(view)
         return view
 

@@ -31,14 +31,16 @@ from kms_backend.kmip._registry_data import (
 )
 from kms_backend.kmip.schema import Attributes
 
+from . import imports
 from .attributes import (
     ATTRIBUTES,
-    CERTIFICATE_VALUES,
+    CERTIFICATE_DERIVED,
     CLASS_ATTRIBUTES,
     CLASS_OBJECT_TYPES,
     KEY_TYPE_ALGORITHMS,
     PARAMS_CURVES,
     check_template,
+    default,
     disk_encryption_tag_attribute,
     kmip_attributes,
     label_group,
@@ -50,7 +52,6 @@ from .attributes import (
 from .constants import (
     UNAVAILABLE_INFORMATION,
     Attribute,
-    CertificateType,
     KeyType,
     ObjectClass,
     ReturnValue,
@@ -65,18 +66,28 @@ A = Attribute
 
 
 # -- helpers shared with keys.py -------------------------------------------------------------------------------------
-def check_write(lib: Library, session: Session, template: dict[Attribute, Any]) -> None:
+def check_write(
+    lib: Library, session: Session, template: dict[Attribute, Any], object_class: ObjectClass = ObjectClass.SECRET_KEY
+) -> None:
     """§5.7.1: token objects need a R/W session; private objects a logged-in user."""
-    if template.get(A.TOKEN, ATTRIBUTES[A.TOKEN].default) and not session.read_write:
+    if template.get(A.TOKEN, default(A.TOKEN, object_class)) and not session.read_write:
         raise CkError(ReturnValue.SESSION_READ_ONLY)
-    if template.get(A.PRIVATE, ATTRIBUTES[A.PRIVATE].default) and lib.login != UserType.USER:
+    if template.get(A.PRIVATE, default(A.PRIVATE, object_class)) and lib.login != UserType.USER:
         raise CkError(ReturnValue.USER_NOT_LOGGED_IN, "private objects need a logged-in user")
 
 
-def adopt(lib: Library, session: Session, uid: str, template: dict[Attribute, Any]) -> int:
-    """Register a new object's handle (and its session, for a session object); returns the handle."""
-    if not template.get(A.TOKEN, ATTRIBUTES[A.TOKEN].default):
+def is_session_object(template: dict[Attribute, Any]) -> bool:
+    """§4.4: CKA_TOKEN defaults to false: an object is a session object unless the template says otherwise."""
+    return not template.get(A.TOKEN, default(A.TOKEN, ObjectClass.DATA))
+
+
+def adopt(lib: Library, session: Session, uid: str, template: dict[Attribute, Any], *, in_memory: bool) -> int:
+    """Register a new object's handle (and its session, for a session object; ``in_memory`` when the
+    session-object engine holds it); returns the handle."""
+    if is_session_object(template):
         lib.session_objects[uid] = session.handle
+        if in_memory:
+            lib.in_memory.add(uid)
     lib.cache.drop(uid)
     if lib.view(uid) is None:
         raise CkError(ReturnValue.GENERAL_ERROR, "the new object cannot be read back")
@@ -103,10 +114,12 @@ def create_object(lib: Library, session_handle: int, raw_template: Iterable[tupl
         object_class = ObjectClass(template[A.CLASS])
     except ValueError:
         raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "unknown CKA_CLASS") from None
-    if object_class not in (ObjectClass.SECRET_KEY, ObjectClass.DATA):
+    if object_class not in CREATABLE:
         raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"C_CreateObject cannot create {object_class.name} objects")
     check_template(template, object_class)
-    check_write(lib, session, template)
+    check_write(lib, session, template, object_class)
+    if object_class in (ObjectClass.CERTIFICATE, ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY):
+        return _create_imported(lib, session, object_class, template)
     attrs = kmip_attributes(object_class, template, int(time.time()))
     value = template.get(A.VALUE, b"")
     managed: Any
@@ -120,10 +133,47 @@ def create_object(lib: Library, session_handle: int, raw_template: Iterable[tupl
         if given_len is not None and given_len != len(value):
             raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match CKA_VALUE")
         object_type, managed = secret_key_object(template[A.KEY_TYPE], value)
+    in_memory = is_session_object(template)
     response = lib.run(
-        Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+        Operation.REGISTER,
+        S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed),
+        in_memory=in_memory,
     )
-    return adopt(lib, session, str(response.unique_identifier), template)
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
+
+
+#: Classes C_CreateObject makes.
+CREATABLE = frozenset(
+    {ObjectClass.SECRET_KEY, ObjectClass.DATA, ObjectClass.CERTIFICATE, ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY}
+)
+
+
+def _create_imported(lib: Library, session: Session, object_class: ObjectClass, template: dict[Attribute, Any]) -> int:
+    """C_CreateObject of a certificate or a key pair half (``imports``): Register, with the algorithm, length and
+    curve the material determines; the material itself is not kept as attributes."""
+    if object_class is ObjectClass.CERTIFICATE and template.get(A.TRUSTED) and lib.login != UserType.SO:
+        raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "only the SO marks a certificate trusted (§4.6.1)")
+    made = imports.imported(object_class, template)
+    stored = {a: v for a, v in template.items() if a not in imports.KEY_MATERIAL}
+    attrs = kmip_attributes(object_class, stored, int(time.time()))
+    if made.algorithm is not None:
+        attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, made.algorithm)
+    if made.length is not None:
+        attrs.add(Tag.CRYPTOGRAPHIC_LENGTH, made.length)
+    if made.curve is not None:
+        attrs.add(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS, S.CryptographicDomainParameters(recommended_curve=made.curve))
+    in_memory = is_session_object(template)
+    try:
+        response = lib.run(
+            Operation.REGISTER,
+            S.RegisterRequest(object_type=made.object_type, attributes=attrs, managed_object=made.managed),
+            in_memory=in_memory,
+        )
+    except CkError as exc:
+        if exc.rv in (ReturnValue.ARGUMENTS_BAD, ReturnValue.FUNCTION_FAILED):
+            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, exc.message) from None
+        raise
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
 def secret_key_object(key_type: int, value: bytes) -> tuple[ObjectType, Any]:
@@ -179,6 +229,7 @@ def destroy_uid(lib: Library, uid: str) -> None:
     lib.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
     lib.cache.drop(uid)
     lib.session_objects.pop(uid, None)
+    lib.in_memory.discard(uid)
     lib.handles.forget(uid)
 
 
@@ -219,14 +270,14 @@ def get_attribute_value(
             rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
             out.append((UNAVAILABLE_INFORMATION, None))
             continue
-        if attribute is A.VALUE:
-            value = secret_value(lib, view)
+        if ATTRIBUTES[attribute].storage == "value":
+            value = secret_value(lib, view) if attribute is A.VALUE else private_values(lib, view).get(attribute)
             if value is None:
                 rv = ReturnValue.ATTRIBUTE_SENSITIVE
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
             raw = value
-        elif _read_from_material(attribute, view):
+        elif attribute not in view.values and derived(view, attribute):
             public = public_values(lib, view)
             if attribute not in public:  # e.g. CKA_MODULUS of an EC key (§4.8: attributes depend on the key type)
                 rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
@@ -245,19 +296,52 @@ def get_attribute_value(
     return rv, out
 
 
-def _read_from_material(attribute: Attribute, view: ObjectView) -> bool:
-    """Whether the attribute comes from the public key or certificate itself (public_values), not the view."""
-    if attribute in view.values:
-        return False
-    return ATTRIBUTES[attribute].storage == "public" or (
-        view.object_class is ObjectClass.CERTIFICATE and attribute in CERTIFICATE_VALUES
-    )
+def derived(view: ObjectView, attribute: Attribute) -> bool:
+    """Whether ``attribute`` of the object is read from its key or certificate rather than kept in the view."""
+    if view.object_class is ObjectClass.CERTIFICATE:
+        return attribute in CERTIFICATE_DERIVED
+    return ATTRIBUTES[attribute].storage == "public"
+
+
+def _readable(view: ObjectView) -> bool:
+    return not view.values.get(A.SENSITIVE) and bool(view.values.get(A.EXTRACTABLE))
+
+
+def private_values(lib: Library, view: ObjectView) -> dict[Attribute, bytes]:
+    """The private values of a key pair's private key (RSA CRT values, the EC or Edwards private value), empty
+    when they may not leave the token (§4.9: sensitive or unextractable)."""
+    if view.object_class is not ObjectClass.PRIVATE_KEY or not _readable(view):
+        return {}
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid, key_format_type=KeyFormatType.PKCS_8))
+    key = serialization.load_der_private_key(bytes(response.managed_object.key_block.key_value.key_material), None)
+
+    def big(n: int) -> bytes:
+        return n.to_bytes((n.bit_length() + 7) // 8 or 1, "big")
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        n = key.private_numbers()
+        values = (n.d, n.p, n.q, n.dmp1, n.dmq1, n.iqmp)
+        names = (A.PRIVATE_EXPONENT, A.PRIME_1, A.PRIME_2, A.EXPONENT_1, A.EXPONENT_2, A.COEFFICIENT)
+        return {name: big(v) for name, v in zip(names, values, strict=True)}
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return {A.VALUE: key.private_numbers().private_value.to_bytes((key.curve.key_size + 7) // 8, "big")}
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return {A.VALUE: key.private_bytes_raw()}
+    return {}
 
 
 def secret_value(lib: Library, view: ObjectView) -> bytes | None:
     """CKA_VALUE, or None when it may not leave the token (§4.9: sensitive or unextractable keys)."""
-    if view.object_class in (ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY):
+    if view.object_class is ObjectClass.PUBLIC_KEY:
         return None
+    if view.object_class is ObjectClass.PRIVATE_KEY:
+        return private_values(lib, view).get(A.VALUE)
+    if view.object_class is ObjectClass.CERTIFICATE:
+        response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid))
+        return bytes(response.managed_object.certificate_value)
     if view.object_class is ObjectClass.SECRET_KEY and (
         view.values.get(A.SENSITIVE) or not view.values.get(A.EXTRACTABLE)
     ):
@@ -338,8 +422,7 @@ def find_objects_init(lib: Library, session_handle: int, raw_template: Iterable[
     for alternative in alternatives:
         uids: dict[str, None] = {}
         for query in _locate_filters(alternative):
-            located = lib.run(Operation.LOCATE, S.LocateRequest(attributes=query))
-            uids.update(dict.fromkeys(str(uid) for uid in located.unique_identifier))
+            uids.update(dict.fromkeys(lib.locate(S.LocateRequest(attributes=query))))
         for uid in uids:
             view = lib.view(uid)
             if view is None or not lib.visible(view) or not _matches(lib, view, alternative):
@@ -394,8 +477,11 @@ def _matches(lib: Library, view: ObjectView, template: dict[Attribute, Any]) -> 
         if attribute is A.VALUE:
             if secret_value(lib, view) != wanted:
                 return False
-        elif _read_from_material(attribute, view):
-            if view.public_uid is None or public_values(lib, view).get(attribute, _MISSING) != wanted:
+        elif ATTRIBUTES[attribute].storage == "value":
+            if private_values(lib, view).get(attribute, _MISSING) != wanted:
+                return False
+        elif attribute not in view.values and derived(view, attribute):
+            if public_values(lib, view).get(attribute, _MISSING) != wanted:
                 return False
         elif view.values.get(attribute, _MISSING) != wanted:
             return False
@@ -439,10 +525,14 @@ def public_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
         return view.public_values
     values: dict[Attribute, Any] = {}
     if view.object_class is ObjectClass.CERTIFICATE:
-        values = _certificate_values(lib, view)
-    elif view.public_uid is not None:
+        certificate = secret_value(lib, view)
+        if certificate is not None:
+            values.update(imports.certificate_values(certificate))
+        view.public_values = values
+        return values
+    if view.public_uid is not None:
         from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+        from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
         response = lib.run(
             Operation.GET, S.GetRequest(unique_identifier=view.public_uid, key_format_type=KeyFormatType.X_509)
@@ -457,38 +547,11 @@ def public_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
         elif isinstance(key, ec.EllipticCurvePublicKey):
             point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
             values[A.EC_POINT] = _der_octet_string(point)
-        elif isinstance(key, ed25519.Ed25519PublicKey):
+        elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
             values[A.EC_POINT] = _der_octet_string(key.public_bytes_raw())
         values.update({a: v for a, v in view.values.items() if ATTRIBUTES[a].storage == "public"})
     view.public_values = values
     return values
-
-
-def _certificate_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
-    """CKA_SUBJECT, CKA_ISSUER (DER names) and CKA_SERIAL_NUMBER (DER INTEGER) of an X.509 certificate (§4.6.3)."""
-    from cryptography import x509
-
-    der = secret_value(lib, view)
-    if der is None or view.values.get(A.CERTIFICATE_TYPE) != CertificateType.X_509:
-        return {}
-    try:
-        certificate = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return {}  # a certificate the KMS holds but cannot parse: its value is still readable
-    serial = certificate.serial_number
-    length = serial.bit_length() // 8 + 1  # DER INTEGER: two's complement, a leading zero when the top bit is set
-    return {
-        A.SUBJECT: certificate.subject.public_bytes(),
-        A.ISSUER: certificate.issuer.public_bytes(),
-        A.SERIAL_NUMBER: b"\x02" + _der_length(length) + serial.to_bytes(length, "big", signed=True),
-    }
-
-
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(size)]) + size
 
 
 # -- §5.7.2 C_CopyObject ---------------------------------------------------------------------------------------------
@@ -536,17 +599,27 @@ def copy_object(
             storable[attribute] = view.values[attribute]
     template = storable | changes
     check_write(lib, session, template)
-    managed, object_type, kek = _read_for_copy(lib, view)
+    # The copy is made where its original is: a session object held here cannot become a KMS object.
+    in_memory = view.uid in lib.in_memory
+    if in_memory and not is_session_object(template):
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "a session object cannot be copied to a token object")
+    managed, object_type, kek = _read_for_copy(lib, view, in_memory)
     try:
-        uid = _register_copy(lib, view, template, managed, object_type)
+        uid = _register_copy(lib, view, template, managed, object_type, in_memory=in_memory)
     finally:
         if kek is not None:
             destroy_uid(lib, kek)
-    return adopt(lib, session, uid, template)
+    return adopt(lib, session, uid, template, in_memory=in_memory)
 
 
 def _register_copy(
-    lib: Library, view: ObjectView, template: dict[Attribute, Any], managed: Any, object_type: ObjectType
+    lib: Library,
+    view: ObjectView,
+    template: dict[Attribute, Any],
+    managed: Any,
+    object_type: ObjectType,
+    *,
+    in_memory: bool,
 ) -> str:
     attrs = kmip_attributes(view.object_class, template, int(time.time()))
     for attribute in (A.LOCAL, A.KEY_GEN_MECHANISM):
@@ -558,12 +631,14 @@ def _register_copy(
     if view.object_class is ObjectClass.PRIVATE_KEY and view.public_uid is not None:
         attrs.add(Tag.LINK, S.Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=view.public_uid))
     response = lib.run(
-        Operation.REGISTER, S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed)
+        Operation.REGISTER,
+        S.RegisterRequest(object_type=object_type, attributes=attrs, managed_object=managed),
+        in_memory=in_memory,
     )
     return str(response.unique_identifier)
 
 
-def _read_for_copy(lib: Library, view: ObjectView) -> tuple[Any, ObjectType, str | None]:
+def _read_for_copy(lib: Library, view: ObjectView, in_memory: bool) -> tuple[Any, ObjectType, str | None]:
     """The object as Register takes it: plain, or wrapped under a one-time transport key when sensitive."""
     if view.object_class is ObjectClass.DATA or not view.values.get(A.SENSITIVE, False):
         response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid))
@@ -581,9 +656,13 @@ def _read_for_copy(lib: Library, view: ObjectView) -> tuple[Any, ObjectType, str
     kek_attrs.add(Tag.OBJECT_GROUP, _COPY_KEK_LABEL)
     kek = str(
         lib.run(
-            Operation.CREATE, S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=kek_attrs)
+            Operation.CREATE,
+            S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=kek_attrs),
+            in_memory=in_memory,
         ).unique_identifier
     )
+    if in_memory:
+        lib.in_memory.add(kek)  # so that its Get and Destroy go where it is
     try:
         spec = S.KeyWrappingSpecification(
             wrapping_method=WrappingMethod.ENCRYPT,
@@ -604,7 +683,9 @@ __all__ = [
     "adopt",
     "check_write",
     "copy_object",
+    "CREATABLE",
     "create_object",
+    "derived",
     "destroy_object",
     "destroy_uid",
     "find_objects",
@@ -612,7 +693,9 @@ __all__ = [
     "find_objects_init",
     "get_attribute_value",
     "get_object_size",
+    "is_session_object",
     "object_view",
+    "private_values",
     "public_values",
     "secret_key_object",
     "secret_value",

@@ -29,6 +29,7 @@ from kms_backend.kmip.errors import KmipError
 from .attributes import PARAMS_CURVES
 from .constants import UNAVAILABLE_INFORMATION, Attribute, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
+from .imports import CURVE_BITS
 from .library import Library
 from .mechanisms import HASHES, MechanismParameter, SignaturePlan, lookup, signature_plan
 from .operations import Operation, active, deliver, finished, kept, key_for, start
@@ -44,7 +45,7 @@ DIGEST_INFO_PREFIXES: dict[bytes, str] = {
     prefix: name for name, algorithm in HASHES.items() if (prefix := crypto.DIGEST_INFO_PREFIXES.get(algorithm))
 }
 _DIGEST_SIZES = {20: "sha1", 28: "sha224", 32: "sha256", 48: "sha384", 64: "sha512"}
-_CURVE_BITS = {RecommendedCurve.P_256: 256, RecommendedCurve.P_384: 384, RecommendedCurve.P_521: 521}
+_CURVE_BITS = CURVE_BITS
 
 
 @dataclass(slots=True)
@@ -73,7 +74,7 @@ def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, param
     if plan.ecdsa:
         curve = PARAMS_CURVES.get(view.values.get(Attribute.EC_PARAMS, b""))
         if curve not in _CURVE_BITS:
-            raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDSA needs a P-256, P-384 or P-521 key")
+            raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDSA needs a key on a named prime curve")
     hasher = hashlib.new(plan.hash_name) if plan.hash_name else None
     session.operations[kind] = SignatureOperation(view.uid, view, plan=plan, hasher=hasher, curve=curve)
 

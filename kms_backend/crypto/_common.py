@@ -72,6 +72,7 @@ HMAC_HASHES: dict[CryptographicAlgorithm, HashingAlgorithm] = {
 
 #: Short-Weierstrass curves this layer generates and imports (KMIP 2.1 §11.45 → SEC 2 / RFC 5639 curves).
 WEIERSTRASS_CURVES: dict[RecommendedCurve, type[ec.EllipticCurve]] = {
+    RecommendedCurve.P_192: ec.SECP192R1,  # refused in approved-only mode (crypto._approved)
     RecommendedCurve.P_224: ec.SECP224R1,
     RecommendedCurve.P_256: ec.SECP256R1,
     RecommendedCurve.P_384: ec.SECP384R1,

@@ -25,7 +25,7 @@ from ._base import (
 )
 from ._table import FAMILIES, MECHANISMS, PARAMETER_LAYOUTS, cipher_plan, lookup, signature_plan, wrap_parameters
 from .aes import CtrParams, GcmParams
-from .ec import Ecdh1Params
+from .ec import Ecdh1Params, EddsaParams
 from .hmac import HMAC_ALGORITHMS
 from .rsa import OaepParams, PssParams, oaep_parameters
 
@@ -42,6 +42,7 @@ __all__ = [
     "CipherPlan",
     "CtrParams",
     "Ecdh1Params",
+    "EddsaParams",
     "GcmParams",
     "MacGeneralParams",
     "MechanismParameter",

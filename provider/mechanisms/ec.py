@@ -5,8 +5,8 @@
 | EC_KEY_PAIR_GEN          | Create Key Pair, EC, Recommended Curve from CKA_EC_PARAMS (P-256/384/521)           |
 | ECDSA, ECDSA_SHA*        | Sign/Signature Verify of Digested Data (DER ⇄ raw r‖s in the provider)              |
 | ECDH1_DERIVE             | Derive Key, Asymmetric Key, Derivation Data = the peer's point (CKD_NULL)           |
-| EC_EDWARDS_KEY_PAIR_GEN  | Create Key Pair, Ed25519                                                            |
-| EDDSA                    | Sign/Signature Verify of Data, Ed25519                                              |
+| EC_EDWARDS_KEY_PAIR_GEN  | Create Key Pair, Ed25519 or Ed448 (CKA_EC_PARAMS)                                   |
+| EDDSA                    | Sign/Signature Verify of Data, Ed25519/Ed448 (PureEdDSA: no pre-hash, no context)   |
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from kms_backend.kmip import _schema_data as S
-from kms_backend.kmip._registry_data import CryptographicAlgorithm, DerivationMethod, RecommendedCurve
+from kms_backend.kmip._registry_data import CryptographicAlgorithm, DerivationMethod
 
 from ..attributes import PARAMS_CURVES
 from ..constants import KDF_NULL, Attribute, KeyType, Mechanism, MechanismFlag, ReturnValue
 from ..errors import CkError
+from ..imports import CURVE_BITS
 from ._base import (
     HASHES,
     SIGN,
+    CField,
     CStruct,
     DerivePlan,
     MechanismParameter,
@@ -60,8 +62,26 @@ ECDH1_DERIVE_PARAMS = CStruct(
     pointer("pPublicData", "ulPublicDataLen", "public_data"),
 )
 
+
+@dataclass(frozen=True, slots=True)
+class EddsaParams(StructParameter):
+    """CK_EDDSA_PARAMS (§2.3.14): the pre-hash flag and the context."""
+
+    prehash: int
+    context: bytes
+
+
+EDDSA_PARAMS = CStruct(
+    "CK_EDDSA_PARAMS",
+    EddsaParams,
+    CField("phFlag", "CK_BBOOL", "B", "prehash"),
+    ulong("ulContextDataLen"),
+    pointer("pContextData", "ulContextDataLen", "context"),
+)
+
 _EC_PARAMETERS = S.CryptographicParameters(cryptographic_algorithm=CryptographicAlgorithm.EC)
-_ED25519 = SignaturePlan(S.CryptographicParameters(cryptographic_algorithm=CryptographicAlgorithm.ED25519))
+#: No algorithm named: the key's own (Ed25519 or Ed448) signs.
+_EDDSA = SignaturePlan(S.CryptographicParameters())
 
 
 def _ecdsa_plan(kind: Mechanism, hash_name: str | None) -> SignaturePlanner:
@@ -82,12 +102,17 @@ def _ecdsa_plan(kind: Mechanism, hash_name: str | None) -> SignaturePlanner:
 
 
 def _eddsa(parameter: MechanismParameter) -> SignaturePlan:
-    no_parameter(M.EDDSA, parameter, ": only Ed25519 without context (no CK_EDDSA_PARAMS) is supported")
-    return _ED25519
+    """PureEdDSA: no parameter (Ed25519), or CK_EDDSA_PARAMS without pre-hash and context (Ed448 needs one)."""
+    if isinstance(parameter, EddsaParams):
+        if parameter.prehash or parameter.context:
+            raise invalid("only PureEdDSA without a context is supported (phFlag false, no context data)")
+        return _EDDSA
+    no_parameter(M.EDDSA, parameter, ": CK_EDDSA_PARAMS or none")
+    return _EDDSA
 
 
 #: The coordinate size in bytes of the curves ECDH derives on.
-COORDINATE_BYTES = {RecommendedCurve.P_256: 32, RecommendedCurve.P_384: 48, RecommendedCurve.P_521: 66}
+COORDINATE_BYTES = {curve: (bits + 7) // 8 for curve, bits in CURVE_BITS.items()}
 
 
 def _peer_point(data: bytes, coordinate: int) -> bytes:
@@ -111,7 +136,7 @@ def _ecdh(parameter: MechanismParameter, base: Mapping[Attribute, Any]) -> Deriv
     curve = PARAMS_CURVES.get(base.get(Attribute.EC_PARAMS, b""))
     coordinate = COORDINATE_BYTES.get(curve) if curve is not None else None
     if coordinate is None:
-        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDH needs a P-256, P-384 or P-521 key")
+        raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDH needs a key on a named prime curve")
     point = _peer_point(parameter.public_data, coordinate)
     derivation = S.DerivationParameters(derivation_data=[point])
     return DerivePlan(DerivationMethod.ASYMMETRIC_KEY, derivation, max_length=coordinate, default_length=coordinate)
@@ -123,12 +148,12 @@ _EC_FLAGS = F.EC_F_P | F.EC_NAMEDCURVE | F.EC_UNCOMPRESS
 
 def _ecdsa(kind: Mechanism, hash_name: str | None = None) -> MechanismSpec:
     return MechanismSpec(
-        256, 521, SIGN | _EC_FLAGS, key_types=_KEYS, hash_name=hash_name, signature=_ecdsa_plan(kind, hash_name)
+        192, 521, SIGN | _EC_FLAGS, key_types=_KEYS, hash_name=hash_name, signature=_ecdsa_plan(kind, hash_name)
     )
 
 
 MECHANISMS: dict[Mechanism, MechanismSpec] = {
-    M.EC_KEY_PAIR_GEN: MechanismSpec(256, 521, F.GENERATE_KEY_PAIR | _EC_FLAGS, KeyType.EC),
+    M.EC_KEY_PAIR_GEN: MechanismSpec(192, 521, F.GENERATE_KEY_PAIR | _EC_FLAGS, KeyType.EC),
     M.ECDSA: _ecdsa(M.ECDSA),
     M.ECDSA_SHA1: _ecdsa(M.ECDSA_SHA1, "sha1"),
     M.ECDSA_SHA224: _ecdsa(M.ECDSA_SHA224, "sha224"),
@@ -136,10 +161,12 @@ MECHANISMS: dict[Mechanism, MechanismSpec] = {
     M.ECDSA_SHA384: _ecdsa(M.ECDSA_SHA384, "sha384"),
     M.ECDSA_SHA512: _ecdsa(M.ECDSA_SHA512, "sha512"),
     M.ECDH1_DERIVE: MechanismSpec(
-        256, 521, F.DERIVE | _EC_FLAGS, key_types=_KEYS, parameter=(ECDH1_DERIVE_PARAMS,), derive=_ecdh
+        192, 521, F.DERIVE | _EC_FLAGS, key_types=_KEYS, parameter=(ECDH1_DERIVE_PARAMS,), derive=_ecdh
     ),
-    M.EC_EDWARDS_KEY_PAIR_GEN: MechanismSpec(255, 255, F.GENERATE_KEY_PAIR, KeyType.EC_EDWARDS),
-    M.EDDSA: MechanismSpec(255, 255, SIGN, key_types=frozenset({KeyType.EC_EDWARDS}), signature=_eddsa),
+    M.EC_EDWARDS_KEY_PAIR_GEN: MechanismSpec(255, 448, F.GENERATE_KEY_PAIR, KeyType.EC_EDWARDS),
+    M.EDDSA: MechanismSpec(
+        255, 448, SIGN, key_types=frozenset({KeyType.EC_EDWARDS}), parameter=(EDDSA_PARAMS,), signature=_eddsa
+    ),
 }
 
-__all__ = ["COORDINATE_BYTES", "ECDH1_DERIVE_PARAMS", "MECHANISMS", "Ecdh1Params"]
+__all__ = ["COORDINATE_BYTES", "ECDH1_DERIVE_PARAMS", "EDDSA_PARAMS", "MECHANISMS", "EddsaParams", "Ecdh1Params"]

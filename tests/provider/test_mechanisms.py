@@ -23,6 +23,7 @@ PREAMBLE = """
 #include <stddef.h>
 #include <stdio.h>
 typedef unsigned char CK_BYTE;
+typedef CK_BYTE CK_BBOOL;
 typedef unsigned long CK_ULONG;
 typedef CK_BYTE *CK_BYTE_PTR;
 typedef void *CK_VOID_PTR;
