@@ -29,6 +29,7 @@ from kms_backend.kmip._registry_data import (
     Tag,
     WrappingMethod,
 )
+from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes
 
 from . import imports
@@ -156,6 +157,11 @@ def _create_imported(lib: Library, session: Session, object_class: ObjectClass, 
     made = imports.imported(object_class, template)
     stored = {a: v for a, v in template.items() if a not in imports.KEY_MATERIAL}
     attrs = kmip_attributes(object_class, stored, int(time.time()))
+    if object_class is ObjectClass.PRIVATE_KEY:
+        # No public key object comes with it: CKA_MODULUS, CKA_PUBLIC_EXPONENT or CKA_EC_POINT are kept with it
+        # (Java's keystore reads them from the private key).
+        for attribute, value in _public_of_private(made.managed).items():
+            attrs.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
     if made.algorithm is not None:
         attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, made.algorithm)
     if made.length is not None:
@@ -599,10 +605,16 @@ def copy_object(
             storable[attribute] = view.values[attribute]
     template = storable | changes
     check_write(lib, session, template)
-    # The copy is made where its original is: a session object held here cannot become a KMS object.
     in_memory = view.uid in lib.in_memory
     if in_memory and not is_session_object(template):
-        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "a session object cannot be copied to a token object")
+        # A session object held here becomes a KMS object (Java's keystore stores generated keys this way): the
+        # material moves from this process's engine to the KMS, as C_CreateObject would send it.
+        object_type, managed = _session_material(lib, view.uid)
+        # Its public half stays here: the values read from it (CKA_MODULUS, CKA_EC_POINT...) go with the copy.
+        public = _public_of_private(managed) if view.object_class is ObjectClass.PRIVATE_KEY else {}
+        uid = _register_copy(lib, view, template, managed, object_type, in_memory=False, public=public)
+        return adopt(lib, session, uid, template, in_memory=False)
+    # Otherwise the copy is made where its original is.
     managed, object_type, kek = _read_for_copy(lib, view, in_memory)
     try:
         uid = _register_copy(lib, view, template, managed, object_type, in_memory=in_memory)
@@ -610,6 +622,47 @@ def copy_object(
         if kek is not None:
             destroy_uid(lib, kek)
     return adopt(lib, session, uid, template, in_memory=in_memory)
+
+
+def _public_of_private(managed: Any) -> dict[Attribute, Any]:
+    """CKA_MODULUS and CKA_PUBLIC_EXPONENT, or CKA_EC_POINT, of a private key's DER material (PKCS#8, PKCS#1,
+    SEC1); empty for any other form."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    material = getattr(getattr(getattr(managed, "key_block", None), "key_value", None), "key_material", None)
+    if not isinstance(material, bytes | bytearray):
+        return {}
+    try:
+        key = serialization.load_der_private_key(bytes(material), None)
+    except (ValueError, TypeError):
+        return {}
+    public = key.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        numbers = public.public_numbers()
+        return {
+            A.MODULUS: numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big"),
+            A.PUBLIC_EXPONENT: numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big"),
+        }
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        point = public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return {A.EC_POINT: _der_octet_string(point)}
+    if isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return {A.EC_POINT: _der_octet_string(public.public_bytes_raw())}
+    return {}
+
+
+def _session_material(lib: Library, uid: str) -> tuple[ObjectType, Any]:
+    from .memory_backend import MemoryBackend
+
+    backend = lib.memory_backend()
+    if not isinstance(backend, MemoryBackend):
+        raise CkError(ReturnValue.GENERAL_ERROR, "session objects are not held by a memory engine")
+    try:
+        object_type, managed = backend.material(uid)
+    except KmipError:
+        raise CkError(ReturnValue.OBJECT_HANDLE_INVALID) from None
+    return object_type, managed
 
 
 def _register_copy(
@@ -620,15 +673,23 @@ def _register_copy(
     object_type: ObjectType,
     *,
     in_memory: bool,
+    public: dict[Attribute, Any] | None = None,
 ) -> str:
     attrs = kmip_attributes(view.object_class, template, int(time.time()))
+    for attribute, value in (public or {}).items():
+        attrs.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
     for attribute in (A.LOCAL, A.KEY_GEN_MECHANISM):
         if attribute in view.values:
             attrs.add(Tag.ATTRIBUTE, vendor_attribute(attribute, view.values[attribute]))
     curve = PARAMS_CURVES.get(view.values.get(A.EC_PARAMS, b""))
     if curve is not None:
         attrs.add(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS, S.CryptographicDomainParameters(recommended_curve=curve))
-    if view.object_class is ObjectClass.PRIVATE_KEY and view.public_uid is not None:
+    # The link to the public key only where that key is (a promoted session key's public half stays here).
+    if (
+        view.object_class is ObjectClass.PRIVATE_KEY
+        and view.public_uid is not None
+        and (view.public_uid in lib.in_memory) == in_memory
+    ):
         attrs.add(Tag.LINK, S.Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=view.public_uid))
     response = lib.run(
         Operation.REGISTER,

@@ -17,11 +17,12 @@ from kms_backend.kmip.schema import Attributes
 from kms_backend.store.base import LocateQuery
 from provider import keys, objects, sessions, signatures
 from provider.attributes import CURVE_PARAMS
-from provider.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass, ReturnValue
+from provider.constants import Attribute, CertificateType, KeyType, Mechanism, ObjectClass, ReturnValue, UserType
 from provider.library import Library
 from provider.mechanisms import Ecdh1Params, EddsaParams
 from provider.slots import SLOT_ID
 
+from .conftest import RW, USER_PIN
 from .test_library import attribute, boolean, find, rv_of, ulong
 
 A = Attribute
@@ -259,3 +260,21 @@ def test_ecdh_derive_between_session_keys(lib: Library, user_session: int):
     ]
     assert attribute(lib, user_session, derived[0], A.VALUE) == attribute(lib, user_session, derived[1], A.VALUE)
     assert all(lib.handles.uid(d) in lib.in_memory for d in derived)
+
+
+def test_session_key_copied_to_a_token_object_keeps_its_public_values(lib: Library, user_session: int):
+    """Java's keystore generates session keys and stores them with C_CopyObject(CKA_TOKEN true)."""
+    _public, private = keys.generate_key_pair(
+        lib, user_session, M.RSA_PKCS_KEY_PAIR_GEN, [(A.MODULUS_BITS, ulong(2048))], [(A.SIGN, boolean(True))]
+    )
+    modulus = attribute(lib, user_session, private, A.MODULUS)
+    copy = objects.copy_object(lib, user_session, private, [(A.TOKEN, boolean(True)), (A.ID, b"\x07")])
+    assert lib.handles.uid(copy) not in lib.in_memory
+    sessions.close_all_sessions(lib, SLOT_ID)  # the session pair is gone; the token copy stays and works
+    session = sessions.open_session(lib, SLOT_ID, RW)
+    sessions.login(lib, session, UserType.USER, USER_PIN)
+    assert find(lib, session, [(A.ID, b"\x07")]) == [copy]
+    assert attribute(lib, session, copy, A.MODULUS) == modulus
+    assert attribute(lib, session, copy, A.TOKEN) == boolean(True)
+    signatures.sign_init(lib, session, M.SHA256_RSA_PKCS, None, copy)
+    assert len(signatures.sign(lib, session, b"data", 1024)) == 256
