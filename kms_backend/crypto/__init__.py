@@ -41,6 +41,7 @@ from ._kdf import derive_key
 from ._keys import (
     KeyDescription,
     TransparentKey,
+    check_symmetric_key,
     clear_key_caches,
     describe_key,
     export_private_key,
@@ -90,6 +91,7 @@ __all__ = [
     "KeyDescription",
     "TransparentKey",
     # keys
+    "check_symmetric_key",
     "generate_symmetric_key",
     "generate_key_pair",
     "export_private_key",

@@ -305,6 +305,33 @@ def generate_symmetric_key(
     fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"cannot generate {enum_name(algorithm)} keys")
 
 
+def check_symmetric_key(algorithm: CryptographicAlgorithm | None, length_bits: int | None, key: bytes) -> None:
+    """Refuse (Invalid Field) key material that cannot be a key of ``algorithm`` (a 17-byte "AES" key), or whose
+    Cryptographic Length says otherwise, as Register receives it (KMIP 2.1 §6.1.43). Algorithms without a fixed
+    key layout (HMAC, unknown ones) take any length."""
+    size = len(key)
+    name = enum_name(algorithm) if algorithm is not None else "symmetric"
+    allowed: frozenset[int] | None = None
+    if algorithm in _BLOCK_CIPHERS_128:
+        allowed = frozenset({16, 24, 32, 64}) if algorithm == CryptographicAlgorithm.AES else frozenset({16, 24, 32})
+    elif algorithm in (CryptographicAlgorithm.CHACHA20, CryptographicAlgorithm.CHACHA20POLY1305):
+        allowed = frozenset({32})
+    elif algorithm == CryptographicAlgorithm.DES3:
+        allowed = frozenset({14, 16, 21, 24})  # two or three keys, with or without their parity bits
+    if allowed is not None and size not in allowed:
+        sizes = ", ".join(str(n) for n in sorted(allowed))
+        fail(ResultReason.INVALID_FIELD, f"{name} keys are {sizes} bytes long, got {size}")
+    if length_bits is None:
+        return
+    if algorithm == CryptographicAlgorithm.DES3:
+        # 112 or 128 bits: two keys (14 bytes, or 16 with parity); 168 or 192: three keys (21 or 24 bytes).
+        fits = (length_bits in (112, 128)) == (size in (14, 16)) and length_bits in _DES3_BYTES
+    else:
+        fits = length_bits == 8 * size
+    if not fits:
+        fail(ResultReason.INVALID_FIELD, f"Cryptographic Length {length_bits} does not fit a {size}-byte {name} key")
+
+
 def _generate_private(
     algorithm: CryptographicAlgorithm, length: int | None, curve: RecommendedCurve | None
 ) -> PrivateKeyTypes:

@@ -24,9 +24,10 @@ def protocol_version(message: Item) -> ProtocolVersion:
         if item.tag == Tag.PROTOCOL_VERSION and isinstance(item.value, list):
             numbers = {c.tag: c.value for c in item.value}
             major = numbers.get(Tag.PROTOCOL_VERSION_MAJOR)
-            minor = numbers.get(Tag.PROTOCOL_VERSION_MINOR, 0)
-            if isinstance(major, int) and isinstance(minor, int) and not isinstance(major, bool):
-                return major, minor
+            minor = numbers.get(Tag.PROTOCOL_VERSION_MINOR)
+            # Both parts are REQUIRED Integers (KMIP 2.1 §7.1): no default for a missing Minor, no JSON booleans.
+            if all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (major, minor)):
+                return major, minor  # type: ignore[return-value]
     raise DecodeError("the message header has no valid Protocol Version", ResultReason.INVALID_MESSAGE)
 
 
@@ -35,9 +36,15 @@ def decode_request(message: Item) -> RequestMessage:
     if message.tag != Tag.REQUEST_MESSAGE:
         raise DecodeError("not a Request Message")
     major, _ = protocol_version(message)
-    if major < 2:
-        return from_tree(message, S.RequestMessageV1)
-    return from_tree(_with_2x_attributes(message), S.RequestMessage)
+    request: RequestMessage = (
+        from_tree(message, S.RequestMessageV1)
+        if major < 2
+        else from_tree(_with_2x_attributes(message), S.RequestMessage)
+    )
+    count, items = request.request_header.batch_count, len(request.batch_item)
+    if count != items:
+        raise DecodeError(f"Batch Count {count} but {items} Batch Items", ResultReason.INVALID_MESSAGE)
+    return request
 
 
 #: 1.x Template-Attribute tags some 2.x clients still send, and the 2.x Attributes field each stands for.

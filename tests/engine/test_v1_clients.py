@@ -110,3 +110,26 @@ def test_get_and_get_attributes_carry_only_the_version_s_tags(kms: Kms, version:
     for attribute in names:
         info = tag_info(translate.attribute_reference(attribute))  # type: ignore[arg-type]
         assert info is not None and info.defined_in(version), attribute
+
+
+@pytest.mark.parametrize(("bits", "size"), [(112, 16), (168, 24)])
+def test_create_triple_des_for_a_1_0_client(kms: Kms, bits: int, size: int) -> None:
+    """Two-key Triple-DES (112 bits of key, 16 bytes with parity) and three-key (168 bits, 24 bytes), as KMIP 1.0
+    clients ask for them."""
+    attrs = [v1(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.DES3), v1(Tag.CRYPTOGRAPHIC_LENGTH, bits)]
+    created = send_tree(
+        kms,
+        (1, 0),
+        Operation.CREATE,
+        S.CreateRequestV1(
+            object_type=ObjectType.SYMMETRIC_KEY, template_attribute=S.TemplateAttributeV1(attribute=attrs)
+        ),
+    )
+    uid = payload_of(created, (1, 0)).unique_identifier
+    got = send_tree(kms, (1, 0), Operation.GET, S.GetRequestV1(unique_identifier=uid))
+    assert undefined(got, (1, 0)) == []
+    block = payload_of(got, (1, 0)).managed_object.key_block
+    assert len(block.key_value.key_material) == size
+    assert block.cryptographic_length == bits
+    # DES keys carry odd parity in every byte (what PKCS#11 tokens check).
+    assert all(bin(b).count("1") % 2 == 1 for b in block.key_value.key_material)

@@ -18,6 +18,15 @@ from ..lifecycle import check_client_attributes, initialise
 from ..objects import SYSTEM_TAGS, ManagedObject, remove_tag_attribute, tags_from_attributes
 
 
+def known_object_type(value: int) -> ObjectType:
+    """``value`` as an Object Type (KMIP 2.1 §11.30); Invalid Field for a number the registry does not define (0,
+    vendor values such as 0xFF02, 0x7FFFFFFF), which the codecs pass through as plain integers."""
+    try:
+        return ObjectType(value)
+    except ValueError:
+        raise KmipError(ResultReason.INVALID_FIELD, f"unknown Object Type 0x{int(value):08X}") from None
+
+
 def client_attributes(attrs: Attributes | None) -> Attributes:
     """A private copy of a request's attributes, validated (no server-only or repeated single-valued ones)."""
     copy = Attributes(list(attrs.entries) if attrs is not None else [])

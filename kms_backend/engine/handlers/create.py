@@ -10,7 +10,14 @@ from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, Object
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from . import _hsm_keys
-from ._common import client_attributes, new_object, server_generated, symmetric_key_object, symmetric_parameters
+from ._common import (
+    client_attributes,
+    known_object_type,
+    new_object,
+    server_generated,
+    symmetric_key_object,
+    symmetric_parameters,
+)
 
 
 def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
@@ -19,7 +26,7 @@ def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
         return _hsm_keys.create(ctx, *hsm, request)
     ctx.check_create()
     attrs = client_attributes(request.attributes)
-    object_type = request.object_type
+    object_type = known_object_type(request.object_type)
     declared = attrs.get(Tag.OBJECT_TYPE)
     if declared is not None and declared != object_type:
         raise KmipError(ResultReason.INVALID_FIELD, "Object Type attribute contradicts the request's Object Type")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ... import crypto
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import ObjectType, ResultReason, Tag
+from ...kmip._registry_data import CryptographicAlgorithm, ObjectType, ResultReason, Tag
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes
 from ..context import RequestContext
@@ -12,16 +12,16 @@ from ..keyformats import unwrap_object
 from ..keymaterial import private_key_der, public_key_der, symmetric_key
 from ..lifecycle import key_block, raw_key_material
 from ..objects import OBJECT_TYPES
-from ._common import client_attributes, new_object
+from ._common import client_attributes, known_object_type, new_object
 from ._pkcs12 import store_pki_object
 
 
 def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterResponse:
     ctx.check_create()
     obj = request.managed_object
-    object_type = request.object_type
+    object_type = known_object_type(request.object_type)
     if OBJECT_TYPES.get(type(obj)) != object_type:
-        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"the object is not a {ObjectType(object_type).name}")
+        raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"the object is not a {object_type.name}")
     attrs = client_attributes(_without_restated(request.attributes, obj))
     attrs.remove(Tag.OBJECT_TYPE)
     obj = unwrap_object(ctx, obj)  # type: ignore[assignment]
@@ -43,10 +43,26 @@ def handle(ctx: RequestContext, request: S.RegisterRequest) -> S.RegisterRespons
                     raise KmipError(ResultReason.INVALID_FIELD, f"{tag.name} attribute contradicts the Key Block")
                 attrs.set(tag, value)
         _describe_material(object_type, obj, attrs)
-    mo = new_object(
-        ctx, ObjectType(object_type), obj, attrs, key_material=raw_key_material(obj), key_format_type=key_format
-    )
+        if object_type == ObjectType.SYMMETRIC_KEY:
+            _check_key_fits(obj, attrs)
+    mo = new_object(ctx, object_type, obj, attrs, key_material=raw_key_material(obj), key_format_type=key_format)
     return S.RegisterResponse(unique_identifier=ctx.returned(mo.uid))
+
+
+def _check_key_fits(obj: object, attrs: Attributes) -> None:
+    """A symmetric key must fit its algorithm and stated length: a stored 17-byte "AES" key would fail only later,
+    in whichever client uses it."""
+    try:
+        material = symmetric_key(obj)  # type: ignore[arg-type]
+    except KmipError:
+        return  # a format the crypto layer does not read as raw bytes: used as registered
+    algorithm = attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+    length = attrs.get(Tag.CRYPTOGRAPHIC_LENGTH)
+    crypto.check_symmetric_key(
+        algorithm if isinstance(algorithm, CryptographicAlgorithm) else None,
+        length if isinstance(length, int) else None,
+        material,
+    )
 
 
 def _without_restated(attrs: Attributes, obj: object) -> Attributes:
