@@ -393,13 +393,16 @@ def _op_name(operation: Any) -> str:
 
 
 def _v1_extras(request_v1: Any, response: Any, v1: V1Item | None) -> dict[str, Any]:
-    """1.x Add/Modify/Delete Attribute responses echo the Attribute; the 2.1 responses do not carry it."""
+    """1.x Add/Modify/Delete Attribute responses echo the Attribute; the 2.1 responses do not carry it. Modify and
+    Delete answer with the Attribute Index the request gave, 0 included (1.4 §4.17-4.18), and none when the
+    request relied on the default (as the OASIS 1.4 cases expect)."""
     if isinstance(response, S.AddAttributeResponse | S.ModifyAttributeResponse) and hasattr(request_v1, "attribute"):
         return {"attribute": request_v1.attribute}
     deleted = v1.deleted_attribute if v1 is not None else None
     if isinstance(response, S.DeleteAttributeResponse) and deleted is not None:
-        tag, value, index = deleted
-        return {"attribute": translate.attribute_to_v1(tag, value, index)}
+        tag, value, _found = deleted
+        # The index as the request stated it (V1Item.attribute_index has the default 0 filled in).
+        return {"attribute": translate.attribute_to_v1(tag, value, getattr(request_v1, "attribute_index", None))}
     return {}
 
 

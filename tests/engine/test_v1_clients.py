@@ -10,7 +10,7 @@ import pytest
 
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip import messages, translate
-from kms_backend.kmip._registry_data import CryptographicAlgorithm, ObjectType, Operation, ResultStatus, Tag
+from kms_backend.kmip._registry_data import CryptographicAlgorithm, ItemType, ObjectType, Operation, ResultStatus, Tag
 from kms_backend.kmip.mapper import to_tree
 from kms_backend.kmip.registry import ProtocolVersion, tag_info
 from kms_backend.kmip.ttlv import Item
@@ -133,3 +133,48 @@ def test_create_triple_des_for_a_1_0_client(kms: Kms, bits: int, size: int) -> N
     assert block.cryptographic_length == bits
     # DES keys carry odd parity in every byte (what PKCS#11 tokens check).
     assert all(bin(b).count("1") % 2 == 1 for b in block.key_value.key_material)
+
+
+@pytest.mark.parametrize("version", V1, ids=lambda v: f"{v[0]}.{v[1]}")
+def test_modify_and_delete_attribute_answer_the_attribute_index(kms: Kms, version: ProtocolVersion) -> None:
+    """The index the request gave comes back, 0 included; none when the request relied on the default (the OASIS
+    1.4 cases expect no index then)."""
+    uid = create_named(kms, version, f"indexed-{version}")
+    for group in ("g1", "g2", "g3"):
+        add = S.AddAttributeRequestV1(unique_identifier=uid, attribute=v1(Tag.OBJECT_GROUP, group))
+        payload_of(send_tree(kms, version, Operation.ADD_ATTRIBUTE, add), version)
+
+    def modify(value: str, index: int | None) -> S.Struct:
+        return S.ModifyAttributeRequestV1(unique_identifier=uid, attribute=v1(Tag.OBJECT_GROUP, value, index))
+
+    def delete(index: int | None) -> S.Struct:
+        return S.DeleteAttributeRequestV1(unique_identifier=uid, attribute_name="Object Group", attribute_index=index)
+
+    cases: list[tuple[Operation, S.Struct, int | None, str]] = [
+        (Operation.MODIFY_ATTRIBUTE, modify("g4", None), None, "g4"),
+        (Operation.MODIFY_ATTRIBUTE, modify("g5", 0), 0, "g5"),
+        (Operation.MODIFY_ATTRIBUTE, modify("g6", 2), 2, "g6"),
+        (Operation.DELETE_ATTRIBUTE, delete(2), 2, "g6"),
+        (Operation.DELETE_ATTRIBUTE, delete(1), 1, "g2"),
+        (Operation.DELETE_ATTRIBUTE, delete(0), 0, "g5"),
+    ]
+    for operation, request, index, value in cases:
+        tree = send_tree(kms, version, operation, request)
+        assert undefined(tree, version) == []
+        attribute = payload_of(tree, version).attribute
+        answered = (attribute.attribute_name, attribute.attribute_index, attribute.attribute_value.value)
+        assert answered == ("Object Group", index, value), (operation, index)
+
+
+@pytest.mark.parametrize("version", V1, ids=lambda v: f"{v[0]}.{v[1]}")
+def test_lease_time_is_reported_when_asked(kms: Kms, version: ProtocolVersion) -> None:
+    uid = create_named(kms, version, f"leased-{version}")
+    tree = send_tree(
+        kms,
+        version,
+        Operation.GET_ATTRIBUTES,
+        S.GetAttributesRequestV1(unique_identifier=uid, attribute_name=["Lease Time"]),
+    )
+    (attribute,) = payload_of(tree, version).attribute
+    assert attribute.attribute_name == "Lease Time"
+    assert attribute.attribute_value.type == ItemType.INTERVAL and attribute.attribute_value.value == 3600

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation, ProtectionStorageMask, Tag
+from ...kmip._registry_data import ObjectType, Operation, ProtectionStorageMask, Tag
 from ...kmip.schema import Attributes
 from ...kmip.ttlv import Item, ItemType
 from ..context import RequestContext
@@ -38,14 +38,33 @@ def visible_attributes(mo: ManagedObject) -> Attributes:
     return attrs
 
 
+#: Lease Time (KMIP 1.4 §3.15, 2.1 §4.34): how long a client may use a cryptographic object's material before it
+#: asks the server again; one hour, the value the OASIS cases expect.
+LEASE_TIME_SECONDS = 3600
+#: The objects Lease Time applies to ("all cryptographic objects").
+_LEASED = frozenset(
+    {
+        ObjectType.SYMMETRIC_KEY,
+        ObjectType.PUBLIC_KEY,
+        ObjectType.PRIVATE_KEY,
+        ObjectType.SPLIT_KEY,
+        ObjectType.SECRET_DATA,
+    }
+)
+
+
 def derived_attributes(mo: ManagedObject) -> list[tuple[int, Any]]:
     """Attributes computed from what is stored (KMIP 2.1 §4.56 Short Unique Identifier: the SHA-256 of the Unique
     Identifier, 32 bytes, for every object; §4.44 Protection Storage Mask: where the object is protected, which
-    for objects this server keeps is Software, the store and its KEK being software)."""
-    return [
+    for objects this server keeps is Software, the store and its KEK being software; §4.34 Lease Time of
+    cryptographic objects, which 1.x clients ask for)."""
+    derived: list[tuple[int, Any]] = [
         (Tag.SHORT_UNIQUE_IDENTIFIER, hashlib.sha256(mo.uid.encode()).digest()),
         (Tag.PROTECTION_STORAGE_MASK, int(ProtectionStorageMask.SOFTWARE)),
     ]
+    if mo.object_type in _LEASED:
+        derived.append((Tag.LEASE_TIME, LEASE_TIME_SECONDS))
+    return derived
 
 
 def tag_vendor_attribute(tags: list[str]) -> S.VendorAttribute:
