@@ -12,7 +12,9 @@ each keyring's KMIP traffic is replayed with the settings of the README's config
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +24,11 @@ import pytest
 try:
     from ._keystead_server import KeysteadProcess, free_port  # type: ignore[import-not-found,unused-ignore]
     from ._recipe import INTEGRATIONS, files, product_file, run_steps, serve_arguments
-    from ._replay import Connection, Replay, Response, client_context, undefined_tags, walk_all
+    from ._replay import VECTORS, Connection, Replay, Response, client_context, undefined_tags, walk_all
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
     from _keystead_server import KeysteadProcess, free_port
     from _recipe import INTEGRATIONS, files, product_file, run_steps, serve_arguments
-    from _replay import Connection, Replay, Response, client_context, undefined_tags, walk_all
+    from _replay import VECTORS, Connection, Replay, Response, client_context, undefined_tags, walk_all
 
 from kms_backend.kmip._registry_data import ResultReason, Tag
 
@@ -129,3 +131,19 @@ def test_percona_component_keyring_kmip(percona: tuple[Connection, str]) -> None
     assert step(replay, connection, "05-locate-group").values(Tag.UNIQUE_IDENTIFIER) == []
     # Mixed versions on one connection: every answer came back in its request's version (Replay.step checks).
     assert {response.version for _stem, _request, response in replay.sent} == {(1, 0), (1, 4)}
+
+
+def test_vector_files_are_what_write_vectors_writes(tmp_path: Path) -> None:
+    """The committed vectors of every product are exactly what kmip_vectors/write_vectors.py produces."""
+    spec = importlib.util.spec_from_file_location("write_vectors", VECTORS / "write_vectors.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    module.main(tmp_path)
+    written = {p.relative_to(tmp_path): p.read_text() for p in tmp_path.rglob("*.hex")}
+    committed = {p.relative_to(VECTORS): p.read_text() for p in VECTORS.rglob("*.hex")}
+    assert written == committed

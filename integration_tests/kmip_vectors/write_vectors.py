@@ -410,9 +410,10 @@ SETS: dict[str, dict[str, Node]] = {
 }
 
 
-def main() -> None:
+def main(root: Path = HERE) -> None:
+    """Write every set under ``root`` (this folder; the tests write a scratch copy to check these are current)."""
     for folder, requests in SETS.items():
-        target = HERE / folder
+        target = root / folder
         target.mkdir(exist_ok=True)
         for old in target.glob("*.hex"):
             old.unlink()

@@ -178,3 +178,15 @@ def test_lease_time_is_reported_when_asked(kms: Kms, version: ProtocolVersion) -
     (attribute,) = payload_of(tree, version).attribute
     assert attribute.attribute_name == "Lease Time"
     assert attribute.attribute_value.type == ItemType.INTERVAL and attribute.attribute_value.value == 3600
+
+
+@pytest.mark.parametrize("version", [*V1, (2, 0), (2, 1)], ids=lambda v: f"{v[0]}.{v[1]}")
+def test_the_response_is_in_the_request_s_version(kms: Kms, version: ProtocolVersion) -> None:
+    """Every minor version answers in itself, success or failure."""
+    for payload in (S.DiscoverVersionsRequest(), S.GetRequest(unique_identifier="no-such-object")):
+        operation = Operation.DISCOVER_VERSIONS if isinstance(payload, S.DiscoverVersionsRequest) else Operation.GET
+        if version[0] < 2 and isinstance(payload, S.GetRequest):
+            payload = S.GetRequestV1(unique_identifier="no-such-object")  # type: ignore[assignment]
+        response = kms.batch((operation, payload), version=version)
+        pv = response.response_header.protocol_version
+        assert (pv.protocol_version_major, pv.protocol_version_minor) == version
