@@ -75,6 +75,19 @@ class ServerConfig:
     workers: int = 1
     kmip_max_connections: int = 512
     kmip_idle_timeout: float = 300.0
+    kmip_message_timeout: float = 10.0
+    http_header_timeout: float = 10.0
+    http_body_timeout: float = 60.0
+    http_idle_timeout: float = 75.0
+    max_header_size: int = 64 * 1024
+    max_connections_per_client: int = 64
+    rate_limit: float = 0.0
+    rate_limit_burst: int = 0
+    kek_file: str | None = None
+    kek: str | None = None
+    seal_keys: bool = True
+    audit_log: str | None = None
+    audit_fail_closed: bool = False
     hsm_module: str | None = None
     hsm_token_label: str | None = None
     hsm_pin: str | None = None
@@ -108,6 +121,16 @@ class ServerConfig:
     def kmip_enabled(self) -> bool:
         """The KMIP socket opens only with a port and the TLS files (mutual TLS is mandatory there)."""
         return self.kmip_port != 0 and self.tls_enabled and bool(self.tls_ca)
+
+    @property
+    def kek_path(self) -> Path:
+        """The key file of the software key-encryption key (``kek_file``, by default under ``data_dir``)."""
+        return Path(self.kek_file) if self.kek_file else Path(self.data_dir) / "keystead.kek"
+
+    @property
+    def burst(self) -> int:
+        """Requests a client may send at once before ``rate_limit`` applies (default: one second's worth, >= 1)."""
+        return self.rate_limit_burst or max(1, int(self.rate_limit))
 
     @property
     def hsm_requested(self) -> bool:
@@ -290,6 +313,62 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("kmip_max_connections", "int", "simultaneous KMIP-over-TLS connections (per worker)", "N"),
     Option("kmip_idle_timeout", "float", "seconds an idle KMIP connection stays open", "SECONDS"),
+    Option(
+        "kmip_message_timeout",
+        "float",
+        "seconds a KMIP client has to finish sending a message it has started (then the connection is closed)",
+        "SECONDS",
+    ),
+    Option(
+        "http_header_timeout",
+        "float",
+        "seconds an HTTP client has to send a request's headers once it has started (408 and close beyond)",
+        "SECONDS",
+    ),
+    Option("http_body_timeout", "float", "seconds an HTTP client has to send a request's body", "SECONDS"),
+    Option(
+        "http_idle_timeout",
+        "float",
+        "seconds an HTTP connection may stay open without a request (after the TLS handshake or a response)",
+        "SECONDS",
+    ),
+    Option("max_header_size", "int", "largest HTTP request head (request line and headers), in bytes", "BYTES"),
+    Option(
+        "max_connections_per_client",
+        "int",
+        "simultaneous HTTP and KMIP connections from one client address (0: no cap; raise it behind a proxy)",
+        "N",
+    ),
+    Option(
+        "rate_limit",
+        "float",
+        "requests per second allowed per client address on HTTP and KMIP (0: no limit); beyond it HTTP answers "
+        "429 and KMIP fails the message with Server Limit Exceeded",
+        "PER_SECOND",
+    ),
+    Option("rate_limit_burst", "int", "requests a client may send at once above --rate-limit (0: one second's)", "N"),
+    Option(
+        "kek_file",
+        "str",
+        "file holding the key-encryption key that seals stored keys (created mode 0600 on first start; default: "
+        "keystead.kek in the data directory); keep it apart from database backups",
+        "FILE",
+    ),
+    Option(
+        "kek",
+        "str",
+        "the key-encryption key itself (32 bytes, hex or base64) instead of --kek-file: set it through the "
+        "environment (KEYSTEAD_KEK), not on the command line",
+        "KEY",
+    ),
+    Option(
+        "seal_keys",
+        "bool",
+        "seal stored key material with AES-256-GCM under the key-encryption key (SQLite, PostgreSQL, MySQL; "
+        "Redis always seals, an HSM seals with its own key)",
+    ),
+    Option("audit_log", "str", "append one JSON line per KMIP operation to this file ('-': standard error)", "FILE"),
+    Option("audit_fail_closed", "bool", "refuse a request whose audit line cannot be written"),
     Option("hsm_module", "str", "PKCS#11 library of the HSM holding the key-encryption key", "LIB"),
     Option("hsm_token_label", "str", "label of the HSM token", "LABEL"),
     Option("hsm_pin", "str", "user PIN of the HSM token", "PIN"),
@@ -419,8 +498,21 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError("--workers must be at least 1")
     if config.workers > 1 and config.database_url.partition(":")[0].lower() == "memory":
         raise ConfigError("--workers above 1 needs a shared database: memory:// lives inside one process")
-    if config.kmip_idle_timeout <= 0:
-        raise ConfigError("--kmip-idle-timeout must be positive")
+    for name in (
+        "kmip_idle_timeout",
+        "kmip_message_timeout",
+        "http_header_timeout",
+        "http_body_timeout",
+        "http_idle_timeout",
+    ):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive")
+    if config.max_header_size < 1024:
+        raise ConfigError("--max-header-size must be at least 1024 bytes")
+    if config.max_connections_per_client < 0 or config.rate_limit < 0 or config.rate_limit_burst < 0:
+        raise ConfigError("--max-connections-per-client, --rate-limit and --rate-limit-burst must not be negative")
+    if config.audit_fail_closed and not config.audit_log:
+        raise ConfigError("--audit-fail-closed needs --audit-log")
     if config.hsm_requested:
         missing = [
             "--" + name.replace("_", "-")

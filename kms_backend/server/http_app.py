@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from concurrent.futures import Executor
@@ -36,6 +37,7 @@ from . import _messages
 from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS
 from .auth import Authenticator, AuthError, Credentials
 from .config import ServerConfig
+from .guard import RateLimiter
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 
@@ -592,6 +594,7 @@ class HttpApp:
         *,
         metrics: Metrics | None = None,
         executor: Executor | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         from .openapi import openapi_document
 
@@ -608,6 +611,7 @@ class HttpApp:
         self.router = Router(routes)
         self.openapi_body = json.dumps(openapi_document(routes, config), indent=1).encode()
         self.max_body = config.max_message_size
+        self.rate_limiter = rate_limiter or RateLimiter(0, 1)
         self.ready = True
 
     def _openapi(self, _request: Request) -> Response:
@@ -630,6 +634,8 @@ class HttpApp:
         try:
             route, params = self.router.match(method, path)
             endpoint = route.path
+            if self.rate_limiter.enabled and route.path != "/health":
+                self._check_rate(scope)
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
             body = await self._read_body(headers, receive)
             if body is None:
@@ -652,6 +658,15 @@ class HttpApp:
                 self.metrics.observe_operation("http", operation, result)
             if request.response_tree is not None:
                 self.metrics.observe_response("http", request.response_tree)
+
+    def _check_rate(self, scope: Scope) -> None:
+        """HttpError 429 with Retry-After when the client address has used up its requests (health probes are
+        never limited: a load balancer must see the server as it is)."""
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        if not self.rate_limiter.allow(address):
+            wait = max(1, math.ceil(self.rate_limiter.retry_after(address)))
+            raise HttpError(429, "Too Many Requests: slow down and retry later", [(b"retry-after", str(wait).encode())])
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
         declared = headers.get("content-length")

@@ -13,8 +13,11 @@ Each connection answers its messages in order, one at a time. Framing: each mess
 give its length (``binary_codec.read_message_length``). A header that does not frame a Request Message means the peer is
 not speaking KMIP: the connection is closed. A framed message that does not decode is answered with a one-item Invalid
 Message response in the client's version (when its header shows it), and the connection stays usable. The user is the
-client certificate's subject CN. Connections are capped (``kmip_max_connections``) and closed after ``idle_timeout``
-seconds without a request."""
+client certificate's subject CN. Connections are capped (``kmip_max_connections`` in all, ``max_connections_per_client``
+per client address) and closed after ``idle_timeout`` seconds without a request, or ``message_timeout`` seconds after
+the first byte of a message that is still incomplete (a client that stops half-way through a message is not waited
+for as long as one that is merely idle). Past ``rate_limit`` a message is answered with Server Limit Exceeded
+without running."""
 
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from ..kmip.ttlv import DecodeLimits, Item
 from . import _messages
 from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS
 from .auth import subject_common_name
+from .guard import ConnectionGuard, RateLimiter
 from .metrics import Metrics
 
 log = logging.getLogger("keystead.server.kmip")
@@ -70,6 +74,9 @@ class KmipSocketServer:
         max_message_size: int,
         idle_timeout: float,
         max_connections: int,
+        message_timeout: float = 10.0,
+        guard: ConnectionGuard | None = None,
+        rate_limiter: RateLimiter | None = None,
         metrics: Metrics | None = None,
         executor: Executor | None = None,
         inline: bool = True,
@@ -80,7 +87,10 @@ class KmipSocketServer:
         self.requested_port = port
         self.limits = DecodeLimits(max_message_size=max_message_size)
         self.idle_timeout = idle_timeout
+        self.message_timeout = min(message_timeout, idle_timeout)
         self.max_connections = max_connections
+        self.guard = guard or ConnectionGuard(0)
+        self.rate_limiter = rate_limiter or RateLimiter(0, 1)
         self.metrics = metrics or Metrics()
         self.executor = executor
         self.inline = inline
@@ -164,7 +174,12 @@ class _Connection(asyncio.Protocol):
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.user = ""
+        self.address = ""
+        self.admitted = False
         self.buffer = bytearray()
+        #: loop time of the first byte of the message still incomplete in ``buffer`` (None: nothing pending)
+        self.partial_since: float | None = None
+        self.message_timer = False
         #: a request is running on the thread pool (reading is paused meanwhile)
         self.busy = False
         self.paused_writing = False
@@ -177,17 +192,21 @@ class _Connection(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport: same interface
         server = self.server
         peer = transport.get_extra_info("peername") or ("?",)
-        if len(server.connections) >= server.max_connections:
-            log.warning("refusing a KMIP connection from %s: too many connections", peer[0])
+        self.address = str(peer[0])
+        if len(server.connections) >= server.max_connections or not server.guard.admit(self.address):
+            log.warning("refusing a KMIP connection from %s: too many connections", self.address)
             server.metrics.observe_kmip_message("refused")
             self.closed = True
             transport.abort()
             return
+        self.admitted = True
         user = subject_common_name(transport.get_extra_info("peercert"))
         if not user:
             log.info("refusing %s: the client certificate has no subject Common Name", peer[0])
             self.closed = True
-            transport.close()
+            self.admitted = False
+            server.guard.release(self.address)
+            transport.abort()
             return
         self.user = user
         server.connections.add(self)
@@ -198,6 +217,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.admitted:
+            self.admitted = False
+            self.server.guard.release(self.address)
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.metrics.kmip_connections.dec()
@@ -208,17 +230,35 @@ class _Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+            # A peer that never answers the TLS close_notify would keep the connection (and its slot) for 30 s.
+            asyncio.get_running_loop().call_later(1.0, self.transport.abort)
 
     def _check_idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        idle = loop.time() - self.last_activity
+        self.message_timer = False
         if self.closed:
             return
-        if not self.busy and idle >= self.server.idle_timeout:
-            log.debug("closing an idle KMIP connection of %s", self.user)
-            self.close()
-            return
-        wait = self.server.idle_timeout - idle if not self.busy else self.server.idle_timeout
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        server = self.server
+        if self.busy:
+            wait = server.idle_timeout
+        elif self.partial_since is not None:
+            # A message begun and not finished: the shorter limit, counted from its first byte.
+            late = now - self.partial_since
+            if late >= server.message_timeout:
+                log.info("closing the KMIP connection of %s: a message unfinished for %.0f s", self.user, late)
+                server.metrics.observe_kmip_message("invalid")
+                self.close()
+                return
+            wait = server.message_timeout - late
+            self.message_timer = True
+        else:
+            idle = now - self.last_activity
+            if idle >= server.idle_timeout:
+                log.debug("closing an idle KMIP connection of %s", self.user)
+                self.close()
+                return
+            wait = server.idle_timeout - idle
         self.idle_timer = loop.call_later(max(wait, 0.05), self._check_idle)
 
     # -- flow control -----------------------------------------------------------------------------------------------
@@ -236,10 +276,21 @@ class _Connection(asyncio.Protocol):
 
     # -- messages -----------------------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if not self.buffer:
+            self.partial_since = now
         self.buffer += data
-        self.last_activity = asyncio.get_running_loop().time()
+        self.last_activity = now
         if not self.busy and not self.paused_writing:
             self._drain()
+        if self.buffer and not self.message_timer and not self.closed:
+            # A message in progress: check again at its shorter deadline (messages that arrive whole, the usual
+            # case, never get here).
+            self.message_timer = True
+            if self.idle_timer is not None:
+                self.idle_timer.cancel()
+            self.idle_timer = loop.call_later(self.server.message_timeout, self._check_idle)
 
     def _drain(self) -> None:
         """Answer every complete message in the buffer, in order (stopping at one sent to the thread pool)."""
@@ -266,6 +317,12 @@ class _Connection(asyncio.Protocol):
                 return
             data = bytes(buffer[:size])
             del buffer[:size]
+            self.partial_since = asyncio.get_running_loop().time() if buffer else None
+            if not server.rate_limiter.allow(self.address):
+                server.metrics.observe_kmip_message("refused")
+                error = KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many requests from this client: slow down")
+                self._write(binary_codec.encode(_messages.error_tree(server.engine, error, sniff.binary_version(data))))
+                continue
             if server.executor is None or (server.inline and cheap_message(data)):
                 self._write(self._answer(data))
             else:

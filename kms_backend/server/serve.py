@@ -20,10 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .. import __version__
 from ..engine.config import EngineConfig
@@ -31,9 +30,11 @@ from ..engine.engine import Engine
 from ..kmip.errors import KmipError
 from ..store.base import ObjectStore
 from . import tls
-from .auth import Authenticator, subject_common_name
+from .auth import Authenticator
 from .config import ServerConfig
+from .guard import ConnectionGuard, RateLimiter
 from .http_app import LOCAL_STORES, HttpApp
+from .http_protocol import HttpLimits, protocol_class
 from .kmip_socket import KmipSocketServer
 from .metrics import Metrics
 
@@ -42,66 +43,9 @@ if TYPE_CHECKING:  # python-pkcs11 is imported only when an HSM is configured
 
 log = logging.getLogger("keystead.server")
 
-HTTP_KEEP_ALIVE_SECONDS = 75  # longer than common client pools' idle timeouts, so they never race a close
-
 
 class StartupError(Exception):
     """The server cannot start (port taken, unreadable certificate, unsupported option); the message says why."""
-
-
-class _CoalescingTransport:
-    """Sends everything written during one event-loop iteration in one ``write``.
-
-    uvicorn writes a response's head and body separately: two syscalls and two TCP segments (the socket has
-    TCP_NODELAY), so the client wakes up twice per response. Measured: coalescing saves about a tenth of the
-    server's time per small request.
-    """
-
-    __slots__ = ("_loop", "_pending", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._pending: list[bytes] | None = None
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pending is None:
-            self._pending = [bytes(data)]
-            self._loop.call_soon(self._flush)
-        else:
-            self._pending.append(bytes(data))
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending and not self._transport.is_closing():
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class _TlsHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol plus the ASGI TLS extension (``scope["extensions"]["tls"]``), which uvicorn does
-    not fill in (the client certificate's CN is read once per connection, after the handshake), and with
-    coalesced writes (``_CoalescingTransport``)."""
-
-    _tls_extension: dict[object, object] | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        coalescing = _CoalescingTransport(transport, asyncio.get_running_loop())
-        super().connection_made(cast(asyncio.Transport, coalescing))
-        if transport.get_extra_info("sslcontext") is not None or transport.get_extra_info("ssl_object") is not None:
-            peercert = transport.get_extra_info("peercert")
-            self._tls_extension = {"client_cert_cn": subject_common_name(peercert), "client_cert_error": None}
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._tls_extension is not None:
-            self.scope["extensions"] = {"tls": self._tls_extension}
 
 
 def engine_config(config: ServerConfig) -> EngineConfig:
@@ -233,8 +177,17 @@ class KeysteadServer:
             if config.threads
             else None
         )
+        #: Shared by HTTP and KMIP: connections per client address, requests per second per client address.
+        self.guard = ConnectionGuard(config.max_connections_per_client)
+        self.rate_limiter = RateLimiter(config.rate_limit, config.burst)
         self.app = HttpApp(
-            config, self.engine, self.store, self.authenticator, metrics=self.metrics, executor=self.executor
+            config,
+            self.engine,
+            self.store,
+            self.authenticator,
+            metrics=self.metrics,
+            executor=self.executor,
+            rate_limiter=self.rate_limiter,
         )
         self.kmip: KmipSocketServer | None = None
         self.http: uvicorn.Server | None = None
@@ -254,7 +207,15 @@ class KeysteadServer:
             host=config.host,
             port=config.http_port,
             loop="uvloop",
-            http=_TlsHttpToolsProtocol,
+            http=protocol_class(
+                HttpLimits(
+                    guard=self.guard,
+                    header_timeout=config.http_header_timeout,
+                    body_timeout=config.http_body_timeout,
+                    idle_timeout=config.http_idle_timeout,
+                    max_header_size=config.max_header_size,
+                )
+            ),
             ws="none",
             lifespan="off",
             interface="asgi3",
@@ -263,7 +224,8 @@ class KeysteadServer:
             log_level=config.log_level,
             server_header=False,
             date_header=False,
-            timeout_keep_alive=HTTP_KEEP_ALIVE_SECONDS,
+            # GuardedHttpProtocol replaces uvicorn's keep-alive timer with its own (http_idle_timeout).
+            timeout_keep_alive=max(1, round(config.http_idle_timeout)),
             ssl_context_factory=ssl_factory,
             # The body limit is enforced by the app (413); this only bounds header floods.
             h11_max_incomplete_event_size=64 * 1024,
@@ -284,6 +246,9 @@ class KeysteadServer:
                 port=config.kmip_port,
                 max_message_size=config.max_message_size,
                 idle_timeout=config.kmip_idle_timeout,
+                message_timeout=config.kmip_message_timeout,
+                guard=self.guard,
+                rate_limiter=self.rate_limiter,
                 max_connections=config.kmip_max_connections,
                 metrics=self.metrics,
                 executor=self.executor,
