@@ -486,7 +486,7 @@ def C_VerifyFinal(h_session: int, p_signature: Any, signature_len: int) -> int:
 
 def C_SessionCancel(h_session: int, flags: int) -> int:
     """§5.6.5 (3.0): end the session's active operations (all of them, whatever the flags name)."""
-    sessions.get_session(LIB, h_session).operations.clear()
+    LIB.session(h_session).operations.clear()
     return CKR_OK
 
 

@@ -273,7 +273,7 @@ def cmd_pkcs11_certify(args: argparse.Namespace) -> int:
     )
     from kms_backend.kmip.schema import Attributes
     from provider import config as pkcs11_config
-    from provider.backend import Identity, open_backend
+    from provider.backends import Identity, open_backend
 
     try:
         config = pkcs11_config.load_config(os.environ)

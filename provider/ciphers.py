@@ -18,10 +18,9 @@ from kms_backend.kmip._registry_data import PaddingMethod
 
 from .constants import Attribute, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
-from .library import Library
+from .library import Library, Session
 from .mechanisms import CipherPlan, MechanismParameter, cipher_plan, lookup
 from .operations import Operation, active, deliver, finished, kept, key_for, start
-from .sessions import Session, get_session
 
 ENCRYPT = "encrypt"
 DECRYPT = "decrypt"
@@ -98,7 +97,7 @@ def _check_length(plan: CipherPlan, length: int, kind: str) -> None:
 # -- single-part ----------------------------------------------------------------------------------------------------
 def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None) -> bytes:
     """§5.8.2 C_Encrypt. ``capacity`` is the output buffer's size, None for a length query."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: CipherOperation = active(session, ENCRYPT, CipherOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_EncryptUpdate was called: finish with C_EncryptFinal")
@@ -128,7 +127,7 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
 
 def decrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None) -> bytes:
     """§5.9.2 C_Decrypt."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: CipherOperation = active(session, DECRYPT, CipherOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_DecryptUpdate was called: finish with C_DecryptFinal")
@@ -189,7 +188,7 @@ def _stream(lib: Library, kind: str, op: CipherOperation, part: bytes, *, final:
 
 
 def _update(lib: Library, session_handle: int, kind: str, part: bytes, capacity: int | None) -> bytes:
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: CipherOperation = active(session, kind, CipherOperation)
     if op.plan.single_part:
         session.operations.pop(kind, None)
@@ -212,7 +211,7 @@ def _update(lib: Library, session_handle: int, kind: str, part: bytes, capacity:
 
 
 def _final(lib: Library, session_handle: int, kind: str, capacity: int | None) -> bytes:
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: CipherOperation = active(session, kind, CipherOperation)
     out = kept(op, b"", capacity)
     if out is None:

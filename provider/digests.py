@@ -13,7 +13,6 @@ from .library import Library
 from .mechanisms import MechanismParameter, lookup
 from .objects import object_view, secret_value
 from .operations import Operation, active, deliver, finished, kept, start
-from .sessions import get_session
 
 DIGEST = "digest"
 
@@ -37,7 +36,7 @@ def digest_init(lib: Library, session_handle: int, mechanism: int, parameter: Me
 
 def digest(lib: Library, session_handle: int, data: bytes, capacity: int | None) -> bytes:
     """§5.10.2 C_Digest."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: DigestOperation = active(session, DIGEST, DigestOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_DigestUpdate was called: finish with C_DigestFinal")
@@ -52,14 +51,14 @@ def digest(lib: Library, session_handle: int, data: bytes, capacity: int | None)
 
 def digest_update(lib: Library, session_handle: int, part: bytes) -> None:
     """§5.10.3 C_DigestUpdate."""
-    op: DigestOperation = active(get_session(lib, session_handle), DIGEST, DigestOperation)
+    op: DigestOperation = active(lib.session(session_handle), DIGEST, DigestOperation)
     op.multi = True
     op.hasher.update(part)
 
 
 def digest_key(lib: Library, session_handle: int, key_handle: int) -> None:
     """§5.10.4 C_DigestKey: the value of a secret key that is neither sensitive nor unextractable."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: DigestOperation = active(session, DIGEST, DigestOperation)
     try:
         view = object_view(lib, key_handle)
@@ -74,7 +73,7 @@ def digest_key(lib: Library, session_handle: int, key_handle: int) -> None:
 
 def digest_final(lib: Library, session_handle: int, capacity: int | None) -> bytes:
     """§5.10.5 C_DigestFinal."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: DigestOperation = active(session, DIGEST, DigestOperation)
     out = kept(op, b"", capacity)
     if out is None:

@@ -6,12 +6,11 @@ import logging
 from dataclasses import dataclass
 
 from . import __version__
-from .backend import Identity, open_backend
+from .backends import Identity, open_backend
 from .config import ConfigError, ProviderConfig, load_config
 from .constants import InitializeFlag, ReturnValue
 from .errors import CkError
 from .library import HandleTable, Library, ObjectCache, current_pid, log
-from .sessions import close_all_sessions_internal
 
 CRYPTOKI_VERSION = (3, 0)
 MANUFACTURER = "Keystead"
@@ -94,7 +93,7 @@ def finalize(lib: Library, reserved_set: bool) -> None:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "pReserved must be NULL")
     with lib.lock:
         lib.require_initialized()
-        close_all_sessions_internal(lib)
+        lib.close_all_sessions()
         backend = lib.backend
         _reset(lib)
     if backend is not None:

@@ -38,11 +38,10 @@ from .attributes import (
 from .constants import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
 from .imports import CURVE_BITS, EDWARDS_ALGORITHMS
-from .library import Library, ObjectView
+from .library import Library, ObjectView, Session
 from .mechanisms import MECHANISMS, MechanismParameter, lookup, wrap_parameters
 from .objects import adopt, check_write, is_session_object, object_view
 from .operations import key_for
-from .sessions import Session, get_session
 
 A = Attribute
 #: Named curves of EC keys → the byte size of a coordinate (and of an ECDH secret).
@@ -54,7 +53,7 @@ _ED25519 = RecommendedCurve.CURVEED25519
 def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template: Iterable[tuple[int, bytes]]) -> int:
     """§5.18.1 C_GenerateKey with CKM_AES_KEY_GEN, CKM_DES2/DES3_KEY_GEN or CKM_GENERIC_SECRET_KEY_GEN; returns
     the key's handle."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.GENERATE)
     assert spec.key_type is not None and spec.object_type is not None
     template = parse_template(raw_template)
@@ -111,7 +110,7 @@ def generate_key_pair(
 ) -> tuple[int, int]:
     """§5.18.2 C_GenerateKeyPair (RSA with CKA_MODULUS_BITS and exponent 65537; EC on P-256/384/521 named by
     CKA_EC_PARAMS; Ed25519 and Ed448); returns (public handle, private handle)."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.GENERATE_KEY_PAIR)
     key_type = spec.key_type
     assert key_type is not None
@@ -227,7 +226,7 @@ def wrap_key(
 ) -> bytes:
     """§5.18.3 C_WrapKey: secret keys as their raw value, private keys as PKCS#8 (what CKM_AES_KEY_WRAP_KWP and
     CKM_RSA_PKCS_OAEP unwrap into on any token)."""
-    get_session(lib, session_handle)
+    lib.session(session_handle)
     kind, _spec = lookup(mechanism, MechanismFlag.WRAP)
     cp = wrap_parameters(kind, parameter)
     wrapping = _wrapping_key(lib, wrapping_handle, kind, unwrap=False)
@@ -281,7 +280,7 @@ def unwrap_key(
 ) -> int:
     """§5.18.4 C_UnwrapKey: KMIP Register of the wrapped key, whose Key Wrapping Data names the unwrapping key; the
     KMS unwraps it and stores the result. The template's CKA_CLASS and CKA_KEY_TYPE say what it is."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     kind, _spec = lookup(mechanism, MechanismFlag.UNWRAP)
     cp = wrap_parameters(kind, parameter)
     unwrapping = _wrapping_key(lib, unwrapping_handle, kind, unwrap=True)
@@ -416,7 +415,7 @@ def derive_key(
 ) -> int:
     """§5.18.5 C_DeriveKey → KMIP Derive Key with the fields the mechanism's row plans (ECDH: Asymmetric Key and
     the peer's point; AES_*_ENCRYPT_DATA: Encrypt and the data)."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.DERIVE)
     if spec.derive is None:
         raise CkError(ReturnValue.MECHANISM_INVALID, f"{kind.name} does not derive keys")
@@ -471,7 +470,7 @@ def encapsulated_length(
     lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, public_handle: int
 ) -> int:
     """The ciphertext length C_EncapsulateKey will give (its length query: no key is made)."""
-    get_session(lib, session_handle)
+    lib.session(session_handle)
     return _kem_key(lib, public_handle, mechanism, parameter, encapsulate=True)[2]
 
 
@@ -487,7 +486,7 @@ def encapsulate_key(
     """PKCS#11 3.2 C_EncapsulateKey with CKM_ML_KEM: (ciphertext, handle of the new secret key). Encapsulation
     needs only the public key, so it is computed here (FIPS 203 ML-KEM.Encaps); the shared secret becomes a key in
     the KMS by KMIP Register, its leading CKA_VALUE_LEN bytes (all 32 by default)."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     kind, view, _size = _kem_key(lib, public_handle, mechanism, parameter, encapsulate=True)
     object_type, attrs, template, length = _new_secret(
         lib, session, kind, raw_template, max_length=SHARED_SECRET_BYTES, default_length=SHARED_SECRET_BYTES
@@ -530,7 +529,7 @@ def decapsulate_key(
 ) -> int:
     """PKCS#11 3.2 C_DecapsulateKey with CKM_ML_KEM → KMIP Derive Key, Asymmetric Key, the ciphertext as
     Derivation Data: the KMS decapsulates with the private key it holds (FIPS 203 ML-KEM.Decaps)."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     kind, view, size = _kem_key(lib, private_handle, mechanism, parameter, encapsulate=False)
     if len(ciphertext) != size:
         raise CkError(ReturnValue.ENCRYPTED_DATA_LEN_RANGE, f"this ML-KEM key's ciphertexts are {size} bytes")

@@ -23,7 +23,7 @@ from kms_backend.kmip._registry_data import Operation, PKCS11Function, ResultRea
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Struct
 
-from .backend import Identity
+from .backends import Identity
 from .config import ProviderConfig
 from .constants import ReturnValue
 from .errors import CkError

@@ -1,7 +1,9 @@
-"""The state of one loaded Cryptoki library: configuration, backend, slot/token, sessions, handles, cache.
+"""The state of one loaded Cryptoki library: configuration, backend, its one slot, sessions, handles, cache.
 
-One ``Library`` exists per process (``c_shim._marshal`` holds it); tests make their own. The functions of
-``general``, ``slots``, ``sessions``, ``objects``, ``keys`` and ``random`` take it as their first argument.
+One ``Library`` exists per process (``c_shim._marshal`` holds it); tests make their own. It owns the slot and the
+session table (opening, finding and closing a session, destroying the session objects that die with it), so the
+modules of C_* functions (``general``, ``slots``, ``sessions``, ``objects``, ``keys``, ``ciphers``, ...) each
+depend on it and on nothing of each other's. They take it as their first argument.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kms_backend.kmip import _schema_data as S
-from kms_backend.kmip._registry_data import Operation
+from kms_backend.kmip._registry_data import Operation, RevocationReasonCode
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes, Struct
 
 from .attributes import view_values
-from .backend import Backend, Identity
+from .backends import Backend, Identity
 from .config import ProviderConfig
-from .constants import Attribute, ObjectClass, ReturnValue, UserType
+from .constants import Attribute, ObjectClass, ReturnValue, SessionFlag, UserType
 from .errors import CkError, ckr_for_reason
 
 log = logging.getLogger("keystead.pkcs11")
@@ -38,6 +40,26 @@ def current_pid() -> int:
 
 
 BackendFactory = Callable[[ProviderConfig], Backend]
+
+#: The one slot, whose token is the KMS.
+SLOT_ID = 1
+
+
+@dataclass(slots=True)
+class Session:
+    """One session (§2.6): its flags and the state of its active operations."""
+
+    handle: int
+    slot_id: int
+    flags: int
+    #: Remaining handles of an active C_FindObjects operation; None when no search is active.
+    found: list[int] | None = None
+    #: Active cryptographic operations by kind ("encrypt", "decrypt"...), for the crypto functions.
+    operations: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def read_write(self) -> bool:
+        return bool(self.flags & SessionFlag.RW_SESSION)
 
 
 @dataclass(slots=True)
@@ -138,7 +160,7 @@ class Library:
     backend: Backend | None = None
     handles: HandleTable = field(default_factory=HandleTable)
     cache: ObjectCache = field(default_factory=lambda: ObjectCache(1.0))
-    sessions: dict[int, Any] = field(default_factory=dict)  # handle -> sessions.Session
+    sessions: dict[int, Session] = field(default_factory=dict)
     next_session: int = 1
     #: Login state is per application, shared by all its sessions (§5.6.9).
     login: UserType | None = None
@@ -158,10 +180,76 @@ class Library:
         if not self.initialized or self.pid != _PROCESS[0]:
             raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
 
+    def check_slot(self, slot_id: int) -> None:
+        """CKR_SLOT_ID_INVALID for any slot but ``SLOT_ID`` (after the initialisation check)."""
+        self.require_initialized()
+        if slot_id != SLOT_ID:
+            raise CkError(ReturnValue.SLOT_ID_INVALID, f"no slot {slot_id}")
+
+    def session(self, handle: int) -> Session:
+        """The session for a handle: CKR_CRYPTOKI_NOT_INITIALIZED or CKR_SESSION_HANDLE_INVALID otherwise."""
+        self.require_initialized()
+        session = self.sessions.get(handle)
+        if session is None:
+            raise CkError(ReturnValue.SESSION_HANDLE_INVALID)
+        return session
+
+    def open_session(self, slot_id: int, flags: int) -> int:
+        """A new session's handle (handles are never reused within the library instance)."""
+        with self.lock:
+            handle = self.next_session
+            self.next_session += 1
+            kept = flags & (SessionFlag.RW_SESSION | SessionFlag.SERIAL_SESSION)
+            self.sessions[handle] = Session(handle, slot_id, kept)
+        return handle
+
+    def close_session(self, handle: int) -> None:
+        """Close one session: its session objects are destroyed (§4.4); closing the last one logs out."""
+        with self.lock:
+            self.sessions.pop(handle, None)
+            for uid, owner in list(self.session_objects.items()):
+                if owner == handle:
+                    try:
+                        self.destroy(uid)
+                    except CkError as exc:  # the session closes regardless; the object is already unreachable
+                        log.warning("could not destroy session object %s: %s", uid, exc.message)
+                    self.session_objects.pop(uid, None)
+            if not self.sessions:
+                self.logout()
+
+    def close_all_sessions(self) -> None:
+        with self.lock:
+            for handle in list(self.sessions):
+                self.close_session(handle)
+
+    def logout(self) -> None:
+        """Every session returns to public state; searches and operations started while logged in end, since
+        they could still hand out private objects (§5.6.10)."""
+        with self.lock:
+            self.login = None
+            self.identity = Identity(self.config.user)
+            for session in self.sessions.values():
+                session.found = None
+                session.operations.clear()
+
+    def destroy(self, uid: str) -> None:
+        """Revoke (ignoring a refusal: Pre-Active objects are destroyed directly) and Destroy one object, and forget
+        it here: its cached view, handle, and session-object bookkeeping."""
+        try:
+            revocation = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)
+            self.run(Operation.REVOKE, S.RevokeRequest(unique_identifier=uid, revocation_reason=revocation))
+        except CkError as exc:
+            log.debug("revoke before destroy of %s: %s", uid, exc.message)
+        self.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
+        self.cache.drop(uid)
+        self.session_objects.pop(uid, None)
+        self.in_memory.discard(uid)
+        self.handles.forget(uid)
+
     def memory_backend(self) -> Backend:
         """The engine holding this application's session objects (``session_backend``), opened on first use."""
         if self.session_backend is None:
-            from .memory_backend import MemoryBackend
+            from .backends.memory import MemoryBackend
 
             self.session_backend = MemoryBackend()
         return self.session_backend
@@ -230,4 +318,4 @@ class Library:
         return view.token or view.uid in self.session_objects
 
 
-__all__ = ["HandleTable", "Library", "ObjectCache", "ObjectView"]
+__all__ = ["SLOT_ID", "HandleTable", "Library", "ObjectCache", "ObjectView", "Session"]

@@ -24,7 +24,6 @@ from kms_backend.kmip._registry_data import (
     ObjectType,
     OpaqueDataType,
     Operation,
-    RevocationReasonCode,
     SecretDataType,
     Tag,
     WrappingMethod,
@@ -60,8 +59,7 @@ from .constants import (
 )
 from .errors import CkError
 from .label_aliases import search_labels
-from .library import Library, ObjectView, log
-from .sessions import Session, get_session
+from .library import Library, ObjectView, Session
 
 A = Attribute
 
@@ -107,7 +105,7 @@ def object_view(lib: Library, handle: int) -> ObjectView:
 # -- §5.7.1 C_CreateObject -------------------------------------------------------------------------------------------
 def create_object(lib: Library, session_handle: int, raw_template: Iterable[tuple[int, bytes]]) -> int:
     """§5.7.1 C_CreateObject for CKO_SECRET_KEY (AES, generic secret, HMAC key types) and CKO_DATA."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     template = parse_template(raw_template)
     if A.CLASS not in template:
         raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_CLASS is required")
@@ -207,7 +205,7 @@ def secret_key_object(key_type: int, value: bytes) -> tuple[ObjectType, Any]:
 # -- §5.7.3 C_DestroyObject ------------------------------------------------------------------------------------------
 def destroy_object(lib: Library, session_handle: int, object_handle: int) -> None:
     """§5.7.3 C_DestroyObject: KMIP Revoke (an Active object cannot be destroyed) then Destroy."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     view = object_view(lib, object_handle)
     if view.token and not session.read_write:
         raise CkError(ReturnValue.SESSION_READ_ONLY)
@@ -215,35 +213,14 @@ def destroy_object(lib: Library, session_handle: int, object_handle: int) -> Non
         raise CkError(ReturnValue.USER_NOT_LOGGED_IN)
     if not view.values.get(A.DESTROYABLE, True):
         raise CkError(ReturnValue.ACTION_PROHIBITED, "CKA_DESTROYABLE is false")
-    destroy_uid(lib, view.uid)
-
-
-def destroy_uid(lib: Library, uid: str) -> None:
-    """Revoke (ignoring a refusal: Pre-Active objects are destroyed directly) and Destroy one object."""
-    try:
-        lib.run(
-            Operation.REVOKE,
-            S.RevokeRequest(
-                unique_identifier=uid,
-                revocation_reason=S.RevocationReason(
-                    revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION
-                ),
-            ),
-        )
-    except CkError as exc:
-        log.debug("revoke before destroy of %s: %s", uid, exc.message)
-    lib.run(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid))
-    lib.cache.drop(uid)
-    lib.session_objects.pop(uid, None)
-    lib.in_memory.discard(uid)
-    lib.handles.forget(uid)
+    lib.destroy(view.uid)
 
 
 # -- §5.7.4 C_GetObjectSize ------------------------------------------------------------------------------------------
 def get_object_size(lib: Library, session_handle: int, object_handle: int) -> int:
     """§5.7.4 C_GetObjectSize: an approximation, as §5.7.4 allows — the encoded size of the object's PKCS#11
     attributes plus its key material (the KMS's own storage overhead is not visible here)."""
-    get_session(lib, session_handle)
+    lib.session(session_handle)
     view = object_view(lib, object_handle)
     size = sum(len(pack(ATTRIBUTES[a].kind, v)) + 16 for a, v in view.values.items() if a in ATTRIBUTES)
     length = view.values.get(A.VALUE_LEN)
@@ -262,7 +239,7 @@ def get_attribute_value(
     """§5.7.5 C_GetAttributeValue. ``requests`` are (type, capacity) pairs, capacity None where pValue is NULL.
     Returns the overall CK_RV and, per attribute, (ulValueLen, bytes to copy or None): every attribute is
     processed even after a failure, as the spec requires; the last failure wins the return value."""
-    get_session(lib, session_handle)
+    lib.session(session_handle)
     view = object_view(lib, object_handle)
     allowed = CLASS_ATTRIBUTES[view.object_class]
     rv = ReturnValue.OK
@@ -368,7 +345,7 @@ def set_attribute_value(
 ) -> None:
     """§5.7.6 C_SetAttributeValue. CKA_SENSITIVE may only become true and CKA_EXTRACTABLE only false (§4.9,
     sticky); attributes fixed at creation are CKR_ATTRIBUTE_READ_ONLY."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     view = object_view(lib, object_handle)
     template = parse_template(raw_template)
     if view.token and not session.read_write:
@@ -418,7 +395,7 @@ def set_attribute_value(
 def find_objects_init(lib: Library, session_handle: int, raw_template: Iterable[tuple[int, bytes]]) -> None:
     """§5.7.7 C_FindObjectsInit: the matching handles are computed now (Locate + cached views) and handed out by
     C_FindObjects; objects destroyed meanwhile are still returned, as with any token."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     if session.found is not None:
         raise CkError(ReturnValue.OPERATION_ACTIVE)
     template = _find_template(raw_template)
@@ -499,7 +476,7 @@ _MISSING = object()
 
 def find_objects(lib: Library, session_handle: int, max_count: int) -> list[int]:
     """§5.7.8 C_FindObjects: up to ``max_count`` more handles."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     if session.found is None:
         raise CkError(ReturnValue.OPERATION_NOT_INITIALIZED)
     batch = session.found[:max_count]
@@ -509,7 +486,7 @@ def find_objects(lib: Library, session_handle: int, max_count: int) -> list[int]
 
 def find_objects_final(lib: Library, session_handle: int) -> None:
     """§5.7.9 C_FindObjectsFinal."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     if session.found is None:
         raise CkError(ReturnValue.OPERATION_NOT_INITIALIZED)
     session.found = None
@@ -575,7 +552,7 @@ def copy_object(
     inside the KMS) and registered again with the merged attributes — the KMS unwraps it on Register, so the key
     material never appears in the clear outside the KMS. Unextractable keys cannot be copied this way
     (CKR_KEY_UNEXTRACTABLE)."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     view = object_view(lib, object_handle)
     if not view.values.get(A.COPYABLE, True):
         raise CkError(ReturnValue.ACTION_PROHIBITED, "CKA_COPYABLE is false")
@@ -620,7 +597,7 @@ def copy_object(
         uid = _register_copy(lib, view, template, managed, object_type, in_memory=in_memory)
     finally:
         if kek is not None:
-            destroy_uid(lib, kek)
+            lib.destroy(kek)
     return adopt(lib, session, uid, template, in_memory=in_memory)
 
 
@@ -653,7 +630,7 @@ def _public_of_private(managed: Any) -> dict[Attribute, Any]:
 
 
 def _session_material(lib: Library, uid: str) -> tuple[ObjectType, Any]:
-    from .memory_backend import MemoryBackend
+    from .backends.memory import MemoryBackend
 
     backend = lib.memory_backend()
     if not isinstance(backend, MemoryBackend):
@@ -735,7 +712,7 @@ def _read_for_copy(lib: Library, view: ObjectView, in_memory: bool) -> tuple[Any
         )
         response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid, key_wrapping_specification=spec))
     except CkError:
-        destroy_uid(lib, kek)
+        lib.destroy(kek)
         raise
     return response.managed_object, ObjectType(response.object_type), kek
 
@@ -748,7 +725,6 @@ __all__ = [
     "create_object",
     "derived",
     "destroy_object",
-    "destroy_uid",
     "find_objects",
     "find_objects_final",
     "find_objects_init",

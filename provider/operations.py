@@ -14,10 +14,9 @@ from typing import Any
 
 from .constants import Attribute, KeyType, ObjectClass, ReturnValue
 from .errors import CkError
-from .library import Library, ObjectView
+from .library import Library, ObjectView, Session
 from .mechanisms import MechanismSpec
 from .objects import object_view
-from .sessions import Session, get_session
 
 
 @dataclass(slots=True)
@@ -34,7 +33,7 @@ class Operation:
 
 def start(lib: Library, session_handle: int, kind: str) -> Session:
     """The session, with no ``kind`` operation active (CKR_OPERATION_ACTIVE otherwise)."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     if kind in session.operations:
         raise CkError(ReturnValue.OPERATION_ACTIVE)
     return session

@@ -6,7 +6,6 @@ from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation
 
 from .library import Library
-from .sessions import get_session
 
 #: One RNG Retrieve asks for at most this much (the KMS bounds responses; large requests are split).
 MAX_CHUNK = 1 << 20
@@ -14,7 +13,7 @@ MAX_CHUNK = 1 << 20
 
 def generate_random(lib: Library, session_handle: int, length: int) -> bytes:
     """§5.19.2 C_GenerateRandom: the KMS's CSPRNG (KMIP RNG Retrieve)."""
-    get_session(lib, session_handle)
+    lib.session(session_handle)
     parts: list[bytes] = []
     remaining = length
     while remaining > 0:
@@ -27,7 +26,7 @@ def generate_random(lib: Library, session_handle: int, length: int) -> bytes:
 
 def seed_random(lib: Library, session_handle: int, seed: bytes) -> None:
     """§5.19.1 C_SeedRandom: KMIP RNG Seed (the KMS decides how much of the seed it mixes in)."""
-    get_session(lib, session_handle)
+    lib.session(session_handle)
     if seed:
         lib.run(Operation.RNG_SEED, S.RNGSeedRequest(data=seed))
 

@@ -30,10 +30,9 @@ from .attributes import PARAMS_CURVES
 from .constants import UNAVAILABLE_INFORMATION, Attribute, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
 from .imports import CURVE_BITS
-from .library import Library
+from .library import Library, Session
 from .mechanisms import HASHES, MechanismParameter, SignaturePlan, lookup, signature_plan
 from .operations import Operation, active, deliver, finished, kept, key_for, start
-from .sessions import Session, get_session
 
 SIGN = "sign"
 VERIFY = "verify"
@@ -233,7 +232,7 @@ def _add(op: SignatureOperation, part: bytes) -> None:
 # -- the functions ----------------------------------------------------------------------------------------------------
 def sign(lib: Library, session_handle: int, data: bytes, capacity: int | None) -> bytes:
     """§5.11.2 C_Sign."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: SignatureOperation = active(session, SIGN, SignatureOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_SignUpdate was called: finish with C_SignFinal")
@@ -250,7 +249,7 @@ def sign(lib: Library, session_handle: int, data: bytes, capacity: int | None) -
 
 def sign_update(lib: Library, session_handle: int, part: bytes) -> None:
     """§5.11.3 C_SignUpdate."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: SignatureOperation = active(session, SIGN, SignatureOperation)
     try:
         _add(op, part)
@@ -261,7 +260,7 @@ def sign_update(lib: Library, session_handle: int, part: bytes) -> None:
 
 def sign_final(lib: Library, session_handle: int, capacity: int | None) -> bytes:
     """§5.11.4 C_SignFinal."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: SignatureOperation = active(session, SIGN, SignatureOperation)
     out = kept(op, b"", capacity)
     if out is None:
@@ -275,7 +274,7 @@ def sign_final(lib: Library, session_handle: int, capacity: int | None) -> bytes
 
 def verify(lib: Library, session_handle: int, data: bytes, signature: bytes) -> None:
     """§5.12.2 C_Verify: CKR_SIGNATURE_INVALID or CKR_SIGNATURE_LEN_RANGE when it does not verify."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: SignatureOperation = active(session, VERIFY, SignatureOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_VerifyUpdate was called: finish with C_VerifyFinal")
@@ -289,7 +288,7 @@ def verify(lib: Library, session_handle: int, data: bytes, signature: bytes) -> 
 
 def verify_update(lib: Library, session_handle: int, part: bytes) -> None:
     """§5.12.3 C_VerifyUpdate."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: SignatureOperation = active(session, VERIFY, SignatureOperation)
     try:
         _add(op, part)
@@ -300,7 +299,7 @@ def verify_update(lib: Library, session_handle: int, part: bytes) -> None:
 
 def verify_final(lib: Library, session_handle: int, signature: bytes) -> None:
     """§5.12.4 C_VerifyFinal."""
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     op: SignatureOperation = active(session, VERIFY, SignatureOperation)
     try:
         _verify(lib, op, _message(op), signature)

@@ -20,10 +20,9 @@ from .constants import (
     UserType,
 )
 from .errors import CkError
-from .library import Library
+from .library import SLOT_ID, Library
 from .mechanisms import MECHANISMS
 
-SLOT_ID = 1
 MIN_PIN_LEN = 4
 MAX_PIN_LEN = 255
 
@@ -63,12 +62,6 @@ class Token:
     utc_time: str = ""
 
 
-def check_slot(lib: Library, slot_id: int) -> None:
-    lib.require_initialized()
-    if slot_id != SLOT_ID:
-        raise CkError(ReturnValue.SLOT_ID_INVALID, f"no slot {slot_id}")
-
-
 def get_slot_list(lib: Library, token_present: bool) -> list[int]:
     """§5.5.1 C_GetSlotList: the token is always present."""
     lib.require_initialized()
@@ -77,13 +70,13 @@ def get_slot_list(lib: Library, token_present: bool) -> list[int]:
 
 def get_slot_info(lib: Library, slot_id: int) -> Slot:
     """§5.5.2 C_GetSlotInfo."""
-    check_slot(lib, slot_id)
+    lib.check_slot(slot_id)
     return Slot(f"Keystead {lib.config.backend.type} KMS", "Keystead", int(SlotFlag.TOKEN_PRESENT))
 
 
 def get_token_info(lib: Library, slot_id: int) -> Token:
     """§5.5.3 C_GetTokenInfo."""
-    check_slot(lib, slot_id)
+    lib.check_slot(slot_id)
     cfg = lib.config
     flags = TokenFlag.RNG | TokenFlag.LOGIN_REQUIRED
     if cfg.token_initialized:
@@ -111,13 +104,13 @@ def get_token_info(lib: Library, slot_id: int) -> Token:
 
 def get_mechanism_list(lib: Library, slot_id: int) -> list[int]:
     """§5.5.4 C_GetMechanismList: the implemented mechanisms only."""
-    check_slot(lib, slot_id)
+    lib.check_slot(slot_id)
     return [int(m) for m in MECHANISMS]
 
 
 def get_mechanism_info(lib: Library, slot_id: int, mechanism: int) -> tuple[int, int, int]:
     """§5.5.5 C_GetMechanismInfo: (ulMinKeySize, ulMaxKeySize, flags)."""
-    check_slot(lib, slot_id)
+    lib.check_slot(slot_id)
     try:
         spec = MECHANISMS[Mechanism(mechanism)]
     except (ValueError, KeyError):
@@ -134,7 +127,7 @@ def init_token(lib: Library, slot_id: int, so_pin: bytes, label: bytes) -> None:
     """§5.5.6 C_InitToken: (re)initialise the token. An initialised token needs its SO PIN; a new one takes the
     given PIN as SO PIN. Objects made through PKCS#11 are destroyed (keys made by other KMS clients are not the
     token's to destroy); the user PIN must be set again with C_InitPIN; the configuration file is rewritten."""
-    check_slot(lib, slot_id)
+    lib.check_slot(slot_id)
     _check_pin_length(so_pin)
     with lib.lock:
         if lib.sessions:
@@ -144,7 +137,7 @@ def init_token(lib: Library, slot_id: int, so_pin: bytes, label: bytes) -> None:
             raise CkError(ReturnValue.PIN_INCORRECT)
         new_label = label.decode("utf-8", errors="replace").rstrip(" \x00") or cfg.label
         for uid in _pkcs11_objects(lib):
-            _destroy_uid(lib, uid)
+            lib.destroy(uid)
         updated = config_module.with_token(
             cfg, label=new_label, so_pin_hash=config_module.hash_pin(so_pin), user_pin_hash=None, users=()
         )
@@ -163,17 +156,9 @@ def _pkcs11_objects(lib: Library) -> list[str]:
     return out
 
 
-def _destroy_uid(lib: Library, uid: str) -> None:
-    from .objects import destroy_uid
-
-    destroy_uid(lib, uid)
-
-
 def init_pin(lib: Library, session_handle: int, pin: bytes) -> None:
     """§5.5.7 C_InitPIN: the SO sets the user PIN, in a R/W session."""
-    from .sessions import get_session
-
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     if lib.login != UserType.SO:
         raise CkError(ReturnValue.USER_NOT_LOGGED_IN, "C_InitPIN needs the SO")
     if not session.read_write:
@@ -187,9 +172,7 @@ def init_pin(lib: Library, session_handle: int, pin: bytes) -> None:
 
 def set_pin(lib: Library, session_handle: int, old_pin: bytes, new_pin: bytes) -> None:
     """§5.5.8 C_SetPIN: the SO's PIN when the SO is logged in, the user's otherwise; R/W sessions only."""
-    from .sessions import get_session
-
-    session = get_session(lib, session_handle)
+    session = lib.session(session_handle)
     if not session.read_write:
         raise CkError(ReturnValue.SESSION_READ_ONLY)
     _check_pin_length(new_pin)
@@ -210,7 +193,6 @@ __all__ = [
     "SLOT_ID",
     "Slot",
     "Token",
-    "check_slot",
     "get_mechanism_info",
     "get_mechanism_list",
     "get_slot_info",

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from provider import general, sessions
+from provider.backends.memory import MemoryBackend
 from provider.config import BackendConfig, ProviderConfig, hash_pin, save
 from provider.constants import SessionFlag, UserType
 from provider.library import Library
-from provider.memory_backend import MemoryBackend
 from provider.slots import SLOT_ID
 
 USER_PIN = b"1234"

@@ -12,9 +12,9 @@ from kms_backend.kmip._registry_data import Operation, ResultReason, Tag
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.ttlv import Item
 from kms_backend.store.memory import MemoryStore
-from provider.backend import Identity
+from provider.backends import Identity
+from provider.backends.remote import RemoteBackend
 from provider.config import BackendConfig
-from provider.remote_backend import RemoteBackend
 
 
 class EngineTransport:

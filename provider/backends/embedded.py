@@ -10,8 +10,8 @@ from kms_backend.kmip.schema import Struct
 from kms_backend.store import open_store
 from kms_backend.store.base import ObjectStore
 
-from .backend import Identity
-from .config import HsmConfig
+from ..config import HsmConfig
+from .base import Identity
 
 
 class EmbeddedBackend:

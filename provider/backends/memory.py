@@ -8,7 +8,7 @@ from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Struct
 from kms_backend.store.memory import MemoryStore
 
-from .embedded_backend import EmbeddedBackend
+from .embedded import EmbeddedBackend
 
 
 class MemoryBackend(EmbeddedBackend):

@@ -18,8 +18,8 @@ from kms_backend.kmip._registry_data import Operation, ResultReason
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Struct
 
-from .backend import Identity
-from .config import BackendConfig
+from ..config import BackendConfig
+from .base import Identity
 
 T = TypeVar("T")
 
