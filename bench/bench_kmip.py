@@ -10,15 +10,20 @@ ops/s and p50/p99 latency.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.bench_server import TtlvClient, _v1_message, create_request, get_request, measure, response_uid
-from integration_tests._keystead_server import KeysteadProcess
+from bench.bench_server import (
+    TtlvClient,
+    _v1_message,
+    create_request,
+    get_request,
+    measure,
+    response_uid,
+    start_keystead,
+)
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import BlockCipherMode, CryptographicAlgorithm, Operation
 
@@ -58,12 +63,7 @@ def rows(port: int, certs: Path, seconds: float) -> list[tuple[str, int, tuple[f
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--workers", type=int, default=1, help="keystead serve --workers N")
-    args = parser.parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-"))
-    keystead = KeysteadProcess.start(workdir / "keystead", "--workers", str(args.workers))
+    args, workdir, keystead = start_keystead(__doc__, argv)
     assert keystead.certs is not None and keystead.kmip_port is not None
     try:
         measured = rows(keystead.kmip_port, keystead.certs, args.seconds)

@@ -291,13 +291,20 @@ def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, i
     ]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def start_keystead(description: str, argv: list[str] | None) -> tuple[argparse.Namespace, Path, KeysteadProcess]:
+    """Read ``--seconds`` and ``--workers`` and start ``keystead serve --workers N`` in a fresh work directory."""
+    parser = argparse.ArgumentParser(description=description.split("\n", maxsplit=1)[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=1, help="keystead serve --workers N")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-"))
     keystead = KeysteadProcess.start(workdir / "keystead", "--workers", str(args.workers))
+    assert keystead.certs is not None and keystead.kmip_port is not None
+    return args, workdir, keystead
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, workdir, keystead = start_keystead(__doc__, argv)
     assert keystead.certs is not None and keystead.kmip_port is not None
     (workdir / "pykmip").mkdir()
     pykmip = PyKmipServer(workdir / "pykmip", keystead.certs)

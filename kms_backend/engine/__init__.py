@@ -8,8 +8,13 @@ module            what
 ``router``        ``ROUTES`` (Operation → handler) and ``EXECUTORS`` (Operation → the handler's ``execute`` of a
                   kept Plan): everything that answers an operation, one hop away
 ``handlers/``     one module per operation, ``handle(ctx, request) -> response``; ``_*`` modules hold what
-                  several handlers share (``_hsm_keys``: requests naming an ``hsm::`` key, which the Create,
-                  Create Key Pair, Encrypt, Decrypt, Sign, Get and Destroy handlers hand to it)
+                  several handlers share, one idea each: ``_paths`` (the paths an Encrypt, Decrypt or Sign
+                  request may take), ``_hsm_keys`` (requests naming an ``hsm::`` key, which the Create, Create
+                  Key Pair, Encrypt, Decrypt, Sign, Get and Destroy handlers hand to it), ``_usage`` (when a key
+                  may be used), ``_params`` (what Cryptographic Parameters resolve to), ``_data`` (the Data
+                  field), ``_streams`` (streamed operations, one driver), ``_bulk`` (Cosmian bulk data),
+                  ``_links``, ``_pki``, ``_pkcs12``, ``_certificate_request``, ``_keypairs``, ``_rekey``,
+                  ``_attributes``, ``_common``
 ``context``       ``RequestContext`` (user, version, time, transaction) and access control (``load``,
                   ``authorize``); ``BatchState`` shared by the items of one message
 ``plans``         ``Plan``: a one-shot Encrypt/Decrypt/Sign decision as a value; ``PlanCache`` keeps reusable ones

@@ -2,9 +2,9 @@
 operations whose decisions the engine may keep (``plans``) to the ``execute`` their handler runs on a decision.
 
 Everything that answers an operation is its handler module: a kept Plan is run by that module's ``execute``, the
-same function its ``handle`` calls, and a request naming an ``hsm::`` key is handed by the handler to
-``handlers/_hsm_keys`` (access checked like for any object, the key used in the HSM), so no response is built
-anywhere else.
+same function its ``handle`` calls (the paths an Encrypt, Decrypt or Sign request may take are listed in
+``handlers/_paths``), and a request naming an ``hsm::`` key is handed by the handler to ``handlers/_hsm_keys``
+(access checked like for any object, the key used in the HSM), so no response is built anywhere else.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from kms_backend import crypto
 from kms_backend.engine import Engine, EngineConfig
 from kms_backend.engine import engine as engine_module
-from kms_backend.engine.handlers import _crypto, _data, _streams
+from kms_backend.engine.handlers import _data, _streams, _usage
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip import bulk_data
 from kms_backend.kmip._registry_data import (
@@ -1235,8 +1235,8 @@ def test_the_engine_refuses_to_start_when_a_self_test_fails(monkeypatch: pytest.
 
 
 def test_state_helpers_cover_every_state() -> None:
-    assert State.ACTIVE in _crypto.PROTECT_STATES and State.DEACTIVATED not in _crypto.PROTECT_STATES
-    assert {State.DEACTIVATED, State.COMPROMISED} <= _crypto.PROCESS_STATES
+    assert State.ACTIVE in _usage.PROTECT_STATES and State.DEACTIVATED not in _usage.PROTECT_STATES
+    assert {State.DEACTIVATED, State.COMPROMISED} <= _usage.PROCESS_STATES
 
 
 def test_register_describes_keys_the_client_did_not_describe(kms: Kms) -> None:

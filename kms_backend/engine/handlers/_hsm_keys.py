@@ -1,16 +1,17 @@
 """``hsm::<slot>::<label>`` keys in the handlers: keys that live in an HSM instead of the store (the Cosmian KMS
 convention).
 
-The handlers of Create, Create Key Pair, Encrypt, Decrypt, Sign, Get and Destroy hand a request that names such a
-key to the function of the same name here. Access is checked through the request context like for any object
-(``RequestContext.authorize_key``): the HSM administrators play the owner's part, everybody else needs a grant
-(the store's grants, managed through ``/access`` as for stored objects). The key source does the work
-(``Engine.hsm``, a ``keysource.KeySource``: ``hsm.resident.ResidentKeys``). Every other operation on such an
-identifier is Operation Not Supported (``RequestContext.load``).
+The handlers of Create, Create Key Pair and Destroy hand a request that names such a key to the function of the
+same name here, those of Encrypt, Decrypt and Sign (``_paths``) and Get to :func:`use`. Access is checked through the
+request context like for any object (``RequestContext.authorize_key``): the HSM administrators play the owner's
+part, everybody else needs a grant (the store's grants, managed through ``/access`` as for stored objects).
+The key source does the work (``Engine.hsm``, a ``keysource.KeySource``: ``hsm.resident.ResidentKeys``). Every
+other operation on such an identifier is Operation Not Supported (``RequestContext.load``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...kmip import _schema_data as S
@@ -68,34 +69,26 @@ def create_key_pair(
     return response
 
 
-def encrypt(ctx: RequestContext, keys: KeySource, request: S.EncryptRequest) -> S.EncryptResponse:
-    uid = _single_shot(request, "Encrypt")
-    ctx.authorize_key(uid, Operation.ENCRYPT, owners=keys.admins)
-    response = keys.encrypt(uid, request)
-    ctx.returned(uid)
-    return response
+#: What the key source does for each operation that uses one of its keys (``KeySource``).
+_USES: dict[Operation, Callable[[KeySource, str, Any], Any]] = {
+    Operation.ENCRYPT: lambda keys, uid, request: keys.encrypt(uid, request),
+    Operation.DECRYPT: lambda keys, uid, request: keys.decrypt(uid, request),
+    Operation.SIGN: lambda keys, uid, request: keys.sign(uid, request),
+    Operation.GET: lambda keys, uid, request: keys.get(uid, request),
+}
 
 
-def decrypt(ctx: RequestContext, keys: KeySource, request: S.DecryptRequest) -> S.DecryptResponse:
-    uid = _single_shot(request, "Decrypt")
-    ctx.authorize_key(uid, Operation.DECRYPT, owners=keys.admins)
-    response = keys.decrypt(uid, request)
-    ctx.returned(uid)
-    return response
-
-
-def sign(ctx: RequestContext, keys: KeySource, request: S.SignRequest) -> S.SignResponse:
-    uid = _single_shot(request, "Sign")
-    ctx.authorize_key(uid, Operation.SIGN, owners=keys.admins)
-    response = keys.sign(uid, request)
-    ctx.returned(uid)
-    return response
-
-
-def get(ctx: RequestContext, keys: KeySource, request: S.GetRequest) -> S.GetResponse:
+def use(ctx: RequestContext, keys: KeySource, operation: Operation, request: Any) -> Any:
+    """Encrypt, Decrypt, Sign (single-shot: the HSM keeps no stream across requests) or Get with the key the
+    request names, access checked like for a stored object."""
     uid = str(request.unique_identifier)
-    ctx.authorize_key(uid, Operation.GET, owners=keys.admins)
-    response = keys.get(uid, request)
+    if operation != Operation.GET and (
+        request.correlation_value is not None or request.init_indicator or request.final_indicator
+    ):
+        name = operation.name.replace("_", " ").title()
+        raise KmipError(ResultReason.FEATURE_NOT_SUPPORTED, f"streaming {name} is not supported on HSM keys")
+    ctx.authorize_key(uid, operation, owners=keys.admins)
+    response = _USES[operation](keys, uid, request)
     ctx.returned(uid)
     return response
 
@@ -111,14 +104,4 @@ def destroy(ctx: RequestContext, keys: KeySource, request: S.DestroyRequest) -> 
     return S.DestroyResponse(unique_identifier=ctx.returned(uid))
 
 
-__all__ = [
-    "create",
-    "create_key_pair",
-    "created",
-    "decrypt",
-    "destroy",
-    "encrypt",
-    "get",
-    "sign",
-    "source",
-]
+__all__ = ["create", "create_key_pair", "created", "destroy", "source", "use"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import LinkType, Tag
 from ...kmip.schema import Attributes
+from ..context import RequestContext
+from ..objects import ManagedObject
 
 
 def link_target(attrs: Attributes, *types: LinkType) -> str | None:
@@ -16,6 +18,21 @@ def link_target(attrs: Attributes, *types: LinkType) -> str | None:
             if link.link_type == link_type:
                 return str(link.linked_object_identifier)
     return None
+
+
+def linked_through_public_key(
+    ctx: RequestContext, mo: ManagedObject, operation: int, direct: tuple[LinkType, ...], from_public: LinkType
+) -> str | None:
+    """The object ``mo`` names by one of its ``direct`` links, else the one its public key names by ``from_public``
+    (a private key reaches its certificate, or a certificate its private key, through the pair's public key);
+    the public key is read as a consequence of ``operation`` on ``mo``."""
+    uid = link_target(mo.attributes, *direct)
+    if uid is None:
+        public_uid = link_target(mo.attributes, LinkType.PUBLIC_KEY_LINK)
+        if public_uid is not None:
+            public = ctx.load(public_uid, operation, with_object=False, consequence_of=mo)
+            uid = link_target(public.attributes, from_public)
+    return uid
 
 
 def set_link(attrs: Attributes, link_type: LinkType, target: str) -> None:
@@ -44,4 +61,4 @@ def links_of(attrs: Attributes) -> list[tuple[int, str]]:
     ]
 
 
-__all__ = ["add_link", "link_target", "links_of", "remove_links", "set_link"]
+__all__ = ["add_link", "link_target", "linked_through_public_key", "links_of", "remove_links", "set_link"]

@@ -19,18 +19,10 @@ from ..context import RequestContext
 from ..keymaterial import Key, legacy_defaults, stored_params, to_cipher_params
 from ..objects import ManagedObject
 
-#: Algorithms that only make sense with symmetric key material (ciphers and MACs).
-SYMMETRIC_ALGORITHMS = frozenset(
+#: Symmetric algorithms a MAC / MAC Verify may use: HMACs, and AES for CMAC and CBC-MAC.
+MAC_ALGORITHMS = frozenset(
     {
         CryptographicAlgorithm.AES,
-        CryptographicAlgorithm.DES,
-        CryptographicAlgorithm.DES3,
-        CryptographicAlgorithm.CHACHA20,
-        CryptographicAlgorithm.CHACHA20POLY1305,
-        CryptographicAlgorithm.CAMELLIA,
-        CryptographicAlgorithm.ARIA,
-        CryptographicAlgorithm.BLOWFISH,
-        CryptographicAlgorithm.RC4,
         CryptographicAlgorithm.HMAC_SHA1,
         CryptographicAlgorithm.HMAC_SHA224,
         CryptographicAlgorithm.HMAC_SHA256,
@@ -43,7 +35,20 @@ SYMMETRIC_ALGORITHMS = frozenset(
         CryptographicAlgorithm.HMAC_SHA3_512,
     }
 )
-_CHACHA = frozenset({CryptographicAlgorithm.CHACHA20, CryptographicAlgorithm.CHACHA20POLY1305})
+CHACHA = frozenset({CryptographicAlgorithm.CHACHA20, CryptographicAlgorithm.CHACHA20POLY1305})
+#: Algorithms that only make sense with symmetric key material (ciphers and MACs).
+SYMMETRIC_ALGORITHMS = (
+    MAC_ALGORITHMS
+    | CHACHA
+    | {
+        CryptographicAlgorithm.DES,
+        CryptographicAlgorithm.DES3,
+        CryptographicAlgorithm.CAMELLIA,
+        CryptographicAlgorithm.ARIA,
+        CryptographicAlgorithm.BLOWFISH,
+        CryptographicAlgorithm.RC4,
+    }
+)
 _AEAD_MODES = frozenset({BlockCipherMode.GCM, BlockCipherMode.CCM, BlockCipherMode.GCM_SIV, BlockCipherMode.AEAD})
 
 
@@ -88,7 +93,7 @@ def merged_params(
         and key.kind == "symmetric"
         and key.algorithm is not None
         and key.algorithm != algorithm
-        and not {key.algorithm, algorithm} <= _CHACHA
+        and not {key.algorithm, algorithm} <= CHACHA
     ):
         raise KmipError(
             ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS,
@@ -116,18 +121,6 @@ def approved_only(ctx: RequestContext) -> bool:
     return ctx.engine.config.approved_only
 
 
-_HMAC_OR_CMAC = SYMMETRIC_ALGORITHMS - {
-    CryptographicAlgorithm.DES,
-    CryptographicAlgorithm.DES3,
-    CryptographicAlgorithm.CHACHA20,
-    CryptographicAlgorithm.CHACHA20POLY1305,
-    CryptographicAlgorithm.CAMELLIA,
-    CryptographicAlgorithm.ARIA,
-    CryptographicAlgorithm.BLOWFISH,
-    CryptographicAlgorithm.RC4,
-}
-
-
 def mac_mode(algorithm: CryptographicAlgorithm, requested: S.CryptographicParameters | None) -> BlockCipherMode | None:
     """CBC when the request asks for AES with Block Cipher Mode CBC (CBC-MAC, PKCS#11 CKM_AES_MAC); None otherwise."""
     cbc = requested is not None and requested.block_cipher_mode == BlockCipherMode.CBC
@@ -146,7 +139,7 @@ def mac_algorithm(mo: ManagedObject, key: Key, requested: S.CryptographicParamet
         algorithm = params.cryptographic_algorithm or key.algorithm
     if algorithm is None:
         raise KmipError(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "no MAC algorithm: name one in the parameters")
-    if algorithm not in _HMAC_OR_CMAC:
+    if algorithm not in MAC_ALGORITHMS:
         raise KmipError(
             ResultReason.INVALID_OBJECT_TYPE
             if algorithm not in SYMMETRIC_ALGORITHMS
@@ -156,4 +149,13 @@ def mac_algorithm(mo: ManagedObject, key: Key, requested: S.CryptographicParamet
     return algorithm
 
 
-__all__ = ["SYMMETRIC_ALGORITHMS", "approved_only", "is_aead", "mac_algorithm", "mac_mode", "merged_params"]
+__all__ = [
+    "CHACHA",
+    "MAC_ALGORITHMS",
+    "SYMMETRIC_ALGORITHMS",
+    "approved_only",
+    "is_aead",
+    "mac_algorithm",
+    "mac_mode",
+    "merged_params",
+]

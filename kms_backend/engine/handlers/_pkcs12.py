@@ -23,7 +23,7 @@ from ..objects import ManagedObject
 from ._certificate_request import PKCS12_PASSWORD, csr_bytes, text_value, vendor_attribute
 from ._common import new_object
 from ._keypairs import key_object
-from ._links import link_target, remove_links, set_link
+from ._links import link_target, linked_through_public_key, remove_links, set_link
 from ._pki import certificate_der, chain_of, private_key_uid_of, store_certificate
 
 PKCS12_FORMATS = frozenset({KeyFormatType.PKCS_12, KeyFormatType.PKCS_12_LEGACY})
@@ -212,12 +212,8 @@ def _export_pkcs12(ctx: RequestContext, mo: ManagedObject, key_format: int, oper
 
 
 def _certificate_of(ctx: RequestContext, private: ManagedObject, operation: int) -> ManagedObject | None:
-    uid = link_target(private.attributes, LinkType.CERTIFICATE_LINK, LinkType.PKCS_12_CERTIFICATE_LINK)
-    if uid is None:
-        public_uid = link_target(private.attributes, LinkType.PUBLIC_KEY_LINK)
-        if public_uid is not None:
-            public = ctx.load(public_uid, operation, with_object=False, consequence_of=private)
-            uid = link_target(public.attributes, LinkType.CERTIFICATE_LINK)
+    direct = (LinkType.CERTIFICATE_LINK, LinkType.PKCS_12_CERTIFICATE_LINK)
+    uid = linked_through_public_key(ctx, private, operation, direct, LinkType.CERTIFICATE_LINK)
     if uid is None:
         return None
     return ctx.load(uid, operation, consequence_of=private)

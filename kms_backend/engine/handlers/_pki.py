@@ -72,7 +72,7 @@ from ..lifecycle import DESTROYED_STATES
 from ..objects import ManagedObject
 from ._certificate_request import ISSUER_FIELDS, SUBJECT_FIELDS
 from ._common import new_object
-from ._links import link_target, set_link
+from ._links import link_target, linked_through_public_key, set_link
 
 #: How many issuers a chain may have before the server stops following Parent Links (loops, abuse).
 MAX_CHAIN = 16
@@ -151,12 +151,8 @@ def resolve_issuer(
 def private_key_uid_of(ctx: RequestContext, certificate: ManagedObject, operation: int) -> str:
     """The uid of the private key of ``certificate`` (authorised for ``operation``), directly or through its public
     key's link."""
-    uid = link_target(certificate.attributes, LinkType.PRIVATE_KEY_LINK)
-    if uid is None:
-        public_uid = link_target(certificate.attributes, LinkType.PUBLIC_KEY_LINK)
-        if public_uid is not None:
-            public = ctx.load(public_uid, operation, with_object=False, consequence_of=certificate)
-            uid = link_target(public.attributes, LinkType.PRIVATE_KEY_LINK)
+    direct = (LinkType.PRIVATE_KEY_LINK,)
+    uid = linked_through_public_key(ctx, certificate, operation, direct, LinkType.PRIVATE_KEY_LINK)
     if uid is None:
         raise KmipError(
             ResultReason.INVALID_FIELD, f"certificate {certificate.uid} has no linked private key in the KMS"

@@ -15,10 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ...crypto import CipherParams
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
+from ..keymaterial import Key
 from ._data import request_data
+from ._params import approved_only
 
 #: At most this many open streams per engine, each at most this many seconds old (engine clock).
 MAX_SESSIONS = 1024
@@ -137,6 +140,18 @@ def continue_stream(
         raise
 
 
+def cipher_stream(ctx: RequestContext, opener: Callable[..., Any], key: Key, params: CipherParams, request: Any) -> Any:
+    """The crypto layer's Encrypt or Decrypt stream (``opener``) over ``key``, with the IV/Counter/Nonce and the
+    additional authenticated data of the request that opens it."""
+    return opener(
+        key.material,
+        params,
+        iv=request.iv_counter_nonce,
+        aad=request.authenticated_encryption_additional_data,
+        approved_only=approved_only(ctx),
+    )
+
+
 def streams_of(ctx: RequestContext) -> Streams:
     streams: Streams = ctx.engine.streams
     return streams
@@ -147,6 +162,7 @@ __all__ = [
     "SESSION_TTL",
     "Session",
     "Streams",
+    "cipher_stream",
     "continue_stream",
     "continues",
     "open_session",

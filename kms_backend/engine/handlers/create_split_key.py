@@ -32,8 +32,8 @@ from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
-from . import _crypto as C
 from ._common import client_attributes, new_object, symmetric_parameters
+from ._usage import inherit_protection, key_of
 
 
 def handle(ctx: RequestContext, request: S.CreateSplitKeyRequest) -> S.CreateSplitKeyResponse:
@@ -55,9 +55,9 @@ def handle(ctx: RequestContext, request: S.CreateSplitKeyRequest) -> S.CreateSpl
         require_material(base)
         if base.object_type != object_type:
             raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"object {base.uid} is not a {object_type.name}")
-        key = C.key_of(base)
+        key = key_of(base)
         secret, algorithm = key.material, key.algorithm
-        C.inherit_protection(attrs, base)
+        inherit_protection(attrs, base)
     elif object_type == ObjectType.SYMMETRIC_KEY:
         if Tag.CRYPTOGRAPHIC_ALGORITHM not in attrs:
             attrs.set(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES)

@@ -15,7 +15,8 @@ from ._pkcs12 import export_pki_object
 def handle(ctx: RequestContext, request: S.GetRequest) -> S.GetResponse:
     hsm = _hsm_keys.source(ctx, request.unique_identifier)
     if hsm is not None:  # a key that lives in the HSM
-        return _hsm_keys.get(ctx, hsm, request)
+        response: S.GetResponse = _hsm_keys.use(ctx, hsm, Operation.GET, request)
+        return response
     mo = ctx.load(request.unique_identifier, Operation.GET)
     managed_object = export_object(ctx, mo, request)
     if mo.attributes.get(Tag.FRESH):  # §4.24: no longer fresh once it has been served to a client

@@ -11,7 +11,9 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import HashingAlgorithm, Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from . import _crypto as C
+from ..keymaterial import to_cipher_params
+from ._data import request_data
+from ._streams import Session, continue_stream, continues, open_session
 
 
 def _algorithm(request: S.HashRequest) -> HashingAlgorithm:
@@ -22,23 +24,23 @@ def _algorithm(request: S.HashRequest) -> HashingAlgorithm:
 
 
 def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
-    if C.continues(request):
+    if continues(request):
         return _continue(ctx, request)
     algorithm = _algorithm(request)
     if ctx.engine.config.approved_only:
-        crypto.require_approved(Operation.HASH, params=C.to_cipher_params(request.cryptographic_parameters))
+        crypto.require_approved(Operation.HASH, params=to_cipher_params(request.cryptographic_parameters))
     if request.init_indicator and not request.final_indicator:
         stream = DigestStream(algorithm)
-        stream.update(C.request_data(request.data, required=False))
-        return S.HashResponse(correlation_value=C.open_session(ctx, Operation.HASH, "", stream))
-    return S.HashResponse(data=crypto.digest(algorithm, C.request_data(request.data)))
+        stream.update(request_data(request.data, required=False))
+        return S.HashResponse(correlation_value=open_session(ctx, Operation.HASH, "", stream))
+    return S.HashResponse(data=crypto.digest(algorithm, request_data(request.data)))
 
 
 def _continue(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
-    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+    def final(session: Session, data: bytes) -> dict[str, Any]:
         return {"data": session.stream.finalize(data)}
 
-    return C.continue_stream(ctx, request, Operation.HASH, S.HashResponse, final)
+    return continue_stream(ctx, request, Operation.HASH, S.HashResponse, final)
 
 
 __all__ = ["handle"]

@@ -24,8 +24,8 @@ from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
-from . import _crypto as C
 from ._common import client_attributes, new_object, symmetric_key_object
+from ._usage import inherit_protection, key_of
 
 
 def _part(ctx: RequestContext, uid: object) -> tuple[ManagedObject, S.SplitKey, bytes]:
@@ -33,7 +33,7 @@ def _part(ctx: RequestContext, uid: object) -> tuple[ManagedObject, S.SplitKey, 
     require_material(mo)
     if not isinstance(mo.object, S.SplitKey):
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"object {mo.uid} is not a Split Key")
-    return mo, mo.object, C.key_of(mo).material
+    return mo, mo.object, key_of(mo).material
 
 
 def handle(ctx: RequestContext, request: S.JoinSplitKeyRequest) -> S.JoinSplitKeyResponse:
@@ -76,7 +76,7 @@ def handle(ctx: RequestContext, request: S.JoinSplitKeyRequest) -> S.JoinSplitKe
     )
     attrs = client_attributes(request.attributes)
     attrs.remove(Tag.OBJECT_TYPE)
-    C.inherit_protection(attrs, *(mo for mo, _split, _share in parts))
+    inherit_protection(attrs, *(mo for mo, _split, _share in parts))
     length = len(secret) * 8
     obj: S.SymmetricKey | S.SecretData
     if object_type == ObjectType.SYMMETRIC_KEY:

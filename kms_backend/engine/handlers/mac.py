@@ -10,34 +10,37 @@ from ...crypto import MacStream
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation
 from ..context import RequestContext
-from . import _crypto as C
+from ._data import request_data
+from ._params import approved_only, mac_algorithm, mac_mode
+from ._streams import Session, continue_stream, continues, open_session
+from ._usage import U, consume_usage, load_key
 
 
 def handle(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
-    if C.continues(request):
+    if continues(request):
         return _continue(ctx, request)
-    mo, key = C.load_key(ctx, request.unique_identifier, Operation.MAC, C.U.MAC_GENERATE, kinds=("symmetric",))
-    algorithm = C.mac_algorithm(mo, key, request.cryptographic_parameters)
-    mode = C.mac_mode(algorithm, request.cryptographic_parameters)
+    mo, key = load_key(ctx, request.unique_identifier, Operation.MAC, U.MAC_GENERATE, kinds=("symmetric",))
+    algorithm = mac_algorithm(mo, key, request.cryptographic_parameters)
+    mode = mac_mode(algorithm, request.cryptographic_parameters)
     uid = ctx.returned(mo.uid)
-    approved = C.approved_only(ctx)
+    approved = approved_only(ctx)
     if request.init_indicator and not request.final_indicator:
         stream = MacStream(key.material, algorithm, approved_only=approved, mode=mode)
-        stream.update(C.request_data(request.data, required=False))
-        correlation = C.open_session(ctx, Operation.MAC, mo.uid, stream)
+        stream.update(request_data(request.data, required=False))
+        correlation = open_session(ctx, Operation.MAC, mo.uid, stream)
         return S.MACResponse(unique_identifier=uid, correlation_value=correlation)
-    data = C.request_data(request.data)
-    C.consume_usage(ctx, mo, len(data))
+    data = request_data(request.data)
+    consume_usage(ctx, mo, len(data))
     return S.MACResponse(
         unique_identifier=uid, mac_data=crypto.mac(key.material, algorithm, data, approved_only=approved, mode=mode)
     )
 
 
 def _continue(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
-    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+    def final(session: Session, data: bytes) -> dict[str, Any]:
         return {"mac_data": session.stream.finalize(data)}
 
-    return C.continue_stream(ctx, request, Operation.MAC, S.MACResponse, final)
+    return continue_stream(ctx, request, Operation.MAC, S.MACResponse, final)
 
 
 __all__ = ["handle"]

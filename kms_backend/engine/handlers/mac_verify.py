@@ -1,6 +1,6 @@
 """MAC Verify (KMIP 2.1 §6.1.33): check MAC Data over Data with a managed symmetric key (constant-time
 comparison), one-shot or streamed; the answer is the Validity Indicator. Verification processes protected data,
-so Deactivated and Compromised keys may do it (``_crypto`` module doc)."""
+so Deactivated and Compromised keys may do it (``_usage`` module doc)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from . import _crypto as C
+from ._data import request_data
+from ._params import approved_only, mac_algorithm, mac_mode
+from ._streams import Session, continue_stream, continues, open_session
+from ._usage import U, load_key, validity
 
 
 def _mac_data(request: S.MACVerifyRequest) -> bytes:
@@ -22,31 +25,31 @@ def _mac_data(request: S.MACVerifyRequest) -> bytes:
 
 
 def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
-    if C.continues(request):
+    if continues(request):
         return _continue(ctx, request)
-    mo, key = C.load_key(
-        ctx, request.unique_identifier, Operation.MAC_VERIFY, C.U.MAC_VERIFY, kinds=("symmetric",), process=True
+    mo, key = load_key(
+        ctx, request.unique_identifier, Operation.MAC_VERIFY, U.MAC_VERIFY, kinds=("symmetric",), process=True
     )
-    algorithm = C.mac_algorithm(mo, key, request.cryptographic_parameters)
-    mode = C.mac_mode(algorithm, request.cryptographic_parameters)
+    algorithm = mac_algorithm(mo, key, request.cryptographic_parameters)
+    mode = mac_mode(algorithm, request.cryptographic_parameters)
     uid = ctx.returned(mo.uid)
-    approved = C.approved_only(ctx)
+    approved = approved_only(ctx)
     if request.init_indicator and not request.final_indicator:
         stream = MacStream(key.material, algorithm, approved_only=approved, mode=mode)
-        stream.update(C.request_data(request.data, required=False))
-        correlation = C.open_session(ctx, Operation.MAC_VERIFY, mo.uid, stream)
+        stream.update(request_data(request.data, required=False))
+        correlation = open_session(ctx, Operation.MAC_VERIFY, mo.uid, stream)
         return S.MACVerifyResponse(unique_identifier=uid, correlation_value=correlation)
     valid = crypto.mac_verify(
-        key.material, algorithm, C.request_data(request.data), _mac_data(request), approved_only=approved, mode=mode
+        key.material, algorithm, request_data(request.data), _mac_data(request), approved_only=approved, mode=mode
     )
-    return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=C.validity(valid))
+    return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=validity(valid))
 
 
 def _continue(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
-    def final(session: C.Session, data: bytes) -> dict[str, Any]:
-        return {"validity_indicator": C.validity(session.stream.verify(_mac_data(request), data))}
+    def final(session: Session, data: bytes) -> dict[str, Any]:
+        return {"validity_indicator": validity(session.stream.verify(_mac_data(request), data))}
 
-    return C.continue_stream(ctx, request, Operation.MAC_VERIFY, S.MACVerifyResponse, final)
+    return continue_stream(ctx, request, Operation.MAC_VERIFY, S.MACVerifyResponse, final)
 
 
 __all__ = ["handle"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from ... import crypto
 from ...kmip import _schema_data as S
 from ..context import RequestContext
-from . import _crypto as C
+from ._data import request_data
 
 
 def handle(ctx: RequestContext, request: S.RNGSeedRequest) -> S.RNGSeedResponse:
-    return S.RNGSeedResponse(data_length=crypto.seed(C.request_data(request.data)))
+    return S.RNGSeedResponse(data_length=crypto.seed(request_data(request.data)))
 
 
 __all__ = ["handle"]

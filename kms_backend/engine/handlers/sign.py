@@ -16,21 +16,18 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import BatchState, RequestContext
+from ..keymaterial import Key
 from ..objects import ManagedObject
-from ..plans import Plan, answer, decided
-from . import _crypto as C
-from . import _hsm_keys
+from ..plans import Plan, decided
+from . import _paths
+from ._data import request_data
+from ._params import approved_only, merged_params
+from ._streams import Session, continue_stream, open_session
+from ._usage import U, consume_usage, load_key
 
 
 def handle(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
-    hsm = _hsm_keys.source(ctx, request.unique_identifier)
-    if hsm is not None:  # a key that lives in the HSM
-        return _hsm_keys.sign(ctx, hsm, request)
-    if C.continues(request):
-        return _continue(ctx, request)
-    if request.init_indicator and not request.final_indicator:
-        return _open_stream(ctx, request)
-    response: S.SignResponse = answer(ctx, request, decide, execute)
+    response: S.SignResponse = _paths.take(ctx, request, PATHS)
     return response
 
 
@@ -39,8 +36,8 @@ def decide(ctx: RequestContext, request: S.SignRequest) -> Plan:
     _check_data_fields(request)
     mo, key, params = _load(ctx, request)
     message, _ = _message(request)
-    C.consume_usage(ctx, mo, len(message))
-    run = crypto.prepare_sign(key.material, params, approved_only=C.approved_only(ctx))
+    consume_usage(ctx, mo, len(message))
+    run = crypto.prepare_sign(key.material, params, approved_only=approved_only(ctx))
     return decided(ctx, Operation.SIGN, request, mo, run)
 
 
@@ -62,12 +59,12 @@ def _message(request: S.SignRequest) -> tuple[bytes, bool]:
     digested = request.digested_data
     if digested is not None:
         return (digested if type(digested) is bytes else bytes(digested)), True
-    return C.request_data(request.data), False
+    return request_data(request.data), False
 
 
-def _load(ctx: RequestContext, request: S.SignRequest) -> tuple[ManagedObject, C.Key, CipherParams]:
-    mo, key = C.load_key(ctx, request.unique_identifier, Operation.SIGN, C.U.SIGN, kinds=("private",))
-    return mo, key, C.merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=False)
+def _load(ctx: RequestContext, request: S.SignRequest) -> tuple[ManagedObject, Key, CipherParams]:
+    mo, key = load_key(ctx, request.unique_identifier, Operation.SIGN, U.SIGN, kinds=("private",))
+    return mo, key, merged_params(ctx, mo, key, request.cryptographic_parameters, cipher=False)
 
 
 def _open_stream(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
@@ -76,17 +73,20 @@ def _open_stream(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
     uid = ctx.returned(mo.uid)
     if request.digested_data is not None:
         raise KmipError(ResultReason.INVALID_MESSAGE, "a streamed Sign takes Data, not Digested Data")
-    stream = SignStream(key.material, params, approved_only=C.approved_only(ctx))
-    stream.update(C.request_data(request.data, required=False))
-    correlation = C.open_session(ctx, Operation.SIGN, mo.uid, stream)
+    stream = SignStream(key.material, params, approved_only=approved_only(ctx))
+    stream.update(request_data(request.data, required=False))
+    correlation = open_session(ctx, Operation.SIGN, mo.uid, stream)
     return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
 
 
 def _continue(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
-    def final(session: C.Session, data: bytes) -> dict[str, Any]:
+    def final(session: Session, data: bytes) -> dict[str, Any]:
         return {"signature_data": session.stream.finalize(data)}
 
-    return C.continue_stream(ctx, request, Operation.SIGN, S.SignResponse, final)
+    return continue_stream(ctx, request, Operation.SIGN, S.SignResponse, final)
 
 
-__all__ = ["decide", "execute", "handle"]
+PATHS = _paths.Paths(Operation.SIGN, decide, execute, _open_stream, _continue)
+
+
+__all__ = ["PATHS", "decide", "execute", "handle"]
