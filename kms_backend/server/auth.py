@@ -74,7 +74,8 @@ def parse_api_tokens(pairs: tuple[str, ...], file: str | None) -> dict[str, str]
 Fetcher = Callable[[str], bytes]
 
 
-def _fetch_url(url: str) -> bytes:
+def fetch_url(url: str) -> bytes:
+    """The body of an http(s) GET (at most 1 MiB): a JWKS."""
     # Only http(s): a file:// or other scheme in a jwks_uri is a configuration mistake, not a key source.
     if not url.startswith(("https://", "http://")):
         raise AuthError(f"unsupported JWKS URI scheme in {url!r}")
@@ -84,7 +85,7 @@ def _fetch_url(url: str) -> bytes:
         return body
 
 
-class _KeySet:
+class KeySet:
     """The signing keys of one issuer, from a JWKS file or URI, cached for ``ttl`` seconds."""
 
     def __init__(self, issuer: JwtIssuer, ttl: float, fetch: Fetcher, clock: Callable[[], float]) -> None:
@@ -154,14 +155,14 @@ class Authenticator:
         self,
         config: ServerConfig,
         *,
-        fetch: Fetcher = _fetch_url,
+        fetch: Fetcher = fetch_url,
         clock: Callable[[], float] = time.time,
         cert_auth: bool = False,
     ) -> None:
         self.default_username = config.default_username
         self.tokens = parse_api_tokens(config.api_tokens, config.api_tokens_file)
-        self.issuers: dict[str, _KeySet] = {
-            issuer.issuer: _KeySet(issuer, float(config.jwks_cache_seconds), fetch, clock)
+        self.issuers: dict[str, KeySet] = {
+            issuer.issuer: KeySet(issuer, float(config.jwks_cache_seconds), fetch, clock)
             for issuer in config.jwt_issuers
         }
         self.cert_auth = cert_auth
@@ -260,4 +261,13 @@ def subject_common_name(peercert: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-__all__ = ["AuthError", "Authenticator", "Credentials", "parse_api_tokens", "subject_common_name"]
+__all__ = [
+    "AuthError",
+    "Authenticator",
+    "Credentials",
+    "Fetcher",
+    "KeySet",
+    "fetch_url",
+    "parse_api_tokens",
+    "subject_common_name",
+]

@@ -96,6 +96,19 @@ class ServerConfig:
     hsm_cache_size: int = 1024
     hsm_cache_seconds: float = 300.0
     hsm_admins: tuple[str, ...] = ("admin",)
+    google_cse_kacls_url: str | None = None
+    google_cse_key_id: str = '["google_cse"]'
+    google_cse_signing_key_id: str | None = None
+    google_cse_user: str | None = None
+    google_cse_authentication_issuers: tuple[JwtIssuer, ...] = ()
+    google_cse_authorization_issuers: tuple[JwtIssuer, ...] = ()
+    google_cse_kacls_peers: tuple[str, ...] = ()
+    ms_dke_service_url: str | None = None
+    ms_dke_user: str | None = None
+    ms_dke_issuers: tuple[JwtIssuer, ...] = ()
+    ms_dke_tenants: tuple[str, ...] = ()
+    ms_dke_authorized_emails: tuple[str, ...] = ()
+    ms_dke_authorized_roles: tuple[str, ...] = ()
     #: Where each value came from (option name -> "default", "yaml", "env" or "flag"), for diagnostics.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -377,6 +390,78 @@ OPTIONS: tuple[Option, ...] = (
     Option("hsm_cache_size", "int", "unwrapped objects kept in memory to spare the HSM (0: no cache)", "N"),
     Option("hsm_cache_seconds", "float", "how long an unwrapped object stays in that cache", "SECONDS"),
     Option("hsm_admins", "list", "users who may create, use and grant HSM keys (hsm::<slot>::<label>)", "USERS"),
+    Option(
+        "google_cse_kacls_url",
+        "str",
+        "public URL of the Google Workspace CSE key service (https://HOST/google_cse); setting it serves /google_cse",
+        "URL",
+    ),
+    Option(
+        "google_cse_key_id",
+        "str",
+        "the AES-256 KMS key that wraps Google Workspace CSE data keys: its id, or a JSON array of its tags",
+        "ID",
+    ),
+    Option(
+        "google_cse_signing_key_id",
+        "str",
+        "the RSA private KMS key (its id, or a JSON array of its tags) that signs this KACLS's tokens to other "
+        "KACLS (rewrap); its public key is served at /google_cse/certs",
+        "ID",
+    ),
+    Option(
+        "google_cse_user",
+        "str",
+        "KMS user the CSE service runs its key operations as (default: the default username)",
+        "USER",
+    ),
+    Option(
+        "google_cse_authentication_issuers",
+        "issuers",
+        "identity providers whose authentication tokens CSE accepts: JSON list of {issuer, jwks_uri | jwks_file, "
+        "audience, algorithms}",
+        "JSON",
+    ),
+    Option(
+        "google_cse_authorization_issuers",
+        "issuers",
+        "issuers of CSE authorization tokens (default: Google's Drive, Meet, Calendar, Gmail and KACLS-migration "
+        "issuers with audience cse-authorization)",
+        "JSON",
+    ),
+    Option(
+        "google_cse_kacls_peers",
+        "list",
+        "URLs of other KACLS whose signed tokens privilegedunwrap accepts (their keys from URL/certs), for rewrap",
+        "URLS",
+    ),
+    Option(
+        "ms_dke_service_url",
+        "str",
+        "public URL of the Microsoft Double Key Encryption service (https://HOST/ms_dke); setting it serves /ms_dke",
+        "URL",
+    ),
+    Option(
+        "ms_dke_user",
+        "str",
+        "KMS user the DKE service runs its key operations as (default: the default username)",
+        "USER",
+    ),
+    Option(
+        "ms_dke_issuers",
+        "issuers",
+        "token issuers DKE accepts (Microsoft Entra ID): JSON list of {issuer, jwks_uri | jwks_file, audience, "
+        "algorithms}",
+        "JSON",
+    ),
+    Option("ms_dke_tenants", "list", "Entra tenant ids (tid claim) allowed to decrypt (empty: any)", "IDS"),
+    Option(
+        "ms_dke_authorized_emails",
+        "list",
+        "email addresses or @domains (email, upn or preferred_username claim) allowed to decrypt",
+        "EMAILS",
+    ),
+    Option("ms_dke_authorized_roles", "list", "values of the roles claim allowed to decrypt", "ROLES"),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -523,10 +608,28 @@ def validate(config: ServerConfig) -> None:
             raise ConfigError(f"the HSM options go together: {', '.join(missing)} missing")
     if config.hsm_cache_size < 0 or config.hsm_cache_seconds < 0:
         raise ConfigError("--hsm-cache-size and --hsm-cache-seconds must not be negative")
+    _validate_key_services(config)
     for pair in config.api_tokens:
         token, sep, user = pair.partition(":")
         if not sep or not token or not user:
             raise ConfigError("--api-tokens entries must be TOKEN:USER")
+
+
+def _validate_key_services(config: ServerConfig) -> None:
+    for name in ("google_cse_kacls_url", "ms_dke_service_url"):
+        url = getattr(config, name)
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ConfigError(f"--{name.replace('_', '-')} must be an http(s) URL, got {url!r}")
+    for url in config.google_cse_kacls_peers:
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"--google-cse-kacls-peers entries must be http(s) URLs, got {url!r}")
+    if config.google_cse_kacls_url and not config.google_cse_authentication_issuers:
+        raise ConfigError(
+            "--google-cse-kacls-url needs --google-cse-authentication-issuers: the identity providers whose "
+            "authentication tokens the key service accepts"
+        )
+    if config.ms_dke_service_url and not config.ms_dke_issuers:
+        raise ConfigError("--ms-dke-service-url needs --ms-dke-issuers: the issuers of the tokens DKE accepts")
 
 
 def config_from_env(flags: argparse.Namespace) -> ServerConfig:

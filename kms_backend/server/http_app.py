@@ -541,8 +541,19 @@ class Router:
         self.routes = routes
         self.exact: dict[str, dict[str, Route]] = {}
         self.templates: list[tuple[str, str, dict[str, Route]]] = []
+        #: Templates with several parameters or text after one (``/ms_dke/{key_name}/{key_id}/decrypt``): matched
+        #: segment by segment, after the others.
+        self.segmented: list[tuple[tuple[str, ...], dict[str, Route]]] = []
         for route in routes:
-            if "{" in route.path:
+            if route.path.count("{") > 1 or ("{" in route.path and not route.path.endswith("}")):
+                segments = tuple(route.path.split("/"))
+                for known, methods in self.segmented:
+                    if known == segments:
+                        methods[route.method] = route
+                        break
+                else:
+                    self.segmented.append((segments, {route.method: route}))
+            elif "{" in route.path:
                 prefix, _, rest = route.path.partition("{")
                 name = rest.rstrip("}")
                 for known_prefix, known_name, methods in self.templates:
@@ -568,6 +579,8 @@ class Router:
                         methods, params = candidates, {name: value}
                         break
         if methods is None:
+            methods, params = self._match_segments(path)
+        if methods is None:
             raise HttpError(404, f"Not Found: {path}")
         route = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
         if route is None:
@@ -576,6 +589,23 @@ class Router:
                 405, f"Method Not Allowed: {method} {path} (allowed: {allow})", [(b"allow", allow.encode())]
             )
         return route, params
+
+    def _match_segments(self, path: str) -> tuple[dict[str, Route] | None, dict[str, str]]:
+        parts = path.split("/")
+        for segments, candidates in self.segmented:
+            if len(segments) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for expected, part in zip(segments, parts, strict=True):
+                if expected.startswith("{") and expected.endswith("}"):
+                    if not part:
+                        break
+                    params[expected[1:-1]] = part
+                elif expected != part:
+                    break
+            else:
+                return candidates, params
+        return None, {}
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -604,6 +634,9 @@ class HttpApp:
         self.authenticator = authenticator
         self.executor = executor
         routes = self.api.routes()
+        from . import key_services
+
+        routes += key_services.routes(config, engine)  # /google_cse, /ms_dke when configured
         openapi_route = Route(
             "GET", "/openapi.json", self._openapi, "This OpenAPI 3 document", public=True, blocking=False, tag="server"
         )

@@ -130,8 +130,8 @@ def _operation(route: Route, secured: bool) -> dict[str, Any]:
     if route.path == "/health":
         op["responses"]["503"] = {"description": "the database does not answer"}
     if "{" in route.path:
-        name = route.path.split("{", 1)[1].rstrip("}")
-        op["parameters"] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}]
+        names = [part[1:-1] for part in route.path.split("/") if part.startswith("{") and part.endswith("}")]
+        op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
     if route.request_types:
         op["requestBody"] = {
             "required": True,
