@@ -57,7 +57,7 @@ log = logging.getLogger("keystead.server.ms_dke")
 CACHE_SECONDS = 24 * 3600
 MAX_CIPHERTEXT = 1024
 ALGORITHM = "RSA-OAEP-256"
-_NOT_FOUND = {ResultReason.ITEM_NOT_FOUND, ResultReason.PERMISSION_DENIED}
+_NOT_FOUND = {ResultReason.ITEM_NOT_FOUND, ResultReason.OBJECT_NOT_FOUND, ResultReason.PERMISSION_DENIED}
 
 
 class DkeError(Exception):

@@ -1,0 +1,83 @@
+"""The key-service plumbing without a server: configuration checks, routing of multi-parameter paths, the OpenAPI
+path parameters, Google's resource key hash and the Google issuer defaults. (The services themselves are tested
+end to end in integration_tests/test_google_cse.py and test_ms_dke.py.)"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+
+from kms_backend.server.config import ConfigError, load_config
+from kms_backend.server.google_cse import google_issuers, resource_key_hash
+from kms_backend.server.http_app import HttpError, Request, Response, Route, Router
+from kms_backend.server.openapi import openapi_document
+
+ISSUERS = '[{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks"}]'
+
+
+def _handler(_request: Request) -> Response:
+    return Response(200, b"")
+
+
+def test_router_matches_several_parameters() -> None:
+    router = Router(
+        [
+            Route("GET", "/ms_dke/{key_name}", _handler, "key"),
+            Route("POST", "/ms_dke/{key_name}/{key_id}/decrypt", _handler, "decrypt"),
+            Route("GET", "/access/list/{id}", _handler, "list"),
+        ]
+    )
+    route, params = router.match("POST", "/ms_dke/contoso/abc-123/decrypt")
+    assert route.summary == "decrypt" and params == {"key_name": "contoso", "key_id": "abc-123"}
+    route, params = router.match("GET", "/ms_dke/contoso")
+    assert route.summary == "key" and params == {"key_name": "contoso"}
+    for path in ("/ms_dke/contoso/abc/encrypt", "/ms_dke//abc/decrypt", "/ms_dke/a/b/c/decrypt"):
+        with pytest.raises(HttpError) as missing:
+            router.match("POST", path)
+        assert missing.value.status == 404
+    with pytest.raises(HttpError) as wrong_method:
+        router.match("GET", "/ms_dke/contoso/abc/decrypt")
+    assert wrong_method.value.status == 405
+
+
+def test_openapi_names_every_path_parameter() -> None:
+    config = load_config({}, {})
+    routes = [Route("POST", "/ms_dke/{key_name}/{key_id}/decrypt", _handler, "decrypt")]
+    operation = openapi_document(routes, config)["paths"]["/ms_dke/{key_name}/{key_id}/decrypt"]["post"]
+    assert [p["name"] for p in operation["parameters"]] == ["key_name", "key_id"]
+
+
+def test_key_service_options_need_their_issuers_and_urls() -> None:
+    with pytest.raises(ConfigError, match="google-cse-authentication-issuers"):
+        load_config({"google_cse_kacls_url": "https://kms.example/google_cse"}, {})
+    with pytest.raises(ConfigError, match="must be an http"):
+        load_config({"google_cse_kacls_url": "kms.example", "google_cse_authentication_issuers": ISSUERS}, {})
+    with pytest.raises(ConfigError, match="ms-dke-issuers"):
+        load_config({"ms_dke_service_url": "https://kms.example/ms_dke"}, {})
+    config = load_config(
+        {},
+        {
+            "KEYSTEAD_MS_DKE_SERVICE_URL": "https://kms.example/ms_dke",
+            "KEYSTEAD_MS_DKE_ISSUERS": ISSUERS,
+            "KEYSTEAD_MS_DKE_TENANTS": "t1,t2",
+        },
+    )
+    assert config.ms_dke_tenants == ("t1", "t2") and config.ms_dke_issuers[0].issuer == "https://idp.example"
+    assert load_config({}, {}).google_cse_key_id == '["google_cse"]'
+
+
+def test_resource_key_hash_is_googles_hmac() -> None:
+    key = bytes(range(32))
+    expected = hmac.new(key, b"ResourceKeyDigest:doc-1:perimeter", hashlib.sha256).digest()
+    assert base64.b64decode(resource_key_hash(key, "doc-1", "perimeter")) == expected
+
+
+def test_google_issuers_default() -> None:
+    issuers = {i.issuer: i for i in google_issuers()}
+    drive = issuers["gsuitecse-tokenissuer-drive@system.gserviceaccount.com"]
+    assert drive.audience == ("cse-authorization",) and drive.jwks_uri is not None
+    assert drive.jwks_uri.endswith("/gsuitecse-tokenissuer-drive@system.gserviceaccount.com")
+    assert "apps-security-cse-kaclscommunication@system.gserviceaccount.com" in issuers
