@@ -3,10 +3,11 @@ stamp shows that nothing was committed since (``StoreTransaction.change_stamp``)
 
 A KMS mostly answers reads of a few hot keys (Get, Encrypt, Sign, the PKCS#11 provider's C_Encrypt). Reading the
 object again costs a database round trip per request; checking the stamp costs one cheap query (SQLite: ``PRAGMA
-data_version``), and it sees commits of every connection and process sharing the database, so a key revoked or
-destroyed elsewhere is never used from here. Any commit forgets everything at once: the entries are only valid
-for the stamp they were read under. A transaction that wrote gets no stamp, so nothing it read (possibly its own
-uncommitted writes) is kept. Stores that cannot give a stamp (PostgreSQL, MySQL, Redis for now) bypass this.
+data_version``; PostgreSQL, MySQL and Redis: one small query), and it sees commits of every connection, process
+and server sharing the database, so a key revoked or destroyed elsewhere is never used from here. Any commit
+forgets everything at once: the entries are only valid for the stamp they were read under. A transaction that
+wrote gets no stamp, so nothing it read (possibly its own uncommitted writes) is kept. A store that gives no stamp
+bypasses this.
 
 Entries are replaced whole (tuples), so readers on other threads see either the old or the new one.
 """

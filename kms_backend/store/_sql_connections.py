@@ -1,8 +1,9 @@
 """The connections ``SqlStore`` runs its transactions on: SQLite's one connection behind an in-process lock, with
 the WAL-index header that gives its change stamp without a query, apart from the PostgreSQL/MySQL pool.
 
-Both hand out a ``Link`` (a driver connection and its cursor) with ``acquire`` and take it back with ``release``;
-only SQLite gives change stamps (``StoreTransaction.change_stamp``).
+Both hand out a ``Link`` (a driver connection and its cursor) with ``acquire`` and take it back with ``release``.
+SQLite's change stamp is read here without a query (``StoreTransaction.change_stamp``); PostgreSQL's and MySQL's
+are one query on a pooled connection (``sql``).
 """
 
 from __future__ import annotations
@@ -254,10 +255,6 @@ class ConnectionPool:
         """A fresh connection in place of a dead one (the slot stays taken)."""
         link.close(invalidate=True)
         return self._connect()
-
-    def change_stamp(self) -> None:
-        """PostgreSQL and MySQL give no change stamps (yet)."""
-        return None
 
     def close(self) -> None:
         self._closed = True

@@ -40,8 +40,12 @@ from sqlalchemy.types import TypeEngine
 from ._common import MAX_TEXT_LENGTH, MAX_UID_LENGTH
 from .base import StoreError
 
-#: The layout version this code writes. Version 1 was the first layout; version 2 added ``ix_dates_tag_value``.
-SCHEMA_VERSION = 2
+#: The layout version this code writes. Version 1 was the first layout; version 2 added ``ix_dates_tag_value``;
+#: version 3 added ``change_counters``.
+SCHEMA_VERSION = 3
+#: Rows of ``change_counters``: a writing transaction bumps one chosen at random, so concurrent writers rarely
+#: wait for each other on the same row.
+CHANGE_SHARDS = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Schema:
     privileged: Table
     schema_version: Table
     dates_value_index: Index
+    change_counters: Table
 
 
 def build_schema(mysql_collation: str | None = None) -> Schema:
@@ -195,7 +200,30 @@ def build_schema(mysql_collation: str | None = None) -> Schema:
         Column("version", Integer, nullable=False),
         **table_kw,
     )
-    return Schema(md, objects, names, groups, tags, links, dates, grants, privileged, schema_version, dates_value_index)
+    # MySQL/MariaDB change stamps (``SqlStore``): each writing transaction adds 1 to one row just before COMMIT,
+    # so the sum of ``n`` grows with every commit and becomes visible with it.
+    change_counters = Table(
+        "change_counters",
+        md,
+        Column("shard", Integer, nullable=False, autoincrement=False),
+        Column("n", BigInteger, nullable=False),
+        PrimaryKeyConstraint("shard", name="pk_change_counters"),
+        **table_kw,
+    )
+    return Schema(
+        md,
+        objects,
+        names,
+        groups,
+        tags,
+        links,
+        dates,
+        grants,
+        privileged,
+        schema_version,
+        dates_value_index,
+        change_counters,
+    )
 
 
 # --- migrations -------------------------------------------------------------------------------------------------
@@ -207,8 +235,23 @@ def _v2_index_dates_by_value(conn: Connection, schema: Schema) -> None:
     schema.dates_value_index.create(conn, checkfirst=True)
 
 
+def _v3_change_counters(conn: Connection, schema: Schema) -> None:
+    """Version 3: ``change_counters``, the rows whose sum is the MySQL/MariaDB change stamp."""
+    schema.change_counters.create(conn, checkfirst=True)
+    _fill_change_counters(conn, schema)
+
+
+def _fill_change_counters(conn: Connection, schema: Schema) -> None:
+    table = schema.change_counters
+    present = set(conn.execute(select(table.c.shard)).scalars())
+    missing = [{"shard": shard, "n": 0} for shard in range(CHANGE_SHARDS) if shard not in present]
+    if missing:
+        conn.execute(insert(table), missing)
+
+
 MIGRATIONS: dict[int, Callable[[Connection, Schema], None]] = {
     2: _v2_index_dates_by_value,
+    3: _v3_change_counters,
 }
 
 
@@ -244,6 +287,7 @@ def migrate(conn: Connection, schema: Schema) -> int:
             if inspector.has_table("objects"):
                 raise StoreError("the database has an objects table but no schema_version: not a Keystead store")
             schema.metadata.create_all(conn)
+            _fill_change_counters(conn, schema)
             conn.execute(insert(schema.schema_version).values(version=SCHEMA_VERSION))
             return 0
         found = conn.execute(select(func.max(schema.schema_version.c.version))).scalar_one_or_none()

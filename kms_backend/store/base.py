@@ -18,9 +18,11 @@ Contract every implementation keeps:
   set of users allowed to create objects (when the server restricts creation).
 * Change stamps (optional): ``StoreTransaction.change_stamp`` lets the engine keep objects it read between
   requests (``engine.hot``). A store that can tell cheaply whether anything was committed since an earlier moment
-  returns a stamp: equal stamps mean no process has committed a change in between. SQLite can (``PRAGMA
-  data_version`` sees commits of other connections and processes; a counter, this process's own), the memory store
-  can; PostgreSQL, MySQL and Redis return None for now, so every request reads the database.
+  returns a stamp: equal stamps mean no process has committed a change in between, whichever server or
+  connection made it. Every store here gives one: SQLite (the WAL-index header or ``PRAGMA data_version``, which
+  see commits of other connections and processes; a counter, this process's own), PostgreSQL (the current
+  snapshot), MySQL/MariaDB (a sum of counters each commit bumps), Redis (a counter each write bumps in its
+  MULTI/EXEC) and memory. A store may return None (it cannot tell, or is failing): every request then reads.
 """
 
 from __future__ import annotations

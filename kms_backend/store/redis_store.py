@@ -24,7 +24,9 @@ included, is evaluated in Redis; nothing is decrypted to locate.
 
 Transactions: each write runs as one MULTI/EXEC under WATCH of the keys it read (object record, Name keys, grant
 hash), retried when a concurrent client touched them, so each write is atomic and revision checks are
-compare-and-set. Writes apply immediately (later reads in the block see them; other clients may too) and are
+compare-and-set. Each MULTI/EXEC that writes also increments ``changes``: its value is the change stamp
+(``StoreTransaction.change_stamp``), one GET that moves atomically with every write of every server sharing the
+database. Writes apply immediately (later reads in the block see them; other clients may too) and are
 journaled; if the block raises, the journal is undone in reverse, each undo again under WATCH and only if the
 object is still at the revision this transaction left it. ``get(for_update=True)`` takes no lock: the revision
 check of ``update`` detects the lost race (optimistic concurrency). Durability is Redis's own (AOF/fsync
@@ -175,6 +177,15 @@ class RedisStore:
         except redis.RedisError as exc:
             raise _redis_error(exc) from None
 
+    def change_stamp(self) -> int | None:
+        """The change stamp a transaction would give now (the ``changes`` counter); None if Redis fails."""
+        if self._closed:
+            return None
+        try:
+            return int(self._client.get(self.key("changes")) or 0)
+        except redis.RedisError:
+            return None
+
     def close(self) -> None:
         """Close the connection pool."""
         self._closed = True
@@ -316,6 +327,7 @@ class RedisStore:
                     pipe.watch(*watch)  # type: ignore[no-untyped-call]  # untyped in redis-py
                     result = body(pipe)
                     if pipe.explicit_transaction:
+                        pipe.incr(self.key("changes"))
                         pipe.execute()
                     else:
                         pipe.unwatch()
@@ -332,6 +344,9 @@ class RedisTransaction:
         self._s = store
         self._undo: list[Callable[[], None]] = []
         self.finished = False
+        #: whether this transaction wrote (its change stamp is then withheld: later reads show its own writes)
+        self.wrote = False
+        self._stamp: int | None = None
 
     def rollback(self) -> None:
         """Undo every write of this transaction, newest first."""
@@ -386,6 +401,7 @@ class RedisTransaction:
         new = normalised_copy(obj)
         new.revision = 1
         s = self._s
+        self.wrote = True
         seq = int(s.client.incr(s.key("seq")))
         record = s.encode(new, seq)
         obj_key = s.key("obj", obj.uid)
@@ -409,6 +425,7 @@ class RedisTransaction:
         new.revision = obj.revision + 1
         s = self._s
         obj_key = s.key("obj", obj.uid)
+        self.wrote = True
 
         def body(pipe: Pipeline) -> _Record:
             old = self._read(pipe, obj.uid)
@@ -428,6 +445,7 @@ class RedisTransaction:
         """Remove the object, its index entries and its grants; True if it existed."""
         s = self._s
         obj_key, grants_key = s.key("obj", uid), s.key("grants", uid)
+        self.wrote = True
 
         def body(pipe: Pipeline) -> tuple[_Record | None, dict[str, set[int]]]:
             old = self._read(pipe, uid)
@@ -567,6 +585,7 @@ class RedisTransaction:
         """Apply ``change`` to the grants of ``uid`` atomically and journal the inverse."""
         s = self._s
         grants_key = s.key("grants", uid)
+        self.wrote = True
 
         def body(pipe: Pipeline) -> dict[str, set[int]]:
             old = self._decode_grants(pipe.hgetall(grants_key))
@@ -654,22 +673,35 @@ class RedisTransaction:
     @_wrap_errors
     def set_privileged(self, user: str, allowed: bool) -> None:
         """Add or remove ``user`` from the privileged users."""
-        client, key = self._s.client, self._s.key("privileged")
-        changed = client.sadd(key, user) if allowed else client.srem(key, user)
+        self.wrote = True
+        if self._set_member(user, allowed):
 
-        def undo() -> None:
-            if allowed:
-                client.srem(key, user)
-            else:
-                client.sadd(key, user)
+            def undo() -> None:
+                self._set_member(user, not allowed)
 
-        if changed:
             self._undo.append(undo)
 
-    def change_stamp(self) -> None:
-        """Redis gives no cheap commit stamp (another server may write at any time): none, so every read goes
-        to Redis."""
-        return None
+    def _set_member(self, user: str, allowed: bool) -> bool:
+        """Add ``user`` to (or remove from) the privileged set and move the change stamp; True if it changed."""
+        s = self._s
+        pipe = s.client.pipeline(transaction=True)
+        key = s.key("privileged")
+        if allowed:
+            pipe.sadd(key, user)
+        else:
+            pipe.srem(key, user)
+        pipe.incr(s.key("changes"))
+        return bool(pipe.execute()[0])
+
+    @_wrap_errors
+    def change_stamp(self) -> int | None:
+        """The ``changes`` counter, read once per transaction before the reads it vouches for (every write of
+        every server increments it in the same MULTI/EXEC); None once this transaction wrote."""
+        if self.wrote:
+            return None
+        if self._stamp is None:
+            self._stamp = int(self._s.client.get(self._s.key("changes")) or 0)
+        return self._stamp
 
 
 __all__ = ["DEFAULT_PREFIX", "RedisStore", "RedisTransaction"]

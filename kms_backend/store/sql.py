@@ -33,6 +33,14 @@ in-process lock and its WAL-index header, apart from the PostgreSQL/MySQL pool).
   that index them, so ``get``, ``get_many``, ``owned`` and ``obtained`` are one query whatever the number of
   objects (no N+1, no join fan-out). A transaction remembers the index it read so that ``update`` rewrites only
   the child tables whose values changed (none, without parsing anything, when the index is unchanged).
+* Change stamps (``StoreTransaction.change_stamp``), so that the engine keeps objects and decisions between
+  requests on every database and several servers can share one: SQLite reads its WAL-index header
+  (``_sql_connections``); PostgreSQL reads ``pg_current_snapshot()``, which changes whenever any transaction of
+  the cluster ends (a commit anywhere, by any server or tool) and costs no write; MySQL/MariaDB sum
+  ``change_counters``, one of whose rows every writing transaction bumps as its last statement before COMMIT, so
+  the sum moves exactly when the commit becomes visible. On PostgreSQL and MySQL a stamp is one query on a pooled
+  connection; taken before the reads it vouches for, it makes a kept object exactly as fresh as reading it again
+  (a Revoke committed by another server is seen by the next request here, not some time later).
 * Errors: every driver error becomes ``StoreError`` naming only the exception class and error code; the driver
   message is dropped and the exception chain cut, since both can quote SQL parameters (key material).
 """
@@ -41,7 +49,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import random
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from types import TracebackType
@@ -84,7 +93,7 @@ from ._sql_connections import (
     SqliteConnection,
     store_error,
 )
-from ._sql_schema import Schema, build_schema, migrate
+from ._sql_schema import CHANGE_SHARDS, Schema, build_schema, migrate
 from .base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreError
 
 _P = ParamSpec("_P")
@@ -460,6 +469,8 @@ class SqlStore:
                 self.opened_at_version = migrate(conn, self._schema)
             # Compiled after the first connection: the dialect then knows the server version.
             self._sql = _Statements(self._schema, self._engine.dialect)
+            #: The query that reads a change stamp (PostgreSQL, MySQL), and the statement that moves it (MySQL).
+            self._stamp_sql, self._bump_sql = _stamp_statements(self.dialect, self._engine.dialect)
             self._shapes: dict[tuple[Any, ...], _Compiled] = {}
             if self.dialect == "sqlite":
                 self.connections = SqliteConnection(self._new_link, parsed.database, self._driver_errors)
@@ -497,12 +508,18 @@ class SqlStore:
         with self.transaction() as tx:
             tx.ping()
 
-    def change_stamp(self) -> tuple[int, Any] | None:
-        """The change stamp a transaction would give now (``SqlTransaction.change_stamp``) without opening one;
-        None on PostgreSQL/MySQL, or if SQLite is busy or failing (the caller then takes the ordinary path)."""
+    def change_stamp(self) -> Hashable | None:
+        """The change stamp a transaction would give now (``SqlTransaction.change_stamp``); None if the database
+        is busy or failing (the caller then takes the ordinary path)."""
         if self._closed:
             return None
-        return self.connections.change_stamp()
+        if isinstance(self.connections, SqliteConnection):
+            return self.connections.change_stamp()
+        try:
+            with self.transaction() as tx:
+                return tx.change_stamp()
+        except StoreError:
+            return None
 
     def close(self) -> None:
         """Close every connection; the store is unusable afterwards."""
@@ -569,6 +586,22 @@ def _create_engine(url: URL) -> Engine:
     )
 
 
+def _stamp_statements(dialect: str, sa_dialect: Dialect) -> tuple[str | None, str | None]:
+    """(stamp query, bump statement) of a dialect (see the module doc); SQLite needs neither."""
+    if dialect == "postgresql":
+        # pg_current_snapshot() is PostgreSQL 13's name for txid_current_snapshot(), which is deprecated.
+        version = sa_dialect.server_version_info or (0,)
+        function = "pg_current_snapshot" if version >= (13,) else "txid_current_snapshot"
+        return f"SELECT {function}()::text", None
+    if dialect in ("mysql", "mariadb"):
+        return (
+            "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM change_counters",
+            # An upsert, so that a row deleted by hand is created again instead of the stamp standing still.
+            "INSERT INTO change_counters (shard, n) VALUES (%s, 1) ON DUPLICATE KEY UPDATE n = n + 1",
+        )
+    return None, None
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """WAL, FULL durability, and explicit BEGIN IMMEDIATE (pysqlite's implicit BEGIN is turned off)."""
 
@@ -614,7 +647,7 @@ class SqlTransaction:
         self._known: dict[str, _Known] = {}
         #: whether a write statement ran (the change stamp is then withheld, and committing bumps the generation)
         self.wrote = False
-        self._stamp: tuple[int, Any] | None = None
+        self._stamp: Hashable | None = None
         self.finished = False
         #: set when a statement failed after others of the same operation had run (commit is then refused)
         self.poisoned = False
@@ -637,6 +670,9 @@ class SqlTransaction:
                 broken = not self._end("ROLLBACK", quiet=True)
                 raise StoreError("a write failed inside this transaction; it was rolled back")
             try:
+                if self.wrote and self._store._bump_sql is not None:
+                    # Last, so that the row stays locked only for the COMMIT (and no lock is taken after it).
+                    self._cursor.execute(self._store._bump_sql, (random.randrange(CHANGE_SHARDS),))  # noqa: S311
                 self._end("COMMIT", quiet=False)
                 committed = self.wrote
             except self._driver_errors as error:
@@ -707,19 +743,27 @@ class SqlTransaction:
         args = c.args
         self._cursor.executemany(c.sql, [args(row) for row in rows])
 
-    def change_stamp(self) -> tuple[int, Any] | None:
-        """SQLite: (this process's write generation, the WAL-index header or ``PRAGMA data_version``), read once per
-        transaction; the transaction holds the process's SQLite lock, so no commit of this process falls between."""
-        if self.wrote or not self._begin_on_read:
+    def change_stamp(self) -> Hashable | None:
+        """Read once per transaction, before the reads it vouches for. SQLite: (this process's write generation, the
+        WAL-index header or ``PRAGMA data_version``); the transaction holds the process's SQLite lock, so no commit
+        of this process falls between. PostgreSQL: the current snapshot; MySQL: the sum of the change counters."""
+        if self.wrote:
             return None
         stamp = self._stamp
         if stamp is None:
             try:
                 connections = self._store.connections
-                assert isinstance(connections, SqliteConnection)  # only SQLite transactions read on begin
-                stamp = self._stamp = connections.stamp(self._link)
+                if isinstance(connections, SqliteConnection):
+                    stamp = connections.stamp(self._link)
+                else:
+                    stamp_sql = self._store._stamp_sql
+                    if stamp_sql is None:
+                        return None
+                    stamp = self._execute_raw(stamp_sql, None).fetchone()[0]
             except self._driver_errors as exc:
+                self.poisoned = True
                 raise store_error(exc) from None
+            self._stamp = stamp
         return stamp
 
     def ping(self) -> None:

@@ -22,6 +22,7 @@ from kms_backend.store import (
     StoreError,
     open_store,
 )
+from kms_backend.store._sql_schema import CHANGE_SHARDS, SCHEMA_VERSION
 from kms_backend.store.memory import MemoryStore
 from kms_backend.store.redis_store import RedisStore
 from kms_backend.store.sql import SqlStore
@@ -564,9 +565,10 @@ def test_an_older_schema_is_migrated(open_test_store: Callable[[], ObjectStore],
     first = open_test_store()
     assert isinstance(first, SqlStore)
     insert(first, make("k1", dates={INITIAL_DATE: 5}))
-    # Turn the database back into the version 1 layout (before ix_dates_tag_value).
+    # Turn the database back into the version 1 layout (before ix_dates_tag_value and change_counters).
     with first._engine.begin() as conn:
         first._schema.dates_value_index.drop(conn)
+        first._schema.change_counters.drop(conn)
         conn.execute(text("UPDATE schema_version SET version = 1"))
         assert "ix_dates_tag_value" not in {i["name"] for i in inspect(conn).get_indexes("dates")}
     reopened: ObjectStore
@@ -582,8 +584,9 @@ def test_an_older_schema_is_migrated(open_test_store: Callable[[], ObjectStore],
         assert reopened.opened_at_version == 1
     assert isinstance(reopened, SqlStore)
     with reopened._engine.begin() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == 2
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION == 3
         assert "ix_dates_tag_value" in {i["name"] for i in inspect(conn).get_indexes("dates")}
+        assert conn.execute(text("SELECT COUNT(*), SUM(n) FROM change_counters")).one() == (CHANGE_SHARDS, 0)
     with reopened.transaction() as tx:
         assert tx.locate(LocateQuery(date_ranges={INITIAL_DATE: (1, 9)})) == ["k1"]
 
