@@ -35,7 +35,7 @@ from ..kmip._registry_data import ResultReason
 from ..kmip.errors import KmipError
 from . import _errors
 from .cache import UnsealCache
-from .session import HsmSessions, PooledSession
+from .session import RESIDENT_KEY_TEMPLATE, HsmSessions, PooledSession
 
 log = logging.getLogger("keystead.hsm")
 
@@ -187,10 +187,7 @@ class KekSealer:
         """Generate a new KEK in the HSM: AES-256, token object, sensitive, never extractable, a random CKA_ID."""
         kek_id = self._random(KEK_ID_BYTES)
         template = {
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: True,
-            Attribute.SENSITIVE: True,
-            Attribute.EXTRACTABLE: False,
+            **RESIDENT_KEY_TEMPLATE,
             Attribute.ENCRYPT: True,
             Attribute.DECRYPT: True,
             Attribute.WRAP: False,

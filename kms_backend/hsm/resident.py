@@ -50,7 +50,7 @@ from ..kmip._registry_data import (
 from ..kmip.errors import KmipError
 from ..kmip.schema import Attributes
 from . import _errors
-from .session import HsmSessions, PooledSession
+from .session import RESIDENT_KEY_TEMPLATE, HsmSessions, PooledSession
 
 PREFIX = "hsm::"
 PUBLIC_SUFFIX = "_pk"
@@ -134,14 +134,7 @@ class ResidentKeys:
             )
         label = self.label_of(uid)
         self._require_free(label)
-        template = {
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: True,
-            Attribute.SENSITIVE: True,
-            Attribute.EXTRACTABLE: False,
-            Attribute.ENCRYPT: True,
-            Attribute.DECRYPT: True,
-        }
+        template = {**RESIDENT_KEY_TEMPLATE, Attribute.ENCRYPT: True, Attribute.DECRYPT: True}
 
         def generate(pooled: PooledSession) -> None:
             pooled.session.generate_key(
@@ -169,14 +162,7 @@ class ResidentKeys:
         self._require_free(label)
         self._require_free(label + PUBLIC_SUFFIX)
         public_template = {Attribute.TOKEN: True, Attribute.ENCRYPT: True, Attribute.VERIFY: True}
-        private_template = {
-            Attribute.TOKEN: True,
-            Attribute.PRIVATE: True,
-            Attribute.SENSITIVE: True,
-            Attribute.EXTRACTABLE: False,
-            Attribute.DECRYPT: True,
-            Attribute.SIGN: True,
-        }
+        private_template = {**RESIDENT_KEY_TEMPLATE, Attribute.DECRYPT: True, Attribute.SIGN: True}
 
         def generate(pooled: PooledSession) -> None:
             public, _private = pooled.session.generate_keypair(

@@ -37,6 +37,15 @@ log = logging.getLogger("keystead.hsm")
 
 T = TypeVar("T")
 
+#: The attributes of a key made to stay in the HSM: a private, sensitive token object that can never be extracted
+#: (callers add what the key is for).
+RESIDENT_KEY_TEMPLATE: dict[Any, Any] = {
+    pkcs11.Attribute.TOKEN: True,
+    pkcs11.Attribute.PRIVATE: True,
+    pkcs11.Attribute.SENSITIVE: True,
+    pkcs11.Attribute.EXTRACTABLE: False,
+}
+
 _LIBRARY_LOCKS: dict[str, threading.RLock] = {}
 _LIBRARY_LOCKS_GUARD = threading.Lock()
 
@@ -289,4 +298,4 @@ def _close_handle(session: Any) -> None:
     # An anchor that must not log out is simply dropped: its handle dies with the next C_Finalize or logout.
 
 
-__all__ = ["HsmSessions", "PooledSession", "library_lock"]
+__all__ = ["RESIDENT_KEY_TEMPLATE", "HsmSessions", "PooledSession", "library_lock"]

@@ -100,6 +100,13 @@ def open_session(
     return streams_of(ctx).open(session, ctx.now)
 
 
+def start_stream(ctx: RequestContext, operation: Operation, uid: str, stream: Any, data: Any) -> bytes:
+    """Feed a new stream that answers nothing as it goes (Hash, MAC, Sign and the verifications) the opening
+    request's Data, and keep it (:func:`open_session`)."""
+    stream.update(request_data(data, required=False))
+    return open_session(ctx, operation, uid, stream)
+
+
 def take_session(ctx: RequestContext, correlation: bytes, operation: Operation, *, final: bool) -> Session:
     """The session of ``correlation`` for ``operation`` and this user (``Streams.take``)."""
     return streams_of(ctx).take(correlation, operation, ctx.user, ctx.now, final=final)
@@ -166,6 +173,7 @@ __all__ = [
     "continue_stream",
     "continues",
     "open_session",
+    "start_stream",
     "streams_of",
     "take_session",
 ]

@@ -13,7 +13,7 @@ from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ..keymaterial import to_cipher_params
 from ._data import request_data
-from ._streams import Session, continue_stream, continues, open_session
+from ._streams import Session, continue_stream, continues, start_stream
 
 
 def _algorithm(request: S.HashRequest) -> HashingAlgorithm:
@@ -30,9 +30,9 @@ def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
     if ctx.engine.config.approved_only:
         crypto.require_approved(Operation.HASH, params=to_cipher_params(request.cryptographic_parameters))
     if request.init_indicator and not request.final_indicator:
-        stream = DigestStream(algorithm)
-        stream.update(request_data(request.data, required=False))
-        return S.HashResponse(correlation_value=open_session(ctx, Operation.HASH, "", stream))
+        return S.HashResponse(
+            correlation_value=start_stream(ctx, Operation.HASH, "", DigestStream(algorithm), request.data)
+        )
     return S.HashResponse(data=crypto.digest(algorithm, request_data(request.data)))
 
 

@@ -6,34 +6,27 @@ from __future__ import annotations
 from typing import Any
 
 from ... import crypto
-from ...crypto import MacStream
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation
 from ..context import RequestContext
 from ._data import request_data
-from ._params import approved_only, mac_algorithm, mac_mode
-from ._streams import Session, continue_stream, continues, open_session
-from ._usage import U, consume_usage, load_key
+from ._mac import load_mac_key
+from ._streams import Session, continue_stream, continues, start_stream
+from ._usage import consume_usage
 
 
 def handle(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:
     if continues(request):
         return _continue(ctx, request)
-    mo, key = load_key(ctx, request.unique_identifier, Operation.MAC, U.MAC_GENERATE, kinds=("symmetric",))
-    algorithm = mac_algorithm(mo, key, request.cryptographic_parameters)
-    mode = mac_mode(algorithm, request.cryptographic_parameters)
-    uid = ctx.returned(mo.uid)
-    approved = approved_only(ctx)
+    mac = load_mac_key(ctx, request, Operation.MAC)
+    uid = ctx.returned(mac.mo.uid)
     if request.init_indicator and not request.final_indicator:
-        stream = MacStream(key.material, algorithm, approved_only=approved, mode=mode)
-        stream.update(request_data(request.data, required=False))
-        correlation = open_session(ctx, Operation.MAC, mo.uid, stream)
+        correlation = start_stream(ctx, Operation.MAC, mac.mo.uid, mac.stream(), request.data)
         return S.MACResponse(unique_identifier=uid, correlation_value=correlation)
     data = request_data(request.data)
-    consume_usage(ctx, mo, len(data))
-    return S.MACResponse(
-        unique_identifier=uid, mac_data=crypto.mac(key.material, algorithm, data, approved_only=approved, mode=mode)
-    )
+    consume_usage(ctx, mac.mo, len(data))
+    mac_data = crypto.mac(mac.key.material, mac.algorithm, data, approved_only=mac.approved_only, mode=mac.mode)
+    return S.MACResponse(unique_identifier=uid, mac_data=mac_data)
 
 
 def _continue(ctx: RequestContext, request: S.MACRequest) -> S.MACResponse:

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from ... import crypto
-from ...crypto import MacStream
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ._data import request_data
-from ._params import approved_only, mac_algorithm, mac_mode
-from ._streams import Session, continue_stream, continues, open_session
-from ._usage import U, load_key, validity
+from ._mac import load_mac_key
+from ._streams import Session, continue_stream, continues, start_stream
+from ._usage import validity
 
 
 def _mac_data(request: S.MACVerifyRequest) -> bytes:
@@ -27,20 +26,14 @@ def _mac_data(request: S.MACVerifyRequest) -> bytes:
 def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
     if continues(request):
         return _continue(ctx, request)
-    mo, key = load_key(
-        ctx, request.unique_identifier, Operation.MAC_VERIFY, U.MAC_VERIFY, kinds=("symmetric",), process=True
-    )
-    algorithm = mac_algorithm(mo, key, request.cryptographic_parameters)
-    mode = mac_mode(algorithm, request.cryptographic_parameters)
-    uid = ctx.returned(mo.uid)
-    approved = approved_only(ctx)
+    mac = load_mac_key(ctx, request, Operation.MAC_VERIFY)
+    uid = ctx.returned(mac.mo.uid)
     if request.init_indicator and not request.final_indicator:
-        stream = MacStream(key.material, algorithm, approved_only=approved, mode=mode)
-        stream.update(request_data(request.data, required=False))
-        correlation = open_session(ctx, Operation.MAC_VERIFY, mo.uid, stream)
+        correlation = start_stream(ctx, Operation.MAC_VERIFY, mac.mo.uid, mac.stream(), request.data)
         return S.MACVerifyResponse(unique_identifier=uid, correlation_value=correlation)
+    data, expected = request_data(request.data), _mac_data(request)
     valid = crypto.mac_verify(
-        key.material, algorithm, request_data(request.data), _mac_data(request), approved_only=approved, mode=mode
+        mac.key.material, mac.algorithm, data, expected, approved_only=mac.approved_only, mode=mac.mode
     )
     return S.MACVerifyResponse(unique_identifier=uid, validity_indicator=validity(valid))
 

@@ -22,7 +22,7 @@ from ..plans import Plan, decided
 from . import _paths
 from ._data import request_data
 from ._params import approved_only, merged_params
-from ._streams import Session, continue_stream, open_session
+from ._streams import Session, continue_stream, start_stream
 from ._usage import U, consume_usage, load_key
 
 
@@ -74,8 +74,7 @@ def _open_stream(ctx: RequestContext, request: S.SignRequest) -> S.SignResponse:
     if request.digested_data is not None:
         raise KmipError(ResultReason.INVALID_MESSAGE, "a streamed Sign takes Data, not Digested Data")
     stream = SignStream(key.material, params, approved_only=approved_only(ctx))
-    stream.update(request_data(request.data, required=False))
-    correlation = open_session(ctx, Operation.SIGN, mo.uid, stream)
+    correlation = start_stream(ctx, Operation.SIGN, mo.uid, stream, request.data)
     return S.SignResponse(unique_identifier=uid, correlation_value=correlation)
 
 

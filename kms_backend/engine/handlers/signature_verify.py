@@ -17,7 +17,7 @@ from ...kmip.errors import KmipError
 from ..context import RequestContext
 from ._data import request_data
 from ._params import approved_only, merged_params
-from ._streams import Session, continue_stream, continues, open_session
+from ._streams import Session, continue_stream, continues, start_stream
 from ._usage import U, load_key, validity
 
 
@@ -48,8 +48,7 @@ def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.Signatur
         if digested is not None:
             raise KmipError(ResultReason.INVALID_MESSAGE, "a streamed Signature Verify takes Data, not Digested Data")
         stream = VerifyStream(key.material, params, approved_only=approved)
-        stream.update(request_data(request.data, required=False))
-        correlation = open_session(ctx, Operation.SIGNATURE_VERIFY, mo.uid, stream)
+        correlation = start_stream(ctx, Operation.SIGNATURE_VERIFY, mo.uid, stream, request.data)
         return S.SignatureVerifyResponse(unique_identifier=uid, correlation_value=correlation)
     signature = _signature(request)
     if digested is not None:
