@@ -91,6 +91,17 @@ def run_steps(
     return result
 
 
+def keystead_commands(recipe: Path, step: str) -> list[list[str]]:
+    """The ``keystead`` command lines of a step, as argument lists without ``keystead`` (comments dropped)."""
+    commands = []
+    for line in steps(recipe)[step].splitlines():
+        words = shlex.split(line, comments=True)
+        if words:
+            assert words[0] == "keystead", f"{recipe}: step {step} runs {words[0]}, not keystead"
+            commands.append(words[1:])
+    return commands
+
+
 def files(recipe: Path) -> dict[str, str]:
     """The product configuration files the recipe gives, by name."""
     return dict(_FILE.findall(recipe.read_text()))

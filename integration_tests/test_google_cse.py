@@ -24,14 +24,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 try:
-    from ._keystead_server import KeysteadProcess, free_port, keystead  # type: ignore[import-not-found,unused-ignore]
+    from ._keystead_server import REPO, KeysteadProcess, free_port, keystead  # type: ignore[import-not-found,unused-ignore]
+    from ._recipe import files, keystead_commands  # type: ignore[import-not-found,unused-ignore]
     from ._token_issuer import TokenIssuer, served_jwks  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
-    from _keystead_server import KeysteadProcess, free_port, keystead
+    from _keystead_server import REPO, KeysteadProcess, free_port, keystead
+    from _recipe import files, keystead_commands
     from _token_issuer import TokenIssuer, served_jwks
 
 pytestmark = pytest.mark.integration
 
+README = REPO / "README.md"
 DRIVE_ISSUER = "gsuitecse-tokenissuer-drive@system.gserviceaccount.com"
 IDP_AUDIENCE = "kacls-test-audience"
 USER = "Alice@Example.com"
@@ -90,8 +93,12 @@ def refused(response: httpx.Response, status: int, words: str) -> None:
 def start_kacls(
     workdir: Path, port: int, peer_port: int, idp: TokenIssuer, jwks_url: str, google_jwks: Path, signing: bool
 ) -> KeysteadProcess:
+    """``keystead serve`` with the README's cse.yaml, its URLs and issuers pointed at loopback and the test issuers,
+    and the keys made by the README's commands."""
     url = f"http://127.0.0.1:{port}/google_cse"
-    config: dict[str, Any] = {
+    config: dict[str, Any] = yaml.safe_load(files(README)["cse.yaml"])
+    assert set(config) == {"google_cse_kacls_url", "google_cse_authentication_issuers"}, config
+    config |= {
         "google_cse_kacls_url": url,
         "google_cse_authentication_issuers": [
             {"issuer": idp.issuer, "jwks_uri": jwks_url, "audience": [IDP_AUDIENCE]},
@@ -108,15 +115,13 @@ def start_kacls(
     server = KeysteadProcess.start(
         workdir, "--config", str(workdir / "keystead.yaml"), "--http-port", str(port), tls=False
     )
-    # The keys, as the README says: an AES-256 key tagged google_cse, and (for rewrap) an RSA signing key pair.
-    created = keystead("sym", "keys", "create", "--url", server.http_url, "--tag", "google_cse", cwd=workdir)
-    assert created.returncode == 0, created.stderr
-    if signing:
-        pair = keystead(
-            "rsa", "keys", "create", "--url", server.http_url, "--size-in-bits", "2048", "--tag",
-            "google_cse_signing", cwd=workdir,
-        )  # fmt: skip
-        assert pair.returncode == 0, pair.stderr
+    assert f"CSE key service (KACLS) at /google_cse as {url}" in server.stdout.read_text()
+    # The keys, by the README's commands: an AES-256 key tagged google_cse, and (for rewrap) an RSA signing key pair.
+    commands = keystead_commands(README, "cse-keys")
+    assert [c[:2] for c in commands] == [["sym", "keys"], ["rsa", "keys"]]
+    for command in commands if signing else commands[:1]:
+        created = keystead(*command, "--url", server.http_url, cwd=workdir)
+        assert created.returncode == 0, created.stderr
     return server
 
 

@@ -21,14 +21,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 try:
-    from ._keystead_server import KeysteadProcess, free_port, keystead  # type: ignore[import-not-found,unused-ignore]
+    from ._keystead_server import REPO, KeysteadProcess, free_port, keystead  # type: ignore[import-not-found,unused-ignore]
+    from ._recipe import files, keystead_commands  # type: ignore[import-not-found,unused-ignore]
     from ._token_issuer import TokenIssuer, served_jwks  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
-    from _keystead_server import KeysteadProcess, free_port, keystead
+    from _keystead_server import REPO, KeysteadProcess, free_port, keystead
+    from _recipe import files, keystead_commands
     from _token_issuer import TokenIssuer, served_jwks
 
 pytestmark = pytest.mark.integration
 
+README = REPO / "README.md"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 AUDIENCE = "https://aadrm.com"
 KEY_NAME = "contoso-dke"
@@ -67,9 +70,12 @@ def dke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dke]:
     port = free_port()
     service_url = f"http://127.0.0.1:{port}/ms_dke"
     with served_jwks(entra) as jwks:
-        config = {
+        # The README's dke.yaml, its URLs, tenant and users pointed at loopback and the test issuer.
+        config = yaml.safe_load(files(README)["dke.yaml"])
+        assert config["ms_dke_issuers"][0]["audience"] == [AUDIENCE] and config["ms_dke_authorized_roles"]
+        config |= {
             "ms_dke_service_url": service_url,
-            "ms_dke_issuers": [{"issuer": entra.issuer, "jwks_uri": jwks + "/0", "audience": [AUDIENCE]}],
+            "ms_dke_issuers": [{**config["ms_dke_issuers"][0], "issuer": entra.issuer, "jwks_uri": jwks + "/0"}],
             "ms_dke_tenants": [TENANT],
             "ms_dke_authorized_emails": ["alice@contoso.test", "@fabrikam.test"],
             "ms_dke_authorized_roles": ["DKE.Decrypt"],
@@ -79,10 +85,10 @@ def dke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dke]:
             workdir, "--config", str(workdir / "keystead.yaml"), "--http-port", str(port), tls=False
         )
         try:
-            created = keystead(
-                "rsa", "keys", "create", "--url", server.http_url, "--size-in-bits", "2048", "--tag", KEY_NAME,
-                cwd=workdir,
-            )  # fmt: skip
+            assert f"Microsoft DKE key service at /ms_dke as {service_url}" in server.stdout.read_text()
+            (command,) = keystead_commands(README, "dke-keys")  # the README's key pair, tagged with the key name
+            assert command[-2:] == ["--tag", KEY_NAME]
+            created = keystead(*command, "--url", server.http_url, cwd=workdir)
             assert created.returncode == 0, created.stderr
             with httpx.Client(base_url=server.http_url, timeout=30) as http:
                 yield Dke(server, http, entra, service_url, workdir)

@@ -317,6 +317,10 @@ class KeysteadServer:
             lines.append(f"  workers {config.workers} processes share these ports")
         if self.hsm is not None:
             lines.append(f"  HSM   {self.hsm.describe()}: objects are sealed at rest")
+        if config.google_cse_kacls_url:
+            lines.append(f"  Google Workspace CSE key service (KACLS) at /google_cse as {config.google_cse_kacls_url}")
+        if config.ms_dke_service_url:
+            lines.append(f"  Microsoft DKE key service at /ms_dke as {config.ms_dke_service_url}")
         if config.tls_enabled:
             lines.append(f"  HTTPS client certificates: {self.client_auth}")
         else:
