@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..kmip._registry_data import Operation, ResultReason, State, Tag
 from ..kmip.errors import KmipError
+from ..store.base import StoreTransaction
 from .engine import Engine
 
 OPERATION_NAMES: dict[str, Operation] = {op.name.replace("_", "").lower(): op for op in Operation}
@@ -72,13 +73,8 @@ def grant(engine: Engine, user: str, uid: str, target: str, operations: Iterable
     if not target:
         raise KmipError(ResultReason.INVALID_FIELD, "no user to grant to")
     with engine.store.transaction() as tx:
-        if not _hsm_key_admin(engine, user, uid):
-            record = tx.get(uid)
-            if record is None:
-                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
-            _owned_or_admin(engine, user, record.owner, uid)
-            if target == record.owner:
-                raise KmipError(ResultReason.INVALID_FIELD, "the owner already holds every right")
+        if target == _managed_by(engine, tx, user, uid):
+            raise KmipError(ResultReason.INVALID_FIELD, "the owner already holds every right")
         tx.grant(uid, target, [int(o) for o in ops])
 
 
@@ -86,23 +82,27 @@ def revoke(engine: Engine, user: str, uid: str, target: str, operations: Iterabl
     """``user`` (the owner) withdraws the listed operations from ``target`` on ``uid``."""
     ops = [operation_from_name(o) if isinstance(o, str) else Operation(o) for o in operations]
     with engine.store.transaction() as tx:
-        if not _hsm_key_admin(engine, user, uid):
-            record = tx.get(uid)
-            if record is None:
-                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
-            _owned_or_admin(engine, user, record.owner, uid)
+        _managed_by(engine, tx, user, uid)
         tx.revoke(uid, target, [int(o) for o in ops])
 
 
 def list_access(engine: Engine, user: str, uid: str) -> dict[str, list[str]]:
     """Who holds which rights on ``uid`` (owner or administrators only)."""
     with engine.store.transaction() as tx:
-        if not _hsm_key_admin(engine, user, uid):
-            record = tx.get(uid)
-            if record is None:
-                raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
-            _owned_or_admin(engine, user, record.owner, uid)
+        _managed_by(engine, tx, user, uid)
         return {u: sorted(operation_name(o) for o in ops) for u, ops in tx.grants(uid).items()}
+
+
+def _managed_by(engine: Engine, tx: StoreTransaction, user: str, uid: str) -> str | None:
+    """The owner of ``uid`` (None for an HSM key) once ``user`` is found to manage its rights: the owner or an
+    administrator (for an HSM key, an HSM administrator)."""
+    if _hsm_key_admin(engine, user, uid):
+        return None
+    record = tx.get(uid)
+    if record is None:
+        raise KmipError(ResultReason.ITEM_NOT_FOUND, f"object {uid} not found")
+    _owned_or_admin(engine, user, record.owner, uid)
+    return record.owner
 
 
 def _summary(engine: Engine, record: object, operations: Iterable[int] = ()) -> ObjectSummary:

@@ -17,7 +17,7 @@ from ...kmip.schema import Attributes
 from ...kmip.ttlv import Item
 from ..context import RequestContext
 from ..lifecycle import CLIENT_DELETABLE, CLIENT_MODIFIABLE, CLIENT_MODIFIABLE_STATES
-from ..objects import COSMIAN_VENDOR, TAG_ATTRIBUTE_NAME, ManagedObject
+from ..objects import COSMIAN_VENDOR, TAG_ATTRIBUTE_NAME, ManagedObject, tags_from_attributes
 
 #: (tag,) for standard attributes, (Tag.ATTRIBUTE, vendor, name) for vendor attributes.
 AttributeKey = tuple[Any, ...]
@@ -61,6 +61,17 @@ def single_attribute(attrs: Attributes | None, field: str) -> tuple[int, Any]:
     if tag == Tag.ATTRIBUTE and not isinstance(value, S.VendorAttribute):
         raise KmipError(ResultReason.INVALID_ATTRIBUTE, "invalid vendor attribute")
     return tag, value
+
+
+def new_attribute(request: Any) -> tuple[int, Any, AttributeKey]:
+    """The New Attribute of an Add, Set or Modify Attribute request, and the identity of its attribute."""
+    tag, value = single_attribute(request.new_attribute, "New Attribute")
+    return tag, value, key_of(tag, value)
+
+
+def tags_in(tag: int, value: Any) -> list[str]:
+    """The user tags a Cosmian tag vendor attribute carries."""
+    return tags_from_attributes(Attributes([(tag, value)])) or []
 
 
 def positions(attrs: Attributes, key: AttributeKey) -> list[int]:
@@ -123,6 +134,8 @@ def v1_attribute_index(ctx: RequestContext) -> int | None:
 
 
 __all__ = [
+    "new_attribute",
+    "tags_in",
     "TAGS_KEY",
     "AttributeKey",
     "attribute_name",

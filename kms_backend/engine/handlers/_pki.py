@@ -229,6 +229,32 @@ def store_certificate(
     return new_object(ctx, ObjectType.CERTIFICATE, obj, attrs, uid=uid, key_material=info.der)
 
 
+def store_issued(
+    ctx: RequestContext,
+    der: bytes,
+    attrs: Attributes,
+    *,
+    uid: str | None,
+    public: ManagedObject | None,
+    private_key: str | None,
+    issuer: ManagedObject | None,
+    keys: list[ManagedObject],
+) -> ManagedObject:
+    """Store a certificate Certify or Re-certify issued (:func:`store_certificate`, linked to its keys and its
+    issuer's certificate) and link ``keys`` and the issuer back to it (:func:`link_back`)."""
+    certificate = store_certificate(
+        ctx,
+        der,
+        attrs,
+        uid=uid,
+        public_key=public.uid if public is not None else None,
+        private_key=private_key,
+        issuer=issuer.uid if issuer is not None else None,
+    )
+    link_back(ctx, certificate, keys, issuer)
+    return certificate
+
+
 def link_back(
     ctx: RequestContext, certificate: ManagedObject, keys: list[ManagedObject], issuer: ManagedObject | None
 ) -> None:
@@ -296,4 +322,5 @@ __all__ = [
     "require_signer",
     "resolve_issuer",
     "store_certificate",
+    "store_issued",
 ]

@@ -8,37 +8,24 @@ from __future__ import annotations
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
-from ...kmip.schema import Attributes
 from ..context import RequestContext
 from ..lifecycle import MULTI_VALUED, refresh_state
-from ..objects import tags_from_attributes
-from ._attributes import (
-    TAGS_KEY,
-    attribute_name,
-    check_modifiable,
-    check_name_unique,
-    key_of,
-    positions,
-    set_user_tags,
-    single_attribute,
-    user_tags,
-)
+from . import _attributes as A
 
 
 def handle(ctx: RequestContext, request: S.AddAttributeRequest) -> S.AddAttributeResponse:
-    tag, value = single_attribute(request.new_attribute, "New Attribute")
+    tag, value, key = A.new_attribute(request)
     mo = ctx.load(request.unique_identifier, Operation.ADD_ATTRIBUTE, with_object=False, for_update=True)
-    key = key_of(tag, value)
-    if key == TAGS_KEY:
-        set_user_tags(mo, user_tags(mo) + (tags_from_attributes(Attributes([(tag, value)])) or []))
+    if key == A.TAGS_KEY:
+        A.set_user_tags(mo, A.user_tags(mo) + A.tags_in(tag, value))
     else:
-        check_modifiable(ctx, mo, key, ResultReason.READ_ONLY_ATTRIBUTE)
-        if positions(mo.attributes, key) and tag not in MULTI_VALUED:
+        A.check_modifiable(ctx, mo, key, ResultReason.READ_ONLY_ATTRIBUTE)
+        if A.positions(mo.attributes, key) and tag not in MULTI_VALUED:
             raise KmipError(
                 ResultReason.ATTRIBUTE_SINGLE_VALUED,
-                f"{attribute_name(key)} is single-valued and already set: use Set or Modify Attribute",
+                f"{A.attribute_name(key)} is single-valued and already set: use Set or Modify Attribute",
             )
-        check_name_unique(mo, tag, value)
+        A.check_name_unique(mo, tag, value)
         mo.attributes.add(tag, value)
         refresh_state(mo, ctx.now)  # an Activation/Deactivation Date already reached takes effect now
     ctx.save(mo)

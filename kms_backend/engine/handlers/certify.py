@@ -39,7 +39,14 @@ from ._certificate_request import (
 )
 from ._keypairs import create_pair, key_pair_parameters
 from ._links import link_target
-from ._pki import Issuer, certificate_der, link_back, linked_keys, require_signer, resolve_issuer, store_certificate
+from ._pki import (
+    Issuer,
+    certificate_der,
+    linked_keys,
+    require_signer,
+    resolve_issuer,
+    store_issued,
+)
 
 #: Attributes of a generating Certify request that belong to the certificate only, to the keys only, to neither.
 _CERTIFICATE_ONLY = frozenset({Tag.NAME, Tag.ACTIVATION_DATE, Tag.DEACTIVATION_DATE})
@@ -112,16 +119,9 @@ def handle(ctx: RequestContext, request: S.CertifyRequest) -> S.CertifyResponse:
     uid = ctx.new_uid()
     keys = linked_keys(ctx, public, public, Operation.CERTIFY) if public is not None else []
     private_uid = next((k.uid for k in keys if k.object_type == ObjectType.PRIVATE_KEY), None)
-    certificate = store_certificate(
-        ctx,
-        der,
-        attrs,
-        uid=uid,
-        public_key=public.uid if public is not None else None,
-        private_key=private_uid,
-        issuer=issuer.certificate.uid if issuer.certificate is not None else None,
+    certificate = store_issued(
+        ctx, der, attrs, uid=uid, public=public, private_key=private_uid, issuer=issuer.certificate, keys=keys
     )
-    link_back(ctx, certificate, keys, issuer.certificate)
     return S.CertifyResponse(unique_identifier=ctx.returned(certificate.uid))
 
 
@@ -164,16 +164,16 @@ def _certify_a_new_key_pair(ctx: RequestContext, options: CertificateRequestOpti
         not_after=not_after,
         extensions=options.extensions,
     )
-    certificate = store_certificate(
+    certificate = store_issued(
         ctx,
         der,
         certificate_attrs,
         uid=certificate_uid,
-        public_key=public.uid,
+        public=public,
         private_key=private.uid,
-        issuer=issuer_certificate.uid if issuer_certificate is not None else None,
+        issuer=issuer_certificate,
+        keys=[],
     )
-    link_back(ctx, certificate, [], issuer_certificate)
     return S.CertifyResponse(unique_identifier=ctx.returned(certificate.uid))
 
 

@@ -14,36 +14,23 @@ from typing import Any
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
-from ...kmip.schema import Attributes
 from ..context import RequestContext
-from ..objects import ManagedObject, tags_from_attributes
-from ._attributes import (
-    TAGS_KEY,
-    AttributeKey,
-    attribute_name,
-    check_deletable,
-    key_of,
-    key_of_reference,
-    positions,
-    set_user_tags,
-    single_attribute,
-    user_tags,
-    v1_attribute_index,
-)
+from ..objects import ManagedObject
+from . import _attributes as A
 from .get_attributes import tag_vendor_attribute
 
 
 def handle(ctx: RequestContext, request: S.DeleteAttributeRequest) -> S.DeleteAttributeResponse:
     current: tuple[int, Any] | None = None
     if request.current_attribute is not None:
-        current = single_attribute(request.current_attribute, "Current Attribute")
-        key = key_of(*current)
+        current = A.single_attribute(request.current_attribute, "Current Attribute")
+        key = A.key_of(*current)
     elif request.attribute_reference is not None:
-        key = key_of_reference(request.attribute_reference)
+        key = A.key_of_reference(request.attribute_reference)
     else:
         raise KmipError(ResultReason.INVALID_FIELD, "Current Attribute or Attribute Reference is required")
     mo = ctx.load(request.unique_identifier, Operation.DELETE_ATTRIBUTE, with_object=False, for_update=True)
-    if key == TAGS_KEY:
+    if key == A.TAGS_KEY:
         _delete_tags(ctx, mo, current)
     else:
         _delete_instances(ctx, mo, key, current)
@@ -52,22 +39,22 @@ def handle(ctx: RequestContext, request: S.DeleteAttributeRequest) -> S.DeleteAt
 
 
 def _delete_instances(
-    ctx: RequestContext, mo: ManagedObject, key: AttributeKey, current: tuple[int, Any] | None
+    ctx: RequestContext, mo: ManagedObject, key: A.AttributeKey, current: tuple[int, Any] | None
 ) -> None:
-    check_deletable(key)
-    found = positions(mo.attributes, key)
+    A.check_deletable(key)
+    found = A.positions(mo.attributes, key)
     if not found:
-        raise KmipError(ResultReason.ATTRIBUTE_NOT_FOUND, f"object {mo.uid} has no {attribute_name(key)}")
-    index = v1_attribute_index(ctx)
+        raise KmipError(ResultReason.ATTRIBUTE_NOT_FOUND, f"object {mo.uid} has no {A.attribute_name(key)}")
+    index = A.v1_attribute_index(ctx)
     if current is not None:
         doomed = [i for i in found if mo.attributes.entries[i][1] == current[1]][:1]
         if not doomed:
             raise KmipError(
-                ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {attribute_name(key)} equal to Current Attribute"
+                ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {A.attribute_name(key)} equal to Current Attribute"
             )
     elif index is not None:
         if index >= len(found):
-            raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {attribute_name(key)} at index {index}")
+            raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {A.attribute_name(key)} at index {index}")
         doomed = [found[index]]
     else:
         doomed = found
@@ -77,16 +64,16 @@ def _delete_instances(
 
 
 def _delete_tags(ctx: RequestContext, mo: ManagedObject, current: tuple[int, Any] | None) -> None:
-    existing = user_tags(mo)
+    existing = A.user_tags(mo)
     if not existing:
         raise KmipError(ResultReason.ATTRIBUTE_NOT_FOUND, f"object {mo.uid} has no tags")
     doomed = existing
     if current is not None:
-        doomed = tags_from_attributes(Attributes([current])) or []
+        doomed = A.tags_in(*current)
         missing = [t for t in doomed if t not in existing]
         if missing:
             raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"object {mo.uid} has no tags {missing}")
-    set_user_tags(mo, [t for t in existing if t not in doomed])
+    A.set_user_tags(mo, [t for t in existing if t not in doomed])
     _echo(ctx, Tag.ATTRIBUTE, tag_vendor_attribute(doomed), None)
 
 

@@ -11,60 +11,46 @@ from __future__ import annotations
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
-from ...kmip.schema import Attributes
 from ..context import RequestContext
 from ..lifecycle import refresh_state
-from ..objects import tags_from_attributes
-from ._attributes import (
-    TAGS_KEY,
-    attribute_name,
-    check_modifiable,
-    check_name_unique,
-    key_of,
-    positions,
-    set_user_tags,
-    single_attribute,
-    user_tags,
-    v1_attribute_index,
-)
+from . import _attributes as A
 
 
 def handle(ctx: RequestContext, request: S.ModifyAttributeRequest) -> S.ModifyAttributeResponse:
-    tag, value = single_attribute(request.new_attribute, "New Attribute")
-    key = key_of(tag, value)
+    tag, value, key = A.new_attribute(request)
     current = None
     if request.current_attribute is not None:
-        current = single_attribute(request.current_attribute, "Current Attribute")
-        if key_of(*current) != key:
+        current = A.single_attribute(request.current_attribute, "Current Attribute")
+        if A.key_of(*current) != key:
             raise KmipError(ResultReason.INVALID_FIELD, "Current Attribute and New Attribute differ in attribute")
     mo = ctx.load(request.unique_identifier, Operation.MODIFY_ATTRIBUTE, with_object=False, for_update=True)
-    if key == TAGS_KEY:
-        if not user_tags(mo):
+    if key == A.TAGS_KEY:
+        if not A.user_tags(mo):
             raise KmipError(ResultReason.ATTRIBUTE_NOT_FOUND, f"object {mo.uid} has no tags")
-        if current is not None and set(tags_from_attributes(Attributes([current])) or []) != set(user_tags(mo)):
+        if current is not None and set(A.tags_in(*current)) != set(A.user_tags(mo)):
             raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, "the object's tags differ from Current")
-        set_user_tags(mo, tags_from_attributes(Attributes([(tag, value)])) or [])
+        A.set_user_tags(mo, A.tags_in(tag, value))
         ctx.save(mo)
         return S.ModifyAttributeResponse(unique_identifier=ctx.returned(mo.uid))
-    check_modifiable(ctx, mo, key, ResultReason.ATTRIBUTE_READ_ONLY)
-    found = positions(mo.attributes, key)
+    A.check_modifiable(ctx, mo, key, ResultReason.ATTRIBUTE_READ_ONLY)
+    found = A.positions(mo.attributes, key)
     if not found:
-        raise KmipError(ResultReason.ATTRIBUTE_NOT_FOUND, f"object {mo.uid} has no {attribute_name(key)}")
-    index = v1_attribute_index(ctx)
+        raise KmipError(ResultReason.ATTRIBUTE_NOT_FOUND, f"object {mo.uid} has no {A.attribute_name(key)}")
+    index = A.v1_attribute_index(ctx)
     if current is not None:
         matching = [i for i in found if mo.attributes.entries[i][1] == current[1]]
         if not matching:
             raise KmipError(
-                ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {attribute_name(key)} equal to Current Attribute"
+                ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {A.attribute_name(key)} equal to Current Attribute"
             )
         position = matching[0]
     elif index is not None:
         if index >= len(found):
-            raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {attribute_name(key)} at index {index}")
+            raise KmipError(ResultReason.ATTRIBUTE_INSTANCE_NOT_FOUND, f"no {A.attribute_name(key)} at index {index}")
         position = found[index]
     else:
         position = found[0]
-    check_name_unique(mo, tag, value, skip=position)
+    A.check_name_unique(mo, tag, value, skip=position)
     mo.attributes.entries[position] = (tag, value)
     refresh_state(mo, ctx.now)  # an Activation/Deactivation Date already reached takes effect now
     ctx.save(mo)

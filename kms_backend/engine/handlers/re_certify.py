@@ -14,7 +14,14 @@ from ..lifecycle import require_material
 from ..objects import ManagedObject
 from ._certificate_request import csr_bytes, read_options, validity
 from ._links import link_target
-from ._pki import Issuer, certificate_der, link_back, linked_keys, require_signer, resolve_issuer, store_certificate
+from ._pki import (
+    Issuer,
+    certificate_der,
+    linked_keys,
+    require_signer,
+    resolve_issuer,
+    store_issued,
+)
 from ._rekey import replaced_link, retire, successor_attributes
 
 
@@ -78,18 +85,11 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
     retire(old, uid)  # Names are unique among live objects: the old certificate gives them up first
     ctx.save(old)
     attrs.add(Tag.LINK, replaced_link(old.uid))
-    certificate = store_certificate(
-        ctx,
-        der,
-        attrs,
-        uid=uid,
-        public_key=public.uid if public is not None else None,
-        private_key=private_uid,
-        issuer=issuer.certificate.uid if issuer.certificate is not None else None,
-    )
     if public is None and private_uid is not None and issuer.private_key.uid == private_uid:
         keys.append(issuer.private_key)
-    link_back(ctx, certificate, keys, issuer.certificate)
+    certificate = store_issued(
+        ctx, der, attrs, uid=uid, public=public, private_key=private_uid, issuer=issuer.certificate, keys=keys
+    )
     return S.ReCertifyResponse(unique_identifier=ctx.returned(certificate.uid))
 
 

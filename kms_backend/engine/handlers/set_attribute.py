@@ -8,38 +8,26 @@ from __future__ import annotations
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
-from ...kmip.schema import Attributes
 from ..context import RequestContext
 from ..lifecycle import refresh_state
-from ..objects import tags_from_attributes
-from ._attributes import (
-    TAGS_KEY,
-    attribute_name,
-    check_modifiable,
-    check_name_unique,
-    key_of,
-    positions,
-    set_user_tags,
-    single_attribute,
-)
+from . import _attributes as A
 
 
 def handle(ctx: RequestContext, request: S.SetAttributeRequest) -> S.SetAttributeResponse:
-    tag, value = single_attribute(request.new_attribute, "New Attribute")
+    tag, value, key = A.new_attribute(request)
     mo = ctx.load(request.unique_identifier, Operation.SET_ATTRIBUTE, with_object=False, for_update=True)
-    key = key_of(tag, value)
-    if key == TAGS_KEY:
-        set_user_tags(mo, tags_from_attributes(Attributes([(tag, value)])) or [])
+    if key == A.TAGS_KEY:
+        A.set_user_tags(mo, A.tags_in(tag, value))
     else:
-        check_modifiable(ctx, mo, key, ResultReason.READ_ONLY_ATTRIBUTE)
-        found = positions(mo.attributes, key)
+        A.check_modifiable(ctx, mo, key, ResultReason.READ_ONLY_ATTRIBUTE)
+        found = A.positions(mo.attributes, key)
         if len(found) > 1:
             raise KmipError(
                 ResultReason.MULTI_VALUED_ATTRIBUTE,
-                f"the object has {len(found)} instances of {attribute_name(key)}: use Modify Attribute",
+                f"the object has {len(found)} instances of {A.attribute_name(key)}: use Modify Attribute",
             )
         if found:
-            check_name_unique(mo, tag, value, skip=found[0])
+            A.check_name_unique(mo, tag, value, skip=found[0])
             mo.attributes.entries[found[0]] = (tag, value)
         else:
             mo.attributes.add(tag, value)
