@@ -182,3 +182,23 @@ def _private_key_of(dke: Dke, public_id: str) -> str:
         if node["tag"] == "Link"
     ]
     return next(str(link["LinkedObjectIdentifier"]) for link in links if link["LinkType"] == "PrivateKeyLink")
+
+
+def test_rotation_keeps_old_documents_readable(dke: Dke) -> None:
+    """A new key pair tagged with the same name: Office gets the new public key, content protected with the old one
+    still decrypts with its own key id."""
+    old_key, old_id = public_key(dke)
+    old_secret = os.urandom(32)
+    old_value = base64.b64encode(old_key.encrypt(old_secret, OAEP)).decode()
+    (command,) = keystead_commands(README, "dke-keys")
+    rotated = keystead(*command, "--url", dke.server.http_url, cwd=dke.workdir)
+    assert rotated.returncode == 0, rotated.stderr
+    new_key, new_id = public_key(dke)
+    assert new_id != old_id
+    new_secret = os.urandom(32)
+    new_value = base64.b64encode(new_key.encrypt(new_secret, OAEP)).decode()
+    for key_id, value, secret in ((old_id, old_value, old_secret), (new_id, new_value, new_secret)):
+        response = dke.decrypt(key_id, value, dke.token())
+        assert response.status_code == 200, response.text
+        assert base64.b64decode(response.json()["value"]) == secret
+    refused(dke.decrypt(old_id, new_value, dke.token()), 400, "does not decrypt")

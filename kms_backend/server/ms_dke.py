@@ -2,9 +2,9 @@
 
 ``GET /ms_dke/{key_name}`` answers the RSA public key that Office encrypts to, as Microsoft's DKE service does:
 ``{"key": {"kty": "RSA", "n": <base64 modulus>, "e": <int>, "alg": "RS256", "kid": "<service URL>/<key_name>/<key
-id>"}, "cache": {"exp": "<UTC time>"}}``. The key is the public key tagged ``key_name`` in this KMS (Cosmian's
-convention: its tags are ``[key_name, "_pk"]``); the key id is its unique identifier, so that content encrypted
-before a key rotation still names the key that decrypts it.
+id>"}, "cache": {"exp": "<UTC time>"}}``. The key is the public key tagged ``key_name`` in this KMS, the newest
+active one when a rotation has tagged several; the key id is its unique identifier, so that content encrypted
+before a rotation still names the key that decrypts it.
 
 ``POST /ms_dke/{key_name}/{key_id}/decrypt`` with ``{"alg": "RSA-OAEP-256", "value": <base64>}`` answers
 ``{"value": <base64>}``: RSA-OAEP with SHA-256 (KMIP Decrypt) by the private key linked to that public key. The
@@ -28,20 +28,24 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..engine import keymaterial
-from ..engine.objects import tags_from_attributes
+from ..engine.objects import COSMIAN_VENDOR, TAG_ATTRIBUTE_NAME, tags_from_attributes
 from ..kmip import _schema_data as S
 from ..kmip._registry_data import (
     CryptographicAlgorithm,
     HashingAlgorithm,
+    ItemType,
     LinkType,
     MaskGenerator,
     ObjectType,
     Operation,
     PaddingMethod,
     ResultReason,
+    State,
     Tag,
 )
 from ..kmip.errors import KmipError
+from ..kmip.schema import Attributes
+from ..kmip.ttlv import Item
 from . import key_services
 from .auth import Fetcher, fetch_url
 from .config import ServerConfig
@@ -148,14 +152,10 @@ class MsDke:
 
     # -- GET /ms_dke/{key_name} -----------------------------------------------------------------------------------
     def public_key(self, request: Request) -> dict[str, Any]:
-        key_name = request.params["key_name"]
-        got = self._call(
-            Operation.GET,
-            S.GetRequest(unique_identifier=json.dumps([key_name, "_pk"])),
-            f"public key named {key_name!r}",
-        )
+        key_name = urllib.parse.unquote(request.params["key_name"])
+        uid = self._current_public_key(key_name)
+        got = self._call(Operation.GET, S.GetRequest(unique_identifier=uid), f"public key named {key_name!r}")
         public = self._rsa_public(got.managed_object, key_name)
-        uid = str(got.unique_identifier)
         numbers = public.public_numbers()
         expires = datetime.fromtimestamp(self.clock(), UTC) + timedelta(seconds=CACHE_SECONDS)
         return {
@@ -168,6 +168,29 @@ class MsDke:
             },
             "cache": {"exp": expires.strftime("%Y-%m-%dT%H:%M:%S")},
         }
+
+    def _current_public_key(self, key_name: str) -> str:
+        """The public key tagged ``key_name``; after a rotation (a new key pair with the same tag) the newest
+        active one, the older ones still decrypting what was protected with them."""
+        wanted = Attributes([(Tag.OBJECT_TYPE, ObjectType.PUBLIC_KEY), (Tag.ATTRIBUTE, _tag_attribute(key_name))])
+        located = self._call(Operation.LOCATE, S.LocateRequest(attributes=wanted), f"key named {key_name!r}")
+        uids = [str(uid) for uid in located.unique_identifier]
+        if len(uids) == 1:
+            return uids[0]
+        newest: tuple[int, str] | None = None
+        for uid in uids:
+            reference: list[Any] = [Tag.STATE, Tag.INITIAL_DATE]
+            attributes = self._call(
+                Operation.GET_ATTRIBUTES,
+                S.GetAttributesRequest(unique_identifier=uid, attribute_reference=reference),
+                f"key {uid!r}",
+            ).attributes
+            created = attributes.get(Tag.INITIAL_DATE)
+            if attributes.get(Tag.STATE) == State.ACTIVE and (newest is None or int(created or 0) >= newest[0]):
+                newest = (int(created or 0), uid)
+        if newest is None:
+            raise DkeError(404, "KeyNotFound", f"no active public key named {key_name!r}")
+        return newest[1]
 
     @staticmethod
     def _rsa_public(managed_object: Any, key_name: str) -> rsa.RSAPublicKey:
@@ -247,6 +270,15 @@ class MsDke:
         if isinstance(roles, list) and self.roles.intersection(r for r in roles if isinstance(r, str)):
             return user or str(claims.get("sub", "?"))
         raise DkeError(403, "Forbidden", f"the user {user!r} is not authorized to decrypt with this key service")
+
+
+def _tag_attribute(name: str) -> S.VendorAttribute:
+    """Cosmian's tag attribute (a JSON array of tags), to Locate the keys carrying the tag ``name``."""
+    return S.VendorAttribute(
+        vendor_identification=COSMIAN_VENDOR,
+        attribute_name=TAG_ATTRIBUTE_NAME,
+        attribute_value=Item(Tag.ATTRIBUTE_VALUE, ItemType.TEXT_STRING, json.dumps([name])),
+    )
 
 
 def _email_allowed(email: str, allowed: set[str]) -> bool:
