@@ -44,6 +44,11 @@ class AuthError(Exception):
     """Authentication failed; the message is safe to return (it never echoes secrets)."""
 
 
+class KeysUnavailable(AuthError):
+    """An issuer's JWKS cannot be loaded (network, file or JSON trouble) and no earlier copy is kept: the token may
+    be genuine, the server cannot tell."""
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """What a transport knows about the caller before authentication."""
@@ -135,7 +140,7 @@ class KeySet:
         except Exception as exc:  # network, file or JSON trouble: keep the old keys, say why
             log.warning("cannot load the JWKS of issuer %s: %s", self.issuer.issuer, exc)
             if not self.keys:
-                raise AuthError("the issuer's signing keys are unavailable") from None
+                raise KeysUnavailable("the issuer's signing keys are unavailable") from None
             self.loaded_at = self.clock()
 
     def _match(self, kid: str | None, alg: str) -> jwt.PyJWK | None:
@@ -267,6 +272,7 @@ __all__ = [
     "Credentials",
     "Fetcher",
     "KeySet",
+    "KeysUnavailable",
     "fetch_url",
     "parse_api_tokens",
     "subject_common_name",

@@ -167,6 +167,7 @@ _DETAILS = {
     404: "not found",
     500: "internal error of the key service",
     502: "the original key service failed",
+    503: "the key service cannot check the tokens now",
 }
 
 

@@ -257,7 +257,8 @@ class MsDke:
         try:
             claims = self.tokens.verify(token.strip(), "bearer token")
         except TokenError as exc:
-            raise DkeError(exc.status, "Unauthorized", exc.message) from None
+            code = "ServiceUnavailable" if exc.status == 503 else "Unauthorized"
+            raise DkeError(exc.status, code, exc.message) from None
         tenant = string_claim(claims, "tid")
         if self.tenants and (tenant is None or tenant.lower() not in self.tenants):
             raise DkeError(403, "Forbidden", f"the tenant {tenant!r} is not allowed to use this key service")

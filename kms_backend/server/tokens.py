@@ -4,7 +4,8 @@ Microsoft DKE): verified against a fixed set of trusted issuers, each with its J
 Unlike ``auth.Authenticator``, which names the HTTP caller, a ``TokenVerifier`` only says whether one token is
 genuine and returns its claims; what the claims must say (role, email, tenant...) is the key service's business.
 Failures are ``TokenError`` with the HTTP status to answer: 401 when the token is not genuine (unknown issuer,
-bad signature, expired, wrong audience), so that a client knows to fetch a new one.
+bad signature, expired, wrong audience), so that a client knows to fetch a new one; 503 when the issuer's keys
+cannot be fetched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from .auth import LEEWAY_SECONDS, AuthError, Fetcher, KeySet, fetch_url
+from .auth import LEEWAY_SECONDS, AuthError, Fetcher, KeySet, KeysUnavailable, fetch_url
 from .config import JwtIssuer
 
 
@@ -70,6 +71,9 @@ class TokenVerifier:
         kid = header.get("kid")
         try:
             key = keys.key_for(kid if isinstance(kid, str) else None, alg)
+        except KeysUnavailable as exc:
+            # The issuer's keys cannot be fetched: the server's trouble, not the token's (the client may retry).
+            raise TokenError(503, f"the {what} cannot be checked now: {exc}") from None
         except AuthError as exc:
             raise TokenError(401, f"the {what} cannot be checked: {exc}") from None
         try:

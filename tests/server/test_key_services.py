@@ -7,13 +7,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import time
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kms_backend.server.config import ConfigError, load_config
+from kms_backend.server.config import ConfigError, JwtIssuer, load_config
 from kms_backend.server.google_cse import google_issuers, resource_key_hash
 from kms_backend.server.http_app import HttpError, Request, Response, Route, Router
 from kms_backend.server.openapi import openapi_document
+from kms_backend.server.tokens import TokenError, TokenVerifier
 
 ISSUERS = '[{"issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks"}]'
 
@@ -81,3 +86,30 @@ def test_google_issuers_default() -> None:
     assert drive.audience == ("cse-authorization",) and drive.jwks_uri is not None
     assert drive.jwks_uri.endswith("/gsuitecse-tokenissuer-drive@system.gserviceaccount.com")
     assert "apps-security-cse-kaclscommunication@system.gserviceaccount.com" in issuers
+
+
+def _issuer_and_token(**claims: object) -> tuple[JwtIssuer, str, dict[str, object]]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk["kid"] = "k1"
+    issuer = JwtIssuer(issuer="https://idp.example", jwks_uri="https://idp.example/jwks", audience=("app",))
+    body = {"iss": issuer.issuer, "aud": "app", "exp": int(time.time()) + 60, **claims}
+    token = jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})
+    return issuer, token, {"keys": [jwk]}
+
+
+def test_token_verifier_answers_503_when_the_issuer_keys_cannot_be_fetched() -> None:
+    issuer, token, jwks = _issuer_and_token(email="a@example.com")
+
+    def unreachable(_url: str) -> bytes:
+        raise OSError("connection refused")
+
+    with pytest.raises(TokenError) as down:
+        TokenVerifier([issuer], fetch=unreachable).verify(token, "authentication token")
+    assert down.value.status == 503
+    claims = TokenVerifier([issuer], fetch=lambda _url: json.dumps(jwks).encode()).verify(token, "token")
+    assert claims["email"] == "a@example.com"
+    _, other_audience, _ = _issuer_and_token(aud="other")
+    with pytest.raises(TokenError) as wrong:
+        TokenVerifier([issuer], fetch=lambda _url: json.dumps(jwks).encode()).verify(other_audience, "token")
+    assert wrong.value.status == 401
