@@ -82,8 +82,9 @@ def test_the_raw_database_holds_no_key_material(hsm: Token, tmp_path: Path) -> N
 
 
 def test_the_search_finds_key_material_without_an_hsm(tmp_path: Path) -> None:
-    """Control for the test above: the same search over a store without a KEK finds every secret."""
-    process = KeysteadProcess.start(tmp_path / "plain", tls=False)
+    """Control for the test above: the same search over a store without a KEK (and with the software KEK turned
+    off) finds every secret."""
+    process = KeysteadProcess.start(tmp_path / "plain", "--no-seal-keys", tls=False)
     try:
         with httpx.Client(base_url=process.http_url, timeout=30) as http:
             _uids, secrets = create_and_get_secrets(http)

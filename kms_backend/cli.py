@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_pkcs11_commands(sub)
     _add_hsm_commands(sub)
+    _add_store_commands(sub)
     client_commands.register(parser, sub)
     return parser
 
@@ -407,6 +408,85 @@ def cmd_hsm_rotate_kek(args: argparse.Namespace) -> int:
     print(
         f"KEK rotated: {report.resealed} objects re-sealed, {report.already_done} already under the new key, "
         f"old key {report.retired} ({'; '.join(report.phases)})",
+        flush=True,
+    )
+    return 0
+
+
+# -- keystead store -------------------------------------------------------------------------------------------------
+def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    store = sub.add_parser("store", help="the database of `keystead serve`")
+    store_sub = store.add_subparsers(dest="store_command", required=True, metavar="COMMAND")
+    rekey = store_sub.add_parser(
+        "rekey",
+        help="rotate the key-encryption key that seals stored keys, re-sealing every object",
+        description="Rotate the key-encryption key sealing the stored key material. With a key file: create "
+        "<file>.next, re-seal every object under it, switch it in (the old key is kept as <file>.retired.<id> for "
+        "old backups, or deleted with --retire destroy). With KEYSTEAD_KEK: set the new key there and the old one "
+        "in KEYSTEAD_KEK_PREVIOUS, then run this to re-seal every object under the new one. With an HSM: the same "
+        "as `keystead hsm rotate-kek`. Safe to interrupt and to run again: it resumes where it stopped. Objects "
+        "stored unsealed are sealed on the way. Takes the configuration of `keystead serve`.",
+    )
+    server_config.add_arguments(rekey)
+    rekey.add_argument(
+        "--retire",
+        choices=("keep", "destroy"),
+        default="keep",
+        help="the old key file: kept as <file>.retired.<id> (default; it still reads backups taken before) or deleted",
+    )
+    rekey.add_argument(
+        "--throttle", type=float, default=0.0, metavar="SECONDS", help="pause after each re-sealed object"
+    )
+    rekey.add_argument("--progress-every", type=int, default=1000, metavar="N", help="print progress every N objects")
+    rekey.set_defaults(func=cmd_store_rekey)
+
+
+def cmd_store_rekey(args: argparse.Namespace) -> int:
+    """Rotate the software key-encryption key (kms_backend.sealing.rekey), or the HSM's; exit 1 with the reason."""
+    from .kmip.errors import KmipError
+    from .sealing import rekey
+    from .server import serve
+
+    options = {k: v for k, v in vars(args).items() if k not in ("retire", "throttle", "progress_every")}
+    try:
+        config = server_config.config_from_env(argparse.Namespace(**options))
+    except server_config.ConfigError as exc:
+        print(f"keystead store rekey: {exc}", file=sys.stderr)
+        return 2
+    if config.hsm_requested:
+        args.retire = "relabel" if args.retire == "keep" else args.retire
+        return cmd_hsm_rotate_kek(args)
+    if not config.software_sealing:
+        print(
+            f"keystead store rekey: nothing to rotate: the {config.store_name} store is not sealed by "
+            "keystead's key-encryption key (--seal-keys off, or a store that seals itself)",
+            file=sys.stderr,
+        )
+        return 2
+    every = max(1, args.progress_every)
+
+    def progress(uid: str, count: int) -> None:
+        if count % every == 0:
+            print(f"re-sealed {count} objects (last {uid})", flush=True)
+
+    try:
+        keyring = serve.configured_keyring(config, create=False)
+        store = serve.open_configured_store(config)
+    except (OSError, ValueError) as exc:
+        print(f"keystead store rekey: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = rekey(store, keyring, retire=args.retire, throttle=args.throttle, progress=progress)
+    except (KmipError, OSError) as exc:
+        message = exc.message if isinstance(exc, KmipError) else str(exc)
+        print(f"keystead store rekey: {message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    old = f", old key {report.retired}" if report.retired else ""
+    print(
+        f"key-encryption key rotated: {report.resealed} objects re-sealed, {report.already_done} already under the "
+        f"new key{old} ({'; '.join(report.phases)})",
         flush=True,
     )
     return 0

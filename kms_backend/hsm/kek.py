@@ -33,65 +33,23 @@ from pkcs11 import Attribute, GCMParams, KeyType, Mechanism, ObjectClass
 
 from ..kmip._registry_data import ResultReason
 from ..kmip.errors import KmipError
+from ..sealing.blob import (
+    ALGORITHM_AES_256_GCM,
+    FORMAT_VERSION,
+    IV_BYTES,
+    KEK_ID_BYTES,
+    MAGIC,
+    TAG_BITS,
+    SealedHeader,
+    associated_data,
+    is_sealed,
+    sealed_kek_id,
+)
 from . import _errors
 from .cache import UnsealCache
 from .session import RESIDENT_KEY_TEMPLATE, HsmSessions, PooledSession
 
 log = logging.getLogger("keystead.hsm")
-
-MAGIC = b"\xffKS"
-FORMAT_VERSION = 1
-ALGORITHM_AES_256_GCM = 1
-ALGORITHM_NAMES = {ALGORITHM_AES_256_GCM: "AES-256-GCM"}
-IV_BYTES = 12
-TAG_BITS = 128
-KEK_ID_BYTES = 16
-
-
-@dataclass(frozen=True, slots=True)
-class SealedHeader:
-    """The self-describing prefix of a sealed blob (see the module docstring)."""
-
-    kek_id: bytes
-    iv: bytes
-    algorithm: int = ALGORITHM_AES_256_GCM
-    version: int = FORMAT_VERSION
-
-    def encode(self) -> bytes:
-        return MAGIC + bytes((self.version, self.algorithm, len(self.kek_id))) + self.kek_id + self.iv
-
-    @classmethod
-    def parse(cls, blob: bytes) -> tuple[SealedHeader, bytes]:
-        """The header and the ciphertext of a sealed blob; ValueError if ``blob`` is not one this code reads."""
-        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 3:
-            raise ValueError("not a sealed blob")
-        version, algorithm, id_length = blob[3], blob[4], blob[5]
-        if version != FORMAT_VERSION:
-            raise ValueError(f"sealed blob format version {version} is not supported")
-        if algorithm not in ALGORITHM_NAMES:
-            raise ValueError(f"sealing algorithm {algorithm} is not supported")
-        start = 6 + id_length
-        if len(blob) < start + IV_BYTES + TAG_BITS // 8:
-            raise ValueError("sealed blob is truncated")
-        header = cls(kek_id=blob[6:start], iv=blob[start : start + IV_BYTES], algorithm=algorithm, version=version)
-        return header, blob[start + IV_BYTES :]
-
-
-def is_sealed(blob: bytes) -> bool:
-    """True if ``blob`` carries a sealing header (False for plain TTLV)."""
-    return blob.startswith(MAGIC)
-
-
-def sealed_kek_id(blob: bytes) -> bytes | None:
-    """The CKA_ID of the KEK that sealed ``blob`` (None for a plain or unreadable blob)."""
-    try:
-        return SealedHeader.parse(blob)[0].kek_id
-    except ValueError:
-        return None
-
-
-def _aad(header: bytes, uid: str) -> bytes:
-    return header + b"\x00" + uid.encode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +203,7 @@ class KekSealer:
     def seal_with(self, kek_id: bytes, uid: str, plain: bytes) -> bytes:
         """``plain`` sealed under the KEK whose CKA_ID is ``kek_id`` (rotation seals under the new KEK)."""
         header = SealedHeader(kek_id=kek_id, iv=self._random(IV_BYTES)).encode()
-        params = GCMParams(header[-IV_BYTES:], _aad(header, uid), TAG_BITS)
+        params = GCMParams(header[-IV_BYTES:], associated_data(header, uid), TAG_BITS)
 
         def encrypt(pooled: PooledSession) -> bytes:
             key = self._key(pooled, kek_id)
@@ -272,7 +230,7 @@ class KekSealer:
             header, ciphertext = SealedHeader.parse(blob)
         except ValueError as exc:
             raise KmipError(ResultReason.GENERAL_FAILURE, f"object {uid} cannot be unsealed: {exc}") from None
-        params = GCMParams(header.iv, _aad(blob[: len(blob) - len(ciphertext)], uid), TAG_BITS)
+        params = GCMParams(header.iv, associated_data(blob[: len(blob) - len(ciphertext)], uid), TAG_BITS)
 
         def decrypt(pooled: PooledSession) -> bytes:
             key = self._key(pooled, header.kek_id)

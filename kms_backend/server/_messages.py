@@ -4,13 +4,16 @@ Invalid Message response); and which operations the transports never answer on t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..engine.engine import Engine
-from ..kmip._registry_data import Operation
+from ..kmip._registry_data import Operation, ResultReason
 from ..kmip.encodings import Encoding
 from ..kmip.errors import KmipError
 from ..kmip.mapper import to_tree
 from ..kmip.registry import ProtocolVersion, answer_version
 from ..kmip.ttlv import DecodeLimits, Item
+from .audit import AuditError, AuditLog, entries_from_messages
 
 #: Operations that may compute or read for long (asymmetric key generation, certificates, key derivation with many
 #: iterations, PKCS#12 decryption on Register/Import, a Locate over many objects): never answered on an event
@@ -39,18 +42,51 @@ def error_tree(engine: Engine, exc: KmipError, version: ProtocolVersion | None =
     return to_tree(engine.error_response(answer_version(version), exc))
 
 
-def process(engine: Engine, encoding: Encoding, data: bytes, user: str, limits: DecodeLimits) -> tuple[bytes, Item]:
+@dataclass(frozen=True, slots=True)
+class AuditScope:
+    """Who is asking, as the audit log records it: the log, the transport's name and the client's address."""
+
+    log: AuditLog
+    transport: str
+    client: str
+
+
+#: The failure a fail-closed server answers when its audit log cannot be written.
+AUDIT_UNAVAILABLE = "the audit log cannot be written: request refused"
+
+
+def process(
+    engine: Engine,
+    encoding: Encoding,
+    data: bytes,
+    user: str,
+    limits: DecodeLimits,
+    *,
+    audit: AuditScope | None = None,
+) -> tuple[bytes, Item]:
     """A Request Message in ``encoding`` in, the Response Message in the same encoding out (and the response tree,
     for metrics). Undecodable input gets a one-item Invalid Message response, in the request's Protocol Version
     when it can be found (a KMIP 1.x client cannot read a 2.x error response; Cosmian answers bad JSON this way
-    too)."""
+    too). With ``audit``, every batch item is logged; a fail-closed log that cannot be written turns the answer
+    into a General Failure (before the request runs when the log is already failing)."""
+    request: Item | None = None
     try:
         request = encoding.decode(data, limits)
     except KmipError as exc:
         response = error_tree(engine, exc, encoding.version_of_unreadable(data))
     else:
+        if audit is not None and not audit.log.ready():
+            refused = KmipError(ResultReason.GENERAL_FAILURE, AUDIT_UNAVAILABLE)
+            response = error_tree(engine, refused, encoding.version_of_unreadable(data))
+            return encoding.encode(response), response
         response = engine.process_tree(request, user)
+    if audit is not None and audit.log.enabled:
+        try:
+            audit.log.record(audit.transport, audit.client, user, entries_from_messages(request, response))
+        except AuditError:
+            refused = KmipError(ResultReason.GENERAL_FAILURE, AUDIT_UNAVAILABLE)
+            response = error_tree(engine, refused, encoding.version_of_unreadable(data))
     return encoding.encode(response), response
 
 
-__all__ = ["INLINE_MAX_BYTES", "OFFLOADED_OPERATIONS", "error_tree", "process"]
+__all__ = ["AUDIT_UNAVAILABLE", "INLINE_MAX_BYTES", "OFFLOADED_OPERATIONS", "AuditScope", "error_tree", "process"]

@@ -85,6 +85,7 @@ class ServerConfig:
     rate_limit_burst: int = 0
     kek_file: str | None = None
     kek: str | None = None
+    kek_previous: tuple[str, ...] = ()
     seal_keys: bool = True
     audit_log: str | None = None
     audit_fail_closed: bool = False
@@ -139,6 +140,16 @@ class ServerConfig:
     def kek_path(self) -> Path:
         """The key file of the software key-encryption key (``kek_file``, by default under ``data_dir``)."""
         return Path(self.kek_file) if self.kek_file else Path(self.data_dir) / "keystead.kek"
+
+    @property
+    def software_sealing(self) -> bool:
+        """Stored key material is sealed by the software key-encryption key: ``seal_keys`` on, no HSM (which seals
+        with its own key), and a SQL store (Redis seals its records itself; memory:// keeps nothing at rest)."""
+        return (
+            self.seal_keys
+            and not self.hsm_requested
+            and self.store_name in ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+        )
 
     @property
     def burst(self) -> int:
@@ -373,6 +384,13 @@ OPTIONS: tuple[Option, ...] = (
         "the key-encryption key itself (32 bytes, hex or base64) instead of --kek-file: set it through the "
         "environment (KEYSTEAD_KEK), not on the command line",
         "KEY",
+    ),
+    Option(
+        "kek_previous",
+        "list",
+        "keys --kek replaced (comma-separated, hex or base64), still read until `keystead store rekey` has "
+        "re-sealed everything under --kek",
+        "KEYS",
     ),
     Option(
         "seal_keys",

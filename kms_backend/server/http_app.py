@@ -16,7 +16,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +34,8 @@ from ..kmip.mapper import from_tree, to_tree
 from ..kmip.ttlv import DecodeLimits, Item
 from ..store.base import ObjectStore, StoreError
 from . import _messages
-from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS
+from ._messages import AUDIT_UNAVAILABLE, INLINE_MAX_BYTES, OFFLOADED_OPERATIONS, AuditScope
+from .audit import AuditEntry, AuditError, AuditLog, entries_from_messages
 from .auth import Authenticator, AuthError, Credentials
 from .config import ServerConfig
 from .guard import RateLimiter
@@ -120,6 +121,8 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     credentials: Credentials = field(default_factory=Credentials)
     user: str = ""
+    #: The peer's address (audit log).
+    client: str = ""
     #: What the handler did, for metrics: (operation, result) pairs or a Response Message tree.
     operations: list[tuple[int, str]] = field(default_factory=list)
     response_tree: Item | None = None
@@ -207,8 +210,16 @@ class Route:
 class KmsApi:
     """The endpoint handlers: synchronous functions from ``Request`` to ``Response``."""
 
-    def __init__(self, config: ServerConfig, engine: Engine, store: ObjectStore, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        engine: Engine,
+        store: ObjectStore,
+        metrics: Metrics,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.config = config
+        self.audit = audit or AuditLog(None)
         self.engine = engine
         self.store = store
         self.metrics = metrics
@@ -314,13 +325,16 @@ class KmsApi:
         if not isinstance(obj, dict) or not isinstance(obj.get("tag"), str):
             raise HttpError(422, "Invalid Request: the body must be one JSON TTLV object {tag, type, value}")
         root = obj["tag"]
+        self._check_audit()
         if root in ("RequestMessage", "0x420078"):
+            tree: Item | None = None
             try:
                 tree = json_codec.decode_obj(obj, self.limits)
             except KmipError as exc:
                 response = _messages.error_tree(self.engine, exc)
             else:
                 response = self.engine.process_tree(tree, request.user)
+            self._audit(request, entries_from_messages(tree, response))
             request.response_tree = response
             return Response(200, json_codec.encode(response).encode(), JSON)
         found = _BARE_OPERATIONS.get("".join(ch for ch in root if ch.isalnum()).lower())
@@ -330,6 +344,8 @@ class KmsApi:
         value = obj.get("value")
         if not isinstance(value, list):
             raise HttpError(422, f"Invalid Request: {root} must be a Structure (its value a JSON array)")
+        name = _OPERATION_JSON[operation]
+        payload: Any = None
         try:
             payload_item = json_codec.decode_obj(
                 {"tag": "RequestPayload", "type": "Structure", "value": value}, self.limits
@@ -339,12 +355,16 @@ class KmsApi:
             out = json_codec.encode_obj(to_tree(result))
         except KmipError as exc:
             request.operations.append((operation, "operation_failed"))
+            reason = REASON_TEXT.get(exc.reason, "General_Failure").replace("_", "")
+            self._audit(request, [AuditEntry(name, _uid_of(payload), "failure", reason)])
             return _kmip_error_response(exc)
         except StoreError:
             log.exception("store failure in %s", operation.name)
             request.operations.append((operation, "operation_failed"))
+            self._audit(request, [AuditEntry(name, _uid_of(payload), "failure", "GeneralFailure")])
             return text(503, "Service Unavailable: storage failure")
         request.operations.append((operation, "success"))
+        self._audit(request, [AuditEntry(name, _uid_of(result) or _uid_of(payload), "success")])
         out["tag"] = _RESPONSE_TAG[operation]
         return Response(200, json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode(), JSON)
 
@@ -358,10 +378,25 @@ class KmsApi:
                 "Unsupported Media Type: POST /kmip takes application/octet-stream (binary TTLV), "
                 "application/json (JSON TTLV) or application/xml (OASIS XML)",
             )
-        body, tree = _messages.process(self.engine, encoding, request.body, request.user, self.limits)
+        audit = AuditScope(self.audit, "http", request.client) if self.audit.enabled else None
+        body, tree = _messages.process(self.engine, encoding, request.body, request.user, self.limits, audit=audit)
         request.response_tree = tree
         # XML answers in the media type it was asked in (application/xml or text/xml).
         return Response(200, body, kind if encoding is encodings.XML else encoding.content_type)
+
+    # -- audit ----------------------------------------------------------------------------------------------------
+    def _check_audit(self) -> None:
+        if self.audit.enabled and not self.audit.ready():
+            raise HttpError(503, f"Service Unavailable: {AUDIT_UNAVAILABLE}")
+
+    def _audit(self, request: Request, entries: Iterable[AuditEntry]) -> None:
+        """Log what the request did; a fail-closed log that cannot be written withholds the answer (503)."""
+        if not self.audit.enabled:
+            return
+        try:
+            self.audit.record("http", request.client, request.user, list(entries))
+        except AuditError:
+            raise HttpError(503, f"Service Unavailable: {AUDIT_UNAVAILABLE}") from None
 
     # -- access rights --------------------------------------------------------------------------------------------
     def _access_body(self, request: Request) -> tuple[str | None, str, list[str]]:
@@ -378,6 +413,8 @@ class KmsApi:
 
     def _change_access(self, request: Request, allow: bool) -> Response:
         uid, target, operations = self._access_body(request)
+        self._check_audit()
+        name = "Grant" if allow else "Revoke"
         try:
             if "create" in operations:
                 # Cosmian grants Create on the "*" object: here that is the privileged-users list (admins only).
@@ -389,7 +426,10 @@ class KmsApi:
                 change = access.grant if allow else access.revoke
                 change(self.engine, request.user, uid, target, operations)
         except KmipError as exc:
+            reason = REASON_TEXT.get(exc.reason, "General_Failure").replace("_", "")
+            self._audit(request, [AuditEntry(name, uid, "failure", reason)])
             return _kmip_error_response(exc)
+        self._audit(request, [AuditEntry(name, uid, "success")])
         verb = "added" if allow else "deleted"
         return json_response({"success": f"Access for {target} successfully {verb}"})
 
@@ -491,6 +531,15 @@ class KmsApi:
 
     def metrics_text(self, _request: Request) -> Response:
         return Response(200, self.metrics.render(), METRICS_CONTENT_TYPE)
+
+
+def _uid_of(value: Any) -> str | None:
+    """The Unique Identifier a typed request or response names, if any."""
+    for attribute in ("unique_identifier", "private_key_unique_identifier"):
+        uid = getattr(value, attribute, None)
+        if isinstance(uid, str):
+            return uid
+    return None
 
 
 def _state_text(name: str) -> str:
@@ -625,12 +674,13 @@ class HttpApp:
         metrics: Metrics | None = None,
         executor: Executor | None = None,
         rate_limiter: RateLimiter | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         from .openapi import openapi_document
 
         self.config = config
         self.metrics = metrics or Metrics()
-        self.api = KmsApi(config, engine, store, self.metrics)
+        self.api = KmsApi(config, engine, store, self.metrics, audit)
         self.authenticator = authenticator
         self.executor = executor
         routes = self.api.routes()
@@ -674,6 +724,8 @@ class HttpApp:
             if body is None:
                 return  # the client went away
             request = Request(method, path, headers, body, params, _credentials(scope, headers))
+            client = scope.get("client")
+            request.client = str(client[0]) if client else ""
             hint = route.inline_hint
             if route.blocking and self.executor is not None and not (hint is not None and hint(body)):
                 loop = asyncio.get_running_loop()

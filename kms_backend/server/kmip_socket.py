@@ -39,7 +39,8 @@ from ..kmip._registry_data import ResultReason
 from ..kmip.errors import DecodeError, KmipError
 from ..kmip.ttlv import DecodeLimits, Item
 from . import _messages
-from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS
+from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS, AuditScope
+from .audit import AuditLog
 from .auth import subject_common_name
 from .guard import ConnectionGuard, RateLimiter
 from .metrics import Metrics
@@ -77,6 +78,7 @@ class KmipSocketServer:
         message_timeout: float = 10.0,
         guard: ConnectionGuard | None = None,
         rate_limiter: RateLimiter | None = None,
+        audit: AuditLog | None = None,
         metrics: Metrics | None = None,
         executor: Executor | None = None,
         inline: bool = True,
@@ -91,6 +93,7 @@ class KmipSocketServer:
         self.max_connections = max_connections
         self.guard = guard or ConnectionGuard(0)
         self.rate_limiter = rate_limiter or RateLimiter(0, 1)
+        self.audit = audit or AuditLog(None)
         self.metrics = metrics or Metrics()
         self.executor = executor
         self.inline = inline
@@ -357,7 +360,8 @@ class _Connection(asyncio.Protocol):
         start = time.perf_counter()
         tree: Item | None
         try:
-            out, tree = _messages.process(server.engine, encodings.BINARY, data, self.user, server.limits)
+            audit = AuditScope(server.audit, "kmip", self.address) if server.audit.enabled else None
+            out, tree = _messages.process(server.engine, encodings.BINARY, data, self.user, server.limits, audit=audit)
         except Exception:
             log.exception("internal error answering %s", self.user)
             error = KmipError(ResultReason.GENERAL_FAILURE, "internal server error")

@@ -27,9 +27,11 @@ import uvicorn
 from .. import __version__
 from ..engine.config import EngineConfig
 from ..engine.engine import Engine
+from ..engine.objects import RecordCodec
 from ..kmip.errors import KmipError
 from ..store.base import ObjectStore
 from . import tls
+from .audit import AuditError, AuditLog
 from .auth import Authenticator
 from .config import ServerConfig
 from .guard import ConnectionGuard, RateLimiter
@@ -40,6 +42,7 @@ from .metrics import Metrics
 
 if TYPE_CHECKING:  # python-pkcs11 is imported only when an HSM is configured
     from ..hsm.runtime import HsmRuntime, HsmSettings
+    from ..sealing.software import Keyring, SoftwareSealer
 
 log = logging.getLogger("keystead.server")
 
@@ -136,6 +139,71 @@ def read_redis_key(path: str) -> bytes:
     raise ValueError(f"{path} must hold a 32-byte key (raw, hex or base64)")
 
 
+def configured_keyring(config: ServerConfig, *, create: bool = True) -> Keyring:
+    """The software key-encryption key: ``kek`` (with ``kek_previous``) when given, else the key file (created
+    mode 0600 on first start when ``create``). ValueError or OSError says what is wrong with it."""
+    from ..sealing.software import KeyFileKeyring, Keyring, parse_key
+
+    if config.kek:
+        previous = [parse_key(k, "--kek-previous") for k in config.kek_previous]
+        return Keyring(parse_key(config.kek, "--kek (KEYSTEAD_KEK)"), previous)
+    prepare_directories(config)
+    return KeyFileKeyring(config.kek_path, create=create)
+
+
+def open_software_sealer(config: ServerConfig) -> SoftwareSealer:
+    """The sealer of stored key material under the software key-encryption key (StartupError if unusable)."""
+    from ..sealing.software import SoftwareSealer
+
+    try:
+        return SoftwareSealer(configured_keyring(config))
+    except (OSError, ValueError) as exc:
+        raise StartupError(f"key-encryption key: {exc}") from None
+
+
+SEALED_STORES_FILE = "sealed-stores"
+
+
+def seal_existing_objects(config: ServerConfig, store: ObjectStore, sealer: SoftwareSealer) -> int:
+    """Seal the objects of a database written before sealing (once per database: a line in the data directory's
+    ``sealed-stores`` records it). Returns how many objects were sealed now."""
+    from ..sealing.rekey import seal_unsealed, store_marker
+
+    record = Path(config.data_dir) / SEALED_STORES_FILE
+    marker = store_marker(config.database_url)
+    done = record.read_text().split() if record.exists() else []
+    if marker in done:
+        return 0
+    report = seal_unsealed(store, sealer)
+    if report.resealed:
+        log.warning("sealed %d objects stored before sealing at rest existed", report.resealed)
+        sqlite_file = sqlite_path(config.database_url)
+        if sqlite_file is not None:
+            _scrub_sqlite(sqlite_file)
+        else:
+            log.warning(
+                "the plaintext row versions they replaced may stay on the database server's disk until it reuses "
+                "the space: run VACUUM FULL (PostgreSQL) or OPTIMIZE TABLE (MySQL) on the objects table"
+            )
+    with record.open("a") as out:
+        out.write(marker + "\n")
+    return report.resealed
+
+
+def _scrub_sqlite(path: Path) -> None:
+    """Rewrite an SQLite database so that no page keeps the plaintext blobs sealing replaced: freed pages are
+    zeroed (secure_delete), the file rebuilt (VACUUM) and the write-ahead log emptied."""
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA secure_delete=ON")
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Listeners:
     """Listening sockets opened before the worker processes start (``--workers``); each worker serves them."""
@@ -158,7 +226,18 @@ class KeysteadServer:
             if self.hsm is not None:
                 self.hsm.close()
             raise StartupError(f"cannot open the database {config.database_url}: {exc}") from exc
+        self.sealer: SoftwareSealer | None = None
         engine_options = self.hsm.engine_options() if self.hsm is not None else {}
+        if self.hsm is None and config.software_sealing and store is None:
+            try:
+                self.sealer = open_software_sealer(config)
+                seal_existing_objects(config, self.store, self.sealer)
+            except BaseException:
+                self.store.close()
+                raise
+            # Decoded records stay cached in memory as without sealing: the key that seals them is in this process
+            # anyway, and the cache is what keeps the hot path (Get, Encrypt on a kept object) free of AES-GCM.
+            engine_options = {"records": RecordCodec(self.sealer.seal, self.sealer.unseal)}
         self.engine = Engine(self.store, engine_config(config), **engine_options)
         # The KMIP PKCS#11 operation runs through our own provider, a client of this engine: wired here, at the
         # composition root, so that the engine never imports the provider (engine/pkcs11.py).
@@ -177,6 +256,11 @@ class KeysteadServer:
             if config.threads
             else None
         )
+        try:
+            self.audit = AuditLog(config.audit_log, fail_closed=config.audit_fail_closed)
+        except AuditError as exc:
+            self.store.close()
+            raise StartupError(str(exc)) from None
         #: Shared by HTTP and KMIP: connections per client address, requests per second per client address.
         self.guard = ConnectionGuard(config.max_connections_per_client)
         self.rate_limiter = RateLimiter(config.rate_limit, config.burst)
@@ -188,6 +272,7 @@ class KeysteadServer:
             metrics=self.metrics,
             executor=self.executor,
             rate_limiter=self.rate_limiter,
+            audit=self.audit,
         )
         self.kmip: KmipSocketServer | None = None
         self.http: uvicorn.Server | None = None
@@ -249,6 +334,7 @@ class KeysteadServer:
                 message_timeout=config.kmip_message_timeout,
                 guard=self.guard,
                 rate_limiter=self.rate_limiter,
+                audit=self.audit,
                 max_connections=config.kmip_max_connections,
                 metrics=self.metrics,
                 executor=self.executor,
@@ -317,6 +403,8 @@ class KeysteadServer:
             lines.append(f"  workers {config.workers} processes share these ports")
         if self.hsm is not None:
             lines.append(f"  HSM   {self.hsm.describe()}: objects are sealed at rest")
+        elif self.sealer is not None:
+            lines.append(f"  seal  objects sealed at rest with the {self.sealer.keyring.describe()}")
         if config.google_cse_kacls_url:
             lines.append(f"  Google Workspace CSE key service (KACLS) at /google_cse as {config.google_cse_kacls_url}")
         if config.ms_dke_service_url:
@@ -340,6 +428,7 @@ class KeysteadServer:
         if self.executor is not None:
             self.executor.shutdown(wait=True)
         self.store.close()
+        self.audit.close()
         if self.hsm is not None:
             self.hsm.close()
 
@@ -404,6 +493,9 @@ __all__ = [
     "engine_config",
     "hsm_settings",
     "open_configured_hsm",
+    "configured_keyring",
     "open_configured_store",
+    "open_software_sealer",
+    "seal_existing_objects",
     "run",
 ]

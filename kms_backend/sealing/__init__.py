@@ -1,0 +1,25 @@
+"""Stored key material sealed at rest: the sealed-blob format every key-encryption key writes (``blob``), the
+software key-encryption key from a key file or the environment (``software``), and re-sealing — migration of a
+database written before sealing and rotation of the key (``rekey``). The HSM's key-encryption key (``hsm.kek``)
+writes the same format.
+"""
+
+from .blob import SealedHeader, is_sealed, sealed_kek_id
+from .rekey import RETIRE_CHOICES, RekeyReport, rekey, seal_unsealed, store_marker
+from .software import KeyFileKeyring, Keyring, SoftwareSealer, key_id, parse_key
+
+__all__ = [
+    "RETIRE_CHOICES",
+    "KeyFileKeyring",
+    "Keyring",
+    "RekeyReport",
+    "SealedHeader",
+    "SoftwareSealer",
+    "is_sealed",
+    "key_id",
+    "parse_key",
+    "rekey",
+    "seal_unsealed",
+    "sealed_kek_id",
+    "store_marker",
+]

@@ -1,0 +1,195 @@
+"""Re-sealing stored objects under a software key-encryption key: ``seal_unsealed`` (a database written before
+sealing existed is sealed in place at start-up) and ``rekey`` (``keystead store rekey``: rotate the key).
+
+Both are safe to interrupt at any point (kill -9 included) and to run again: each object is re-sealed in its own
+store transaction (unseal with whichever key its header names, seal under the target key, optimistic update), so it
+is under the old key or the new one, never lost in between. For a key file the rotation's state is in the files:
+
+1. ``<file>.next`` exists (or is created, mode 0600): re-seal every object not yet under it (plaintext blobs
+   included);
+2. switch: the old key is kept as ``<file>.retired.<id>``, then ``<file>.next`` replaces ``<file>`` (one rename;
+   running servers see the file change before their next seal and follow it);
+3. sweep: re-seal what servers sealed under the old key until they noticed, until a pass finds nothing;
+4. ``retire="destroy"`` deletes the retired key file (default: keep it, it still reads backups taken before).
+
+Re-running after step 2 starts a fresh rotation, which finishes the earlier one on the way. With a key from the
+environment there are no files: the operator sets the new key as ``KEYSTEAD_KEK`` and the old one in
+``KEYSTEAD_KEK_PREVIOUS``, then ``rekey`` re-seals every object under the new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..kmip._registry_data import ResultReason
+from ..kmip.errors import KmipError
+from ..store.base import ObjectStore, StoreConflict
+from .blob import is_sealed, sealed_kek_id
+from .software import KeyFileKeyring, Keyring, SoftwareSealer, key_id, write_new_key
+
+log = logging.getLogger("keystead.sealing")
+
+RETIRE_CHOICES = ("keep", "destroy")
+_MAX_SWEEPS = 5
+_CONFLICT_RETRIES = 5
+
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class RekeyReport:
+    """What one run of ``rekey`` or ``seal_unsealed`` did."""
+
+    old_key: bytes | None = None
+    new_key: bytes | None = None
+    resealed: int = 0
+    already_done: int = 0
+    empty: int = 0
+    retired: str = ""
+    phases: list[str] = field(default_factory=list)
+
+
+def seal_unsealed(store: ObjectStore, sealer: SoftwareSealer, *, progress: Progress | None = None) -> RekeyReport:
+    """Seal, under the active key, every object still stored in plaintext (a database from before sealing)."""
+    report = RekeyReport(new_key=sealer.active_id)
+    migrating = SoftwareSealer(sealer.keyring, accept_plaintext=True)
+    _reseal_all(store, migrating, sealer.active_id, report, only_plaintext=True, throttle=0.0, progress=progress)
+    return report
+
+
+def rekey(
+    store: ObjectStore,
+    keyring: Keyring,
+    *,
+    retire: str = "keep",
+    throttle: float = 0.0,
+    progress: Progress | None = None,
+) -> RekeyReport:
+    """Rotate the key-encryption key of ``keyring`` (see the module docstring); resumes an interrupted rotation.
+
+    ``throttle`` pauses that many seconds after each re-sealed object (tests use it to interrupt a rotation
+    mid-way); ``progress(uid, count)`` is called after each re-sealed object."""
+    if retire not in RETIRE_CHOICES:
+        raise ValueError(f"retire must be one of {RETIRE_CHOICES}")
+    report = RekeyReport()
+    sealer = SoftwareSealer(keyring, accept_plaintext=True)
+    if not isinstance(keyring, KeyFileKeyring):
+        # Keys from the environment: the new key is already the active one; re-seal everything under it.
+        report.new_key = keyring.active_id
+        _sweep(store, sealer, keyring.active_id, report, throttle=throttle, progress=progress)
+        report.phases.append("swept")
+        return report
+    old_id = keyring.active_id
+    if keyring.next_path.exists():
+        new_key = keyring.read(keyring.next_path)
+        report.phases.append("resumed re-sealing")
+    else:
+        new_key = write_new_key(keyring.next_path)
+        report.phases.append("started")
+        log.info("created the new key-encryption key file %s", keyring.next_path)
+    keyring.refresh()
+    new_id = key_id(new_key)
+    report.old_key, report.new_key = old_id, new_id
+    _reseal_all(store, sealer, new_id, report, only_plaintext=False, throttle=throttle, progress=progress)
+    retired = keyring.retired_path(old_id)
+    if not retired.exists():
+        os.link(keyring.path, retired)
+    os.replace(keyring.next_path, keyring.path)
+    _fsync_dir(keyring.path.parent)
+    keyring.refresh()
+    report.phases.append("switched")
+    _sweep(store, sealer, new_id, report, throttle=throttle, progress=progress)
+    report.phases.append("swept")
+    if retire == "destroy":
+        retired.unlink()
+        keyring.refresh()
+        report.retired = "destroyed"
+    else:
+        report.retired = str(retired)
+    return report
+
+
+def _sweep(
+    store: ObjectStore,
+    sealer: SoftwareSealer,
+    new_id: bytes,
+    report: RekeyReport,
+    *,
+    throttle: float,
+    progress: Progress | None,
+) -> None:
+    for _ in range(_MAX_SWEEPS):
+        before = report.resealed
+        _reseal_all(store, sealer, new_id, report, only_plaintext=False, throttle=throttle, progress=progress)
+        if report.resealed == before:
+            return
+    raise KmipError(
+        ResultReason.GENERAL_FAILURE,
+        "objects keep appearing under the old key-encryption key; stop the servers and run again",
+    )
+
+
+def _reseal_all(
+    store: ObjectStore,
+    sealer: SoftwareSealer,
+    new_id: bytes,
+    report: RekeyReport,
+    *,
+    only_plaintext: bool,
+    throttle: float,
+    progress: Progress | None,
+) -> None:
+    for uid in list(store.all_uids()):
+        for _attempt in range(_CONFLICT_RETRIES):
+            try:
+                outcome = _reseal_one(store, sealer, uid, new_id, only_plaintext)
+                break
+            except StoreConflict:
+                continue  # a server changed the object meanwhile: read it again
+        else:
+            raise KmipError(ResultReason.GENERAL_FAILURE, f"object {uid} keeps changing; run again")
+        if outcome == "resealed":
+            report.resealed += 1
+            if progress is not None:
+                progress(uid, report.resealed)
+            if throttle:
+                time.sleep(throttle)
+        elif outcome == "empty":
+            report.empty += 1
+        else:
+            report.already_done += 1
+
+
+def _reseal_one(store: ObjectStore, sealer: SoftwareSealer, uid: str, new_id: bytes, only_plaintext: bool) -> str:
+    with store.transaction() as tx:
+        record = tx.get(uid, for_update=True)
+        if record is None or not record.object_bytes:
+            return "empty"
+        if (only_plaintext and is_sealed(record.object_bytes)) or sealed_kek_id(record.object_bytes) == new_id:
+            return "done"
+        plain = sealer.unseal(uid, record.object_bytes)
+        record.object_bytes = sealer.seal_with(new_id, uid, plain)
+        tx.update(record)
+    return "resealed"
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def store_marker(database_url: str) -> str:
+    """A line naming a database without its password (for the record of stores already sealed)."""
+    return hashlib.sha256(database_url.encode()).hexdigest()
+
+
+__all__ = ["RETIRE_CHOICES", "RekeyReport", "rekey", "seal_unsealed", "store_marker"]

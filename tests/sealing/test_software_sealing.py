@@ -1,0 +1,180 @@
+"""The software key-encryption key: blobs sealed with AES-256-GCM bound to their object, key files created 0600,
+migration of plaintext objects, and rotation (``keystead store rekey``) resumed after an interruption while a
+server keeps running."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from kms_backend.engine import Engine
+from kms_backend.engine.objects import RecordCodec
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import CryptographicAlgorithm, ObjectType, Operation, ResultReason, Tag
+from kms_backend.kmip.errors import KmipError
+from kms_backend.kmip.schema import Attributes
+from kms_backend.sealing import (
+    KeyFileKeyring,
+    Keyring,
+    SoftwareSealer,
+    is_sealed,
+    key_id,
+    parse_key,
+    rekey,
+    seal_unsealed,
+    sealed_kek_id,
+)
+from kms_backend.store import open_store
+from kms_backend.store.base import ObjectStore
+
+
+class Interrupted(Exception):
+    pass
+
+
+def create(engine: Engine, n: int) -> dict[str, bytes]:
+    attrs = Attributes([(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES), (Tag.CRYPTOGRAPHIC_LENGTH, 256)])
+    keys = {}
+    for _ in range(n):
+        request = S.CreateRequest(object_type=ObjectType.SYMMETRIC_KEY, attributes=attrs)
+        uid = str(engine.run_operation(Operation.CREATE, request, "alice").unique_identifier)
+        keys[uid] = material(engine, uid)
+    return keys
+
+
+def material(engine: Engine, uid: str) -> bytes:
+    response = engine.run_operation(Operation.GET, S.GetRequest(unique_identifier=uid), "alice")
+    return bytes(response.managed_object.key_block.key_value.key_material)
+
+
+def blobs(store: ObjectStore) -> dict[str, bytes]:
+    uids = list(store.all_uids())
+    with store.transaction() as tx:
+        return {r.uid: r.object_bytes for r in tx.get_many(uids)}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ObjectStore:
+    opened = open_store(f"sqlite:///{tmp_path / 'keys.sqlite'}")
+    yield opened
+    opened.close()
+
+
+def sealed_engine(store: ObjectStore, sealer: SoftwareSealer) -> Engine:
+    # A fresh codec each time: nothing decoded is carried over from another engine.
+    return Engine(store, records=RecordCodec(sealer.seal, sealer.unseal))
+
+
+def test_seal_binds_the_blob_to_its_object_and_detects_tampering() -> None:
+    sealer = SoftwareSealer(Keyring(os.urandom(32)))
+    blob = sealer.seal("uid-1", b"\x42secret key material")
+    assert is_sealed(blob) and b"secret key material" not in blob
+    assert sealed_kek_id(blob) == sealer.active_id
+    assert sealer.unseal("uid-1", blob) == b"\x42secret key material"
+    with pytest.raises(KmipError) as moved:
+        sealer.unseal("uid-2", blob)  # copied onto another object
+    assert moved.value.reason == ResultReason.CRYPTOGRAPHIC_FAILURE
+    flipped = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(KmipError):
+        sealer.unseal("uid-1", flipped)
+    with pytest.raises(KmipError) as other_key:
+        SoftwareSealer(Keyring(os.urandom(32))).unseal("uid-1", blob)
+    assert "no key-encryption key" in other_key.value.message
+
+
+def test_plaintext_is_refused_unless_migrating() -> None:
+    sealer = SoftwareSealer(Keyring(os.urandom(32)))
+    with pytest.raises(KmipError) as refused:
+        sealer.unseal("u", b"\x42\x00\x01")
+    assert "unsealed" in refused.value.message
+    assert SoftwareSealer(sealer.keyring, accept_plaintext=True).unseal("u", b"\x42\x00\x01") == b"\x42\x00\x01"
+
+
+def test_key_file_is_created_0600_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "keystead.kek"
+    first = KeyFileKeyring(path)
+    assert first.created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(base64.b64decode(path.read_bytes())) == 32
+    again = KeyFileKeyring(path)
+    assert not again.created and again.active == first.active
+    assert not list(path.parent.glob(".*.tmp"))
+    with pytest.raises(FileNotFoundError):
+        KeyFileKeyring(tmp_path / "missing.kek", create=False)
+
+
+def test_keys_parse_from_raw_hex_and_base64() -> None:
+    key = os.urandom(32)
+    assert parse_key(key, "k") == parse_key(key.hex(), "k") == parse_key(base64.b64encode(key) + b"\n", "k") == key
+    with pytest.raises(ValueError, match="32-byte"):
+        parse_key("abcd", "--kek")
+
+
+def test_plaintext_objects_are_sealed_in_place(store: ObjectStore) -> None:
+    keys = create(Engine(store), 4)  # written before sealing existed
+    assert not any(is_sealed(b) for b in blobs(store).values())
+    sealer = SoftwareSealer(Keyring(os.urandom(32)))
+    report = seal_unsealed(store, sealer)
+    assert report.resealed == 4
+    assert {sealed_kek_id(b) for b in blobs(store).values()} == {sealer.active_id}
+    assert seal_unsealed(store, sealer).resealed == 0  # idempotent
+    engine = sealed_engine(store, sealer)
+    assert {uid: material(engine, uid) for uid in keys} == keys
+
+
+def test_rekey_of_a_key_file_resumes_after_an_interruption(store: ObjectStore, tmp_path: Path) -> None:
+    path = tmp_path / "keystead.kek"
+    server = SoftwareSealer(KeyFileKeyring(path))
+    engine = sealed_engine(store, server)
+    keys = create(engine, 8)
+    old_id = server.active_id
+
+    def stop_after_three(_uid: str, count: int) -> None:
+        if count == 3:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        rekey(store, KeyFileKeyring(path), progress=stop_after_three)
+    assert path.with_name("keystead.kek.next").exists()
+    # Mid-rotation the running server reads objects under both keys and still seals under the old one.
+    assert {uid: material(sealed_engine(store, server), uid) for uid in keys} == keys
+    keys |= create(engine, 1)
+    report = rekey(store, KeyFileKeyring(path))
+    assert report.phases[0] == "resumed re-sealing"
+    new_id = report.new_key
+    assert new_id != old_id and report.old_key == old_id
+    assert {sealed_kek_id(b) for b in blobs(store).values()} == {new_id}
+    assert key_id(KeyFileKeyring(path, create=False).active) == new_id
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    retired = Path(report.retired)
+    assert retired.name == f"keystead.kek.retired.{old_id.hex()}" and retired.exists()
+    # The running server follows the switched key file on its next write, and reads everything.
+    fresh = next(iter(create(engine, 1)))
+    assert sealed_kek_id(blobs(store)[fresh]) == new_id
+    assert {uid: material(sealed_engine(store, server), uid) for uid in keys} == keys
+
+
+def test_rekey_destroy_removes_the_old_key(store: ObjectStore, tmp_path: Path) -> None:
+    path = tmp_path / "keystead.kek"
+    engine = sealed_engine(store, SoftwareSealer(KeyFileKeyring(path)))
+    keys = create(engine, 3)
+    report = rekey(store, KeyFileKeyring(path), retire="destroy")
+    assert report.retired == "destroyed"
+    assert [p.name for p in tmp_path.glob("keystead.kek*")] == ["keystead.kek"]
+    reader = sealed_engine(store, SoftwareSealer(KeyFileKeyring(path)))
+    assert {uid: material(reader, uid) for uid in keys} == keys
+
+
+def test_rekey_with_keys_from_the_environment(store: ObjectStore) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    keys = create(sealed_engine(store, SoftwareSealer(Keyring(old))), 3)
+    keyring = Keyring(new, [old])
+    report = rekey(store, keyring)
+    assert report.resealed == 3
+    assert {sealed_kek_id(b) for b in blobs(store).values()} == {key_id(new)}
+    reader = sealed_engine(store, SoftwareSealer(Keyring(new)))  # the old key is no longer needed
+    assert {uid: material(reader, uid) for uid in keys} == keys
