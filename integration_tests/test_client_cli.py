@@ -364,3 +364,60 @@ def test_server_and_utilities(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     import hashlib
 
     assert (env / "derived.key").read_bytes() == hashlib.pbkdf2_hmac("sha256", b"password", b"\x00\x11", 1000, 16)
+
+
+def state(capsys: pytest.CaptureFixture[str], uid: str) -> str:
+    return str(run_json(capsys, "attributes", "get", "-k", uid, "-a", "State")["State"])
+
+
+@pytest.mark.parametrize(
+    ("family", "create", "private_format"),
+    [
+        ("rsa", ["-s", "2048"], "pkcs8-pem"),
+        ("ec", ["-c", "nist-p384"], "pkcs8-pem"),
+        ("pqc", ["-a", "ml-dsa-65"], "raw"),
+    ],
+)
+def test_key_pair_import_activate_and_re_key(
+    env: Path, capsys: pytest.CaptureFixture[str], family: str, create: list[str], private_format: str
+) -> None:
+    """The verbs the family test leaves out: import of a private key, activate, and re-key for every family."""
+    private, public = ids(capsys, family, "keys", "create", *create)
+    run_json(capsys, family, "keys", "export", "-k", private, "-f", private_format, "private.key")
+    import_format = "pem" if private_format.endswith("pem") else private_format
+    copy = run_json(capsys, family, "keys", "import", "private.key", "-f", import_format, "-t", f"{family}-copy")
+    copy_id = copy["unique_identifier"]
+    assert copy_id not in (private, public)
+    run_json(capsys, family, "keys", "export", "-k", copy_id, "-f", private_format, "again.key")
+    assert (env / "again.key").read_bytes() == (env / "private.key").read_bytes()
+    if state(capsys, copy_id) != "Active":
+        assert run_json(capsys, family, "keys", "activate", "-k", copy_id)["state"] == "active"
+    assert state(capsys, copy_id) == "Active"
+    code, _, err = run(capsys, family, "keys", "activate", "-k", "no-such-key")
+    assert code == 5, err
+    new_private, new_public = ids(capsys, family, "keys", "re-key", "-k", private)
+    assert new_private != private and new_public != public
+    for uid in (new_private, new_public):
+        if state(capsys, uid) != "Active":  # KMIP leaves a re-keyed pair Pre-Active unless its dates say otherwise
+            assert run_json(capsys, family, "keys", "activate", "-k", uid)["state"] == "active"
+    if family != "pqc" or "ml-dsa" in create[-1]:
+        (env / "m.txt").write_bytes(b"signed by the new key")
+        run_json(capsys, family, "sign", "m.txt", "-k", new_private, "-o", "m.sig")
+        assert run_json(capsys, family, "sign-verify", "m.txt", "m.sig", "-k", new_public)["valid"] is True
+
+
+def test_activate_certificates_secret_data_and_opaque_objects(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    certificate = run_json(capsys, "certificates", "certify", "-g", "-a", "nist-p256", "-s", "CN=activate")
+    run_json(capsys, "certificates", "export", "-k", certificate["unique_identifier"], "c.pem")
+    imported = run_json(capsys, "certificates", "import", "c.pem")["unique_identifier"]
+    (env / "s.bin").write_bytes(b"s3cret")
+    secret = run_json(capsys, "secret-data", "import", "s.bin", "-f", "raw")["unique_identifier"]
+    opaque = run_json(capsys, "opaque-object", "import", "s.bin", "-f", "raw")["unique_identifier"]
+    for group, uid in (("certificates", imported), ("secret-data", secret), ("opaque-object", opaque)):
+        if state(capsys, uid) != "Active":
+            assert run_json(capsys, group, "activate", "-k", uid)["state"] == "active", group
+        assert state(capsys, uid) == "Active", group
+        revoked = run_json(capsys, group, "revoke", "-k", uid, "test")
+        assert revoked["state"] == "revoked", group
+        code, _, err = run(capsys, group, "activate", "-k", uid)
+        assert code == 1 and err, group  # a revoked object cannot be activated again

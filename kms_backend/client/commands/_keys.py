@@ -304,6 +304,8 @@ def asymmetric_key(object_type: ObjectType, key_format: KeyFormatType, der: byte
         algorithm, length = CryptographicAlgorithm.EC, 256
     elif isinstance(loaded, x448.X448PrivateKey | x448.X448PublicKey):
         algorithm, length = CryptographicAlgorithm.EC, 448
+    elif (pqc := _post_quantum(loaded)) is not None:
+        algorithm, length = pqc
     else:
         raise CommandError(f"unsupported key type {type(loaded).__name__}")
     block = S.KeyBlock(
@@ -315,6 +317,27 @@ def asymmetric_key(object_type: ObjectType, key_format: KeyFormatType, der: byte
     cls = S.PrivateKey if object_type == ObjectType.PRIVATE_KEY else S.PublicKey
     extra[:0] = [(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm), (Tag.CRYPTOGRAPHIC_LENGTH, length)]
     return cls(key_block=block), extra
+
+
+#: ML-KEM and ML-DSA keys by their class name in cryptography, with the Cryptographic Length the KMS reports for
+#: them (the NIST category's classical strength, FIPS 203/204).
+_POST_QUANTUM: dict[str, tuple[CryptographicAlgorithm, int]] = {
+    "MLKEM512": (CryptographicAlgorithm.ML_KEM_512, 128),
+    "MLKEM768": (CryptographicAlgorithm.ML_KEM_768, 192),
+    "MLKEM1024": (CryptographicAlgorithm.ML_KEM_1024, 256),
+    "MLDSA44": (CryptographicAlgorithm.ML_DSA_44, 128),
+    "MLDSA65": (CryptographicAlgorithm.ML_DSA_65, 192),
+    "MLDSA87": (CryptographicAlgorithm.ML_DSA_87, 256),
+}
+
+
+def _post_quantum(key: Any) -> tuple[CryptographicAlgorithm, int] | None:
+    """(algorithm, length) of an ML-KEM or ML-DSA key loaded by cryptography, else None."""
+    for cls in type(key).__mro__:
+        family = cls.__name__.removesuffix("PrivateKey").removesuffix("PublicKey")
+        if family in _POST_QUANTUM and cls.__module__.startswith("cryptography."):
+            return _POST_QUANTUM[family]
+    return None
 
 
 IMPORT_FORMATS = ("json-ttlv", "pem", "der", "raw", "base64")
