@@ -10,12 +10,7 @@ pulled, each test skips and says which; the replays cover the KMIP traffic then.
 from __future__ import annotations
 
 import json
-import os
-import re
-import socket
 import ssl
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +18,15 @@ import httpx
 import pytest
 
 try:
+    from ._docker import cleanup, engine, image, wait_for_log  # type: ignore[import-not-found,unused-ignore]
     from ._keystead_server import KeysteadProcess, free_port  # type: ignore[import-not-found,unused-ignore]
     from ._recipe import INTEGRATIONS, fenced_blocks, files, run_steps, serve_arguments
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
+    from _docker import cleanup, engine, image, wait_for_log
     from _keystead_server import KeysteadProcess, free_port
     from _recipe import INTEGRATIONS, fenced_blocks, files, run_steps, serve_arguments
 
-import docker  # type: ignore[import-untyped]
-from docker.errors import DockerException, ImageNotFound  # type: ignore[import-untyped]
+__all__ = ["cleanup", "engine"]  # fixtures used by name
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,50 +35,6 @@ POSTGRES_IMAGE = "percona/percona-distribution-postgresql:17"
 MYSQL_IMAGE = "percona/percona-server:8.4"
 #: The name every recipe gives the KMS; containers resolve it to the host (they share its network).
 KMS_HOST = "kms.example.internal"
-STARTUP_SECONDS = 180
-
-
-def engine_unreachable() -> str | None:
-    """Why no Docker engine answers here, or None. Checked on the socket itself first: the SDK leaks its socket when
-    the daemon is absent (and pytest turns that ResourceWarning into an error)."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://"):
-        path = host.removeprefix("unix://")
-        try:
-            with socket.socket(socket.AF_UNIX) as probe:
-                probe.settimeout(5)
-                probe.connect(path)
-        except OSError as exc:
-            return f"no Docker engine at {path}: {exc}"
-    return None
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Any]:
-    """A reachable Docker engine, else skip with the reason."""
-    reason = engine_unreachable()
-    if reason is not None:
-        pytest.skip(reason)
-    client = docker.from_env()
-    try:
-        client.ping()
-    except DockerException as exc:
-        client.close()
-        pytest.skip(f"the Docker engine does not answer: {exc}")
-    yield client
-    client.close()
-
-
-def image(client: Any, name: str) -> str:
-    """``name`` present locally or pulled, else skip."""
-    try:
-        client.images.get(name)
-    except ImageNotFound:
-        try:
-            client.images.pull(name)
-        except DockerException as exc:
-            pytest.skip(f"image {name} is not present and cannot be pulled: {exc}")
-    return str(name)
 
 
 def deploy(recipe: str, workdir: Path) -> KeysteadProcess:
@@ -100,19 +52,6 @@ def run_container(client: Any, name: str, **options: Any) -> Any:
     )
 
 
-def wait_for_log(container: Any, pattern: str) -> str:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        container.reload()
-        logs = str(container.logs().decode(errors="replace"))
-        if re.search(pattern, logs):
-            return logs
-        if container.status == "exited":
-            raise AssertionError(f"{container.image.tags} exited:\n{logs[-3000:]}")
-        time.sleep(1)
-    raise AssertionError(f"{container.image.tags} did not log {pattern!r}:\n{container.logs()[-3000:]!r}")
-
-
 def owned_keys(server: KeysteadProcess, cert: Path, key: Path) -> list[str]:
     """The Symmetric Keys the certificate's user sees, by a Locate on the HTTPS API."""
     context = ssl.create_default_context(cafile=str(cert.parent / "ca.pem"))
@@ -123,14 +62,6 @@ def owned_keys(server: KeysteadProcess, cert: Path, key: Path) -> list[str]:
         answer = http.post("/kmip/2_1", json=body)
     assert answer.status_code == 200, answer.text
     return [v["value"] for v in answer.json()["value"] if v["tag"] == "UniqueIdentifier"]
-
-
-@pytest.fixture
-def cleanup() -> Iterator[list[Any]]:
-    containers: list[Any] = []
-    yield containers
-    for container in containers:
-        container.remove(force=True)
 
 
 def test_percona_server_for_mongodb(engine: Any, cleanup: list[Any], tmp_path: Path) -> None:
