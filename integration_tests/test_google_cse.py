@@ -97,7 +97,7 @@ def start_kacls(
     and the keys made by the README's commands."""
     url = f"http://127.0.0.1:{port}/google_cse"
     config: dict[str, Any] = yaml.safe_load(files(README)["cse.yaml"])
-    assert set(config) == {"google_cse_kacls_url", "google_cse_authentication_issuers"}, config
+    assert set(config) == {"google_cse_kacls_url", "google_cse_authentication_issuers", "google_cse_privileged_users"}
     config |= {
         "google_cse_kacls_url": url,
         "google_cse_authentication_issuers": [
@@ -107,6 +107,7 @@ def start_kacls(
             {"issuer": DRIVE_ISSUER, "jwks_file": str(google_jwks), "audience": ["cse-authorization"]},
         ],
         "google_cse_kacls_peers": [f"http://127.0.0.1:{peer_port}/google_cse"],
+        "google_cse_privileged_users": ["@example.com"],
     }
     if signing:
         config["google_cse_signing_key_id"] = '["google_cse_signing", "_sk"]'
@@ -375,6 +376,18 @@ def test_privileged_wrap_and_unwrap(kacls: Kacls) -> None:
         ),
         401,
         "audience",
+    )
+    # A genuine identity that is not an administrator: the privileged operations bypass the documents' lists.
+    outsider = {"authentication": kacls.authentication(email="eve@elsewhere.test"), "reason": ""}
+    refused(
+        kacls.post("privilegedunwrap", {**outsider, "resource_name": RESOURCE, "wrapped_key": wrapped}),
+        403,
+        "not in google_cse_privileged_users",
+    )
+    refused(
+        kacls.post("privilegedwrap", {**outsider, "key": b64(dek), "resource_name": RESOURCE, "perimeter_id": ""}),
+        403,
+        "not in google_cse_privileged_users",
     )
 
 

@@ -104,6 +104,7 @@ class ServerConfig:
     google_cse_authentication_issuers: tuple[JwtIssuer, ...] = ()
     google_cse_authorization_issuers: tuple[JwtIssuer, ...] = ()
     google_cse_kacls_peers: tuple[str, ...] = ()
+    google_cse_privileged_users: tuple[str, ...] = ()
     ms_dke_service_url: str | None = None
     ms_dke_user: str | None = None
     ms_dke_issuers: tuple[JwtIssuer, ...] = ()
@@ -452,6 +453,13 @@ OPTIONS: tuple[Option, ...] = (
         "list",
         "URLs of other KACLS whose signed tokens privilegedunwrap accepts (their keys from URL/certs), for rewrap",
         "URLS",
+    ),
+    Option(
+        "google_cse_privileged_users",
+        "list",
+        "emails or @domains (of the authentication token) allowed the privileged CSE operations: privilegedwrap, "
+        "privilegedunwrap, privilegedprivatekeydecrypt, wrapprivatekey (empty: nobody)",
+        "EMAILS",
     ),
     Option(
         "ms_dke_service_url",

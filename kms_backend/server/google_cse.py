@@ -6,9 +6,10 @@ Google's CSE key-service API (developers.google.com/workspace/cse/reference): ``
 the *authentication* token of the customer's identity provider (who the user is) and the *authorization* token
 issued by Google (what the user may do to which resource: ``role``, ``resource_name``, ``kacls_url``). Both are
 checked against the configured issuers; their emails must match (``google_email`` first), the role must allow the
-operation and ``kacls_url`` must be this service's. Failures answer Google's structured error
-``{"code", "message", "details"}``: 400 bad input, 401 a token that is not genuine, 403 a genuine token that does
-not allow the request.
+operation and ``kacls_url`` must be this service's. The privileged operations, which bypass the documents' access
+lists, take the authentication token of a user listed in ``google_cse_privileged_users``. Failures answer Google's
+structured error ``{"code", "message", "details"}``: 400 bad input, 401 a token that is not genuine, 403 a genuine
+token that does not allow the request.
 
 Data encryption keys are wrapped by the KMS key ``google_cse_key_id`` (AES-256-GCM through KMIP Encrypt, the
 resource name as additional data): ``wrapped_key = base64(nonce(12) || ciphertext || tag(16))``, the layout
@@ -217,6 +218,7 @@ class GoogleCse:
         self.authorization = TokenVerifier(
             config.google_cse_authorization_issuers or google_issuers(), cache_seconds=cache, fetch=fetcher, clock=clock
         )
+        self.privileged_users = {entry.strip().casefold() for entry in config.google_cse_privileged_users}
         self.peers = {_normalized_url(url) for url in config.google_cse_kacls_peers}
         self.peer_tokens = TokenVerifier(
             [
@@ -352,6 +354,16 @@ class GoogleCse:
         if email is None:
             raise CseError(401, "the authentication token has neither a google_email nor an email claim")
         return email, claims
+
+    def _privileged(self, body: Mapping[str, Any], operation: str) -> str:
+        """The authentication token of an administrator listed in ``google_cse_privileged_users``: the privileged
+        operations bypass the documents' access lists, so a valid identity alone is not enough."""
+        email, _ = self._authentication(body)
+        folded = email.casefold()
+        _, _, domain = folded.rpartition("@")
+        if folded not in self.privileged_users and f"@{domain}" not in self.privileged_users:
+            raise CseError(403, f"{email} may not call {operation}: it is not in google_cse_privileged_users")
+        return email
 
     def _tokens(self, body: Mapping[str, Any], operation: str) -> Authorized:
         """Both tokens, for the same user (emails compared without case)."""
@@ -519,7 +531,7 @@ class GoogleCse:
     def privileged_wrap(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /privilegedwrap``: wrap a DEK for ``resource_name`` (bulk import by an administrator; the
         authentication token alone)."""
-        email, _ = self._authentication(body)
+        email = self._privileged(body, "privilegedwrap")
         self._reason(body)
         key = self._field(body, "key", MAX_KEY)
         resource_name = self._text(body, "resource_name", MAX_RESOURCE_NAME)
@@ -550,8 +562,7 @@ class GoogleCse:
             if claims.get("resource_name") != resource_name:
                 raise CseError(403, "the KACLS token is for another resource")
             return issuer
-        email, _ = self._authentication(body)
-        return email
+        return self._privileged(body, "privilegedunwrap")
 
     def rewrap(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /rewrap``: a DEK wrapped by ``original_kacls_url`` (this KACLS or a configured peer), wrapped
@@ -702,7 +713,7 @@ class GoogleCse:
     def privileged_private_key_decrypt(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /privilegedprivatekeydecrypt``: as privatekeydecrypt, for an administrator (authentication token
         alone), the private key named by its ``spki_hash``."""
-        email, _ = self._authentication(body)
+        email = self._privileged(body, "privilegedprivatekeydecrypt")
         self._reason(body)
         key = self._private_key(body)
         spki_hash = body.get("spki_hash")
@@ -716,7 +727,7 @@ class GoogleCse:
     def wrap_private_key(self, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /wrapprivatekey``: wrap a user's S/MIME private key (PEM or base64 DER) for the Gmail endpoints
         (authentication token)."""
-        email, _ = self._authentication(body)
+        email = self._privileged(body, "wrapprivatekey")
         self._text(body, "perimeter_id", MAX_RESOURCE_NAME, required=False)
         raw = body.get("private_key")
         if not isinstance(raw, str) or not raw:
