@@ -68,6 +68,7 @@ class ServerConfig:
     jwt_issuers: tuple[JwtIssuer, ...] = ()
     jwks_cache_seconds: int = 300
     redis_key_file: str | None = None
+    change_stamp_lag: float = 0.0
     log_level: str = "info"
     approved_only: bool = False
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
@@ -319,6 +320,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("jwks_cache_seconds", "int", "how long a JWKS fetched from jwks_uri is reused", "SECONDS"),
     Option("redis_key_file", "str", "file holding the key that encrypts data in a redis:// store", "FILE"),
+    Option(
+        "change_stamp_lag",
+        "float",
+        "PostgreSQL, MySQL, Redis: longest time a change committed by another server (a Revoke, a Destroy) may take "
+        "to be seen here. 0: every request checks the database's change stamp (one small query); above 0 a thread "
+        "polls it and requests use a value younger than this (this server's own changes are always seen at once)",
+        "SECONDS",
+    ),
     Option("log_level", "str", "log level", "LEVEL", LOG_LEVELS),
     Option("approved_only", "bool", "refuse algorithms that are not FIPS-approved"),
     Option("max_message_size", "int", "largest request accepted, in bytes (HTTP 413 / KMIP error beyond)", "BYTES"),
@@ -632,6 +641,8 @@ def validate(config: ServerConfig) -> None:
         ]
         if missing:
             raise ConfigError(f"the HSM options go together: {', '.join(missing)} missing")
+    if config.change_stamp_lag < 0:
+        raise ConfigError("--change-stamp-lag must be >= 0")
     if config.hsm_cache_size < 0 or config.hsm_cache_seconds < 0:
         raise ConfigError("--hsm-cache-size and --hsm-cache-seconds must not be negative")
     _validate_key_services(config)

@@ -91,7 +91,7 @@ def open_configured_store(config: ServerConfig) -> ObjectStore:
 
     prepare_directories(config)
     redis_key = read_redis_key(config.redis_key_file) if config.redis_key_file else None
-    store: ObjectStore = open_store(config.database_url, redis_key=redis_key)
+    store: ObjectStore = open_store(config.database_url, redis_key=redis_key, stamp_lag=config.change_stamp_lag)
     return store
 
 

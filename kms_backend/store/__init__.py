@@ -41,11 +41,13 @@ _SQL_DRIVERS = {
 }
 
 
-def open_store(url: str, *, redis_key: bytes | None = None) -> ObjectStore:
+def open_store(url: str, *, redis_key: bytes | None = None, stamp_lag: float = 0.0) -> ObjectStore:
     """Open (creating or migrating the schema where needed) the store named by ``url``.
 
-    ``redis_key``: the 32-byte AES-256-GCM key sealing records, required for ``redis://``. Raises ValueError for
-    a URL this function does not understand and StoreError when the database cannot be reached or opened.
+    ``redis_key``: the 32-byte AES-256-GCM key sealing records, required for ``redis://``. ``stamp_lag``: on
+    PostgreSQL, MySQL and Redis, how many seconds old a change stamp polled in the background may be before a
+    request reads it itself (0: every request reads it; see ``_stamps``). Raises ValueError for a URL this function
+    does not understand and StoreError when the database cannot be reached or opened.
     """
     scheme, sep, rest = url.partition("://")
     scheme = scheme.lower()
@@ -58,7 +60,7 @@ def open_store(url: str, *, redis_key: bytes | None = None) -> ObjectStore:
     if scheme in _SQL_DRIVERS:
         from .sql import SqlStore
 
-        return SqlStore(f"{_SQL_DRIVERS[scheme]}://{rest}")
+        return SqlStore(f"{_SQL_DRIVERS[scheme]}://{rest}", stamp_lag=stamp_lag)
     if scheme in ("redis", "rediss"):
         if redis_key is None:
             raise ValueError("a redis:// store needs redis_key (32 bytes) to seal its records")
@@ -68,7 +70,7 @@ def open_store(url: str, *, redis_key: bytes | None = None) -> ObjectStore:
         query = parse_qsl(parts.query, keep_blank_values=True)
         prefix = next((v for k, v in query if k == "prefix"), DEFAULT_PREFIX)
         rest_query = urlencode([(k, v) for k, v in query if k != "prefix"])
-        return RedisStore(urlunsplit(parts._replace(query=rest_query)), redis_key, prefix=prefix)
+        return RedisStore(urlunsplit(parts._replace(query=rest_query)), redis_key, prefix=prefix, stamp_lag=stamp_lag)
     raise ValueError(
         f"unsupported store URL scheme {scheme!r}: use sqlite, postgresql, mysql, mariadb, redis or memory"
     )

@@ -26,11 +26,11 @@ Transactions: each write runs as one MULTI/EXEC under WATCH of the keys it read 
 hash), retried when a concurrent client touched them, so each write is atomic and revision checks are
 compare-and-set. Each MULTI/EXEC that writes also increments ``changes``: its value is the change stamp
 (``StoreTransaction.change_stamp``), one GET that moves atomically with every write of every server sharing the
-database. Writes apply immediately (later reads in the block see them; other clients may too) and are
-journaled; if the block raises, the journal is undone in reverse, each undo again under WATCH and only if the
-object is still at the revision this transaction left it. ``get(for_update=True)`` takes no lock: the revision
-check of ``update`` detects the lost race (optimistic concurrency). Durability is Redis's own (AOF/fsync
-configuration of the server).
+database (or a value polled at most ``stamp_lag`` seconds ago, ``_stamps``). Writes apply immediately (later
+reads in the block see them; other clients may too) and are journaled; if the block raises, the journal is undone
+in reverse, each undo again under WATCH and only if the object is still at the revision this transaction left it.
+``get(for_update=True)`` takes no lock: the revision check of ``update`` detects the lost race (optimistic
+concurrency). Durability is Redis's own (AOF/fsync configuration of the server).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import json
 import os
 import struct
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar, cast
@@ -51,6 +51,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from redis.client import Pipeline
 
 from ._common import check_lengths, is_live, normalised_copy
+from ._stamps import PolledStamp
 from .base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreError
 
 _P = ParamSpec("_P")
@@ -118,12 +119,14 @@ class _IndexKeys:
 class RedisStore:
     """``ObjectStore`` on one Redis database. ``key``: 32 bytes (AES-256-GCM) sealing every record."""
 
-    def __init__(self, url: str, key: bytes, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, url: str, key: bytes, *, prefix: str = DEFAULT_PREFIX, stamp_lag: float = 0.0) -> None:
+        """``stamp_lag``: how old (seconds) a polled change stamp may be (``_stamps``); 0 reads it per request."""
         if len(key) != 32:
             raise ValueError("the Redis store key must be 32 bytes (AES-256)")
         self._aead = AESGCM(key)
         self.prefix = prefix
         self._closed = False
+        self.stamps = PolledStamp(self._read_stamp, stamp_lag)
         try:
             self._client: redis.Redis = redis.Redis.from_url(
                 url, socket_timeout=10, socket_connect_timeout=10, health_check_interval=30
@@ -177,18 +180,22 @@ class RedisStore:
         except redis.RedisError as exc:
             raise _redis_error(exc) from None
 
-    def change_stamp(self) -> int | None:
-        """The change stamp a transaction would give now (the ``changes`` counter); None if Redis fails."""
+    def change_stamp(self) -> Hashable | None:
+        """The change stamp a transaction would give now (``changes``); None if Redis fails."""
         if self._closed:
             return None
         try:
-            return int(self._client.get(self.key("changes")) or 0)
+            return self.stamps.stamp(self._read_stamp)
         except redis.RedisError:
             return None
+
+    def _read_stamp(self) -> int:
+        return int(self._client.get(self.key("changes")) or 0)
 
     def close(self) -> None:
         """Close the connection pool."""
         self._closed = True
+        self.stamps.close()
         self._client.close()
 
     def all_uids(self) -> Iterator[str]:
@@ -329,6 +336,7 @@ class RedisStore:
                     if pipe.explicit_transaction:
                         pipe.incr(self.key("changes"))
                         pipe.execute()
+                        self.stamps.note_commit()
                     else:
                         pipe.unwatch()
                     return result
@@ -346,7 +354,7 @@ class RedisTransaction:
         self.finished = False
         #: whether this transaction wrote (its change stamp is then withheld: later reads show its own writes)
         self.wrote = False
-        self._stamp: int | None = None
+        self._stamp: Hashable | None = None
 
     def rollback(self) -> None:
         """Undo every write of this transaction, newest first."""
@@ -691,16 +699,18 @@ class RedisTransaction:
         else:
             pipe.srem(key, user)
         pipe.incr(s.key("changes"))
-        return bool(pipe.execute()[0])
+        changed = bool(pipe.execute()[0])
+        s.stamps.note_commit()
+        return changed
 
     @_wrap_errors
-    def change_stamp(self) -> int | None:
-        """The ``changes`` counter, read once per transaction before the reads it vouches for (every write of
-        every server increments it in the same MULTI/EXEC); None once this transaction wrote."""
+    def change_stamp(self) -> Hashable | None:
+        """The ``changes`` counter (every write of every server increments it in the same MULTI/EXEC), read once per
+        transaction before the reads it vouches for; None once this transaction wrote."""
         if self.wrote:
             return None
         if self._stamp is None:
-            self._stamp = int(self._s.client.get(self._s.key("changes")) or 0)
+            self._stamp = self._s.stamps.stamp(self._s._read_stamp)
         return self._stamp
 
 

@@ -38,9 +38,10 @@ in-process lock and its WAL-index header, apart from the PostgreSQL/MySQL pool).
   (``_sql_connections``); PostgreSQL reads ``pg_current_snapshot()``, which changes whenever any transaction of
   the cluster ends (a commit anywhere, by any server or tool) and costs no write; MySQL/MariaDB sum
   ``change_counters``, one of whose rows every writing transaction bumps as its last statement before COMMIT, so
-  the sum moves exactly when the commit becomes visible. On PostgreSQL and MySQL a stamp is one query on a pooled
-  connection; taken before the reads it vouches for, it makes a kept object exactly as fresh as reading it again
-  (a Revoke committed by another server is seen by the next request here, not some time later).
+  the sum moves exactly when the commit becomes visible. On PostgreSQL and MySQL a stamp is one query; taken
+  before the reads it vouches for, it makes a kept object exactly as fresh as reading it again (a Revoke committed
+  by another server is seen by the next request here). With ``stamp_lag`` a thread polls it instead and requests
+  use a value at most that old (``_stamps``: the bound, and this server's own commits seen at once).
 * Errors: every driver error becomes ``StoreError`` naming only the exception class and error code; the driver
   message is dropped and the exception chain cut, since both can quote SQL parameters (key material).
 """
@@ -94,6 +95,7 @@ from ._sql_connections import (
     store_error,
 )
 from ._sql_schema import CHANGE_SHARDS, Schema, build_schema, migrate
+from ._stamps import PolledStamp
 from .base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreError
 
 _P = ParamSpec("_P")
@@ -447,7 +449,9 @@ class SqlStore:
     (``sqlite+pysqlite://…``, ``postgresql+psycopg://…``, ``mysql+pymysql://…``); ``open_store`` maps the
     plain forms."""
 
-    def __init__(self, url: str | URL) -> None:
+    def __init__(self, url: str | URL, *, stamp_lag: float = 0.0) -> None:
+        """``stamp_lag``: on PostgreSQL and MySQL, how old (seconds) a polled change stamp may be (``_stamps``); 0
+        reads it on every request."""
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -471,6 +475,7 @@ class SqlStore:
             self._sql = _Statements(self._schema, self._engine.dialect)
             #: The query that reads a change stamp (PostgreSQL, MySQL), and the statement that moves it (MySQL).
             self._stamp_sql, self._bump_sql = _stamp_statements(self.dialect, self._engine.dialect)
+            self.stamps = PolledStamp(self._read_stamp, stamp_lag) if self._stamp_sql is not None else None
             self._shapes: dict[tuple[Any, ...], _Compiled] = {}
             if self.dialect == "sqlite":
                 self.connections = SqliteConnection(self._new_link, parsed.database, self._driver_errors)
@@ -515,15 +520,23 @@ class SqlStore:
             return None
         if isinstance(self.connections, SqliteConnection):
             return self.connections.change_stamp()
+        if self.stamps is None:
+            return None
         try:
-            with self.transaction() as tx:
-                return tx.change_stamp()
+            return self.stamps.stamp(self._read_stamp)
         except StoreError:
             return None
+
+    def _read_stamp(self) -> Hashable:
+        """The database's change stamp, read on a pooled connection (PostgreSQL, MySQL)."""
+        with self.transaction() as tx:
+            return tx.read_stamp()
 
     def close(self) -> None:
         """Close every connection; the store is unusable afterwards."""
         self._closed = True
+        if self.stamps is not None:
+            self.stamps.close()
         self.connections.close()
         self._engine.dispose()
 
@@ -680,6 +693,8 @@ class SqlTransaction:
                 raise store_error(error) from None
         finally:
             self._store.connections.release(self._link, broken or self._broken, committed)
+            if committed and self._store.stamps is not None:
+                self._store.stamps.note_commit()
 
     def _end(self, command: str, quiet: bool) -> bool:
         """Send COMMIT or ROLLBACK if a transaction is open; False if ``quiet`` and that failed."""
@@ -756,15 +771,28 @@ class SqlTransaction:
                 if isinstance(connections, SqliteConnection):
                     stamp = connections.stamp(self._link)
                 else:
-                    stamp_sql = self._store._stamp_sql
-                    if stamp_sql is None:
+                    stamps = self._store.stamps
+                    if stamps is None:
                         return None
-                    stamp = self._execute_raw(stamp_sql, None).fetchone()[0]
+                    stamp = stamps.stamp(self._query_stamp)
             except self._driver_errors as exc:
                 self.poisoned = True
                 raise store_error(exc) from None
             self._stamp = stamp
         return stamp
+
+    def _query_stamp(self) -> Hashable:
+        stamp_sql = self._store._stamp_sql
+        assert stamp_sql is not None
+        return self._execute_raw(stamp_sql, None).fetchone()[0]  # type: ignore[no-any-return]
+
+    def read_stamp(self) -> Hashable:
+        """The database's own change stamp, queried now (``SqlStore``'s polling thread)."""
+        try:
+            return self._query_stamp()
+        except self._driver_errors as exc:
+            self.poisoned = True
+            raise store_error(exc) from None
 
     def ping(self) -> None:
         """One trivial query (``SqlStore.health``)."""

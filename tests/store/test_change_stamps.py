@@ -6,6 +6,7 @@ request on the other (the bound is zero requests, measured here over many rounds
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Hashable
 
 import pytest
@@ -24,7 +25,10 @@ from kms_backend.kmip._registry_data import (
 )
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes
-from kms_backend.store import ObjectStore, StoredObject, StoreTransaction
+from kms_backend.store import ObjectStore, StoredObject, StoreTransaction, open_store
+from kms_backend.store._stamps import PolledStamp
+
+from .conftest import REDIS_KEY
 
 SHARED = ["sqlite-file", "postgresql", "mariadb", "redis"]
 OWNER, OTHER = "alice", "bob"
@@ -197,3 +201,112 @@ def test_kept_objects_serve_repeated_reads_on_every_store(open_test_store: Calla
         if hot.record(uid, stamp) is not None:
             return
     raise AssertionError("no Get kept its record")
+
+
+# --- a polled stamp: a documented lag instead of a query per request ----------------------------------------------
+
+LAG = 0.3
+
+
+@pytest.mark.parametrize("store_url", ["postgresql", "mariadb", "redis"], indirect=True)
+def test_with_a_lag_a_revoke_on_another_node_is_seen_within_it(store_url: str) -> None:
+    stores = [open_store(store_url, redis_key=REDIS_KEY, stamp_lag=LAG) for _ in range(2)]
+    try:
+        node_a, node_b = _engine(stores[0]), _engine(stores[1])
+        for _ in range(3):
+            uid = _active_key(node_a)
+            for _ in range(3):
+                _encrypt(node_b, uid)
+            reason = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)
+            revoke = S.RevokeRequest(unique_identifier=uid, revocation_reason=reason)
+            node_a.run_operation(Operation.REVOKE, revoke, OWNER)
+            committed = time.monotonic()  # the commit finished before this
+            while True:
+                sent = time.monotonic()
+                try:
+                    _encrypt(node_b, uid)
+                except KmipError as exc:
+                    assert exc.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+                    break
+                # Only a request that started less than LAG after the commit may still use the key (so the loop
+                # ends: the first request started LAG after the commit is refused, or this fails).
+                assert sent - committed < LAG
+    finally:
+        for store in stores:
+            store.close()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql", "mariadb", "redis"], indirect=True)
+def test_with_a_lag_this_nodes_own_changes_are_seen_at_once_and_requests_query_nothing(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(store_url, redis_key=REDIS_KEY, stamp_lag=5.0)
+    try:
+        stamps = store.stamps  # type: ignore[attr-defined]
+        queries = [0]
+        original = stamps._poll
+
+        def counted() -> Hashable:
+            queries[0] += 1
+            return original()  # type: ignore[no-any-return]
+
+        engine = _engine(store)
+        uid = _active_key(engine)
+        _encrypt(engine, uid)
+        deadline = time.monotonic() + 5
+        while stamps._polled is None and time.monotonic() < deadline:  # the polling thread's first value
+            time.sleep(0.01)
+        stamps._poll = counted
+        reads = _count_reads(store, monkeypatch)
+        for _ in range(50):
+            engine.run_operation(Operation.GET, S.GetRequest(unique_identifier=uid), OWNER)
+            _encrypt(engine, uid)
+        assert reads[0] <= 2  # kept objects and Plans: the database is not asked again
+        assert queries[0] <= 2  # one poll each 5/3 s at most
+        reason = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)
+        engine.run_operation(Operation.REVOKE, S.RevokeRequest(unique_identifier=uid, revocation_reason=reason), OWNER)
+        assert _refused(engine, uid) == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+    finally:
+        store.close()
+
+
+def _count_reads(store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the object and grant reads of the store's transactions from now on (in a list of one)."""
+    count = [0]
+    with store.transaction() as tx:
+        cls = type(tx)
+    for name in ("get", "get_many", "grants", "operations_granted"):
+        original = getattr(cls, name)
+
+        def counting(
+            self: object, *args: object, _original: Callable[..., object] = original, **kwargs: object
+        ) -> object:
+            count[0] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, name, counting)
+    return count
+
+
+def test_a_polled_stamp_is_used_only_while_younger_than_the_lag() -> None:
+    now = [100.0]
+    polls = iter(range(1000))
+    stamps = PolledStamp(lambda: next(polls), lag=10.0, clock=lambda: now[0])
+    try:
+        direct = stamps.stamp(lambda: "read")
+        assert direct == (0, "read")  # nothing polled yet: read now
+        deadline = time.monotonic() + 5
+        while stamps._polled is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        polled = stamps.stamp(lambda: "read")
+        assert polled[1] != "read"  # type: ignore[index]
+        stamps.note_commit()
+        assert stamps.stamp(lambda: "read")[0] == 1  # type: ignore[index]  # own commits move it at once
+        stamps._stop.set()  # no more polls: the value ages
+        stamps._thread.join(timeout=5)  # type: ignore[union-attr]
+        now[0] += 10.0
+        assert stamps.stamp(lambda: "read") == (1, "read")
+    finally:
+        stamps.close()
+    with pytest.raises(ValueError, match="negative"):
+        PolledStamp(lambda: 0, lag=-1)
