@@ -1,0 +1,278 @@
+"""High availability: three ``keystead serve`` nodes on one PostgreSQL behind HAProxy, set up by
+``deploy/ha/cluster.py`` exactly as the README says; a node killed with SIGKILL during load.
+
+Clients run Create then Get through HAProxy, over the KMIP port (TCP mode, mutual TLS end to end) and over HTTPS
+(HTTP mode, bearer tokens). The errors they may see are the ones a client retries: a connection cut by the dying
+node, or an HTTP 502/503 from HAProxy for a request that was on it. Every key a client was told was created must
+afterwards read back identical through HAProxy. The Python client, the ``keystead`` CLI and the remote PKCS#11
+backend each fail over from a dead URL to a live node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration_tests._cluster import ServiceUnavailable, scratch_database
+from integration_tests._keystead_server import REPO, free_port
+from integration_tests.conftest import _unavailable
+from kms_backend.client import ClientConfig, KmsClient
+from kms_backend.client.errors import KmsConnectionError, KmsHttpError
+
+SCRIPT = REPO / "deploy" / "ha" / "cluster.py"
+TOKEN = "ha-test-token-0123456789abcdef"
+#: HTTP statuses HAProxy answers for a request whose node died under it, or when no node is up yet.
+RETRIED_STATUSES = {502, 503, 504}
+
+
+@dataclass
+class Cluster:
+    directory: Path
+    state: dict[str, Any]
+    kmip_port: int
+    http_port: int
+
+    @property
+    def certs(self) -> Path:
+        return Path(self.state["certs"])
+
+    def node_url(self, index: int) -> str:
+        return f"https://127.0.0.1:{self.state['nodes'][index]['http_port']}"
+
+    def kill(self, index: int) -> None:
+        """SIGKILL node ``index`` (no-op if it is dead already)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(self.state["nodes"][index]["pid"]), signal.SIGKILL)
+
+    def haproxy_stats(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(backend, server) -> HAProxy's statistics row (``show stat`` on the admin socket)."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(self.directory / "haproxy.sock"))
+            sock.sendall(b"show stat\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        lines = b"".join(chunks).decode().lstrip("# ").splitlines()
+        rows = list(csv.DictReader(lines))
+        return {(row["pxname"], row["svname"]): row for row in rows}
+
+    def kmip_client(self) -> KmsClient:
+        certs = self.certs
+        config = ClientConfig(
+            urls=(f"kmip://127.0.0.1:{self.kmip_port}",),
+            tls_cert=str(certs / "client.pem"),
+            tls_key=str(certs / "client.key"),
+            tls_ca=str(certs / "ca.pem"),
+            timeout=10,
+        )
+        return KmsClient(config)
+
+    def http_client(self, *urls: str) -> KmsClient:
+        config = ClientConfig(
+            urls=urls or (f"https://127.0.0.1:{self.http_port}",),
+            tls_ca=str(self.certs / "ca.pem"),
+            token=TOKEN,
+            timeout=10,
+        )
+        return KmsClient(config)
+
+
+def cluster_script(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One cluster for the module: the failover tests kill node 0 (and use node 2), the load test kills node 1."""
+    tmp_path = tmp_path_factory.mktemp("ha")
+    if shutil.which("haproxy") is None:
+        _unavailable("HAProxy is not installed (apt-get install haproxy)")
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{TOKEN}:admin\n")
+    tokens.chmod(0o600)
+    try:
+        database = scratch_database("postgresql", tmp_path)
+        url, _ = database.__enter__()
+    except ServiceUnavailable as exc:
+        _unavailable(str(exc))
+    directory = tmp_path / "cluster"
+    kmip_port, http_port = free_port(), free_port()
+    try:
+        # The README's command (section "High availability"), with free ports.
+        result = cluster_script(
+            "up", "--dir", str(directory), "--database", url, "--nodes", "3",
+            "--kmip-port", str(kmip_port), "--http-port", str(http_port),
+            "--", "--api-tokens-file", str(tokens), "--admin-users", "admin", "--log-level", "warning",
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        state = json.loads((directory / "cluster.json").read_text())
+        yield Cluster(directory, state, kmip_port, http_port)
+    finally:
+        if (directory / "cluster.json").exists():
+            cluster_script("down", "--dir", str(directory))
+        database.__exit__(None, None, None)
+
+
+@dataclass
+class Load:
+    """What the clients of one kind did."""
+
+    created: dict[str, bytes] = field(default_factory=dict)
+    retried: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    successes: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _key_bytes(client: KmsClient, uid: str) -> bytes:
+    block = client.get(uid).managed_object.key_block  # type: ignore[union-attr]
+    material = block.key_value.key_material
+    return bytes(material if isinstance(material, bytes) else material.key)  # type: ignore[union-attr]
+
+
+def _run_load(make_client: Callable[[], KmsClient], load: Load, stop: threading.Event) -> None:
+    client = make_client()
+    try:
+        while not stop.is_set():
+            try:
+                uid = client.create_symmetric_key(length=256)
+                material = _key_bytes(client, uid)
+            except (KmsConnectionError, KmsHttpError) as exc:
+                retried = isinstance(exc, KmsConnectionError) or exc.status in RETRIED_STATUSES
+                with load.lock:
+                    (load.retried if retried else load.unexpected).append(str(exc))
+                time.sleep(0.05)  # then the same work again: the client's retry
+                continue
+            except Exception as exc:
+                with load.lock:
+                    load.unexpected.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with load.lock:
+                load.created[uid] = material
+                load.successes.append(time.monotonic())
+    finally:
+        client.close()
+
+
+def test_a_node_killed_during_load_loses_nothing(cluster: Cluster) -> None:
+    loads = {"kmip": Load(), "http": Load()}
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=_run_load, args=(maker, loads[kind], stop))
+        for kind, maker in (("kmip", cluster.kmip_client), ("http", cluster.http_client))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2.0)
+        stats = cluster.haproxy_stats()
+        for backend in ("keystead_kmip_nodes", "keystead_http_nodes"):
+            assert int(stats[(backend, "node1")]["stot"]) > 0, f"{backend}: node1 served nothing before the kill"
+        killed_at = time.monotonic()
+        cluster.kill(1)
+        time.sleep(4.0)
+        stats = cluster.haproxy_stats()
+        for backend in ("keystead_kmip_nodes", "keystead_http_nodes"):
+            assert stats[(backend, "node1")]["status"].startswith("DOWN"), stats[(backend, "node1")]["status"]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    for kind, load in loads.items():
+        assert not load.unexpected, f"{kind}: {load.unexpected[:5]}"
+        before = [t for t in load.successes if t < killed_at]
+        after = [t for t in load.successes if t > killed_at + 2.0]
+        assert before and after, f"{kind}: {len(before)} successes before the kill, {len(after)} well after it"
+    with cluster.http_client() as reader:
+        for kind, load in loads.items():
+            for uid, material in load.created.items():
+                assert _key_bytes(reader, uid) == material, f"{kind}: {uid} changed or lost"
+    total = sum(len(load.created) for load in loads.values())
+    retried = sum(len(load.retried) for load in loads.values())
+    print(f"\n{total} keys acknowledged and read back after the kill; {retried} retried errors")
+
+
+def test_the_python_client_fails_over_to_the_next_url(cluster: Cluster) -> None:
+    cluster.kill(0)
+    with cluster.http_client(cluster.node_url(0), cluster.node_url(2)) as client:
+        uid = client.create_symmetric_key()
+        assert _key_bytes(client, uid)
+
+
+def test_the_cli_fails_over_to_the_next_url(cluster: Cluster, tmp_path: Path) -> None:
+    cluster.kill(0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYSTEAD_")}
+    env["PYTHONPATH"] = str(REPO)
+    env["HOME"] = str(tmp_path)  # no ~/.config/keystead/client.yaml of the machine
+    common = [
+        "--url", f"{cluster.node_url(0)},{cluster.node_url(2)}",
+        "--tls-ca", str(cluster.certs / "ca.pem"), "--token", TOKEN, "--retries", "0",
+    ]  # fmt: skip
+    created = subprocess.run(
+        [sys.executable, "-m", "kms_backend.cli", "sym", "keys", "create", "--number-of-bits", "256",
+         "--algorithm", "aes", *common],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    uid = created.stdout.strip().split()[-1]
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"high availability\n" * 100)
+    encrypted = subprocess.run(
+        [sys.executable, "-m", "kms_backend.cli", "sym", "encrypt", "--key-id", uid,
+         "--output-file", str(tmp_path / "enc"), str(plain), *common],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert encrypted.returncode == 0, encrypted.stderr
+
+
+def test_the_remote_pkcs11_backend_fails_over_to_the_next_url(cluster: Cluster) -> None:
+    from kms_backend.kmip import _schema_data as S
+    from kms_backend.kmip._registry_data import BlockCipherMode, CryptographicAlgorithm, Operation
+    from provider.backends.base import Identity
+    from provider.backends.remote import RemoteBackend
+    from provider.config import BackendConfig
+
+    with cluster.http_client() as admin:
+        uid = admin.create_symmetric_key()
+    cluster.kill(0)
+    config = BackendConfig(
+        type="remote",
+        url=f"{cluster.node_url(0)},{cluster.node_url(2)}",
+        tls_ca=str(cluster.certs / "ca.pem"),
+        bearer_token=TOKEN,
+    )
+    backend = RemoteBackend(config)
+    try:
+        parameters = S.CryptographicParameters(
+            cryptographic_algorithm=CryptographicAlgorithm.AES, block_cipher_mode=BlockCipherMode.GCM
+        )
+        request = S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=parameters, data=b"x" * 32)
+        response = backend.run(Operation.ENCRYPT, request, Identity("admin"))
+        assert isinstance(response, S.EncryptResponse) and response.data
+    finally:
+        backend.close()
