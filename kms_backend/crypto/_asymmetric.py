@@ -58,7 +58,7 @@ from kms_backend.kmip._registry_data import (
 
 from . import _approved
 from ._common import DECRYPTION_FAILED, DEFAULT_ECDSA_HASH, curve_for, enum_name, fail, hash_for, recommended_curve
-from ._keys import ML_DSA, ML_KEM, describe, load_private, load_public, pqc_algorithm, public_from_point
+from ._keys import ML_DSA, ML_KEM, SLH_DSA, describe, load_private, load_public, pqc_algorithm, public_from_point
 from ._params import CipherParams, EncryptResult
 
 _ECIES_INFO = b"keystead-ecies-v1"
@@ -72,6 +72,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {CryptographicAlgorithm.RSA, CryptographicAlgorithm.ED25519, CryptographicAlgorithm.ED448, *_EC_FAMILY}
     | ML_KEM
     | ML_DSA
+    | SLH_DSA
 )
 
 
@@ -478,7 +479,7 @@ def signature_scheme(key: PrivateKeyTypes | PublicKeyTypes, params: CipherParams
             fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "ECDSA takes no Padding Method")
         hashing = hashing or DEFAULT_ECDSA_HASH.get(recommended_curve(key.curve), HashingAlgorithm.SHA_256)
         return SignatureScheme(family, hashing, PaddingMethod.NONE, None, None)
-    if family in (CryptographicAlgorithm.ED25519, CryptographicAlgorithm.ED448) or family in ML_DSA:
+    if family in (CryptographicAlgorithm.ED25519, CryptographicAlgorithm.ED448) or family in ML_DSA | SLH_DSA:
         return SignatureScheme(family, None, PaddingMethod.NONE, None, None)
     fail(ResultReason.INVALID_OBJECT_TYPE, f"{family.name} keys do not sign")
 

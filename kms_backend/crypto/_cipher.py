@@ -19,7 +19,7 @@ from kms_backend.kmip._registry_data import (
 
 from . import _approved, _asymmetric, _mac, _symmetric
 from ._common import DECRYPTION_FAILED, enum_name, fail
-from ._keys import ML_DSA, ML_KEM, describe, load_private, load_public, supported_pqc_algorithms
+from ._keys import ML_DSA, ML_KEM, SLH_DSA, describe, load_private, load_public, supported_pqc_algorithms
 from ._params import CipherParams, EncryptResult
 from ._symmetric import CipherStream
 
@@ -38,7 +38,7 @@ def supported_algorithms() -> frozenset[CryptographicAlgorithm]:
     ML-KEM/ML-DSA parameter sets appear only when detected (cryptography 48: ML-KEM-768/1024, ML-DSA-44/65/87).
     """
     implemented = _symmetric.SYMMETRIC_ALGORITHMS | _asymmetric.ASYMMETRIC_ALGORITHMS | _mac.MAC_ALGORITHMS
-    return frozenset(implemented - ((ML_KEM | ML_DSA) - supported_pqc_algorithms()))
+    return frozenset(implemented - ((ML_KEM | ML_DSA | SLH_DSA) - supported_pqc_algorithms()))
 
 
 def _algorithm(params: CipherParams) -> CryptographicAlgorithm:

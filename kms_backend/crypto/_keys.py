@@ -36,7 +36,7 @@ from kms_backend.kmip._registry_data import (
     ResultReason,
 )
 
-from . import _approved, _mlkem512
+from . import _approved, _pqcrypto
 from ._common import HMAC_HASHES, byte_length, curve_for, enum_name, fail, recommended_curve
 
 TransparentKey = dict[str, Any]
@@ -53,7 +53,7 @@ class KeyDescription(NamedTuple):
 
 # ---------------------------------------------------------------------------------------------------------------
 # Post-quantum keys: present from cryptography 47 (ML-KEM-768/1024, ML-DSA-44/65/87); detected, never assumed.
-# ML-KEM-512, which cryptography lacks, comes from kyber-py (_mlkem512) when it is installed.
+# ML-KEM-512 and SLH-DSA, which cryptography lacks, come from pqcrypto (_pqcrypto) when it is installed.
 # ---------------------------------------------------------------------------------------------------------------
 
 #: Cryptographic Length reported for PQC keys: the NIST security category's classical strength (FIPS 203/204).
@@ -64,6 +64,8 @@ _PQC_STRENGTH: dict[CryptographicAlgorithm, int] = {
     CryptographicAlgorithm.ML_DSA_44: 128,
     CryptographicAlgorithm.ML_DSA_65: 192,
     CryptographicAlgorithm.ML_DSA_87: 256,
+    # SLH-DSA: the number in the parameter set's name (FIPS 205 Table 2, security categories 1, 3 and 5).
+    **{algorithm: int(algorithm.name.rsplit("_", 1)[1][:-1]) for algorithm in _pqcrypto.SLH_DSA},
 }
 ML_KEM = frozenset(
     {CryptographicAlgorithm.ML_KEM_512, CryptographicAlgorithm.ML_KEM_768, CryptographicAlgorithm.ML_KEM_1024}
@@ -71,7 +73,7 @@ ML_KEM = frozenset(
 ML_DSA = frozenset(
     {CryptographicAlgorithm.ML_DSA_44, CryptographicAlgorithm.ML_DSA_65, CryptographicAlgorithm.ML_DSA_87}
 )
-_ML_KEM_512 = CryptographicAlgorithm.ML_KEM_512
+SLH_DSA = _pqcrypto.SLH_DSA
 _PQC_PRIVATE: dict[CryptographicAlgorithm, Any] = {}
 _PQC_PUBLIC: dict[CryptographicAlgorithm, Any] = {}
 
@@ -92,16 +94,17 @@ def _detect_pqc() -> None:
             if private is not None and public is not None:
                 _PQC_PRIVATE[algorithm] = private
                 _PQC_PUBLIC[algorithm] = public
-    if _ML_KEM_512 not in _PQC_PRIVATE and _mlkem512.available():
-        _PQC_PRIVATE[_ML_KEM_512] = _mlkem512.MLKEM512PrivateKey
-        _PQC_PUBLIC[_ML_KEM_512] = _mlkem512.MLKEM512PublicKey
+    for algorithm, private in _pqcrypto.PRIVATE.items():
+        if algorithm not in _PQC_PRIVATE:
+            _PQC_PRIVATE[algorithm] = private
+            _PQC_PUBLIC[algorithm] = _pqcrypto.PUBLIC[algorithm]
 
 
 _detect_pqc()
 
 
 def pqc_algorithm(key: object) -> CryptographicAlgorithm | None:
-    """The ML-KEM/ML-DSA algorithm of a `cryptography` key object, or None."""
+    """The ML-KEM/ML-DSA/SLH-DSA algorithm of a key object, or None."""
     for table in (_PQC_PRIVATE, _PQC_PUBLIC):
         for algorithm, cls in table.items():
             if isinstance(key, cls):
@@ -110,7 +113,7 @@ def pqc_algorithm(key: object) -> CryptographicAlgorithm | None:
 
 
 def supported_pqc_algorithms() -> frozenset[CryptographicAlgorithm]:
-    """The ML-KEM/ML-DSA parameter sets the installed `cryptography` provides."""
+    """The ML-KEM/ML-DSA/SLH-DSA parameter sets the installed `cryptography` and `pqcrypto` provide."""
     return frozenset(_PQC_PRIVATE)
 
 
@@ -119,7 +122,7 @@ def _require_pqc(algorithm: CryptographicAlgorithm) -> Any:
     if cls is None:
         fail(
             ResultReason.FEATURE_NOT_SUPPORTED,
-            f"{algorithm.name} is not available in the installed cryptography library",
+            f"{algorithm.name} is not available: neither the installed cryptography nor pqcrypto provides it",
         )
     return cls
 
@@ -136,18 +139,18 @@ def as_bytes(data: bytes | bytearray | memoryview) -> bytes:
 
 @functools.lru_cache(maxsize=128)
 def _parse_private(der: bytes) -> PrivateKeyTypes:
-    # ML-KEM-512 (not in cryptography) is recognised by its fixed PKCS#8 encoding first.
-    kem = _mlkem512.load_private(der) if _PQC_PRIVATE.get(_ML_KEM_512) is _mlkem512.MLKEM512PrivateKey else None
-    if kem is not None:
-        return kem  # type: ignore[return-value]
+    # ML-KEM-512 and SLH-DSA (not in cryptography) are recognised by their algorithm identifiers first.
+    pq = _pqcrypto.load_private(der)
+    if pq is not None:
+        return pq  # type: ignore[return-value]
     return serialization.load_der_private_key(der, password=None)
 
 
 @functools.lru_cache(maxsize=128)
 def _parse_public(der: bytes) -> PublicKeyTypes:
-    kem = _mlkem512.load_public(der) if _PQC_PUBLIC.get(_ML_KEM_512) is _mlkem512.MLKEM512PublicKey else None
-    if kem is not None:
-        return kem  # type: ignore[return-value]
+    pq = _pqcrypto.load_public(der)
+    if pq is not None:
+        return pq  # type: ignore[return-value]
     return serialization.load_der_public_key(der)
 
 
@@ -155,6 +158,8 @@ def load_private(der: bytes | bytearray | memoryview) -> PrivateKeyTypes:
     """Parse a private key (PKCS#8, or the PKCS#1 / SEC 1 forms OpenSSL also reads). INVALID_FIELD if not one."""
     try:
         return _parse_private(as_bytes(der))
+    except _pqcrypto.PQKeyError as exc:
+        fail(ResultReason.INVALID_FIELD, str(exc))
     except (ValueError, TypeError, UnsupportedAlgorithm):
         fail(ResultReason.INVALID_FIELD, "key material is not a valid DER private key")
 

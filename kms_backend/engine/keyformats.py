@@ -40,7 +40,7 @@ from .keymaterial import (
     to_cipher_params,
     with_material,
 )
-from .lifecycle import key_block
+from .lifecycle import key_block, mask_allows
 
 _SYMMETRIC = (S.SymmetricKey, S.SecretData, S.SplitKey)
 
@@ -157,8 +157,7 @@ def _wrapping_key(ctx: Any, uid: str, wrapped_uid: str | None, usage: int, *, pr
         raise KmipError(ResultReason.WRAPPING_OBJECT_ARCHIVED, f"wrapping key {uid} is archived")
     if wrapping.state != State.ACTIVE:
         raise KmipError(ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"wrapping key {uid} is not Active")
-    mask = wrapping.attributes.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0)
-    if not mask & usage:
+    if not mask_allows(wrapping.attributes.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0), usage):
         raise KmipError(
             ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, f"key {uid} may not {'unwrap' if private else 'wrap'}"
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..kmip import _schema_data as S
 from ..kmip._registry_data import (
+    CryptographicAlgorithm,
     CryptographicUsageMask,
     HashingAlgorithm,
     ObjectType,
@@ -40,6 +41,45 @@ DEFAULT_USAGE: dict[ObjectType, int] = {
     ObjectType.SPLIT_KEY: U.EXPORT,
     ObjectType.CERTIFICATE: U.VERIFY | U.ENCRYPT | U.WRAP_KEY,
 }
+
+#: Key pairs whose algorithm only signs, and those that only encapsulate: a new pair of these gets the masks it
+#: can use instead of DEFAULT_USAGE's (Cosmian KMS gives each algorithm its own default; see README "Coming from
+#: Cosmian KMS").
+_SIGNING_ONLY = frozenset(
+    {
+        CryptographicAlgorithm.ECDSA,
+        CryptographicAlgorithm.ED25519,
+        CryptographicAlgorithm.ED448,
+        CryptographicAlgorithm.ML_DSA_44,
+        CryptographicAlgorithm.ML_DSA_65,
+        CryptographicAlgorithm.ML_DSA_87,
+        *(a for a in CryptographicAlgorithm if a.name.startswith("SLH_DSA_")),
+    }
+)
+_KEM_ONLY = frozenset(
+    {CryptographicAlgorithm.ML_KEM_512, CryptographicAlgorithm.ML_KEM_768, CryptographicAlgorithm.ML_KEM_1024}
+)
+
+
+def key_pair_usage(algorithm: int) -> tuple[int, int]:
+    """Default (private, public) Cryptographic Usage Masks of a new key pair of ``algorithm`` whose creator named
+    none: signature algorithms sign and verify (certificates and CRLs included), ML-KEM decrypts (decapsulates)
+    and encrypts (encapsulates) and wraps, RSA and EC pairs may do all their algorithm allows."""
+    if algorithm in _SIGNING_ONLY:
+        return U.SIGN | U.CERTIFICATE_SIGN | U.CRL_SIGN | U.AUTHENTICATE, U.VERIFY | U.AUTHENTICATE
+    if algorithm in _KEM_ONLY:
+        return U.DECRYPT | U.UNWRAP_KEY | U.KEY_AGREEMENT, U.ENCRYPT | U.WRAP_KEY | U.KEY_AGREEMENT
+    return DEFAULT_USAGE[ObjectType.PRIVATE_KEY], DEFAULT_USAGE[ObjectType.PUBLIC_KEY]
+
+
+def mask_allows(mask: object, *bits: int) -> bool:
+    """Whether a Cryptographic Usage Mask (KMIP 2.1 §4.19) allows one of ``bits``. A mask with the Unrestricted
+    bit (0x00200000) allows every use: KMIP names the bit without defining it further, and Cosmian KMS (whose
+    clients set it on every ML-KEM, Covercrypt and ``ckms`` key pair) reads it that way."""
+    if not isinstance(mask, int):
+        return False
+    return bool(mask & U.UNRESTRICTED) or any(mask & bit for bit in bits)
+
 
 #: Attributes only the server sets (KMIP 2.1 §4 rules tables: "Initially set by: Server", not client-modifiable).
 SERVER_ONLY = frozenset(
@@ -273,6 +313,8 @@ __all__ = [
     "CLIENT_MODIFIABLE_STATES",
     "DEFAULT_USAGE",
     "DESTROYED_STATES",
+    "key_pair_usage",
+    "mask_allows",
     "MULTI_VALUED",
     "SERVER_ONLY",
     "check_client_attributes",

@@ -8,6 +8,7 @@ Pure: no I/O, no cryptography, no database (DESIGN.md). Import the modules you n
 __all__ = [
     "binary_codec",
     "bulk_data",
+    "cosmian_v4",
     "encodings",
     "errors",
     "json_codec",
@@ -25,6 +26,7 @@ __all__ = [
 from . import (
     binary_codec,
     bulk_data,
+    cosmian_v4,
     encodings,
     errors,
     json_codec,

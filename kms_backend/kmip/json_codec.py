@@ -646,7 +646,7 @@ class _Decoder:
         self.max_depth = limits.max_depth
         self.items_left = limits.max_items
 
-    def node(self, obj: object, depth: int) -> Item:
+    def node(self, obj: object, depth: int, value_tag: int | None = None) -> Item:
         if type(obj) is not dict:
             raise DecodeError(f"expected a TTLV object {{tag, type, value}}, got {_preview(obj)}")
         try:
@@ -678,8 +678,34 @@ class _Decoder:
             if self.items_left < 0:
                 raise DecodeError(f"more than {self.limits.max_items} items")
             node = self.node
+            if tag == _ATTRIBUTE:
+                named = _named_attribute(value)
+                if named is not None:
+                    return Item(tag, _STRUCTURE, [node(child, depth + 1, named) for child in value])
             return Item(tag, _STRUCTURE, [node(child, depth + 1) for child in value])
+        if value_tag is not None and tag == _ATTRIBUTE_VALUE and type(value) is str:
+            return Item(tag, item_type, _DECODERS[item_type](value_tag, value, self.limits))
         return Item(tag, item_type, _DECODERS[item_type](tag, value, self.limits))
+
+
+_ATTRIBUTE = 0x420008
+_ATTRIBUTE_NAME = 0x42000A
+_ATTRIBUTE_VALUE = 0x42000B
+
+
+def _named_attribute(children: list[Any]) -> int | None:
+    """The tag named by a KMIP 1.x Attribute's Attribute Name, so that its value may be read by that tag: 1.4-style
+    JSON (Cosmian's vectors, FortiGate, VAST) writes ``{"tag": "AttributeValue", "type": "Enumeration", "value":
+    "AES"}`` beside ``AttributeName`` = ``"Cryptographic Algorithm"``, and the enumeration (or mask) names belong
+    to the named attribute, not to Attribute Value, which has none."""
+    names = [
+        child["value"]
+        for child in children
+        if type(child) is dict and child.get("tag") == "AttributeName" and type(child.get("value")) is str
+    ]
+    if len(names) != 1:
+        return None
+    return _TAGS_BY_SQUASHED.get(_squash(str(names[0])))
 
 
 def decode_obj(obj: object, limits: DecodeLimits = DEFAULT_LIMITS) -> Item:

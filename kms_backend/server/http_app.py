@@ -27,7 +27,7 @@ from .. import __version__
 from ..engine import access
 from ..engine.engine import Engine
 from ..kmip import _schema_data as S
-from ..kmip import encodings, json_codec, sniff
+from ..kmip import cosmian_v4, encodings, json_codec, sniff
 from ..kmip._registry_data import ItemType, ObjectType, Operation, ResultReason, State, Tag
 from ..kmip.errors import KmipError
 from ..kmip.mapper import from_tree, to_tree
@@ -346,6 +346,9 @@ class KmsApi:
             raise HttpError(422, f"Invalid Request: {root} must be a Structure (its value a JSON array)")
         name = _OPERATION_JSON[operation]
         payload: Any = None
+        v4 = cosmian_v4.is_v4_request(obj)  # Cosmian's 4.x clients (its Python client): read and answer their shapes
+        if v4:
+            value = cosmian_v4.upgrade_request(obj, int(self.engine.clock()))["value"]
         try:
             payload_item = json_codec.decode_obj(
                 {"tag": "RequestPayload", "type": "Structure", "value": value}, self.limits
@@ -366,6 +369,8 @@ class KmsApi:
         request.operations.append((operation, "success"))
         self._audit(request, [AuditEntry(name, _uid_of(result) or _uid_of(payload), "success")])
         out["tag"] = _RESPONSE_TAG[operation]
+        if v4:
+            out = cosmian_v4.downgrade_response(out)
         return Response(200, json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode(), JSON)
 
     def kmip(self, request: Request) -> Response:

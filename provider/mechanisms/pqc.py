@@ -9,7 +9,7 @@
 |                      | C_DecapsulateKey: Derive Key, Asymmetric Key, Derivation Data = the ciphertext        |
 
 The KMS takes the parameter sets from ``cryptography`` (ML-DSA-44/65/87, ML-KEM-768/1024) and ML-KEM-512, which
-``cryptography`` lacks, from kyber-py; a KMS without one answers CKR_PARAMETER_SET_NOT_SUPPORTED.
+``cryptography`` lacks, from pqcrypto; a KMS without one answers CKR_PARAMETER_SET_NOT_SUPPORTED.
 """
 
 from __future__ import annotations

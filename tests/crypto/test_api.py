@@ -32,8 +32,9 @@ def test_supported_algorithms_reports_pqc_detection():
     assert {CA.AES, CA.RSA, CA.EC, CA.ED25519, CA.HMAC_SHA256, CA.CHACHA20POLY1305} <= supported
     mlkem = importlib.import_module("cryptography.hazmat.primitives.asymmetric.mlkem")
     assert (CA.ML_KEM_768 in supported) == hasattr(mlkem, "MLKEM768PrivateKey")
-    # ML-KEM-512: cryptography's if it has one, else kyber-py's (a dependency)
+    # ML-KEM-512 and SLH-DSA: cryptography's if it has them, else pqcrypto's (a dependency)
     assert CA.ML_KEM_512 in supported
+    assert CA.SLH_DSA_SHAKE_256F in supported and CA.SLH_DSA_SHA2_128S in supported
 
 
 def test_self_tests_pass_quickly():

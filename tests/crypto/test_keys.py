@@ -226,24 +226,57 @@ def test_malformed_material_is_invalid_field() -> None:
         assert e.value.reason == ResultReason.INVALID_FIELD
 
 
-def test_ml_kem_512_keys_are_encoded_like_cryptography_encodes_the_larger_sets():
-    """kyber-py's ML-KEM-512 keys (cryptography has none) take the PKCS#8 seed form and SubjectPublicKeyInfo that
-    cryptography writes for ML-KEM-768, with the ML-KEM-512 OID, and parse back through the crypto layer."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import mlkem
+def test_ml_kem_512_keys_are_pkcs8_expanded_keys_that_interoperate_with_an_independent_implementation():
+    """pqcrypto's ML-KEM-512 keys (cryptography has none) are PKCS#8 of id-alg-ml-kem-512 holding the expandedKey
+    choice and a SubjectPublicKeyInfo of the 800-byte encapsulation key; kyber-py (an independent FIPS 203
+    implementation) encapsulates to them and decapsulates what they encapsulate."""
+    from kyber_py.ml_kem import ML_KEM_512
 
-    from kms_backend import crypto
-    from kms_backend.kmip._registry_data import CryptographicAlgorithm
-
-    der = mlkem.MLKEM768PrivateKey.generate().private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
     private, public = crypto.generate_key_pair(CryptographicAlgorithm.ML_KEM_512)
-    oid_768, oid_512 = bytes.fromhex("0609608648016503040402"), bytes.fromhex("0609608648016503040401")
-    assert len(private) == len(der) and private[:-64] == der[:-64].replace(oid_768, oid_512)
-    assert len(public) == 4 + 13 + 5 + 800 and oid_512 in public[:20]
+    oid_512 = bytes.fromhex("0609608648016503040401")
+    assert oid_512 in private[:24] and oid_512 in public[:24]
+    assert private[-1636:-1632] == bytes.fromhex("04820660")  # expandedKey OCTET STRING (1632)
+    assert len(public) == 4 + 13 + 5 + 800
     assert crypto.public_key_from_private(private) == public
+    assert crypto.describe_key(private) == (CryptographicAlgorithm.ML_KEM_512, 128, None)
     shared, ciphertext = crypto.encapsulate(public)
     assert len(shared) == 32 and len(ciphertext) == 768
     assert crypto.decapsulate(private, ciphertext) == shared
     assert crypto.decapsulate(private, bytes(768)) != shared  # implicit rejection, no error
+    # Interoperability with kyber-py, both ways.
+    theirs_shared, theirs_ciphertext = ML_KEM_512.encaps(public[-800:])
+    assert crypto.decapsulate(private, theirs_ciphertext) == theirs_shared
+    assert ML_KEM_512.decaps(private[-1632:], ciphertext) == shared
+
+
+def test_ml_kem_512_seed_only_private_keys_are_refused_with_a_clear_error():
+    seed_only = bytes.fromhex("3054020100300b060960864801650304040104428040") + bytes(64)
+    with pytest.raises(KmipError) as e:
+        crypto.public_key_from_private(seed_only)
+    assert e.value.reason == ResultReason.INVALID_FIELD
+    assert "seed alone cannot be expanded" in e.value.message
+
+
+SLH_DSA_SETS = [a for a in CryptographicAlgorithm if a.name.startswith("SLH_DSA_")]
+
+
+@pytest.mark.parametrize("algorithm", SLH_DSA_SETS, ids=lambda a: a.name)
+def test_slh_dsa_keys_sign_and_an_independent_fips_205_implementation_verifies(algorithm):
+    """Every SLH-DSA parameter set (SHA2 and SHAKE, 128/192/256, s and f): PKCS#8 / SPKI of the RFC 9909 OIDs,
+    pure signatures with the empty context that the ``slh-dsa`` package (an independent FIPS 205 implementation)
+    verifies, and tampering refused."""
+    import slhdsa
+
+    private, public = crypto.generate_key_pair(algorithm)
+    level = int(algorithm.name.rsplit("_", 1)[1][:-1])
+    n = level // 8
+    assert crypto.describe_key(private) == (algorithm, level, None)
+    assert crypto.describe_key(public) == (algorithm, level, None)
+    assert crypto.public_key_from_private(private) == public
+    assert private[-2 * n :] == public[-2 * n :]  # SK ends with PK.seed ‖ PK.root
+    params = crypto.CipherParams(cryptographic_algorithm=algorithm)
+    signature = crypto.sign(private, params, b"keystead")
+    assert crypto.verify(public, params, b"keystead", signature)
+    assert not crypto.verify(public, params, b"keysteae", signature)
+    theirs = slhdsa.PublicKey((public[-2 * n : -n], public[-n:]), getattr(slhdsa, algorithm.name[8:].lower()))
+    assert theirs.verify_pure(b"keystead", signature)

@@ -1059,7 +1059,7 @@ def test_derive_key_by_ecdh_agrees_on_both_sides(kms: Kms) -> None:
 )
 def test_derive_key_decapsulates_with_an_ml_kem_private_key(kms: Kms, algorithm: CryptographicAlgorithm) -> None:
     """Asymmetric Key derivation from an ML-KEM private key: the Derivation Data is the encapsulation, the derived
-    key the decapsulated secret (what PKCS#11 3.2 C_DecapsulateKey asks of the KMS). ML-KEM-512 comes from kyber-py."""
+    key the decapsulated secret (what PKCS#11 3.2 C_DecapsulateKey asks of the KMS). ML-KEM-512 comes from pqcrypto."""
     request = S.CreateKeyPairRequest(
         common_attributes=Attributes([(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)]),
         private_key_attributes=Attributes([ACTIVE]),

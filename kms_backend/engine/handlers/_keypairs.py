@@ -22,6 +22,7 @@ from ...kmip._registry_data import (
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes
 from ..context import RequestContext
+from ..lifecycle import key_pair_usage
 from ..objects import ManagedObject
 from ._common import client_attributes, new_object, server_generated
 
@@ -81,6 +82,10 @@ def create_pair(
         approved_only=ctx.engine.config.approved_only,
     )
     description = crypto.describe_key(public_der)
+    private_mask, public_mask = key_pair_usage(algorithm)
+    for attrs, mask in ((private_attrs, private_mask), (public_attrs, public_mask)):
+        if Tag.CRYPTOGRAPHIC_USAGE_MASK not in attrs:
+            attrs.set(Tag.CRYPTOGRAPHIC_USAGE_MASK, mask)
     private_uid = uid or ctx.new_uid()
     public_uid = f"{private_uid}_pk"
     for attrs, other, link in (

@@ -68,7 +68,7 @@ from ...kmip.schema import Attributes
 from ...kmip.ttlv import Item, ItemType
 from ..context import NOT_FOUND, RequestContext
 from ..keymaterial import private_key_der
-from ..lifecycle import DESTROYED_STATES
+from ..lifecycle import DESTROYED_STATES, mask_allows
 from ..objects import ManagedObject
 from ._certificate_request import ISSUER_FIELDS, SUBJECT_FIELDS
 from ._common import new_object
@@ -101,7 +101,7 @@ def require_signer(mo: ManagedObject) -> bytes:
         raise KmipError(
             ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"private key {mo.uid} is {mo.state.name}: only Active keys sign"
         )
-    if not int(mo.attributes.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0)) & SIGNING_USAGE:
+    if not mask_allows(mo.attributes.get(Tag.CRYPTOGRAPHIC_USAGE_MASK, 0), SIGNING_USAGE):
         raise KmipError(
             ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, f"private key {mo.uid} may not sign certificates"
         )

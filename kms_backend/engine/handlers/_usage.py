@@ -35,7 +35,7 @@ from .. import keymaterial
 from ..context import RequestContext
 from ..keyformats import unwrap_object
 from ..keymaterial import Key, KeyKind
-from ..lifecycle import key_block
+from ..lifecycle import key_block, mask_allows
 from ..objects import STORAGE_ARCHIVED, ManagedObject
 
 U = CryptographicUsageMask
@@ -83,7 +83,7 @@ def check_usable(mo: ManagedObject, now: int, *, process: bool) -> None:
 def check_usage(mo: ManagedObject, *bits: int) -> None:
     """Incompatible Cryptographic Usage Mask unless the object's mask has one of ``bits`` (KMIP 2.1 §4.19)."""
     mask = mo.attributes.get(Tag.CRYPTOGRAPHIC_USAGE_MASK)
-    if mask is None or any(int(mask) & bit for bit in bits):
+    if mask is None or mask_allows(int(mask), *bits):
         return
     names = "/".join(U(bit).name or str(bit) for bit in bits)
     raise KmipError(

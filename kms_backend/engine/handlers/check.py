@@ -13,6 +13,7 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
 from ..context import RequestContext
+from ..lifecycle import mask_allows
 
 
 def handle(ctx: RequestContext, request: S.CheckRequest) -> S.CheckResponse:
@@ -23,7 +24,7 @@ def handle(ctx: RequestContext, request: S.CheckRequest) -> S.CheckResponse:
         mask = attrs.get(Tag.CRYPTOGRAPHIC_USAGE_MASK)
         if not isinstance(mask, int):
             raise KmipError(ResultReason.ILLEGAL_OBJECT_TYPE, f"object {mo.uid} has no Cryptographic Usage Mask")
-        if wanted_mask & ~mask:
+        if wanted_mask & ~mask and not mask_allows(mask):
             raise KmipError(
                 ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
                 f"object {mo.uid} does not allow usage 0x{wanted_mask & ~mask:X}",
