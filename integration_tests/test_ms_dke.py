@@ -202,3 +202,26 @@ def test_rotation_keeps_old_documents_readable(dke: Dke) -> None:
         assert response.status_code == 200, response.text
         assert base64.b64decode(response.json()["value"]) == secret
     refused(dke.decrypt(old_id, new_value, dke.token()), 400, "does not decrypt")
+
+
+def test_key_name_that_needs_escaping(dke: Dke) -> None:
+    """A key name with a space: the kid is a URL (percent-encoded) that Office posts back to as it is."""
+    created = keystead(
+        "rsa", "keys", "create", "--url", dke.server.http_url, "--size-in-bits", "2048", "--tag", "Finance Team",
+        cwd=dke.workdir,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    answer = dke.http.get("/ms_dke/Finance%20Team")
+    assert answer.status_code == 200, answer.text
+    key = answer.json()["key"]
+    assert key["kid"].startswith(f"{dke.service_url}/Finance%20Team/")
+    public = rsa.RSAPublicNumbers(key["e"], int.from_bytes(base64.b64decode(key["n"]), "big")).public_key()
+    secret = os.urandom(32)
+    path = key["kid"][len(dke.service_url) - len("/ms_dke") :] + "/decrypt"
+    response = dke.http.post(
+        path,
+        json={"alg": "RSA-OAEP-256", "value": base64.b64encode(public.encrypt(secret, OAEP)).decode()},
+        headers={"authorization": f"Bearer {dke.token()}"},
+    )
+    assert response.status_code == 200, response.text
+    assert base64.b64decode(response.json()["value"]) == secret

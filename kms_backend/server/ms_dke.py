@@ -152,7 +152,7 @@ class MsDke:
 
     # -- GET /ms_dke/{key_name} -----------------------------------------------------------------------------------
     def public_key(self, request: Request) -> dict[str, Any]:
-        key_name = urllib.parse.unquote(request.params["key_name"])
+        key_name = request.params["key_name"]
         uid = self._current_public_key(key_name)
         got = self._call(Operation.GET, S.GetRequest(unique_identifier=uid), f"public key named {key_name!r}")
         public = self._rsa_public(got.managed_object, key_name)
@@ -205,8 +205,8 @@ class MsDke:
     # -- POST /ms_dke/{key_name}/{key_id}/decrypt -----------------------------------------------------------------
     def decrypt(self, request: Request) -> dict[str, Any]:
         who = self._authorize(request.headers.get("authorization"))
-        key_name = urllib.parse.unquote(request.params["key_name"])
-        key_id = urllib.parse.unquote(request.params["key_id"])
+        key_name = request.params["key_name"]  # ASGI paths arrive percent-decoded: "a%20b" is "a b" here
+        key_id = request.params["key_id"]
         try:
             body = key_services.json_object(request.body)
         except ValueError as exc:
