@@ -17,6 +17,7 @@ from ..kmip._registry_data import Operation, ResultReason, Tag
 from ..kmip._registry_data import UniqueIdentifier as UidEnum
 from ..kmip.errors import KmipError
 from ..kmip.registry import ProtocolVersion
+from ..kmip.translate import V1Item
 from ..kmip.ttlv import Item
 from ..store.base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreTransaction
 from .keysource import not_supported
@@ -40,17 +41,6 @@ def object_not_found(message: str, operation: int | None) -> KmipError:
     """The error for a missing object in ``operation``, with the reason its 2.1 error table names."""
     reason = ResultReason.ITEM_NOT_FOUND if operation in _ITEM_NOT_FOUND_OPERATIONS else ResultReason.OBJECT_NOT_FOUND
     return KmipError(reason, message)
-
-
-@dataclass(slots=True)
-class V1Item:
-    """The KMIP 1.x side of one batch item. 1.x requests are translated to 2.1 before the handler runs and the
-    response back after it (``kmip.translate``); these are the two facts that cross the translation."""
-
-    #: the Attribute Index of a 1.x Modify/Delete Attribute request (1.4 §4.15, §4.16), which 2.1 has no field for
-    attribute_index: int | None = None
-    #: (tag, value, index) of the attribute a Delete Attribute removed: the 1.x response echoes it (1.4 §4.16)
-    deleted_attribute: tuple[int, Any, int | None] | None = None
 
 
 @dataclass

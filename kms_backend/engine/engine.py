@@ -31,7 +31,7 @@ from ..store.base import ObjectStore, StoreError
 from . import asynchronous, templates
 from .caches import EngineCaches
 from .config import EngineConfig
-from .context import BatchState, RequestContext, V1Item
+from .context import BatchState, RequestContext
 from .hot import HotObjects
 from .keysource import KeySource
 from .objects import ObjectSealer, RecordCodec
@@ -173,7 +173,7 @@ class Engine:
     def _run_item(self, item: Any, user: str, version: ProtocolVersion, batch: BatchState, tx: Any) -> Any:
         operation = item.operation
         payload = item.request_payload
-        batch.v1 = V1Item(attribute_index=translate.attribute_index(payload)) if version[0] < 2 else None
+        batch.v1 = translate.V1Item.of(payload) if version[0] < 2 else None
         batch.answered_operation = None
         try:
             if isinstance(payload, Item) or operation not in self.routes:
@@ -197,7 +197,7 @@ class Engine:
                     )
             response = self.run_operation(operation, request, user, version, batch=batch, tx=tx)
             if version[0] < 2:
-                response = translate.to_v1(response, version, **_v1_extras(payload, response, batch.v1))
+                response = translate.response_to_v1(response, version, payload, batch.v1)
         except asynchronous.OperationPending as pending:
             return self._batch_item(
                 version,
@@ -230,10 +230,10 @@ class Engine:
         request's version, which Poll returns."""
         batch = BatchState()
         if version[0] < 2:
-            batch.v1 = V1Item(attribute_index=translate.attribute_index(payload))
+            batch.v1 = translate.V1Item.of(payload)
         response = self.run_operation(operation, request, user, version, batch=batch)
         if version[0] < 2:
-            response = translate.to_v1(response, version, **_v1_extras(payload, response, batch.v1))
+            response = translate.response_to_v1(response, version, payload, batch.v1)
         return response
 
     def run_operation(
@@ -390,20 +390,6 @@ def _op_name(operation: Any) -> str:
         return Operation(operation).name
     except ValueError:
         return str(operation)
-
-
-def _v1_extras(request_v1: Any, response: Any, v1: V1Item | None) -> dict[str, Any]:
-    """1.x Add/Modify/Delete Attribute responses echo the Attribute; the 2.1 responses do not carry it. Modify and
-    Delete answer with the Attribute Index the request gave, 0 included (1.4 §4.17-4.18), and none when the
-    request relied on the default (as the OASIS 1.4 cases expect)."""
-    if isinstance(response, S.AddAttributeResponse | S.ModifyAttributeResponse) and hasattr(request_v1, "attribute"):
-        return {"attribute": request_v1.attribute}
-    deleted = v1.deleted_attribute if v1 is not None else None
-    if isinstance(response, S.DeleteAttributeResponse) and deleted is not None:
-        tag, value, _found = deleted
-        # The index as the request stated it (V1Item.attribute_index has the default 0 filled in).
-        return {"attribute": translate.attribute_to_v1(tag, value, getattr(request_v1, "attribute_index", None))}
-    return {}
 
 
 __all__ = ["Engine"]

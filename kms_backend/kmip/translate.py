@@ -8,6 +8,7 @@ Attribute). ``to_v1`` goes back for responses, dropping what 1.x does not define
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from . import _schema_data as S
@@ -210,6 +211,38 @@ def attribute_index(request_v1: object) -> int | None:
     return None
 
 
+@dataclass(slots=True)
+class V1Item:
+    """The KMIP 1.x side of one batch item. 1.x requests are translated to 2.1 before the handler runs and the
+    response back after it (:func:`response_to_v1`); these are the two facts that cross the translation."""
+
+    #: the Attribute Index of a 1.x Modify/Delete Attribute request (1.4 §4.15, §4.16), which 2.1 has no field for
+    attribute_index: int | None = None
+    #: (tag, value, index) of the attribute a Delete Attribute removed: the 1.x response echoes it (1.4 §4.16)
+    deleted_attribute: tuple[int, Any, int | None] | None = None
+
+    @classmethod
+    def of(cls, request_v1: object) -> V1Item:
+        """The 1.x side of the 1.x request payload ``request_v1``."""
+        return cls(attribute_index=attribute_index(request_v1))
+
+
+def response_to_v1(response: Struct, version: ProtocolVersion, request_v1: object, item: V1Item | None) -> Struct:
+    """The 1.x response of one batch item whose 1.x request payload was ``request_v1``: :func:`to_v1`, with the
+    Attribute that 1.x Add/Modify/Delete Attribute responses echo and the 2.1 responses do not carry. Modify and
+    Delete answer with the Attribute Index the request gave, 0 included (1.4 §4.17-4.18), and none when the
+    request relied on the default (as the OASIS 1.4 cases expect)."""
+    extra: dict[str, Any] = {}
+    if isinstance(response, S.AddAttributeResponse | S.ModifyAttributeResponse) and hasattr(request_v1, "attribute"):
+        extra["attribute"] = request_v1.attribute
+    deleted = item.deleted_attribute if item is not None else None
+    if isinstance(response, S.DeleteAttributeResponse) and deleted is not None:
+        tag, value, _found = deleted
+        # The index as the request stated it (V1Item.attribute_index has the default 0 filled in).
+        extra["attribute"] = attribute_to_v1(tag, value, getattr(request_v1, "attribute_index", None))
+    return to_v1(response, version, **extra)
+
+
 def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
     """Translate a 2.1 structure to its 1.x counterpart (``...V1``), dropping fields 1.x does not define.
 
@@ -270,6 +303,8 @@ def _is_list(cls: type[Struct], field_name: str) -> bool:
 
 
 __all__ = [
+    "V1Item",
+    "response_to_v1",
     "attribute_index",
     "attribute_name",
     "attribute_reference",
