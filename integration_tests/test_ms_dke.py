@@ -225,3 +225,52 @@ def test_key_name_that_needs_escaping(dke: Dke) -> None:
     )
     assert response.status_code == 200, response.text
     assert base64.b64decode(response.json()["value"]) == secret
+
+
+def test_service_user_needs_the_keys_shared(tmp_path: Any) -> None:
+    """With ``ms_dke_user`` another user than the keys' owner, the keys are not found until the owner shares them
+    (the README's `keystead access-rights grant`)."""
+    entra = TokenIssuer(f"https://sts.windows.net/{TENANT}/")
+    port = free_port()
+    config = {
+        "ms_dke_service_url": f"http://127.0.0.1:{port}/ms_dke",
+        "ms_dke_issuers": [{"issuer": entra.issuer, "jwks_file": str(entra.write_jwks(tmp_path / "jwks.json")),
+                            "audience": [AUDIENCE]}],
+        "ms_dke_user": "dke-service",
+    }  # fmt: skip
+    (tmp_path / "keystead.yaml").write_text(yaml.safe_dump(config))
+    server = KeysteadProcess.start(tmp_path, "--config", str(tmp_path / "keystead.yaml"), "--http-port", str(port),
+                                   tls=False)  # fmt: skip
+    try:
+        created = keystead(
+            "rsa", "keys", "create", "--url", server.http_url, "--size-in-bits", "2048", "--tag", KEY_NAME, "--json",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        ids = json.loads(created.stdout)
+        with httpx.Client(base_url=server.http_url, timeout=30) as http:
+            refused(http.get(f"/ms_dke/{KEY_NAME}"), 404, KEY_NAME)
+            for uid, operations in (
+                (ids["public_key_id"], ["get", "getattributes", "locate"]),
+                (ids["private_key_id"], ["decrypt"]),
+            ):
+                granted = keystead(
+                    "access-rights", "grant", "dke-service", "--object-id", uid, *operations, "--url",
+                    server.http_url, cwd=tmp_path,
+                )  # fmt: skip
+                assert granted.returncode == 0, granted.stderr
+            answer = http.get(f"/ms_dke/{KEY_NAME}")
+            assert answer.status_code == 200, answer.text
+            key = answer.json()["key"]
+            public = rsa.RSAPublicNumbers(key["e"], int.from_bytes(base64.b64decode(key["n"]), "big")).public_key()
+            secret = os.urandom(32)
+            token = entra.token({"aud": AUDIENCE, "tid": TENANT, "upn": "alice@contoso.test"})
+            response = http.post(
+                f"/ms_dke/{KEY_NAME}/{ids['public_key_id']}/decrypt",
+                json={"alg": "RSA-OAEP-256", "value": base64.b64encode(public.encrypt(secret, OAEP)).decode()},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 200, response.text
+            assert base64.b64decode(response.json()["value"]) == secret
+    finally:
+        assert server.stop() == 0
