@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 
 LABEL, USER_PIN, SO_PIN = "TEST", "1234", "123456"
 #: Passes the Keystead module must reach from each host (SoftHSM 2.6.1 passes 145 with 12 skipped here).
-MINIMUM_PASSED = {"3.11": 148, "3.12": 148, "3.13": 148}
+MINIMUM_PASSED = {"3.11": 154, "3.12": 154, "3.13": 154}
 HOSTS = {"3.11": "python311", "3.12": "python312_suite", "3.13": "python313_suite"}
 
 
@@ -54,6 +54,12 @@ def _report(name: str, outcome: Outcome) -> None:
         print(f"  {problem}")
 
 
+#: One run of the suite: about a minute idle, but DH parameter generation (a 1024-bit safe prime) and a venv build
+#: for a foreign host can take several on a loaded 2-core machine; the runner's own subprocess limit is 1200 s.
+SUITE_TIMEOUT = 1500
+
+
+@pytest.mark.timeout(SUITE_TIMEOUT)
 @pytest.mark.parametrize("host", sorted(HOSTS))
 def test_upstream_suite_against_keystead(
     host: str, suite: Path, library: Path, tmp_path: Path, request: pytest.FixtureRequest
@@ -91,6 +97,7 @@ def test_upstream_suite_against_keystead(
     assert outcome.passed >= MINIMUM_PASSED[host], str(outcome)
 
 
+@pytest.mark.timeout(SUITE_TIMEOUT)
 def test_upstream_suite_against_softhsm2(suite: Path, tmp_path: Path) -> None:
     """The same runner on SoftHSM2: the reference numbers, and a check that the runner itself counts right."""
     reason = missing_reason()

@@ -30,7 +30,12 @@
 | CKA_EC_PARAMS                             | Cryptographic Domain Parameters' Recommended Curve, as the      |
 |                                           | DER OID (P-256/384/521) or the printable name "edwards25519"   |
 | CKA_MODULUS, CKA_PUBLIC_EXPONENT,         | read from the public key (Get, Key Format Type X.509) when      |
-| CKA_EC_POINT                              | first asked for, then cached with the object's view             |
+| CKA_EC_POINT, CKA_PRIME, CKA_SUBPRIME,    | first asked for, then cached with the object's view; CKA_VALUE  |
+| CKA_BASE (DSA, DH)                        | of a DSA/DH public key is y                                     |
+| CKA_KEY_TYPE CKK_DSA / CKK_DH             | Cryptographic Algorithm DSA / DH (Cryptographic Length: p bits) |
+| CKO_DOMAIN_PARAMETERS (CKK_DSA, CKK_DH)   | Opaque Object holding Dss-Parms / DHParameter DER, marked by    |
+|                                           | its CKA_CLASS and CKA_KEY_TYPE vendor attributes; CKA_PRIME,    |
+|                                           | CKA_SUBPRIME, CKA_BASE, CKA_PRIME_BITS read from the DER        |
 | CKA_ID, CKA_TOKEN, CKA_PRIVATE, CKA_MODIFIABLE, CKA_COPYABLE, CKA_DESTROYABLE, CKA_LOCAL,              |
 | CKA_KEY_GEN_MECHANISM, CKA_START_DATE, CKA_END_DATE, CKA_APPLICATION, CKA_OBJECT_ID, CKA_SIGN_RECOVER, |
 | CKA_VERIFY_RECOVER, CKA_TRUSTED, CKA_WRAP_WITH_TRUSTED | one Vendor Attribute each: vendor "keystead",     |
@@ -150,7 +155,17 @@ _SECRET = (
     A.ALWAYS_AUTHENTICATE,  # a private-key attribute in §4.10, but pkcs11-tool and p11tool ask secret keys too
 )
 #: Attributes of RSA and EC keys read from the public key (§4.8: which ones a key has depends on its type).
-_PUBLIC_VALUES = (A.MODULUS, A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.EC_POINT, A.PARAMETER_SET)
+_PUBLIC_VALUES = (
+    A.MODULUS,
+    A.MODULUS_BITS,
+    A.PUBLIC_EXPONENT,
+    A.EC_PARAMS,
+    A.EC_POINT,
+    A.PARAMETER_SET,
+    A.PRIME,
+    A.SUBPRIME,
+    A.BASE,
+)
 #: RSA private key values (§2.1.3) and the EC/Edwards private value (CKA_VALUE): given at import, read back only
 #: from a key that is neither sensitive nor unextractable.
 _PRIVATE_VALUES = (A.PRIVATE_EXPONENT, A.PRIME_1, A.PRIME_2, A.EXPONENT_1, A.EXPONENT_2, A.COEFFICIENT)
@@ -165,6 +180,7 @@ _PUBLIC = (
     A.TRUSTED,
     A.ENCAPSULATE,
     *_PUBLIC_VALUES,
+    A.VALUE,  # y of DSA and Diffie-Hellman public keys (§2.2.3, §2.5.3)
 )
 _PRIVATE = (
     *_COMMON,
@@ -220,9 +236,17 @@ CLASS_ATTRIBUTES: dict[ObjectClass, frozenset[Attribute]] = {
     ObjectClass.PRIVATE_KEY: frozenset(_PRIVATE),
     ObjectClass.DATA: frozenset((*_COMMON, A.APPLICATION, A.OBJECT_ID, A.VALUE)),
     ObjectClass.CERTIFICATE: frozenset(_CERTIFICATE),
+    # §4.7 and Current Mechanisms §2.2.5 (DSA), §2.5.5 (PKCS #3 Diffie-Hellman).
+    ObjectClass.DOMAIN_PARAMETERS: frozenset(
+        (*_COMMON, A.KEY_TYPE, A.LOCAL, A.PRIME, A.SUBPRIME, A.BASE, A.PRIME_BITS, A.SUBPRIME_BITS)
+    ),
 }
 #: Attributes of key pair templates that parameterise generation and are not stored (§2.1.4, §2.3.6).
-GENERATION_PARAMETERS = frozenset({A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.PARAMETER_SET})
+GENERATION_PARAMETERS = frozenset(
+    {A.MODULUS_BITS, A.PUBLIC_EXPONENT, A.EC_PARAMS, A.PARAMETER_SET, A.PRIME, A.SUBPRIME, A.BASE}
+)
+#: Attributes of domain parameters and of DSA/DH keys that are the parameters' integers (read from the DER).
+DOMAIN_VALUES = (A.PRIME, A.SUBPRIME, A.BASE, A.PRIME_BITS, A.SUBPRIME_BITS)
 
 #: The CKA table.
 ATTRIBUTES: dict[Attribute, AttributeSpec] = {
@@ -270,6 +294,11 @@ ATTRIBUTES: dict[Attribute, AttributeSpec] = {
     A.EC_POINT: AttributeSpec(Kind.BYTES, "public", modifiable=False),
     # PKCS#11 3.2 (ML-DSA, ML-KEM): the parameter set comes from the key's KMIP Cryptographic Algorithm.
     A.PARAMETER_SET: AttributeSpec(Kind.ULONG, "public", modifiable=False),
+    A.PRIME: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.SUBPRIME: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.BASE: AttributeSpec(Kind.BYTES, "public", modifiable=False),
+    A.PRIME_BITS: AttributeSpec(Kind.ULONG, "public", modifiable=False),
+    A.SUBPRIME_BITS: AttributeSpec(Kind.ULONG, "public", modifiable=False),
     A.ENCAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
     A.DECAPSULATE: AttributeSpec(Kind.BOOL, "vendor", modifiable=False, default=False),
     A.PRIVATE_EXPONENT: AttributeSpec(Kind.BYTES, "value", modifiable=False),
@@ -330,6 +359,13 @@ PAIR_KEY_TYPES: dict[CryptographicAlgorithm, KeyType] = {
     CryptographicAlgorithm.ML_KEM_768: KeyType.ML_KEM,
     CryptographicAlgorithm.ML_KEM_1024: KeyType.ML_KEM,
     CryptographicAlgorithm.ED448: KeyType.EC_EDWARDS,
+    CryptographicAlgorithm.DSA: KeyType.DSA,
+    CryptographicAlgorithm.DH: KeyType.DH,
+}
+#: Key types whose keys carry domain parameters (CKA_PRIME, CKA_SUBPRIME, CKA_BASE) and a CKA_VALUE integer.
+FINITE_FIELD_KEY_TYPES: dict[KeyType, CryptographicAlgorithm] = {
+    KeyType.DSA: CryptographicAlgorithm.DSA,
+    KeyType.DH: CryptographicAlgorithm.DH,
 }
 #: CKA_PARAMETER_SET (CKP_ML_DSA_* / CKP_ML_KEM_*, PKCS#11 3.2) ⇄ the KMIP Cryptographic Algorithm.
 PARAMETER_SETS: dict[tuple[KeyType, int], CryptographicAlgorithm] = {
@@ -355,6 +391,7 @@ CLASS_OBJECT_TYPES: dict[ObjectClass, ObjectType] = {
     ObjectClass.PRIVATE_KEY: ObjectType.PRIVATE_KEY,
     ObjectClass.DATA: ObjectType.OPAQUE_OBJECT,
     ObjectClass.CERTIFICATE: ObjectType.CERTIFICATE,
+    ObjectClass.DOMAIN_PARAMETERS: ObjectType.OPAQUE_OBJECT,
 }
 #: Usage flags ⇄ Usage Mask bits of key pairs: signatures are Sign/Verify here, not MAC Generate/Verify.
 PAIR_USAGE_BITS: dict[Attribute, int] = {
@@ -446,7 +483,7 @@ def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], n
     elif object_class is ObjectClass.PUBLIC_KEY:
         attrs.add(Tag.SENSITIVE, False)
         attrs.add(Tag.EXTRACTABLE, True)
-    if object_class not in (ObjectClass.DATA, ObjectClass.CERTIFICATE):
+    if object_class not in (ObjectClass.DATA, ObjectClass.CERTIFICATE, ObjectClass.DOMAIN_PARAMETERS):
         mask = 0
         for attribute, bit in usage_bits(object_class).items():
             if template.get(attribute, ATTRIBUTES[attribute].default):
@@ -461,9 +498,9 @@ def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], n
 
 
 def default(attribute: Attribute, object_class: ObjectClass) -> Any:
-    """An attribute's value when a template leaves it out. Certificates are public objects (§4.6: the default of
-    CKA_PRIVATE is the token's choice; NSS and Java look certificates up before logging in)."""
-    if attribute is A.PRIVATE and object_class is ObjectClass.CERTIFICATE:
+    """An attribute's value when a template leaves it out. Certificates and domain parameters are public objects
+    (§4.6: the default of CKA_PRIVATE is the token's choice; NSS and Java look certificates up before logging in)."""
+    if attribute is A.PRIVATE and object_class in (ObjectClass.CERTIFICATE, ObjectClass.DOMAIN_PARAMETERS):
         return False
     return ATTRIBUTES[attribute].default
 
@@ -532,11 +569,13 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
         if DISK_ENCRYPTION_TAG in tags:
             object_class = ObjectClass.DATA
             keyfile_tags = sorted(t for t in tags if t != DISK_ENCRYPTION_TAG)
+    stored = vendor_values(kmip)
+    if object_type == ObjectType.OPAQUE_OBJECT and stored.get(A.CLASS) == ObjectClass.DOMAIN_PARAMETERS:
+        object_class = ObjectClass.DOMAIN_PARAMETERS
     values: dict[Attribute, Any] = {
         a: ATTRIBUTES[a].default for a in CLASS_ATTRIBUTES[object_class] if ATTRIBUTES[a].storage not in _READ
     }
     values.pop(A.VALUE, None)
-    stored = vendor_values(kmip)
     values.update(stored)
     values[A.CLASS] = object_class
     if A.TOKEN not in stored:  # made by another KMS client: it lives in the KMS, a token object
@@ -553,7 +592,7 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
     made_here = A.TOKEN in stored
     if not made_here and A.ID not in stored and object_class is not ObjectClass.SECRET_KEY:
         values[A.ID] = _pairing_id(object_class, uid, kmip)
-    if object_class is ObjectClass.DATA:
+    if object_class in (ObjectClass.DATA, ObjectClass.DOMAIN_PARAMETERS):
         return object_class, values, made_here, None
     if object_class is ObjectClass.CERTIFICATE:
         # What is not stored is read from the certificate itself (objects.public_values); certificates are
@@ -586,6 +625,10 @@ def view_values(kmip: Attributes) -> tuple[ObjectClass, dict[Attribute, Any], bo
         values[A.KEY_TYPE] = key_type
         if key_type is KeyType.RSA and isinstance(length, int):
             values[A.MODULUS_BITS] = length
+        if key_type in FINITE_FIELD_KEY_TYPES and isinstance(length, int):
+            # Not an attribute of keys (CKR_ATTRIBUTE_TYPE_INVALID if asked): the prime's size, which bounds what
+            # CKM_DH_PKCS_DERIVE makes.
+            values[A.PRIME_BITS] = length
         if algorithm in ALGORITHM_PARAMETER_SETS:
             values[A.PARAMETER_SET] = ALGORITHM_PARAMETER_SETS[algorithm]
         domain = kmip.get(Tag.CRYPTOGRAPHIC_DOMAIN_PARAMETERS)
@@ -662,6 +705,8 @@ __all__ = [
     "CLASS_OBJECT_TYPES",
     "CURVE_PARAMS",
     "DISK_ENCRYPTION_TAG",
+    "DOMAIN_VALUES",
+    "FINITE_FIELD_KEY_TYPES",
     "GENERATION_PARAMETERS",
     "KEY_TYPE_ALGORITHMS",
     "OBJECT_CLASSES",

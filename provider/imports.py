@@ -8,6 +8,8 @@
 | CKA_EC_PARAMS + CKA_EC_POINT (EC and Edwards)            | Info DER), algorithm, length, Recommended Curve      |
 | CKO_PRIVATE_KEY: the RSA CRT values; CKA_EC_PARAMS +     | Private Key, Key Format Type PKCS#8 (DER)            |
 | CKA_VALUE (the EC scalar or the Edwards private key)     |                                                      |
+| CKK_DSA / CKK_DH: CKA_PRIME, (CKA_SUBPRIME), CKA_BASE +  | Public Key (X.509) / Private Key (PKCS#8), algorithm |
+| CKA_VALUE (y of a public key, x of a private key)        | DSA / DH, length the prime's bits                    |
 
 CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER, CKA_CHECK_VALUE and CKA_PUBLIC_KEY_INFO of a certificate are read from
 its DER value when the template does not give them (§4.6.3: they must match it), and stored with it.
@@ -34,7 +36,8 @@ from kms_backend.kmip._registry_data import (
     RecommendedCurve,
 )
 
-from .attributes import PARAMS_CURVES
+from . import domain_parameters
+from .attributes import FINITE_FIELD_KEY_TYPES, PARAMS_CURVES
 from .constants import Attribute, CertificateType, KeyType, ObjectClass, ReturnValue
 from .errors import CkError
 
@@ -71,7 +74,7 @@ RSA_PRIVATE_VALUES = (
     A.COEFFICIENT,
 )
 #: Template attributes that carry key material (consumed here, not stored as vendor attributes).
-KEY_MATERIAL = frozenset({*RSA_PRIVATE_VALUES, A.EC_PARAMS, A.EC_POINT, A.VALUE})
+KEY_MATERIAL = frozenset({*RSA_PRIVATE_VALUES, A.EC_PARAMS, A.EC_POINT, A.VALUE, A.PRIME, A.SUBPRIME, A.BASE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +122,25 @@ def _curve(template: dict[Attribute, Any]) -> RecommendedCurve:
     return curve
 
 
+def _finite_field(template: dict[Attribute, Any], key_type: int, *, private: bool) -> Imported:
+    """A DSA or Diffie-Hellman key (the crypto layer builds it: `cryptography` deprecates both)."""
+    der, bits = domain_parameters.key_material(key_type, template, private=private)
+    algorithm = FINITE_FIELD_KEY_TYPES[KeyType(key_type)]
+    block = S.KeyBlock(
+        key_format_type=KeyFormatType.PKCS_8 if private else KeyFormatType.X_509,
+        key_value=S.KeyValue(key_material=der),
+        cryptographic_algorithm=algorithm,
+        cryptographic_length=bits,
+    )
+    if private:
+        return Imported(ObjectType.PRIVATE_KEY, S.PrivateKey(key_block=block), algorithm, bits)
+    return Imported(ObjectType.PUBLIC_KEY, S.PublicKey(key_block=block), algorithm, bits)
+
+
 def public_key(template: dict[Attribute, Any], key_type: int) -> Imported:
     """A CKO_PUBLIC_KEY template as a KMIP Public Key (X.509 SubjectPublicKeyInfo)."""
+    if key_type in FINITE_FIELD_KEY_TYPES:
+        return _finite_field(template, key_type, private=False)
     key: Any
     try:
         if key_type == KeyType.RSA:
@@ -160,6 +180,8 @@ def public_key(template: dict[Attribute, Any], key_type: int) -> Imported:
 
 def private_key(template: dict[Attribute, Any], key_type: int) -> Imported:
     """A CKO_PRIVATE_KEY template as a KMIP Private Key (PKCS#8)."""
+    if key_type in FINITE_FIELD_KEY_TYPES:
+        return _finite_field(template, key_type, private=True)
     key: Any
     try:
         if key_type == KeyType.RSA:

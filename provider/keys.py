@@ -1,4 +1,5 @@
-"""Key management (PKCS#11 3.0 §5.18): C_GenerateKey → KMIP Create, C_GenerateKeyPair → Create Key Pair,
+"""Key management (PKCS#11 3.0 §5.18): C_GenerateKey → KMIP Create (DSA/DH domain parameters: computed here and
+Registered, ``domain_parameters``), C_GenerateKeyPair → Create Key Pair,
 C_WrapKey → Get with a Key Wrapping Specification, C_UnwrapKey → Register of a wrapped key (the KMS unwraps it),
 C_DeriveKey (ECDH) → Derive Key. Key material is generated, wrapped and unwrapped inside the KMS."""
 
@@ -25,7 +26,9 @@ from kms_backend.kmip._registry_data import (
 )
 from kms_backend.kmip.schema import Attributes
 
+from . import domain_parameters
 from .attributes import (
+    FINITE_FIELD_KEY_TYPES,
     GENERATION_PARAMETERS,
     KEY_TYPE_ALGORITHMS,
     PARAMETER_SETS,
@@ -40,7 +43,8 @@ from .errors import CkError
 from .imports import CURVE_BITS, EDWARDS_ALGORITHMS
 from .library import Library, ObjectView, Session
 from .mechanisms import MECHANISMS, MechanismParameter, lookup, wrap_parameters
-from .objects import adopt, check_write, is_session_object, object_view
+from .mechanisms.dsa import PRIME_BITS as DSA_PRIME_BITS
+from .objects import adopt, check_write, is_session_object, object_view, store_domain_parameters
 from .operations import key_for
 
 A = Attribute
@@ -57,6 +61,8 @@ def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template
     kind, spec = lookup(mechanism, MechanismFlag.GENERATE)
     assert spec.key_type is not None and spec.object_type is not None
     template = parse_template(raw_template)
+    if spec.object_type == ObjectType.OPAQUE_OBJECT:
+        return _generate_domain_parameters(lib, session, kind, template)
     if template.get(A.CLASS, ObjectClass.SECRET_KEY) != ObjectClass.SECRET_KEY:
         raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} makes secret keys")
     if template.get(A.KEY_TYPE, spec.key_type) != spec.key_type:
@@ -90,6 +96,27 @@ def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template
     return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
+def _generate_domain_parameters(lib: Library, session: Session, kind: Mechanism, template: dict[A, Any]) -> int:
+    """C_GenerateKey with CKM_DSA_PARAMETER_GEN or CKM_DH_PKCS_PARAMETER_GEN (Current Mechanisms §2.2.8, §2.5.6):
+    CKO_DOMAIN_PARAMETERS with a prime of CKA_PRIME_BITS."""
+    spec = MECHANISMS[kind]
+    assert spec.key_type is not None
+    if template.pop(A.CLASS, ObjectClass.DOMAIN_PARAMETERS) != ObjectClass.DOMAIN_PARAMETERS:
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} makes domain parameters")
+    if template.pop(A.KEY_TYPE, spec.key_type) != spec.key_type:
+        raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} makes {spec.key_type.name} parameters")
+    check_template(template, ObjectClass.DOMAIN_PARAMETERS, forbidden=(A.PRIME, A.SUBPRIME, A.BASE, A.SUBPRIME_BITS))
+    bits = template.pop(A.PRIME_BITS, None)
+    if bits is None:
+        raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_PRIME_BITS is required")
+    allowed = DSA_PRIME_BITS if spec.key_type is KeyType.DSA else None
+    if not spec.min_key_size <= bits <= spec.max_key_size or (allowed is not None and bits not in allowed):
+        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"CKA_PRIME_BITS {bits} is not offered by {kind.name}")
+    check_write(lib, session, template, ObjectClass.DOMAIN_PARAMETERS)
+    der = crypto.generate_domain_parameters(FINITE_FIELD_KEY_TYPES[spec.key_type], bits)
+    return store_domain_parameters(lib, session, spec.key_type, der, template, generated=True)
+
+
 # -- §5.18.2 C_GenerateKeyPair ---------------------------------------------------------------------------------------
 def _pair_template(raw: Iterable[tuple[int, bytes]], object_class: ObjectClass, key_type: KeyType) -> dict[A, Any]:
     template = parse_template(raw)
@@ -109,7 +136,8 @@ def generate_key_pair(
     raw_private: Iterable[tuple[int, bytes]],
 ) -> tuple[int, int]:
     """§5.18.2 C_GenerateKeyPair (RSA with CKA_MODULUS_BITS and exponent 65537; EC on P-256/384/521 named by
-    CKA_EC_PARAMS; Ed25519 and Ed448); returns (public handle, private handle)."""
+    CKA_EC_PARAMS; Ed25519 and Ed448; ML-DSA and ML-KEM by CKA_PARAMETER_SET; DSA and Diffie-Hellman on the public
+    template's CKA_PRIME, CKA_SUBPRIME, CKA_BASE); returns (public handle, private handle)."""
     session = lib.session(session_handle)
     kind, spec = lookup(mechanism, MechanismFlag.GENERATE_KEY_PAIR)
     key_type = spec.key_type
@@ -130,6 +158,15 @@ def generate_key_pair(
         common.add(Tag.CRYPTOGRAPHIC_LENGTH, bits)
     elif key_type in (KeyType.ML_DSA, KeyType.ML_KEM):
         common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, _parameter_set(key_type, public, private))
+    elif key_type in FINITE_FIELD_KEY_TYPES:
+        # §2.2.4, §2.5.4: the domain parameters come in the public key template.
+        der = domain_parameters.encode(key_type, public)
+        bits = int.from_bytes(public[A.PRIME], "big").bit_length()
+        if not spec.min_key_size <= bits <= spec.max_key_size:
+            raise CkError(ReturnValue.KEY_SIZE_RANGE, f"primes of {spec.min_key_size} to {spec.max_key_size} bits")
+        common.add(Tag.CRYPTOGRAPHIC_ALGORITHM, FINITE_FIELD_KEY_TYPES[key_type])
+        common.add(Tag.CRYPTOGRAPHIC_LENGTH, bits)
+        common.add(Tag.ATTRIBUTE, domain_parameters.vendor_attribute(der))
     else:
         params = public.get(A.EC_PARAMS, private.get(A.EC_PARAMS))
         if key_type is KeyType.EC:
@@ -431,17 +468,22 @@ def derive_key(
         too_long=plan.too_long,
     )
     in_memory = _placed_with(lib, base.uid, template)
-    response = lib.run(
-        Operation.DERIVE_KEY,
-        S.DeriveKeyRequest(
-            object_type=object_type,
-            unique_identifier=[base.uid],
-            derivation_method=plan.method,
-            derivation_parameters=plan.parameters,
-            attributes=attrs,
-        ),
-        in_memory=in_memory,
-    )
+    try:
+        response = lib.run(
+            Operation.DERIVE_KEY,
+            S.DeriveKeyRequest(
+                object_type=object_type,
+                unique_identifier=[base.uid],
+                derivation_method=plan.method,
+                derivation_parameters=plan.parameters,
+                attributes=attrs,
+            ),
+            in_memory=in_memory,
+        )
+    except CkError as exc:
+        if exc.rv == ReturnValue.ARGUMENTS_BAD:  # the KMS refused the data the parameter gave (a peer value)
+            raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, exc.message) from None
+        raise
     return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 

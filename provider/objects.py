@@ -31,12 +31,14 @@ from kms_backend.kmip._registry_data import (
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes
 
-from . import imports
+from . import domain_parameters, imports
 from .attributes import (
     ATTRIBUTES,
     CERTIFICATE_DERIVED,
     CLASS_ATTRIBUTES,
     CLASS_OBJECT_TYPES,
+    DOMAIN_VALUES,
+    FINITE_FIELD_KEY_TYPES,
     KEY_TYPE_ALGORITHMS,
     PARAMS_CURVES,
     check_template,
@@ -119,6 +121,15 @@ def create_object(lib: Library, session_handle: int, raw_template: Iterable[tupl
     check_write(lib, session, template, object_class)
     if object_class in (ObjectClass.CERTIFICATE, ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY):
         return _create_imported(lib, session, object_class, template)
+    if object_class is ObjectClass.DOMAIN_PARAMETERS:
+        key_type = template.get(A.KEY_TYPE)
+        if key_type is None:
+            raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_KEY_TYPE is required")
+        for attribute in (A.PRIME_BITS, A.SUBPRIME_BITS):
+            if attribute in template:  # §4.7: computed from the values, not given (CKR_TEMPLATE_INCONSISTENT)
+                raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"CKA_{attribute.name} is computed by the token")
+        der = domain_parameters.encode(key_type, template)
+        return store_domain_parameters(lib, session, key_type, der, template, generated=False)
     attrs = kmip_attributes(object_class, template, int(time.time()))
     value = template.get(A.VALUE, b"")
     managed: Any
@@ -143,8 +154,35 @@ def create_object(lib: Library, session_handle: int, raw_template: Iterable[tupl
 
 #: Classes C_CreateObject makes.
 CREATABLE = frozenset(
-    {ObjectClass.SECRET_KEY, ObjectClass.DATA, ObjectClass.CERTIFICATE, ObjectClass.PUBLIC_KEY, ObjectClass.PRIVATE_KEY}
+    {
+        ObjectClass.SECRET_KEY,
+        ObjectClass.DATA,
+        ObjectClass.CERTIFICATE,
+        ObjectClass.PUBLIC_KEY,
+        ObjectClass.PRIVATE_KEY,
+        ObjectClass.DOMAIN_PARAMETERS,
+    }
 )
+
+
+def store_domain_parameters(
+    lib: Library, session: Session, key_type: int, der: bytes, template: dict[Attribute, Any], *, generated: bool
+) -> int:
+    """Register DSA or Diffie-Hellman domain parameters (``domain_parameters``: an Opaque Object holding their DER,
+    marked as CKO_DOMAIN_PARAMETERS of ``key_type``); returns the handle."""
+    stored = {a: v for a, v in template.items() if a not in DOMAIN_VALUES}
+    attrs = kmip_attributes(ObjectClass.DOMAIN_PARAMETERS, stored, int(time.time()))
+    attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.CLASS, ObjectClass.DOMAIN_PARAMETERS))
+    attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.KEY_TYPE, int(key_type)))
+    attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.LOCAL, generated))
+    managed = S.OpaqueObject(opaque_data_type=OpaqueDataType.UNKNOWN, opaque_data_value=der)
+    in_memory = is_session_object(template)
+    response = lib.run(
+        Operation.REGISTER,
+        S.RegisterRequest(object_type=ObjectType.OPAQUE_OBJECT, attributes=attrs, managed_object=managed),
+        in_memory=in_memory,
+    )
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
 def _create_imported(lib: Library, session: Session, object_class: ObjectClass, template: dict[Attribute, Any]) -> int:
@@ -254,6 +292,10 @@ def get_attribute_value(
             out.append((UNAVAILABLE_INFORMATION, None))
             continue
         if ATTRIBUTES[attribute].storage == "value":
+            if view.object_class is ObjectClass.PUBLIC_KEY and not _finite_field(view):
+                rv = ReturnValue.ATTRIBUTE_TYPE_INVALID  # §2.1.2, §2.3.3: only DSA and DH public keys have one
+                out.append((UNAVAILABLE_INFORMATION, None))
+                continue
             value = secret_value(lib, view) if attribute is A.VALUE else private_values(lib, view).get(attribute)
             if value is None:
                 rv = ReturnValue.ATTRIBUTE_SENSITIVE
@@ -286,6 +328,11 @@ def derived(view: ObjectView, attribute: Attribute) -> bool:
     return ATTRIBUTES[attribute].storage == "public"
 
 
+def _finite_field(view: ObjectView) -> bool:
+    """Whether the object is a DSA or Diffie-Hellman key."""
+    return view.values.get(A.KEY_TYPE) in FINITE_FIELD_KEY_TYPES
+
+
 def _readable(view: ObjectView) -> bool:
     return not view.values.get(A.SENSITIVE) and bool(view.values.get(A.EXTRACTABLE))
 
@@ -299,7 +346,10 @@ def private_values(lib: Library, view: ObjectView) -> dict[Attribute, bytes]:
     from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
     response = lib.run(Operation.GET, S.GetRequest(unique_identifier=view.uid, key_format_type=KeyFormatType.PKCS_8))
-    key = serialization.load_der_private_key(bytes(response.managed_object.key_block.key_value.key_material), None)
+    material = bytes(response.managed_object.key_block.key_value.key_material)
+    if _finite_field(view):  # cryptography deprecates DSA and FFDH: the crypto layer reads them quietly
+        return {A.VALUE: domain_parameters.key_values(material)[A.VALUE]}
+    key = serialization.load_der_private_key(material, None)
 
     def big(n: int) -> bytes:
         return n.to_bytes((n.bit_length() + 7) // 8 or 1, "big")
@@ -319,7 +369,8 @@ def private_values(lib: Library, view: ObjectView) -> dict[Attribute, bytes]:
 def secret_value(lib: Library, view: ObjectView) -> bytes | None:
     """CKA_VALUE, or None when it may not leave the token (§4.9: sensitive or unextractable keys)."""
     if view.object_class is ObjectClass.PUBLIC_KEY:
-        return None
+        value = public_values(lib, view).get(A.VALUE) if _finite_field(view) else None  # y (§2.2.3, §2.5.3)
+        return bytes(value) if value is not None else None
     if view.object_class is ObjectClass.PRIVATE_KEY:
         return private_values(lib, view).get(A.VALUE)
     if view.object_class is ObjectClass.CERTIFICATE:
@@ -513,7 +564,21 @@ def public_values(lib: Library, view: ObjectView) -> dict[Attribute, Any]:
             values.update(imports.certificate_values(certificate))
         view.public_values = values
         return values
-    if view.public_uid is not None:
+    if view.object_class is ObjectClass.DOMAIN_PARAMETERS:
+        der = secret_value(lib, view)
+        if der is not None:
+            values.update(domain_parameters.values(view.values.get(A.KEY_TYPE, 0), der))
+        view.public_values = values
+        return values
+    if view.public_uid is not None and _finite_field(view):
+        response = lib.run(
+            Operation.GET, S.GetRequest(unique_identifier=view.public_uid, key_format_type=KeyFormatType.X_509)
+        )
+        found = domain_parameters.key_values(bytes(response.managed_object.key_block.key_value.key_material))
+        if view.object_class is not ObjectClass.PUBLIC_KEY:
+            found.pop(A.VALUE)  # a private key's CKA_VALUE is x (private_values), never y
+        values.update(found)
+    elif view.public_uid is not None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
@@ -610,6 +675,9 @@ def _public_of_private(managed: Any) -> dict[Attribute, Any]:
     material = getattr(getattr(getattr(managed, "key_block", None), "key_value", None), "key_material", None)
     if not isinstance(material, bytes | bytearray):
         return {}
+    if managed.key_block.cryptographic_algorithm in (CryptographicAlgorithm.DSA, CryptographicAlgorithm.DH):
+        # The domain parameters (the public value y needs a public key object, which has it as CKA_VALUE).
+        return {a: v for a, v in domain_parameters.key_values(bytes(material)).items() if a is not A.VALUE}
     try:
         key = serialization.load_der_private_key(bytes(material), None)
     except (ValueError, TypeError):

@@ -7,8 +7,9 @@ the caller's bytes, at most k - 11, signed under EMSA-PKCS1-v1_5 with no hashing
 of SHA-1/SHA-2 is taken apart into its hash and digest (the KMS re-encodes the same DigestInfo, so the signature
 is identical, and the hashed form is also allowed in approved-only mode); any other input — TLS 1.0/1.1's 36-byte
 MD5‖SHA-1, an application's own structure — is sent as Digested Data with Padding Method PKCS1_V1_5 and no
-Hashing Algorithm, the KMS's raw PKCS#1 v1.5 signature. Too long an input is CKR_DATA_LEN_RANGE. ECDSA signatures
-are DER on the KMIP side and the fixed-width ``r ‖ s`` of §2.3.1 on the PKCS#11 side. EdDSA and HMAC sign
+Hashing Algorithm, the KMS's raw PKCS#1 v1.5 signature. Too long an input is CKR_DATA_LEN_RANGE. ECDSA and DSA
+signatures are DER on the KMIP side and the fixed-width ``r ‖ s`` of §2.3.1 / §2.2.1 on the PKCS#11 side (each half
+the curve order's or the subprime's length); CKM_DSA signs a hash of 20 to 64 bytes. EdDSA and HMAC sign
 messages: multi-part data is collected and sent in the final call.
 """
 
@@ -20,7 +21,7 @@ from hmac import compare_digest
 from typing import Any
 
 from kms_backend import crypto
-from kms_backend.crypto import ecdsa_signature_from_raw, ecdsa_signature_to_raw
+from kms_backend.crypto import dss_signature_to_raw, ecdsa_signature_from_raw, ecdsa_signature_to_raw
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import CryptographicAlgorithm, RecommendedCurve, ValidityIndicator
 from kms_backend.kmip._registry_data import Operation as KmipOperation
@@ -32,6 +33,7 @@ from .errors import CkError
 from .imports import CURVE_BITS
 from .library import Library, Session
 from .mechanisms import HASHES, MechanismParameter, SignaturePlan, lookup, signature_plan
+from .objects import public_values
 from .operations import Operation, active, deliver, finished, kept, key_for, start
 
 SIGN = "sign"
@@ -55,6 +57,8 @@ class SignatureOperation(Operation):
     hasher: Any = None
     message: bytearray = field(default_factory=bytearray)
     curve: RecommendedCurve | None = None
+    #: DSA: the byte length of r and of s (the subprime's).
+    half: int = 0
 
 
 def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
@@ -74,8 +78,14 @@ def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, param
         curve = PARAMS_CURVES.get(view.values.get(Attribute.EC_PARAMS, b""))
         if curve not in _CURVE_BITS:
             raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDSA needs a key on a named prime curve")
+    half = 0
+    if plan.dsa:
+        subprime = view.values.get(Attribute.SUBPRIME) or public_values(lib, view).get(Attribute.SUBPRIME)
+        if not subprime:
+            raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "DSA needs a key with a subprime")
+        half = (int.from_bytes(subprime, "big").bit_length() + 7) // 8
     hasher = hashlib.new(plan.hash_name) if plan.hash_name else None
-    session.operations[kind] = SignatureOperation(view.uid, view, plan=plan, hasher=hasher, curve=curve)
+    session.operations[kind] = SignatureOperation(view.uid, view, plan=plan, hasher=hasher, curve=curve, half=half)
 
 
 def sign_init(lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, key: int) -> None:
@@ -124,6 +134,10 @@ def _digested(op: SignatureOperation, data: bytes) -> tuple[S.CryptographicParam
     if plan.ecdsa:
         assert op.curve is not None
         name, digest = _ecdsa_digest(data, op.curve)
+    elif plan.dsa:  # CKM_DSA: the caller's hash, of one of the lengths a KMIP Hashing Algorithm names
+        name, digest = _DIGEST_SIZES.get(len(data), ""), data
+        if not name:
+            raise CkError(ReturnValue.DATA_LEN_RANGE, "CKM_DSA signs a SHA-1 or SHA-2 hash (20 to 64 bytes)")
     elif cp.hashing_algorithm is None:  # CKM_RSA_PKCS
         parts = _digest_info(data)
         if parts is None:
@@ -156,6 +170,8 @@ def _sign(lib: Library, op: SignatureOperation, data: bytes) -> bytes:
     if op.plan.ecdsa:
         assert op.curve is not None
         signature = ecdsa_signature_to_raw(signature, op.curve)
+    elif op.plan.dsa:
+        signature = dss_signature_to_raw(signature, op.half)
     return signature
 
 
@@ -174,9 +190,9 @@ def _verify(lib: Library, op: SignatureOperation, data: bytes, signature: bytes)
             S.MACVerifyRequest(unique_identifier=op.uid, cryptographic_parameters=cp, data=message, mac_data=signature),
         )
     else:
-        if op.plan.ecdsa:
-            assert op.curve is not None
-            if len(signature) != 2 * ((_CURVE_BITS[op.curve] + 7) // 8):
+        if op.plan.ecdsa or op.plan.dsa:
+            half = op.half if op.plan.dsa else (_CURVE_BITS[op.curve] + 7) // 8 if op.curve is not None else 0
+            if len(signature) != 2 * half:
                 raise CkError(ReturnValue.SIGNATURE_LEN_RANGE)
             try:
                 signature = ecdsa_signature_from_raw(signature)

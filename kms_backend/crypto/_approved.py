@@ -47,6 +47,10 @@ _ALGORITHMS: dict[CryptographicAlgorithm, _Rule] = {
     CryptographicAlgorithm.HMAC_MD5: _Rule("MD5 is not an approved hash (FIPS 180-4)"),
     CryptographicAlgorithm.BLOWFISH: _Rule("Blowfish is not a NIST-approved cipher"),
     CryptographicAlgorithm.RC4: _Rule("RC4 is not a NIST-approved cipher"),
+    CryptographicAlgorithm.DSA: _Rule(
+        "DSA is withdrawn for signature generation (FIPS 186-5)",
+        frozenset({Operation.CREATE_KEY_PAIR, Operation.SIGN}),
+    ),
 }
 _CURVES: dict[RecommendedCurve, _Rule] = {
     RecommendedCurve.SECP256K1: _Rule("secp256k1 is not a SP 800-186 curve"),

@@ -16,8 +16,9 @@ curves), the 32/56 raw bytes (X25519/X448) or the ML-KEM ciphertext.
 
 Signatures: RSA-PSS (default for RSA; salt length = Salt Length bytes, else the digest length; verification with
 no Salt Length accepts any), RSA PKCS#1 v1.5, ECDSA (DER ``Ecdsa-Sig-Value`` as X9.62; :func:`ecdsa_signature_to_raw`
-gives PKCS#11's r‖s), Ed25519/Ed448 (RFC 8032 PureEdDSA), ML-DSA (FIPS 204, empty context). ``digested=True``
-means the data is already the hash (KMIP Digested Data), for RSA and ECDSA only.
+gives PKCS#11's r‖s), DSA (DER ``Dss-Sig-Value``, FIPS 186-4; default hash SHA-256), Ed25519/Ed448 (RFC 8032
+PureEdDSA), ML-DSA (FIPS 204, empty context). ``digested=True`` means the data is already the hash (KMIP Digested
+Data), for RSA, ECDSA and DSA only. Key agreement: ECDH, X25519/X448 and finite-field Diffie-Hellman (PKCS #3).
 
 Raw RSA PKCS#1 v1.5 (PKCS#11 v3 §2.1.6 CKM_RSA_PKCS as a signature): Padding Method PKCS1_V1_5 with no Hashing
 Algorithm and no Digital Signature Algorithm — neither in the request nor in the key's Cryptographic Parameters —
@@ -56,7 +57,7 @@ from kms_backend.kmip._registry_data import (
     ResultReason,
 )
 
-from . import _approved
+from . import _approved, _finite_field
 from ._common import DECRYPTION_FAILED, DEFAULT_ECDSA_HASH, curve_for, enum_name, fail, hash_for, recommended_curve
 from ._keys import ML_DSA, ML_KEM, SLH_DSA, describe, load_private, load_public, pqc_algorithm, public_from_point
 from ._params import CipherParams, EncryptResult
@@ -96,6 +97,9 @@ def _key_family(key: object) -> CryptographicAlgorithm:
     pqc = pqc_algorithm(key)
     if pqc is not None:
         return pqc
+    finite_field = _finite_field.family(key)
+    if finite_field is not None:
+        return finite_field
     fail(ResultReason.INVALID_OBJECT_TYPE, f"unsupported key type {type(key).__name__}")
 
 
@@ -314,8 +318,10 @@ def ecdh(private_der: bytes, peer_public: bytes) -> bytes:
             if looks_like_point
             else load_public(peer_public)
         )
+    elif _finite_field.family(key) == CryptographicAlgorithm.DH:
+        return _finite_field.agree(key, peer_public)
     else:
-        fail(ResultReason.INVALID_OBJECT_TYPE, "key agreement needs an EC, X25519 or X448 private key")
+        fail(ResultReason.INVALID_OBJECT_TYPE, "key agreement needs an EC, X25519, X448 or Diffie-Hellman private key")
     try:
         if isinstance(key, ec.EllipticCurvePrivateKey):
             if not isinstance(peer, ec.EllipticCurvePublicKey) or peer.curve.name != key.curve.name:
@@ -385,6 +391,17 @@ _DSA_TABLE: dict[DigitalSignatureAlgorithm, tuple[CryptographicAlgorithm, Hashin
     ),
     DigitalSignatureAlgorithm.RSASSA_PSS: (CryptographicAlgorithm.RSA, None, PaddingMethod.PSS),
     DigitalSignatureAlgorithm.ECDSA_WITH_SHA_1: (CryptographicAlgorithm.EC, HashingAlgorithm.SHA_1, PaddingMethod.NONE),
+    DigitalSignatureAlgorithm.DSA_WITH_SHA_1: (CryptographicAlgorithm.DSA, HashingAlgorithm.SHA_1, PaddingMethod.NONE),
+    DigitalSignatureAlgorithm.DSA_WITH_SHA224: (
+        CryptographicAlgorithm.DSA,
+        HashingAlgorithm.SHA_224,
+        PaddingMethod.NONE,
+    ),
+    DigitalSignatureAlgorithm.DSA_WITH_SHA256: (
+        CryptographicAlgorithm.DSA,
+        HashingAlgorithm.SHA_256,
+        PaddingMethod.NONE,
+    ),
     DigitalSignatureAlgorithm.ECDSA_WITH_SHA224: (
         CryptographicAlgorithm.EC,
         HashingAlgorithm.SHA_224,
@@ -481,6 +498,10 @@ def signature_scheme(key: PrivateKeyTypes | PublicKeyTypes, params: CipherParams
         return SignatureScheme(family, hashing, PaddingMethod.NONE, None, None)
     if family in (CryptographicAlgorithm.ED25519, CryptographicAlgorithm.ED448) or family in ML_DSA | SLH_DSA:
         return SignatureScheme(family, None, PaddingMethod.NONE, None, None)
+    if family == CryptographicAlgorithm.DSA:
+        if method not in (None, PaddingMethod.NONE):
+            fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "DSA takes no Padding Method")
+        return SignatureScheme(family, hashing or HashingAlgorithm.SHA_256, PaddingMethod.NONE, None, None)
     fail(ResultReason.INVALID_OBJECT_TYPE, f"{family.name} keys do not sign")
 
 
@@ -523,6 +544,9 @@ def sign_with(key: PrivateKeyTypes, scheme: SignatureScheme, data: bytes, *, dig
         return key.sign(data, scheme.rsa_padding(verifying=False), _message_hash(scheme, data, digested))
     if isinstance(key, ec.EllipticCurvePrivateKey):
         return key.sign(data, ec.ECDSA(_message_hash(scheme, data, digested)))
+    if scheme.family == CryptographicAlgorithm.DSA:  # DER Dss-Sig-Value (RFC 3279 §2.2.2)
+        dss: bytes = key.sign(data, _message_hash(scheme, data, digested))  # type: ignore[union-attr, call-arg, arg-type]
+        return dss
     if digested:
         _prehashed(scheme, data)  # raises: EdDSA and ML-DSA sign messages
     signature: bytes = key.sign(data)  # type: ignore[union-attr, call-arg]
@@ -546,6 +570,8 @@ def verify_with(key: PublicKeyTypes, scheme: SignatureScheme, data: bytes, signa
             key.verify(signature, data, pad, _message_hash(scheme, data, digested))
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, data, ec.ECDSA(_message_hash(scheme, data, digested)))
+        elif scheme.family == CryptographicAlgorithm.DSA:
+            key.verify(signature, data, _message_hash(scheme, data, digested))  # type: ignore[union-attr, call-arg, arg-type]
         else:
             key.verify(signature, data)  # type: ignore[union-attr, call-arg]
     except (InvalidSignature, ValueError, UnsupportedAlgorithm):
@@ -607,15 +633,20 @@ def _coordinate_size(curve: RecommendedCurve) -> int:
 
 def ecdsa_signature_to_raw(signature: bytes, curve: RecommendedCurve) -> bytes:
     """DER ``Ecdsa-Sig-Value`` → fixed-width ``r ‖ s`` (PKCS#11 v3 §2.3.1 CKM_ECDSA signature format)."""
+    return dss_signature_to_raw(signature, _coordinate_size(curve))
+
+
+def dss_signature_to_raw(signature: bytes, size: int) -> bytes:
+    """DER ``Dss-Sig-Value`` / ``Ecdsa-Sig-Value`` → ``r ‖ s``, each ``size`` bytes (PKCS#11 v3 §2.2.1 CKM_DSA: the
+    subprime's length; §2.3.1 CKM_ECDSA: the curve order's)."""
     try:
         r, s = utils.decode_dss_signature(signature)
     except ValueError:
-        fail(ResultReason.INVALID_FIELD, "not a DER ECDSA signature")
-    size = _coordinate_size(curve)
+        fail(ResultReason.INVALID_FIELD, "not a DER DSA or ECDSA signature")
     try:
         return r.to_bytes(size, "big") + s.to_bytes(size, "big")
     except OverflowError:
-        fail(ResultReason.INVALID_FIELD, f"signature values do not fit {curve.name}")
+        fail(ResultReason.INVALID_FIELD, f"signature values do not fit {size} bytes")
 
 
 def ecdsa_signature_from_raw(signature: bytes) -> bytes:

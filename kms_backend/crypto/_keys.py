@@ -36,7 +36,7 @@ from kms_backend.kmip._registry_data import (
     ResultReason,
 )
 
-from . import _approved, _pqcrypto
+from . import _approved, _finite_field, _pqcrypto
 from ._common import HMAC_HASHES, byte_length, curve_for, enum_name, fail, recommended_curve
 
 TransparentKey = dict[str, Any]
@@ -143,6 +143,8 @@ def _parse_private(der: bytes) -> PrivateKeyTypes:
     pq = _pqcrypto.load_private(der)
     if pq is not None:
         return pq  # type: ignore[return-value]
+    if _finite_field.involves(der):
+        return _finite_field.load(lambda d: serialization.load_der_private_key(d, password=None), der)  # type: ignore[no-any-return]
     return serialization.load_der_private_key(der, password=None)
 
 
@@ -151,6 +153,8 @@ def _parse_public(der: bytes) -> PublicKeyTypes:
     pq = _pqcrypto.load_public(der)
     if pq is not None:
         return pq  # type: ignore[return-value]
+    if _finite_field.involves(der):
+        return _finite_field.load(serialization.load_der_public_key, der)  # type: ignore[no-any-return]
     return serialization.load_der_public_key(der)
 
 
@@ -241,6 +245,9 @@ def describe(key: PrivateKeyTypes | PublicKeyTypes) -> KeyDescription:
     pqc = pqc_algorithm(key)
     if pqc is not None:
         return KeyDescription(pqc, _PQC_STRENGTH[pqc], None)
+    finite_field = _finite_field.family(key)
+    if finite_field is not None:
+        return KeyDescription(finite_field, _finite_field.key_bits(key), None)
     fail(ResultReason.INVALID_OBJECT_TYPE, f"unsupported key type {type(key).__name__}")
 
 
@@ -338,7 +345,10 @@ def check_symmetric_key(algorithm: CryptographicAlgorithm | None, length_bits: i
 
 
 def _generate_private(
-    algorithm: CryptographicAlgorithm, length: int | None, curve: RecommendedCurve | None
+    algorithm: CryptographicAlgorithm,
+    length: int | None,
+    curve: RecommendedCurve | None,
+    domain_parameters: bytes | None = None,
 ) -> PrivateKeyTypes:
     if algorithm == CryptographicAlgorithm.RSA:
         bits = 2048 if length is None else length
@@ -366,6 +376,8 @@ def _generate_private(
         except UnsupportedAlgorithm:
             fail(ResultReason.FEATURE_NOT_SUPPORTED, f"{algorithm.name} is not supported by the OpenSSL in use")
         return key
+    if algorithm in (CryptographicAlgorithm.DSA, CryptographicAlgorithm.DH):
+        return _finite_field.generate_private(algorithm, length, domain_parameters)  # type: ignore[no-any-return]
     fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"cannot generate {enum_name(algorithm)} key pairs")
 
 
@@ -374,6 +386,7 @@ def generate_key_pair(
     *,
     length: int | None = None,
     curve: RecommendedCurve | None = None,
+    domain_parameters: bytes | None = None,
     approved_only: bool = False,
 ) -> tuple[bytes, bytes]:
     """A fresh key pair for Create Key Pair (KMIP 2.1 §6.1.9): ``(PKCS#8 private DER, SPKI public DER)``.
@@ -381,13 +394,56 @@ def generate_key_pair(
     RSA: ``length`` bits (default 2048), e = 65537. EC/ECDSA/ECDH: ``curve`` (default P-256): P-224/256/384/521,
     secp256k1, brainpool r1 curves; CURVE25519/CURVE448 give X25519/X448, CURVEED25519/CURVEED448 give Ed25519/Ed448.
     ED25519, ED448. ML_KEM_768/1024 and ML_DSA_44/65/87 when the installed `cryptography` has them (FEATURE_NOT_
-    SUPPORTED otherwise; ML-KEM-512 is absent from cryptography 48).
+    SUPPORTED otherwise; ML-KEM-512 is absent from cryptography 48). DSA and DH: on ``domain_parameters`` (DER:
+    ``Dss-Parms``, PKCS #3 ``DHParameter``), or on fresh ones with a prime of ``length`` bits.
     """
     if approved_only:
         bits = (2048 if length is None else length) if algorithm == CryptographicAlgorithm.RSA else None
         _approved.require_approved(Operation.CREATE_KEY_PAIR, algorithm, length_bits=bits, curve=curve)
-    private = _generate_private(algorithm, length, curve)
+    private = _generate_private(algorithm, length, curve, domain_parameters)
     return private_to_der(private), public_to_der(private.public_key())
+
+
+def finite_field_numbers(der: bytes | bytearray | memoryview) -> dict[str, int]:
+    """The integers of a DSA or Diffie-Hellman key (PKCS#8 or SubjectPublicKeyInfo DER): ``p``, ``g``, ``q`` when
+    the parameters have one, ``y``, and ``x`` for a private key. INVALID_OBJECT_TYPE for any other key."""
+    data = as_bytes(der)
+    key: Any
+    try:
+        key = _parse_private(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = load_public(data)
+    if _finite_field.family(key) is None:
+        fail(ResultReason.INVALID_OBJECT_TYPE, "not a DSA or Diffie-Hellman key")
+    return _finite_field.numbers(key)
+
+
+def finite_field_key(
+    algorithm: CryptographicAlgorithm, parameters: bytes, *, x: int | None = None, y: int | None = None
+) -> bytes:
+    """A DSA or Diffie-Hellman key from its domain parameters (DER) and value, as a client imports it: the PKCS#8 of
+    the private value ``x``, else the SubjectPublicKeyInfo of the public value ``y``."""
+    if x is not None:
+        return private_to_der(_finite_field.private_key_from(algorithm, parameters, x))
+    if y is None:
+        fail(ResultReason.INVALID_FIELD, "a DSA or Diffie-Hellman key needs its value")
+    return public_to_der(_finite_field.public_key_from(algorithm, parameters, y))
+
+
+def encode_domain_parameters(algorithm: CryptographicAlgorithm, p: int, g: int, q: int | None = None) -> bytes:
+    """DSA ``Dss-Parms`` (q required) or PKCS #3 ``DHParameter`` DER of the given integers."""
+    return _finite_field.encode_parameters(algorithm, p, g, q)
+
+
+def decode_domain_parameters(algorithm: CryptographicAlgorithm, der: bytes) -> tuple[int, int, int | None]:
+    """(p, g, q) of DSA or Diffie-Hellman domain parameters DER (q None for Diffie-Hellman)."""
+    return _finite_field.decode_parameters(algorithm, der)
+
+
+def generate_domain_parameters(algorithm: CryptographicAlgorithm, bits: int) -> bytes:
+    """Fresh DSA or Diffie-Hellman domain parameters with a ``bits``-bit prime, as DER (``Dss-Parms``, PKCS #3
+    ``DHParameter``): PKCS#11 CKM_DSA_PARAMETER_GEN, CKM_DH_PKCS_PARAMETER_GEN."""
+    return _finite_field.generate_parameters(algorithm, bits)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The CKM table (STYLE rule 14; PKCS#11 Current Mechanisms 3.0): one row per mechanism the token offers, owning
 its CK_MECHANISM_INFO (key sizes, CKF flags), the C layout of its parameter and its KMIP plan, kept together by
-family as kryoptic does (``aes``, ``rsa``, ``ec``, ``hmac``, ``digest``; ``_table`` gathers them).
+family as kryoptic does (``aes``, ``des``, ``rsa``, ``dsa``, ``dh``, ``ec``, ``pqc``, ``hmac``, ``digest``;
+``_table`` gathers them).
 
 Only what is implemented is listed, so C_GetMechanismList never advertises a mechanism that fails. Adding a
 mechanism is one row in its family module: its ``MechanismSpec`` with the ``CStruct`` layouts of its parameter

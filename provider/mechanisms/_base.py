@@ -157,6 +157,8 @@ class SignaturePlan:
     #: The data given is itself the digest (RSA_PKCS_PSS, ECDSA; RSA_PKCS: a DigestInfo, or bytes signed raw).
     digested: bool = False
     ecdsa: bool = False
+    #: DSA: r ‖ s of the subprime's size here, DER Dss-Sig-Value on the KMIP side (as ECDSA with the curve's size).
+    dsa: bool = False
     mac: bool = False
     #: Only single-part calls (§5.11 for raw RSA and ECDSA).
     single_part: bool = False

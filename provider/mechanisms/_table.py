@@ -6,11 +6,11 @@ from kms_backend.kmip import _schema_data as S
 
 from ..constants import Mechanism, MechanismFlag, ReturnValue
 from ..errors import CkError
-from . import aes, des, digest, ec, hmac, pqc, rsa
+from . import aes, des, dh, digest, dsa, ec, hmac, pqc, rsa
 from ._base import CipherPlan, CStruct, MechanismParameter, MechanismSpec, SignaturePlan
 
 #: The family modules, in the order C_GetMechanismList reports them. A new family is one module added here.
-FAMILIES = (aes, des, hmac, rsa, ec, pqc, digest)
+FAMILIES = (aes, des, hmac, rsa, dsa, dh, ec, pqc, digest)
 
 MECHANISMS: dict[Mechanism, MechanismSpec] = {}
 for _family in FAMILIES:

@@ -92,7 +92,9 @@ def test_generate_rsa_default_is_2048_e65537():
         ({"algorithm": CA.RSA, "length": 512}, ResultReason.INVALID_FIELD),
         ({"algorithm": CA.RSA, "length": 2049}, ResultReason.INVALID_FIELD),
         ({"algorithm": CA.EC, "curve": RC.K_163}, ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
-        ({"algorithm": CA.DSA}, ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
+        ({"algorithm": CA.DSA, "length": 1536}, ResultReason.INVALID_FIELD),  # FIPS 186-4: L is 1024/2048/3072
+        ({"algorithm": CA.DH, "domain_parameters": b"\x30\x03\x02\x01\x17"}, ResultReason.INVALID_FIELD),
+        ({"algorithm": CA.ECMQV}, ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
         ({"algorithm": CA.AES}, ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS),
     ],
 )

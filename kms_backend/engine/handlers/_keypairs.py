@@ -64,6 +64,29 @@ def key_pair_parameters(attrs: Attributes) -> tuple[int, int | None, int | None]
     return int(algorithm), length if isinstance(length, int) else None, int(curve) if curve is not None else None
 
 
+#: DSA and Diffie-Hellman key pairs on given domain parameters: KMIP's Cryptographic Domain Parameters hold only a
+#: Qlength and a Recommended Curve, so the parameters themselves come in this Vendor Attribute (KMIP 2.1 §4.60), a
+#: Byte String holding RFC 3279 ``Dss-Parms`` or PKCS #3 ``DHParameter`` DER (the PKCS#11 provider sends it for
+#: CKM_DSA_KEY_PAIR_GEN and CKM_DH_PKCS_KEY_PAIR_GEN). It stays on both keys, so Re-key Key Pair keeps the group.
+DOMAIN_PARAMETERS_VENDOR = "keystead"
+DOMAIN_PARAMETERS_NAME = "domain_parameters"
+
+
+def domain_parameters(attrs: Attributes) -> bytes | None:
+    """The DSA / Diffie-Hellman domain parameters DER a Create Key Pair asks for, if any."""
+    for value in attrs.get_all(Tag.ATTRIBUTE):
+        if (
+            isinstance(value, S.VendorAttribute)
+            and value.vendor_identification.lower() == DOMAIN_PARAMETERS_VENDOR
+            and value.attribute_name == DOMAIN_PARAMETERS_NAME
+        ):
+            raw = value.attribute_value.value if value.attribute_value is not None else None
+            if not isinstance(raw, bytes):
+                raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, "domain_parameters is a Byte String of DER")
+            return raw
+    return None
+
+
 def create_pair(
     ctx: RequestContext,
     private_attrs: Attributes,
@@ -79,6 +102,7 @@ def create_pair(
         CryptographicAlgorithm(algorithm),
         length=length,
         curve=RecommendedCurve(curve) if curve is not None else None,
+        domain_parameters=domain_parameters(private_attrs) or domain_parameters(public_attrs),
         approved_only=ctx.engine.config.approved_only,
     )
     description = crypto.describe_key(public_der)
@@ -148,4 +172,12 @@ def key_object(cls: Any, key_format: KeyFormatType, der: bytes, description: cry
     )
 
 
-__all__ = ["create_pair", "key_object", "key_pair_parameters", "merged_attributes"]
+__all__ = [
+    "DOMAIN_PARAMETERS_NAME",
+    "DOMAIN_PARAMETERS_VENDOR",
+    "create_pair",
+    "domain_parameters",
+    "key_object",
+    "key_pair_parameters",
+    "merged_attributes",
+]

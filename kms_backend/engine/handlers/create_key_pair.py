@@ -1,4 +1,5 @@
-"""Create Key Pair (KMIP 2.1 §6.1.9): RSA, EC (P-curves, secp256k1, X25519/X448), EdDSA, ML-KEM, ML-DSA."""
+"""Create Key Pair (KMIP 2.1 §6.1.9): RSA, EC (P-curves, secp256k1, X25519/X448), EdDSA, ML-KEM, ML-DSA, DSA and
+Diffie-Hellman (on the domain parameters of a ``_keypairs.domain_parameters`` vendor attribute)."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 Methods (``crypto._kdf``): PBKDF2 (the base object is the password: Secret Data or a key), HKDF, NIST SP 800-108
 counter mode, HMAC, HASH, ENCRYPT (Derivation Data encrypted under the base key), and ASYMMETRIC_KEY: ECDH / X25519
-/ X448 between the base private key and a peer public key given as Derivation Data or as a second Unique
-Identifier. The new object's Cryptographic Algorithm and Length come from the request's Attributes. Links:
-Derivation Base Object on the new object, Derived Key on the base object (§4.31).
+/ X448 / finite-field Diffie-Hellman between the base private key and a peer public key given as Derivation Data or as
+a second Unique Identifier. The new object's Cryptographic Algorithm and Length come from the request's Attributes.
+Links: Derivation Base Object on the new object, Derived Key on the base object (§4.31).
 """
 
 from __future__ import annotations
