@@ -1,6 +1,9 @@
 """Edge cases of the C ABI a careful HSM survives, driven from a C program: an empty C_GetAttributeValue template,
 undersized value buffers (CKR_BUFFER_TOO_SMALL, the caller's memory untouched beyond them) and an OAEP parameter
-with no source data (NULL pSourceData with ulSourceDataLen 0 is legal)."""
+with no source data (NULL pSourceData with ulSourceDataLen 0 is legal). The same program runs both routes a host
+can take: the library embedding Python in the caller's process, and the worker process a foreign-Python host is
+served by (``KEYSTEAD_PKCS11_FORCE_BRIDGE=1`` sends this C host there), whose forwarding must carry each case
+through unchanged."""
 
 from __future__ import annotations
 
@@ -49,9 +52,11 @@ PROBE_C = textwrap.dedent(
         CK_MECHANISM_T gen = {0x1080, NULL, 0};
         EXPECT(F(C_GenerateKey)(session, &gen, tmpl, 4, &key), 0);
 
-        /* a template of count 0, with and without a pointer */
+        /* a template of count 0, with and without a pointer; a NULL template that claims entries */
         EXPECT(F(C_GetAttributeValue)(session, key, NULL, 0), 0);
         EXPECT(F(C_GetAttributeValue)(session, key, tmpl, 0), 0);
+        EXPECT(F(C_GetAttributeValue)(session, key, NULL, 2), 0x7);
+        EXPECT(F(C_GetAttributeValue)(session, key + 1000, tmpl, 0), 0x82); /* the handle is still checked */
 
         /* CK_BBOOL and CK_ULONG values into buffers too small for them */
         unsigned char guard[16];
@@ -60,6 +65,9 @@ PROBE_C = textwrap.dedent(
         EXPECT(F(C_GetAttributeValue)(session, key, &extractable, 1), 0x150);
         if (extractable.len != (CK_ULONG)-1) { printf("FAIL ulValueLen %lu\n", extractable.len); failures++; }
         INTACT(guard, 0, 16);
+        CK_ATTRIBUTE size_only = {0x162, NULL, 0}; /* NULL pValue: the length alone */
+        EXPECT(F(C_GetAttributeValue)(session, key, &size_only, 1), 0);
+        if (size_only.len != 1) { printf("FAIL CK_BBOOL length %lu\n", size_only.len); failures++; }
         CK_ATTRIBUTE klass = {0, guard, sizeof(CK_ULONG) - 1};
         EXPECT(F(C_GetAttributeValue)(session, key, &klass, 1), 0x150);
         INTACT(guard, 0, 16);
@@ -97,7 +105,8 @@ PROBE_C = textwrap.dedent(
 )
 
 
-def test_empty_templates_small_buffers_and_oaep_without_label(tmp_path: Path):
+@pytest.mark.parametrize("route", ["embedded", "worker"])
+def test_empty_templates_small_buffers_and_oaep_without_label(tmp_path: Path, route: str):
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.skip("no C compiler to build the shim")
@@ -126,6 +135,8 @@ def test_empty_templates_small_buffers_and_oaep_without_label(tmp_path: Path):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KEYSTEAD_"))}
     env["KEYSTEAD_PKCS11_CONFIG"] = str(tmp_path / "token" / "pkcs11.yaml")
+    if route == "worker":
+        env["KEYSTEAD_PKCS11_FORCE_BRIDGE"] = "1"
     result = subprocess.run(
         [str(tmp_path / "probe"), str(library)],
         check=False,
