@@ -10,7 +10,7 @@ LOCK := requirements.lock
 # The build tools of the editable install are locked too, so nothing is fetched unpinned.
 LOCK_EXTRAS := pip 'setuptools>=68' wheel
 
-.PHONY: run test setup lint typecheck unit generate bench clean lock
+.PHONY: run test setup lint typecheck unit ui ui-test generate bench clean lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv --clear $(VENV)
@@ -33,7 +33,29 @@ $(SHIM): $(STAMP) c_shim/build.py c_shim/functions.py c_shim/shim.c c_shim/pkcs1
 		c_shim/forward.c $(wildcard provider/mechanisms.py provider/mechanisms/*.py)
 	$(BIN)/python -m c_shim.build
 
-setup: $(STAMP) $(SHIM)
+# The web UI (served by `keystead serve` at /ui): built here with Node.js and npm from the committed lock file, so
+# that no Node is needed at run time. The built files (dist/) are not committed.
+UI_DIR := kms_backend/ui/web
+UI_MODULES := $(UI_DIR)/node_modules/.package-lock.json
+UI := $(UI_DIR)/dist/index.html
+UI_SOURCES := $(UI_DIR)/index.html $(UI_DIR)/vite.config.ts $(UI_DIR)/tsconfig.json \
+	$(wildcard $(UI_DIR)/src/*.ts $(UI_DIR)/src/*.tsx $(UI_DIR)/src/*.css $(UI_DIR)/src/*/*.tsx $(UI_DIR)/public/*)
+NPM := npm --prefix $(UI_DIR) --no-audit --no-fund --loglevel=error
+
+$(UI_MODULES): $(UI_DIR)/package.json $(UI_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "The web UI needs Node.js 20+ and npm to build (apt-get install nodejs npm)"; exit 1; }
+	$(NPM) ci
+	touch $@
+
+$(UI): $(UI_MODULES) $(UI_SOURCES)
+	$(NPM) run build
+
+ui: $(UI)
+
+ui-test: $(UI_MODULES)
+	$(NPM) test
+
+setup: $(STAMP) $(SHIM) $(UI)
 
 run: setup
 	$(BIN)/keystead serve --data-dir $(DATA_DIR)
@@ -48,7 +70,7 @@ typecheck: $(STAMP)
 unit: setup
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck ui-test unit
 
 generate: setup
 	$(BIN)/python -m kms_backend.kmip._codegen
@@ -58,4 +80,4 @@ bench: setup
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache $(UI_DIR)/node_modules $(UI_DIR)/dist

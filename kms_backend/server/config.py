@@ -112,6 +112,11 @@ class ServerConfig:
     ms_dke_tenants: tuple[str, ...] = ()
     ms_dke_authorized_emails: tuple[str, ...] = ()
     ms_dke_authorized_roles: tuple[str, ...] = ()
+    ui_oidc_issuer: str | None = None
+    ui_oidc_client_id: str | None = None
+    ui_oidc_client_secret: str | None = None
+    ui_oidc_scopes: str = "openid email profile"
+    ui_oidc_redirect_uri: str | None = None
     #: Where each value came from (option name -> "default", "yaml", "env" or "flag"), for diagnostics.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -497,6 +502,23 @@ OPTIONS: tuple[Option, ...] = (
         "EMAILS",
     ),
     Option("ms_dke_authorized_roles", "list", "values of the roles claim allowed to decrypt", "ROLES"),
+    Option(
+        "ui_oidc_issuer",
+        "str",
+        "OpenID Connect provider of the web UI's sign-in (its issuer URL; it must also be one of --jwt-issuers)",
+        "URL",
+    ),
+    Option("ui_oidc_client_id", "str", "the web UI's client id at that provider", "ID"),
+    Option(
+        "ui_oidc_client_secret", "str", "its client secret, if the provider issued one (confidential client)", "SECRET"
+    ),
+    Option("ui_oidc_scopes", "str", "scopes the web UI asks for", "SCOPES"),
+    Option(
+        "ui_oidc_redirect_uri",
+        "str",
+        "redirect URI registered at the provider (default: <scheme>://<Host header>/ui/oidc/callback)",
+        "URL",
+    ),
 )
 _BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -646,6 +668,17 @@ def validate(config: ServerConfig) -> None:
     if config.hsm_cache_size < 0 or config.hsm_cache_seconds < 0:
         raise ConfigError("--hsm-cache-size and --hsm-cache-seconds must not be negative")
     _validate_key_services(config)
+    if bool(config.ui_oidc_issuer) != bool(config.ui_oidc_client_id):
+        raise ConfigError("--ui-oidc-issuer and --ui-oidc-client-id go together")
+    if config.ui_oidc_issuer:
+        known = {issuer.issuer.rstrip("/") for issuer in config.jwt_issuers}
+        if config.ui_oidc_issuer.rstrip("/") not in known:
+            raise ConfigError(
+                f"--ui-oidc-issuer {config.ui_oidc_issuer} must also be one of --jwt-issuers (with its jwks_uri and "
+                "the client id as audience), so that the ID tokens it issues are accepted"
+            )
+        if "openid" not in config.ui_oidc_scopes.split():
+            raise ConfigError("--ui-oidc-scopes must include openid")
     for pair in config.api_tokens:
         token, sep, user = pair.partition(":")
         if not sep or not token or not user:

@@ -126,6 +126,8 @@ class Request:
     #: What the handler did, for metrics: (operation, result) pairs or a Response Message tree.
     operations: list[tuple[int, str]] = field(default_factory=list)
     response_tree: Item | None = None
+    #: The raw query string (without ``?``), for the few routes that take parameters in the URL.
+    query: str = ""
 
     @property
     def content_type(self) -> str:
@@ -682,6 +684,7 @@ class HttpApp:
         audit: AuditLog | None = None,
     ) -> None:
         from .openapi import openapi_document
+        from .ui import WebUi
 
         self.config = config
         self.metrics = metrics or Metrics()
@@ -692,6 +695,7 @@ class HttpApp:
         from . import key_services
 
         routes += key_services.routes(config, engine)  # /google_cse, /ms_dke when configured
+        routes += WebUi(config, authenticator).routes()  # /ui
         openapi_route = Route(
             "GET", "/openapi.json", self._openapi, "This OpenAPI 3 document", public=True, blocking=False, tag="server"
         )
@@ -731,6 +735,7 @@ class HttpApp:
             request = Request(method, path, headers, body, params, _credentials(scope, headers))
             client = scope.get("client")
             request.client = str(client[0]) if client else ""
+            request.query = scope.get("query_string", b"").decode("latin-1")
             hint = route.inline_hint
             if route.blocking and self.executor is not None and not (hint is not None and hint(body)):
                 loop = asyncio.get_running_loop()

@@ -390,7 +390,7 @@ class KeysteadServer:
         lines = [
             f"Keystead {__version__} is ready.",
             f"  HTTP  {scheme}://{host}:{self.http_port()}  (POST /kmip/2_1 JSON TTLV, POST /kmip binary/JSON/XML, "
-            "GET /health, /openapi.json)",
+            "GET /health, /openapi.json, web UI /ui/)",
         ]
         if self.kmip is not None:
             lines.append(f"  KMIP  {host}:{self.kmip.port}  (binary TTLV over mutual TLS)")
