@@ -1,5 +1,6 @@
 """Transports: the HTTP API (Cosmian KMS 5.x compatible) and the KMIP TLS socket, with their configuration,
-authentication, metrics and the ``serve`` / ``certs init`` commands.
+authentication, metrics and the ``serve`` / ``certs init`` commands; beside them the external key services
+(``key_services``: Google Workspace CSE in ``google_cse``, Microsoft DKE in ``ms_dke``).
 
 Transports turn bytes into engine calls and back; they never touch stored objects (DESIGN.md).
 """
