@@ -52,6 +52,7 @@ from ..kmip._registry_data import (
     Tag,
 )
 from ..kmip.errors import KmipError
+from ..store.base import StoreError
 from . import key_services
 from .auth import Fetcher, fetch_url
 from .config import JwtIssuer, ServerConfig
@@ -168,7 +169,7 @@ _DETAILS = {
     404: "not found",
     500: "internal error of the key service",
     502: "the original key service failed",
-    503: "the key service cannot check the tokens now",
+    503: "the key service is unavailable now",
 }
 
 
@@ -310,6 +311,16 @@ class GoogleCse:
             except TokenError as exc:
                 log.info("google_cse %s refused (%d): %s", name, exc.status, exc.message)
                 return error_response(exc.status, exc.message, name)
+            except KmipError as exc:
+                log.warning("google_cse %s: KMIP failure: %s", name, exc.message)
+                status = 400 if exc.reason in _DATA_FAILURES else 500
+                return error_response(status, f"the key operation failed: {exc.message}", name)
+            except StoreError:
+                log.exception("google_cse %s: storage failure", name)
+                return error_response(503, "the key service's storage is unavailable", name)
+            except Exception:  # a bug: logged, answered in Google's shape, its text not returned
+                log.exception("google_cse %s: internal error", name)
+                return error_response(500, "internal error of the key service", name)
             return Response(200, json.dumps(result).encode(), JSON, list(_CORS))
 
         return endpoint

@@ -46,6 +46,7 @@ from ..kmip._registry_data import (
 from ..kmip.errors import KmipError
 from ..kmip.schema import Attributes
 from ..kmip.ttlv import Item
+from ..store.base import StoreError
 from . import key_services
 from .auth import Fetcher, fetch_url
 from .config import ServerConfig
@@ -136,6 +137,12 @@ class MsDke:
             except DkeError as exc:
                 log.info("ms_dke %s refused (%d): %s", request.path, exc.status, exc.message)
                 return error_response(exc)
+            except StoreError:
+                log.exception("ms_dke %s: storage failure", request.path)
+                return error_response(DkeError(503, "ServiceUnavailable", "the key service's storage is unavailable"))
+            except Exception:  # a bug: logged, answered in Microsoft's shape, its text not returned
+                log.exception("ms_dke %s: internal error", request.path)
+                return error_response(DkeError(500, "InternalError", "internal error of the key service"))
 
         return endpoint
 
