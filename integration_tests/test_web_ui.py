@@ -191,8 +191,16 @@ def sign_in_with_token(tab: Page, token: str, user: str) -> None:
 
 
 def download(tab: Page, click: Any, target: Path) -> Path:
-    with tab.page.expect_download() as info:
-        click()
+    """Click, then save the download; if none comes, fail with what the page says (its alerts) and a screenshot."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        with tab.page.expect_download(timeout=2 * TIMEOUT_MS) as info:
+            click()
+    except PlaywrightTimeout:
+        tab.shot(f"no-download-{target.name}")
+        alerts = tab.page.get_by_role("alert").all_inner_texts()
+        pytest.fail(f"no download of {target.name}; the page shows: {alerts}; console: {tab.errors}")
     info.value.save_as(str(target))
     return target
 
@@ -391,6 +399,14 @@ def test_key_lifecycle(stack: Stack, tmp_path: Path) -> None:
 
     assert load_pem_public_key(pem.read_bytes()).key_size == 256  # type: ignore[union-attr]
     tab.shot("key-pair")
+    # The PEM imports back: the page recognizes it as a public key.
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("File (raw key bytes", exact=False).set_input_files(str(pem))
+    page.get_by_text("Detected: PEM public key").wait_for()
+    assert page.get_by_label("Object type").input_value() == "PublicKey"
+    page.get_by_role("button", name="Import").click()
+    page.get_by_test_id("attributes-table").filter(has_text="PublicKey").wait_for()
+    assert "EC" in page.get_by_test_id("attributes-table").inner_text()
 
     # Server information and metrics.
     page.get_by_role("link", name="Server").click()

@@ -20,9 +20,10 @@ export interface Ttlv {
   value: Ttlv[] | string | number | boolean;
 }
 
+/** A Structure, without "type" as the 5.x dialect writes it (the server answers a root carrying
+ *  "type": "Structure" in the 4.x dialect of Cosmian's older clients: IvCounterNonce, nested lists). */
 export const struct = (tag: string, children: (Ttlv | null | undefined | false | "")[]): Ttlv => ({
   tag,
-  type: "Structure",
   value: children.filter((c): c is Ttlv => !!c),
 });
 export const text = (tag: string, value: string): Ttlv => ({ tag, type: "TextString", value });
