@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from ..ui import DIST
 from .auth import Authenticator, AuthError
 from .config import ServerConfig
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("keystead.server.ui")
 
 #: Where ``make`` puts the built application (``npm run build`` in kms_backend/ui/web).
-DEFAULT_DIST = Path(__file__).resolve().parent.parent / "ui" / "web" / "dist"
+DEFAULT_DIST = DIST
 OIDC_COOKIE = "keystead_oidc"
 OIDC_COOKIE_SECONDS = 600
 OIDC_TIMEOUT = 10.0
