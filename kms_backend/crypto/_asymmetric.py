@@ -168,6 +168,12 @@ def encrypt(public_der: bytes, params: CipherParams, data: bytes, aad: bytes | N
         if len(data) > capacity:
             fail(ResultReason.INVALID_FIELD, f"RSA-{key.key_size} {method.name} encrypts at most {capacity} bytes")
         return EncryptResult(key.encrypt(data, pad))
+    if family in ML_KEM and not data and not aad:
+        # Encrypt of nothing with an ML-KEM key is a bare encapsulation, as Cosmian KMS answers it: the shared
+        # secret as Data, the encapsulation (FIPS 203 ciphertext) as IV/Counter/Nonce; Decrypt of that
+        # encapsulation alone gives the secret back.
+        shared, encapsulation = key.encapsulate()  # type: ignore[union-attr]
+        return EncryptResult(shared, iv_counter_nonce=encapsulation)
     if family in ML_KEM or family == CryptographicAlgorithm.EC:
         if params.padding_method not in (None, PaddingMethod.NONE):
             fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "ECIES takes no Padding Method")
@@ -193,6 +199,8 @@ def decrypt(private_der: bytes, params: CipherParams, data: bytes, aad: bytes | 
             if len(data) != size:
                 fail(ResultReason.INVALID_FIELD, f"RSA-{key.key_size} ciphertext is {size} bytes, got {len(data)}")
             return key.decrypt(data, pad)
+        if family in ML_KEM and len(data) == _ephemeral_length(key) and not aad:
+            return key.decapsulate(data)  # type: ignore[union-attr]  # see encrypt: a bare encapsulation
         if family in ML_KEM or family == CryptographicAlgorithm.EC:
             return _ecies_open(key, data, aad)
     except (ValueError, InvalidTag, keywrap.InvalidUnwrap):

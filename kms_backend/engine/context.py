@@ -20,6 +20,7 @@ from ..kmip.registry import ProtocolVersion
 from ..kmip.translate import V1Item
 from ..kmip.ttlv import Item
 from ..store.base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreTransaction
+from . import keysets
 from .keysource import not_supported
 from .lifecycle import refresh_state
 from .objects import ManagedObject, parse_tag_list
@@ -149,6 +150,11 @@ class RequestContext:
         if mo is None:
             record = self._read(uid, for_update)
             if record is None:
+                member = keysets.select(self, uid, operation) if not uid.startswith("[") else None
+                if member is not None and member != uid:  # a key set's name (name, name@latest, name@N…)
+                    return self.load(
+                        member, operation, with_object=with_object, for_update=for_update, consequence_of=consequence_of
+                    )
                 raise object_not_found(f"object {uid} not found", operation)
             mo = self.engine.records.from_record(record, with_object=with_object)
             self.cache[uid] = mo

@@ -8,6 +8,7 @@ whole batch), so a failed item leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from ..kmip._registry_data import (
 )
 from ..kmip.errors import KmipError
 from ..kmip.mapper import to_tree
-from ..kmip.registry import SUPPORTED_VERSIONS, ProtocolVersion, answer_version
+from ..kmip.registry import READ_AS_2_1, SUPPORTED_VERSIONS, V2_1, ProtocolVersion, answer_version
 from ..kmip.schema import Struct
 from ..kmip.ttlv import Item
 from ..store.base import ObjectStore, StoreError
@@ -115,6 +116,10 @@ class Engine:
         header = request.request_header
         pv = header.protocol_version
         version: ProtocolVersion = (int(pv.protocol_version_major or 0), int(pv.protocol_version_minor or 0))
+        if version in READ_AS_2_1:
+            answered = self.process(_as_version(request, V2_1), user)
+            answered.response_header.protocol_version = pv
+            return answered
         if version not in SUPPORTED_VERSIONS:
             return self.error_response(
                 answer_version(version),
@@ -390,6 +395,15 @@ def _op_name(operation: Any) -> str:
         return Operation(operation).name
     except ValueError:
         return str(operation)
+
+
+def _as_version(request: messages.RequestMessage, version: ProtocolVersion) -> messages.RequestMessage:
+    """``request`` with its header's Protocol Version replaced (KMIP 3.0 messages are run as 2.1)."""
+    header: Any = dataclasses.replace(
+        request.request_header,
+        protocol_version=S.ProtocolVersion(protocol_version_major=version[0], protocol_version_minor=version[1]),
+    )
+    return dataclasses.replace(request, request_header=header)
 
 
 __all__ = ["Engine"]

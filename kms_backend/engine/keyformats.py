@@ -111,6 +111,30 @@ def wrap_for_export(ctx: Any, mo: Any, obj: Struct, spec: S.KeyWrappingSpecifica
     return dataclasses.replace(obj, key_block=new_block)  # type: ignore[type-var]
 
 
+def wrap_with_key(ctx: Any, uid: str, obj: Struct, wrapping_uid: str) -> Struct:
+    """``obj`` (the new object ``uid``) wrapped with the key ``wrapping_uid`` as Encrypt with that key's default
+    parameters, to be stored so: Cosmian KMS's ``wrapping_key_id`` vendor attribute on Create, and Re-key of a key
+    stored wrapped. Get returns it wrapped (with its Key Wrapping Data); using it unwraps it for that use."""
+    spec = S.KeyWrappingSpecification(
+        wrapping_method=WrappingMethod.ENCRYPT,
+        encryption_key_information=S.EncryptionKeyInformation(unique_identifier=wrapping_uid),
+    )
+    return wrap_for_export(ctx, _Named(uid), obj, spec)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Named:
+    uid: str
+
+
+def stored_wrapping_key(obj: Struct | None) -> str | None:
+    """The Unique Identifier of the key ``obj`` is stored wrapped with, if it is stored wrapped by a KMS key."""
+    block = key_block(obj) if obj is not None else None
+    data = block.key_wrapping_data if block is not None else None
+    info = data.encryption_key_information if data is not None else None
+    return str(info.unique_identifier) if info is not None and info.unique_identifier is not None else None
+
+
 def unwrap_object(ctx: Any, obj: Struct) -> Struct:
     """A Register/Import object whose Key Block is wrapped, unwrapped with the key it names (Unwrap Key usage)."""
     block = key_block(obj)
@@ -174,4 +198,4 @@ def _key_and_params(wrapping: Any, parameters: S.CryptographicParameters | None)
     return key.material, params
 
 
-__all__ = ["convert_key_format", "unwrap_object", "wrap_for_export"]
+__all__ = ["convert_key_format", "stored_wrapping_key", "unwrap_object", "wrap_for_export", "wrap_with_key"]

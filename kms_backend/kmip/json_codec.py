@@ -119,6 +119,9 @@ _TAG_NAMES: dict[int, str] = {t.value: t.json_name for t in registry.tags()}
 _TAGS_BY_SQUASHED = _unambiguous([(_squash(t.xml_name), t.value) for t in registry.tags()])
 _TAGS_BY_NAME: dict[str, int] = {t.xml_name: t.value for t in registry.tags()}
 _TAGS_BY_NAME.update((name, tag) for tag, name in _TAG_NAMES.items())
+# Cosmian's DeriveKey names its Unique Identifier field "ObjectUniqueIdentifier" (serde PascalCase of the Rust
+# field), a name no KMIP tag has: read it as the Unique Identifier it is.
+_TAGS_BY_NAME["ObjectUniqueIdentifier"] = 0x420094
 # The item type to assume when a sloppy client leaves "type" out: only where the registry allows exactly one.
 _SINGLE_TYPE: dict[int, int] = {t.value: int(t.types[0]) for t in registry.tags() if len(t.types) == 1}
 
@@ -683,12 +686,23 @@ class _Decoder:
                 if named is not None:
                     return Item(tag, _STRUCTURE, [node(child, depth + 1, named) for child in value])
             return Item(tag, _STRUCTURE, [node(child, depth + 1) for child in value])
+        if tag == _ROTATE_NAME and item_type == _TEXT_STRING:
+            # Cosmian KMS sets a key set's name as a bare Text String; KMIP 3.0's Rotate Name is a structure.
+            return Item(
+                tag,
+                _STRUCTURE,
+                [
+                    Item(_ROTATE_NAME_VALUE, _TEXT_STRING, _DECODERS[item_type](tag, value, self.limits)),
+                    Item(_ROTATE_NAME_TYPE, _ENUMERATION, 1),  # Uninterpreted Text String
+                ],
+            )
         if value_tag is not None and tag == _ATTRIBUTE_VALUE and type(value) is str:
             return Item(tag, item_type, _DECODERS[item_type](value_tag, value, self.limits))
         return Item(tag, item_type, _DECODERS[item_type](tag, value, self.limits))
 
 
 _ATTRIBUTE = 0x420008
+_ROTATE_NAME, _ROTATE_NAME_VALUE, _ROTATE_NAME_TYPE = 0x42016F, 0x420170, 0x420171
 _ATTRIBUTE_NAME = 0x42000A
 _ATTRIBUTE_VALUE = 0x42000B
 

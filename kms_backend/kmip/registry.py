@@ -25,6 +25,10 @@ V2_0: ProtocolVersion = (2, 0)
 V2_1: ProtocolVersion = (2, 1)
 #: Every protocol version this implementation speaks, newest first (the order Discover Versions answers in).
 SUPPORTED_VERSIONS: tuple[ProtocolVersion, ...] = (V2_1, V2_0, V1_4, V1_3, V1_2, V1_1, V1_0)
+#: Newer versions whose messages are read and answered as 2.1, for what they share with it (as Cosmian KMS does for
+#: KMIP 3.0, committee specification draft 01): the response carries the request's version in its header; an
+#: operation or field 3.0 added is refused as 2.1 would refuse it.
+READ_AS_2_1: tuple[ProtocolVersion, ...] = ((3, 0),)
 
 
 def _in_range(version: ProtocolVersion | None, first: ProtocolVersion, last: ProtocolVersion) -> bool:
@@ -288,6 +292,7 @@ def answer_version(version: ProtocolVersion | None) -> ProtocolVersion:
 
 
 __all__ = [
+    "READ_AS_2_1",
     "answer_version",
     "SUPPORTED_VERSIONS",
     "V1_0",

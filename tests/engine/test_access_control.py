@@ -91,6 +91,14 @@ def _new_private_key(kms: Kms) -> str:
     return str(kms.run(Operation.CREATE_KEY_PAIR, _key_pair_request()).private_key_unique_identifier)
 
 
+def _active_key_pair(kms: Kms) -> str:
+    """An Active pair: Re-key Key Pair replaces only Active pairs (as Cosmian KMS does)."""
+    request = _key_pair_request()
+    assert request.common_attributes is not None
+    request.common_attributes.set(Tag.ACTIVATION_DATE, kms.clock.now)
+    return str(kms.run(Operation.CREATE_KEY_PAIR, request).private_key_unique_identifier)
+
+
 # PKI: a CA (Active key pair and self-signed certificate) in the KMS, and a CSR from outside it.
 def _subject(value: str) -> tuple[int, S.VendorAttribute]:
     return (
@@ -320,7 +328,7 @@ REQUESTS: dict[Operation, Case] = {
     ),
     Operation.RE_KEY: Case("object", lambda uid: S.ReKeyRequest(unique_identifier=uid)),
     Operation.RE_KEY_KEY_PAIR: Case(
-        "object", lambda uid: S.ReKeyKeyPairRequest(private_key_unique_identifier=uid), _new_private_key
+        "object", lambda uid: S.ReKeyKeyPairRequest(private_key_unique_identifier=uid), _active_key_pair
     ),
     Operation.ENCRYPT: Case("object", lambda uid: S.EncryptRequest(unique_identifier=uid, data=b"x"), _active_key),
     Operation.DECRYPT: Case(

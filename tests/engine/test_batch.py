@@ -168,10 +168,24 @@ def test_maximum_response_size(kms: Kms) -> None:
     assert kms.batch((Operation.GET_ATTRIBUTES, request), max_size=100_000).batch_item[0].result_status == 0
 
 
-def test_unsupported_protocol_version(kms: Kms) -> None:
+def test_kmip_3_0_messages_run_as_2_1_and_are_answered_in_3_0(kms: Kms) -> None:
+    """Cosmian KMS accepts KMIP 3.0 (CSD 01) headers for what 3.0 shares with 2.1; so does Keystead."""
     request = S.RequestMessage(
         request_header=S.RequestHeader(
             protocol_version=S.ProtocolVersion(protocol_version_major=3, protocol_version_minor=0), batch_count=1
+        ),
+        batch_item=[S.RequestBatchItem(operation=Operation.QUERY, request_payload=QUERY)],
+    )
+    response = decode_response(kms.engine.process_tree(to_tree(request), OWNER))
+    header = response.response_header.protocol_version
+    assert (header.protocol_version_major, header.protocol_version_minor) == (3, 0)
+    assert response.batch_item[0].result_status == ResultStatus.SUCCESS
+
+
+def test_unsupported_protocol_version(kms: Kms) -> None:
+    request = S.RequestMessage(
+        request_header=S.RequestHeader(
+            protocol_version=S.ProtocolVersion(protocol_version_major=4, protocol_version_minor=0), batch_count=1
         ),
         batch_item=[S.RequestBatchItem(operation=Operation.QUERY, request_payload=QUERY)],
     )

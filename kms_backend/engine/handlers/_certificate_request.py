@@ -11,6 +11,7 @@ from ... import crypto
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import (
     CertificateRequestType,
+    CertificateType,
     LinkType,
     ResultReason,
     Tag,
@@ -134,6 +135,12 @@ def read_options(attrs: Attributes | None) -> CertificateRequestOptions:
             and v.attribute_name in _PKI_VENDOR_NAMES
         )
     ]
+    # Cosmian's clients state the Certificate Type they ask for; Certify issues X.509 certificates only, and the
+    # server sets the attribute itself.
+    certificate_type = given.get(Tag.CERTIFICATE_TYPE)
+    if certificate_type is not None and certificate_type != CertificateType.X_509:
+        raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, "Certify issues X.509 certificates only")
+    given.remove(Tag.CERTIFICATE_TYPE)
     check_client_attributes(given)
     activation = given.get(Tag.ACTIVATION_DATE)
     deactivation = given.get(Tag.DEACTIVATION_DATE)

@@ -13,6 +13,7 @@ from ...kmip._registry_data import (
 )
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes, Struct
+from .. import keysets
 from ..context import RequestContext
 from ..lifecycle import check_client_attributes, initialise
 from ..objects import SYSTEM_TAGS, ManagedObject, remove_tag_attribute, tags_from_attributes
@@ -52,6 +53,12 @@ def new_object(
     system_tag = SYSTEM_TAGS.get(object_type)
     if system_tag and system_tag not in tags:
         tags.append(system_tag)
+    rotate_name = attrs.get(Tag.ROTATE_NAME)
+    if isinstance(rotate_name, S.RotateName):  # a member of a key set from the start (engine/keysets.py)
+        keysets.check_name(rotate_name.rotate_name_value)
+        tags.append(keysets.TAG_PREFIX + rotate_name.rotate_name_value)
+        if Tag.ROTATE_GENERATION not in attrs:
+            attrs.set(Tag.ROTATE_GENERATION, 0)
     initialise(attrs, uid, object_type, ctx.now, key_material=key_material, key_format_type=key_format_type)
     mo = ManagedObject(uid=uid, owner=ctx.user, object=obj, attributes=attrs, tags=tags)
     ctx.insert(mo)
@@ -121,7 +128,8 @@ def symmetric_key_object(algorithm: int, length: int, material: bytes) -> S.Symm
 
 #: Default and permitted lengths (bits) of symmetric keys the server generates.
 SYMMETRIC_LENGTHS: dict[int, tuple[int, tuple[int, ...] | None]] = {
-    CryptographicAlgorithm.AES: (256, (128, 192, 256)),
+    # 512: an AES-256-XTS key (two AES-256 keys, IEEE 1619), which Cosmian KMS creates for XTS.
+    CryptographicAlgorithm.AES: (256, (128, 192, 256, 512)),
     CryptographicAlgorithm.CAMELLIA: (256, (128, 192, 256)),
     CryptographicAlgorithm.ARIA: (256, (128, 192, 256)),
     CryptographicAlgorithm.CHACHA20: (256, (256,)),
@@ -153,7 +161,10 @@ def symmetric_parameters(attrs: Attributes) -> tuple[int, int]:
     default, allowed = SYMMETRIC_LENGTHS[algorithm]
     length = attrs.get(Tag.CRYPTOGRAPHIC_LENGTH, default)
     if not isinstance(length, int) or length <= 0 or length % 8 or length > 8192:
-        raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, f"invalid Cryptographic Length {length!r}")
+        raise KmipError(
+            ResultReason.INVALID_ATTRIBUTE_VALUE,
+            f"invalid Cryptographic Length {length!r}: the key length must be a positive multiple of 8 bits",
+        )
     if allowed is not None and length not in allowed:
         raise KmipError(
             ResultReason.INVALID_ATTRIBUTE_VALUE,

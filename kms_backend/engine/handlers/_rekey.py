@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import LinkType, Tag
+from ...kmip._registry_data import LinkType, ResultReason, State, Tag
+from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes
-from ..lifecycle import SERVER_ONLY
+from ..lifecycle import DESTROYED_STATES, SERVER_ONLY
 from ..objects import ManagedObject
 
 #: Attributes a replacement key never inherits: lifecycle, identity and links are its own.
@@ -38,12 +39,29 @@ def successor_attributes(old: ManagedObject, requested: Attributes | None, now: 
                 value = old.attributes.get(date_tag)
                 if isinstance(value, int):
                     attrs.set(date_tag, activation + (value - old_activation))
+    elif old.state in REKEYABLE_STATES:
+        # No Offset: the replacement is usable at once, as Cosmian KMS makes it and as its clients expect (they
+        # encrypt or sign with the new key right after Re-key). KMIP leaves the dates to the server without an
+        # Offset; a client that wants the replacement Pre-Active gives an Offset.
+        attrs.set(Tag.ACTIVATION_DATE, now)
     for tag, value in requested or ():
         if tag in (Tag.NAME, Tag.OBJECT_GROUP, Tag.ATTRIBUTE, Tag.LINK):
             attrs.add(tag, value)
         else:
             attrs.set(tag, value)
     return attrs
+
+
+#: States of a key whose replacement is made usable at once when no Offset is given.
+REKEYABLE_STATES = frozenset({State.ACTIVE, State.DEACTIVATED})
+
+
+def check_not_destroyed(old: ManagedObject, what: str) -> None:
+    """Wrong Key Lifecycle State for a destroyed key, worded as Cosmian KMS words it ("no active … found")."""
+    if old.state in DESTROYED_STATES:
+        raise KmipError(
+            ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"no active {what} found: object {old.uid} is destroyed"
+        )
 
 
 def retire(old: ManagedObject, replacement_uid: str) -> None:
@@ -58,4 +76,4 @@ def replaced_link(old_uid: str) -> S.Link:
     return S.Link(link_type=LinkType.REPLACED_OBJECT_LINK, linked_object_identifier=old_uid)
 
 
-__all__ = ["replaced_link", "retire", "successor_attributes"]
+__all__ = ["REKEYABLE_STATES", "check_not_destroyed", "replaced_link", "retire", "successor_attributes"]

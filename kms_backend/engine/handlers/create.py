@@ -8,7 +8,10 @@ from ... import crypto
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import CryptographicAlgorithm, KeyFormatType, ObjectType, ResultReason, SecretDataType, Tag
 from ...kmip.errors import KmipError
+from ...kmip.schema import Attributes
 from ..context import RequestContext
+from ..keyformats import wrap_with_key
+from ..objects import COSMIAN_VENDOR
 from . import _hsm_keys
 from ._common import (
     client_attributes,
@@ -56,8 +59,30 @@ def handle(ctx: RequestContext, request: S.CreateRequest) -> S.CreateResponse:
         )
     key_format = KeyFormatType.RAW if object_type == ObjectType.SYMMETRIC_KEY else KeyFormatType.OPAQUE
     server_generated(attrs)
-    mo = new_object(ctx, object_type, obj, attrs, key_material=material, key_format_type=key_format)
+    uid = ctx.new_uid()
+    wrapping_uid = _wrapping_key_id(attrs)
+    if wrapping_uid is not None:
+        obj = wrap_with_key(ctx, uid, obj, wrapping_uid)  # type: ignore[assignment]
+    mo = new_object(ctx, object_type, obj, attrs, uid=uid, key_material=material, key_format_type=key_format)
     return S.CreateResponse(object_type=object_type, unique_identifier=ctx.returned(mo.uid))
+
+
+def _wrapping_key_id(attrs: Attributes) -> str | None:
+    """Cosmian KMS's ``wrapping_key_id`` vendor attribute (removed from ``attrs``): the key to store the new key
+    wrapped with."""
+    for index, (tag, value) in enumerate(attrs.entries):
+        if (
+            tag == Tag.ATTRIBUTE
+            and isinstance(value, S.VendorAttribute)
+            and value.vendor_identification.lower() == COSMIAN_VENDOR
+            and value.attribute_name == "wrapping_key_id"
+        ):
+            del attrs.entries[index]
+            raw = value.attribute_value.value if value.attribute_value is not None else None
+            if not isinstance(raw, str | bytes) or not raw:
+                raise KmipError(ResultReason.INVALID_ATTRIBUTE_VALUE, "wrapping_key_id must name a key")
+            return raw.decode() if isinstance(raw, bytes) else raw
+    return None
 
 
 __all__ = ["handle"]

@@ -9,12 +9,15 @@ until the Final Indicator's tag has been checked.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ... import crypto
 from ...crypto import CipherParams
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation
+from ...kmip._registry_data import Operation, ResultReason
+from ...kmip.errors import KmipError
+from .. import keysets
 from ..context import BatchState, RequestContext
 from ..keymaterial import Key
 from ..objects import ManagedObject
@@ -28,8 +31,30 @@ from ._usage import U, load_key
 
 
 def handle(ctx: RequestContext, request: S.DecryptRequest) -> S.DecryptResponse:
-    response: S.DecryptResponse = _paths.take(ctx, request, PATHS)
+    try:
+        response: S.DecryptResponse = _paths.take(ctx, request, PATHS)
+    except KmipError as exc:
+        # A bare key set name designates the newest key; data an older key of the set encrypted is tried with each
+        # key in turn, newest first (engine/keysets.py), as Cosmian KMS does.
+        others = _other_key_set_members(ctx, request) if exc.reason == ResultReason.CRYPTOGRAPHIC_FAILURE else []
+        for uid in others:
+            try:
+                return _paths.take(ctx, dataclasses.replace(request, unique_identifier=uid), PATHS)  # type: ignore[no-any-return]
+            except KmipError as again:
+                if again.reason != ResultReason.CRYPTOGRAPHIC_FAILURE:
+                    raise
+        raise
     return response
+
+
+def _other_key_set_members(ctx: RequestContext, request: S.DecryptRequest) -> list[str]:
+    value = request.unique_identifier
+    if not isinstance(value, str) or value.startswith("[") or request.correlation_value is not None:
+        return []
+    name, selector = keysets.parse(value)
+    if selector is not None or ctx.tx.get(value) is not None:
+        return []
+    return [mo.uid for mo in keysets.members(ctx, name, Operation.DECRYPT)][1:]
 
 
 def decide(ctx: RequestContext, request: S.DecryptRequest) -> Plan:

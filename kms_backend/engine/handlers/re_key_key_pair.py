@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, Tag
+from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, State, Tag
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes
+from .. import keysets
 from ..context import RequestContext
-from ..lifecycle import DESTROYED_STATES, check_client_attributes
+from ..lifecycle import check_client_attributes
 from ..objects import ManagedObject
 from ._keypairs import create_pair, key_pair_parameters
 from ._links import link_target
-from ._rekey import replaced_link, retire, successor_attributes
+from ._rekey import check_not_destroyed, replaced_link, retire, successor_attributes
 
 
 def handle(ctx: RequestContext, request: S.ReKeyKeyPairRequest) -> S.ReKeyKeyPairResponse:
@@ -20,33 +21,46 @@ def handle(ctx: RequestContext, request: S.ReKeyKeyPairRequest) -> S.ReKeyKeyPai
     )
     if old_private.object_type != ObjectType.PRIVATE_KEY:
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, "Re-key Key Pair needs the private key's identifier")
-    if old_private.state in DESTROYED_STATES:
-        raise KmipError(ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"object {old_private.uid} is destroyed")
+    check_not_destroyed(old_private, "private key")
+    if old_private.state == State.PRE_ACTIVE:
+        raise KmipError(
+            ResultReason.WRONG_KEY_LIFECYCLE_STATE,
+            f"only Active or Deactivated keys can be rotated: private key {old_private.uid} is PRE_ACTIVE",
+        )
+    if old_private.state != State.ACTIVE:
+        # Cosmian KMS looks for an Active private key and reports a Deactivated pair as not found.
+        raise KmipError(
+            ResultReason.ITEM_NOT_FOUND,
+            f"no active private key found: object {old_private.uid} is {old_private.state.name}",
+        )
+    keysets.check_latest(ctx, old_private, Operation.RE_KEY_KEY_PAIR)
     old_public = _linked_public(ctx, old_private)
+    if old_public is None:
+        # A pair is re-keyed as a pair: without its Public Key Link the server cannot retire the old public key.
+        raise KmipError(
+            ResultReason.INVALID_OBJECT_TYPE, f"private key {old_private.uid} has no PublicKeyLink to its public key"
+        )
     for given in (request.common_attributes, request.private_key_attributes, request.public_key_attributes):
         if given is not None:
             check_client_attributes(given)
     private_attrs = successor_attributes(
         old_private, _merge(request.common_attributes, request.private_key_attributes), ctx.now, request.offset
     )
-    public_attrs = (
-        successor_attributes(
-            old_public, _merge(request.common_attributes, request.public_key_attributes), ctx.now, request.offset
-        )
-        if old_public is not None
-        else Attributes()
+    public_attrs = successor_attributes(
+        old_public, _merge(request.common_attributes, request.public_key_attributes), ctx.now, request.offset
     )
     parameters = key_pair_parameters(private_attrs)
     uid = ctx.new_uid()
     retire(old_private, uid)
     ctx.save(old_private)
     ctx.forget(old_private.uid)
-    if old_public is not None:
-        retire(old_public, f"{uid}_pk")
-        ctx.save(old_public)
-        ctx.forget(old_public.uid)
-        public_attrs.add(Tag.LINK, replaced_link(old_public.uid))
+    retire(old_public, f"{uid}_pk")
+    ctx.save(old_public)
+    ctx.forget(old_public.uid)
+    public_attrs.add(Tag.LINK, replaced_link(old_public.uid))
     private_attrs.add(Tag.LINK, replaced_link(old_private.uid))
+    if keysets.rotate_name(old_private) is not None:  # the next generation of the key set
+        private_attrs.set(Tag.ROTATE_GENERATION, keysets.generation(old_private) + 1)
     private, public = create_pair(ctx, private_attrs, public_attrs, parameters, uid=uid)
     ctx.returned(private.uid)
     ctx.returned(public.uid, placeholder=False)

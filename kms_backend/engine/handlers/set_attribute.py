@@ -6,8 +6,9 @@ Only Attribute (§4 rules tables). The Cosmian tag vendor attribute replaces the
 from __future__ import annotations
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation, ResultReason
+from ...kmip._registry_data import Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
+from .. import keysets
 from ..context import RequestContext
 from ..lifecycle import refresh_state
 from . import _attributes as A
@@ -26,11 +27,15 @@ def handle(ctx: RequestContext, request: S.SetAttributeRequest) -> S.SetAttribut
                 ResultReason.MULTI_VALUED_ATTRIBUTE,
                 f"the object has {len(found)} instances of {A.attribute_name(key)}: use Modify Attribute",
             )
+        if tag == Tag.ROTATE_NAME and isinstance(value, S.RotateName):
+            keysets.check_name(value.rotate_name_value)
         if found:
             A.check_name_unique(mo, tag, value, skip=found[0])
             mo.attributes.entries[found[0]] = (tag, value)
         else:
             mo.attributes.add(tag, value)
+        if tag == Tag.ROTATE_NAME and isinstance(value, S.RotateName):
+            keysets.join(mo, value.rotate_name_value)  # the key now answers for its set (engine/keysets.py)
         refresh_state(mo, ctx.now)  # an Activation/Deactivation Date already reached takes effect now
     ctx.save(mo)
     return S.SetAttributeResponse(unique_identifier=ctx.returned(mo.uid))
