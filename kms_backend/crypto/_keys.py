@@ -490,7 +490,10 @@ _RAW = serialization.Encoding.Raw
 
 
 def _format_not_supported(key_format: KeyFormatType, what: str) -> NoReturn:
-    fail(ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, f"Key Format Type {enum_name(key_format)} is not supported {what}")
+    fail(
+        ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED,
+        f"Key Format Type {enum_name(key_format)} is not supported {what} (unsupported format)",
+    )
 
 
 def _uncompressed_point(key: ec.EllipticCurvePublicKey) -> bytes:

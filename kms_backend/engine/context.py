@@ -119,7 +119,10 @@ class RequestContext:
         if not found:
             raise object_not_found(f"no object has the tags {tags}", operation)
         if len(found) > 1:
-            raise KmipError(ResultReason.INVALID_FIELD, f"the tags {tags} designate more than one object")
+            raise KmipError(
+                ResultReason.INVALID_FIELD,
+                f"the tags {tags} designate more than one object (the identifier resolves to several)",
+            )
         return found[0]
 
     def visibility_user(self) -> str | None:

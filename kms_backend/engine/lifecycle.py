@@ -269,8 +269,11 @@ def refresh_state(mo: ManagedObject, now: int) -> bool:
 
 def require_state(mo: ManagedObject, *allowed: State, action: str) -> None:
     if mo.state not in allowed:
+        why = ""
+        if action == "activate":  # Cosmian's clients match "already" and "cannot be activated"
+            why = ": it is already active" if mo.state == State.ACTIVE else ": it cannot be activated"
         raise KmipError(
-            ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"cannot {action} object {mo.uid} in state {mo.state.name}"
+            ResultReason.WRONG_KEY_LIFECYCLE_STATE, f"cannot {action} object {mo.uid} in state {mo.state.name}{why}"
         )
 
 

@@ -122,6 +122,8 @@ _TAGS_BY_NAME.update((name, tag) for tag, name in _TAG_NAMES.items())
 # Cosmian's DeriveKey names its Unique Identifier field "ObjectUniqueIdentifier" (serde PascalCase of the Rust
 # field), a name no KMIP tag has: read it as the Unique Identifier it is.
 _TAGS_BY_NAME["ObjectUniqueIdentifier"] = 0x420094
+# And RNG Seed's Data Length "AmountOfSeedData" (its answer on /kmip/2_1 says so: server/http_app.py).
+_TAGS_BY_NAME["AmountOfSeedData"] = 0x4200C4
 # The item type to assume when a sloppy client leaves "type" out: only where the registry allows exactly one.
 _SINGLE_TYPE: dict[int, int] = {t.value: int(t.types[0]) for t in registry.tags() if len(t.types) == 1}
 

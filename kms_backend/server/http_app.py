@@ -371,6 +371,10 @@ class KmsApi:
         request.operations.append((operation, "success"))
         self._audit(request, [AuditEntry(name, _uid_of(result) or _uid_of(payload), "success")])
         out["tag"] = _RESPONSE_TAG[operation]
+        if operation == Operation.RNG_SEED:  # Cosmian's JSON names RNG Seed's Data Length after its Rust field
+            out["value"] = [
+                {**f, "tag": "AmountOfSeedData"} if f.get("tag") == "DataLength" else f for f in out["value"]
+            ]
         if v4:
             out = cosmian_v4.downgrade_response(out)
         return Response(200, json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode(), JSON)

@@ -496,3 +496,20 @@ def test_key_sets_encrypt_with_the_latest_and_decrypt_with_whichever_fits(call: 
     attributes = post(call, {"tag": "GetAttributes", "value": [uid_node(third)]})
     assert find(find(attributes, "RotateName"), "RotateNameValue") == "payments"
     assert find(attributes, "RotateGeneration") == 2
+
+
+def test_rng_seed_answers_amount_of_seed_data(call: Call) -> None:
+    answer = post(call, {"tag": "RNGSeed", "value": [node("Data", "ByteString", "AB" * 32)]})
+    assert find(answer, "AmountOfSeedData") == 32
+
+
+def test_lifecycle_errors_carry_the_phrases_cosmian_clients_match(call: Call) -> None:
+    uid = create_aes(call)
+    refused = post(call, {"tag": "Activate", "value": [uid_node(uid)]}, 422)
+    assert "Wrong_Key_Lifecycle_State" in refused and "already" in refused
+    refused = post(
+        call,
+        {"tag": "SetAttribute", "value": [uid_node(uid), {"tag": "NewAttribute", "value": [enum("State", "Active")]}]},
+        422,
+    )
+    assert "server-managed" in refused

@@ -87,7 +87,7 @@ def check_modifiable(ctx: RequestContext, mo: ManagedObject, key: AttributeKey, 
     if tag == Tag.ATTRIBUTE:
         return
     if tag not in CLIENT_MODIFIABLE:
-        raise KmipError(reason, f"attribute {attribute_name(key)} cannot be changed by a client")
+        raise KmipError(reason, f"attribute {attribute_name(key)} cannot be changed by a client (server-managed)")
     states = CLIENT_MODIFIABLE_STATES.get(tag)
     if states is not None and mo.state not in states:
         raise KmipError(
