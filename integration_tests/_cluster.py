@@ -67,14 +67,14 @@ def scratch_database(kind: str, workdir: Path) -> Iterator[tuple[str, list[str]]
             )
 
         try:
-            with connect() as conn, conn.cursor() as cur:
+            with connect() as mysql_conn, mysql_conn.cursor() as cur:
                 cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
         except pymysql.Error as exc:
             raise ServiceUnavailable(f"MariaDB unreachable: {exc}") from exc
         try:
             yield _with_database(MYSQL_ADMIN_URL, name), []
         finally:
-            with connect() as conn, conn.cursor() as cur:
+            with connect() as mysql_conn, mysql_conn.cursor() as cur:
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
     elif kind == "redis":
         import redis

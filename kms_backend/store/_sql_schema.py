@@ -200,8 +200,8 @@ def build_schema(mysql_collation: str | None = None) -> Schema:
         Column("version", Integer, nullable=False),
         **table_kw,
     )
-    # MySQL/MariaDB change stamps (``SqlStore``): each writing transaction adds 1 to one row just before COMMIT,
-    # so the sum of ``n`` grows with every commit and becomes visible with it.
+    # PostgreSQL and MySQL/MariaDB change stamps (``SqlStore``): each writing transaction adds 1 to one row just
+    # before COMMIT, so the sum of ``n`` grows with every commit and becomes visible with it.
     change_counters = Table(
         "change_counters",
         md,
@@ -236,7 +236,7 @@ def _v2_index_dates_by_value(conn: Connection, schema: Schema) -> None:
 
 
 def _v3_change_counters(conn: Connection, schema: Schema) -> None:
-    """Version 3: ``change_counters``, the rows whose sum is the MySQL/MariaDB change stamp."""
+    """Version 3: ``change_counters``, the rows whose sum is the PostgreSQL and MySQL/MariaDB change stamp."""
     schema.change_counters.create(conn, checkfirst=True)
     _fill_change_counters(conn, schema)
 

@@ -1,7 +1,7 @@
 """Change stamps of a database shared by several servers (PostgreSQL, MySQL/MariaDB, Redis), read either on every
 request or from a value a thread polls, with a bound on how old that value may be.
 
-A stamp read from the database (``pg_current_snapshot()``, the sum of ``change_counters``, the Redis ``changes``
+A stamp read from the database (the sum of ``change_counters`` on PostgreSQL and MySQL, the Redis ``changes``
 counter) sees every commit of every server that finished before the query started. Reading it costs one round
 trip per request. With ``lag`` above zero a thread reads it every ``lag / 3`` seconds and requests use the last
 value while the query that produced it was *sent* less than ``lag`` seconds ago; older (the poller is late, the

@@ -20,8 +20,8 @@ Contract every implementation keeps:
   requests (``engine.hot``). A store that can tell cheaply whether anything was committed since an earlier moment
   returns a stamp: equal stamps mean no process has committed a change in between, whichever server or
   connection made it. Every store here gives one: SQLite (the WAL-index header or ``PRAGMA data_version``, which
-  see commits of other connections and processes; a counter, this process's own), PostgreSQL (the current
-  snapshot), MySQL/MariaDB (a sum of counters each commit bumps), Redis (a counter each write bumps in its
+  see commits of other connections and processes; a counter, this process's own), PostgreSQL and MySQL/MariaDB
+  (a sum of counters each writing transaction bumps before COMMIT), Redis (a counter each write bumps in its
   MULTI/EXEC) and memory. A store may return None (it cannot tell, or is failing): every request then reads.
 """
 

@@ -35,10 +35,12 @@ in-process lock and its WAL-index header, apart from the PostgreSQL/MySQL pool).
   the child tables whose values changed (none, without parsing anything, when the index is unchanged).
 * Change stamps (``StoreTransaction.change_stamp``), so that the engine keeps objects and decisions between
   requests on every database and several servers can share one: SQLite reads its WAL-index header
-  (``_sql_connections``); PostgreSQL reads ``pg_current_snapshot()``, which changes whenever any transaction of
-  the cluster ends (a commit anywhere, by any server or tool) and costs no write; MySQL/MariaDB sum
-  ``change_counters``, one of whose rows every writing transaction bumps as its last statement before COMMIT, so
-  the sum moves exactly when the commit becomes visible. On PostgreSQL and MySQL a stamp is one query; taken
+  (``_sql_connections``); PostgreSQL and MySQL/MariaDB sum ``change_counters``, one of whose rows every writing
+  transaction bumps as its last statement before COMMIT, so the sum moves exactly when the commit becomes
+  visible. (PostgreSQL's ``pg_current_snapshot()`` would cost no write, but it moves with every transaction of the
+  whole cluster, other applications' included, which would empty the caches of a server on a busy shared
+  cluster at every request.) Changes made by hand in SQL do not bump the counters: restart the servers after
+  one. On PostgreSQL and MySQL a stamp is one query; taken
   before the reads it vouches for, it makes a kept object exactly as fresh as reading it again (a Revoke committed
   by another server is seen by the next request here). With ``stamp_lag`` a thread polls it instead and requests
   use a value at most that old (``_stamps``: the bound, and this server's own commits seen at once).
@@ -474,7 +476,7 @@ class SqlStore:
             # Compiled after the first connection: the dialect then knows the server version.
             self._sql = _Statements(self._schema, self._engine.dialect)
             #: The query that reads a change stamp (PostgreSQL, MySQL), and the statement that moves it (MySQL).
-            self._stamp_sql, self._bump_sql = _stamp_statements(self.dialect, self._engine.dialect)
+            self._stamp_sql, self._bump_sql = _stamp_statements(self.dialect)
             self.stamps = PolledStamp(self._read_stamp, stamp_lag) if self._stamp_sql is not None else None
             self._shapes: dict[tuple[Any, ...], _Compiled] = {}
             if self.dialect == "sqlite":
@@ -599,13 +601,15 @@ def _create_engine(url: URL) -> Engine:
     )
 
 
-def _stamp_statements(dialect: str, sa_dialect: Dialect) -> tuple[str | None, str | None]:
+def _stamp_statements(dialect: str) -> tuple[str | None, str | None]:
     """(stamp query, bump statement) of a dialect (see the module doc); SQLite needs neither."""
     if dialect == "postgresql":
-        # pg_current_snapshot() is PostgreSQL 13's name for txid_current_snapshot(), which is deprecated.
-        version = sa_dialect.server_version_info or (0,)
-        function = "pg_current_snapshot" if version >= (13,) else "txid_current_snapshot"
-        return f"SELECT {function}()::text", None
+        return (
+            "SELECT COALESCE(SUM(n), 0)::bigint FROM change_counters",
+            # An upsert, so that a row deleted by hand is created again instead of the stamp standing still.
+            "INSERT INTO change_counters (shard, n) VALUES (%s, 1) "
+            "ON CONFLICT (shard) DO UPDATE SET n = change_counters.n + 1",
+        )
     if dialect in ("mysql", "mariadb"):
         return (
             "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM change_counters",
@@ -761,7 +765,7 @@ class SqlTransaction:
     def change_stamp(self) -> Hashable | None:
         """Read once per transaction, before the reads it vouches for. SQLite: (this process's write generation, the
         WAL-index header or ``PRAGMA data_version``); the transaction holds the process's SQLite lock, so no commit
-        of this process falls between. PostgreSQL: the current snapshot; MySQL: the sum of the change counters."""
+        of this process falls between. PostgreSQL and MySQL: the sum of the change counters."""
         if self.wrote:
             return None
         stamp = self._stamp
