@@ -56,7 +56,7 @@ def scratch_database(kind: str, workdir: Path) -> Iterator[tuple[str, list[str]]
 
         admin = make_url(MYSQL_ADMIN_URL)
 
-        def connect() -> pymysql.Connection:  # type: ignore[type-arg]
+        def connect() -> pymysql.Connection:
             return pymysql.connect(
                 host=admin.host or "127.0.0.1",
                 port=admin.port or 3306,
