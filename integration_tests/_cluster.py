@@ -8,6 +8,7 @@ tests (``KEYSTEAD_TEST_POSTGRES_URL``, ``KEYSTEAD_TEST_MYSQL_URL``, ``KEYSTEAD_T
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from collections.abc import Iterator
@@ -124,9 +125,19 @@ def start_node(workdir: Path, index: int, database: str, certs: Path, *extra: st
     return node
 
 
+def shared_kek(workdir: Path) -> Path:
+    """One key-encryption key file for every node (each node's own would seal keys the others cannot open)."""
+    path = workdir / "keystead.kek"
+    if not path.exists():
+        path.write_bytes(base64.b64encode(secrets.token_bytes(32)) + b"\n")
+        path.chmod(0o600)
+    return path
+
+
 def start_nodes(workdir: Path, count: int, database: str, *extra: str) -> list[KeysteadProcess]:
-    """``count`` nodes on one database (stopped by the caller)."""
+    """``count`` nodes on one database, sharing certificates and key-encryption key (stopped by the caller)."""
     certs = shared_certs(workdir)
+    extra = ("--kek-file", str(shared_kek(workdir)), *extra)
     nodes: list[KeysteadProcess] = []
     try:
         for index in range(count):
@@ -143,6 +154,7 @@ __all__ = [
     "ServiceUnavailable",
     "scratch_database",
     "shared_certs",
+    "shared_kek",
     "start_node",
     "start_nodes",
 ]

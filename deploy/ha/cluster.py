@@ -7,7 +7,10 @@
     python deploy/ha/cluster.py down --dir DIR
 
 ``up`` starts the nodes on free loopback ports (each its own data directory, log and pid file under DIR), waits
-until each answers ``GET /health``, writes ``DIR/haproxy.cfg`` and starts HAProxy in front of them:
+until each answers ``GET /health``, writes ``DIR/haproxy.cfg`` and starts HAProxy in front of them. Every node
+seals stored keys with the same key-encryption key, ``DIR/keystead.kek`` (made once, mode 0600), unless the
+arguments after ``--`` name another (``--kek-file``, ``--kek``, an HSM): nodes with different keys could not read
+each other's keys.
 
 * KMIP (``--kmip-port``) in TCP mode: mutual TLS runs end to end between the client and a node, so the node sees
   the client's certificate; HAProxy checks each node's KMIP port and sends new connections to live ones only.
@@ -26,9 +29,11 @@ Python that has Keystead installed (``.venv/bin/python``). ``down`` stops HAProx
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -66,6 +71,21 @@ def healthy(url: str, certs: Path) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def shared_kek(directory: Path, extra: list[str]) -> list[str]:
+    """``--kek-file`` of one key-encryption key for every node, unless ``extra`` already says where keys are sealed."""
+    if {"--kek-file", "--kek", "--hsm-module", "--no-seal-keys"} & set(extra) or os.environ.get("KEYSTEAD_KEK"):
+        return []
+    path = directory / "keystead.kek"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, base64.b64encode(secrets.token_bytes(32)) + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return ["--kek-file", str(path)]
 
 
 def start_node(index: int, args: argparse.Namespace, certs: Path, extra: list[str]) -> dict[str, object]:
@@ -172,6 +192,7 @@ def up(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"{directory} already holds a cluster: run down first", file=sys.stderr)
         return 1
     certs = Path(args.certs) if args.certs else make_certs(directory / "certs")
+    extra = [*shared_kek(directory, extra), *extra]
     nodes = [start_node(index, args, certs, extra) for index in range(args.nodes)]
     state = {"nodes": nodes, "kmip_port": args.kmip_port, "http_port": args.http_port, "certs": str(certs)}
     (directory / "cluster.json").write_text(json.dumps(state, indent=2))
