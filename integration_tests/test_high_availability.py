@@ -1,5 +1,6 @@
-"""High availability: three ``keystead serve`` nodes on one PostgreSQL behind HAProxy, set up by
-``deploy/ha/cluster.py`` exactly as the README says; a node killed with SIGKILL during load.
+"""High availability: three ``keystead serve`` nodes on one PostgreSQL (then MariaDB) behind HAProxy, set up by
+the README's own ``ha-up`` step (``deploy/ha/cluster.py``) and torn down by its ``ha-down``; a node killed with
+SIGKILL during load.
 
 Clients run Create then Get through HAProxy, over the KMIP port (TCP mode, mutual TLS end to end) and over HTTPS
 (HTTP mode, bearer tokens). The errors they may see are the ones a client retries: a connection cut by the dying
@@ -14,6 +15,7 @@ import contextlib
 import csv
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -30,12 +32,13 @@ import pytest
 
 from integration_tests._cluster import ServiceUnavailable, scratch_database
 from integration_tests._keystead_server import REPO, free_port
+from integration_tests._recipe import steps
 from integration_tests.conftest import _unavailable
 from kms_backend.client import ClientConfig, KmsClient
-from kms_backend.client.errors import KmsConnectionError, KmsHttpError
+from kms_backend.client.errors import KmsConnectionError, KmsHttpError, KmsOperationError
+from kms_backend.kmip._registry_data import ResultReason, RevocationReasonCode
 
-SCRIPT = REPO / "deploy" / "ha" / "cluster.py"
-TOKEN = "ha-test-token-0123456789abcdef"
+README = REPO / "README.md"
 #: HTTP statuses HAProxy answers for a request whose node died under it, or when no node is up yet.
 RETRIED_STATUSES = {502, 503, 504}
 
@@ -46,6 +49,7 @@ class Cluster:
     state: dict[str, Any]
     kmip_port: int
     http_port: int
+    token: str
 
     @property
     def certs(self) -> Path:
@@ -86,55 +90,59 @@ class Cluster:
         config = ClientConfig(
             urls=urls or (f"https://127.0.0.1:{self.http_port}",),
             tls_ca=str(self.certs / "ca.pem"),
-            token=TOKEN,
+            token=self.token,
             timeout=10,
         )
         return KmsClient(config)
 
 
-def cluster_script(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+def readme_step(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the README's step ``name`` verbatim (``.venv/bin/python`` is this interpreter's venv)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KEYSTEAD_")}
+    clean.update(env)
+    script = f"set -euo pipefail\ncd {shlex.quote(str(REPO))}\n{steps(README)[name]}"
+    return subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=300, check=False)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One cluster for the module: the failover tests kill node 0 (and use node 2), the load test kills node 1."""
+@pytest.fixture(scope="module", params=["postgresql", "mariadb"])
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One cluster per database for the module: the failover tests kill node 0 (and use node 2), the load test
+    kills node 1."""
     tmp_path = tmp_path_factory.mktemp("ha")
     if shutil.which("haproxy") is None:
         _unavailable("HAProxy is not installed (apt-get install haproxy)")
-    tokens = tmp_path / "tokens"
-    tokens.write_text(f"{TOKEN}:admin\n")
-    tokens.chmod(0o600)
     try:
-        database = scratch_database("postgresql", tmp_path)
+        database = scratch_database(request.param, tmp_path)
         url, _ = database.__enter__()
     except ServiceUnavailable as exc:
         _unavailable(str(exc))
     directory = tmp_path / "cluster"
     kmip_port, http_port = free_port(), free_port()
+    env = {"HA_DIR": str(directory), "DATABASE_URL": url, "KMIP_PORT": str(kmip_port), "HTTP_PORT": str(http_port)}
     try:
-        # The README's command (section "High availability"), with free ports.
-        result = cluster_script(
-            "up", "--dir", str(directory), "--database", url, "--nodes", "3",
-            "--kmip-port", str(kmip_port), "--http-port", str(http_port),
-            "--", "--api-tokens-file", str(tokens), "--admin-users", "admin", "--log-level", "warning",
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr
+        result = readme_step("ha-up", env)
+        assert result.returncode == 0, result.stdout + result.stderr
         state = json.loads((directory / "cluster.json").read_text())
-        yield Cluster(directory, state, kmip_port, http_port)
+        token = (directory / "tokens").read_text().split(":")[0]
+        yield Cluster(directory, state, kmip_port, http_port, token)
     finally:
         if (directory / "cluster.json").exists():
-            cluster_script("down", "--dir", str(directory))
+            down = readme_step("ha-down", env)
+            assert down.returncode == 0, down.stderr
         database.__exit__(None, None, None)
+
+
+def test_a_revoke_on_one_node_is_refused_at_once_by_another(cluster: Cluster) -> None:
+    """Runs first (file order), while every node is up: the nodes' kept objects and Plans follow the change stamp."""
+    with cluster.http_client(cluster.node_url(0)) as node_a, cluster.http_client(cluster.node_url(2)) as node_b:
+        for _ in range(5):
+            uid = node_a.create_symmetric_key()
+            for _ in range(3):
+                node_b.encrypt(uid, b"kept plan" * 4)  # node B keeps the object and the decision
+            node_a.revoke(uid, RevocationReasonCode.CESSATION_OF_OPERATION)
+            with pytest.raises(KmsOperationError) as refused:
+                node_b.encrypt(uid, b"kept plan" * 4)
+            assert refused.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
 
 
 @dataclass
@@ -231,7 +239,7 @@ def test_the_cli_fails_over_to_the_next_url(cluster: Cluster, tmp_path: Path) ->
     env["HOME"] = str(tmp_path)  # no ~/.config/keystead/client.yaml of the machine
     common = [
         "--url", f"{cluster.node_url(0)},{cluster.node_url(2)}",
-        "--tls-ca", str(cluster.certs / "ca.pem"), "--token", TOKEN, "--retries", "0",
+        "--tls-ca", str(cluster.certs / "ca.pem"), "--token", cluster.token, "--retries", "0",
     ]  # fmt: skip
     created = subprocess.run(
         [sys.executable, "-m", "kms_backend.cli", "sym", "keys", "create", "--number-of-bits", "256",
@@ -264,7 +272,7 @@ def test_the_remote_pkcs11_backend_fails_over_to_the_next_url(cluster: Cluster) 
         type="remote",
         url=f"{cluster.node_url(0)},{cluster.node_url(2)}",
         tls_ca=str(cluster.certs / "ca.pem"),
-        bearer_token=TOKEN,
+        bearer_token=cluster.token,
     )
     backend = RemoteBackend(config)
     try:

@@ -139,6 +139,14 @@ class ServerConfig:
         return self.database_url.split(":", 1)[0].split("+", 1)[0]
 
     @property
+    def answers_inline(self) -> bool:
+        """Whether small requests may run on the event loops: with a local store (SQLite, memory), or with a remote
+        one whose change stamp is polled (``change_stamp_lag``), where kept objects and Plans answer without a
+        database round trip. Otherwise every request runs on the thread pool, so one waiting for the database
+        holds up only its own client."""
+        return self.store_name in ("sqlite", "memory") or self.change_stamp_lag > 0
+
+    @property
     def kmip_enabled(self) -> bool:
         """The KMIP socket opens only with a port and the TLS files (mutual TLS is mandatory there)."""
         return self.kmip_port != 0 and self.tls_enabled and bool(self.tls_ca)

@@ -87,7 +87,6 @@ _RESPONSE_TAG: dict[Operation, str] = {op: f"{name}Response" for op, name in _OP
 #: ``_messages.OFFLOADED_OPERATIONS`` (key generation, certificates, derivation, Locate, Register, Import), as on
 #: the KMIP socket. Request Messages (batches) always go to the thread pool.
 _INLINE_ROOTS = frozenset(name for name, (op, _) in _BARE_OPERATIONS.items() if op not in OFFLOADED_OPERATIONS)
-LOCAL_STORES = ("sqlite", "memory")
 
 
 def cheap_bare_operation(body: bytes) -> bool:
@@ -230,6 +229,7 @@ class KmsApi:
             f"{__version__} ({openssl_backend.openssl_version_text()}-{'FIPS' if config.approved_only else 'non-FIPS'})"
         )
         self.store_name = config.store_name
+        self.answers_inline = config.answers_inline
 
     def routes(self) -> list[Route]:
         kmip_types = (JSON, OCTETS, XML)
@@ -243,7 +243,7 @@ class KmsApi:
                 request_types=(JSON,),
                 response_types=(JSON, TEXT),
                 tag="kmip",
-                inline_hint=cheap_bare_operation if self.store_name in LOCAL_STORES else None,
+                inline_hint=cheap_bare_operation if self.answers_inline else None,
             ),
             Route(
                 "POST",

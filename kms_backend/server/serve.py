@@ -35,7 +35,7 @@ from .audit import AuditError, AuditLog
 from .auth import Authenticator
 from .config import ServerConfig
 from .guard import ConnectionGuard, RateLimiter
-from .http_app import LOCAL_STORES, HttpApp
+from .http_app import HttpApp
 from .http_protocol import HttpLimits, protocol_class
 from .kmip_socket import KmipSocketServer
 from .metrics import Metrics
@@ -338,7 +338,7 @@ class KeysteadServer:
                 max_connections=config.kmip_max_connections,
                 metrics=self.metrics,
                 executor=self.executor,
-                inline=config.store_name in LOCAL_STORES,
+                inline=config.answers_inline,
             )
             self.kmip.start(listener)
         except (OSError, ssl.SSLError) as exc:
