@@ -143,9 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     for lag_ in sorted({label.rpartition(" ")[2] for label, *_ in measured if label.startswith("postgresql")}):
         shares = [share for label, *_, share in measured if label == f"postgresql lag {lag_}"]
         if shares:
-            slowest = 1 / min(shares)
+            slowest, typical = 1 / min(shares), 1 / statistics.median(shares)
             verdict = "meets" if slowest <= GOAL else "misses"
-            print(f"PostgreSQL (lag {lag_} s) at worst {slowest:.2f}x slower than SQLite: {verdict} the {GOAL}x goal")
+            print(
+                f"PostgreSQL (lag {lag_} s): {typical:.2f}x SQLite's time per request over the rows' medians, "
+                f"{slowest:.2f}x at worst: {verdict} the {GOAL}x goal in every row"
+            )
 
 
 if __name__ == "__main__":

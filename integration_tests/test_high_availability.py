@@ -15,6 +15,7 @@ import contextlib
 import csv
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from integration_tests._cluster import ServiceUnavailable, scratch_database
 from integration_tests._keystead_server import REPO, free_port
@@ -284,3 +286,45 @@ def test_the_remote_pkcs11_backend_fails_over_to_the_next_url(cluster: Cluster) 
         assert isinstance(response, S.EncryptResponse) and response.data
     finally:
         backend.close()
+
+
+def test_the_pkcs11_library_fails_over_to_the_next_url(cluster: Cluster, tmp_path: Path) -> None:
+    """pkcs11-tool through the C library, its token on the remote backend with a dead node's URL first."""
+    pkcs11_tool = shutil.which("pkcs11-tool")
+    if pkcs11_tool is None:
+        _unavailable("pkcs11-tool is not installed (Debian package opensc)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KEYSTEAD_", "OPENSSL_"))}
+    env["PYTHONPATH"] = str(REPO)
+    keystead = [sys.executable, "-m", "kms_backend.cli"]
+    library = subprocess.run([*keystead, "pkcs11", "path"], env=env, capture_output=True, text=True, check=True)
+    module = library.stdout.strip()
+    if not Path(module).exists():
+        _unavailable(f"the PKCS#11 library is not built ({module}): make setup")
+    init = subprocess.run(
+        [*keystead, "pkcs11", "init", "--dir", str(tmp_path / "token"), "--pin", "1234", "--so-pin", "5678"],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    config = Path(init.stdout.strip().split("=", 1)[1])
+    raw = yaml.safe_load(config.read_text())
+    cluster.kill(0)
+    raw["backend"] = {
+        "type": "remote",
+        "url": f"{cluster.node_url(0)},{cluster.node_url(2)}",
+        "tls_ca": str(cluster.certs / "ca.pem"),
+        "bearer_token": cluster.token,
+    }
+    config.write_text(yaml.safe_dump(raw))
+    env["KEYSTEAD_PKCS11_CONFIG"] = str(config)
+    label = f"ha-{secrets.token_hex(4)}"
+    base = [pkcs11_tool, "--module", module, "--login", "--pin", "1234"]
+    made = subprocess.run(
+        [*base, "--keygen", "--key-type", "AES:32", "--label", label], env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    listed = subprocess.run(
+        [*base, "--list-objects", "--type", "secrkey"], env=env, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    # Listed through the live node: the key is in the KMS, not in the library.
+    assert listed.returncode == 0 and label in listed.stdout, listed.stdout + listed.stderr
