@@ -46,6 +46,24 @@ def test_locate_shape_is_reused_with_other_values(store: ObjectStore) -> None:
 
 
 @sql_backends
+def test_locate_by_common_and_rare_tags(store: ObjectStore) -> None:
+    """A tag on most objects is tested object by object on SQLite, a rare one drives the query from the tags index:
+    either way the same objects, in creation order, paged and counted alike (with a grantee's visibility too)."""
+    uids = [f"k{i:03d}" for i in range(40)]
+    insert(store, *(make(uid, tags=["all", "rare"] if i % 13 == 0 else ["all"]) for i, uid in enumerate(uids)))
+    with store.transaction() as tx:
+        tx.grant("k013", "bob", [10])
+        for tags, expected in [(["all"], uids), (["rare"], ["k000", "k013", "k026", "k039"]), (["all", "rare"], None)]:
+            expected = expected or ["k000", "k013", "k026", "k039"]
+            assert tx.locate(LocateQuery(tags=tags)) == expected
+            assert tx.count(LocateQuery(tags=tags)) == len(expected)
+            assert tx.locate(LocateQuery(tags=tags, offset=1, limit=2)) == expected[1:3]
+            assert tx.locate(LocateQuery(tags=tags, user="bob")) == ["k013"]
+            assert tx.count(LocateQuery(tags=tags, user="alice")) == len(expected)
+        assert tx.locate(LocateQuery(tags=["none"])) == []
+
+
+@sql_backends
 @pytest.mark.parametrize("count", [1, 3, 5, 501])
 def test_get_many_pads_in_lists(store: ObjectStore, count: int) -> None:
     uids = [f"k{i}" for i in range(count)]
