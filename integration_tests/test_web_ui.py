@@ -372,6 +372,8 @@ def test_key_lifecycle(stack: Stack, tmp_path: Path) -> None:
     page.wait_for_url(re.compile(r"#/objects/(?!" + re.escape(uid) + r"$)"))
     replacement = page.url.rsplit("/", 1)[1]
     page.get_by_test_id("attributes-table").filter(has_text="ReplacedObjectLink").wait_for()
+    page.get_by_test_id("action-message").filter(has_text="this is its replacement").wait_for()
+    assert page.get_by_role("region", name="Access rights").get_by_role("status").count() == 0  # nothing carried over
     tab.shot("re-keyed")
     page.get_by_test_id("attributes-table").get_by_role("link", name=uid).click()
     page.get_by_test_id("attributes-table").get_by_role("link", name=replacement).wait_for()

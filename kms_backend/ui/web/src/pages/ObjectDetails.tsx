@@ -1,7 +1,7 @@
 // One object: its attributes (links to the objects it names), the lifecycle actions and its access rights.
 
 import { useState, type FormEvent } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useLocation, useNavigate, useParams } from "react-router";
 import { getJson, postJson } from "../api";
 import { Alert, download, toPem, useAction, useLoad } from "../common";
 import {
@@ -150,7 +150,13 @@ function AccessRights({ uid }: { uid: string }) {
 
 export function ObjectDetailsPage() {
   const uid = decodeURIComponent(useParams().uid ?? "");
+  // A fresh page per object: no message, form or confirmation carries over to the next object.
+  return <ObjectDetails key={uid} uid={uid} />;
+}
+
+function ObjectDetails({ uid }: { uid: string }) {
   const navigate = useNavigate();
+  const arrived = (useLocation().state as { message?: string } | null)?.message ?? null;
   const details = useLoad(() => getAttributes(uid), [uid]);
   const action = useAction();
   const [reason, setReason] = useState<string>("Unspecified");
@@ -179,7 +185,7 @@ export function ObjectDetailsPage() {
       </h1>
       {details.error ? <Alert kind="error">{details.error}</Alert> : null}
       {action.error ? <Alert kind="error" testId="action-error">{action.error}</Alert> : null}
-      {action.message ? <Alert kind="ok" testId="action-message">{action.message}</Alert> : null}
+      {action.message ?? arrived ? <Alert kind="ok" testId="action-message">{action.message ?? arrived}</Alert> : null}
       {summary ? (
         <div className="columns">
           <section className="card" aria-label="Attributes">
@@ -240,8 +246,9 @@ export function ObjectDetailsPage() {
                     onClick={() =>
                       void action.run(async () => {
                         const replacement = await reKey(uid, type);
-                        navigate(`/objects/${encodeURIComponent(replacement)}`);
-                        return `Re-keyed: the new key is ${replacement}.`;
+                        navigate(`/objects/${encodeURIComponent(replacement)}`, {
+                          state: { message: `Re-keyed ${uid}: this is its replacement.` },
+                        });
                       })
                     }
                   >
