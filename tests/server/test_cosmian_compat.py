@@ -331,13 +331,11 @@ def test_re_key_key_pair_leaves_the_new_pair_usable(call: Call) -> None:
     assert public != find(answer, "PublicKeyUniqueIdentifier")
 
 
-def test_re_key_key_pair_refuses_deactivated_pre_active_and_unlinked_pairs(call: Call) -> None:
+def test_re_key_key_pair_replaces_deactivated_pairs_and_refuses_pre_active_and_unlinked_ones(call: Call) -> None:
     private, _public = create_key_pair(call, "ECDSA", CURVE_P256)
     revoke(call, private)
-    refused = post(
-        call, {"tag": "ReKeyKeyPair", "value": [node("PrivateKeyUniqueIdentifier", "TextString", private)]}, 422
-    )
-    assert "Item_Not_Found" in refused and "no active private key" in refused
+    answer = post(call, {"tag": "ReKeyKeyPair", "value": [node("PrivateKeyUniqueIdentifier", "TextString", private)]})
+    sign_and_verify(call, find(answer, "PrivateKeyUniqueIdentifier"), find(answer, "PublicKeyUniqueIdentifier"))
     pending = post(
         call,
         {
