@@ -205,6 +205,30 @@ def download(tab: Page, click: Any, target: Path) -> Path:
     return target
 
 
+def self_signed_pem(common_name: str) -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
 def test_sign_in_methods_and_oidc(stack: Stack) -> None:
     """The sign-in page offers the three configured methods; a wrong token is refused; OIDC signs in and out."""
     tab = open_page(stack)
@@ -409,6 +433,22 @@ def test_key_lifecycle(stack: Stack, tmp_path: Path) -> None:
     page.get_by_role("button", name="Import").click()
     page.get_by_test_id("attributes-table").filter(has_text="PublicKey").wait_for()
     assert "EC" in page.get_by_test_id("attributes-table").inner_text()
+
+    # An X.509 certificate imports from PEM and exports the same DER.
+    certificate = tmp_path / "web.pem"
+    certificate.write_bytes(self_signed_pem("web.example"))
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("File (raw key bytes", exact=False).set_input_files(str(certificate))
+    page.get_by_text("Detected: PEM certificate").wait_for()
+    page.get_by_role("button", name="Import").click()
+    page.get_by_test_id("attributes-table").filter(has_text="Certificate").wait_for()
+    exported = download(tab, lambda: page.get_by_role("button", name="Export (PEM)").click(), tmp_path / "out.pem")
+    from cryptography import x509
+
+    assert x509.load_pem_x509_certificate(exported.read_bytes()) == x509.load_pem_x509_certificate(
+        certificate.read_bytes()
+    )
+    tab.shot("certificate")
 
     # Server information and metrics.
     page.get_by_role("link", name="Server").click()
