@@ -10,7 +10,7 @@ LOCK := requirements.lock
 # The build tools of the editable install are locked too, so nothing is fetched unpinned.
 LOCK_EXTRAS := pip 'setuptools>=68' wheel
 
-.PHONY: run test setup lint typecheck unit ui ui-test generate bench clean lock
+.PHONY: run test setup lint typecheck unit ui ui-test generate bench clean lock fuzz
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv --clear $(VENV)
@@ -79,5 +79,14 @@ generate: setup
 bench: setup
 	$(BIN)/python -m bench
 
+# Fuzzing: atheris (coverage-guided) over every target for FUZZ_SECONDS each, then the Hypothesis harnesses with
+# FUZZ_EXAMPLES examples each. Inputs found are copied to fuzz/regressions/ (replayed by make test). CI runs a
+# short pass; a long one is e.g. `make fuzz FUZZ_SECONDS=3600`.
+FUZZ_SECONDS ?= 60
+FUZZ_EXAMPLES ?= 5000
+fuzz: setup
+	$(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
+	KEYSTEAD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/fuzz -q
+
 clean:
-	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache $(UI_DIR)/node_modules $(UI_DIR)/dist
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache .fuzz $(UI_DIR)/node_modules $(UI_DIR)/dist

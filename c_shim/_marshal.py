@@ -30,6 +30,8 @@ log = logging.getLogger("keystead.pkcs11.shim")
 
 CKR_OK = int(ReturnValue.OK)
 ARGUMENTS_BAD = int(ReturnValue.ARGUMENTS_BAD)
+#: Longest attribute value accepted in an input template (a length beyond it cannot describe a real buffer).
+MAX_VALUE_LEN = 1 << 40
 BUFFER_TOO_SMALL = int(ReturnValue.BUFFER_TOO_SMALL)
 NOT_SUPPORTED = int(ReturnValue.FUNCTION_NOT_SUPPORTED)
 GENERAL_ERROR = int(ReturnValue.GENERAL_ERROR)
@@ -112,6 +114,9 @@ def _template(pointer: Any, count: int) -> list[tuple[int, bytes]]:
         attribute = pointer[i]
         if attribute.pValue == ffi.NULL and attribute.ulValueLen:
             raise CkError(ReturnValue.ARGUMENTS_BAD, "attribute value pointer is NULL")
+        if attribute.ulValueLen > MAX_VALUE_LEN:
+            # CK_UNAVAILABLE_INFORMATION left over from a C_GetAttributeValue, or garbage: no buffer is that long.
+            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"attribute 0x{int(attribute.type):x} length is invalid")
         out.append((int(attribute.type), _bytes(attribute.pValue, int(attribute.ulValueLen))))
     return out
 
