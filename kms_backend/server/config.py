@@ -453,7 +453,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "google_cse_user",
         "str",
-        "KMS user the CSE service runs its key operations as (default: the default username)",
+        "KMS user the CSE service runs its key operations as (none: --default-username)",
         "USER",
     ),
     Option(
@@ -466,7 +466,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "google_cse_authorization_issuers",
         "issuers",
-        "issuers of CSE authorization tokens (default: Google's Drive, Meet, Calendar, Gmail and KACLS-migration "
+        "issuers of CSE authorization tokens (none: Google's Drive, Meet, Calendar, Gmail and KACLS-migration "
         "issuers with audience cse-authorization)",
         "JSON",
     ),
@@ -492,7 +492,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ms_dke_user",
         "str",
-        "KMS user the DKE service runs its key operations as (default: the default username)",
+        "KMS user the DKE service runs its key operations as (none: --default-username)",
         "USER",
     ),
     Option(
