@@ -29,4 +29,11 @@ def request_data(value: Any, *, required: bool = True) -> bytes:
     return value if type(value) is bytes else bytes(value)
 
 
-__all__ = ["MAX_DATA_BYTES", "request_data"]
+def required_bytes(value: Any, field: str) -> bytes:
+    """A Byte String field other than Data that the request must carry (Invalid Message when missing)."""
+    if value is None:
+        raise KmipError(ResultReason.INVALID_MESSAGE, f"the request carries no {field}")
+    return bytes(value)
+
+
+__all__ = ["MAX_DATA_BYTES", "request_data", "required_bytes"]

@@ -116,6 +116,11 @@ class Issuer:
     certificate: ManagedObject | None
 
 
+def self_signed_issuer(ctx: RequestContext, private_key_uid: str) -> Issuer:
+    """The Issuer of a self-signed certificate: the key pair's own private key, no issuer certificate."""
+    return Issuer(private_key=ctx.load(private_key_uid, Operation.CERTIFY, for_update=True), certificate=None)
+
+
 def resolve_issuer(
     ctx: RequestContext,
     certificate_uid: str | None,
@@ -321,6 +326,7 @@ __all__ = [
     "private_key_uid_of",
     "require_signer",
     "resolve_issuer",
+    "self_signed_issuer",
     "store_certificate",
     "store_issued",
 ]

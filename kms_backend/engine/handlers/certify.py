@@ -45,6 +45,7 @@ from ._pki import (
     linked_keys,
     require_signer,
     resolve_issuer,
+    self_signed_issuer,
     store_issued,
 )
 
@@ -192,7 +193,7 @@ def _self_signer(ctx: RequestContext, public: ManagedObject) -> Issuer:
         raise KmipError(
             ResultReason.INVALID_FIELD, f"public key {public.uid} has no Private Key Link to self-sign with"
         )
-    return Issuer(private_key=ctx.load(private_uid, Operation.CERTIFY, for_update=True), certificate=None)
+    return self_signed_issuer(ctx, private_uid)
 
 
 __all__ = ["handle"]

@@ -8,19 +8,12 @@ from typing import Any
 
 from ... import crypto
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import Operation, ResultReason
-from ...kmip.errors import KmipError
+from ...kmip._registry_data import Operation
 from ..context import RequestContext
-from ._data import request_data
+from ._data import request_data, required_bytes
 from ._mac import load_mac_key
 from ._streams import Session, continue_stream, continues, start_stream
 from ._usage import validity
-
-
-def _mac_data(request: S.MACVerifyRequest) -> bytes:
-    if request.mac_data is None:
-        raise KmipError(ResultReason.INVALID_MESSAGE, "the request carries no MAC Data")
-    return bytes(request.mac_data)
 
 
 def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
@@ -31,7 +24,7 @@ def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyRespo
     if request.init_indicator and not request.final_indicator:
         correlation = start_stream(ctx, Operation.MAC_VERIFY, mac.mo.uid, mac.stream(), request.data)
         return S.MACVerifyResponse(unique_identifier=uid, correlation_value=correlation)
-    data, expected = request_data(request.data), _mac_data(request)
+    data, expected = request_data(request.data), required_bytes(request.mac_data, "MAC Data")
     valid = crypto.mac_verify(
         mac.key.material, mac.algorithm, data, expected, approved_only=mac.approved_only, mode=mac.mode
     )
@@ -40,7 +33,9 @@ def handle(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyRespo
 
 def _continue(ctx: RequestContext, request: S.MACVerifyRequest) -> S.MACVerifyResponse:
     def final(session: Session, data: bytes) -> dict[str, Any]:
-        return {"validity_indicator": validity(session.stream.verify(_mac_data(request), data))}
+        return {
+            "validity_indicator": validity(session.stream.verify(required_bytes(request.mac_data, "MAC Data"), data))
+        }
 
     return continue_stream(ctx, request, Operation.MAC_VERIFY, S.MACVerifyResponse, final)
 

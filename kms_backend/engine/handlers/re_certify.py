@@ -12,16 +12,9 @@ from ...kmip.errors import KmipError
 from ..context import NOT_FOUND, RequestContext
 from ..lifecycle import require_material
 from ..objects import ManagedObject
+from . import _pki
 from ._certificate_request import csr_bytes, read_options, validity
-from ._links import link_target
-from ._pki import (
-    Issuer,
-    certificate_der,
-    linked_keys,
-    require_signer,
-    resolve_issuer,
-    store_issued,
-)
+from ._links import link_target, linked_through_public_key
 from ._rekey import replaced_link, retire, successor_attributes
 
 
@@ -29,7 +22,7 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
     ctx.check_create()
     old = ctx.load(request.unique_identifier, Operation.RE_CERTIFY, for_update=True)
     require_material(old)
-    old_der = certificate_der(old)
+    old_der = _pki.certificate_der(old)
     info = crypto.certificate_info(old_der)
     options = read_options(request.attributes)
 
@@ -43,7 +36,7 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
         csr = csr_bytes(stored.object.certificate_request_type, stored.object.certificate_request_value)
 
     issuer = _issuer(ctx, old, info, options.issuer_certificate, options.issuer_private_key)
-    signer = require_signer(issuer.private_key)
+    signer = _pki.require_signer(issuer.private_key)
     public_key = csr.public_key if csr is not None else info.public_key
     if issuer.certificate is None and crypto.public_key_from_private(signer) != public_key:
         raise KmipError(ResultReason.INVALID_FIELD, "a self-signed certificate cannot certify another key")
@@ -54,7 +47,7 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
         subject=options.subject or (csr.subject if csr is not None else info.subject),
         public_key=public_key,
         signer_private_key=signer,
-        issuer_certificate=certificate_der(issuer.certificate) if issuer.certificate is not None else None,
+        issuer_certificate=_pki.certificate_der(issuer.certificate) if issuer.certificate is not None else None,
         not_before=not_before,
         not_after=not_after,
         extensions=options.extensions,
@@ -76,7 +69,7 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
         except KmipError as exc:
             if exc.reason not in NOT_FOUND:
                 raise
-    keys = linked_keys(ctx, public, old, Operation.RE_CERTIFY)
+    keys = _pki.linked_keys(ctx, public, old, Operation.RE_CERTIFY)
     private_uid = next((k.uid for k in keys if k.object_type == ObjectType.PRIVATE_KEY), None)
     if private_uid is None and same_key:
         private_uid = link_target(old.attributes, LinkType.PRIVATE_KEY_LINK)
@@ -87,7 +80,7 @@ def handle(ctx: RequestContext, request: S.ReCertifyRequest) -> S.ReCertifyRespo
     attrs.add(Tag.LINK, replaced_link(old.uid))
     if public is None and private_uid is not None and issuer.private_key.uid == private_uid:
         keys.append(issuer.private_key)
-    certificate = store_issued(
+    certificate = _pki.store_issued(
         ctx, der, attrs, uid=uid, public=public, private_key=private_uid, issuer=issuer.certificate, keys=keys
     )
     return S.ReCertifyResponse(unique_identifier=ctx.returned(certificate.uid))
@@ -99,27 +92,23 @@ def _issuer(
     info: crypto.CertificateInfo,
     certificate_uid: str | None,
     private_key_uid: str | None,
-) -> Issuer:
+) -> _pki.Issuer:
     """The request's issuer if it names one, else the old certificate's: its Parent Link, or itself when it is
     self-signed (its own private key signs again)."""
     if certificate_uid is not None or private_key_uid is not None:
-        return resolve_issuer(ctx, certificate_uid, private_key_uid)
+        return _pki.resolve_issuer(ctx, certificate_uid, private_key_uid)
     parent = link_target(old.attributes, LinkType.PARENT_LINK)
     if parent is not None:
-        return resolve_issuer(ctx, parent, None, reached_from=(old, Operation.RE_CERTIFY))
+        return _pki.resolve_issuer(ctx, parent, None, reached_from=(old, Operation.RE_CERTIFY))
     if not info.self_issued:
         raise KmipError(
             ResultReason.INVALID_FIELD, f"the issuer of certificate {old.uid} is not in the KMS: name it with a link"
         )
-    private_uid = link_target(old.attributes, LinkType.PRIVATE_KEY_LINK)
-    if private_uid is None:
-        public_uid = link_target(old.attributes, LinkType.PUBLIC_KEY_LINK)
-        if public_uid is not None:
-            public = ctx.load(public_uid, Operation.RE_CERTIFY, with_object=False, consequence_of=old)
-            private_uid = link_target(public.attributes, LinkType.PRIVATE_KEY_LINK)
+    direct = (LinkType.PRIVATE_KEY_LINK,)
+    private_uid = linked_through_public_key(ctx, old, Operation.RE_CERTIFY, direct, LinkType.PRIVATE_KEY_LINK)
     if private_uid is None:
         raise KmipError(ResultReason.INVALID_FIELD, f"certificate {old.uid} has no private key in the KMS to sign")
-    return Issuer(private_key=ctx.load(private_uid, Operation.CERTIFY, for_update=True), certificate=None)
+    return _pki.self_signed_issuer(ctx, private_uid)
 
 
 __all__ = ["handle"]

@@ -15,16 +15,10 @@ from ...kmip import _schema_data as S
 from ...kmip._registry_data import Operation, ResultReason
 from ...kmip.errors import KmipError
 from ..context import RequestContext
-from ._data import request_data
+from ._data import request_data, required_bytes
 from ._params import approved_only, merged_params
 from ._streams import Session, continue_stream, continues, start_stream
 from ._usage import U, load_key, validity
-
-
-def _signature(request: S.SignatureVerifyRequest) -> bytes:
-    if request.signature_data is None:
-        raise KmipError(ResultReason.INVALID_MESSAGE, "the request carries no Signature Data")
-    return bytes(request.signature_data)
 
 
 def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.SignatureVerifyResponse:
@@ -50,7 +44,7 @@ def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.Signatur
         stream = VerifyStream(key.material, params, approved_only=approved)
         correlation = start_stream(ctx, Operation.SIGNATURE_VERIFY, mo.uid, stream, request.data)
         return S.SignatureVerifyResponse(unique_identifier=uid, correlation_value=correlation)
-    signature = _signature(request)
+    signature = required_bytes(request.signature_data, "Signature Data")
     if digested is not None:
         valid = crypto.verify(key.material, params, bytes(digested), signature, digested=True, approved_only=approved)
     else:
@@ -60,7 +54,11 @@ def handle(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.Signatur
 
 def _continue(ctx: RequestContext, request: S.SignatureVerifyRequest) -> S.SignatureVerifyResponse:
     def final(session: Session, data: bytes) -> dict[str, Any]:
-        return {"validity_indicator": validity(session.stream.finalize(_signature(request), data))}
+        return {
+            "validity_indicator": validity(
+                session.stream.finalize(required_bytes(request.signature_data, "Signature Data"), data)
+            )
+        }
 
     return continue_stream(ctx, request, Operation.SIGNATURE_VERIFY, S.SignatureVerifyResponse, final)
 
