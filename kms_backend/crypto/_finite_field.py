@@ -42,6 +42,9 @@ _OIDS = (
 DSA_SUBPRIME_BITS = {1024: 160, 2048: 256, 3072: 256}
 DH_MIN_BITS = 512
 DH_MAX_BITS = 8192
+#: Fresh Diffie-Hellman parameters are safe primes, whose search grows steeply with size (seconds at 1024 bits,
+#: minutes at 3072, hours at 8192): larger groups are brought by the client (RFC 3526, RFC 7919), not generated.
+DH_MAX_GENERATED_BITS = 2048
 #: ``warnings.catch_warnings`` changes process-wide state: one thread at a time (re-entrant for nested uses).
 _QUIET = threading.RLock()
 
@@ -115,7 +118,7 @@ def decode_parameters(algorithm: CryptographicAlgorithm, der: bytes) -> tuple[in
 
 def generate_parameters(algorithm: CryptographicAlgorithm, bits: int) -> bytes:
     """Fresh domain parameters of a ``bits``-bit prime: DSA per FIPS 186-4 A.1 (L = 1024, 2048 or 3072), Diffie-
-    Hellman a safe prime with generator 2 (which takes seconds at 1024 bits and grows fast beyond)."""
+    Hellman a safe prime with generator 2, of at most ``DH_MAX_GENERATED_BITS``."""
     with quiet():
         dsa, dh = _modules()
         if algorithm == DSA:
@@ -124,8 +127,11 @@ def generate_parameters(algorithm: CryptographicAlgorithm, bits: int) -> bytes:
             numbers = dsa.generate_parameters(bits).parameter_numbers()
             return encode_parameters(DSA, numbers.p, numbers.g, numbers.q)
         if algorithm == DH:
-            if not DH_MIN_BITS <= bits <= DH_MAX_BITS:
-                fail(ResultReason.INVALID_FIELD, f"Diffie-Hellman primes are {DH_MIN_BITS} to {DH_MAX_BITS} bits")
+            if not DH_MIN_BITS <= bits <= DH_MAX_GENERATED_BITS:
+                fail(
+                    ResultReason.INVALID_FIELD,
+                    f"fresh Diffie-Hellman primes are {DH_MIN_BITS} to {DH_MAX_GENERATED_BITS} bits (bring larger)",
+                )
             numbers = dh.generate_parameters(generator=2, key_size=bits).parameter_numbers()
             return encode_parameters(DH, numbers.p, numbers.g)
     fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"no domain parameters for {algorithm.name}")
@@ -133,6 +139,8 @@ def generate_parameters(algorithm: CryptographicAlgorithm, bits: int) -> bytes:
 
 def _parameters(algorithm: CryptographicAlgorithm, der: bytes) -> Any:
     p, g, q = decode_parameters(algorithm, der)
+    if algorithm == DH and not DH_MIN_BITS <= p.bit_length() <= DH_MAX_BITS:
+        fail(ResultReason.INVALID_FIELD, f"Diffie-Hellman primes are {DH_MIN_BITS} to {DH_MAX_BITS} bits")
     dsa, dh = _modules()
     try:
         if algorithm == DSA:

@@ -28,8 +28,9 @@ from ._base import DerivePlan, MechanismParameter, MechanismSpec, invalid
 M = Mechanism
 F = MechanismFlag
 
-#: Sizes of p in bits offered (parameter generation beyond 4096 bits takes minutes).
-MIN_BITS, MAX_BITS = 512, 4096
+#: Sizes of p in bits: pairs on groups of up to 8192 bits; fresh parameters (a safe prime search, which grows
+#: steeply) of up to 2048 bits, as the KMS generates them.
+MIN_BITS, MAX_BITS, MAX_GENERATED_BITS = 512, 8192, 2048
 
 
 def _derive(parameter: MechanismParameter, base: Mapping[Attribute, Any]) -> DerivePlan:
@@ -48,9 +49,11 @@ def _derive(parameter: MechanismParameter, base: Mapping[Attribute, Any]) -> Der
 
 MECHANISMS: dict[Mechanism, MechanismSpec] = {
     # object_type Opaque Object: a parameter generation, whose result is CKO_DOMAIN_PARAMETERS (keys.generate_key).
-    M.DH_PKCS_PARAMETER_GEN: MechanismSpec(MIN_BITS, MAX_BITS, F.GENERATE, KeyType.DH, ObjectType.OPAQUE_OBJECT),
+    M.DH_PKCS_PARAMETER_GEN: MechanismSpec(
+        MIN_BITS, MAX_GENERATED_BITS, F.GENERATE, KeyType.DH, ObjectType.OPAQUE_OBJECT
+    ),
     M.DH_PKCS_KEY_PAIR_GEN: MechanismSpec(MIN_BITS, MAX_BITS, F.GENERATE_KEY_PAIR, KeyType.DH),
     M.DH_PKCS_DERIVE: MechanismSpec(MIN_BITS, MAX_BITS, F.DERIVE, key_types=frozenset({KeyType.DH}), derive=_derive),
 }
 
-__all__ = ["MAX_BITS", "MECHANISMS", "MIN_BITS"]
+__all__ = ["MAX_BITS", "MAX_GENERATED_BITS", "MECHANISMS", "MIN_BITS"]

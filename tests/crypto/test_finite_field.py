@@ -109,6 +109,10 @@ def test_bad_domain_parameters_are_refused():
         crypto.generate_domain_parameters(CA.DSA, 1536)
     with pytest.raises(KmipError):
         crypto.generate_domain_parameters(CA.DH, 256)
+    with pytest.raises(KmipError):  # a safe-prime search of hours: refused at once
+        crypto.generate_domain_parameters(CA.DH, 8192)
+    with pytest.raises(KmipError):  # a fresh pair of a size only a brought group may have
+        crypto.generate_key_pair(CA.DH, length=4096)
     with pytest.raises(KmipError):
         crypto.encode_domain_parameters(CA.DSA, 23, 5)  # DSA needs q
 
