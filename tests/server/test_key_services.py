@@ -113,3 +113,42 @@ def test_token_verifier_answers_503_when_the_issuer_keys_cannot_be_fetched() -> 
     with pytest.raises(TokenError) as wrong:
         TokenVerifier([issuer], fetch=lambda _url: json.dumps(jwks).encode()).verify(other_audience, "token")
     assert wrong.value.status == 401
+
+
+def test_cse_without_its_wrapping_key_answers_500_in_googles_shape(tmp_path) -> None:
+    """A key service whose AES key was never created: a clear 500 in Google's error JSON, with CORS, and status
+    still answers."""
+    from .conftest import build_server, caller
+
+    idp_issuer, idp_token, idp_jwks = _issuer_and_token(email="alice@example.com")
+    google_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    google_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(google_key.public_key()))
+    (tmp_path / "idp.json").write_text(json.dumps(idp_jwks))
+    (tmp_path / "google.json").write_text(json.dumps({"keys": [google_jwk]}))
+    kacls = "https://kms.example/google_cse"
+    server = build_server(
+        google_cse_kacls_url=kacls,
+        google_cse_authentication_issuers=[
+            {"issuer": idp_issuer.issuer, "jwks_file": str(tmp_path / "idp.json"), "audience": ["app"]}
+        ],
+        google_cse_authorization_issuers=[
+            {"issuer": "google", "jwks_file": str(tmp_path / "google.json"), "audience": ["cse-authorization"]}
+        ],
+    )
+    authorization = jwt.encode(
+        {"iss": "google", "aud": "cse-authorization", "exp": int(time.time()) + 60, "email": "alice@example.com",
+         "role": "writer", "resource_name": "doc", "kacls_url": kacls},
+        google_key,
+        algorithm="RS256",
+    )  # fmt: skip
+    call = caller(server)
+    try:
+        assert call("GET", "/google_cse/status").json()["kacls_url"] == kacls
+        body = {"authentication": idp_token, "authorization": authorization, "key": "AAAA", "reason": ""}
+        response = call("POST", "/google_cse/wrap", json=body)
+        assert response.status_code == 500, response.text
+        assert response.headers["access-control-allow-origin"] == "*"
+        error = response.json()
+        assert error["code"] == 500 and "cannot use its KMS key" in error["message"]
+    finally:
+        server.close()
