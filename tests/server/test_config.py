@@ -103,6 +103,7 @@ def test_jwt_issuers_from_json_and_yaml(tmp_path: Path) -> None:
         ({"log_level": "loud"}, "expected one of"),
         ({"workers": "0"}, "--workers must be at least 1"),
         ({"workers": "2", "database": "memory://"}, "needs a shared database"),
+        ({"change_stamp_lag": "-1"}, "--change-stamp-lag must be >= 0"),
     ],
 )
 def test_invalid_values_are_refused_with_the_option_named(options: dict[str, object], message: str) -> None:
@@ -136,3 +137,11 @@ def test_workers_from_flag_env_and_yaml(tmp_path: Path) -> None:
     assert load_config({"config": str(yaml_file)}).workers == 3
     assert load_config({"config": str(yaml_file)}, {"KEYSTEAD_WORKERS": "4"}).workers == 4
     assert load_config({"config": str(yaml_file), "workers": "2"}, {"KEYSTEAD_WORKERS": "4"}).workers == 2
+
+
+def test_small_requests_run_on_the_event_loop_only_where_they_need_no_round_trip() -> None:
+    assert load_config({}).answers_inline  # SQLite
+    remote = {"database": "postgresql://kms@db/keystead"}
+    assert not load_config(remote).answers_inline  # every request checks the change stamp in the database
+    lagged = load_config(remote, {"KEYSTEAD_CHANGE_STAMP_LAG": "0.05"})
+    assert lagged.change_stamp_lag == 0.05 and lagged.answers_inline  # a polled stamp: kept objects need no query
