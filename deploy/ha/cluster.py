@@ -116,7 +116,22 @@ def haproxy_config(args: argparse.Namespace, certs: Path, nodes: list[dict[str, 
     pem.write_bytes((certs / "server.pem").read_bytes() + (certs / "server.key").read_bytes())
     pem.chmod(0o600)
     ca = certs / "ca.pem"
-    kmip_servers = "\n".join(f"    server node{n['index']} 127.0.0.1:{n['kmip_port']} check" for n in nodes)
+    # TCP-mode backends are checked on the node's GET /health too (200 only while the node and its database answer),
+    # over TLS with a client certificate where there is one: it serves the checks only, the traffic passes through.
+    check_client = ""
+    if (certs / "client.pem").exists() and (certs / "client.key").exists():
+        client_pem = directory / "haproxy-check-client.pem"
+        client_pem.write_bytes((certs / "client.pem").read_bytes() + (certs / "client.key").read_bytes())
+        client_pem.chmod(0o600)
+        check_client = f" crt {client_pem}"
+
+    def checked(n: dict[str, object], port_key: str) -> str:
+        return (
+            f"    server node{n['index']} 127.0.0.1:{n[port_key]} check port {n['http_port']} "
+            f"check-ssl verify required ca-file {ca}{check_client}"
+        )
+
+    kmip_servers = "\n".join(checked(n, "kmip_port") for n in nodes)
     if args.http_mode == "http":
         http_servers = "\n".join(
             f"    server node{n['index']} 127.0.0.1:{n['http_port']} ssl verify required ca-file {ca} check"
@@ -141,7 +156,7 @@ backend keystead_http_nodes
 {http_servers}
 """
     else:
-        http_servers = "\n".join(f"    server node{n['index']} 127.0.0.1:{n['http_port']} check" for n in nodes)
+        http_servers = "\n".join(checked(n, "http_port") for n in nodes)
         http = f"""frontend keystead_http
     mode tcp
     bind 127.0.0.1:{args.http_port}
@@ -150,6 +165,8 @@ backend keystead_http_nodes
 backend keystead_http_nodes
     mode tcp
     balance leastconn
+    option httpchk GET /health
+    http-check expect status 200
     retries 3
     option redispatch 1
     default-server inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions
@@ -176,6 +193,8 @@ frontend keystead_kmip
 backend keystead_kmip_nodes
     mode tcp
     balance leastconn
+    option httpchk GET /health
+    http-check expect status 200
     retries 3
     option redispatch 1
     # Checked every 500 ms; connections to a node marked down are cut, so their clients reconnect to a live node.
