@@ -125,13 +125,49 @@ def response_uid(response: bytes) -> str:
 # --- measuring ------------------------------------------------------------------------------------------------
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and every process below it (``--workers``):
+    the whole server, its TLS, system calls and event loop included, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        todo += children.get(current, [])
+    return total
+
+
+Row = tuple[str, str, int, tuple[float, float, float], float]
+
+
+def measured(
+    name: str, operation: str, clients: int, pid: int, run: Callable[[], tuple[float, float, float, int]]
+) -> Row:
+    """A row: ``run``'s rate and latencies, and the server's CPU µs per request over the same requests."""
+    before = process_cpu(pid)
+    rate, p50, p99, count = run()
+    return name, operation, clients, (rate, p50, p99), (process_cpu(pid) - before) / max(count, 1) * 1e6
+
+
 def measure(
     call: Callable[[], object],
     seconds: float,
     clients: int = 1,
     setup: Callable[[], Callable[[], object]] | None = None,
-) -> tuple[float, float, float]:
-    """(ops/s, p50 ms, p99 ms) of ``call`` run by ``clients`` threads for ``seconds``."""
+) -> tuple[float, float, float, int]:
+    """(ops/s, p50 ms, p99 ms, requests sent, warm-up included) of ``call`` run by ``clients`` threads for
+    ``seconds``."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     stop = time.perf_counter() + seconds
     barrier = threading.Barrier(clients + 1)
@@ -155,8 +191,13 @@ def measure(
     elapsed = time.perf_counter() - begin
     flat = sorted(x for lat in latencies for x in lat)
     if not flat:
-        return 0.0, 0.0, 0.0
-    return len(flat) / elapsed, statistics.median(flat) * 1e3, flat[int(len(flat) * 0.99) - 1] * 1e3
+        return 0.0, 0.0, 0.0, clients
+    return (
+        len(flat) / elapsed,
+        statistics.median(flat) * 1e3,
+        flat[int(len(flat) * 0.99) - 1] * 1e3,
+        len(flat) + clients,
+    )
 
 
 # --- the PyKMIP server ----------------------------------------------------------------------------------------
@@ -213,16 +254,14 @@ class PyKmipServer:
 # --- the run --------------------------------------------------------------------------------------------------
 
 
-def kmip_rows(
-    name: str, port: int, certs: Path, seconds: float
-) -> list[tuple[str, str, int, tuple[float, float, float]]]:
+def kmip_rows(name: str, pid: int, port: int, certs: Path, seconds: float) -> list[Row]:
     client = TtlvClient(port, certs)
     uid = response_uid(client.call(create_request()))
     get = get_request(uid)
     create = create_request()
     rows = [
-        (name, "KMIP Get", 1, measure(lambda: client.call(get), seconds)),
-        (name, "KMIP Create", 1, measure(lambda: client.call(create), seconds)),
+        measured(name, "KMIP Get", 1, pid, lambda: measure(lambda: client.call(get), seconds)),
+        measured(name, "KMIP Create", 1, pid, lambda: measure(lambda: client.call(create), seconds)),
     ]
     client.close()
 
@@ -230,7 +269,7 @@ def kmip_rows(
         own = TtlvClient(port, certs)
         return lambda: own.call(get)
 
-    rows.append((name, "KMIP Get", 8, measure(lambda: None, seconds, clients=8, setup=per_thread)))
+    rows.append(measured(name, "KMIP Get", 8, pid, lambda: measure(lambda: None, seconds, 8, per_thread)))
     return rows
 
 
@@ -269,7 +308,7 @@ class HttpClient:
         self.buffer += chunk
 
 
-def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, int, tuple[float, float, float]]]:
+def http_rows(server: KeysteadProcess, seconds: float) -> list[Row]:
     url = f"{server.http_url}/kmip/2_1"
     assert server.certs is not None
     context = ssl.create_default_context(cafile=str(server.certs / "ca.pem"))
@@ -285,9 +324,10 @@ def http_rows(server: KeysteadProcess, seconds: float) -> list[tuple[str, str, i
     def per_client() -> Callable[[], object]:
         return HttpClient(port, context, "/kmip/2_1", body.encode()).call
 
+    pid = server.process.pid
     return [
-        ("Keystead", "JSON /kmip/2_1 Get", clients, measure(lambda: None, seconds, clients=clients, setup=per_client))
-        for clients in (1, 8)
+        measured("Keystead", "JSON /kmip/2_1 Get", n, pid, lambda n=n: measure(lambda: None, seconds, n, per_client))  # type: ignore[misc]
+        for n in (1, 8)
     ]
 
 
@@ -309,8 +349,8 @@ def main(argv: list[str] | None = None) -> None:
     (workdir / "pykmip").mkdir()
     pykmip = PyKmipServer(workdir / "pykmip", keystead.certs)
     try:
-        rows = kmip_rows("Keystead", keystead.kmip_port, keystead.certs, args.seconds)
-        rows += kmip_rows("PyKMIP 0.11", pykmip.port, keystead.certs, args.seconds)
+        rows = kmip_rows("Keystead", keystead.process.pid, keystead.kmip_port, keystead.certs, args.seconds)
+        rows += kmip_rows("PyKMIP 0.11", pykmip.process.pid, pykmip.port, keystead.certs, args.seconds)
         rows += http_rows(keystead, args.seconds)
         round_trip = tls_round_trip(keystead.certs)
         durable = fsync_time(workdir)
@@ -319,11 +359,22 @@ def main(argv: list[str] | None = None) -> None:
         keystead.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"Keystead with --workers {args.workers} on {os.cpu_count()} CPUs, {args.seconds:g} s per row")
-    print(f"{'server':<12} {'operation':<22} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for server, operation, clients, (rate, p50, p99) in rows:
-        print(f"{server:<12} {operation:<22} {clients:>7} {rate:>9,.0f} {p50:>8.2f} {p99:>8.2f}")
-    reference = {(op, c): r[0] for s, op, c, r in rows if s.startswith("PyKMIP")}
-    for server, operation, clients, (rate, _, _) in rows:
+    head = f"{'server':<12} {'operation':<22} {'clients':>7} {'ops/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"{head} {'server CPU µs/op':>17}")
+    for server, operation, clients, (rate, p50, p99), used in rows:
+        print(f"{server:<12} {operation:<22} {clients:>7} {rate:>9,.0f} {p50:>8.2f} {p99:>8.2f} {used:>17,.0f}")
+    # Issue 23: the whole server process's CPU per request, Get over mutual TLS at one connection.
+    cpu = {(s.split()[0], op, c): u for s, op, c, _, u in rows}
+    for operation in ("KMIP Get", "KMIP Create"):
+        ours, theirs = cpu.get(("Keystead", operation, 1)), cpu.get(("PyKMIP", operation, 1))
+        if ours and theirs:
+            verdict = "meets" if theirs / ours >= TARGET_RATIO else "below"
+            print(
+                f"server CPU per {operation} x1: Keystead {ours:,.0f} µs, PyKMIP {theirs:,.0f} µs: "
+                f"{theirs / ours:.1f}x less ({verdict} the {TARGET_RATIO:g}x target)"
+            )
+    reference = {(op, c): r[0] for s, op, c, r, _ in rows if s.startswith("PyKMIP")}
+    for server, operation, clients, (rate, _, _), _ in rows:
         base = reference.get((operation if operation.startswith("KMIP") else "KMIP Get", clients))
         if server == "Keystead" and base:
             against = "Get" if "Get" in operation else "Create"

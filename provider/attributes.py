@@ -476,6 +476,9 @@ def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], n
     label = template.get(A.LABEL)
     if label:
         attrs.add(Tag.OBJECT_GROUP, label_group(label))
+    key_id = template.get(A.ID)
+    if key_id and A.ID in CLASS_ATTRIBUTES[object_class]:
+        attrs.add(Tag.OBJECT_GROUP, id_group(key_id))
     attrs.add(Tag.ACTIVATION_DATE, now)
     if object_class in (ObjectClass.SECRET_KEY, ObjectClass.PRIVATE_KEY):
         attrs.add(Tag.SENSITIVE, bool(template.get(A.SENSITIVE, ATTRIBUTES[A.SENSITIVE].default)))
@@ -508,6 +511,12 @@ def default(attribute: Attribute, object_class: ObjectClass) -> Any:
 def label_group(label: str) -> str:
     """The Object Group that indexes a label (KMIP Names must be unique; PKCS#11 labels need not be)."""
     return f"pkcs11:label:{label}"
+
+
+def id_group(key_id: bytes) -> str:
+    """The Object Group that indexes a CKA_ID (in hex: an id is any bytes), so a find by CKA_ID is one indexed
+    Locate. Groups are only added, so an object may carry an id it no longer has: finds match on the view."""
+    return f"pkcs11:id:{key_id.hex()}"
 
 
 def vendor_values(kmip: Attributes) -> dict[Attribute, Any]:
@@ -722,6 +731,7 @@ __all__ = [
     "default",
     "disk_encryption_tag_attribute",
     "kmip_attributes",
+    "id_group",
     "label_group",
     "pack",
     "parse_template",

@@ -12,6 +12,7 @@ File layout::
       so_pin: scrypt$...
       users: {alice: scrypt$...} # extra users for the ``user:pin`` PIN form
       pin_is_token: false        # remote backend: the user PIN is a bearer token for the KMS
+      ids_indexed: [admin]       # written by the provider: users whose older objects' CKA_IDs were indexed
     backend:
       type: embedded             # embedded | remote | memory
       database: sqlite:////var/lib/keystead/pkcs11.db
@@ -100,6 +101,9 @@ class ProviderConfig:
     pin_is_token: bool = False
     backend: BackendConfig = field(default_factory=BackendConfig)
     cache_ttl: float = 1.0
+    #: The KMS users whose objects made through PKCS#11 before CKA_ID was indexed have been indexed since
+    #: (``objects.index_ids``); every object made or changed since carries its CKA_ID's Object Group.
+    ids_indexed: tuple[str, ...] = ()
     log_file: str | None = None
     log_level: str = "warning"
 
@@ -269,6 +273,7 @@ def from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> ProviderCo
         so_pin_hash=_opt_str(token, "so_pin"),
         users=tuple(sorted((str(k), str(v)) for k, v in users_raw.items())),
         pin_is_token=bool(token.get("pin_is_token", False)),
+        ids_indexed=tuple(str(u) for u in token.get("ids_indexed") or ()),
         backend=BackendConfig(
             type=kind,
             database=database,
@@ -297,6 +302,8 @@ def to_mapping(config: ProviderConfig) -> dict[str, Any]:
         token["users"] = dict(config.users)
     if config.pin_is_token:
         token["pin_is_token"] = True
+    if config.ids_indexed:
+        token["ids_indexed"] = list(config.ids_indexed)
     b = config.backend
     backend: dict[str, Any] = {
         k: v

@@ -9,7 +9,7 @@ of the template (class, label, key type), the rest matched on the cached views.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from kms_backend.kmip import _schema_data as S
@@ -31,6 +31,7 @@ from kms_backend.kmip._registry_data import (
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes
 
+from . import config as config_module
 from . import domain_parameters, imports
 from .attributes import (
     ATTRIBUTES,
@@ -44,6 +45,7 @@ from .attributes import (
     check_template,
     default,
     disk_encryption_tag_attribute,
+    id_group,
     kmip_attributes,
     label_group,
     pack,
@@ -61,7 +63,7 @@ from .constants import (
 )
 from .errors import CkError
 from .label_aliases import search_labels
-from .library import Library, ObjectView, Session
+from .library import Library, ObjectView, Session, log
 
 A = Attribute
 
@@ -415,12 +417,16 @@ def set_attribute_value(
         if attribute is A.EXTRACTABLE and not view.values.get(A.EXTRACTABLE) and value:
             raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_EXTRACTABLE cannot be set again")
     changes = Attributes()
+    #: (old, new) Object Groups of the indexed attributes (CKA_LABEL, CKA_ID) that change
+    regroup: list[tuple[str | None, str | None]] = []
     for attribute, value in template.items():
-        if value == view.values.get(attribute) or not ATTRIBUTES[attribute].modifiable:
+        old = view.values.get(attribute)
+        if value == old or not ATTRIBUTES[attribute].modifiable:
             continue
-        if attribute is A.LABEL:
+        if attribute in _INDEXED:
+            group = _INDEXED[attribute]
             changes.add(Tag.ATTRIBUTE, vendor_attribute(attribute, value))
-            changes.add(Tag.OBJECT_GROUP, label_group(value))
+            regroup.append((group(old) if old else None, group(value) if value else None))
         elif attribute is A.SENSITIVE:
             changes.add(Tag.SENSITIVE, bool(value))
         elif attribute is A.EXTRACTABLE:
@@ -439,7 +445,23 @@ def set_attribute_value(
             Operation.SET_ATTRIBUTE,
             S.SetAttributeRequest(unique_identifier=view.uid, new_attribute=Attributes([(tag, value)])),
         )
+    for old_group, new_group in regroup:
+        # Object Groups are multi-instance (label and id each have one): add the new, delete the old if present.
+        if new_group:
+            add = Attributes([(Tag.OBJECT_GROUP, new_group)])
+            lib.run(Operation.ADD_ATTRIBUTE, S.AddAttributeRequest(unique_identifier=view.uid, new_attribute=add))
+        if old_group and old_group != new_group:
+            try:
+                current = Attributes([(Tag.OBJECT_GROUP, old_group)])
+                request = S.DeleteAttributeRequest(unique_identifier=view.uid, current_attribute=current)
+                lib.run(Operation.DELETE_ATTRIBUTE, request)
+            except CkError as exc:  # made before the attribute was indexed, or by a KMIP client: no such group
+                log.debug("no group %s on %s: %s", old_group, view.uid, exc.message)
     lib.cache.drop(view.uid)
+
+
+#: The attributes a store index (an Object Group) holds, with the group of a value.
+_INDEXED: dict[Attribute, Callable[[Any], str]] = {A.LABEL: label_group, A.ID: id_group}
 
 
 # -- §5.7.7-5.7.9 C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal ---------------------------------------------
@@ -455,10 +477,18 @@ def find_objects_init(lib: Library, session_handle: int, raw_template: Iterable[
     alternatives = [template | {A.LABEL: alias} for alias in search_labels(label)] if label else [template]
     for alternative in alternatives:
         uids: dict[str, None] = {}
-        for query in _locate_filters(alternative):
-            uids.update(dict.fromkeys(lib.locate(S.LocateRequest(attributes=query))))
+        key_id = alternative.get(A.ID)
+        if key_id:
+            uids.update(dict.fromkeys(_located_by_id(lib, alternative, key_id)))
+        else:
+            for query in _locate_filters(alternative):
+                uids.update(dict.fromkeys(lib.locate(S.LocateRequest(attributes=query))))
         for uid in uids:
             view = lib.view(uid)
+            if (key_id or label) and view is not None and not _matches(lib, view, alternative):
+                # The index named it: a view cached before another process changed the object may be stale.
+                lib.cache.drop(uid)
+                view = lib.view(uid)
             if view is None or not lib.visible(view) or not _matches(lib, view, alternative):
                 continue
             handles[lib.handles.handle(view.uid)] = None
@@ -504,6 +534,62 @@ def _locate_filters(template: dict[Attribute, Any]) -> list[Attributes | None]:
         [*common.entries, (Tag.NAME, S.Name(name_value=label, name_type=NameType.UNINTERPRETED_TEXT_STRING))]
     )
     return [by_group, by_name, *keyfiles]
+
+
+def _located_by_id(lib: Library, template: dict[Attribute, Any], key_id: bytes) -> list[str]:
+    """The candidates of a find by a non-empty CKA_ID, in indexed look-ups only: objects made through PKCS#11 by
+    their id's Object Group, and KMS certificates linked to them; objects made by KMIP clients, whose CKA_ID is
+    the uid of the private key they belong to, by that uid and by their Private Key Link to it."""
+    index_ids(lib)
+    common = _locate_filters({a: v for a, v in template.items() if a in (A.CLASS, A.KEY_TYPE)})[0] or Attributes()
+    by_group = (Tag.OBJECT_GROUP, id_group(key_id))
+    found = lib.locate(S.LocateRequest(attributes=Attributes([*common.entries, by_group])))
+    if template.get(A.CLASS) in (None, ObjectClass.CERTIFICATE):
+        # A KMS certificate of a key made here shows that key's CKA_ID (Library.remember): it links to the key.
+        keys = list(found) if not len(common) else lib.locate(S.LocateRequest(attributes=Attributes([by_group])))
+        for uid in keys:
+            for link_type in (LinkType.PUBLIC_KEY_LINK, LinkType.PRIVATE_KEY_LINK):
+                link = S.Link(link_type=link_type, linked_object_identifier=uid)
+                query = Attributes([(Tag.OBJECT_TYPE, ObjectType.CERTIFICATE), (Tag.LINK, link)])
+                found += lib.locate(S.LocateRequest(attributes=query))
+    try:
+        private = key_id.decode()
+    except UnicodeDecodeError:
+        return found
+    try:
+        if lib.view(private) is not None:
+            found.append(private)
+    except CkError:  # not an object this user may read
+        pass
+    link = S.Link(link_type=LinkType.PRIVATE_KEY_LINK, linked_object_identifier=private)
+    found += lib.locate(S.LocateRequest(attributes=Attributes([*common.entries, (Tag.LINK, link)])))
+    return found
+
+
+def index_ids(lib: Library) -> None:
+    """Give the objects made through PKCS#11 before CKA_ID was indexed the Object Group of their CKA_ID, once per
+    KMS user (recorded in the configuration's ``ids_indexed``): one scan, so that finds by CKA_ID stay indexed."""
+    user = lib.identity.user
+    if user in lib.config.ids_indexed:
+        return
+    with lib.lock:
+        if user in lib.config.ids_indexed:
+            return
+        for uid in lib.locate(S.LocateRequest()):
+            view = lib.view(uid)
+            key_id = view.values.get(A.ID) if view is not None else None
+            if view is None or not view.pkcs11_made or not key_id:
+                continue
+            group = Attributes([(Tag.OBJECT_GROUP, id_group(key_id))])
+            try:
+                lib.run(Operation.ADD_ATTRIBUTE, S.AddAttributeRequest(unique_identifier=uid, new_attribute=group))
+            except CkError as exc:  # not this user's to change: its owner's own scan indexes it
+                log.info("could not index the CKA_ID of %s: %s", uid, exc.message)
+        lib.config = config_module.with_token(lib.config, ids_indexed=(*lib.config.ids_indexed, user))
+        try:
+            config_module.save(lib.config)
+        except (OSError, config_module.ConfigError) as exc:  # indexed all the same; the next process scans again
+            log.warning("could not record the CKA_ID index in %s: %s", lib.config.path, exc)
 
 
 def _matches(lib: Library, view: ObjectView, template: dict[Attribute, Any]) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hmac
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -321,6 +322,12 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
     # A given 16-byte IV needs none of iv_for's work when no IV rule is in the parameters.
     plain_iv = not params.random_iv and params.iv_length is None and not params.fixed_field_length
 
+    # One CBC context for the plan's life instead of one per call (building a Cipher costs more than encrypting
+    # a few blocks): a context chains each block on the previous ciphertext block ``last``, so a message with its
+    # own IV starts with P1 xor IV xor last, which the context turns into E(P1 xor IV), the first block of CBC
+    # under that IV; the rest chains as usual. The context is never finalised (no padding is left in it).
+    chain = _Chain(aes)
+
     def cbc(data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:
         nonce: bytes | None
         chosen: bytes | None
@@ -335,10 +342,30 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
             data = bytes(data) + bytes((pad,)) * pad
         elif len(data) % 16:
             fail(ResultReason.INVALID_FIELD, "data is not a multiple of the 16-byte block size")
-        encryptor = Cipher(aes, modes.CBC(nonce)).encryptor()  # type: ignore[arg-type]
-        return EncryptResult(encryptor.update(data) + encryptor.finalize(), chosen)
+        if not data:
+            return EncryptResult(b"", chosen)
+        return EncryptResult(chain.encrypt(nonce, data), chosen)  # type: ignore[arg-type]
 
     return cbc
+
+
+class _Chain:
+    """A kept AES-CBC encryption context that encrypts whole messages, each under its own IV (see ``cbc``)."""
+
+    __slots__ = ("_context", "_last", "_lock")
+
+    def __init__(self, aes: algorithms.AES) -> None:
+        self._context = Cipher(aes, modes.CBC(bytes(16))).encryptor()
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def encrypt(self, iv: bytes, data: bytes) -> bytes:
+        """AES-CBC of ``data`` (whole blocks) under ``iv``."""
+        head = int.from_bytes(data[:16], "big") ^ int.from_bytes(iv, "big")
+        with self._lock:
+            out = self._context.update((head ^ self._last).to_bytes(16, "big") + data[16:])
+            self._last = int.from_bytes(out[-16:], "big")
+        return out
 
 
 def encrypt(p: _Plan, data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:

@@ -201,13 +201,16 @@ class RecordCodec:
         ]
         dates = {int(tag): int(v) for tag in DATE_TAGS if isinstance(v := attrs.get(tag), int)}
         algorithm = attrs.get(Tag.CRYPTOGRAPHIC_ALGORITHM)
+        attributes_bytes = binary_codec.encode(attributes_to_tree(attrs))
+        # The next read of this record (a Create is followed by a Get Attributes) finds it decoded already.
+        self._remember(mo.uid, _Decoded(attributes_bytes, mo.sealed_object, Attributes(list(attrs.entries))))
         return StoredObject(
             uid=mo.uid,
             object_type=int(mo.object_type),
             owner=mo.owner,
             state=int(mo.state),
             object_bytes=mo.sealed_object,
-            attributes_bytes=binary_codec.encode(attributes_to_tree(attrs)),
+            attributes_bytes=attributes_bytes,
             cryptographic_algorithm=int(algorithm) if isinstance(algorithm, int) else None,
             cryptographic_length=attrs.get(Tag.CRYPTOGRAPHIC_LENGTH),
             cryptographic_usage_mask=attrs.get(Tag.CRYPTOGRAPHIC_USAGE_MASK),

@@ -342,3 +342,21 @@ def test_merged_parameters_fill_only_missing_fields():
         PaddingMethod.PKCS5,
     )
     assert request.merged(None) is request
+
+
+@pytest.mark.parametrize("padding", [PaddingMethod.PKCS5, PaddingMethod.NONE])
+def test_a_prepared_cbc_encryption_is_plain_cbc_call_after_call(padding):
+    """The prepared AES-CBC keeps one cipher context across calls: each message, whatever the messages before it,
+    under whatever IV, must be exactly what a fresh CBC encryption under its IV gives (and decrypt)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = os.urandom(32)
+    params = aes(BlockCipherMode.CBC, padding_method=padding)
+    prepared = crypto.prepare_encrypt(key, params)
+    for length in (16, 64, 48, 0, 160, 16, 32):
+        data, iv = os.urandom(length), os.urandom(16)
+        result = prepared(data, iv, None)
+        padded = data + bytes((16 - length % 16,)) * (16 - length % 16) if padding == PaddingMethod.PKCS5 else data
+        fresh = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+        assert result.data == fresh.update(padded) + fresh.finalize()
+        assert crypto.decrypt(key, params, result.data, iv=iv) == data
