@@ -617,6 +617,19 @@ def prepare_sign(
     """``sign`` with the key loaded and the scheme resolved and checked once: ``call(data, digested)``."""
     key = load_private(private_der)
     scheme = _resolve(key, params, Operation.SIGN, approved_only)
+    if isinstance(key, ec.EllipticCurvePrivateKey) and scheme.hashing_algorithm is not None:
+        # ECDSA, the hot signature of PKCS#11 applications: its algorithm objects built once, not per call.
+        digest = hash_for(scheme.hashing_algorithm)
+        on_digest, on_message = ec.ECDSA(utils.Prehashed(digest)), ec.ECDSA(digest)
+
+        def ecdsa(data: bytes, digested: bool) -> bytes:
+            if not digested:
+                return key.sign(data, on_message)
+            if len(data) != digest.digest_size:
+                _prehashed(scheme, data)  # raises, saying what length was expected
+            return key.sign(data, on_digest)
+
+        return ecdsa
     return lambda data, digested: sign_with(key, scheme, data, digested=digested)
 
 

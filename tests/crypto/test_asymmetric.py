@@ -422,3 +422,17 @@ def test_raw_signature_helpers_refuse_garbage():
     with pytest.raises(KmipError) as e:
         crypto.ecdsa_signature_from_raw(b"\x01\x02\x03")
     assert reason(e) == ResultReason.INVALID_FIELD
+
+
+@pytest.mark.parametrize("dsa", list(ECDSA_HASHES))
+def test_prepared_ecdsa_signs_messages_and_digests_and_checks_the_digest_length(ec_pairs, dsa: DSA):
+    private, public = ec_pairs[RC.P_256]
+    params = CipherParams(digital_signature_algorithm=dsa)
+    sign = crypto.prepare_sign(private, params)
+    digest = hashlib.new(ECDSA_HASHES[dsa], b"m").digest()
+    for _ in range(2):  # the prepared algorithm objects serve call after call
+        assert crypto.verify(public, params, b"m", sign(b"m", False))
+        assert crypto.verify(public, params, b"m", sign(digest, True))
+    with pytest.raises(KmipError) as info:
+        sign(digest + b"x", True)
+    assert reason(info) == ResultReason.INVALID_FIELD
