@@ -111,14 +111,14 @@ def _rate(call: Callable[[], object], seconds: float) -> tuple[float, float]:
 
 
 def _ms_per_call(calls: list[Callable[[], object]], seconds: float) -> tuple[float, float]:
-    """Milliseconds per call, going through ``calls`` in order for about ``seconds`` (at least 5 calls), and CPU
+    """Milliseconds per call, going through ``calls`` in order for about ``seconds`` (at least 3 calls), and CPU
     milliseconds per call."""
     calls[0]()
     count, start, cpu = 0, time.perf_counter(), time.process_time()
     for call in calls[1:]:
         call()
         count += 1
-        if count >= 5 and time.perf_counter() - start >= seconds:
+        if count >= 3 and time.perf_counter() - start >= seconds:
             break
     return (time.perf_counter() - start) / count * 1e3, (time.process_time() - cpu) / count * 1e3
 

@@ -1060,6 +1060,11 @@ class SqlTransaction:
             schema.dates,
             schema.grants,
         )
+        # A name, group, tag or link picks a few objects through its own index; beside one, a column test must not
+        # drive the plan (SQLite, without statistics, would scan every key of the type through ix_objects_type).
+        # ``column + 0`` is the same test on a value no index covers.
+        selective = bool(q.names or q.object_groups or q.tags or any(linked for _, linked in q.links))
+        shape.append(selective)
         for column, value in (
             (o.object_type, q.object_type),
             (o.cryptographic_algorithm, q.cryptographic_algorithm),
@@ -1070,7 +1075,7 @@ class SqlTransaction:
             if value is not None:
                 b = bind(value)
                 if build:
-                    conds.append(column == b)
+                    conds.append((column + 0 if selective else column) == b)
         # Bit-mask tests cannot use a B-tree; they are evaluated on the rows the indexed filters selected.
         shape.append(bool(q.cryptographic_usage_mask))
         if q.cryptographic_usage_mask:
