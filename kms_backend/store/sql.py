@@ -1060,10 +1060,12 @@ class SqlTransaction:
             schema.dates,
             schema.grants,
         )
-        # A name, group, tag or link picks a few objects through its own index; beside one, a column test must not
+        # A name, group, rare tag or link picks a few objects through its own index; beside one, a column test must not
         # drive the plan (SQLite, without statistics, would scan every key of the type through ix_objects_type).
         # ``column + 0`` is the same test on a value no index covers.
-        selective = bool(q.names or q.object_groups or q.tags or any(linked for _, linked in q.links))
+        unique_tags = list(dict.fromkeys(q.tags))
+        drives = [self._tag_drives(tag) for tag in unique_tags]
+        selective = bool(q.names or q.object_groups or any(drives) or any(linked for _, linked in q.links))
         shape.append(selective)
         for column, value in (
             (o.object_type, q.object_type),
@@ -1095,8 +1097,6 @@ class SqlTransaction:
             bs = [bind(g) for g in q.object_groups]
             if build:
                 conds.append(o.uid.in_(select(groups.c.uid).where(groups.c.grp.in_(bs))))
-        unique_tags = list(dict.fromkeys(q.tags))
-        drives = [self._tag_drives(tag) for tag in unique_tags]
         shape.append(tuple(drives))
         for tag, drive in zip(unique_tags, drives, strict=True):
             b = bind(tag)
