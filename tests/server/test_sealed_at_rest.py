@@ -18,7 +18,7 @@ from sqlalchemy import select
 from kms_backend.server.config import load_config
 from kms_backend.server.serve import KeysteadServer
 from kms_backend.store.sql import SqlStore
-from tests.store.conftest import mysql_url, postgres_url, wipe_sql  # noqa: F401 (fixtures)
+from tests.store.conftest import wipe_sql
 
 from .conftest import CREATE_AES, Call, caller, get_request
 

@@ -1,30 +1,22 @@
 """Store fixtures: one fresh store per test for every backend.
 
-PostgreSQL, MariaDB/MySQL and Redis come from the environment (defaults: the local services). A test session creates
-its own database ``keystead_test_<random>`` on PostgreSQL and MariaDB and drops it at the end; on Redis it uses
-database 15 under a random key prefix per test and deletes only those keys. An unreachable service skips its tests
-with the reason, unless ``KEYSTEAD_REQUIRE_SERVICES=1`` (CI), where it fails them.
+PostgreSQL, MariaDB/MySQL and Redis are the session fixtures of ``tests/conftest.py`` (one database per test session,
+shared by every directory); on Redis each test uses its own random key prefix in database 15 and deletes only those
+keys.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kms_backend.store import ObjectStore, open_store
 from kms_backend.store.memory import MemoryStore
 from kms_backend.store.sql import SqlStore
-
-POSTGRES_ADMIN_URL = os.environ.get("KEYSTEAD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-MYSQL_ADMIN_URL = os.environ.get("KEYSTEAD_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-REDIS_URL = os.environ.get("KEYSTEAD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUIRE_SERVICES = os.environ.get("KEYSTEAD_REQUIRE_SERVICES") == "1"
+from tests.conftest import SESSION as _SESSION
 
 SQL_BACKENDS = ["sqlite-file", "sqlite-memory", "postgresql", "mariadb"]
 BACKENDS = ["memory", *SQL_BACKENDS, "redis"]
@@ -32,82 +24,7 @@ BACKENDS = ["memory", *SQL_BACKENDS, "redis"]
 #: The key sealing Redis records in tests.
 REDIS_KEY = bytes(range(32))
 
-_SESSION = secrets.token_hex(4)
 _counter = itertools.count()
-
-
-def _unavailable(service: str, exc: BaseException) -> None:
-    reason = f"{service} unreachable: {type(exc).__name__}: {exc}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (KEYSTEAD_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
-def _with_database(url: str, database: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{database}"
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database for this session."""
-    import psycopg
-
-    database = f"keystead_test_{_SESSION}"
-    admin = POSTGRES_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE DATABASE "{database}"')
-    except psycopg.Error as exc:
-        _unavailable("PostgreSQL", exc)
-    yield _with_database(admin, database)
-    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
-def _mysql_connect() -> Any:
-    import pymysql
-    from sqlalchemy.engine import make_url
-
-    url = make_url(MYSQL_ADMIN_URL.replace("mysql://", "mysql+pymysql://", 1))
-    return pymysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        connect_timeout=5,
-        autocommit=True,
-    )
-
-
-@pytest.fixture(scope="session")
-def mysql_url() -> Iterator[str]:
-    """URL of a fresh MariaDB/MySQL database for this session."""
-    import pymysql
-
-    database = f"keystead_test_{_SESSION}"
-    try:
-        with _mysql_connect() as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-    except pymysql.Error as exc:
-        _unavailable("MariaDB/MySQL", exc)
-    yield _with_database(MYSQL_ADMIN_URL, database)
-    with _mysql_connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The Redis URL (database 15 by default), checked to answer."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
-        client.ping()
-        client.close()
-    except redis.RedisError as exc:
-        _unavailable("Redis", exc)
-    return REDIS_URL
 
 
 def delete_redis_prefix(url: str, prefix: str) -> None:
