@@ -231,15 +231,7 @@ class Authenticator:
         kid = header.get("kid")
         key = keys.key_for(kid if isinstance(kid, str) else None, alg)
         try:
-            claims: Mapping[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                issuer=issuer.issuer,
-                audience=list(issuer.audience) or None,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iss"], "verify_aud": bool(issuer.audience)},
-            )
+            claims: Mapping[str, Any] = decode_claims(token, key.key, alg, issuer)
         except jwt.ExpiredSignatureError:
             raise AuthError("JWT expired") from None
         except jwt.InvalidAudienceError:
@@ -253,6 +245,22 @@ class Authenticator:
             if isinstance(value, str) and value:
                 return value
         raise AuthError(f"JWT has none of the user claims {', '.join(issuer.user_claims)}")
+
+
+def decode_claims(token: str, key: Any, alg: str, issuer: JwtIssuer) -> dict[str, Any]:
+    """The claims of ``token``, checked as every Keystead JWT is: its signature by ``key`` with ``alg``, the issuer,
+    the audience when the issuer names one, and ``exp``/``iss`` present, with ``LEEWAY_SECONDS`` of clock skew.
+    PyJWT's errors pass through for the caller to answer in its own terms."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key,
+        algorithms=[alg],
+        issuer=issuer.issuer,
+        audience=list(issuer.audience) or None,
+        leeway=LEEWAY_SECONDS,
+        options={"require": ["exp", "iss"], "verify_aud": bool(issuer.audience)},
+    )
+    return claims
 
 
 def subject_common_name(peercert: Mapping[str, Any] | None) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from .auth import LEEWAY_SECONDS, AuthError, Fetcher, KeySet, KeysUnavailable, fetch_url
+from .auth import AuthError, Fetcher, KeySet, KeysUnavailable, decode_claims, fetch_url
 from .config import JwtIssuer
 
 
@@ -77,15 +77,7 @@ class TokenVerifier:
         except AuthError as exc:
             raise TokenError(401, f"the {what} cannot be checked: {exc}") from None
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                issuer=issuer.issuer,
-                audience=list(issuer.audience) or None,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iss"], "verify_aud": bool(issuer.audience)},
-            )
+            claims = decode_claims(token, key.key, alg, issuer)
         except jwt.ExpiredSignatureError:
             raise TokenError(401, f"the {what} has expired") from None
         except jwt.MissingRequiredClaimError as exc:
