@@ -161,7 +161,7 @@ def _framed_garbage() -> bytes:
 
 FRAMED_BAD = {
     "framed garbage": _framed_garbage(),
-    "wrong version": binary(request_message(("Create", CREATE_AES_PAYLOAD), version=(3, 0))),
+    "wrong version": binary(request_message(("Create", CREATE_AES_PAYLOAD), version=(4, 0))),  # 3.0 is read as 2.1
     "unknown operation": binary(request_message(("Cancel", []))),
     "missing fields": binary(request_message(("Create", [{"tag": "ObjectType", "type": "Enumeration", "value": 2}]))),
     "response instead of request": struct.pack(">II", 0x42007B01, 0),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...kmip import _schema_data as S
-from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, State, Tag
+from ...kmip._registry_data import LinkType, ObjectType, Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
 from ...kmip.schema import Attributes
 from .. import keysets
@@ -22,13 +22,8 @@ def handle(ctx: RequestContext, request: S.ReKeyKeyPairRequest) -> S.ReKeyKeyPai
     if old_private.object_type != ObjectType.PRIVATE_KEY:
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, "Re-key Key Pair needs the private key's identifier")
     check_not_destroyed(old_private, "private key")
-    # Pre-Active pairs are refused, as Cosmian KMS refuses them; Deactivated (and Compromised) pairs may be replaced:
-    # §6.1.47's error table has no Wrong Key Lifecycle State, and Cosmian's newer vectors accept them too.
-    if old_private.state == State.PRE_ACTIVE:
-        raise KmipError(
-            ResultReason.WRONG_KEY_LIFECYCLE_STATE,
-            f"only Active or Deactivated keys can be rotated: private key {old_private.uid} is PRE_ACTIVE",
-        )
+    # Pre-Active, Deactivated and Compromised pairs may be replaced: §6.1.47's error table has no Wrong Key Lifecycle
+    # State, and KMIP clients (PyKMIP) re-key pairs they have just created. Cosmian KMS refuses Pre-Active pairs.
     keysets.check_latest(ctx, old_private, Operation.RE_KEY_KEY_PAIR)
     old_public = _linked_public(ctx, old_private)
     if old_public is None:
