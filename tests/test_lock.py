@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def locked() -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    found = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    """What pip installed in this environment: the distributions in its site-packages only (importing setuptools or
+    pkg_resources puts setuptools' vendored copies of packaging and wheel on sys.path, which are not installs)."""
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    found = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions(path=paths)}
     found.pop("keystead", None)
     return found
 
