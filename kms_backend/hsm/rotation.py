@@ -24,38 +24,29 @@ Phases, each found again from the token's labels when the command is re-run:
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..kmip._registry_data import ResultReason
 from ..kmip.errors import KmipError
-from ..store.base import ObjectStore, StoreConflict
-from .kek import KekInfo, KekSealer, sealed_kek_id
+from ..sealing.reseal import Progress, ResealCounts, reseal_all, sweep
+from ..store.base import ObjectStore
+from .kek import KekInfo, KekSealer
 
 log = logging.getLogger("keystead.hsm.rotation")
 
 NEXT_SUFFIX = ".next"
 RETIRED_SUFFIX = ".retired."
 RETIRE_CHOICES = ("relabel", "destroy")
-_MAX_SWEEPS = 5
-_CONFLICT_RETRIES = 5
 
 
 @dataclass
-class RotationReport:
+class RotationReport(ResealCounts):
     """What one run of ``rotate_kek`` did."""
 
     old_kek: bytes | None = None
     new_kek: bytes | None = None
-    resealed: int = 0
-    already_done: int = 0
-    empty: int = 0
     retired: str = ""
     phases: list[str] = field(default_factory=list)
-
-
-Progress = Callable[[str, int], None]
 
 
 def rotate_kek(
@@ -101,17 +92,11 @@ def rotate_kek(
     report.old_kek, report.new_kek = old.kek_id, new.kek_id
 
     if new.label == next_label:
-        _reseal_all(store, sealer, new.kek_id, report, throttle=throttle, progress=progress)
+        reseal_all(store, sealer, new.kek_id, report, throttle=throttle, progress=progress)
         sealer.update(old.kek_id, can_encrypt=False)
         sealer.update(new.kek_id, label=label)
         report.phases.append("switched")
-    for _ in range(_MAX_SWEEPS):
-        before = report.resealed
-        _reseal_all(store, sealer, new.kek_id, report, throttle=throttle, progress=progress)
-        if report.resealed == before:
-            break
-    else:
-        raise _error("objects keep appearing under the old key-encryption key; stop the servers and run again")
+    sweep(store, sealer, new.kek_id, report, throttle=throttle, progress=progress)
     report.phases.append("swept")
     if retire == "destroy":
         sealer.destroy(old.kek_id)
@@ -128,49 +113,6 @@ def _single(keks: list[KekInfo], label: str, what: str) -> KekInfo:
     if len(keks) != 1:
         raise _error(f"expected one {what} key-encryption key labelled {label!r}, found {len(keks)}")
     return keks[0]
-
-
-def _reseal_all(
-    store: ObjectStore,
-    sealer: KekSealer,
-    new_id: bytes,
-    report: RotationReport,
-    *,
-    throttle: float,
-    progress: Progress | None,
-) -> None:
-    for uid in store.all_uids():
-        for _attempt in range(_CONFLICT_RETRIES):
-            try:
-                outcome = _reseal_one(store, sealer, uid, new_id)
-                break
-            except StoreConflict:
-                continue  # a server changed the object meanwhile: read it again
-        else:
-            raise _error(f"object {uid} keeps changing; run the rotation again")
-        if outcome == "resealed":
-            report.resealed += 1
-            if progress is not None:
-                progress(uid, report.resealed)
-            if throttle:
-                time.sleep(throttle)
-        elif outcome == "empty":
-            report.empty += 1
-        else:
-            report.already_done += 1
-
-
-def _reseal_one(store: ObjectStore, sealer: KekSealer, uid: str, new_id: bytes) -> str:
-    with store.transaction() as tx:
-        record = tx.get(uid, for_update=True)
-        if record is None or not record.object_bytes:
-            return "empty"
-        if sealed_kek_id(record.object_bytes) == new_id:
-            return "done"
-        plain = sealer.unseal(uid, record.object_bytes)
-        record.object_bytes = sealer.seal_with(new_id, uid, plain)
-        tx.update(record)
-    return "resealed"
 
 
 def _error(message: str) -> KmipError:

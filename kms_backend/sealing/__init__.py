@@ -1,7 +1,8 @@
 """Stored key material sealed at rest: the sealed-blob format every key-encryption key writes (``blob``), the
-software key-encryption key from a key file or the environment (``software``), and re-sealing — migration of a
-database written before sealing and rotation of the key (``rekey``). The HSM's key-encryption key (``hsm.kek``)
-writes the same format.
+software key-encryption key from a key file or the environment (``software``), the re-sealing loop both key
+rotations share (``reseal``), and migration of a database written before sealing and rotation of the software key
+(``rekey``). The HSM's key-encryption key (``hsm.kek``) writes the same format; its rotation (``hsm.rotation``)
+re-seals through ``reseal`` too.
 """
 
 from .blob import SealedHeader, is_sealed, sealed_kek_id

@@ -22,35 +22,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..kmip._registry_data import ResultReason
-from ..kmip.errors import KmipError
-from ..store.base import ObjectStore, StoreConflict
-from .blob import is_sealed, sealed_kek_id
+from ..store.base import ObjectStore
+from .reseal import Progress, ResealCounts, reseal_all, sweep
 from .software import KeyFileKeyring, Keyring, SoftwareSealer, key_id, write_new_key
 
 log = logging.getLogger("keystead.sealing")
 
 RETIRE_CHOICES = ("keep", "destroy")
-_MAX_SWEEPS = 5
-_CONFLICT_RETRIES = 5
-
-Progress = Callable[[str, int], None]
 
 
 @dataclass
-class RekeyReport:
+class RekeyReport(ResealCounts):
     """What one run of ``rekey`` or ``seal_unsealed`` did."""
 
     old_key: bytes | None = None
     new_key: bytes | None = None
-    resealed: int = 0
-    already_done: int = 0
-    empty: int = 0
     retired: str = ""
     phases: list[str] = field(default_factory=list)
 
@@ -59,7 +48,7 @@ def seal_unsealed(store: ObjectStore, sealer: SoftwareSealer, *, progress: Progr
     """Seal, under the active key, every object still stored in plaintext (a database from before sealing)."""
     report = RekeyReport(new_key=sealer.active_id)
     migrating = SoftwareSealer(sealer.keyring, accept_plaintext=True)
-    _reseal_all(store, migrating, sealer.active_id, report, only_plaintext=True, throttle=0.0, progress=progress)
+    reseal_all(store, migrating, sealer.active_id, report, only_plaintext=True, progress=progress)
     return report
 
 
@@ -82,7 +71,7 @@ def rekey(
     if not isinstance(keyring, KeyFileKeyring):
         # Keys from the environment: the new key is already the active one; re-seal everything under it.
         report.new_key = keyring.active_id
-        _sweep(store, sealer, keyring.active_id, report, throttle=throttle, progress=progress)
+        sweep(store, sealer, keyring.active_id, report, throttle=throttle, progress=progress)
         report.phases.append("swept")
         return report
     old_id = keyring.active_id
@@ -96,7 +85,7 @@ def rekey(
     keyring.refresh()
     new_id = key_id(new_key)
     report.old_key, report.new_key = old_id, new_id
-    _reseal_all(store, sealer, new_id, report, only_plaintext=False, throttle=throttle, progress=progress)
+    reseal_all(store, sealer, new_id, report, throttle=throttle, progress=progress)
     retired = keyring.retired_path(old_id)
     if not retired.exists():
         os.link(keyring.path, retired)
@@ -104,7 +93,7 @@ def rekey(
     _fsync_dir(keyring.path.parent)
     keyring.refresh()
     report.phases.append("switched")
-    _sweep(store, sealer, new_id, report, throttle=throttle, progress=progress)
+    sweep(store, sealer, new_id, report, throttle=throttle, progress=progress)
     report.phases.append("swept")
     if retire == "destroy":
         retired.unlink()
@@ -113,70 +102,6 @@ def rekey(
     else:
         report.retired = str(retired)
     return report
-
-
-def _sweep(
-    store: ObjectStore,
-    sealer: SoftwareSealer,
-    new_id: bytes,
-    report: RekeyReport,
-    *,
-    throttle: float,
-    progress: Progress | None,
-) -> None:
-    for _ in range(_MAX_SWEEPS):
-        before = report.resealed
-        _reseal_all(store, sealer, new_id, report, only_plaintext=False, throttle=throttle, progress=progress)
-        if report.resealed == before:
-            return
-    raise KmipError(
-        ResultReason.GENERAL_FAILURE,
-        "objects keep appearing under the old key-encryption key; stop the servers and run again",
-    )
-
-
-def _reseal_all(
-    store: ObjectStore,
-    sealer: SoftwareSealer,
-    new_id: bytes,
-    report: RekeyReport,
-    *,
-    only_plaintext: bool,
-    throttle: float,
-    progress: Progress | None,
-) -> None:
-    for uid in list(store.all_uids()):
-        for _attempt in range(_CONFLICT_RETRIES):
-            try:
-                outcome = _reseal_one(store, sealer, uid, new_id, only_plaintext)
-                break
-            except StoreConflict:
-                continue  # a server changed the object meanwhile: read it again
-        else:
-            raise KmipError(ResultReason.GENERAL_FAILURE, f"object {uid} keeps changing; run again")
-        if outcome == "resealed":
-            report.resealed += 1
-            if progress is not None:
-                progress(uid, report.resealed)
-            if throttle:
-                time.sleep(throttle)
-        elif outcome == "empty":
-            report.empty += 1
-        else:
-            report.already_done += 1
-
-
-def _reseal_one(store: ObjectStore, sealer: SoftwareSealer, uid: str, new_id: bytes, only_plaintext: bool) -> str:
-    with store.transaction() as tx:
-        record = tx.get(uid, for_update=True)
-        if record is None or not record.object_bytes:
-            return "empty"
-        if (only_plaintext and is_sealed(record.object_bytes)) or sealed_kek_id(record.object_bytes) == new_id:
-            return "done"
-        plain = sealer.unseal(uid, record.object_bytes)
-        record.object_bytes = sealer.seal_with(new_id, uid, plain)
-        tx.update(record)
-    return "resealed"
 
 
 def _fsync_dir(directory: Path) -> None:
