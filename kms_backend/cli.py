@@ -356,42 +356,60 @@ def _add_hsm_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="what happens to the old key: relabelled <label>.retired.<id> (default; it can still unseal old "
         "backups) or destroyed",
     )
-    rotate.add_argument(
-        "--throttle",
-        type=float,
-        default=0.0,
-        metavar="SECONDS",
-        help="pause after each re-sealed object (limits the load on a shared HSM)",
-    )
-    rotate.add_argument("--progress-every", type=int, default=1000, metavar="N", help="print progress every N objects")
+    _add_rotation_arguments(rotate, "pause after each re-sealed object (limits the load on a shared HSM)")
     rotate.set_defaults(func=cmd_hsm_rotate_kek)
 
 
-def cmd_hsm_rotate_kek(args: argparse.Namespace) -> int:
-    """Rotate the KEK (kms_backend.hsm.rotation); exit 1 with the reason if it cannot."""
-    from .hsm import KekSealer, open_sessions, rotate_kek
-    from .kmip.errors import KmipError
-    from .server import serve
+#: The options of `keystead hsm rotate-kek` and `keystead store rekey` that are not server configuration.
+_ROTATION_OPTIONS = ("retire", "throttle", "progress_every")
 
-    options = {k: v for k, v in vars(args).items() if k not in ("retire", "throttle", "progress_every")}
+
+def _add_rotation_arguments(parser: argparse.ArgumentParser, throttle_help: str) -> None:
+    parser.add_argument("--throttle", type=float, default=0.0, metavar="SECONDS", help=throttle_help)
+    parser.add_argument("--progress-every", type=int, default=1000, metavar="N", help="print progress every N objects")
+
+
+def _rotation_config(args: argparse.Namespace, command: str) -> server_config.ServerConfig | None:
+    """The `keystead serve` configuration a rotation command was given, or None after printing why it is wrong."""
+    options = {k: v for k, v in vars(args).items() if k not in _ROTATION_OPTIONS}
     try:
-        config = server_config.config_from_env(argparse.Namespace(**options))
+        return server_config.config_from_env(argparse.Namespace(**options))
     except server_config.ConfigError as exc:
-        print(f"keystead hsm rotate-kek: {exc}", file=sys.stderr)
-        return 2
-    if not config.hsm_requested:
-        print("keystead hsm rotate-kek: configure the HSM (--hsm-module, --hsm-token-label, ...)", file=sys.stderr)
-        return 2
-    every = max(1, args.progress_every)
+        print(f"keystead {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _progress_printer(every: int) -> Callable[[str, int], None]:
+    """A rotation's ``progress`` callback: a line every ``every`` re-sealed objects."""
+    every = max(1, every)
 
     def progress(uid: str, count: int) -> None:
         if count % every == 0:
             print(f"re-sealed {count} objects (last {uid})", flush=True)
 
+    return progress
+
+
+def cmd_hsm_rotate_kek(args: argparse.Namespace) -> int:
+    """Rotate the KEK (kms_backend.hsm.rotation); exit 1 with the reason if it cannot."""
+    config = _rotation_config(args, "hsm rotate-kek")
+    if config is None:
+        return 2
+    if not config.hsm_requested:
+        print("keystead hsm rotate-kek: configure the HSM (--hsm-module, --hsm-token-label, ...)", file=sys.stderr)
+        return 2
+    return _rotate_hsm_kek(args, config, "hsm rotate-kek")
+
+
+def _rotate_hsm_kek(args: argparse.Namespace, config: server_config.ServerConfig, command: str) -> int:
+    from .hsm import KekSealer, open_sessions, rotate_kek
+    from .server import serve
+
+    progress = _progress_printer(args.progress_every)
     try:
         sessions = open_sessions(serve.hsm_settings(config))
     except KmipError as exc:
-        print(f"keystead hsm rotate-kek: {exc.message}", file=sys.stderr)
+        print(f"keystead {command}: {exc.message}", file=sys.stderr)
         return 1
     try:
         store = serve.open_configured_store(config)
@@ -401,7 +419,7 @@ def cmd_hsm_rotate_kek(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except KmipError as exc:
-        print(f"keystead hsm rotate-kek: {exc.message}", file=sys.stderr)
+        print(f"keystead {command}: {exc.message}", file=sys.stderr)
         return 1
     finally:
         sessions.close()
@@ -434,28 +452,21 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         default="keep",
         help="the old key file: kept as <file>.retired.<id> (default; it still reads backups taken before) or deleted",
     )
-    rekey.add_argument(
-        "--throttle", type=float, default=0.0, metavar="SECONDS", help="pause after each re-sealed object"
-    )
-    rekey.add_argument("--progress-every", type=int, default=1000, metavar="N", help="print progress every N objects")
+    _add_rotation_arguments(rekey, "pause after each re-sealed object")
     rekey.set_defaults(func=cmd_store_rekey)
 
 
 def cmd_store_rekey(args: argparse.Namespace) -> int:
     """Rotate the software key-encryption key (kms_backend.sealing.rekey), or the HSM's; exit 1 with the reason."""
-    from .kmip.errors import KmipError
     from .sealing import rekey
     from .server import serve
 
-    options = {k: v for k, v in vars(args).items() if k not in ("retire", "throttle", "progress_every")}
-    try:
-        config = server_config.config_from_env(argparse.Namespace(**options))
-    except server_config.ConfigError as exc:
-        print(f"keystead store rekey: {exc}", file=sys.stderr)
+    config = _rotation_config(args, "store rekey")
+    if config is None:
         return 2
     if config.hsm_requested:
         args.retire = "relabel" if args.retire == "keep" else args.retire
-        return cmd_hsm_rotate_kek(args)
+        return _rotate_hsm_kek(args, config, "store rekey")
     if not config.software_sealing:
         print(
             f"keystead store rekey: nothing to rotate: the {config.store_name} store is not sealed by "
@@ -463,12 +474,7 @@ def cmd_store_rekey(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    every = max(1, args.progress_every)
-
-    def progress(uid: str, count: int) -> None:
-        if count % every == 0:
-            print(f"re-sealed {count} objects (last {uid})", flush=True)
-
+    progress = _progress_printer(args.progress_every)
     try:
         keyring = serve.configured_keyring(config, create=False)
         store = serve.open_configured_store(config)
