@@ -68,18 +68,23 @@ def image(client: Any, name: str) -> str:
     return str(name)
 
 
-def source_archive() -> bytes:
-    """The checkout's tracked files (with their working-tree contents) as a tar archive: a build context without
-    ``.venv``, databases or build output."""
+def add_source(archive: tarfile.TarFile) -> None:
+    """The checkout's tracked files (with their working-tree contents) under ``keystead/``: a build context
+    without ``.venv``, databases or build output."""
     listed = subprocess.run(
         ["git", "-C", str(REPO), "ls-files", "-z"], check=True, capture_output=True, timeout=60
     ).stdout.split(b"\0")
+    for name in filter(None, listed):
+        path = REPO / name.decode()
+        if path.is_file():
+            archive.add(str(path), arcname=f"keystead/{name.decode()}", recursive=False)
+
+
+def source_archive() -> bytes:
+    """``add_source`` as a tar archive of its own."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in filter(None, listed):
-            path = REPO / name.decode()
-            if path.is_file():
-                archive.add(str(path), arcname=f"keystead/{name.decode()}", recursive=False)
+        add_source(archive)
     return buffer.getvalue()
 
 
@@ -87,11 +92,8 @@ def build_image(client: Any, tag: str, dockerfile: str) -> str:
     """An image built from ``dockerfile`` with this checkout under ``keystead/`` in its context, else skip (a base
     image or package that cannot be fetched is this machine's limit, not a Keystead failure; the log says which)."""
     context = io.BytesIO()
-    source = source_archive()
     with tarfile.open(fileobj=context, mode="w") as archive:
-        with tarfile.open(fileobj=io.BytesIO(source)) as tree:
-            for member in tree.getmembers():
-                archive.addfile(member, tree.extractfile(member))
+        add_source(archive)
         info = tarfile.TarInfo("Dockerfile")
         text = dockerfile.encode()
         info.size = len(text)
