@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _keystead_server import KeysteadProcess
+from _keystead_server import KeysteadProcess, request_message
 
 #: Generous bound for "the server closed it": the limits are 1-2 s, the old behaviour was never.
 CLOSED_WITHIN = 8.0
@@ -188,28 +188,7 @@ def test_rate_limit_on_https_and_on_the_kmip_port(tmp_path: Path) -> None:
                 statuses.append(response.status)
         assert statuses[:4] == [200] * 4
         assert statuses.count(429) >= 3
-        query = {
-            "tag": "RequestMessage",
-            "value": [
-                {
-                    "tag": "RequestHeader",
-                    "value": [
-                        {
-                            "tag": "ProtocolVersion",
-                            "value": [
-                                {"tag": "ProtocolVersionMajor", "type": "Integer", "value": 2},
-                                {"tag": "ProtocolVersionMinor", "type": "Integer", "value": 1},
-                            ],
-                        },
-                        {"tag": "BatchCount", "type": "Integer", "value": 1},
-                    ],
-                },
-                {
-                    "tag": "BatchItem",
-                    "value": [{"tag": "Operation", "type": "Enumeration", "value": "DiscoverVersions"}],
-                },
-            ],
-        }
+        query = request_message(("DiscoverVersions", []))
         message = binary_codec.encode(json_codec.decode_obj(query))
         reasons = []
         with _kmip(proc) as sock:

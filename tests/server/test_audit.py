@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from integration_tests._keystead_server import request_message, uid_payload
 from kms_backend.kmip import json_codec
 from kms_backend.server.audit import AuditEntry, AuditError, AuditLog, entries_from_messages
 
@@ -15,37 +16,8 @@ from .conftest import build_server
 
 
 def message(items: list[tuple[str, str | None]]) -> dict[str, object]:
-    return {
-        "tag": "RequestMessage",
-        "value": [
-            {
-                "tag": "RequestHeader",
-                "value": [
-                    {
-                        "tag": "ProtocolVersion",
-                        "value": [
-                            {"tag": "ProtocolVersionMajor", "type": "Integer", "value": 2},
-                            {"tag": "ProtocolVersionMinor", "type": "Integer", "value": 1},
-                        ],
-                    },
-                    {"tag": "BatchCount", "type": "Integer", "value": len(items)},
-                ],
-            },
-            *[
-                {
-                    "tag": "BatchItem",
-                    "value": [
-                        {"tag": "Operation", "type": "Enumeration", "value": op},
-                        {
-                            "tag": "RequestPayload",
-                            "value": [{"tag": "UniqueIdentifier", "type": "TextString", "value": uid}] if uid else [],
-                        },
-                    ],
-                }
-                for op, uid in items
-            ],
-        ],
-    }
+    """A Request Message with one batch item per (operation, object id or None)."""
+    return request_message(*[(op, uid_payload(uid) if uid else []) for op, uid in items])
 
 
 def test_entries_name_operation_object_and_result() -> None:

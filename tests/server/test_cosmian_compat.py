@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from integration_tests._keystead_server import request_message
 from tests.server.conftest import Call
 
 PAST = {"tag": "ActivationDate", "type": "DateTime", "value": "2024-01-01T00:00:00Z"}
@@ -147,44 +148,15 @@ def test_kmip_1_4_attribute_values_given_by_enumeration_name(call: Call) -> None
             "value": [node("AttributeName", "TextString", name), node("AttributeValue", kind, value)],
         }
 
-    message = {
-        "tag": "RequestMessage",
+    template = {
+        "tag": "TemplateAttribute",
         "value": [
-            {
-                "tag": "RequestHeader",
-                "value": [
-                    {
-                        "tag": "ProtocolVersion",
-                        "value": [
-                            node("ProtocolVersionMajor", "Integer", 1),
-                            node("ProtocolVersionMinor", "Integer", 4),
-                        ],
-                    },
-                    node("BatchCount", "Integer", 1),
-                ],
-            },
-            {
-                "tag": "BatchItem",
-                "value": [
-                    enum("Operation", "Create"),
-                    {
-                        "tag": "RequestPayload",
-                        "value": [
-                            enum("ObjectType", "SymmetricKey"),
-                            {
-                                "tag": "TemplateAttribute",
-                                "value": [
-                                    attribute("Cryptographic Algorithm", "Enumeration", "AES"),
-                                    attribute("Cryptographic Length", "Integer", 128),
-                                    attribute("Cryptographic Usage Mask", "Integer", "Encrypt|Decrypt"),
-                                ],
-                            },
-                        ],
-                    },
-                ],
-            },
+            attribute("Cryptographic Algorithm", "Enumeration", "AES"),
+            attribute("Cryptographic Length", "Integer", 128),
+            attribute("Cryptographic Usage Mask", "Integer", "Encrypt|Decrypt"),
         ],
     }
+    message = request_message(("Create", [enum("ObjectType", "SymmetricKey"), template]), version=(1, 4))
     answer = post(call, message)
     assert find(answer, "ResultStatus") == "Success", answer
     uid = find(answer, "UniqueIdentifier")

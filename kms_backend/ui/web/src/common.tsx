@@ -12,6 +12,32 @@ export function Alert({ kind, children, testId }: { kind: "error" | "ok" | "info
 }
 
 /** Run ``load`` now and whenever ``deps`` change; ``reload`` runs it again. */
+/** The Name and Tags fields of the create and import forms (tags are comma-separated; kmip.parseTags reads them). */
+export function NameAndTags(props: {
+  name: string;
+  setName: (value: string) => void;
+  tags: string;
+  setTags: (value: string) => void;
+}) {
+  return (
+    <>
+      <label>
+        Name
+        <input name="name" value={props.name} onChange={(e) => props.setName(e.target.value)} />
+      </label>
+      <label>
+        Tags
+        <input
+          name="tags"
+          placeholder="comma-separated"
+          value={props.tags}
+          onChange={(e) => props.setTags(e.target.value)}
+        />
+      </label>
+    </>
+  );
+}
+
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [value, setValue] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
-import { Alert, useAction } from "../common";
+import { Alert, NameAndTags, useAction } from "../common";
 import { createKeyPair, createSymmetricKey, KEY_PAIR_KINDS, parseTags } from "../kmip";
 
 const SYMMETRIC: Record<string, number[]> = { AES: [128, 192, 256], ChaCha20: [256], HMACSHA256: [256], HMACSHA512: [512] };
@@ -81,14 +81,7 @@ export function CreatePage() {
             </select>
           </label>
         )}
-        <label>
-          Name
-          <input name="name" value={name} onChange={(e) => setName(e.target.value)} />
-        </label>
-        <label>
-          Tags
-          <input name="tags" placeholder="comma-separated" value={tags} onChange={(e) => setTags(e.target.value)} />
-        </label>
+        <NameAndTags name={name} setName={setName} tags={tags} setTags={setTags} />
         <label className="check">
           <input
             type="checkbox"

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
-import { Alert, fromPem, useAction } from "../common";
+import { Alert, fromPem, NameAndTags, useAction } from "../common";
 import { importObject, parseTags, type ImportOptions } from "../kmip";
 
 type Kind = ImportOptions["kind"];
@@ -87,14 +87,7 @@ export function ImportPage() {
             </select>
           </label>
         ) : null}
-        <label>
-          Name
-          <input name="name" value={name} onChange={(e) => setName(e.target.value)} />
-        </label>
-        <label>
-          Tags
-          <input name="tags" placeholder="comma-separated" value={tags} onChange={(e) => setTags(e.target.value)} />
-        </label>
+        <NameAndTags name={name} setName={setName} tags={tags} setTags={setTags} />
         <label className="check">
           <input type="checkbox" checked={activateNow} onChange={(e) => setActivateNow(e.target.checked)} />
           Active now
