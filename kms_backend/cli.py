@@ -154,7 +154,8 @@ def _add_pkcs11_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
     init = pkcs11_sub.add_parser(
         "init",
         help="create a token backed by an embedded store in DIR",
-        description="Create a PKCS#11 token whose keys live in an embedded SQLite store in DIR, write "
+        description="Create a PKCS#11 token whose keys live in an embedded SQLite store in DIR, sealed at rest "
+        "under the key file DIR/keystead.kek (mode 0600; keep it apart from backups of DIR/keystead.db), write "
         "DIR/pkcs11.yaml (PINs hashed) and print the export line that points the library at it.",
     )
     init.add_argument("--dir", required=True, help="directory for pkcs11.yaml and the database (created if needed)")
@@ -203,9 +204,10 @@ def cmd_pkcs11_path(_args: argparse.Namespace) -> int:
 
 
 def cmd_pkcs11_init(args: argparse.Namespace) -> int:
-    """Write DIR/pkcs11.yaml for a token over an embedded store in DIR (the softhsm2-util --init-token analogue)."""
-    from kms_backend.store import open_store
+    """Write DIR/pkcs11.yaml for a token over an embedded store in DIR, sealed under DIR/keystead.kek (the
+    softhsm2-util --init-token analogue)."""
     from provider import config as pkcs11_config
+    from provider.backends.embedded import EmbeddedBackend
 
     directory = Path(args.dir).resolve()
     path = directory / "pkcs11.yaml"
@@ -239,9 +241,14 @@ def cmd_pkcs11_init(args: argparse.Namespace) -> int:
             tls_ca=absolute["--tls-ca"],
         )
     else:
-        database = f"sqlite:///{directory / 'keystead.db'}"
-        open_store(database).close()  # create and migrate now, so a bad directory fails here, not in an application
-        backend = pkcs11_config.BackendConfig(type="embedded", database=database)
+        backend = pkcs11_config.BackendConfig(
+            type="embedded",
+            database=f"sqlite:///{directory / 'keystead.db'}",
+            kek_file=str(directory / "keystead.kek"),
+        )
+        # Create and migrate the store and its key file (mode 0600) now, so that a bad directory fails here, not in
+        # an application.
+        EmbeddedBackend.open(backend).close()
     config = pkcs11_config.ProviderConfig(
         path=path,
         label=args.label,

@@ -22,6 +22,8 @@ File layout::
       tls_ca: ca.pem
       bearer_token: ...                  # remote, instead of a client certificate
       timeout: 30
+      seal_keys: true                    # embedded: key material sealed at rest (AES-256-GCM), as by the server
+      kek_file: keystead.kek             # embedded: its key file (default: beside an SQLite store; mode 0600)
     cache_ttl: 1.0               # seconds an object's attributes are reused without asking the KMS again
     log:
       file: /var/log/keystead-pkcs11.log
@@ -42,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kms_backend.sealing.rekey import sqlite_path
 
 ENV_CONFIG = "KEYSTEAD_PKCS11_CONFIG"
 USER_CONFIG = Path(".config/keystead/pkcs11.yaml")
@@ -86,6 +90,26 @@ class BackendConfig:
     bearer_token: str | None = None
     timeout: float = 30.0
     hsm: HsmConfig | None = None
+    #: The embedded store's key material is sealed at rest under a software key-encryption key (unless ``hsm``
+    #: seals it): the key file ``kek_file``, created mode 0600 on first use, or ``kek`` from ``KEYSTEAD_KEK`` (with
+    #: ``kek_previous`` from ``KEYSTEAD_KEK_PREVIOUS``), exactly as ``keystead serve`` seals its store.
+    seal_keys: bool = True
+    kek_file: str | None = None
+    kek: str | None = None
+    kek_previous: tuple[str, ...] = ()
+    #: The configuration file's directory (not saved): the key file's place when the database is not SQLite.
+    directory: str | None = None
+
+    @property
+    def kek_path(self) -> Path | None:
+        """The key file sealing the embedded store: ``kek_file``, else ``keystead.kek`` beside an SQLite database,
+        else beside the configuration file (None without one: the embedded backend then asks for ``kek_file``)."""
+        if self.kek_file:
+            return Path(self.kek_file)
+        database = sqlite_path(self.database or "")
+        if database is not None:
+            return database.parent / "keystead.kek"
+        return Path(self.directory) / "keystead.kek" if self.directory else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +189,10 @@ def load_config(environ: Mapping[str, str], home: Path | None = None) -> Provide
     hsm = _hsm_from_environ(environ)
     if hsm is not None:
         config = dataclasses.replace(config, backend=dataclasses.replace(config.backend, hsm=hsm))
+    if environ.get("KEYSTEAD_KEK"):
+        previous = tuple(k.strip() for k in environ.get("KEYSTEAD_KEK_PREVIOUS", "").split(",") if k.strip())
+        backend = dataclasses.replace(config.backend, kek=environ["KEYSTEAD_KEK"], kek_previous=previous)
+        config = dataclasses.replace(config, backend=backend)
     return config
 
 
@@ -257,6 +285,10 @@ def from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> ProviderCo
         database = f"sqlite:///{Path(data_dir or base) / 'keystead.db'}"
     if kind == "remote" and not _opt_str(backend, "url"):
         raise ConfigError("a remote backend needs 'url'")
+    seal_keys = backend.get("seal_keys", True)
+    if not isinstance(seal_keys, bool):
+        raise ConfigError("'seal_keys' must be true or false")
+    kek_file = file_name(_opt_str(backend, "kek_file"))
     level = (_opt_str(log, "level") or "warning").lower()
     if level not in LOG_LEVELS:
         raise ConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}")
@@ -284,6 +316,9 @@ def from_mapping(raw: Mapping[str, Any], path: Path | None = None) -> ProviderCo
             bearer_token=_opt_str(backend, "bearer_token"),
             timeout=timeout,
             hsm=_hsm_from_mapping(_section(backend, "hsm")),
+            seal_keys=seal_keys,
+            kek_file=kek_file,
+            directory=str(base),
         ),
         cache_ttl=cache_ttl,
         log_file=file_name(_opt_str(log, "file")),
@@ -318,6 +353,14 @@ def to_mapping(config: ProviderConfig) -> dict[str, Any]:
         )
         if v is not None
     }
+    if not b.seal_keys:
+        backend["seal_keys"] = False
+    if b.kek_file is not None:
+        # Relative to the configuration file when beside it, so that the token's directory can move.
+        kek_file = Path(b.kek_file)
+        if config.path is not None and kek_file.parent == config.path.parent:
+            kek_file = Path(kek_file.name)
+        backend["kek_file"] = str(kek_file)
     if b.hsm is not None:
         backend["hsm"] = {
             "module": b.hsm.module,

@@ -6,7 +6,7 @@ re-seals through ``reseal`` too.
 """
 
 from .blob import SealedHeader, is_sealed, sealed_kek_id
-from .rekey import RETIRE_CHOICES, RekeyReport, rekey, seal_unsealed, store_marker
+from .rekey import RETIRE_CHOICES, RekeyReport, rekey, seal_once, seal_unsealed, store_marker
 from .software import KeyFileKeyring, Keyring, SoftwareSealer, key_id, parse_key
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "key_id",
     "parse_key",
     "rekey",
+    "seal_once",
     "seal_unsealed",
     "sealed_kek_id",
     "store_marker",

@@ -52,6 +52,53 @@ def seal_unsealed(store: ObjectStore, sealer: SoftwareSealer, *, progress: Progr
     return report
 
 
+def seal_once(store: ObjectStore, sealer: SoftwareSealer, record: Path, database_url: str) -> RekeyReport:
+    """``seal_unsealed`` once per database: the file ``record`` lists (``store_marker``) the databases already
+    sealed, so that later openings neither scan every object nor accept a plaintext blob written behind their back.
+    An SQLite file is rewritten afterwards so that no free page keeps a plaintext blob sealing replaced."""
+    marker = store_marker(database_url)
+    if record.exists() and marker in record.read_text().split():
+        return RekeyReport(new_key=sealer.active_id)
+    report = seal_unsealed(store, sealer)
+    if report.resealed:
+        log.warning("sealed %d objects stored before sealing at rest existed", report.resealed)
+        sqlite_file = sqlite_path(database_url)
+        if sqlite_file is not None:
+            scrub_sqlite(sqlite_file)
+        else:
+            log.warning(
+                "the plaintext row versions they replaced may stay on the database server's disk until it reuses "
+                "the space: run VACUUM FULL (PostgreSQL) or OPTIMIZE TABLE (MySQL) on the objects table"
+            )
+    with record.open("a") as out:
+        out.write(marker + "\n")
+    return report
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an ``sqlite:///path`` URL; None for other stores and for an in-memory SQLite."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "sqlite":
+        return None
+    # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy reads them; a query string is not the path.
+    path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
+    return Path(path) if path and path != ":memory:" else None
+
+
+def scrub_sqlite(path: Path) -> None:
+    """Rewrite an SQLite database so that no page keeps the plaintext blobs sealing replaced: freed pages are
+    zeroed (secure_delete), the file rebuilt (VACUUM) and the write-ahead log emptied."""
+    import sqlite3
+
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("PRAGMA secure_delete=ON")
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
+
+
 def rekey(
     store: ObjectStore,
     keyring: Keyring,
@@ -117,4 +164,13 @@ def store_marker(database_url: str) -> str:
     return hashlib.sha256(database_url.encode()).hexdigest()
 
 
-__all__ = ["RETIRE_CHOICES", "RekeyReport", "rekey", "seal_unsealed", "store_marker"]
+__all__ = [
+    "RETIRE_CHOICES",
+    "RekeyReport",
+    "rekey",
+    "scrub_sqlite",
+    "seal_once",
+    "seal_unsealed",
+    "sqlite_path",
+    "store_marker",
+]

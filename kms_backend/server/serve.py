@@ -29,6 +29,7 @@ from ..engine.config import EngineConfig
 from ..engine.engine import Engine
 from ..engine.objects import RecordCodec
 from ..kmip.errors import KmipError
+from ..sealing.rekey import sqlite_path
 from ..store.base import ObjectStore
 from . import tls
 from .audit import AuditError, AuditLog
@@ -68,16 +69,6 @@ def prepare_directories(config: ServerConfig) -> None:
     sqlite_file = sqlite_path(config.database_url)
     if sqlite_file is not None:
         _make_private_dir(sqlite_file.parent)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of an ``sqlite:///path`` URL; None for other stores and for an in-memory SQLite."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() != "sqlite":
-        return None
-    # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy reads them; a query string is not the path.
-    path = rest[1:].split("?", 1)[0] if rest.startswith("/") else ""
-    return Path(path) if path and path != ":memory:" else None
 
 
 def _make_private_dir(path: Path) -> None:
@@ -167,41 +158,9 @@ SEALED_STORES_FILE = "sealed-stores"
 def seal_existing_objects(config: ServerConfig, store: ObjectStore, sealer: SoftwareSealer) -> int:
     """Seal the objects of a database written before sealing (once per database: a line in the data directory's
     ``sealed-stores`` records it). Returns how many objects were sealed now."""
-    from ..sealing.rekey import seal_unsealed, store_marker
+    from ..sealing.rekey import seal_once
 
-    record = Path(config.data_dir) / SEALED_STORES_FILE
-    marker = store_marker(config.database_url)
-    done = record.read_text().split() if record.exists() else []
-    if marker in done:
-        return 0
-    report = seal_unsealed(store, sealer)
-    if report.resealed:
-        log.warning("sealed %d objects stored before sealing at rest existed", report.resealed)
-        sqlite_file = sqlite_path(config.database_url)
-        if sqlite_file is not None:
-            _scrub_sqlite(sqlite_file)
-        else:
-            log.warning(
-                "the plaintext row versions they replaced may stay on the database server's disk until it reuses "
-                "the space: run VACUUM FULL (PostgreSQL) or OPTIMIZE TABLE (MySQL) on the objects table"
-            )
-    with record.open("a") as out:
-        out.write(marker + "\n")
-    return report.resealed
-
-
-def _scrub_sqlite(path: Path) -> None:
-    """Rewrite an SQLite database so that no page keeps the plaintext blobs sealing replaced: freed pages are
-    zeroed (secure_delete), the file rebuilt (VACUUM) and the write-ahead log emptied."""
-    import sqlite3
-
-    connection = sqlite3.connect(path, isolation_level=None)
-    try:
-        connection.execute("PRAGMA secure_delete=ON")
-        connection.execute("VACUUM")
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        connection.close()
+    return seal_once(store, sealer, Path(config.data_dir) / SEALED_STORES_FILE, config.database_url).resealed
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ the implementation the configuration's ``backend.type`` names.
 type          module            backend
 ============  ================  ===================================================================================
 ``embedded``  ``embedded``      the KMIP engine in-process over a local store (``backend.database``, SQLite by
-                                default), sealed by an HSM when ``backend.hsm`` is set; no server needed
+                                default), its keys sealed at rest by the software key-encryption key
+                                (``backend.kek_file``) or by an HSM (``backend.hsm``); no server needed
 ``remote``    ``remote``        a Keystead or Cosmian KMS through ``kms_backend.client``: JSON TTLV on
                                 ``/kmip/2_1`` or binary TTLV on the mutual-TLS KMIP port
 ``memory``    ``memory``        the engine over a ``MemoryStore``: the test double, and the per-application engine
@@ -34,7 +35,7 @@ def open_backend(config: ProviderConfig) -> Backend:
         return MemoryBackend()
     from .embedded import EmbeddedBackend
 
-    return EmbeddedBackend.open(config.backend.database or "sqlite://", hsm=config.backend.hsm)
+    return EmbeddedBackend.open(config.backend)
 
 
 __all__ = ["Backend", "Identity", "open_backend"]

@@ -1,27 +1,50 @@
-"""``EmbeddedBackend``: the KMIP engine in-process over a local store (no server; ``keystead pkcs11 init``)."""
+"""``EmbeddedBackend``: the KMIP engine in-process over a local store (no server; ``keystead pkcs11 init``).
+
+The store's key material is sealed at rest as by ``keystead serve``: under the HSM's key-encryption key when
+``backend.hsm`` is set, else under the software one (``backend.kek_file``, by default ``keystead.kek`` beside an
+SQLite store, created mode 0600; or ``KEYSTEAD_KEK``), unless ``backend.seal_keys`` is false.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from kms_backend.engine import Engine, EngineConfig
 from kms_backend.kmip._registry_data import Operation
 from kms_backend.kmip.schema import Struct
+from kms_backend.sealing.rekey import sqlite_path
 from kms_backend.store import open_store
 from kms_backend.store.base import ObjectStore
 
-from ..config import HsmConfig
+from ..config import BackendConfig, HsmConfig
 from .base import Identity
+
+if TYPE_CHECKING:
+    from kms_backend.sealing import Keyring, SoftwareSealer
+
+#: Beside the key file: the databases already sealed (``kms_backend.sealing.seal_once``).
+SEALED_STORES_FILE = "sealed-stores"
 
 
 class EmbeddedBackend:
     """Runs operations on an ``Engine`` in this process, as the identity's user."""
 
-    def __init__(self, store: ObjectStore, config: EngineConfig | None = None, hsm: HsmConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        config: EngineConfig | None = None,
+        hsm: HsmConfig | None = None,
+        sealer: SoftwareSealer | None = None,
+    ) -> None:
         self.store = store
         self._hsm: Any = None
         options: dict[str, Any] = {}
-        if hsm is not None:
+        if sealer is not None:
+            from kms_backend.engine.objects import RecordCodec
+
+            options = {"records": RecordCodec(sealer.seal, sealer.unseal)}
+        elif hsm is not None:
             # Stored key material sealed under the HSM's key-encryption key, exactly as `keystead serve --hsm-*`.
             from kms_backend.hsm import HsmSettings, open_hsm
 
@@ -31,9 +54,26 @@ class EmbeddedBackend:
         self.engine = Engine(store, config or EngineConfig(server_name="Keystead PKCS#11"), **options)
 
     @classmethod
-    def open(cls, database: str, hsm: HsmConfig | None = None) -> EmbeddedBackend:
-        """An engine over the database at ``database`` (created and migrated if needed), sealed by ``hsm``."""
-        return cls(open_store(database), hsm=hsm)
+    def open(cls, backend: BackendConfig) -> EmbeddedBackend:
+        """An engine over ``backend.database`` (created and migrated if needed), its keys sealed by the HSM or the
+        software key-encryption key (a database written before sealing is sealed on its first opening)."""
+        database = backend.database or "sqlite://"
+        scheme = database.split(":", 1)[0].lower()
+        in_memory = scheme == "memory" or (scheme == "sqlite" and sqlite_path(database) is None)
+        sealed = backend.seal_keys and backend.hsm is None and not in_memory
+        keyring = software_keyring(backend) if sealed else None  # before the store: no key, no database touched
+        store = open_store(database)
+        if keyring is None:
+            return cls(store, hsm=backend.hsm)
+        from kms_backend.sealing import SoftwareSealer, seal_once
+
+        sealer = SoftwareSealer(keyring)
+        try:
+            seal_once(store, sealer, _kek_path(backend).parent / SEALED_STORES_FILE, database)
+            return cls(store, sealer=sealer)
+        except BaseException:
+            store.close()
+            raise
 
     def run(self, operation: Operation, payload: Struct, identity: Identity) -> Struct:
         """One operation through ``Engine.run_operation`` (its own store transaction)."""
@@ -48,4 +88,25 @@ class EmbeddedBackend:
             self._hsm = None
 
 
-__all__ = ["EmbeddedBackend"]
+def software_keyring(backend: BackendConfig) -> Keyring:
+    """The ``kms_backend.sealing.Keyring`` of ``backend``: ``KEYSTEAD_KEK`` (and its previous keys) when set, else
+    the key file (created mode 0600 if missing). ValueError says what is missing or wrong."""
+    from kms_backend.sealing import KeyFileKeyring, Keyring, parse_key
+
+    if backend.kek:
+        previous = [parse_key(k, "KEYSTEAD_KEK_PREVIOUS") for k in backend.kek_previous]
+        return Keyring(parse_key(backend.kek, "KEYSTEAD_KEK"), previous)
+    return KeyFileKeyring(_kek_path(backend))
+
+
+def _kek_path(backend: BackendConfig) -> Path:
+    path = backend.kek_path
+    if path is None:
+        raise ValueError(
+            "the database is not an SQLite file and there is no configuration file to keep the key beside: set "
+            "backend.kek_file for the key that seals the store's keys, or backend.seal_keys: false"
+        )
+    return path
+
+
+__all__ = ["SEALED_STORES_FILE", "EmbeddedBackend", "software_keyring"]
