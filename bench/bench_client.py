@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import UNLIMITED
 from bench.bench_server import TtlvClient, measure
 from integration_tests._keystead_server import KeysteadProcess
 from kms_backend.client import ClientConfig, KmsClient
@@ -155,8 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     size = args.size_mib << 20
     with tempfile.TemporaryDirectory(prefix="keystead-bench-client-") as tmp:
         work = Path(tmp)
-        plain = KeysteadProcess.start(work / "plain", tls=False)
-        tls = KeysteadProcess.start(work / "tls")
+        plain = KeysteadProcess.start(work / "plain", *UNLIMITED, tls=False)
+        tls = KeysteadProcess.start(work / "tls", *UNLIMITED)
         try:
             source = work / "input.bin"
             make_file(source, size)

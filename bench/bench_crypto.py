@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bench import UNLIMITED
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip import binary_codec, json_codec
 from kms_backend.kmip._registry_data import (
@@ -187,7 +188,7 @@ def _pkcs8(key: Any) -> bytes:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = KeysteadProcess.start(Path(tmp), "--log-level", "warning")
+        server = KeysteadProcess.start(Path(tmp), "--log-level", "warning", *UNLIMITED)
         try:
             _run(server)
         finally:

@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import UNLIMITED
 from bench.bench_kmip import encrypt_request
 from bench.bench_server import TtlvClient, _v1_message, create_request, get_request, measure, response_uid
 from integration_tests._cluster import scratch_database, start_nodes
@@ -90,7 +91,7 @@ def run(databases: list[str], nodes: int, lag: float, seconds: float, rounds: in
             workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-nodes-"))
             stack.callback(shutil.rmtree, workdir, True)
             url, extra = stack.enter_context(scratch_database(database, workdir))
-            servers = start_nodes(workdir, nodes, url, *extra, "--change-stamp-lag", str(lag_))
+            servers = start_nodes(workdir, nodes, url, *extra, *UNLIMITED, "--change-stamp-lag", str(lag_))
             for server in servers:
                 stack.callback(server.stop)
             label = database if database == "sqlite" else f"{database} lag {lag_:g}"

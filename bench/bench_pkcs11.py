@@ -379,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "integration_tests"))
     from _keystead_server import KeysteadProcess
 
+    from bench import UNLIMITED
+
     library = str(build.build())
     find_sizes = [int(n) for n in args.find.split(",") if n]
     rows: dict[str, dict[str, float]] = {"SoftHSM2": {}, "Keystead embedded": {}}
@@ -403,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows["SoftHSM2"] |= _worker(softhsm_env, "find", str(SOFTHSM), str(size))
             rows["Keystead embedded"] |= _worker(keystead_env, "find", library, str(size))
         if args.remote:
-            server = KeysteadProcess.start(work / "server", "--http-client-auth", "required")
+            server = KeysteadProcess.start(work / "server", "--http-client-auth", "required", *UNLIMITED)
             try:
                 env = _keystead_env(work / "remote", "bench", server.http_url, server.certs)
                 rows["Keystead remote (mTLS)"] = _worker(env, "crypto", library)

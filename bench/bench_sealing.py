@@ -16,6 +16,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from bench import UNLIMITED
 from bench.bench_server import TtlvClient, create_request, get_request, measure, response_uid
 from integration_tests._keystead_server import KeysteadProcess
 
@@ -28,8 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-sealing-"))
     servers = {
-        "sealed": KeysteadProcess.start(workdir / "sealed"),
-        "unsealed": KeysteadProcess.start(workdir / "unsealed", "--no-seal-keys"),
+        "sealed": KeysteadProcess.start(workdir / "sealed", *UNLIMITED),
+        "unsealed": KeysteadProcess.start(workdir / "unsealed", "--no-seal-keys", *UNLIMITED),
     }
     results: dict[tuple[str, str], list[float]] = {}
     try:

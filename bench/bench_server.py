@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import UNLIMITED
 from bench._floor import fsync_time, tls_round_trip
 from integration_tests._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, free_port
 from kms_backend.kmip import _schema_data as S
@@ -338,7 +339,7 @@ def start_keystead(description: str, argv: list[str] | None) -> tuple[argparse.N
     parser.add_argument("--workers", type=int, default=1, help="keystead serve --workers N")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="keystead-bench-"))
-    keystead = KeysteadProcess.start(workdir / "keystead", "--workers", str(args.workers))
+    keystead = KeysteadProcess.start(workdir / "keystead", "--workers", str(args.workers), *UNLIMITED)
     assert keystead.certs is not None and keystead.kmip_port is not None
     return args, workdir, keystead
 

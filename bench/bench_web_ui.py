@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bench import UNLIMITED
 from integration_tests._keystead_server import KeysteadProcess, request_message
 from kms_backend.store import open_store
 
@@ -55,7 +56,7 @@ FILTERS: dict[str, list[dict[str, Any]]] = {
 
 def seed(workdir: Path, objects: int) -> None:
     """A data directory whose SQLite store holds ``objects`` active AES keys tagged ``bench-ui``."""
-    server = KeysteadProcess.start(workdir, "--kmip-port", "0", tls=False)
+    server = KeysteadProcess.start(workdir, "--kmip-port", "0", *UNLIMITED, tls=False)
     try:
         create = [
             {"tag": "ObjectType", "type": "Enumeration", "value": "SymmetricKey"},
@@ -114,7 +115,7 @@ def run(objects: int, repeat: int) -> list[tuple[int, str, str, float, float]]:
     with tempfile.TemporaryDirectory(prefix="keystead-bench-ui-") as tmp:
         workdir = Path(tmp)
         seed(workdir, objects)
-        server = KeysteadProcess.start(workdir, "--kmip-port", "0", tls=False)
+        server = KeysteadProcess.start(workdir, "--kmip-port", "0", *UNLIMITED, tls=False)
         try:
             with httpx.Client(base_url=server.http_url, timeout=60) as client:
                 for name, attributes in FILTERS.items():

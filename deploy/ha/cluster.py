@@ -14,6 +14,9 @@ each other's keys.
 
 * KMIP (``--kmip-port``) in TCP mode: mutual TLS runs end to end between the client and a node, so the node sees
   the client's certificate; HAProxy checks each node's KMIP port and sends new connections to live ones only.
+* On both ports HAProxy opens each connection to a node with a PROXY protocol v2 header (``send-proxy-v2``) that
+  names the client, and the nodes trust HAProxy's address (``--trusted-proxies 127.0.0.1``): per-client rate
+  limits, connection caps and audit lines apply to the client, not to HAProxy.
 * HTTP (``--http-port``) in HTTP mode: HAProxy terminates TLS with the server certificate, checks
   ``GET /health`` on each node over TLS, retries a request whose connection to a node failed on another node, and
   re-encrypts to the node. A node then sees HAProxy, not the client's certificate, so HTTP mode needs bearer tokens
@@ -88,6 +91,13 @@ def shared_kek(directory: Path, extra: list[str]) -> list[str]:
     return ["--kek-file", str(path)]
 
 
+def trusted_haproxy(extra: list[str]) -> list[str]:
+    """``--trusted-proxies`` of HAProxy's address (it runs on this machine: 127.0.0.1), unless ``extra`` sets it."""
+    if "--trusted-proxies" in extra or os.environ.get("KEYSTEAD_TRUSTED_PROXIES"):
+        return []
+    return ["--trusted-proxies", "127.0.0.1"]
+
+
 def start_node(index: int, args: argparse.Namespace, certs: Path, extra: list[str]) -> dict[str, object]:
     directory: Path = args.dir
     http_port, kmip_port = free_port(), free_port()
@@ -102,6 +112,7 @@ def start_node(index: int, args: argparse.Namespace, certs: Path, extra: list[st
         "--tls-cert", str(certs / "server.pem"),
         "--tls-key", str(certs / "server.key"),
         "--tls-ca", str(certs / "ca.pem"),
+        *trusted_haproxy(extra),
         *extra,
     )  # fmt: skip
     with log.open("ab") as out:
@@ -125,16 +136,20 @@ def haproxy_config(args: argparse.Namespace, certs: Path, nodes: list[dict[str, 
         client_pem.chmod(0o600)
         check_client = f" crt {client_pem}"
 
+    # send-proxy-v2: each connection to a node starts with a PROXY v2 header naming the client, so that the node's
+    # per-client rate limit, connection cap and audit log see the client rather than HAProxy (the nodes trust
+    # 127.0.0.1 with --trusted-proxies). Checks on another port go without it, and the nodes accept that.
     def checked(n: dict[str, object], port_key: str) -> str:
         return (
-            f"    server node{n['index']} 127.0.0.1:{n[port_key]} check port {n['http_port']} "
+            f"    server node{n['index']} 127.0.0.1:{n[port_key]} send-proxy-v2 check port {n['http_port']} "
             f"check-ssl verify required ca-file {ca}{check_client}"
         )
 
     kmip_servers = "\n".join(checked(n, "kmip_port") for n in nodes)
     if args.http_mode == "http":
         http_servers = "\n".join(
-            f"    server node{n['index']} 127.0.0.1:{n['http_port']} ssl verify required ca-file {ca} check"
+            f"    server node{n['index']} 127.0.0.1:{n['http_port']} send-proxy-v2 ssl verify required ca-file {ca} "
+            "check"
             for n in nodes
         )
         http = f"""frontend keystead_http

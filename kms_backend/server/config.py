@@ -9,6 +9,7 @@ Nothing below the entry point reads ``os.environ``: ``load_config`` takes the en
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,9 @@ ENV_PREFIX = "KEYSTEAD_"
 DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 HTTP_CLIENT_AUTH_CHOICES = ("auto", "none", "optional", "required")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: Requests per second per client (--rate-limit): far above what one honest application sends, far below what
+#: one flooding client could take from the others (a node answers some thousands per second per core).
+DEFAULT_RATE_LIMIT = 1000.0
 
 
 #: Asymmetric signatures only: with HS* the verification key is a shared secret, so it must be asked for explicitly.
@@ -82,8 +86,9 @@ class ServerConfig:
     http_idle_timeout: float = 75.0
     max_header_size: int = 64 * 1024
     max_connections_per_client: int = 64
-    rate_limit: float = 0.0
+    rate_limit: float = DEFAULT_RATE_LIMIT
     rate_limit_burst: int = 0
+    trusted_proxies: tuple[str, ...] = ()
     kek_file: str | None = None
     kek: str | None = None
     kek_previous: tuple[str, ...] = ()
@@ -383,17 +388,27 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "max_connections_per_client",
         "int",
-        "simultaneous HTTP and KMIP connections from one client address (0: no cap; raise it behind a proxy)",
+        "simultaneous HTTP and KMIP connections from one client address (0: no cap); behind a load balancer the "
+        "client's own address with --trusted-proxies, else the balancer's, which every connection then has",
         "N",
     ),
     Option(
         "rate_limit",
         "float",
-        "requests per second allowed per client address on HTTP and KMIP (0: no limit); beyond it HTTP answers "
-        "429 and KMIP fails the message with Server Limit Exceeded",
+        "requests per second allowed per client address on HTTP and KMIP, counted before authentication (0: no "
+        "limit); beyond it HTTP answers 429 with Retry-After and KMIP fails the message with Server Limit Exceeded",
         "PER_SECOND",
     ),
     Option("rate_limit_burst", "int", "requests a client may send at once above --rate-limit (0: one second's)", "N"),
+    Option(
+        "trusted_proxies",
+        "list",
+        "load balancers allowed to name the client (addresses or CIDR blocks, comma-separated): their connections "
+        "may start with a PROXY protocol v1/v2 header (HAProxy send-proxy-v2) on the KMIP and HTTP ports, and their "
+        "HTTP requests may carry X-Forwarded-For; a PROXY header from any other peer is refused, X-Forwarded-For "
+        "ignored (empty: nobody)",
+        "CIDRS",
+    ),
     Option(
         "kek_file",
         "str",
@@ -661,6 +676,11 @@ def validate(config: ServerConfig) -> None:
         raise ConfigError("--max-header-size must be at least 1024 bytes")
     if config.max_connections_per_client < 0 or config.rate_limit < 0 or config.rate_limit_burst < 0:
         raise ConfigError("--max-connections-per-client, --rate-limit and --rate-limit-burst must not be negative")
+    for entry in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"--trusted-proxies: {entry!r} is not an IP address or CIDR block") from None
     if config.audit_fail_closed and not config.audit_log:
         raise ConfigError("--audit-fail-closed needs --audit-log")
     if config.hsm_requested:
@@ -721,6 +741,7 @@ def option_names() -> Sequence[str]:
 
 
 __all__ = [
+    "DEFAULT_RATE_LIMIT",
     "OPTIONS",
     "ConfigError",
     "JwtIssuer",

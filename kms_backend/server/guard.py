@@ -2,8 +2,10 @@
 address (``ConnectionGuard``) and requests per second per client (``RateLimiter``, a token bucket per key).
 
 Both run on event-loop threads (the HTTP loop and the KMIP loop), hence the locks; each check is one dict lookup.
-Keys are client addresses: a client is refused before it has authenticated, so an anonymous peer cannot use up the
-server by holding connections open or by flooding it with requests it will never be allowed to make.
+Keys are client addresses (behind a load balancer, the address a trusted proxy names: ``proxies``), not identities:
+a client is refused before it has authenticated, so an anonymous peer cannot use up the server by holding
+connections open or by flooding it with requests it will never be allowed to make (or whose JWT it makes the server
+verify), and one key covers HTTP and KMIP. Clients behind one NAT share a budget; the default is generous for that.
 """
 
 from __future__ import annotations

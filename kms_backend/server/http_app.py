@@ -41,6 +41,7 @@ from .config import ServerConfig
 from .guard import RateLimiter
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
+from .proxies import TrustedProxies
 
 log = logging.getLogger("keystead.server.http")
 
@@ -686,6 +687,7 @@ class HttpApp:
         executor: Executor | None = None,
         rate_limiter: RateLimiter | None = None,
         audit: AuditLog | None = None,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         from .openapi import openapi_document
         from .ui import WebUi
@@ -708,6 +710,7 @@ class HttpApp:
         self.openapi_body = json.dumps(openapi_document(routes, config), indent=1).encode()
         self.max_body = config.max_message_size
         self.rate_limiter = rate_limiter or RateLimiter(0, 1)
+        self.trusted_proxies = trusted_proxies or TrustedProxies(())
         self.ready = True
 
     def _openapi(self, _request: Request) -> Response:
@@ -730,15 +733,15 @@ class HttpApp:
         try:
             route, params = self.router.match(method, path)
             endpoint = route.path
+            address = self._client_address(scope)
             if self.rate_limiter.enabled and route.path != "/health":
-                self._check_rate(scope)
+                self._check_rate(address or "?")
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
             body = await self._read_body(headers, receive)
             if body is None:
                 return  # the client went away
             request = Request(method, path, headers, body, params, _credentials(scope, headers))
-            client = scope.get("client")
-            request.client = str(client[0]) if client else ""
+            request.client = address
             request.query = scope.get("query_string", b"").decode("latin-1")
             hint = route.inline_hint
             if route.blocking and self.executor is not None and not (hint is not None and hint(body)):
@@ -758,11 +761,20 @@ class HttpApp:
             if request.response_tree is not None:
                 self.metrics.observe_response("http", request.response_tree)
 
-    def _check_rate(self, scope: Scope) -> None:
+    def _client_address(self, scope: Scope) -> str:
+        """The client's address: the connection's (a trusted proxy's PROXY header already named it), or, when that
+        is a trusted proxy's, the client its ``X-Forwarded-For`` names (``TrustedProxies.forwarded_client``)."""
+        client = scope.get("client")
+        address = str(client[0]) if client else ""
+        if address and address in self.trusted_proxies:
+            forwarded = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"x-forwarded-for"]
+            if forwarded:
+                return self.trusted_proxies.forwarded_client(address, forwarded)
+        return address
+
+    def _check_rate(self, address: str) -> None:
         """HttpError 429 with Retry-After when the client address has used up its requests (health probes are
         never limited: a load balancer must see the server as it is)."""
-        client = scope.get("client")
-        address = str(client[0]) if client else "?"
         if not self.rate_limiter.allow(address):
             wait = max(1, math.ceil(self.rate_limiter.retry_after(address)))
             raise HttpError(429, "Too Many Requests: slow down and retry later", [(b"retry-after", str(wait).encode())])

@@ -14,18 +14,25 @@ While the application works on a request no timer runs: a slow operation is the 
 Connections closed by a timer, refused by the cap or idle at shutdown are aborted (TCP reset) rather than closed
 with a TLS close_notify exchange, which waits up to 30 seconds for a peer that may never answer: that wait is what
 made SIGTERM take 30 s while an idle HTTPS client was connected.
+
+With ``--trusted-proxies``, ``ProxiedHttpServer`` accepts the connections instead of uvicorn, to take off the PROXY
+protocol header a load balancer puts before the TLS handshake; the client it names becomes the ASGI scope's client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any, ClassVar, cast
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .auth import subject_common_name
 from .guard import ConnectionGuard
+from .proxied_listener import ProxiedListener
+from .proxies import TrustedProxies
 
 log = logging.getLogger("keystead.server.http")
 
@@ -96,6 +103,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     (``protocol_class``), since uvicorn builds protocols from a class and its own arguments only."""
 
     limits: ClassVar[HttpLimits]
+    #: The client a trusted proxy's PROXY header named (set by ``ProxiedHttpServer`` before the connection starts).
+    proxied_client: tuple[str, int] | None = None
     _tls_extension: dict[object, object] | None = None
     _address = ""
     _admitted = False
@@ -110,6 +119,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         loop = asyncio.get_running_loop()
         coalescing = CoalescingTransport(transport, loop)
         super().connection_made(cast(asyncio.Transport, coalescing))
+        if self.proxied_client is not None:
+            self.client = self.proxied_client  # the ASGI scope's "client": rate limit and audit log
         self._address = self.client[0] if self.client else "?"
         if not self.limits.guard.admit(self._address):
             log.warning("refusing an HTTP connection from %s: too many connections from this address", self._address)
@@ -228,9 +239,61 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._arm("idle", self.limits.idle_timeout)
 
 
+class ProxiedHttpServer(uvicorn.Server):
+    """uvicorn's server accepting through ``ProxiedListener`` (``--trusted-proxies``): PROXY headers come before the
+    TLS handshake, which uvicorn's own accept would start at once. uvicorn still owns the connections (shutdown,
+    graceful close); the listener is closed and awaited with its servers."""
+
+    def __init__(self, config: uvicorn.Config, trusted: TrustedProxies, *, header_timeout: float) -> None:
+        super().__init__(config)
+        self.trusted = trusted
+        self.header_timeout = header_timeout
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        from .kmip_socket import listen_tcp
+
+        config = self.config
+        listener = sockets[0] if sockets else listen_tcp(config.host, config.port, config.backlog)
+        await super().startup(sockets=[])  # no listener of its own: servers stays empty
+        loop = asyncio.get_running_loop()
+        acceptor = ProxiedListener(
+            loop,
+            listener,
+            self.trusted,
+            self._connect,
+            header_timeout=self.header_timeout,
+            max_pending=config.limit_concurrency or 1024,
+            name="HTTP",
+        )
+        acceptor.start()
+        self.servers.append(acceptor)  # type: ignore[arg-type]  # close() and wait_closed(), as a Server
+
+    async def _connect(self, sock: socket.socket, client: tuple[str, int]) -> None:
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            protocol = cast(
+                GuardedHttpProtocol,
+                config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config, server_state=self.server_state, app_state=self.lifespan.state
+                ),
+            )
+            protocol.proxied_client = client
+            return protocol
+
+        await asyncio.get_running_loop().connect_accepted_socket(create_protocol, sock, ssl=config.ssl)
+
+
 def protocol_class(limits: HttpLimits) -> type[GuardedHttpProtocol]:
     """A ``GuardedHttpProtocol`` subclass bound to one server's ``limits`` (uvicorn's ``http=`` setting)."""
     return type("KeysteadHttpProtocol", (GuardedHttpProtocol,), {"limits": limits})
 
 
-__all__ = ["CLOSE_GRACE_SECONDS", "CoalescingTransport", "GuardedHttpProtocol", "HttpLimits", "protocol_class"]
+__all__ = [
+    "CLOSE_GRACE_SECONDS",
+    "CoalescingTransport",
+    "GuardedHttpProtocol",
+    "HttpLimits",
+    "ProxiedHttpServer",
+    "protocol_class",
+]

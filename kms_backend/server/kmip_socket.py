@@ -18,7 +18,8 @@ client certificate's subject CN. Connections are capped (``kmip_max_connections`
 per client address) and closed after ``idle_timeout`` seconds without a request, or ``message_timeout`` seconds after
 the first byte of a message that is still incomplete (a client that stops half-way through a message is not waited
 for as long as one that is merely idle). Past ``rate_limit`` a message is answered with Server Limit Exceeded
-without running."""
+without running. With ``trusted_proxies`` connections are accepted by ``ProxiedListener``, which takes off the PROXY
+protocol header a load balancer puts before the TLS handshake: the client address is then the one it names."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ from .audit import AuditLog
 from .auth import subject_common_name
 from .guard import ConnectionGuard, RateLimiter
 from .metrics import Metrics
+from .proxied_listener import ProxiedListener
+from .proxies import TrustedProxies
 
 log = logging.getLogger("keystead.server.kmip")
 
@@ -83,6 +86,7 @@ class KmipSocketServer:
         metrics: Metrics | None = None,
         executor: Executor | None = None,
         inline: bool = True,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.engine = engine
         self.context = context
@@ -98,11 +102,14 @@ class KmipSocketServer:
         self.metrics = metrics or Metrics()
         self.executor = executor
         self.inline = inline
+        self.trusted_proxies = trusted_proxies or TrustedProxies(())
         self.listener: socket.socket | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: asyncio.AbstractServer | None = None
         self.thread: threading.Thread | None = None
         self.connections: set[_Connection] = set()
+        #: Accepts instead of the loop when proxies are trusted (it takes their PROXY headers off).
+        self.acceptor: ProxiedListener | None = None
 
     @property
     def port(self) -> int:
@@ -133,11 +140,26 @@ class KmipSocketServer:
         loop.set_exception_handler(_log_loop_error)
         self.loop = loop
         try:
-            self.server = loop.run_until_complete(
-                loop.create_server(
-                    lambda: _Connection(self), sock=listener, ssl=self.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+            if self.trusted_proxies:
+                self.acceptor = ProxiedListener(
+                    loop,
+                    listener,
+                    self.trusted_proxies,
+                    self._connect,
+                    header_timeout=HANDSHAKE_TIMEOUT,
+                    max_pending=self.max_connections,
+                    name="KMIP",
                 )
-            )
+                self.acceptor.start()
+            else:
+                self.server = loop.run_until_complete(
+                    loop.create_server(
+                        lambda: _Connection(self),
+                        sock=listener,
+                        ssl=self.context,
+                        ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
+                    )
+                )
         except BaseException as exc:  # reported by start()
             failures.append(exc)
             ready.set()
@@ -162,9 +184,18 @@ class KmipSocketServer:
         if self.listener is not None:
             self.listener.close()
 
+    async def _connect(self, sock: socket.socket, client: tuple[str, int]) -> None:
+        """A connection from ``acceptor``, its PROXY header (if any) taken off: TLS handshake, then served."""
+        assert self.loop is not None
+        await self.loop.connect_accepted_socket(
+            lambda: _Connection(self, client[0]), sock, ssl=self.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+        )
+
     def _shutdown(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self.acceptor is not None:
+            self.acceptor.close()
         for connection in list(self.connections):
             connection.close()
         assert self.loop is not None
@@ -174,11 +205,12 @@ class KmipSocketServer:
 class _Connection(asyncio.Protocol):
     """One client connection: frames messages out of the byte stream and answers them in order."""
 
-    def __init__(self, server: KmipSocketServer) -> None:
+    def __init__(self, server: KmipSocketServer, client: str | None = None) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.user = ""
-        self.address = ""
+        #: the client's address: the peer's, or the one a trusted proxy's PROXY header named
+        self.address = client or ""
         self.admitted = False
         self.buffer = bytearray()
         #: loop time of the first byte of the message still incomplete in ``buffer`` (None: nothing pending)
@@ -196,7 +228,8 @@ class _Connection(asyncio.Protocol):
         self.transport = transport = cast(asyncio.Transport, transport)  # uvloop's SSL transport: same interface
         server = self.server
         peer = transport.get_extra_info("peername") or ("?",)
-        self.address = str(peer[0])
+        if not self.address:
+            self.address = str(peer[0])
         if len(server.connections) >= server.max_connections or not server.guard.admit(self.address):
             log.warning("refusing a KMIP connection from %s: too many connections", self.address)
             server.metrics.observe_kmip_message("refused")
@@ -206,7 +239,7 @@ class _Connection(asyncio.Protocol):
         self.admitted = True
         user = subject_common_name(transport.get_extra_info("peercert"))
         if not user:
-            log.info("refusing %s: the client certificate has no subject Common Name", peer[0])
+            log.info("refusing %s: the client certificate has no subject Common Name", self.address)
             self.closed = True
             self.admitted = False
             server.guard.release(self.address)

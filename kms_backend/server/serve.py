@@ -37,9 +37,10 @@ from .auth import Authenticator
 from .config import ServerConfig
 from .guard import ConnectionGuard, RateLimiter
 from .http_app import HttpApp
-from .http_protocol import HttpLimits, protocol_class
+from .http_protocol import HttpLimits, ProxiedHttpServer, protocol_class
 from .kmip_socket import KmipSocketServer
 from .metrics import Metrics
+from .proxies import TrustedProxies
 
 if TYPE_CHECKING:  # python-pkcs11 is imported only when an HSM is configured
     from ..hsm.runtime import HsmRuntime, HsmSettings
@@ -220,9 +221,11 @@ class KeysteadServer:
         except AuditError as exc:
             self.store.close()
             raise StartupError(str(exc)) from None
-        #: Shared by HTTP and KMIP: connections per client address, requests per second per client address.
+        #: Shared by HTTP and KMIP: connections per client address, requests per second per client address, and
+        #: the proxies allowed to say which address that is (PROXY protocol, X-Forwarded-For).
         self.guard = ConnectionGuard(config.max_connections_per_client)
         self.rate_limiter = RateLimiter(config.rate_limit, config.burst)
+        self.trusted_proxies = TrustedProxies(config.trusted_proxies)
         self.app = HttpApp(
             config,
             self.engine,
@@ -232,6 +235,7 @@ class KeysteadServer:
             executor=self.executor,
             rate_limiter=self.rate_limiter,
             audit=self.audit,
+            trusted_proxies=self.trusted_proxies,
         )
         self.kmip: KmipSocketServer | None = None
         self.http: uvicorn.Server | None = None
@@ -262,6 +266,9 @@ class KeysteadServer:
             ),
             ws="none",
             lifespan="off",
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 and ::1 whatever the configuration says: the
+            # client address is ours to decide (--trusted-proxies, HttpApp).
+            proxy_headers=False,
             interface="asgi3",
             access_log=False,
             log_config=None,
@@ -298,6 +305,7 @@ class KeysteadServer:
                 metrics=self.metrics,
                 executor=self.executor,
                 inline=config.answers_inline,
+                trusted_proxies=self.trusted_proxies,
             )
             self.kmip.start(listener)
         except (OSError, ssl.SSLError) as exc:
@@ -317,7 +325,12 @@ class KeysteadServer:
         except (OSError, ssl.SSLError) as exc:
             raise StartupError(f"cannot load the TLS files: {exc}") from exc
         self.start_kmip(listeners.kmip if listeners is not None else None)
-        self.http = uvicorn.Server(uv_config)
+        if self.trusted_proxies:
+            self.http = ProxiedHttpServer(
+                uv_config, self.trusted_proxies, header_timeout=self.config.http_header_timeout
+            )
+        else:
+            self.http = uvicorn.Server(uv_config)
         sockets = [listeners.http] if listeners is not None else None
         task = asyncio.create_task(self.http.serve(sockets))
         while not self.http.started:
@@ -325,7 +338,10 @@ class KeysteadServer:
                 break
             await asyncio.sleep(0.01)
         if task.done():
-            task.result()  # re-raises a startup exception
+            try:
+                task.result()  # re-raises a startup exception
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {self.config.host}:{self.config.http_port}: {exc}") from exc
             raise StartupError(f"cannot listen on {self.config.host}:{self.config.http_port} (see the log above)")
         if on_ready is not None:
             on_ready(self.banner())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
+from kms_backend.server.config import DEFAULT_RATE_LIMIT, load_config
 from kms_backend.server.guard import ConnectionGuard, RateLimiter
 
-from .conftest import build_server, caller
+from .conftest import CREATE_AES, build_server, caller
 
 
 class FakeClock:
@@ -63,5 +67,48 @@ def test_http_answers_429_with_retry_after_past_the_rate() -> None:
         assert int(refused.headers["retry-after"]) >= 1
         # Health probes are never limited: a load balancer must see the server as it is.
         assert call("GET", "/health").status_code == 200
+    finally:
+        server.close()
+
+
+def test_the_limit_is_on_by_default_and_generous() -> None:
+    config = load_config({})
+    assert config.rate_limit == DEFAULT_RATE_LIMIT >= 500
+    assert config.burst == int(DEFAULT_RATE_LIMIT)
+    server = build_server(threads=0)
+    try:
+        call = caller(server)
+        assert server.rate_limiter.enabled
+        assert all(call("GET", "/version").status_code == 200 for _ in range(50))
+    finally:
+        server.close()
+
+
+def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    """The in-process client's address is 127.0.0.1: trusted, each forwarded client has its own bucket and audit
+    lines; not trusted, the header is ignored and every request counts against 127.0.0.1."""
+    audit = tmp_path / "audit.log"
+    server = build_server(rate_limit=1, rate_limit_burst=2, threads=0, trusted_proxies="127.0.0.1", audit_log=audit)
+    try:
+        call = caller(server)
+
+        def status(client: str) -> int:
+            return call("GET", "/version", headers={"x-forwarded-for": f"6.6.6.6, {client}"}).status_code
+
+        assert [status("198.51.100.1") for _ in range(3)] == [200, 200, 429]
+        assert [status("198.51.100.2") for _ in range(2)] == [200, 200]
+        created = call("POST", "/kmip/2_1", json=CREATE_AES, headers={"x-forwarded-for": "198.51.100.3"})
+        assert created.status_code == 200
+        lines = [json.loads(line) for line in audit.read_text().splitlines()]
+        assert [line["client"] for line in lines] == ["198.51.100.3"]
+    finally:
+        server.close()
+    server = build_server(rate_limit=1, rate_limit_burst=2, threads=0)  # no trusted proxy
+    try:
+        call = caller(server)
+        statuses = [
+            call("GET", "/version", headers={"x-forwarded-for": f"198.51.100.{n}"}).status_code for n in range(3)
+        ]
+        assert statuses == [200, 200, 429]
     finally:
         server.close()
