@@ -30,7 +30,15 @@ from pathlib import Path
 
 from bench import UNLIMITED
 from bench.bench_kmip import encrypt_request
-from bench.bench_server import TtlvClient, _v1_message, create_request, get_request, measure, response_uid
+from bench.bench_server import (
+    TtlvClient,
+    _v1_message,
+    create_request,
+    get_request,
+    measure,
+    process_cpu,
+    response_uid,
+)
 from integration_tests._cluster import scratch_database, start_nodes
 from integration_tests._keystead_server import KeysteadProcess
 from kms_backend.kmip import _schema_data as S
@@ -38,6 +46,8 @@ from kms_backend.kmip._registry_data import Operation
 
 GOAL = 1.5  # issue 21: PostgreSQL within 1.5x of SQLite
 OPERATIONS = ("KMIP Get", "KMIP Encrypt")
+
+Measured = tuple[float, float, float, float]
 
 
 @dataclass
@@ -48,8 +58,11 @@ class Setup:
     ports: list[int]
     certs: Path
     requests: dict[str, bytes]
+    #: the ``keystead serve`` processes, whose CPU is counted per request
+    pids: list[int]
 
-    def measure(self, operation: str, clients: int, seconds: float) -> tuple[float, float, float]:
+    def measure(self, operation: str, clients: int, seconds: float) -> Measured:
+        """(ops/s, p50 ms, p99 ms, CPU µs of all nodes per request)."""
         turn = itertools.count()  # next() on a count is atomic: client i goes to node i mod N
         request = self.requests[operation]
 
@@ -57,7 +70,10 @@ class Setup:
             own = TtlvClient(self.ports[next(turn) % len(self.ports)], self.certs)
             return lambda: own.call(request)
 
-        return measure(lambda: None, seconds, clients=clients, setup=setup)
+        before = sum(process_cpu(pid) for pid in self.pids)
+        rate, p50, p99, count = measure(lambda: None, seconds, clients=clients, setup=setup)
+        cpu = sum(process_cpu(pid) for pid in self.pids) - before
+        return rate, p50, p99, cpu / max(count, 1) * 1e6
 
 
 def prepare(label: str, servers: list[KeysteadProcess]) -> Setup:
@@ -75,11 +91,12 @@ def prepare(label: str, servers: list[KeysteadProcess]) -> Setup:
         for request in requests.values():
             response_uid(check.call(request))
         check.close()
-    return Setup(label, ports, certs, requests)
+    return Setup(label, ports, certs, requests, [server.process.pid for server in servers])
 
 
-#: (store, nodes, operation, clients, (ops/s, p50 ms, p99 ms) medians, median fraction of SQLite's ops/s)
-Row = tuple[str, int, str, int, tuple[float, float, float], float]
+#: (store, nodes, operation, clients, (ops/s, p50 ms, p99 ms, CPU µs per request) medians, median fraction of
+#: SQLite's ops/s)
+Row = tuple[str, int, str, int, Measured, float]
 
 
 def run(databases: list[str], nodes: int, lag: float, seconds: float, rounds: int) -> list[Row]:
@@ -96,7 +113,7 @@ def run(databases: list[str], nodes: int, lag: float, seconds: float, rounds: in
                 stack.callback(server.stop)
             label = database if database == "sqlite" else f"{database} lag {lag_:g}"
             setups.append(prepare(label, servers))
-        results: dict[tuple[str, str, int], list[tuple[float, float, float]]] = {}
+        results: dict[tuple[str, str, int], list[Measured]] = {}
         shares: dict[tuple[str, str, int], list[float]] = {}
         for round_ in range(rounds):
             for operation in OPERATIONS:
@@ -106,7 +123,7 @@ def run(databases: list[str], nodes: int, lag: float, seconds: float, rounds: in
                         measured[setup.label] = setup.measure(operation, clients, seconds)
                         results.setdefault((setup.label, operation, clients), []).append(measured[setup.label])
                     anchor = measured["sqlite"][0]
-                    for label, (rate, _, _) in measured.items():
+                    for label, (rate, *_) in measured.items():
                         shares.setdefault((label, operation, clients), []).append(rate / anchor if anchor else 0.0)
     rows: list[Row] = []
     for setup in setups:
@@ -114,8 +131,10 @@ def run(databases: list[str], nodes: int, lag: float, seconds: float, rounds: in
             for clients in (1, 8):
                 key = (setup.label, operation, clients)
                 runs = results[key]
-                rate, p50, p99 = (statistics.median(run[i] for run in runs) for i in range(3))
-                rows.append((setup.label, nodes, operation, clients, (rate, p50, p99), statistics.median(shares[key])))
+                rate, p50, p99, cpu = (statistics.median(run[i] for run in runs) for i in range(4))
+                rows.append(
+                    (setup.label, nodes, operation, clients, (rate, p50, p99, cpu), statistics.median(shares[key]))
+                )
     return rows
 
 
@@ -133,13 +152,15 @@ def main(argv: list[str] | None = None) -> None:
         measured += run(databases, nodes, args.lag, args.seconds, args.rounds)
     print(
         f"\nbench_nodes: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, medians of {args.rounds} rounds of "
-        f"{args.seconds:g} s; 'of SQLite' = median of ops/s / SQLite's ops/s, round by round"
+        f"{args.seconds:g} s; 'of SQLite' = median of ops/s / SQLite's ops/s, round by round; 'CPU µs' = CPU of "
+        "the keystead processes per request (the database's own not counted)"
     )
-    header = ("store", "nodes", "operation", "clients", "ops/s", "p50 ms", "p99 ms", "of SQLite")
+    header = ("store", "nodes", "operation", "clients", "ops/s", "p50 ms", "p99 ms", "CPU µs", "of SQLite")
     print(f"{header[0]:<20} {header[1]:>5} {header[2]:<13} " + " ".join(f"{h:>9}" for h in header[3:]))
-    for label, nodes, operation, clients, (rate, p50, p99), share in measured:
+    for label, nodes, operation, clients, (rate, p50, p99, cpu), share in measured:
         print(
-            f"{label:<20} {nodes:>5} {operation:<13} {clients:>9} {rate:>9,.0f} {p50:>9.2f} {p99:>9.2f} {share:>9.2f}"
+            f"{label:<20} {nodes:>5} {operation:<13} {clients:>9} {rate:>9,.0f} {p50:>9.2f} {p99:>9.2f} {cpu:>9.0f} "
+            f"{share:>9.2f}"
         )
     for lag_ in sorted({label.rpartition(" ")[2] for label, *_ in measured if label.startswith("postgresql")}):
         shares = [share for label, *_, share in measured if label == f"postgresql lag {lag_}"]

@@ -146,10 +146,11 @@ class ServerConfig:
     @property
     def answers_inline(self) -> bool:
         """Whether small requests may run on the event loops: with a local store (SQLite, memory), or with a remote
-        one whose change stamp is polled (``change_stamp_lag``), where kept objects and Plans answer without a
-        database round trip. Otherwise every request runs on the thread pool, so one waiting for the database
-        holds up only its own client."""
-        return self.store_name in ("sqlite", "memory") or self.change_stamp_lag > 0
+        one where kept objects and Plans answer without a database round trip: PostgreSQL (change notices,
+        ``store._pg_notices``) and any whose change stamp is polled (``change_stamp_lag``). Otherwise (MySQL, Redis
+        in strict mode) every request runs on the thread pool, so one waiting for the database holds up only its
+        own client."""
+        return self.store_name in ("sqlite", "memory", "postgresql", "postgres") or self.change_stamp_lag > 0
 
     @property
     def kmip_enabled(self) -> bool:
@@ -342,8 +343,9 @@ OPTIONS: tuple[Option, ...] = (
         "change_stamp_lag",
         "float",
         "PostgreSQL, MySQL, Redis: longest time a change committed by another server (a Revoke, a Destroy) may take "
-        "to be seen here. 0: every request checks the database's change stamp (one small query); above 0 a thread "
-        "polls it and requests use a value younger than this (this server's own changes are always seen at once)",
+        "to be seen here. 0: seen by the next request (MySQL, Redis: every request checks the database's change "
+        "stamp, one small query; PostgreSQL: change notices, no query); above 0 a thread polls the stamp and "
+        "requests use a value younger than this (this server's own changes are always seen at once)",
         "SECONDS",
     ),
     Option("log_level", "str", "log level", "LEVEL", LOG_LEVELS),

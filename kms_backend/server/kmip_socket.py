@@ -1,11 +1,12 @@
 """KMIP over TLS (KMIP 2.1 §9.1 binary TTLV on port 5696; KMIP Profiles 2.1 §4: TLS 1.2+, mutual authentication).
 
 An event loop (uvloop) on its own thread serves every connection: reading, framing and writing cost no thread switch,
-and with a local store (SQLite, memory) small requests are answered right in the loop. Asymmetric key generation,
-certificates, key derivation, Locate, Register and Import (``_messages.OFFLOADED_OPERATIONS``), large messages, and
-every request to PostgreSQL, MySQL or Redis (unless their change stamp is polled, ``--change-stamp-lag``: then kept
-objects and Plans need no round trip) run on the server's thread pool while that connection stops reading, so a
-request that waits delays only its own client. Two limits remain, as with threads: SQLite runs one transaction at a time
+and with a local store (SQLite, memory) or PostgreSQL (kept objects and Plans need no round trip there, thanks to its
+change notices) small requests are answered right in the loop. Asymmetric key generation, certificates, key
+derivation, Locate, Register and Import (``_messages.OFFLOADED_OPERATIONS``), large messages, and every request to
+MySQL or Redis (unless their change stamp is polled, ``--change-stamp-lag``: then kept objects and Plans need no
+round trip either) run on the server's thread pool while that connection stops reading, so a request that waits
+delays only its own client. Two limits remain, as with threads: SQLite runs one transaction at a time
 (requests needing one queue behind a long one; Encrypt/Decrypt/Sign answered from a kept Plan need none), and a C call
 that holds the GIL (RSA key generation) holds up the whole process. Measured against one thread per blocking connection,
 this serves twice the requests at eight concurrent clients (the threads spent their time handing the GIL to each other).

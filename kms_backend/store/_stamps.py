@@ -7,7 +7,9 @@ trip per request. With ``lag`` above zero a thread reads it every ``lag / 3`` se
 value while the query that produced it was *sent* less than ``lag`` seconds ago; older (the poller is late, the
 database slow), they read it themselves. Hence the guarantee operators rely on: a request that starts ``lag``
 seconds or more after another server committed a change (a Revoke, a Destroy, a grant withdrawn) sees it, and with
-``lag`` zero every request sees every commit that finished before it started.
+``lag`` zero every request sees every commit that finished before it started. On PostgreSQL a request with
+``lag`` zero takes the stamp of the store's change notices instead (``_pg_notices``), as strict as the query and
+free, and queries only while the notices cannot vouch.
 
 This server's own commits are seen at once in both modes: each one (counted after COMMIT returned) moves the
 ``generation`` half of the stamp.
@@ -31,10 +33,19 @@ _POLLS_PER_LAG = 3
 class PolledStamp:
     """The change stamp of one store: (this process's commit generation, the database's stamp)."""
 
-    def __init__(self, poll: Callable[[], Hashable], lag: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        poll: Callable[[], Hashable],
+        lag: float,
+        clock: Callable[[], float] = time.monotonic,
+        pushed: Callable[[], Hashable | None] | None = None,
+    ) -> None:
+        """``pushed``: with ``lag`` zero, a stamp as strict as a query but kept up to date by the database's
+        notices (``_pg_notices``), or None when it cannot vouch (then ``read`` is queried)."""
         if lag < 0:
             raise ValueError("the change stamp lag cannot be negative")
         self._poll = poll
+        self._pushed = pushed
         self.lag = lag
         self._clock = clock
         self._commits = itertools.count(1)
@@ -59,6 +70,10 @@ class PolledStamp:
             if polled is not None and self._clock() - polled[0] < self.lag:
                 return generation, polled[1]
             self._start()
+        elif self._pushed is not None:
+            pushed = self._pushed()
+            if pushed is not None:
+                return generation, pushed
         return generation, read()
 
     def close(self) -> None:

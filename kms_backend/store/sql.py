@@ -40,16 +40,19 @@ in-process lock and its WAL-index header, apart from the PostgreSQL/MySQL pool).
   visible. (PostgreSQL's ``pg_current_snapshot()`` would cost no write, but it moves with every transaction of the
   whole cluster, other applications' included, which would empty the caches of a server on a busy shared
   cluster at every request.) Changes made by hand in SQL do not bump the counters: restart the servers after
-  one. On PostgreSQL and MySQL a stamp is one query; taken
-  before the reads it vouches for, it makes a kept object exactly as fresh as reading it again (a Revoke committed
-  by another server is seen by the next request here). With ``stamp_lag`` a thread polls it instead and requests
-  use a value at most that old (``_stamps``: the bound, and this server's own commits seen at once).
+  one. On MySQL a stamp is one query; taken before the reads it vouches for, it makes a kept object exactly as
+  fresh as reading it again (a Revoke committed by another server is seen by the next request here). On
+  PostgreSQL the bump also sends a notice, and the writer waits after COMMIT until every other server listening
+  on the database acknowledged it (``_pg_notices``): their strict stamps then move without a query per request,
+  with the same guarantee. With ``stamp_lag`` a thread polls the sum instead and requests use a value at most
+  that old (``_stamps``: the bound, and this server's own commits seen at once).
 * Errors: every driver error becomes ``StoreError`` naming only the exception class and error code; the driver
   message is dropped and the exception chain cut, since both can quote SQL parameters (key material).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import random
@@ -87,6 +90,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ._common import check_lengths, is_live, normalised_copy
+from ._pg_notices import CHANNEL, ChangeNotices
 from ._sql_connections import (
     CONNECT_TIMEOUT,
     POOL_SIZE,
@@ -480,7 +484,17 @@ class SqlStore:
             self._sql = _Statements(self._schema, self._engine.dialect)
             #: The query that reads a change stamp (PostgreSQL, MySQL), and the statement that moves it (MySQL).
             self._stamp_sql, self._bump_sql = _stamp_statements(self.dialect)
-            self.stamps = PolledStamp(self._read_stamp, stamp_lag) if self._stamp_sql is not None else None
+            #: PostgreSQL: the listening connection that makes strict stamps cost no query (``_pg_notices``); every
+            #: server notifies its commits, so that the others' stamps move at once whatever their own lag.
+            self.notices = (
+                ChangeNotices(self._listening_connection, self._stamp_sql, listen=stamp_lag == 0)
+                if self.dialect == "postgresql" and self._stamp_sql is not None
+                else None
+            )
+            pushed = self.notices.stamp if self.notices is not None and self.notices.listen else None
+            self.stamps = (
+                PolledStamp(self._read_stamp, stamp_lag, pushed=pushed) if self._stamp_sql is not None else None
+            )
             self._shapes: dict[tuple[Any, ...], _Compiled] = {}
             if self.dialect == "sqlite":
                 self.connections = SqliteConnection(self._new_link, parsed.database, self._driver_errors)
@@ -503,6 +517,16 @@ class SqlStore:
     # --- connections ----------------------------------------------------------------------------------------
     def _new_link(self) -> Link:
         return Link(self._engine.raw_connection(), self.dialect)
+
+    def _listening_connection(self) -> Any:
+        """A psycopg connection of its own (outside every pool) in autocommit mode, for ``_pg_notices``."""
+        proxied = self._engine.raw_connection()
+        conn = proxied.driver_connection
+        if conn is None:
+            raise StoreError("the pool returned a closed connection")
+        proxied.detach()
+        conn.autocommit = True
+        return conn
 
     def _is_disconnect(self, exc: BaseException, link: Link) -> bool:
         return bool(self._engine.dialect.is_disconnect(exc, link.dbapi, link.cursor))  # type: ignore[arg-type]
@@ -539,6 +563,11 @@ class SqlStore:
 
     def close(self) -> None:
         """Close every connection; the store is unusable afterwards."""
+        if self.notices is not None:
+            if self.notices.running and not self._closed:
+                with contextlib.suppress(StoreError), self.transaction() as tx:
+                    tx.execute_sql(*self.notices.wake_sql())
+            self.notices.close()
         self._closed = True
         if self.stamps is not None:
             self.stamps.close()
@@ -609,9 +638,11 @@ def _stamp_statements(dialect: str) -> tuple[str | None, str | None]:
     if dialect == "postgresql":
         return (
             "SELECT COALESCE(SUM(n), 0)::bigint FROM change_counters",
-            # An upsert, so that a row deleted by hand is created again instead of the stamp standing still.
-            "INSERT INTO change_counters (shard, n) VALUES (%s, 1) "
-            "ON CONFLICT (shard) DO UPDATE SET n = change_counters.n + 1",
+            # An upsert, so that a row deleted by hand is created again instead of the stamp standing still; the
+            # notice goes out with the COMMIT (``_pg_notices``).
+            "WITH bump AS (INSERT INTO change_counters (shard, n) VALUES (%s, 1) "
+            "ON CONFLICT (shard) DO UPDATE SET n = change_counters.n + 1 RETURNING n) "
+            "SELECT pg_notify(%s, %s) FROM bump",
         )
     if dialect in ("mysql", "mariadb"):
         return (
@@ -683,6 +714,10 @@ class SqlTransaction:
     ) -> None:
         self.finished = True
         broken = committed = False
+        notices = self._store.notices
+        sequence = 0
+        #: the servers listening for change notices when this commit returned (``_pg_notices``)
+        listeners: list[str] | None = None
         try:
             if exc_type is not None:
                 broken = not self._end("ROLLBACK", quiet=True)
@@ -693,17 +728,39 @@ class SqlTransaction:
                 raise StoreError("a write failed inside this transaction; it was rolled back")
             try:
                 if self.wrote and self._store._bump_sql is not None:
+                    shard = random.randrange(CHANGE_SHARDS)  # noqa: S311
+                    if notices is not None:
+                        sequence, payload = notices.begin_commit()
+                        args: tuple[Any, ...] = (shard, CHANNEL, payload)
+                    else:
+                        args = (shard,)
                     # Last, so that the row stays locked only for the COMMIT (and no lock is taken after it).
-                    self._cursor.execute(self._store._bump_sql, (random.randrange(CHANGE_SHARDS),))  # noqa: S311
+                    self._cursor.execute(self._store._bump_sql, args)
                 self._end("COMMIT", quiet=False)
                 committed = self.wrote
             except self._driver_errors as error:
                 broken = not self._end("ROLLBACK", quiet=True)
                 raise store_error(error) from None
+            if committed and notices is not None:
+                listeners, broken = self._listeners(notices)
         finally:
             self._store.connections.release(self._link, broken or self._broken, committed)
             if committed and self._store.stamps is not None:
                 self._store.stamps.note_commit()
+            if notices is not None and sequence:
+                if committed:
+                    notices.confirm(sequence, listeners)
+                else:
+                    notices.abandon(sequence)
+
+    def _listeners(self, notices: ChangeNotices) -> tuple[list[str] | None, bool]:
+        """(the ids of the servers listening for change notices, whether the connection broke), listed after COMMIT
+        returned; None if the query failed (the commit stands: ``confirm`` then waits out the leases)."""
+        sql, args = notices.listeners_sql()
+        try:
+            return [row[0] for row in self._cursor.execute(sql, args).fetchall()], False
+        except self._driver_errors:
+            return None, True
 
     def _end(self, command: str, quiet: bool) -> bool:
         """Send COMMIT or ROLLBACK if a transaction is open; False if ``quiet`` and that failed."""
@@ -802,6 +859,11 @@ class SqlTransaction:
         except self._driver_errors as exc:
             self.poisoned = True
             raise store_error(exc) from None
+
+    @_wrap_errors
+    def execute_sql(self, sql: str, args: Any) -> None:
+        """Run one statement outside any transaction block (``SqlStore.close`` wakes its listening thread)."""
+        self._execute_raw(sql, args)
 
     def ping(self) -> None:
         """One trivial query (``SqlStore.health``)."""

@@ -141,7 +141,8 @@ def test_workers_from_flag_env_and_yaml(tmp_path: Path) -> None:
 
 def test_small_requests_run_on_the_event_loop_only_where_they_need_no_round_trip() -> None:
     assert load_config({}).answers_inline  # SQLite
-    remote = {"database": "postgresql://kms@db/keystead"}
+    assert load_config({"database": "postgresql://kms@db/keystead"}).answers_inline  # change notices: no query
+    remote = {"database": "mysql://kms@db/keystead"}
     assert not load_config(remote).answers_inline  # every request checks the change stamp in the database
     lagged = load_config(remote, {"KEYSTEAD_CHANGE_STAMP_LAG": "0.05"})
     assert lagged.change_stamp_lag == 0.05 and lagged.answers_inline  # a polled stamp: kept objects need no query
