@@ -1,10 +1,12 @@
 """Encryption and decryption (PKCS#11 3.0 §5.8, §5.9) through KMIP Encrypt / Decrypt: the key never leaves the KMS.
 
-Single-part calls are one KMIP request each, built from the plan fixed at C_*Init (parameters, IV, AAD), so the
-hot path is: session lookup, one request dataclass, the backend call. Multi-part calls are a KMIP stream (Init
-Indicator, then the Correlation Value, Final Indicator last). AES-GCM: PKCS#11 appends the tag to the ciphertext;
-KMIP carries it in its own field — on decryption the last ``tag_length`` bytes of the input are held back until
-C_DecryptFinal, and the KMS releases no plaintext before the tag is checked.
+Single-part calls run the KMS's decision: C_*Init asks the backend for the engine's Plan of the key and parameters
+(``Library.plan``: kept per key and mechanism, valid under the store's change stamp, so a key revoked or changed by
+any process is refused at the next C_*Init), and C_Encrypt / C_Decrypt call ``Plan.run`` on the data with the IV
+and AAD fixed at C_*Init. A backend without Plans (remote) gets one KMIP request per call instead. Multi-part calls
+are a KMIP stream (Init Indicator, then the Correlation Value, Final Indicator last). AES-GCM: PKCS#11 appends the
+tag to the ciphertext; KMIP carries it in its own field — on decryption the last ``tag_length`` bytes of the input
+are held back until C_DecryptFinal, and the KMS releases no plaintext before the tag is checked.
 """
 
 from __future__ import annotations

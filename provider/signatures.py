@@ -10,7 +10,9 @@ MD5‖SHA-1, an application's own structure — is sent as Digested Data with Pa
 Hashing Algorithm, the KMS's raw PKCS#1 v1.5 signature. Too long an input is CKR_DATA_LEN_RANGE. ECDSA and DSA
 signatures are DER on the KMIP side and the fixed-width ``r ‖ s`` of §2.3.1 / §2.2.1 on the PKCS#11 side (each half
 the curve order's or the subprime's length); CKM_DSA signs a hash of 20 to 64 bytes. EdDSA and HMAC sign
-messages: multi-part data is collected and sent in the final call.
+messages: multi-part data is collected and sent in the final call. A one-shot signature runs the engine's Plan for
+the key and the parameters in-process when the backend has one (``Library.plan``, checked at each C_Sign: the data
+picks the hash of CKM_ECDSA), as ``ciphers`` does.
 """
 
 from __future__ import annotations

@@ -122,6 +122,7 @@ class EmbeddedBackend:
             self._plans.pop(key, None)
 
     def close(self) -> None:
+        self._plans.clear()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()
