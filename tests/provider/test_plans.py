@@ -17,6 +17,7 @@ from kms_backend.kmip._registry_data import Operation, RevocationReasonCode
 from provider import ciphers, general, keys, sessions, signatures
 from provider.backends.base import Identity
 from provider.backends.embedded import EmbeddedBackend
+from provider.config import BackendConfig
 from provider.constants import Attribute, Mechanism, ReturnValue, UserType
 from provider.library import Library
 from provider.slots import SLOT_ID
@@ -35,10 +36,12 @@ def database(tmp_path: Path) -> str:
 
 @pytest.fixture
 def lib(tmp_path: Path, database: str) -> Iterator[Library]:
-    """A library over the embedded backend on a SQLite file (``other`` opens the same file)."""
+    """A library over the embedded backend on a SQLite file, sealed as by default (``other`` opens the same file)."""
     config = make_config(tmp_path / "pkcs11.yaml")
     library = Library(
-        environ={}, config_loader=lambda _env: config, backend_factory=lambda _c: EmbeddedBackend.open(database)
+        environ={},
+        config_loader=lambda _env: config,
+        backend_factory=lambda _c: EmbeddedBackend.open(BackendConfig(database=database)),
     )
     general.initialize(library, None)
     yield library
@@ -49,7 +52,7 @@ def lib(tmp_path: Path, database: str) -> Iterator[Library]:
 @pytest.fixture
 def other(database: str) -> Iterator[EmbeddedBackend]:
     """Another KMS client on the same store (another engine, another SQLite connection: as another process)."""
-    backend = EmbeddedBackend.open(database)
+    backend = EmbeddedBackend.open(BackendConfig(database=database))
     yield backend
     backend.close()
 
