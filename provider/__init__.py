@@ -17,6 +17,7 @@ module              what
 ``digests``         §5.10 digests (hashlib: no key is involved)
 ``rng``             §5.19 C_SeedRandom, C_GenerateRandom
 ``operations``      what the crypto functions share: the key check of each C_*Init, a session's active operation
+``session_objects`` session secret keys held in memory, and the KMIP operations answered on them without an engine
 ``mechanisms``      the CKM table: one row per mechanism, by family, with its parameter layout and KMIP plan
 ``attributes``      the CKA table: PKCS#11 attributes to and from KMIP attributes
 ``imports``         C_CreateObject of key pairs and certificates (templates to the KMIP objects Register takes)

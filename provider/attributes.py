@@ -437,15 +437,18 @@ CURVE_ALIASES: dict[bytes, RecommendedCurve] = {
 PARAMS_CURVES: dict[bytes, RecommendedCurve] = {v: k for k, v in CURVE_PARAMS.items()} | CURVE_ALIASES
 
 
+#: CKA_* by number: ``Attribute(n)`` without the enum call, on every attribute of every template.
+ATTRIBUTE_TYPES: dict[int, Attribute] = {int(a): a for a in Attribute}
+
+
 def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
     """A CK_ATTRIBUTE array (type, value bytes) as typed values; CKR_ATTRIBUTE_TYPE_INVALID for unknown types,
     CKR_TEMPLATE_INCONSISTENT for a type given twice with different values."""
     out: dict[Attribute, Any] = {}
     for type_, value in raw:
-        try:
-            attribute = Attribute(type_)
-        except ValueError:
-            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}") from None
+        attribute = ATTRIBUTE_TYPES.get(type_)
+        if attribute is None:
+            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}")
         spec = ATTRIBUTES.get(attribute)
         if spec is None:
             raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} is not supported")
@@ -708,6 +711,7 @@ def check_template(
 __all__ = [
     "ALGORITHM_KEY_TYPES",
     "ATTRIBUTES",
+    "ATTRIBUTE_TYPES",
     "CLASS_ATTRIBUTES",
     "CERTIFICATE_DERIVED",
     "CERTIFICATE_VALUES",

@@ -46,6 +46,7 @@ from .mechanisms import MECHANISMS, MechanismParameter, lookup, wrap_parameters
 from .mechanisms.dsa import PRIME_BITS as DSA_PRIME_BITS
 from .objects import adopt, check_write, is_session_object, object_view, store_domain_parameters
 from .operations import key_for
+from .session_objects import HeldKey, generate_secret, new_uid, secret_key_values
 
 A = Attribute
 #: Named curves of EC keys → the byte size of a coordinate (and of an ECDH secret).
@@ -82,6 +83,8 @@ def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template
     elif not spec.min_key_size <= length * 8 <= spec.max_key_size:
         raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "generic secret length out of range")
     check_write(lib, session, template)
+    if is_session_object(template):
+        return _generate_held(lib, session, kind, key_type=spec.key_type, length=length, template=template)
     attrs = kmip_attributes(ObjectClass.SECRET_KEY, template, int(time.time()))
     attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.LOCAL, True))
     attrs.add(Tag.ATTRIBUTE, vendor_attribute(A.KEY_GEN_MECHANISM, int(kind)))
@@ -89,11 +92,20 @@ def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template
     if spec.object_type == ObjectType.SYMMETRIC_KEY:
         algorithm: CryptographicAlgorithm = KEY_TYPE_ALGORITHMS[spec.key_type]
         attrs.add(Tag.CRYPTOGRAPHIC_ALGORITHM, algorithm)
-    in_memory = is_session_object(template)
-    response = lib.run(
-        Operation.CREATE, S.CreateRequest(object_type=spec.object_type, attributes=attrs), in_memory=in_memory
-    )
-    return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
+    response = lib.run(Operation.CREATE, S.CreateRequest(object_type=spec.object_type, attributes=attrs))
+    return adopt(lib, session, str(response.unique_identifier), template, in_memory=False)
+
+
+def _generate_held(
+    lib: Library, session: Session, kind: Mechanism, *, key_type: KeyType, length: int, template: dict[A, Any]
+) -> int:
+    """A session secret key: generated here and held in this process's memory (``session_objects``)."""
+    algorithm, material = generate_secret(key_type, length)
+    uid = new_uid()
+    values = secret_key_values(template, key_type, length, local=True, mechanism=int(kind))
+    values[A.UNIQUE_ID] = uid
+    view = ObjectView(uid, ObjectClass.SECRET_KEY, values, 0.0, True)
+    return lib.hold(HeldKey(view, material, algorithm), session)
 
 
 def _generate_domain_parameters(lib: Library, session: Session, kind: Mechanism, template: dict[A, Any]) -> int:
@@ -282,7 +294,7 @@ def wrap_key(
         ),
         encoding_option=EncodingOption.NO_ENCODING,
     )
-    if (view.uid in lib.in_memory) != (wrapping.uid in lib.in_memory):
+    if lib.held_here(view.uid) != lib.held_here(wrapping.uid):
         # Session objects held here and KMS objects are in two engines; neither can reach the other's key.
         raise CkError(ReturnValue.KEY_NOT_WRAPPABLE, "wrap session keys with session keys, token keys with token keys")
     key_format = KeyFormatType.PKCS_8 if view.object_class is ObjectClass.PRIVATE_KEY else None
@@ -394,7 +406,7 @@ def _placed_with(lib: Library, uid: str, template: dict[Attribute, Any]) -> bool
     """Where a key made from the key ``uid`` goes (True: the session-object engine): where that key is, since
     the KMS uses it there. A session object made from a token key is a KMS object destroyed with its session; a
     token object cannot be made from a session object held here (CKR_TEMPLATE_INCONSISTENT)."""
-    in_memory = uid in lib.in_memory
+    in_memory = lib.held_here(uid)
     if in_memory and not is_session_object(template):
         raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "a token object cannot be made from a session key")
     return in_memory

@@ -8,6 +8,7 @@ depend on it and on nothing of each other's. They take it as their first argumen
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -16,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation, RevocationReasonCode
 from kms_backend.kmip.errors import KmipError
@@ -27,6 +27,7 @@ from .backends import Backend, Identity
 from .config import ProviderConfig
 from .constants import Attribute, ObjectClass, ReturnValue, SessionFlag, UserType
 from .errors import CkError, ckr_for_reason
+from .session_objects import HeldKey, SessionObjects
 
 log = logging.getLogger("keystead.pkcs11")
 
@@ -169,11 +170,13 @@ class Library:
     #: Session objects (CKA_TOKEN false) -> the session that created them; destroyed with it (§4.4).
     session_objects: dict[str, int] = field(default_factory=dict)
     #: The session objects held by ``session_backend`` (the rest of them, halves of pairs or keys made from token
-    #: keys, are KMS objects destroyed with their session).
+    #: keys, are KMS objects destroyed with their session), and the mirrors of held keys.
     in_memory: set[str] = field(default_factory=set)
     #: The engine over an in-memory store that holds session objects: they never reach the KMS's store and
     #: vanish with their session, C_CloseAllSessions, C_Finalize or the process. Opened on first use.
     session_backend: Backend | None = None
+    #: Session secret keys held in this process's memory, no engine involved (``session_objects``).
+    held: SessionObjects = field(default_factory=SessionObjects)
 
     def require_initialized(self) -> None:
         """CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize, after C_Finalize, and in a forked child until it
@@ -235,7 +238,13 @@ class Library:
 
     def destroy(self, uid: str) -> None:
         """Revoke (ignoring a refusal: Pre-Active objects are destroyed directly) and Destroy one object, and forget
-        it here: its cached view, handle, and session-object bookkeeping."""
+        it here: its cached view, handle, and session-object bookkeeping. A held key is dropped, with its mirror."""
+        key = self.held.pop(uid)
+        if key is not None:
+            self.session_objects.pop(uid, None)
+            self.handles.forget(uid)
+            self.drop_mirror(key)
+            return
         try:
             revocation = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)
             self.run(Operation.REVOKE, S.RevokeRequest(unique_identifier=uid, revocation_reason=revocation))
@@ -246,6 +255,68 @@ class Library:
         self.session_objects.pop(uid, None)
         self.in_memory.discard(uid)
         self.handles.forget(uid)
+
+    def hold(self, key: HeldKey, session: Session) -> int:
+        """Keep a new held key as a session object of ``session``; returns its handle."""
+        self.held.add(key)
+        self.session_objects[key.uid] = session.handle
+        return self.handles.handle(key.uid)
+
+    def held_here(self, uid: str) -> bool:
+        """Whether ``uid`` is a session object of this process (held, or in the session-object engine), which
+        the KMS cannot reach."""
+        return uid in self.in_memory or uid in self.held
+
+    def mirror(self, key: HeldKey) -> str:
+        """The uid of ``key``'s mirror in the session-object engine, registered now if it has none."""
+        if key.mirror is None:
+            object_type, managed = key.managed()
+            request = S.RegisterRequest(
+                object_type=object_type, attributes=key.mirror_attributes(), managed_object=managed
+            )
+            key.mirror = str(self.run(Operation.REGISTER, request, in_memory=True).unique_identifier)
+            self.in_memory.add(key.mirror)
+        return key.mirror
+
+    def drop_mirror(self, key: HeldKey) -> None:
+        """Destroy ``key``'s mirror (its attributes changed, or it is destroyed itself)."""
+        mirror, key.mirror = key.mirror, None
+        if mirror is not None:
+            try:
+                self.destroy(mirror)
+            except CkError as exc:  # the engine is per process: the mirror is unreachable all the same
+                log.warning("could not destroy the mirror %s: %s", mirror, exc.message)
+
+    def _mirrored(self, payload: Struct) -> Struct:
+        """``payload`` with every held key it names (the object, a wrapping or unwrapping key) replaced by its
+        mirror, for the session-object engine."""
+        changes: dict[str, Any] = {}
+        uid = getattr(payload, "unique_identifier", None)
+        if isinstance(uid, str) and uid in self.held:
+            changes["unique_identifier"] = self._mirror_of(uid)
+        elif isinstance(uid, list) and any(isinstance(u, str) and u in self.held for u in uid):
+            changes["unique_identifier"] = [self._mirror_of(u) if isinstance(u, str) else u for u in uid]
+        spec = getattr(payload, "key_wrapping_specification", None)
+        if spec is not None:
+            changes["key_wrapping_specification"] = self._mirrored_wrapping(spec)
+        block = getattr(getattr(payload, "managed_object", None), "key_block", None)
+        if block is not None and block.key_wrapping_data is not None:
+            data = self._mirrored_wrapping(block.key_wrapping_data)
+            if data is not block.key_wrapping_data:
+                block = dataclasses.replace(block, key_wrapping_data=data)
+                changes["managed_object"] = dataclasses.replace(payload.managed_object, key_block=block)  # type: ignore[attr-defined]
+        return dataclasses.replace(payload, **changes) if changes else payload  # type: ignore[type-var]
+
+    def _mirrored_wrapping(self, wrapping: Any) -> Any:
+        info = wrapping.encryption_key_information
+        if info is None or not isinstance(info.unique_identifier, str) or info.unique_identifier not in self.held:
+            return wrapping
+        info = dataclasses.replace(info, unique_identifier=self._mirror_of(info.unique_identifier))
+        return dataclasses.replace(wrapping, encryption_key_information=info)
+
+    def _mirror_of(self, uid: str) -> str:
+        key = self.held.get(uid)
+        return self.mirror(key) if key is not None else uid
 
     def memory_backend(self) -> Backend:
         """The engine holding this application's session objects (``session_backend``), opened on first use."""
@@ -258,17 +329,26 @@ class Library:
     def run(self, operation: Operation, payload: Struct, *, uid: str | None = None, in_memory: bool = False) -> Any:
         """One KMIP operation as the current identity; KMIP failures become ``CkError`` through the CKR table.
         It goes to the session-object engine when ``in_memory`` (a new session object) or when the object it
-        names (``uid``, else the payload's Unique Identifier) is held there; to the KMS otherwise."""
+        names (``uid``, else the payload's Unique Identifier) is held there; to the KMS otherwise. An operation on a
+        held key is answered by the holder, or else run on the key's mirror in the session-object engine."""
         backend = self.backend
         if backend is None:
             raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
-        if in_memory:
-            backend = self.memory_backend()
-        elif self.in_memory:
-            named = uid or getattr(payload, "unique_identifier", None)
-            if isinstance(named, str) and named in self.in_memory:
-                backend = self.memory_backend()
         try:
+            if in_memory:
+                backend = self.memory_backend()
+            elif self.in_memory or self.held:
+                named = uid or getattr(payload, "unique_identifier", None)
+                if isinstance(named, str):
+                    if named in self.in_memory:
+                        backend = self.memory_backend()
+                    elif (key := self.held.get(named)) is not None:
+                        answered = self.held.answer(operation, payload, key)
+                        if answered is not None:
+                            return answered
+                        backend = self.memory_backend()
+            if self.held and backend is self.session_backend:
+                payload = self._mirrored(payload)
             return backend.run(operation, payload, self.identity)
         except KmipError as exc:
             rv = ckr_for_reason(exc.reason)
@@ -276,35 +356,19 @@ class Library:
                 log.info("KMIP %s failed: %s (%s) -> %s", operation.name, exc.reason.name, exc.message, rv.name)
             raise CkError(rv, exc.message) from None
 
-    def plan(self, operation: Operation, uid: str, parameters: S.CryptographicParameters) -> Plan | None:
-        """The reusable Plan of a one-shot Encrypt, Decrypt or Sign of ``uid`` with ``parameters`` as the current
-        identity, from a backend that runs the engine in this process (``EmbeddedBackend.plan``), routed like
-        ``run``; the caller runs ``Plan.run`` itself. None: send each request through ``run``. A refusal raises
-        the CkError the request would get."""
-        backend: Any = self.backend
-        if backend is None:
-            raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
-        if self.in_memory and uid in self.in_memory:
-            backend = self.memory_backend()
-        planner = getattr(backend, "plan", None)
-        if planner is None:
-            return None
-        try:
-            plan: Plan | None = planner(operation, uid, parameters, self.identity)
-        except KmipError as exc:
-            raise CkError(ckr_for_reason(exc.reason), exc.message) from None
-        return plan
-
     def locate(self, payload: Struct) -> list[str]:
         """Locate in the KMS and among the session objects held here (their uids, in that order)."""
         found = [str(uid) for uid in self.run(Operation.LOCATE, payload).unique_identifier]
         if self.in_memory:
             located = self.run(Operation.LOCATE, payload, in_memory=True).unique_identifier
-            found += [str(uid) for uid in located if str(uid) in self.in_memory]
+            found += [str(uid) for uid in located if str(uid) in self.session_objects]
         return found
 
     def view(self, uid: str) -> ObjectView | None:
         """The object's PKCS#11 view (cached); None if it is gone or of a type the provider does not present."""
+        key = self.held.get(uid)
+        if key is not None:
+            return key.view
         cached = self.cache.get(uid)
         if cached is not None:
             return cached

@@ -24,7 +24,6 @@ from kms_backend.kmip._registry_data import (
     ObjectType,
     OpaqueDataType,
     Operation,
-    SecretDataType,
     Tag,
     WrappingMethod,
 )
@@ -34,6 +33,7 @@ from kms_backend.kmip.schema import Attributes
 from . import config as config_module
 from . import domain_parameters, imports
 from .attributes import (
+    ATTRIBUTE_TYPES,
     ATTRIBUTES,
     CERTIFICATE_DERIVED,
     CLASS_ATTRIBUTES,
@@ -64,6 +64,7 @@ from .constants import (
 from .errors import CkError
 from .label_aliases import search_labels
 from .library import Library, ObjectView, Session, log
+from .session_objects import HeldKey, new_uid, secret_key_object, secret_key_values
 
 A = Attribute
 
@@ -220,28 +221,6 @@ def _create_imported(lib: Library, session: Session, object_class: ObjectClass, 
     return adopt(lib, session, str(response.unique_identifier), template, in_memory=in_memory)
 
 
-def secret_key_object(key_type: int, value: bytes) -> tuple[ObjectType, Any]:
-    """The KMIP object for secret key material of a CKK_* type."""
-    if not value:
-        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "empty key value")
-    if key_type == KeyType.GENERIC_SECRET:
-        block = S.KeyBlock(key_format_type=KeyFormatType.OPAQUE, key_value=S.KeyValue(key_material=value))
-        return ObjectType.SECRET_DATA, S.SecretData(secret_data_type=SecretDataType.SEED, key_block=block)
-    try:
-        algorithm = KEY_TYPE_ALGORITHMS[KeyType(key_type)]
-    except (ValueError, KeyError):
-        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"secret key type 0x{key_type:x} not supported") from None
-    if algorithm == CryptographicAlgorithm.AES and len(value) not in (16, 24, 32):
-        raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
-    block = S.KeyBlock(
-        key_format_type=KeyFormatType.RAW,
-        key_value=S.KeyValue(key_material=value),
-        cryptographic_algorithm=algorithm,
-        cryptographic_length=len(value) * 8,
-    )
-    return ObjectType.SYMMETRIC_KEY, S.SymmetricKey(key_block=block)
-
-
 # -- §5.7.3 C_DestroyObject ------------------------------------------------------------------------------------------
 def destroy_object(lib: Library, session_handle: int, object_handle: int) -> None:
     """§5.7.3 C_DestroyObject: KMIP Revoke (an Active object cannot be destroyed) then Destroy."""
@@ -285,10 +264,7 @@ def get_attribute_value(
     rv = ReturnValue.OK
     out: list[tuple[int, bytes | None]] = []
     for type_, capacity in requests:
-        try:
-            attribute = Attribute(type_)
-        except ValueError:
-            attribute = None
+        attribute = ATTRIBUTE_TYPES.get(type_)
         if attribute is None or attribute not in allowed:
             rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
             out.append((UNAVAILABLE_INFORMATION, None))
@@ -416,6 +392,10 @@ def set_attribute_value(
             raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_SENSITIVE cannot be unset")
         if attribute is A.EXTRACTABLE and not view.values.get(A.EXTRACTABLE) and value:
             raise CkError(ReturnValue.ATTRIBUTE_READ_ONLY, "CKA_EXTRACTABLE cannot be set again")
+    key = lib.held.get(view.uid)
+    if key is not None:
+        _set_held(lib, key, template)
+        return
     changes = Attributes()
     #: (old, new) Object Groups of the indexed attributes (CKA_LABEL, CKA_ID) that change
     regroup: list[tuple[str | None, str | None]] = []
@@ -460,6 +440,16 @@ def set_attribute_value(
     lib.cache.drop(view.uid)
 
 
+def _set_held(lib: Library, key: HeldKey, template: dict[Attribute, Any]) -> None:
+    """C_SetAttributeValue on a held key (checked above): its values change in place; its mirror, registered with
+    the old ones, is dropped."""
+    values = key.view.values
+    for attribute, value in template.items():
+        if ATTRIBUTES[attribute].modifiable:
+            values[attribute] = bool(value) if attribute in (A.SENSITIVE, A.EXTRACTABLE) else value
+    lib.drop_mirror(key)
+
+
 #: The attributes a store index (an Object Group) holds, with the group of a value.
 _INDEXED: dict[Attribute, Callable[[Any], str]] = {A.LABEL: label_group, A.ID: id_group}
 
@@ -483,6 +473,7 @@ def find_objects_init(lib: Library, session_handle: int, raw_template: Iterable[
         else:
             for query in _locate_filters(alternative):
                 uids.update(dict.fromkeys(lib.locate(S.LocateRequest(attributes=query))))
+        uids.update(dict.fromkeys(lib.held.uids()))  # held keys: matched on their views only
         for uid in uids:
             view = lib.view(uid)
             if (key_id or label) and view is not None and not _matches(lib, view, alternative):
@@ -733,6 +724,9 @@ def copy_object(
             storable[attribute] = view.values[attribute]
     template = storable | changes
     check_write(lib, session, template)
+    key = lib.held.get(view.uid)
+    if key is not None:
+        return _copy_held(lib, session, key, template)
     in_memory = view.uid in lib.in_memory
     if in_memory and not is_session_object(template):
         # A session object held here becomes a KMS object (Java's keystore stores generated keys this way): the
@@ -750,6 +744,30 @@ def copy_object(
         if kek is not None:
             lib.destroy(kek)
     return adopt(lib, session, uid, template, in_memory=in_memory)
+
+
+def _copy_held(lib: Library, session: Session, key: HeldKey, template: dict[Attribute, Any]) -> int:
+    """C_CopyObject of a held key: a session copy is held too (an unextractable key is not copied, as between
+    engines); a token copy goes to the KMS with its material, as C_CreateObject would send it."""
+    view = key.view
+    if is_session_object(template):
+        if not view.values[A.EXTRACTABLE]:  # as a copy within the session-object engine (read through KMIP)
+            raise CkError(ReturnValue.KEY_UNEXTRACTABLE, "an unextractable key cannot be copied through KMIP")
+        copied: dict[Attribute, Any] = {a: v for a, v in template.items() if a not in (A.LOCAL, A.KEY_GEN_MECHANISM)}
+        values = secret_key_values(
+            copied,
+            view.values[A.KEY_TYPE],
+            view.values[A.VALUE_LEN],
+            local=view.values[A.LOCAL],
+            mechanism=view.values[A.KEY_GEN_MECHANISM],
+        )
+        uid = new_uid()
+        values[A.UNIQUE_ID] = uid
+        copy = HeldKey(ObjectView(uid, ObjectClass.SECRET_KEY, values, 0.0, True), key.material, key.algorithm)
+        return lib.hold(copy, session)
+    object_type, managed = key.managed()
+    uid = _register_copy(lib, view, template, managed, object_type, in_memory=False)
+    return adopt(lib, session, uid, template, in_memory=False)
 
 
 def _public_of_private(managed: Any) -> dict[Attribute, Any]:
@@ -819,7 +837,7 @@ def _register_copy(
     if (
         view.object_class is ObjectClass.PRIVATE_KEY
         and view.public_uid is not None
-        and (view.public_uid in lib.in_memory) == in_memory
+        and lib.held_here(view.public_uid) == in_memory
     ):
         attrs.add(Tag.LINK, S.Link(link_type=LinkType.PUBLIC_KEY_LINK, linked_object_identifier=view.public_uid))
     response = lib.run(

@@ -61,7 +61,6 @@ from .handlers import (
     signature_verify,
     validate,
 )
-from .handlers._paths import Paths
 from .plans import Executor
 
 ROUTES: dict[Operation, Handler] = {
@@ -122,11 +121,4 @@ EXECUTORS: dict[Operation, Executor] = {
     Operation.SIGN: sign.execute,
 }
 
-#: The same operations' paths, for deciding a request without running it (``Engine.plan``).
-PLANNED: dict[Operation, Paths] = {
-    Operation.ENCRYPT: encrypt.PATHS,
-    Operation.DECRYPT: decrypt.PATHS,
-    Operation.SIGN: sign.PATHS,
-}
-
-__all__ = ["EXECUTORS", "PLANNED", "ROUTES"]
+__all__ = ["EXECUTORS", "ROUTES"]
