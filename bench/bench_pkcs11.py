@@ -5,8 +5,9 @@ SoftHSM2 runs beside Keystead's embedded backend in the same run (and, with ``--
 a ``keystead serve`` subprocess over mutual TLS, JSON TTLV over HTTPS and binary TTLV on the KMIP port). Every row
 is the loop an application runs, the C_*Init call included:
 
-- ``encrypt``: C_EncryptInit + C_Encrypt, AES-256-CBC-PAD, 64 bytes, on a session key
-- ``sign``: C_SignInit + C_Sign, CKM_ECDSA P-256 on a 32-byte digest, on a session key
+- ``encrypt``: C_EncryptInit + C_Encrypt, AES-256-CBC-PAD, 64 bytes, on a session key; ``(token key)``: the same
+  on a token key (Keystead: a KMS object, whose use the KMS decides; SoftHSM2: an object of its token store)
+- ``sign``: C_SignInit + C_Sign, CKM_ECDSA P-256 on a 32-byte digest, on a session key; ``(token key)`` likewise
 - ``generate session key``: C_GenerateKey AES-256 with CKA_TOKEN=FALSE (in a session of its own, closed after)
 - ``find ... among N``: C_FindObjectsInit + C_FindObjects + C_FindObjectsFinal among N token objects (nine data
   objects to one AES key), each find a different label (or id) drawn at random; ``miss`` finds labels no object has.
@@ -141,17 +142,18 @@ def measure_crypto(library: str, seconds: float) -> dict[str, float]:
     token = pkcs11.lib(library).get_token(token_label="bench")
     results: dict[str, float] = {}
     with token.open(user_pin=PIN, rw=True) as session:
-        key = session.generate_key(KeyType.AES, 256, store=False)
-        iv, data = os.urandom(16), os.urandom(64)
-        # python-pkcs11's encrypt is C_EncryptInit + C_Encrypt; sign is C_SignInit + C_Sign.
-        encrypt = _rate(lambda: key.encrypt(data, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=iv), seconds)
-        _row(results, "encrypt AES-CBC-PAD 64 B", "/s", encrypt)
+        iv, data, digest = os.urandom(16), os.urandom(64), os.urandom(32)
         params = session.create_domain_parameters(
             KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True
         )
-        _public, private = params.generate_keypair(store=False)
-        digest = os.urandom(32)
-        _row(results, "sign ECDSA P-256", "/s", _rate(lambda: private.sign(digest, mechanism=Mechanism.ECDSA), seconds))
+        for store, suffix in ((False, ""), (True, " (token key)")):
+            key = session.generate_key(KeyType.AES, 256, store=store, label="bench-aes")
+            # python-pkcs11's encrypt is C_EncryptInit + C_Encrypt; sign is C_SignInit + C_Sign.
+            encrypt = _rate(lambda k=key: k.encrypt(data, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=iv), seconds)
+            _row(results, f"encrypt AES-CBC-PAD 64 B{suffix}", "/s", encrypt)
+            _public, private = params.generate_keypair(store=store, label="bench-ec")
+            sign = _rate(lambda k=private: k.sign(digest, mechanism=Mechanism.ECDSA), seconds)
+            _row(results, f"sign ECDSA P-256{suffix}", "/s", sign)
     with token.open(user_pin=PIN, rw=True) as session:
         generate = _rate(lambda: session.generate_key(KeyType.AES, 256, store=False), seconds)
         _row(results, "generate session AES key", "/s", generate)

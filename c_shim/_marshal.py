@@ -55,24 +55,28 @@ def _padded(field: Any, text: str, size: int) -> None:
     ffi.memmove(field, text.encode()[:size].ljust(size, b" "), size)
 
 
+# A cdata pointer is false when NULL (``not p`` costs a quarter of ``p == ffi.NULL``), and ``ffi.buffer(p, n)[:]``
+# copies C bytes into one bytes object without the cast ``ffi.unpack`` needs for a CK_BYTE pointer.
+
+
 def _bytes(pointer: Any, length: int) -> bytes:
-    return ffi.unpack(ffi.cast("char *", pointer), length) if length else b""  # type: ignore[no-any-return]
+    return ffi.buffer(pointer, length)[:] if length else b""  # type: ignore[no-any-return]
 
 
 def _input(pointer: Any, length: int) -> bytes:
     """An input byte buffer (NULL with a non-zero length is CKR_ARGUMENTS_BAD)."""
-    if pointer == ffi.NULL:
-        if length:
+    if length:
+        if not pointer:
             raise CkError(ReturnValue.ARGUMENTS_BAD, "input pointer is NULL")
-        return b""
-    return ffi.unpack(ffi.cast("char *", pointer), length) if length else b""  # type: ignore[no-any-return]
+        return ffi.buffer(pointer, length)[:]  # type: ignore[no-any-return]
+    return b""
 
 
 def _capacity(pointer: Any, p_length: Any) -> int | None:
     """The output buffer's size, None when pBuffer is NULL (a length query, §5.2)."""
-    if p_length == ffi.NULL:
+    if not p_length:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "output length pointer is NULL")
-    return None if pointer == ffi.NULL else int(p_length[0])
+    return p_length[0] if pointer else None  # type: ignore[no-any-return]
 
 
 def _deref(address: int, length: int) -> bytes:
@@ -87,21 +91,21 @@ def _deref(address: int, length: int) -> bytes:
 def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
     """CK_MECHANISM as (type, parameter): a structure the mechanism's row declares (``PARAMETER_LAYOUTS``) is read
     out of C memory by its layout; any other parameter is passed on as bytes."""
-    if p_mechanism == ffi.NULL:
+    if not p_mechanism:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "pMechanism is NULL")
-    kind = int(p_mechanism.mechanism)
-    parameter, length = p_mechanism.pParameter, int(p_mechanism.ulParameterLen)
-    if parameter == ffi.NULL and not length:  # no parameter: the mechanism's planner says if it needs one
-        return kind, None
+    kind = p_mechanism.mechanism
+    parameter, length = p_mechanism.pParameter, p_mechanism.ulParameterLen
     layouts = PARAMETER_LAYOUTS.get(kind)
-    if layouts is None:  # most mechanisms: no parameter, or bytes (an IV)
-        if parameter == ffi.NULL or not length:
+    if not parameter or not length:
+        # No parameter (the mechanism's planner says if it needs one); half of one only for a structure.
+        if (not parameter and not length) or layouts is None:
             return kind, None
+        layout = None
+    elif layouts is None:  # most mechanisms: no parameter, or bytes (an IV)
         return kind, ffi.buffer(parameter, length)[:]
-    if parameter == ffi.NULL and not length:  # no parameter: the planner says whether one is required
-        return kind, None
-    layout = layouts.get(length)
-    if parameter == ffi.NULL or layout is None:
+    else:
+        layout = layouts.get(length)
+    if layout is None:
         names = " or ".join(layout.name for layout in layouts.values())
         raise CkError(ReturnValue.MECHANISM_PARAM_INVALID, f"expected a {names}")
     return kind, layout.read(ffi.buffer(parameter, length)[:], _deref)
@@ -139,16 +143,17 @@ def _ulong_array(values: list[int], pointer: Any, p_count: Any) -> int:
 
 def _output(data: bytes, pointer: Any, p_length: Any) -> int:
     """The §5.2 convention for byte output: NULL buffer asks for the length; a short buffer is an error."""
-    if p_length == ffi.NULL:
+    if not p_length:
         return ARGUMENTS_BAD
-    if pointer == ffi.NULL:
-        p_length[0] = len(data)
+    length = len(data)
+    if not pointer:
+        p_length[0] = length
         return CKR_OK
-    if p_length[0] < len(data):
-        p_length[0] = len(data)
+    if p_length[0] < length:
+        p_length[0] = length
         return BUFFER_TOO_SMALL
-    ffi.memmove(pointer, data, len(data))
-    p_length[0] = len(data)
+    ffi.memmove(pointer, data, length)
+    p_length[0] = length
     return CKR_OK
 
 

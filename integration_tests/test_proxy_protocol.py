@@ -249,6 +249,19 @@ def test_without_trusted_proxies_a_header_is_not_tls(tmp_path: Path) -> None:
         proc.stop()
 
 
+def test_worker_processes_take_the_header_off_too(tmp_path: Path) -> None:
+    """--workers 2: the listening sockets are shared by two processes, each accepting through its own listener."""
+    proc = KeysteadProcess.start(tmp_path, "--workers", "2", "--trusted-proxies", "127.0.0.1", *LIMIT)
+    try:
+        http_port, kmip_port, certs = _ports(proc)
+        for n in range(4):  # enough connections to reach both workers; each client's bucket lives in one worker
+            assert _https_statuses(http_port, certs, v2(f"198.51.100.{50 + n}"), count=3) == [200, 200, 429]
+            with _connect(kmip_port, certs, v1(f"203.0.113.{50 + n}")) as sock:
+                assert _kmip_results(sock, 3) == ["Success", "Success", "ServerLimitExceeded"]
+    finally:
+        assert proc.stop() == 0
+
+
 # -- behind the HAProxy of deploy/ha/cluster.py ---------------------------------------------------------------------
 
 

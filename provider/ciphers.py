@@ -1,10 +1,12 @@
 """Encryption and decryption (PKCS#11 3.0 §5.8, §5.9) through KMIP Encrypt / Decrypt: the key never leaves the KMS.
 
-Single-part calls are one KMIP request each, built from the plan fixed at C_*Init (parameters, IV, AAD), so the
-hot path is: session lookup, one request dataclass, the backend call. Multi-part calls are a KMIP stream (Init
-Indicator, then the Correlation Value, Final Indicator last). AES-GCM: PKCS#11 appends the tag to the ciphertext;
-KMIP carries it in its own field — on decryption the last ``tag_length`` bytes of the input are held back until
-C_DecryptFinal, and the KMS releases no plaintext before the tag is checked.
+Single-part calls run the KMS's decision: C_*Init asks the backend for the engine's Plan of the key and parameters
+(``Library.plan``: kept per key and mechanism, valid under the store's change stamp, so a key revoked or changed by
+any process is refused at the next C_*Init), and C_Encrypt / C_Decrypt call ``Plan.run`` on the data with the IV
+and AAD fixed at C_*Init. A backend without Plans (remote) gets one KMIP request per call instead. Multi-part calls
+are a KMIP stream (Init Indicator, then the Correlation Value, Final Indicator last). AES-GCM: PKCS#11 appends the
+tag to the ciphertext; KMIP carries it in its own field — on decryption the last ``tag_length`` bytes of the input
+are held back until C_DecryptFinal, and the KMS releases no plaintext before the tag is checked.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation as KmipOperation
 from kms_backend.kmip._registry_data import PaddingMethod
@@ -20,7 +23,7 @@ from .constants import Attribute, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
 from .library import Library, Session
 from .mechanisms import CipherPlan, MechanismParameter, cipher_plan, lookup
-from .operations import Operation, active, deliver, finished, kept, key_for, start
+from .operations import Operation, active, decided, deliver, finished, kept, key_for, run_plan, start
 
 ENCRYPT = "encrypt"
 DECRYPT = "decrypt"
@@ -38,6 +41,8 @@ class CipherOperation(Operation):
     correlation: bytes | None = None
     #: GCM decryption: input bytes that may be the tag, held back until the final call.
     tail: bytes = b""
+    #: The KMS's decision for single-part calls, run here (``Library.plan``); None: each call is a request.
+    direct: Plan | None = None
 
 
 def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
@@ -51,7 +56,9 @@ def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, param
         classes = (ObjectClass.SECRET_KEY,)
     usage = Attribute.ENCRYPT if kind == ENCRYPT else Attribute.DECRYPT
     view = key_for(lib, key_handle, spec, classes, usage)
-    session.operations[kind] = CipherOperation(view.uid, view, plan=plan)
+    # The KMS decides here (a revoked, destroyed or changed key is refused now); C_Encrypt then runs the decision.
+    direct = decided(lib, _ENCRYPT_OP if kind == ENCRYPT else _DECRYPT_OP, view.uid, plan.parameters)
+    session.operations[kind] = CipherOperation(view.uid, view, plan=plan, direct=direct)
 
 
 def encrypt_init(lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, key: int) -> None:
@@ -106,19 +113,23 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
         plan = op.plan
         try:
             _check_length(plan, len(data), ENCRYPT)
-            response = lib.run(
-                _ENCRYPT_OP,
-                S.EncryptRequest(
-                    unique_identifier=op.uid,
-                    cryptographic_parameters=plan.parameters,
-                    data=data,
-                    iv_counter_nonce=plan.iv,
-                    authenticated_encryption_additional_data=plan.aad,
-                ),
-            )
+            if op.direct is not None:
+                response = run_plan(op.direct, data, plan.iv, plan.aad)  # crypto.EncryptResult
+                tag = response.tag
+            else:
+                response = lib.run(
+                    _ENCRYPT_OP,
+                    S.EncryptRequest(
+                        unique_identifier=op.uid,
+                        cryptographic_parameters=plan.parameters,
+                        data=data,
+                        iv_counter_nonce=plan.iv,
+                        authenticated_encryption_additional_data=plan.aad,
+                    ),
+                )
+                tag = response.authenticated_encryption_tag
         except CkError as exc:
             raise _failed(session, ENCRYPT, exc) from None
-        tag = response.authenticated_encryption_tag
         out = response.data + tag if tag else response.data
         out = deliver(op, data, out, capacity)
     finished(session, ENCRYPT, out, capacity)
@@ -139,20 +150,23 @@ def decrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
             body, tag = data, None
             if plan.tag_length:
                 body, tag = data[: -plan.tag_length], data[-plan.tag_length :]
-            response = lib.run(
-                _DECRYPT_OP,
-                S.DecryptRequest(
-                    unique_identifier=op.uid,
-                    cryptographic_parameters=plan.parameters,
-                    data=body,
-                    iv_counter_nonce=plan.iv,
-                    authenticated_encryption_additional_data=plan.aad,
-                    authenticated_encryption_tag=tag,
-                ),
-            )
+            if op.direct is not None:
+                plaintext: bytes | None = run_plan(op.direct, body, plan.iv, plan.aad, tag)
+            else:
+                plaintext = lib.run(
+                    _DECRYPT_OP,
+                    S.DecryptRequest(
+                        unique_identifier=op.uid,
+                        cryptographic_parameters=plan.parameters,
+                        data=body,
+                        iv_counter_nonce=plan.iv,
+                        authenticated_encryption_additional_data=plan.aad,
+                        authenticated_encryption_tag=tag,
+                    ),
+                ).data
         except CkError as exc:
             raise _failed(session, DECRYPT, exc) from None
-        out = deliver(op, data, response.data or b"", capacity)
+        out = deliver(op, data, plaintext or b"", capacity)
     finished(session, DECRYPT, out, capacity)
     return out
 

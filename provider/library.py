@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation, RevocationReasonCode
 from kms_backend.kmip.errors import KmipError
@@ -355,6 +356,25 @@ class Library:
             if log.isEnabledFor(logging.INFO):
                 log.info("KMIP %s failed: %s (%s) -> %s", operation.name, exc.reason.name, exc.message, rv.name)
             raise CkError(rv, exc.message) from None
+
+    def plan(self, operation: Operation, uid: str, parameters: S.CryptographicParameters) -> Plan | None:
+        """The reusable Plan of a one-shot Encrypt, Decrypt or Sign of ``uid`` with ``parameters`` as the current
+        identity, from a backend that runs the engine in this process (``EmbeddedBackend.plan``), routed like
+        ``run``; the caller runs ``Plan.run`` itself. None: send each request through ``run``. A refusal raises
+        the CkError the request would get."""
+        backend: Any = self.backend
+        if backend is None:
+            raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
+        if self.in_memory and uid in self.in_memory:
+            backend = self.memory_backend()
+        planner = getattr(backend, "plan", None)
+        if planner is None:
+            return None
+        try:
+            plan: Plan | None = planner(operation, uid, parameters, self.identity)
+        except KmipError as exc:
+            raise CkError(ckr_for_reason(exc.reason), exc.message) from None
+        return plan
 
     def locate(self, payload: Struct) -> list[str]:
         """Locate in the KMS and among the session objects held here (their uids, in that order)."""

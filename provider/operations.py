@@ -12,8 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kms_backend.engine.plans import Plan
+from kms_backend.kmip import _schema_data as S
+from kms_backend.kmip._registry_data import Operation as KmipOperation
+from kms_backend.kmip.errors import KmipError
+
 from .constants import Attribute, KeyType, ObjectClass, ReturnValue
-from .errors import CkError
+from .errors import CkError, ckr_for_reason
 from .library import Library, ObjectView, Session
 from .mechanisms import MechanismSpec
 from .objects import object_view
@@ -67,6 +72,27 @@ def key_for(
     return view
 
 
+def decided(lib: Library, operation: KmipOperation, uid: str, parameters: S.CryptographicParameters) -> Plan | None:
+    """The KMS's decision on using key ``uid`` (``Library.plan``), asked at C_*Init so that a key revoked, destroyed
+    or changed since the last use (by any process sharing the store) is refused there; None: each call will be a
+    request. A key gone meanwhile is CKR_KEY_HANDLE_INVALID, as ``key_for`` answers."""
+    try:
+        return lib.plan(operation, uid, parameters)
+    except CkError as exc:
+        if exc.rv == ReturnValue.OBJECT_HANDLE_INVALID:
+            raise CkError(ReturnValue.KEY_HANDLE_INVALID, exc.message) from None
+        raise
+
+
+def run_plan(plan: Plan, *args: Any) -> Any:
+    """``plan.run(*args)``: the KMS's cipher or signature on a Plan the backend handed out (``Library.plan``),
+    its KMIP failures as the CkError the request would have got."""
+    try:
+        return plan.run(*args)
+    except KmipError as exc:
+        raise CkError(ckr_for_reason(exc.reason), exc.message) from None
+
+
 def active(session: Session, kind: str, cls: type[Any]) -> Any:
     """The session's active ``kind`` operation (CKR_OPERATION_NOT_INITIALIZED if none)."""
     op = session.operations.get(kind)
@@ -103,4 +129,4 @@ def finished(session: Session, kind: str, output: bytes, capacity: int | None) -
         session.operations.pop(kind, None)
 
 
-__all__ = ["Operation", "active", "deliver", "finished", "kept", "key_for", "start"]
+__all__ = ["Operation", "active", "decided", "deliver", "finished", "kept", "key_for", "run_plan", "start"]

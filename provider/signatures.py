@@ -10,7 +10,9 @@ MD5‖SHA-1, an application's own structure — is sent as Digested Data with Pa
 Hashing Algorithm, the KMS's raw PKCS#1 v1.5 signature. Too long an input is CKR_DATA_LEN_RANGE. ECDSA and DSA
 signatures are DER on the KMIP side and the fixed-width ``r ‖ s`` of §2.3.1 / §2.2.1 on the PKCS#11 side (each half
 the curve order's or the subprime's length); CKM_DSA signs a hash of 20 to 64 bytes. EdDSA and HMAC sign
-messages: multi-part data is collected and sent in the final call.
+messages: multi-part data is collected and sent in the final call. A one-shot signature runs the engine's Plan for
+the key and the parameters in-process when the backend has one (``Library.plan``, checked at each C_Sign: the data
+picks the hash of CKM_ECDSA), as ``ciphers`` does.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .imports import CURVE_BITS
 from .library import Library, Session
 from .mechanisms import HASHES, MechanismParameter, SignaturePlan, lookup, signature_plan
 from .objects import public_values
-from .operations import Operation, active, deliver, finished, kept, key_for, start
+from .operations import Operation, active, deliver, finished, kept, key_for, run_plan, start
 
 SIGN = "sign"
 VERIFY = "verify"
@@ -146,12 +148,27 @@ def _digested(op: SignatureOperation, data: bytes) -> tuple[S.CryptographicParam
     else:  # CKM_RSA_PKCS_PSS: the digest of the hash in the parameters
         name, digest = "", data
     if name:
-        cp = S.CryptographicParameters(
+        cp = _hashed_parameters(cp, name)
+    return cp, None, digest
+
+
+#: (algorithm, padding, hash) -> the parameters ``_digested`` names: one object per combination, so that the
+#: backend's kept Plan for them is found by identity (``EmbeddedBackend.plan``).
+_HASHED: dict[tuple[Any, Any, str], S.CryptographicParameters] = {}
+
+
+def _hashed_parameters(cp: S.CryptographicParameters, name: str) -> S.CryptographicParameters:
+    """The algorithm and padding of ``cp`` with hashing algorithm ``name`` (a bounded table: the algorithms, the
+    padding methods and the hashes ``HASHES`` names)."""
+    key = (cp.cryptographic_algorithm, cp.padding_method, name)
+    hashed = _HASHED.get(key)
+    if hashed is None:
+        hashed = _HASHED[key] = S.CryptographicParameters(
             cryptographic_algorithm=cp.cryptographic_algorithm,
             padding_method=cp.padding_method,
             hashing_algorithm=HASHES[name],
         )
-    return cp, None, digest
+    return hashed
 
 
 def _sign(lib: Library, op: SignatureOperation, data: bytes) -> bytes:
@@ -162,11 +179,16 @@ def _sign(lib: Library, op: SignatureOperation, data: bytes) -> bytes:
         )
         mac = bytes(response.mac_data)
         return mac[: op.plan.mac_length] if op.plan.mac_length else mac
-    response = lib.run(
-        KmipOperation.SIGN,
-        S.SignRequest(unique_identifier=op.uid, cryptographic_parameters=cp, data=message, digested_data=digest),
-    )
-    signature = bytes(response.signature_data)
+    direct = lib.plan(KmipOperation.SIGN, op.uid, cp)
+    signature: bytes
+    if direct is not None:  # the KMS's decision, run here
+        signature = run_plan(direct, message if digest is None else digest, digest is not None)
+    else:
+        response = lib.run(
+            KmipOperation.SIGN,
+            S.SignRequest(unique_identifier=op.uid, cryptographic_parameters=cp, data=message, digested_data=digest),
+        )
+        signature = bytes(response.signature_data)
     if op.plan.ecdsa:
         assert op.curve is not None
         signature = ecdsa_signature_to_raw(signature, op.curve)

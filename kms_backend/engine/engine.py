@@ -37,7 +37,7 @@ from .hot import HotObjects
 from .keysource import KeySource
 from .objects import ObjectSealer, RecordCodec
 from .pkcs11 import Pkcs11Functions
-from .plans import PlanCache
+from .plans import Plan, PlanCache
 
 log = logging.getLogger("keystead.engine")
 #: Result Statuses after which a Stop batch goes on to its next item.
@@ -70,7 +70,7 @@ class Engine:
         stored key material is protected (an HSM key-encryption key); ``forget``: a layer's own cache of an
         object to clear with the engine's (``EngineCaches.also_forget``)."""
         from .handlers._streams import Streams
-        from .router import EXECUTORS, ROUTES  # the handlers import this module's types
+        from .router import EXECUTORS, PLANNED, ROUTES  # the handlers import this module's types
 
         self.store = store
         self.config = config or EngineConfig()
@@ -83,6 +83,7 @@ class Engine:
         self.hsm = hsm
         self.routes = ROUTES
         self.executors = EXECUTORS
+        self.planned = PLANNED
         #: Records and grants kept between requests, and reusable Plans of one-shot Encrypt/Decrypt/Sign (both
         #: need a store that gives change stamps; ``hot_objects`` 0 turns both off).
         stamp = getattr(store, "change_stamp", None)
@@ -281,6 +282,33 @@ class Engine:
             raise
         self._forget(ctx)
         return response
+
+    def plan(self, operation: Operation, request: Struct, user: str, version: ProtocolVersion = (2, 1)) -> Plan | None:
+        """The reusable Plan of the one-shot Encrypt, Decrypt or Sign ``request`` describes (its Data, empty, IV
+        and Additional Data aside), for an in-process caller that runs ``Plan.run`` itself (``plans`` module doc): the
+        kept one, or one decided now as the handler would, without executing it. Deciding is done in a transaction
+        that is rolled back, so that nothing (Usage Limits) is charged for a use that has not happened. A refusal
+        (access, state, usage mask, parameters) raises the KmipError the request would get; None when the decision
+        may not be reused (no change stamps, an HSM, Usage Limits, a wrapped key, a stream): send each request."""
+        plans = self.caches.plans
+        paths = self.planned.get(operation)
+        if plans is None or paths is None or self.hsm is not None:
+            return None
+        kept = plans.find(operation, request, user, version)
+        if kept is not None:
+            return kept
+        plan: Plan | None = None
+        try:
+            with self.store.transaction() as tx:
+                ctx = RequestContext(self, tx, user, version, int(self.clock()), BatchState())
+                plan = paths.decision(ctx, request)
+                raise _Undo  # nothing of the decision is committed
+        except _Undo:
+            pass
+        if plan is None or plan.stamp is None:
+            return None
+        plans.keep(plan, user, version)
+        return plan
 
     def _forget(self, ctx: RequestContext) -> None:
         """Drop what the engine keeps of the objects the operation destroyed, revoked or replaced

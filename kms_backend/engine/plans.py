@@ -10,7 +10,10 @@ The handler runs both. A client that encrypts with one key over and over (the PK
 database's TDE master key) asks for the same decision each time, so the handler also hands its Plan to the
 engine's ``PlanCache``; the engine, meeting the same request again, runs the same ``execute`` on the kept Plan
 without a transaction (``router.EXECUTORS``). Every response is thus built in one place; the cache holds
-decisions, never answers. A kept Plan is valid only
+decisions, never answers. The one caller that runs a Plan itself is the PKCS#11 provider's in-process backend,
+which has no response to build: ``Engine.plan`` hands it the decision (kept, or decided without executing) and it
+calls ``Plan.run`` for each C_Encrypt / C_Decrypt / C_Sign of an operation, checking at each C_*Init that the Plan
+is still ``PlanCache.current``. A kept Plan is valid only
 
 * under the store's change stamp it was decided under (``StoreTransaction.change_stamp``): any commit anywhere —
   a Revoke, a Destroy, a grant withdrawn, an attribute changed, by this process or another one sharing the
@@ -152,6 +155,11 @@ class PlanCache:
             self._plans.pop(key, None)  # decided under a state that is gone: never valid again
             return None
         return plan
+
+    def current(self, plan: Plan) -> bool:
+        """Whether a reusable Plan still decides its requests now: the store's stamp is the one it was decided
+        under and none of the object's dates has come (what ``find`` checks once it has found a Plan)."""
+        return plan.stamp is not None and self._clock() < plan.until and self._stamp() == plan.stamp
 
     def keep(self, plan: Plan, user: str, version: ProtocolVersion) -> None:
         """Keep a reusable Plan (one with a stamp) decided for ``user``; others are ignored."""

@@ -61,6 +61,7 @@ from .handlers import (
     signature_verify,
     validate,
 )
+from .handlers._paths import Paths
 from .plans import Executor
 
 ROUTES: dict[Operation, Handler] = {
@@ -121,4 +122,11 @@ EXECUTORS: dict[Operation, Executor] = {
     Operation.SIGN: sign.execute,
 }
 
-__all__ = ["EXECUTORS", "ROUTES"]
+#: The same operations' paths, for deciding a request without running it (``Engine.plan``).
+PLANNED: dict[Operation, Paths] = {
+    Operation.ENCRYPT: encrypt.PATHS,
+    Operation.DECRYPT: decrypt.PATHS,
+    Operation.SIGN: sign.PATHS,
+}
+
+__all__ = ["EXECUTORS", "PLANNED", "ROUTES"]

@@ -766,7 +766,7 @@ class HttpApp:
         is a trusted proxy's, the client its ``X-Forwarded-For`` names (``TrustedProxies.forwarded_client``)."""
         client = scope.get("client")
         address = str(client[0]) if client else ""
-        if address and address in self.trusted_proxies:
+        if self.trusted_proxies and address in self.trusted_proxies:
             forwarded = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"x-forwarded-for"]
             if forwarded:
                 return self.trusted_proxies.forwarded_client(address, forwarded)

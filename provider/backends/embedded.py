@@ -7,10 +7,13 @@ SQLite store, created mode 0600; or ``KEYSTEAD_KEK``), unless ``backend.seal_key
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kms_backend.engine import Engine, EngineConfig
+from kms_backend.engine.plans import MAX_PLANS, Plan
+from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation
 from kms_backend.kmip.schema import Struct
 from kms_backend.sealing.rekey import sqlite_path
@@ -25,6 +28,15 @@ if TYPE_CHECKING:
 
 #: Beside the key file: the databases already sealed (``kms_backend.sealing.seal_once``).
 SEALED_STORES_FILE = "sealed-stores"
+
+#: The request a Plan of each operation decides, with no Data: what ``Engine.plan`` is asked about.
+_PLANNED: dict[Operation, Callable[[str, S.CryptographicParameters], Struct]] = {
+    Operation.ENCRYPT: lambda uid, cp: S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=cp, data=b""),
+    Operation.DECRYPT: lambda uid, cp: S.DecryptRequest(unique_identifier=uid, cryptographic_parameters=cp, data=b""),
+    Operation.SIGN: lambda uid, cp: S.SignRequest(
+        unique_identifier=uid, cryptographic_parameters=cp, digested_data=b""
+    ),
+}
 
 
 class EmbeddedBackend:
@@ -52,6 +64,11 @@ class EmbeddedBackend:
             self._hsm = open_hsm(settings)
             options = self._hsm.engine_options()
         self.engine = Engine(store, config or EngineConfig(server_name="Keystead PKCS#11"), **options)
+        #: (operation, uid, user) -> (the parameters object, its Plan): what ``plan`` handed out last.
+        self._plans: dict[tuple[Operation, str, str], tuple[S.CryptographicParameters, Plan]] = {}
+        plans = self.engine.caches.plans
+        self._current: Callable[[Plan], bool] = plans.current if plans is not None else lambda _plan: False
+        self.engine.caches.also_forget(self._forget)
 
     @classmethod
     def open(cls, backend: BackendConfig) -> EmbeddedBackend:
@@ -79,7 +96,33 @@ class EmbeddedBackend:
         """One operation through ``Engine.run_operation`` (its own store transaction)."""
         return self.engine.run_operation(operation, payload, identity.user)
 
+    def plan(
+        self, operation: Operation, uid: str, parameters: S.CryptographicParameters, identity: Identity
+    ) -> Plan | None:
+        """The reusable Plan of a one-shot Encrypt, Decrypt or Sign with ``uid`` and ``parameters`` (a value the
+        caller does not change), for the provider to run itself: the one it last got for the same arguments
+        while still current (``PlanCache.current``: the store's change stamp and the key's dates), else
+        ``Engine.plan``. None when each request must be run (a refusal raises KmipError)."""
+        key = (operation, uid, identity.user)
+        kept = self._plans.get(key)
+        if kept is not None and kept[0] is parameters and self._current(kept[1]):
+            return kept[1]
+        plan = self.engine.plan(operation, _PLANNED[operation](uid, parameters), identity.user)
+        if plan is None:
+            self._plans.pop(key, None)
+            return None
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        self._plans[key] = (parameters, plan)
+        return plan
+
+    def _forget(self, uid: str) -> None:
+        """Drop the Plans on ``uid`` (with the engine's: a destroyed key's material is not kept)."""
+        for key in [key for key in list(self._plans) if key[1] == uid]:
+            self._plans.pop(key, None)
+
     def close(self) -> None:
+        self._plans.clear()
         close = getattr(self.store, "close", None)
         if close is not None:
             close()

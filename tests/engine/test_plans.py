@@ -405,3 +405,65 @@ def test_a_plan_decided_under_an_old_stamp_is_dropped_when_met(kms: Kms) -> None
     runs = _count_handler_runs(kms.engine, Operation.ENCRYPT)
     _encrypt(kms.engine, uid)  # the stale plan is dropped, the handler decides again and opens a new one
     assert runs == [1] and len(plans) == 1
+
+
+# -- Engine.plan: the decision handed to an in-process caller (the PKCS#11 provider) -------------------------------
+def _plan_of(engine: Engine, uid: str, params: S.CryptographicParameters = CBC, user: str = OWNER) -> Any:
+    request = S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=params, data=b"")
+    return engine.plan(Operation.ENCRYPT, request, user)
+
+
+def test_engine_plan_decides_without_executing_and_keeps_the_plan(kms: Kms) -> None:
+    uid = _active_key(kms)
+    runs = _count_handler_runs(kms.engine, Operation.ENCRYPT)
+    plan = _plan_of(kms.engine, uid)
+    assert plan is not None and plan.uid == uid and runs == [0]  # decided, not run through the handler
+    plans = kms.engine.caches.plans
+    assert plans is not None and len(plans) == 1 and plans.current(plan)
+    assert _plan_of(kms.engine, uid) is plan  # the kept one
+    sealed = plan.run(DATA, bytes(16), None)
+    decrypted = _decrypt(
+        kms.engine, uid, S.EncryptResponse(unique_identifier=uid, data=sealed.data, iv_counter_nonce=bytes(16))
+    )
+    assert decrypted == DATA
+    _encrypt(kms.engine, uid)  # a request meets the same kept decision
+    assert runs == [0]
+
+
+def test_engine_plan_refuses_as_the_request_would(kms: Kms) -> None:
+    uid = _active_key(kms)
+    plan = _plan_of(kms.engine, uid)
+    _revoke(kms.engine, uid)
+    plans = kms.engine.caches.plans
+    assert plans is not None and not plans.current(plan)
+    with pytest.raises(KmipError) as info:
+        _plan_of(kms.engine, uid)
+    assert info.value.reason == ResultReason.WRONG_KEY_LIFECYCLE_STATE
+    no_encrypt = kms.create_key((Tag.CRYPTOGRAPHIC_USAGE_MASK, 0x08))  # Decrypt only
+    kms.run(Operation.ACTIVATE, S.ActivateRequest(unique_identifier=no_encrypt))
+    with pytest.raises(KmipError) as info:
+        _plan_of(kms.engine, no_encrypt)
+    assert info.value.reason == ResultReason.INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
+    with pytest.raises(KmipError):
+        _plan_of(kms.engine, uid, user=OTHER)  # no grant: the other user gets no decision
+
+
+def test_engine_plan_charges_no_usage_and_gives_none_when_a_plan_may_not_be_kept(kms: Kms) -> None:
+    limits = S.UsageLimits(usage_limits_total=2, usage_limits_unit=UsageLimitsUnit.OBJECT)
+    uid = _active_key(kms, (Tag.USAGE_LIMITS, limits))
+    for _ in range(3):
+        assert _plan_of(kms.engine, uid) is None  # each use must be charged: the caller sends requests
+    _encrypt(kms.engine, uid)
+    _encrypt(kms.engine, uid)  # both uses were left: deciding charged nothing
+    third = S.EncryptRequest(unique_identifier=uid, cryptographic_parameters=CBC, data=DATA)
+    assert kms.fail(Operation.ENCRYPT, third).reason == ResultReason.PERMISSION_DENIED
+    stream = S.EncryptRequest(unique_identifier=_active_key(kms), cryptographic_parameters=CBC, init_indicator=True)
+    assert kms.engine.plan(Operation.ENCRYPT, stream, OWNER) is None
+    get = S.GetRequest(unique_identifier=uid)
+    assert kms.engine.plan(Operation.GET, get, OWNER) is None  # only one-shot Encrypt, Decrypt and Sign
+
+
+def test_engine_plan_without_change_stamps_gives_none(store: MemoryStore, clock: Clock) -> None:
+    engine = Engine(store, EngineConfig(hot_objects=0), clock=clock)
+    uid = _active_key(Kms(engine, clock, store))
+    assert _plan_of(engine, uid) is None

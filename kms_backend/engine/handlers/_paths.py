@@ -36,6 +36,15 @@ class Paths:
     continue_stream: Step
     bulk: Step | None = None
 
+    def decision(self, ctx: RequestContext, request: Any) -> Plan | None:
+        """The Plan :func:`take` would execute for ``request``, decided but not executed; None when the request
+        takes another path (an HSM key, a stream, bulk data)."""
+        if _hsm_keys.source(ctx, request.unique_identifier) is not None or continues(request):
+            return None
+        if request.init_indicator or (self.bulk is not None and bulk_data.parse(request.data) is not None):
+            return None
+        return self.decide(ctx, request)
+
 
 def take(ctx: RequestContext, request: Any, paths: Paths) -> Any:
     """The response to ``request`` along the first path that fits it (module doc)."""
