@@ -8,6 +8,7 @@ whole batch), so a failed item leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -104,11 +105,12 @@ class Engine:
     # -- whole messages -------------------------------------------------------------------------------------------
     def process_tree(self, request: Item, user: str) -> Item:
         """A Request Message tree in, a Response Message tree out; never raises for bad requests."""
-        version: ProtocolVersion = (2, 1)
         try:
-            version = messages.protocol_version(request)
             typed = messages.decode_request(request)
         except KmipError as exc:
+            version: ProtocolVersion = (2, 1)
+            with contextlib.suppress(KmipError):  # answered in the client's version when its header shows it
+                version = messages.protocol_version(request)
             return to_tree(self.error_response(version, exc))
         return to_tree(self.process(typed, user))
 

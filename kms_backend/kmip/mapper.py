@@ -8,6 +8,7 @@ missing required fields, wrong item types raise ``DecodeError`` with reason Inva
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -23,6 +24,7 @@ T = TypeVar("T", bound=Struct)
 _STRUCTURE = ItemType.STRUCTURE
 _ENUMERATION = ItemType.ENUMERATION
 _INTEGER = ItemType.INTEGER
+_new_item = tuple.__new__  # Item(...) without the NamedTuple's Python-level __new__
 
 
 def _index(spec: StructSpec) -> dict[int, FieldSpec]:
@@ -191,24 +193,54 @@ def to_tree(obj: Struct, tag: int | None = None) -> Item:
     """Encode a typed structure as a Structure item (with ``tag``, default the structure's own tag)."""
     spec = obj.__kmip__
     items: list[Item] = []
-    for f in spec.fields:
-        value = getattr(obj, f.name)
+    append = items.append
+    cls = obj.__class__
+    read = _FIELD_READERS.get(cls)
+    if read is None:
+        read = _FIELD_READERS[cls] = _field_reader(spec)
+    for f, value in zip(spec.fields, read(obj), strict=True):
         if value is None:
             continue
         if f.multi:
             for one in value:
-                items.append(_encode_value(one, f))
+                append(_encode_value(one, f))
         else:
-            items.append(_encode_value(value, f))
-    return Item(spec.tag if tag is None else tag, _STRUCTURE, items)
+            append(_encode_value(value, f))
+    return _new_item(Item, (spec.tag if tag is None else tag, _STRUCTURE, items))
+
+
+#: Per structure class: one call that reads every field's value, in spec order.
+_FIELD_READERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _field_reader(spec: StructSpec) -> Callable[[Any], tuple[Any, ...]]:
+    names = [f.name for f in spec.fields]
+    if not names:
+        return lambda _obj: ()
+    if len(names) == 1:
+        one = operator.attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return operator.attrgetter(*names)
 
 
 def _encode_value(value: Any, f: FieldSpec) -> Item:
-    if isinstance(value, Item):
-        return value
     kind = f.kind
     if kind == "p":
-        return Item(f.tag, _primitive_type(value, f), _primitive_value(value))
+        # The usual case first: one allowed item type and a value of exactly its Python type (or an IntEnum member
+        # of an Enumeration), which needs no further check.
+        types = f.types
+        if len(types) == 1:
+            item_type = types[0]
+            cls = value.__class__
+            if cls is _EXACT.get(item_type):
+                return _new_item(Item, (f.tag, item_type, value))
+            if item_type == _ENUMERATION and isinstance(value, IntEnum):
+                return _new_item(Item, (f.tag, item_type, value._value_))
+        if isinstance(value, Item):
+            return value
+        return _new_item(Item, (f.tag, _primitive_type(value, f), _primitive_value(value)))
+    if isinstance(value, Item):
+        return value
     if kind == "s":
         if isinstance(value, Struct):
             return to_tree(value, f.tag)
@@ -252,6 +284,21 @@ def _primitive_type(value: Any, f: FieldSpec) -> int:
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
+
+#: The Python type each primitive item type takes as it is (bool is not an int here; IntEnum members are
+#: converted to plain ints).
+_EXACT: dict[int, type] = {
+    ItemType.INTEGER: int,
+    ItemType.LONG_INTEGER: int,
+    ItemType.BIG_INTEGER: int,
+    ItemType.ENUMERATION: int,
+    ItemType.BOOLEAN: bool,
+    ItemType.TEXT_STRING: str,
+    ItemType.BYTE_STRING: bytes,
+    ItemType.DATE_TIME: int,
+    ItemType.INTERVAL: int,
+    ItemType.DATE_TIME_EXTENDED: int,
+}
 
 _PY_CHECK: dict[int, Callable[[Any], bool]] = {
     ItemType.STRUCTURE: lambda v: False,

@@ -249,17 +249,21 @@ def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
     ``version`` is the 1.x version answered (attributes it does not define are dropped); ``extra`` supplies 1.x
     fields the 2.1 form lacks (the Attribute echoed by 1.x Add/Modify/Delete Attribute responses).
     """
-    name = type(obj).__name__
-    target = _CLASSES.get(name + "V1")
+    target, target_fields = _v1_target(type(obj), version)
     if target is None:
         return obj  # the 2.1 class serves 1.x too (Protocol Version, ...)
     values: dict[str, Any] = dict(extra)
-    # The 1.4 form lists fields later minor versions added (Located Items came in 1.3): a strict 1.0 client (pg_tde's
-    # libkmip) rejects a tag its version does not know, so such fields are left out.
-    target_fields = {f.name for f in target.__kmip__.fields if _field_defined_in(f.tag, version)}
     for f in obj.__kmip__.fields:
         value = getattr(obj, f.name)
-        if value is None or value == []:
+        if value is None:
+            continue
+        cls = value.__class__
+        if cls in _PLAIN_VALUES and f.name not in _TRANSLATED_FIELDS:  # nothing to translate (the usual case)
+            v1_name = _RENAMES_TO_V1.get(f.name, f.name)
+            if v1_name in target_fields:
+                values[v1_name] = value
+            continue
+        if cls is list and not value:
             continue
         if isinstance(value, Attributes):
             if "attribute" in target_fields and f.name in ("attributes", "new_attribute", "current_attribute"):
@@ -283,6 +287,32 @@ def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
             value = str(int(value)) if not isinstance(value, Item) else value
         values[v1_name] = _value_to_v1(value, version)
     return target(**values)
+
+
+#: Field values to_v1 passes on as they are.
+_PLAIN_VALUES = frozenset({int, str, bytes, bool})
+#: Fields whose plain values to_v1 still translates.
+_TRANSLATED_FIELDS = frozenset({"unique_identifier", "attribute_reference"})
+
+#: (2.1 class, 1.x version) -> its 1.x class and the names of the fields that version defines (computed once each).
+_V1_TARGETS: dict[tuple[type[Struct], ProtocolVersion], tuple[type[Struct] | None, frozenset[str]]] = {}
+
+
+def _v1_target(cls: type[Struct], version: ProtocolVersion) -> tuple[type[Struct] | None, frozenset[str]]:
+    """The 1.x counterpart of ``cls`` (None: the 2.1 class serves 1.x too) and its fields ``version`` defines."""
+    key = (cls, version)
+    found = _V1_TARGETS.get(key)
+    if found is None:
+        target = _CLASSES.get(cls.__name__ + "V1")
+        # The 1.4 form lists fields later minor versions added (Located Items came in 1.3): a strict 1.0 client
+        # (pg_tde's libkmip) rejects a tag its version does not know, so such fields are left out.
+        names = (
+            frozenset(f.name for f in target.__kmip__.fields if _field_defined_in(f.tag, version))
+            if target is not None
+            else frozenset()
+        )
+        found = _V1_TARGETS[key] = (target, names)
+    return found
 
 
 def _field_defined_in(tag: int, version: ProtocolVersion) -> bool:

@@ -208,6 +208,8 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: KmipSocketServer, client: str | None = None) -> None:
         self.server = server
+        #: the server's loop, kept: asyncio.get_running_loop() costs a getpid() system call on every call
+        self.loop: asyncio.AbstractEventLoop = server.loop or asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.user = ""
         #: the client's address: the peer's, or the one a trusted proxy's PROXY header named
@@ -249,9 +251,8 @@ class _Connection(asyncio.Protocol):
         self.user = user
         server.connections.add(self)
         server.metrics.kmip_connections.inc()
-        loop = asyncio.get_running_loop()
-        self.last_activity = loop.time()
-        self.idle_timer = loop.call_later(server.idle_timeout, self._check_idle)
+        self.last_activity = self.loop.time()
+        self.idle_timer = self.loop.call_later(server.idle_timeout, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -269,13 +270,13 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
             # A peer that never answers the TLS close_notify would keep the connection (and its slot) for 30 s.
-            asyncio.get_running_loop().call_later(1.0, self.transport.abort)
+            self.loop.call_later(1.0, self.transport.abort)
 
     def _check_idle(self) -> None:
         self.message_timer = False
         if self.closed:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         now = loop.time()
         server = self.server
         if self.busy:
@@ -314,7 +315,7 @@ class _Connection(asyncio.Protocol):
 
     # -- messages -----------------------------------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         now = loop.time()
         if not self.buffer:
             self.partial_since = now
@@ -355,7 +356,7 @@ class _Connection(asyncio.Protocol):
                 return
             data = bytes(buffer[:size])
             del buffer[:size]
-            self.partial_since = asyncio.get_running_loop().time() if buffer else None
+            self.partial_since = self.loop.time() if buffer else None
             if not server.rate_limiter.allow(self.address):
                 server.metrics.observe_kmip_message("refused")
                 error = KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many requests from this client: slow down")
@@ -370,8 +371,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None and self.server.executor is not None
         self.busy = True
         self.transport.pause_reading()
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.server.executor, self._answer, data)
+        future = self.loop.run_in_executor(self.server.executor, self._answer, data)
         future.add_done_callback(self._offloaded)
 
     def _offloaded(self, future: asyncio.Future[bytes]) -> None:
@@ -384,7 +384,7 @@ class _Connection(asyncio.Protocol):
             self.close()
             return
         self._write(out)
-        self.last_activity = asyncio.get_running_loop().time()
+        self.last_activity = self.loop.time()
         if not self.paused_writing and self.transport is not None:
             self.transport.resume_reading()
             self._drain()
