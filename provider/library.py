@@ -367,10 +367,13 @@ class Library:
             raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
         if self.in_memory and uid in self.in_memory:
             backend = self.memory_backend()
-        planner = getattr(backend, "plan", None)
-        if planner is None:
-            return None
         try:
+            key = self.held.get(uid) if self.held else None
+            if key is not None:  # the holder's cipher (no engine decides on a held key)
+                return self.held.plan(operation, key, parameters)
+            planner = getattr(backend, "plan", None)
+            if planner is None:
+                return None
             plan: Plan | None = planner(operation, uid, parameters, self.identity)
         except KmipError as exc:
             raise CkError(ckr_for_reason(exc.reason), exc.message) from None

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kms_backend import crypto
 from kms_backend.crypto import CipherParams
 from kms_backend.engine.keymaterial import to_cipher_params
+from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
     BlockCipherMode,
@@ -201,6 +202,13 @@ class SessionObjects:
 
     def clear(self) -> None:
         self._keys.clear()
+
+    def plan(self, operation: Operation, key: HeldKey, parameters: S.CryptographicParameters | None) -> Plan | None:
+        """A Plan of one-shot Encrypt or Decrypt with ``key`` and ``parameters`` (its cipher prepared here), for
+        the caller to run as it runs the engine's (``Library.plan``); None for other operations."""
+        if operation not in (Operation.ENCRYPT, Operation.DECRYPT):
+            return None
+        return Plan(operation, key.uid, _prepared(key, operation, parameters))
 
     def answer(self, operation: Operation, payload: Any, key: HeldKey) -> Struct | None:
         """The response to an operation on ``key`` computed here, or None when only an engine can answer it (the
