@@ -445,11 +445,13 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     rekey = store_sub.add_parser(
         "rekey",
         help="rotate the key-encryption key that seals stored keys, re-sealing every object",
-        description="Rotate the key-encryption key sealing the stored key material. With a key file: create "
-        "<file>.next, re-seal every object under it, switch it in (the old key is kept as <file>.retired.<id> for "
-        "old backups, or deleted with --retire destroy). With KEYSTEAD_KEK: set the new key there and the old one "
-        "in KEYSTEAD_KEK_PREVIOUS, then run this to re-seal every object under the new one. With an HSM: the same "
-        "as `keystead hsm rotate-kek`. Safe to interrupt and to run again: it resumes where it stopped. Objects "
+        description="Rotate the key-encryption key sealing the stored key material. Several servers on one "
+        "database (a key ring): add the new key as the last line of every server's key file (or as KEYSTEAD_KEK, "
+        "the old one in KEYSTEAD_KEK_PREVIOUS), run this once on any node (every server then seals under the new "
+        "key, and every object is re-sealed under it), then remove the old key from the rings. A key file holding "
+        "one key: create <file>.next, re-seal every object under it, switch it in (the old key is kept as "
+        "<file>.retired.<id> for old backups, or deleted with --retire destroy). With an HSM: the same as "
+        "`keystead hsm rotate-kek`. Safe to interrupt and to run again: it resumes where it stopped. Objects "
         "stored unsealed are sealed on the way. Takes the configuration of `keystead serve`.",
     )
     server_config.add_arguments(rekey)
@@ -490,7 +492,7 @@ def cmd_store_rekey(args: argparse.Namespace) -> int:
         return 1
     try:
         report = rekey(store, keyring, retire=args.retire, throttle=args.throttle, progress=progress)
-    except (KmipError, OSError) as exc:
+    except (KmipError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, KmipError) else str(exc)
         print(f"keystead store rekey: {message}", file=sys.stderr)
         return 1
@@ -502,6 +504,8 @@ def cmd_store_rekey(args: argparse.Namespace) -> int:
         f"new key{old} ({'; '.join(report.phases)})",
         flush=True,
     )
+    if report.advice:
+        print(report.advice, flush=True)
     return 0
 
 

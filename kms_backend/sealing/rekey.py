@@ -12,9 +12,13 @@ is under the old key or the new one, never lost in between. For a key file the r
 3. sweep: re-seal what servers sealed under the old key until they noticed, until a pass finds nothing;
 4. ``retire="destroy"`` deletes the retired key file (default: keep it, it still reads backups taken before).
 
-Re-running after step 2 starts a fresh rotation, which finishes the earlier one on the way. With a key from the
-environment there are no files: the operator sets the new key as ``KEYSTEAD_KEK`` and the old one in
-``KEYSTEAD_KEK_PREVIOUS``, then ``rekey`` re-seals every object under the new key.
+Re-running after step 2 starts a fresh rotation, which finishes the earlier one on the way.
+
+A cluster rotates through key rings instead (``active``): the operator adds the new key as the last line of every
+node's key file (or sets it as ``KEYSTEAD_KEK``, the old one moving to ``KEYSTEAD_KEK_PREVIOUS``); ``rekey`` finds
+the ring's newest key is not the store's yet, names it in the store (every server seals under it within a second),
+re-seals every object under it, waits for the servers to have switched and sweeps; the operator then removes the
+old key from the rings. Interrupted, it is run again: the store already names the new key, so it sweeps.
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store.base import ObjectStore
+from ..store.base import ObjectStore, SettingsStore
+from .active import SWITCH_GRACE_SECONDS, set_store_key, store_key
 from .reseal import Progress, ResealCounts, reseal_all, sweep
 from .software import KeyFileKeyring, Keyring, SoftwareSealer, key_id, write_new_key
 
@@ -42,6 +48,8 @@ class RekeyReport(ResealCounts):
     new_key: bytes | None = None
     retired: str = ""
     phases: list[str] = field(default_factory=list)
+    #: What the operator does next (a key ring rotation: remove the old key from every ring).
+    advice: str = ""
 
 
 def seal_unsealed(store: ObjectStore, sealer: SoftwareSealer, *, progress: Progress | None = None) -> RekeyReport:
@@ -106,21 +114,68 @@ def rekey(
     retire: str = "keep",
     throttle: float = 0.0,
     progress: Progress | None = None,
+    grace: float = SWITCH_GRACE_SECONDS,
 ) -> RekeyReport:
     """Rotate the key-encryption key of ``keyring`` (see the module docstring); resumes an interrupted rotation.
 
     ``throttle`` pauses that many seconds after each re-sealed object (tests use it to interrupt a rotation
-    mid-way); ``progress(uid, count)`` is called after each re-sealed object."""
+    mid-way); ``progress(uid, count)`` is called after each re-sealed object; ``grace``: how long to wait after
+    moving the store's key before the last sweep (every server reads it within ``active.POLL_SECONDS``)."""
     if retire not in RETIRE_CHOICES:
         raise ValueError(f"retire must be one of {RETIRE_CHOICES}")
     report = RekeyReport()
     sealer = SoftwareSealer(keyring, accept_plaintext=True)
-    if not isinstance(keyring, KeyFileKeyring):
-        # Keys from the environment: the new key is already the active one; re-seal everything under it.
-        report.new_key = keyring.active_id
-        sweep(store, sealer, keyring.active_id, report, throttle=throttle, progress=progress)
+    current = store_key(store) or keyring.active_id
+    key_file = keyring if isinstance(keyring, KeyFileKeyring) else None
+    if key_file is not None and key_file.next_path.exists():
+        return _rotate_key_file(
+            store, key_file, sealer, report, retire=retire, throttle=throttle, progress=progress, grace=grace
+        )
+    if keyring.newest_id != current:
+        # The ring's newest key (the last line of the key file, or KEYSTEAD_KEK) is not the store's yet: every
+        # server has it in its ring (the operator added it first), so the store can name it at once.
+        if retire == "destroy":
+            raise ValueError(
+                "--retire destroy applies to a key file rotated on its own; with a key ring, remove the old key "
+                "from every server's ring once this has finished"
+            )
+        new_id = report.new_key = keyring.newest_id
+        report.old_key = current
+        set_store_key(store, new_id)
+        report.phases.append("switched")
+        reseal_all(store, sealer, new_id, report, throttle=throttle, progress=progress)
+        time.sleep(grace)
+        sweep(store, sealer, new_id, report, throttle=throttle, progress=progress)
+        report.phases.append("swept")
+        report.advice = (
+            f"the key {current.hex()} seals nothing now: remove it from every server's key ring (keep a copy "
+            "apart if backups taken before must stay readable)"
+        )
+        return report
+    if key_file is None or len(key_file.ring) > 1:
+        # Nothing newer to move to: re-seal whatever is left under another key (an earlier run interrupted).
+        report.new_key = current
+        set_store_key(store, current)
+        sweep(store, sealer, current, report, throttle=throttle, progress=progress)
         report.phases.append("swept")
         return report
+    return _rotate_key_file(
+        store, key_file, sealer, report, retire=retire, throttle=throttle, progress=progress, grace=grace
+    )
+
+
+def _rotate_key_file(
+    store: ObjectStore,
+    keyring: KeyFileKeyring,
+    sealer: SoftwareSealer,
+    report: RekeyReport,
+    *,
+    retire: str,
+    throttle: float,
+    progress: Progress | None,
+    grace: float,
+) -> RekeyReport:
+    """A key file holding one key rotated on its own: ``<file>.next``, re-seal, switch files, sweep."""
     old_id = keyring.active_id
     if keyring.next_path.exists():
         new_key = keyring.read(keyring.next_path)
@@ -139,7 +194,10 @@ def rekey(
     os.replace(keyring.next_path, keyring.path)
     _fsync_dir(keyring.path.parent)
     keyring.refresh()
+    set_store_key(store, new_id)
     report.phases.append("switched")
+    if isinstance(store, SettingsStore):
+        time.sleep(grace)
     sweep(store, sealer, new_id, report, throttle=throttle, progress=progress)
     report.phases.append("swept")
     if retire == "destroy":

@@ -3,12 +3,18 @@ read from a key file or given in the environment, sealing every stored object bl
 
 Key sources (``Keyring``):
 
-* a key file (``--kek-file``, default ``keystead.kek`` in the data directory): created mode 0600 on first start;
-  ``<file>.next`` is the key a rotation in progress seals under, ``<file>.retired.<id>`` keys that sealed earlier
-  (kept so that a database backup taken before a rotation can still be read). The files are read again when a blob
-  names a key this process does not hold, and before a seal when the key file changed (a rotation switched keys), so
-  running servers follow a rotation without a restart;
+* a key file (``--kek-file``, default ``keystead.kek`` in the data directory): created mode 0600 on first start. It
+  is a key ring: one key per line (base64 or hex; blank lines and ``# comments`` ignored), oldest first, so that a
+  cluster rotates by adding the new key as the last line on every node, running ``keystead store rekey`` once, then
+  removing the old line. ``<file>.next`` is the key a single-file rotation in progress seals under,
+  ``<file>.retired.<id>`` keys that sealed earlier (kept so that a database backup taken before a rotation can
+  still be read). The files are read again when a blob names a key this process does not hold, before a seal when
+  the key file changed, every second by ``active.ActiveKeyWatch`` and on SIGHUP, so running servers follow a
+  rotation without a restart;
 * the environment (``KEYSTEAD_KEK``, with ``KEYSTEAD_KEK_PREVIOUS`` listing the keys it replaced).
+
+Which key seals new writes is the store's to say (``active``): every server sharing a database seals under the key
+its ``settings`` name, which ``store rekey`` moves; a key ring only supplies keys.
 
 A key's id is the first 16 bytes of SHA-256 over a label and the key: it names the key in each blob without
 revealing anything about it, and needs no state beside the key itself.
@@ -91,16 +97,21 @@ def _fsync_dir(directory: Path) -> None:
 
 
 class Keyring:
-    """The keys a sealer may use: one active (sealing), any number known (unsealing). ``refresh`` reads the
-    source again; ``changed`` says whether it should (cheap)."""
+    """The keys a sealer may use: any number known (unsealing); ``active`` seals when the store names no key (a new
+    store adopts it), ``newest`` is the key ``store rekey`` moves the store to. ``refresh`` reads the source again;
+    ``changed`` says whether it should (cheap)."""
 
     def __init__(self, active: bytes, previous: Iterable[bytes] = ()) -> None:
-        self.active = active
+        self.active = self.newest = active
         self.known = {key_id(k): k for k in (*previous, active)}
 
     @property
     def active_id(self) -> bytes:
         return key_id(self.active)
+
+    @property
+    def newest_id(self) -> bytes:
+        return key_id(self.newest)
 
     def changed(self) -> bool:
         return False
@@ -113,7 +124,8 @@ class Keyring:
 
 
 class KeyFileKeyring(Keyring):
-    """Keys in ``path`` (active), ``path.next`` (a rotation's new key) and ``path.retired.*`` (earlier keys)."""
+    """Keys in ``path`` (a ring: the first line active on a new store, the last the newest), ``path.next`` (a
+    single-file rotation's new key) and ``path.retired.*`` (earlier keys)."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
@@ -129,6 +141,7 @@ class KeyFileKeyring(Keyring):
                     "created the key-encryption key file %s (mode 0600): keep it apart from database backups", path
                 )
         self._stamp: tuple[int, int] | None = None
+        self.ring: list[bytes] = []
         super().__init__(b"")
         self.refresh()
 
@@ -144,21 +157,44 @@ class KeyFileKeyring(Keyring):
 
     def refresh(self) -> None:
         stamp = self._file_stamp()
-        active = self.read(self.path)
-        known = {key_id(active): active}
+        ring = self.read_ring(self.path)
+        known = {key_id(key): key for key in ring}
         for other in sorted(self.path.parent.glob(self.path.name + ".*")):
             suffix = other.name[len(self.path.name) :]
             if suffix == NEXT_SUFFIX or suffix.startswith(RETIRED_SUFFIX):
                 key = self.read(other)
                 known[key_id(key)] = key
-        self.active, self.known, self._stamp = active, known, stamp
+        if stamp != self._stamp and self._stamp is not None:
+            log.warning("re-read the key ring %s: keys %s", self.path, ", ".join(key_id(k).hex() for k in ring))
+        self.ring = ring
+        self.active, self.newest, self.known, self._stamp = ring[0], ring[-1], known, stamp
 
     @staticmethod
     def read(path: Path) -> bytes:
+        """The one key in ``path`` (a ``.next`` or ``.retired`` file)."""
+        KeyFileKeyring._check_mode(path)
+        return parse_key(path.read_bytes(), str(path))
+
+    @staticmethod
+    def read_ring(path: Path) -> list[bytes]:
+        """The keys in ``path``, in file order: 32 raw bytes, or one base64 or hex key per line."""
+        KeyFileKeyring._check_mode(path)
+        data = path.read_bytes()
+        if len(data) == KEY_BYTES:
+            return [data]
+        lines = [(n, line.strip()) for n, line in enumerate(data.split(b"\n"), 1)]
+        ring = [parse_key(line, f"{path} line {n}") for n, line in lines if line and not line.startswith(b"#")]
+        if not ring:
+            raise ValueError(f"{path} holds no key")
+        if len({key_id(k) for k in ring}) != len(ring):
+            raise ValueError(f"{path} lists a key twice")
+        return ring
+
+    @staticmethod
+    def _check_mode(path: Path) -> None:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
             log.warning("the key file %s is readable by other users (mode %o): chmod 600 it", path, mode)
-        return parse_key(path.read_bytes(), str(path))
 
     @property
     def next_path(self) -> Path:
@@ -187,6 +223,9 @@ class SoftwareSealer:
     ) -> None:
         self.keyring = keyring
         self.accept_plaintext = accept_plaintext
+        #: The key the store says seals new writes (``active.adopt_store_key``, kept current by ``ActiveKeyWatch``);
+        #: None: the keyring's own active key (a store without settings).
+        self.store_key_id: bytes | None = None
         self._random = random_bytes
         self._ciphers: dict[bytes, AESGCM] = {}
         self._lock = threading.Lock()
@@ -196,10 +235,15 @@ class SoftwareSealer:
         if cipher is None:
             key = self.keyring.known.get(kid)
             if key is None:
-                with self._lock:
-                    self.keyring.refresh()  # a rotation started or finished in another process
+                self._try_reload()  # a rotation started or finished in another process
                 key = self.keyring.known.get(kid)
             if key is None:
+                if kid == self.store_key_id:
+                    raise KmipError(
+                        ResultReason.CRYPTOGRAPHIC_FAILURE,
+                        f"the store seals under the key-encryption key {kid.hex()} (`keystead store rekey` moved it "
+                        f"there), which this server's key ring lacks ({self.keyring.describe()}): add it to the ring",
+                    )
                 raise KmipError(
                     ResultReason.CRYPTOGRAPHIC_FAILURE,
                     f"no key-encryption key with id {kid.hex()} is available ({self.keyring.describe()}; a retired "
@@ -210,14 +254,26 @@ class SoftwareSealer:
 
     @property
     def active_id(self) -> bytes:
-        return self.keyring.active_id
+        """The key new writes are sealed under: the store's, else the keyring's active key."""
+        return self.store_key_id or self.keyring.active_id
+
+    def reload(self) -> None:
+        """Read the key ring again now (SIGHUP, or its file changed)."""
+        with self._lock:
+            self.keyring.refresh()
+
+    def _try_reload(self) -> None:
+        """``reload``, keeping the keys read before if the ring cannot be read now (a file being written)."""
+        try:
+            self.reload()
+        except (OSError, ValueError) as exc:
+            log.warning("cannot re-read the key ring (%s); keeping the keys read before", exc)
 
     def seal(self, uid: str, plain: bytes) -> bytes:
         """``plain`` (an object's TTLV) sealed under the active key, bound to ``uid``."""
         if self.keyring.changed():
-            with self._lock:
-                self.keyring.refresh()
-        return self.seal_with(self.keyring.active_id, uid, plain)
+            self._try_reload()
+        return self.seal_with(self.active_id, uid, plain)
 
     def seal_with(self, kid: bytes, uid: str, plain: bytes) -> bytes:
         """``plain`` sealed under the key ``kid`` (rotation seals under the new key)."""

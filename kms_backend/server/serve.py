@@ -44,6 +44,7 @@ from .proxies import TrustedProxies
 
 if TYPE_CHECKING:  # python-pkcs11 is imported only when an HSM is configured
     from ..hsm.runtime import HsmRuntime, HsmSettings
+    from ..sealing.active import ActiveKeyWatch
     from ..sealing.software import Keyring, SoftwareSealer
 
 log = logging.getLogger("keystead.server")
@@ -187,14 +188,23 @@ class KeysteadServer:
                 self.hsm.close()
             raise StartupError(f"cannot open the database {config.database_url}: {exc}") from exc
         self.sealer: SoftwareSealer | None = None
+        self.kek_watch: ActiveKeyWatch | None = None
         engine_options = self.hsm.engine_options() if self.hsm is not None else {}
         if self.hsm is None and config.software_sealing and store is None:
+            from ..sealing.active import ActiveKeyWatch, adopt_store_key
+
             try:
                 self.sealer = open_software_sealer(config)
+                try:
+                    adopt_store_key(self.store, self.sealer)
+                except ValueError as exc:
+                    raise StartupError(f"key-encryption key: {exc}") from None
                 seal_existing_objects(config, self.store, self.sealer)
             except BaseException:
                 self.store.close()
                 raise
+            # Every server on the database follows the key the store names, and its own key ring's changes.
+            self.kek_watch = ActiveKeyWatch(self.store, self.sealer).start()
             # Decoded records stay cached in memory as without sealing: the key that seals them is in this process
             # anyway, and the cache is what keeps the hot path (Get, Encrypt on a kept object) free of AES-GCM.
             engine_options = {"records": RecordCodec(self.sealer.seal, self.sealer.unseal)}
@@ -357,6 +367,11 @@ class KeysteadServer:
                     return int(sock.getsockname()[1])
         return self.config.http_port
 
+    def reload_keys(self) -> None:
+        """SIGHUP: read the key ring again (safe in a signal handler)."""
+        if self.kek_watch is not None:
+            self.kek_watch.request_reload()
+
     def banner(self) -> str:
         """The startup message: where it listens, and how to turn on what is off."""
         config = self.config
@@ -402,6 +417,8 @@ class KeysteadServer:
             self.kmip.stop()
         if self.executor is not None:
             self.executor.shutdown(wait=True)
+        if self.kek_watch is not None:
+            self.kek_watch.stop()
         self.store.close()
         self.audit.close()
         if self.hsm is not None:
@@ -445,6 +462,7 @@ def run(config: ServerConfig, out: TextIO = sys.stdout) -> int:
     except StartupError as exc:
         print(f"keystead serve: {exc}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: server.reload_keys())
     try:
         import uvloop
 

@@ -76,6 +76,7 @@ def _worker(config: ServerConfig, listeners: Listeners, report_fd: int) -> int:
     except StartupError as exc:
         _report(report_fd, pid, error=str(exc))
         return 2
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: server.reload_keys())
     try:
         import uvloop
 
@@ -113,6 +114,12 @@ class _Supervisor:
     def _on_signal(self, _signum: int, _frame: object) -> None:
         self.stopping = True
 
+    def _on_sighup(self, _signum: int, _frame: object) -> None:
+        # Each worker reads its key ring again.
+        for pid in list(self.workers):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGHUP)
+
     def spawn(self) -> int:
         # Signals stay blocked across fork so that the child cannot receive one before its own handlers exist.
         signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
@@ -122,6 +129,7 @@ class _Supervisor:
                 status = 1
                 try:
                     os.close(self.read_fd)
+                    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the server can reload its keys
                     signal.signal(signal.SIGTERM, _on_sigterm)
                     signal.signal(signal.SIGINT, signal.default_int_handler)
                     signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
@@ -213,6 +221,7 @@ def run_workers(config: ServerConfig, out: TextIO) -> int:
         return 2
     supervisor = _Supervisor(config, listeners)
     previous = {sig: signal.signal(sig, supervisor._on_signal) for sig in _SIGNALS}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, supervisor._on_sighup)
     sys.stdout.flush()
     sys.stderr.flush()
     out.flush()

@@ -41,8 +41,8 @@ from ._common import MAX_TEXT_LENGTH, MAX_UID_LENGTH
 from .base import StoreError
 
 #: The layout version this code writes. Version 1 was the first layout; version 2 added ``ix_dates_tag_value``;
-#: version 3 added ``change_counters``.
-SCHEMA_VERSION = 3
+#: version 3 added ``change_counters``; version 4 added ``settings``.
+SCHEMA_VERSION = 4
 #: Rows of ``change_counters``: a writing transaction bumps one chosen at random, so concurrent writers rarely
 #: wait for each other on the same row.
 CHANGE_SHARDS = 64
@@ -64,6 +64,7 @@ class Schema:
     schema_version: Table
     dates_value_index: Index
     change_counters: Table
+    settings: Table
 
 
 def build_schema(mysql_collation: str | None = None) -> Schema:
@@ -210,6 +211,15 @@ def build_schema(mysql_collation: str | None = None) -> Schema:
         PrimaryKeyConstraint("shard", name="pk_change_counters"),
         **table_kw,
     )
+    # Store-wide values every server shares (``SqlStore.setting``): the key-encryption key that seals new writes.
+    settings = Table(
+        "settings",
+        md,
+        Column("name", text_col(MAX_TEXT_LENGTH), nullable=False),
+        Column("value", text_col(MAX_TEXT_LENGTH), nullable=False),
+        PrimaryKeyConstraint("name", name="pk_settings"),
+        **table_kw,
+    )
     return Schema(
         md,
         objects,
@@ -223,6 +233,7 @@ def build_schema(mysql_collation: str | None = None) -> Schema:
         schema_version,
         dates_value_index,
         change_counters,
+        settings,
     )
 
 
@@ -249,9 +260,15 @@ def _fill_change_counters(conn: Connection, schema: Schema) -> None:
         conn.execute(insert(table), missing)
 
 
+def _v4_settings(conn: Connection, schema: Schema) -> None:
+    """Version 4: ``settings``, store-wide values shared by every server (the sealing key-encryption key)."""
+    schema.settings.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection, Schema], None]] = {
     2: _v2_index_dates_by_value,
     3: _v3_change_counters,
+    4: _v4_settings,
 }
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 #: The user name that stands for "every user" in grants.
 EVERYONE = "*"
@@ -184,11 +184,24 @@ class ObjectStore(Protocol):
         """Every uid (maintenance: KEK rotation, migrations)."""
 
 
+@runtime_checkable
+class SettingsStore(Protocol):
+    """A store that keeps store-wide values every server sharing it reads (SQL and memory stores): the
+    key-encryption key that seals new writes (``sealing.software.ACTIVE_KEK_SETTING``)."""
+
+    def setting(self, name: str) -> str | None:
+        """The value of ``name`` (None if unset), read now (its own short transaction)."""
+
+    def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
+        """Set ``name`` (``only_if_unset``: keep a value already there) and commit; returns the value it holds."""
+
+
 __all__ = [
     "EVERYONE",
     "LocateQuery",
     "NameConflict",
     "ObjectStore",
+    "SettingsStore",
     "StoreConflict",
     "StoreError",
     "StoreTransaction",

@@ -29,6 +29,7 @@ class _State:
     objects: dict[str, _Entry] = field(default_factory=dict)
     grants: dict[str, dict[str, set[int]]] = field(default_factory=dict)
     privileged: set[str] = field(default_factory=set)
+    settings: dict[str, str] = field(default_factory=dict)
     next_seq: int = 1
     #: bumped by every transaction that changed something (the change stamp)
     generation: int = 0
@@ -84,6 +85,22 @@ class MemoryStore:
             entries = sorted(self._state.objects.values(), key=lambda e: e.seq)
             uids = [e.obj.uid for e in entries]
         return iter(uids)
+
+    def setting(self, name: str) -> str | None:
+        """The value of the store-wide setting ``name`` (None if unset)."""
+        with self._lock:
+            self._check_open()
+            return self._state.settings.get(name)
+
+    def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
+        """Set ``name`` (``only_if_unset``: keep a value already there); returns the value held afterwards."""
+        with self._lock:
+            self._check_open()
+            settings = self._state.settings
+            if not (only_if_unset and name in settings):
+                settings[name] = value
+                self._state.generation += 1
+            return settings[name]
 
     def _check_open(self) -> None:
         if self._closed:

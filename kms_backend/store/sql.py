@@ -377,6 +377,10 @@ class _Statements:
             select(o.c.seq, o.c.uid).where(o.c.seq > bindparam("after")).order_by(o.c.seq).limit(_ALL_UIDS_BATCH)
         )
         self.ping = c(select(1))
+        st = s.settings
+        self.setting = c(select(st.c.value).where(st.c.name == bindparam("name")))
+        self.add_setting = c(_insert_ignoring_duplicates(st, name, conflict_on=None), ("name", "value"))
+        self.put_setting = c(_upsert(st, name, key=st.c.name, value=st.c.value), ("name", "value"))
         t = s.tags
         self.tag_count = c(select(func.count()).select_from(t).where(t.c.tag == bindparam("tag")))
         self.object_span = c(select(func.max(o.c.seq)))
@@ -446,6 +450,19 @@ def _insert_ignoring_duplicates(table: Any, dialect: str, conflict_on: list[Any]
     stmt = mysql_dialect.insert(table)
     first = next(iter(table.primary_key.columns)).name
     return stmt.on_duplicate_key_update({first: stmt.inserted[first]})
+
+
+def _upsert(table: Any, dialect: str, key: Any, value: Any) -> ClauseElement:
+    """INSERT that replaces ``value`` in the row whose ``key`` exists, in one statement on every dialect."""
+    if dialect in ("sqlite", "postgresql"):
+        module: Any = sqlite_dialect if dialect == "sqlite" else pg_dialect
+        stmt = module.insert(table)
+        upsert: ClauseElement = stmt.on_conflict_do_update(
+            index_elements=[key], set_={value.name: stmt.excluded[value.name]}
+        )
+        return upsert
+    stmt = mysql_dialect.insert(table)
+    return stmt.on_duplicate_key_update({value.name: stmt.inserted[value.name]})
 
 
 #: BEGIN per dialect: PostgreSQL names the level (its session default may differ); SQLAlchemy sets MySQL's session
@@ -585,6 +602,19 @@ class SqlStore:
             for row in rows:
                 yield row[1]
             after = rows[-1][0]
+
+    # --- store-wide settings (``SettingsStore``) -----------------------------------------------------------------
+    def setting(self, name: str) -> str | None:
+        """The value of the store-wide setting ``name`` (None if unset), read now."""
+        with self.transaction() as tx:
+            rows = tx.execute_rows(self._sql.setting, {"name": name})
+        return str(rows[0][0]) if rows else None
+
+    def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
+        """Set ``name`` to ``value`` in one transaction (``only_if_unset``: keep a value already there); returns the
+        value the store holds afterwards. A commit, so other servers' kept objects are checked again once."""
+        with self.transaction() as tx:
+            return tx.set_setting(name, value, only_if_unset=only_if_unset)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -876,6 +906,14 @@ class SqlTransaction:
     def execute_rows(self, c: _Compiled, params: _Params) -> list[Any]:
         """Rows of one statement (``SqlStore.all_uids`` reuses the transaction's connection)."""
         return self._read_checked(c, params)
+
+    @_wrap_errors
+    def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
+        """``SqlStore.set_setting`` inside this transaction (one statement: two servers setting it at once do not
+        conflict; with ``only_if_unset`` the first one's value stays)."""
+        statement = self._sql.add_setting if only_if_unset else self._sql.put_setting
+        self._write(statement, {"name": name, "value": value})
+        return str(self._read(self._sql.setting, {"name": name})[0][0])
 
     # --- reading ------------------------------------------------------------------------------------------------
     def _build(self, rows: Iterable[Any]) -> dict[str, StoredObject]:

@@ -83,9 +83,12 @@ class EmbeddedBackend:
         if keyring is None:
             return cls(store, hsm=backend.hsm)
         from kms_backend.sealing import SoftwareSealer, seal_once
+        from kms_backend.sealing.active import adopt_store_key
 
         sealer = SoftwareSealer(keyring)
         try:
+            # A store shared with servers seals under the key they use (read once: the provider runs no thread).
+            adopt_store_key(store, sealer)
             seal_once(store, sealer, _kek_path(backend).parent / SEALED_STORES_FILE, database)
             return cls(store, sealer=sealer)
         except BaseException:

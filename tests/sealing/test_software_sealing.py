@@ -28,6 +28,7 @@ from kms_backend.sealing import (
     seal_unsealed,
     sealed_kek_id,
 )
+from kms_backend.sealing.active import ActiveKeyWatch, adopt_store_key, store_key
 from kms_backend.store import open_store
 from kms_backend.store.base import ObjectStore
 
@@ -138,12 +139,12 @@ def test_rekey_of_a_key_file_resumes_after_an_interruption(store: ObjectStore, t
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        rekey(store, KeyFileKeyring(path), progress=stop_after_three)
+        rekey(store, KeyFileKeyring(path), progress=stop_after_three, grace=0)
     assert path.with_name("keystead.kek.next").exists()
     # Mid-rotation the running server reads objects under both keys and still seals under the old one.
     assert {uid: material(sealed_engine(store, server), uid) for uid in keys} == keys
     keys |= create(engine, 1)
-    report = rekey(store, KeyFileKeyring(path))
+    report = rekey(store, KeyFileKeyring(path), grace=0)
     assert report.phases[0] == "resumed re-sealing"
     new_id = report.new_key
     assert new_id != old_id and report.old_key == old_id
@@ -162,7 +163,7 @@ def test_rekey_destroy_removes_the_old_key(store: ObjectStore, tmp_path: Path) -
     path = tmp_path / "keystead.kek"
     engine = sealed_engine(store, SoftwareSealer(KeyFileKeyring(path)))
     keys = create(engine, 3)
-    report = rekey(store, KeyFileKeyring(path), retire="destroy")
+    report = rekey(store, KeyFileKeyring(path), retire="destroy", grace=0)
     assert report.retired == "destroyed"
     assert [p.name for p in tmp_path.glob("keystead.kek*")] == ["keystead.kek"]
     reader = sealed_engine(store, SoftwareSealer(KeyFileKeyring(path)))
@@ -173,8 +174,66 @@ def test_rekey_with_keys_from_the_environment(store: ObjectStore) -> None:
     old, new = os.urandom(32), os.urandom(32)
     keys = create(sealed_engine(store, SoftwareSealer(Keyring(old))), 3)
     keyring = Keyring(new, [old])
-    report = rekey(store, keyring)
+    report = rekey(store, keyring, grace=0)
     assert report.resealed == 3
     assert {sealed_kek_id(b) for b in blobs(store).values()} == {key_id(new)}
     reader = sealed_engine(store, SoftwareSealer(Keyring(new)))  # the old key is no longer needed
     assert {uid: material(reader, uid) for uid in keys} == keys
+
+
+def write_ring(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o600)
+
+
+def test_a_key_file_is_a_ring_of_keys_oldest_first(tmp_path: Path) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    path = tmp_path / "keystead.kek"
+    write_ring(path, f"# rotated 2026-12\n{old.hex()}\n\n  {base64.b64encode(new).decode()}  \n")
+    ring = KeyFileKeyring(path, create=False)
+    assert ring.ring == [old, new] and ring.active == old and ring.newest == new
+    assert set(ring.known) == {key_id(old), key_id(new)}
+    write_ring(path, f"{old.hex()}\n{old.hex()}\n")
+    with pytest.raises(ValueError, match="twice"):
+        KeyFileKeyring(path, create=False)
+    write_ring(path, f"{old.hex()}\nnot-a-key\n")
+    with pytest.raises(ValueError, match="line 2"):
+        KeyFileKeyring(path, create=False)
+    write_ring(path, "# nothing yet\n")
+    with pytest.raises(ValueError, match="holds no key"):
+        KeyFileKeyring(path, create=False)
+
+
+def test_the_store_names_the_key_every_server_seals_under(store: ObjectStore, tmp_path: Path) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    behind, ahead = tmp_path / "behind.kek", tmp_path / "ahead.kek"
+    write_ring(behind, old.hex())
+    write_ring(ahead, f"{old.hex()}\n{new.hex()}\n")
+    late, early = SoftwareSealer(KeyFileKeyring(behind)), SoftwareSealer(KeyFileKeyring(ahead))
+    adopt_store_key(store, late)
+    adopt_store_key(store, early)  # its ring's newest key seals nothing until the store names it
+    assert store_key(store) == key_id(old) and early.active_id == late.active_id == key_id(old)
+    keys = create(sealed_engine(store, early), 2)
+    assert {sealed_kek_id(b) for b in blobs(store).values()} == {key_id(old)}
+    report = rekey(store, KeyFileKeyring(ahead), grace=0)
+    assert report.phases == ["switched", "swept"] and report.resealed == 2
+    assert store_key(store) == key_id(new) and key_id(old).hex() in report.advice
+    assert {sealed_kek_id(b) for b in blobs(store).values()} == {key_id(new)}
+    ActiveKeyWatch(store, early).check()
+    assert early.active_id == key_id(new)
+    # A server whose ring lacks the store's key cannot write; it says which key to add, and starts no more.
+    ActiveKeyWatch(store, late).check()
+    with pytest.raises(KmipError, match="lacks"):
+        create(sealed_engine(store, late), 1)
+    with pytest.raises(ValueError, match="not in this server's key ring"):
+        adopt_store_key(store, SoftwareSealer(KeyFileKeyring(behind)))
+    # Once the ring has the key (re-read when its file changes), it reads and writes again.
+    write_ring(behind, f"{old.hex()}\n{new.hex()}\n")
+    keys |= create(sealed_engine(store, late), 1)
+    assert {uid: material(sealed_engine(store, late), uid) for uid in keys} == keys
+    # Run again with nothing newer in the ring: it sweeps, and finds everything done.
+    again = rekey(store, KeyFileKeyring(ahead), grace=0)
+    assert again.resealed == 0 and again.already_done == 3
+    write_ring(ahead, f"{old.hex()}\n{new.hex()}\n{os.urandom(32).hex()}\n")
+    with pytest.raises(ValueError, match="retire destroy"):  # a ring's keys are the operator's to remove
+        rekey(store, KeyFileKeyring(ahead), retire="destroy", grace=0)

@@ -17,6 +17,7 @@ from kms_backend.store import (
     LocateQuery,
     NameConflict,
     ObjectStore,
+    SettingsStore,
     StoreConflict,
     StoredObject,
     StoreError,
@@ -565,10 +566,11 @@ def test_an_older_schema_is_migrated(open_test_store: Callable[[], ObjectStore],
     first = open_test_store()
     assert isinstance(first, SqlStore)
     insert(first, make("k1", dates={INITIAL_DATE: 5}))
-    # Turn the database back into the version 1 layout (before ix_dates_tag_value and change_counters).
+    # Turn the database back into the version 1 layout (before ix_dates_tag_value, change_counters, settings).
     with first._engine.begin() as conn:
         first._schema.dates_value_index.drop(conn)
         first._schema.change_counters.drop(conn)
+        first._schema.settings.drop(conn)
         conn.execute(text("UPDATE schema_version SET version = 1"))
         assert "ix_dates_tag_value" not in {i["name"] for i in inspect(conn).get_indexes("dates")}
     reopened: ObjectStore
@@ -584,11 +586,29 @@ def test_an_older_schema_is_migrated(open_test_store: Callable[[], ObjectStore],
         assert reopened.opened_at_version == 1
     assert isinstance(reopened, SqlStore)
     with reopened._engine.begin() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION == 3
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar_one() == SCHEMA_VERSION == 4
         assert "ix_dates_tag_value" in {i["name"] for i in inspect(conn).get_indexes("dates")}
         assert conn.execute(text("SELECT COUNT(*), SUM(n) FROM change_counters")).one() == (CHANGE_SHARDS, 0)
     with reopened.transaction() as tx:
         assert tx.locate(LocateQuery(date_ranges={INITIAL_DATE: (1, 9)})) == ["k1"]
+    assert isinstance(reopened, SettingsStore)
+    assert reopened.setting("s") is None and reopened.set_setting("s", "v") == "v"
+
+
+@pytest.mark.parametrize("store_url", ["memory", *SQL_BACKENDS], indirect=True)
+def test_settings_are_shared_by_every_opener(open_test_store: Callable[[], ObjectStore], store_url: str) -> None:
+    first = open_test_store()
+    second = first if store_url in ("memory://", "sqlite://") else open_test_store()
+    assert isinstance(first, SettingsStore) and isinstance(second, SettingsStore)
+    assert first.setting("sealing") is None
+    assert first.set_setting("sealing", "a", only_if_unset=True) == "a"
+    assert second.set_setting("sealing", "b", only_if_unset=True) == "a"  # the first value stays
+    assert second.setting("sealing") == "a"
+    before = first.change_stamp()  # type: ignore[attr-defined]
+    assert second.set_setting("sealing", "b") == "b"
+    assert first.setting("sealing") == "b" and first.setting("other") is None
+    if before is not None:
+        assert first.change_stamp() != before  # type: ignore[attr-defined]  # other servers look again
 
 
 @pytest.mark.parametrize("store_url", ["sqlite-file"], indirect=True)
@@ -708,6 +728,7 @@ def test_exported_names() -> None:
         "LocateQuery",
         "NameConflict",
         "ObjectStore",
+        "SettingsStore",
         "StoreConflict",
         "StoreError",
         "StoreTransaction",
