@@ -1,22 +1,26 @@
 """What the per-client limits and the PROXY protocol cost the server (issue 21), run by hand:
 
-    python -m bench.bench_proxy [--seconds 3]
+    python -m bench.bench_proxy [--seconds 3] [--rounds 5]
 
-Three servers side by side in the same run, each measured in turn: ``limit off`` (``--rate-limit 0``), ``limit on``
-(the rate limiter checked on every request, at a rate no client reaches) and ``proxied`` (limit on, and
-``--trusted-proxies 127.0.0.1``: connections are accepted by ``ProxiedListener``, which peeks at each one for a
-PROXY header). Rows: a new mutual-TLS connection per request (HTTPS ``GET /health``; KMIP DiscoverVersions), with a
-PROXY v2 header where the row says so, and requests on one keep-alive HTTPS connection (``GET /version``). Reports
-ops/s and the server's CPU µs per op (user + system, from /proc), the figure that matters on a loaded machine.
+Three servers side by side in the same run: ``limit off`` (``--rate-limit 0``), ``limit on`` (the rate limiter
+checked on every request, at a rate no client reaches) and ``proxied`` (limit on, and ``--trusted-proxies
+127.0.0.1``: connections are accepted by ``ProxiedListener``, which peeks at each one for a PROXY header). Every
+cell runs once per round, the rounds interleaved, and the medians are shown, so that the machine's other load falls
+on all columns alike. Rows: a new mutual-TLS connection per request (HTTPS ``GET /health``; KMIP DiscoverVersions),
+with a PROXY v2 header where the row says so, and requests on one keep-alive HTTPS connection (``GET /version``).
+Reports ops/s and the server's CPU µs per op (user + system, from /proc), the figure that matters on a loaded
+machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.client
 import socket
 import ssl
+import statistics
 import struct
 import tempfile
 import time
@@ -73,7 +77,7 @@ def _new_connection(
 
 def _run(call: Callable[[], object], seconds: float, pid: int) -> tuple[float, float]:
     """(ops/s, server CPU µs per op) of ``call`` repeated for ``seconds`` (after a short warm-up)."""
-    for _ in range(20):
+    for _ in range(5):
         call()
     count, cpu = 0, process_cpu(pid)
     start = time.perf_counter()
@@ -86,48 +90,55 @@ def _run(call: Callable[[], object], seconds: float, pid: int) -> tuple[float, f
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per cell, split over the rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="every cell once per round, interleaved; medians shown")
     args = parser.parse_args(argv)
     variants = {
         "limit off": ("--rate-limit", "0"),
         "limit on": ("--rate-limit", "1e9"),
         "proxied": ("--rate-limit", "1e9", "--trusted-proxies", "127.0.0.1"),
     }
-    with tempfile.TemporaryDirectory(prefix="keystead-bench-proxy-") as tmp:
-        servers = {
-            name: KeysteadProcess.start(Path(tmp) / name.replace(" ", "-"), *extra) for name, extra in variants.items()
-        }
-        try:
-            print(f"\nbench_proxy: {args.seconds:g} s per row; server CPU µs per op")
-            print(f"{'row':<44} " + " ".join(f"{name:>22}" for name in variants))
-            rows: list[tuple[str, bytes, Callable[[ssl.SSLSocket], None], bool]] = [
-                ("HTTPS new connection + GET /health", b"", functools.partial(_get, path="/health"), False),
-                ("HTTPS new connection, PROXY v2 header", V2_HEADER, functools.partial(_get, path="/health"), False),
-                ("KMIP new connection + DiscoverVersions", b"", _kmip, True),
-                ("KMIP new connection, PROXY v2 header", V2_HEADER, _kmip, True),
-            ]
+    rows: list[tuple[str, bytes, Callable[[ssl.SSLSocket], None], bool]] = [
+        ("HTTPS new connection + GET /health", b"", functools.partial(_get, path="/health"), False),
+        ("HTTPS new connection, PROXY v2 header", V2_HEADER, functools.partial(_get, path="/health"), False),
+        ("KMIP new connection + DiscoverVersions", b"", _kmip, True),
+        ("KMIP new connection, PROXY v2 header", V2_HEADER, _kmip, True),
+    ]
+    keep_alive = "HTTPS keep-alive GET /version"
+    with tempfile.TemporaryDirectory(prefix="keystead-bench-proxy-") as tmp, contextlib.ExitStack() as stack:
+        servers = {}
+        for name, extra in variants.items():
+            servers[name] = KeysteadProcess.start(Path(tmp) / name.replace(" ", "-"), *extra)
+            stack.callback(servers[name].stop)
+        # (row, variant) -> the call to repeat, and the server's pid
+        cells: dict[tuple[str, str], tuple[Callable[[], object], int]] = {}
+        for name, server in servers.items():
+            assert server.certs is not None and server.kmip_port is not None
+            http_port = int(server.http_url.rsplit(":", 1)[1])
             for label, header, exchange, kmip in rows:
-                cells = []
-                for name, server in servers.items():
-                    if header and name != "proxied":
-                        cells.append(f"{'-':>22}")
-                        continue
-                    assert server.certs is not None and server.kmip_port is not None
-                    port = server.kmip_port if kmip else int(server.http_url.rsplit(":", 1)[1])
-                    once = functools.partial(_new_connection, port, _context(server.certs), header, exchange)
-                    rate, cpu = _run(once, args.seconds, server.process.pid)
-                    cells.append(f"{rate:>8.0f}/s {cpu:>8.0f} µs")
-                print(f"{label:<44} " + " ".join(cells))
-            cells = []
-            for server in servers.values():
-                assert server.certs is not None
-                with _connect(int(server.http_url.rsplit(":", 1)[1]), _context(server.certs), b"") as sock:
-                    rate, cpu = _run(functools.partial(_get, sock, "/version"), args.seconds, server.process.pid)
-                cells.append(f"{rate:>8.0f}/s {cpu:>8.0f} µs")
-            print(f"{'HTTPS keep-alive GET /version':<44} " + " ".join(cells))
-        finally:
-            for server in servers.values():
-                server.stop()
+                if header and name != "proxied":
+                    continue
+                port = server.kmip_port if kmip else http_port
+                repeat = functools.partial(_new_connection, port, _context(server.certs), header, exchange)
+                cells[(label, name)] = (repeat, server.process.pid)
+            sock = stack.enter_context(_connect(http_port, _context(server.certs), b""))
+            cells[(keep_alive, name)] = (functools.partial(_get, sock, "/version"), server.process.pid)
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {key: [] for key in cells}
+        for _ in range(args.rounds):
+            for key, (call, pid) in cells.items():
+                samples[key].append(_run(call, args.seconds / args.rounds, pid))
+    print(f"\nbench_proxy: {args.seconds:g} s per cell in {args.rounds} rounds; ops/s, server CPU µs per op (medians)")
+    print(f"{'row':<40} " + " ".join(f"{name:>20}" for name in variants))
+    for label in [row[0] for row in rows] + [keep_alive]:
+        line = []
+        for name in variants:
+            if (label, name) not in samples:
+                line.append(f"{'-':>20}")
+                continue
+            rate = statistics.median(r for r, _ in samples[(label, name)])
+            cpu = statistics.median(c for _, c in samples[(label, name)])
+            line.append(f"{rate:>7.0f}/s {cpu:>7.0f} µs")
+        print(f"{label:<40} " + " ".join(line))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ header they put before a connection's first byte (versions 1 and 2, HAProxy's pr
 Only a trusted proxy may say who the client is: a header from any other peer is refused (PROXY) or ignored
 (X-Forwarded-For), so a client cannot pick the address its connection caps, rate limit and audit lines go to.
 A trusted proxy's connection without a header (HAProxy's health checks) is the proxy's own.
+
+The parser is written here, from the specification, rather than taken from PyPI's ``proxy-protocol``: that package
+is marked alpha, its version 1 parser sets no bound on the line, and a short version 2 address block escapes it as a
+``struct.error`` instead of its own error. TLVs are checked for structure and skipped (none is used; a CRC32C TLV is
+not verified: the header comes from a trusted proxy over TCP).
 """
 
 from __future__ import annotations
