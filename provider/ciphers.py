@@ -45,19 +45,23 @@ class CipherOperation(Operation):
     direct: Plan | None = None
 
 
+#: What C_EncryptInit / C_DecryptInit each check and ask for: the mechanism flag, the key's usage attribute, the
+#: KMIP operation, the key class of single-part (RSA) mechanisms: a public key encrypts, a private key decrypts.
+_KINDS = {
+    ENCRYPT: (MechanismFlag.ENCRYPT, Attribute.ENCRYPT, _ENCRYPT_OP, (ObjectClass.PUBLIC_KEY,)),
+    DECRYPT: (MechanismFlag.DECRYPT, Attribute.DECRYPT, _DECRYPT_OP, (ObjectClass.PRIVATE_KEY,)),
+}
+_SECRET = (ObjectClass.SECRET_KEY,)
+
+
 def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
     session = start(lib, session_handle, kind)
-    flag = MechanismFlag.ENCRYPT if kind == ENCRYPT else MechanismFlag.DECRYPT
+    flag, usage, operation, asymmetric = _KINDS[kind]
     mech, spec = lookup(mechanism, flag)
     plan = cipher_plan(mech, parameter)
-    if plan.single_part:  # RSA: public key encrypts, private key decrypts
-        classes = (ObjectClass.PUBLIC_KEY,) if kind == ENCRYPT else (ObjectClass.PRIVATE_KEY,)
-    else:
-        classes = (ObjectClass.SECRET_KEY,)
-    usage = Attribute.ENCRYPT if kind == ENCRYPT else Attribute.DECRYPT
-    view = key_for(lib, key_handle, spec, classes, usage)
+    view = key_for(lib, key_handle, spec, asymmetric if plan.single_part else _SECRET, usage)
     # The KMS decides here (a revoked, destroyed or changed key is refused now); C_Encrypt then runs the decision.
-    direct = decided(lib, _ENCRYPT_OP if kind == ENCRYPT else _DECRYPT_OP, view.uid, plan.parameters)
+    direct = decided(lib, operation, view.uid, plan.parameters)
     session.operations[kind] = CipherOperation(view.uid, view, plan=plan, direct=direct)
 
 

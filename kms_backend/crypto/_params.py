@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 from kms_backend.kmip._registry_data import (
     BlockCipherMode,
@@ -56,10 +57,10 @@ class CipherParams:
         return replace(self, **updates) if updates else self
 
 
-@dataclass(frozen=True, slots=True)
-class EncryptResult:
+class EncryptResult(NamedTuple):
     """Output of Encrypt (KMIP 2.1 §6.1.18): the data, the IV/Counter/Nonce the server chose (``None`` if the
-    client supplied it or the mode has none) and the Authenticated Encryption Tag (AEAD modes)."""
+    client supplied it or the mode has none) and the Authenticated Encryption Tag (AEAD modes). A named tuple: made
+    once per encryption, it costs half what a frozen dataclass does."""
 
     data: bytes
     iv_counter_nonce: bytes | None = None

@@ -338,8 +338,7 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
         if aad:
             fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, f"{p.describe()} does not take additional data")
         if padded:
-            pad = 16 - len(data) % 16
-            data = bytes(data) + bytes((pad,)) * pad
+            data = bytes(data) + _PKCS7[16 - len(data) % 16]
         elif len(data) % 16:
             fail(ResultReason.INVALID_FIELD, "data is not a multiple of the 16-byte block size")
         if not data:
@@ -347,6 +346,10 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
         return EncryptResult(chain.encrypt(nonce, data), chosen)  # type: ignore[arg-type]
 
     return cbc
+
+
+#: PKCS#7 padding of a 16-byte block by length (1 to 16 bytes).
+_PKCS7 = [bytes((n,)) * n for n in range(17)]
 
 
 class _Chain:
