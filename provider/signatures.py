@@ -23,7 +23,7 @@ from hmac import compare_digest
 from typing import Any
 
 from kms_backend import crypto
-from kms_backend.crypto import dss_signature_to_raw, ecdsa_signature_from_raw, ecdsa_signature_to_raw
+from kms_backend.crypto import dss_signature_to_raw, ecdsa_signature_from_raw
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import CryptographicAlgorithm, RecommendedCurve, ValidityIndicator
 from kms_backend.kmip._registry_data import Operation as KmipOperation
@@ -59,7 +59,7 @@ class SignatureOperation(Operation):
     hasher: Any = None
     message: bytearray = field(default_factory=bytearray)
     curve: RecommendedCurve | None = None
-    #: DSA: the byte length of r and of s (the subprime's).
+    #: ECDSA and DSA: the byte length of r and of s (the curve order's, the subprime's).
     half: int = 0
 
 
@@ -80,7 +80,7 @@ def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, param
         curve = PARAMS_CURVES.get(view.values.get(Attribute.EC_PARAMS, b""))
         if curve not in _CURVE_BITS:
             raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, "ECDSA needs a key on a named prime curve")
-    half = 0
+    half = (_CURVE_BITS[curve] + 7) // 8 if curve is not None else 0
     if plan.dsa:
         subprime = view.values.get(Attribute.SUBPRIME) or public_values(lib, view).get(Attribute.SUBPRIME)
         if not subprime:
@@ -189,10 +189,7 @@ def _sign(lib: Library, op: SignatureOperation, data: bytes) -> bytes:
             S.SignRequest(unique_identifier=op.uid, cryptographic_parameters=cp, data=message, digested_data=digest),
         )
         signature = bytes(response.signature_data)
-    if op.plan.ecdsa:
-        assert op.curve is not None
-        signature = ecdsa_signature_to_raw(signature, op.curve)
-    elif op.plan.dsa:
+    if op.plan.ecdsa or op.plan.dsa:
         signature = dss_signature_to_raw(signature, op.half)
     return signature
 
@@ -213,8 +210,7 @@ def _verify(lib: Library, op: SignatureOperation, data: bytes, signature: bytes)
         )
     else:
         if op.plan.ecdsa or op.plan.dsa:
-            half = op.half if op.plan.dsa else (_CURVE_BITS[op.curve] + 7) // 8 if op.curve is not None else 0
-            if len(signature) != 2 * half:
+            if len(signature) != 2 * op.half:
                 raise CkError(ReturnValue.SIGNATURE_LEN_RANGE)
             try:
                 signature = ecdsa_signature_from_raw(signature)
