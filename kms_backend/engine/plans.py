@@ -59,7 +59,7 @@ StampSource = Callable[[], Hashable | None]
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A decided one-shot Encrypt, Decrypt or Sign on object ``uid``; ``run`` is the prepared cipher
-    (``crypto.prepare_encrypt`` / ``prepare_decrypt`` / ``prepare_sign``)."""
+    (``crypto.prepare_encrypt`` / ``prepare_decrypt`` / ``prepare_sign``); for Get, the object as exported."""
 
     operation: Operation
     uid: str
@@ -68,8 +68,9 @@ class Plan:
     stamp: Hashable | None = None
     #: the time the decision ends (the object's next date)
     until: int = NEVER
-    #: a snapshot of the request's Cryptographic Parameters the decision was made for (compared by value)
-    requested: S.CryptographicParameters | None = None
+    #: a snapshot of what the request asked for beyond the object (compared by value): its Cryptographic Parameters;
+    #: for Get, its Key Format Type and Key Compression Type (``requested``)
+    requested: Any = None
 
 
 Executor = Callable[[Plan, Any, "BatchState"], Any]
@@ -77,10 +78,21 @@ Executor = Callable[[Plan, Any, "BatchState"], Any]
 
 def plain(request: Any) -> bool:
     """Whether an Encrypt, Decrypt or Sign request is answered by one Plan: it stands alone (no Correlation Value,
-    Init or Final Indicator) and its Data is not Cosmian bulk data. The handlers use this same test."""
+    Init or Final Indicator) and its Data is not Cosmian bulk data. The handlers use this same test. A Get is plain
+    when it asks for no wrapping (a wrapped export needs the wrapping key, whose own state may change)."""
+    if isinstance(request, S.GetRequest):
+        return request.key_wrapping_specification is None
     if request.correlation_value is not None or request.init_indicator or request.final_indicator:
         return False
     return bulk_data.parse(getattr(request, "data", None)) is None
+
+
+def requested(request: Any) -> Any:
+    """What a request asks for beyond its object, as a snapshot compared by value: a Get's Key Format Type and Key
+    Compression Type, the others' Cryptographic Parameters (a copy: a caller may change its object between calls)."""
+    if isinstance(request, S.GetRequest):
+        return (request.key_format_type, request.key_compression_type)
+    return copy.copy(request.cryptographic_parameters)
 
 
 def decision_key(operation: int, uid: str, user: str, version: ProtocolVersion) -> Hashable:
@@ -97,7 +109,7 @@ def decided(ctx: RequestContext, operation: Operation, request: Any, mo: Managed
     if stamp is None:
         return Plan(operation, mo.uid, run)
     until = _first_future_date(mo.attributes, ctx.now)
-    return Plan(operation, mo.uid, run, stamp, until, copy.copy(request.cryptographic_parameters))
+    return Plan(operation, mo.uid, run, stamp, until, requested(request))
 
 
 def answer(
@@ -143,9 +155,13 @@ class PlanCache:
         variants = self._plans.get(key)
         if variants is None or not plain(request):
             return None
-        requested = request.cryptographic_parameters
+        wanted = (
+            (request.key_format_type, request.key_compression_type)
+            if operation == Operation.GET
+            else request.cryptographic_parameters
+        )
         for plan in variants:
-            if plan.requested == requested:  # by value: a caller may change its parameters object between calls
+            if plan.requested == wanted:  # by value: a caller may change its parameters object between calls
                 break
         else:
             return None
@@ -192,4 +208,15 @@ def _first_future_date(attributes: Attributes, now: int) -> int:
     return min(dates, default=NEVER)
 
 
-__all__ = ["MAX_PLANS", "NEVER", "Executor", "Plan", "PlanCache", "answer", "decided", "decision_key", "plain"]
+__all__ = [
+    "MAX_PLANS",
+    "NEVER",
+    "Executor",
+    "Plan",
+    "PlanCache",
+    "answer",
+    "decided",
+    "decision_key",
+    "plain",
+    "requested",
+]

@@ -117,6 +117,7 @@ ROUTES: dict[Operation, Handler] = {
 
 #: Operations answered from a kept Plan (``plans``): the handler's own ``execute``.
 EXECUTORS: dict[Operation, Executor] = {
+    Operation.GET: get.execute,
     Operation.ENCRYPT: encrypt.execute,
     Operation.DECRYPT: decrypt.execute,
     Operation.SIGN: sign.execute,

@@ -49,7 +49,7 @@ def from_tree(item: Item, cls: type[T]) -> T:
     spec = cls.__kmip__
     if item.type != _STRUCTURE or not isinstance(item.value, list):
         raise DecodeError(f"{tag_label(item.tag)}: expected a Structure for {spec.name}", ResultReason.INVALID_FIELD)
-    index = _index(spec)
+    index = spec.index or _index(spec)
     values: dict[str, Any] = {}
     for child in item.value:
         f = index.get(child.tag)
@@ -60,6 +60,18 @@ def from_tree(item: Item, cls: type[T]) -> T:
             raise DecodeError(
                 f"unexpected field {tag_label(child.tag)} in {tag_label(item.tag)}", ResultReason.INVALID_FIELD
             )
+        if f.kind == "p" and child.type in f.types and child.type != _ENUMERATION and not f.multi:
+            # The usual primitive: its value as decoded (a Placeholder is kept as the item, as below).
+            value = child.value
+            if isinstance(value, Placeholder):
+                value = child
+            if f.name in values:
+                raise DecodeError(
+                    f"{tag_label(child.tag)} appears more than once in {tag_label(item.tag)}",
+                    ResultReason.INVALID_FIELD,
+                )
+            values[f.name] = value
+            continue
         value = _decode_value(child, f, values, spec)
         if f.multi:
             values.setdefault(f.name, []).append(value)
@@ -69,13 +81,20 @@ def from_tree(item: Item, cls: type[T]) -> T:
             )
         else:
             values[f.name] = value
-    for f in spec.fields:
-        if f.required and f.name not in values:
+    required = _REQUIRED.get(cls)
+    if required is None:
+        required = _REQUIRED[cls] = tuple(f for f in spec.fields if f.required)
+    for f in required:
+        if f.name not in values:
             raise DecodeError(
                 f"missing required field {tag_label(f.tag) if f.tag else f.name} in {tag_label(item.tag)}",
                 ResultReason.INVALID_FIELD,
             )
     return cls(**values)
+
+
+#: Per structure class: its required fields.
+_REQUIRED: dict[type, tuple[FieldSpec, ...]] = {}
 
 
 def _decode_value(child: Item, f: FieldSpec, siblings: dict[str, Any], spec: StructSpec) -> Any:

@@ -17,6 +17,7 @@ from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
     BlockCipherMode,
     CryptographicAlgorithm,
+    KeyFormatType,
     Operation,
     PaddingMethod,
     ResultReason,
@@ -24,8 +25,10 @@ from kms_backend.kmip._registry_data import (
     State,
     Tag,
     UsageLimitsUnit,
+    WrappingMethod,
 )
 from kms_backend.kmip.errors import KmipError
+from kms_backend.kmip.mapper import to_tree
 from kms_backend.kmip.schema import Attributes
 from kms_backend.store._sql_connections import SqliteConnection
 from kms_backend.store.memory import MemoryStore
@@ -467,3 +470,78 @@ def test_engine_plan_without_change_stamps_gives_none(store: MemoryStore, clock:
     engine = Engine(store, EngineConfig(hot_objects=0), clock=clock)
     uid = _active_key(Kms(engine, clock, store))
     assert _plan_of(engine, uid) is None
+
+
+# -- Get: the exported object is the kept decision ---------------------------------------------------------------------
+
+
+def _get(engine: Engine, uid: str, user: str = OWNER, **fields: Any) -> S.GetResponse:
+    response = engine.run_operation(Operation.GET, S.GetRequest(unique_identifier=uid, **fields), user)
+    assert isinstance(response, S.GetResponse)
+    return response
+
+
+def test_a_repeated_get_takes_a_plan_whose_answers_match_the_handler(kms: Kms) -> None:
+    uid = _active_key(kms)
+    gets = _count_handler_runs(kms.engine, Operation.GET)
+    first = _get(kms.engine, uid)  # the first Get clears Fresh: a write, so nothing is kept
+    second = _get(kms.engine, uid)  # decided and kept
+    third = _get(kms.engine, uid)  # answered by the plan
+    assert gets == [2]
+    assert to_tree(first) == to_tree(second) == to_tree(third)
+    assert third.unique_identifier == uid
+    raw = _get(kms.engine, uid, key_format_type=KeyFormatType.TRANSPARENT_SYMMETRIC_KEY)  # another variant
+    assert gets == [3]
+    assert isinstance(raw.managed_object, S.SymmetricKey)
+    assert raw.managed_object.key_block.key_format_type == KeyFormatType.TRANSPARENT_SYMMETRIC_KEY
+    assert to_tree(_get(kms.engine, uid)) == to_tree(first)  # the first variant is still kept
+    assert gets == [3]
+
+
+def test_a_change_made_by_another_engine_ends_the_get_plan(store: MemoryStore, clock: Clock) -> None:
+    first, second = Engine(store, clock=clock), Engine(store, clock=clock)
+    kms = Kms(first, clock, store)
+    uid = _active_key(kms)
+    _get(first, uid)
+    _get(first, uid)
+    _get(first, uid)
+    sensitive = S.SetAttributeRequest(unique_identifier=uid, new_attribute=Attributes([(Tag.SENSITIVE, True)]))
+    second.run_operation(Operation.SET_ATTRIBUTE, sensitive, OWNER)
+    with pytest.raises(KmipError) as info:
+        _get(first, uid)
+    assert info.value.reason == ResultReason.SENSITIVE
+    _revoke(second, uid)
+    second.run_operation(Operation.DESTROY, S.DestroyRequest(unique_identifier=uid), OWNER)
+    with pytest.raises(KmipError):
+        _get(first, uid)
+
+
+def test_a_grant_withdrawn_ends_the_grantees_get_plan(kms: Kms) -> None:
+    uid = _active_key(kms)
+    kms.grant(uid, OTHER, [Operation.GET])
+    for _ in range(3):
+        _get(kms.engine, uid, OTHER)
+    from kms_backend.engine import access
+
+    access.revoke(kms.engine, OWNER, uid, OTHER, [Operation.GET])
+    with pytest.raises(KmipError) as info:
+        _get(kms.engine, uid, OTHER)
+    assert info.value.reason == ResultReason.PERMISSION_DENIED
+    assert _get(kms.engine, uid).unique_identifier == uid  # the owner's own decision
+
+
+def test_a_wrapped_get_takes_the_handler_every_time(kms: Kms) -> None:
+    uid = _active_key(kms)
+    wrapping = kms.create_key((Tag.CRYPTOGRAPHIC_USAGE_MASK, 0x0C | 0x10 | 0x20))
+    kms.run(Operation.ACTIVATE, S.ActivateRequest(unique_identifier=wrapping))
+    _get(kms.engine, uid)
+    gets = _count_handler_runs(kms.engine, Operation.GET)
+    spec = S.KeyWrappingSpecification(
+        wrapping_method=WrappingMethod.ENCRYPT,
+        encryption_key_information=S.EncryptionKeyInformation(unique_identifier=wrapping),
+    )
+    for _ in range(3):
+        wrapped = _get(kms.engine, uid, key_wrapping_specification=spec)
+        assert isinstance(wrapped.managed_object, S.SymmetricKey)
+        assert wrapped.managed_object.key_block.key_wrapping_data is not None
+    assert gets == [3]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ...kmip import _schema_data as S
 from ...kmip._registry_data import KeyCompressionType, Operation, ResultReason, Tag
 from ...kmip.errors import KmipError
-from ..context import RequestContext
+from ..context import BatchState, RequestContext
 from ..keyformats import convert_key_format, wrap_for_export
 from ..lifecycle import key_block, require_material
+from ..plans import Plan, answer, decided
 from . import _hsm_keys
 from ._pkcs12 import export_pki_object
 
@@ -17,15 +18,28 @@ def handle(ctx: RequestContext, request: S.GetRequest) -> S.GetResponse:
     if hsm is not None:  # a key that lives in the HSM
         response: S.GetResponse = _hsm_keys.use(ctx, hsm, Operation.GET, request)
         return response
+    response = answer(ctx, request, decide, execute)
+    return response
+
+
+def decide(ctx: RequestContext, request: S.GetRequest) -> Plan:
+    """Access and the object as exported (format converted, wrapped if asked, sensitivity enforced). A client that
+    gets one key over and over meets the kept decision (``plans``) until anything in the store changes."""
     mo = ctx.load(request.unique_identifier, Operation.GET)
     managed_object = export_object(ctx, mo, request)
     if mo.attributes.get(Tag.FRESH):  # §4.24: no longer fresh once it has been served to a client
         mo.attributes.set(Tag.FRESH, False)
-        ctx.save(mo, touch=False)
+        ctx.save(mo, touch=False)  # a write: this decision is not kept
+    return decided(ctx, Operation.GET, request, mo, (mo.object_type, managed_object))
+
+
+def execute(plan: Plan, request: S.GetRequest, batch: BatchState) -> S.GetResponse:
+    """The Get response of ``plan``'s exported object; the one place a Get response is built."""
+    object_type, managed_object = plan.run
     return S.GetResponse(
-        object_type=mo.object_type,
-        unique_identifier=ctx.returned(mo.uid),
-        managed_object=managed_object,  # type: ignore[arg-type]
+        object_type=object_type,
+        unique_identifier=batch.returned(plan.uid),
+        managed_object=managed_object,
     )
 
 
@@ -53,4 +67,4 @@ def export_object(ctx: RequestContext, mo: object, request: S.GetRequest | S.Exp
     return obj
 
 
-__all__ = ["export_object", "handle"]
+__all__ = ["decide", "execute", "export_object", "handle"]
