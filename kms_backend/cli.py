@@ -461,6 +461,11 @@ def _add_store_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         default="keep",
         help="the old key file: kept as <file>.retired.<id> (default; it still reads backups taken before) or deleted",
     )
+    rekey.add_argument(
+        "--force",
+        action="store_true",
+        help="switch to the ring's new key even though a running server's ring lacks it (its writes then fail)",
+    )
     _add_rotation_arguments(rekey, "pause after each re-sealed object")
     rekey.set_defaults(func=cmd_store_rekey)
 
@@ -491,7 +496,7 @@ def cmd_store_rekey(args: argparse.Namespace) -> int:
         print(f"keystead store rekey: {exc}", file=sys.stderr)
         return 1
     try:
-        report = rekey(store, keyring, retire=args.retire, throttle=args.throttle, progress=progress)
+        report = rekey(store, keyring, retire=args.retire, throttle=args.throttle, progress=progress, force=args.force)
     except (KmipError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, KmipError) else str(exc)
         print(f"keystead store rekey: {message}", file=sys.stderr)

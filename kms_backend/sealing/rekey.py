@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store.base import ObjectStore, SettingsStore
-from .active import SWITCH_GRACE_SECONDS, set_store_key, store_key
+from .active import SWITCH_GRACE_SECONDS, servers_lacking, set_store_key, store_key
 from .reseal import Progress, ResealCounts, reseal_all, sweep
 from .software import KeyFileKeyring, Keyring, SoftwareSealer, key_id, write_new_key
 
@@ -115,12 +115,14 @@ def rekey(
     throttle: float = 0.0,
     progress: Progress | None = None,
     grace: float = SWITCH_GRACE_SECONDS,
+    force: bool = False,
 ) -> RekeyReport:
     """Rotate the key-encryption key of ``keyring`` (see the module docstring); resumes an interrupted rotation.
 
     ``throttle`` pauses that many seconds after each re-sealed object (tests use it to interrupt a rotation
     mid-way); ``progress(uid, count)`` is called after each re-sealed object; ``grace``: how long to wait after
-    moving the store's key before the last sweep (every server reads it within ``active.POLL_SECONDS``)."""
+    moving the store's key before the last sweep (every server reads it within ``active.POLL_SECONDS``);
+    ``force``: name the new key even though a server seen lately lacks it (ValueError otherwise)."""
     if retire not in RETIRE_CHOICES:
         raise ValueError(f"retire must be one of {RETIRE_CHOICES}")
     report = RekeyReport()
@@ -141,6 +143,15 @@ def rekey(
             )
         new_id = report.new_key = keyring.newest_id
         report.old_key = current
+        lacking = servers_lacking(store, new_id)
+        if lacking and not force:
+            now = time.time()
+            names = ", ".join(f"{ring.name} (seen {now - ring.seen:.0f} s ago)" for ring in lacking)
+            raise ValueError(
+                f"the new key {new_id.hex()} is not in the key ring of every running server: {names} lack it. Add "
+                "it to their rings and wait a second (or send them SIGHUP), then run this again (--force switches "
+                "anyway: those servers' writes would fail)"
+            )
         set_store_key(store, new_id)
         report.phases.append("switched")
         reseal_all(store, sealer, new_id, report, throttle=throttle, progress=progress)

@@ -187,13 +187,19 @@ class ObjectStore(Protocol):
 @runtime_checkable
 class SettingsStore(Protocol):
     """A store that keeps store-wide values every server sharing it reads (SQL and memory stores): the
-    key-encryption key that seals new writes (``sealing.software.ACTIVE_KEK_SETTING``)."""
+    key-encryption key that seals new writes and the keys each server holds (``sealing.active``)."""
 
     def setting(self, name: str) -> str | None:
         """The value of ``name`` (None if unset), read now (its own short transaction)."""
 
     def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
         """Set ``name`` (``only_if_unset``: keep a value already there) and commit; returns the value it holds."""
+
+    def settings(self, prefix: str) -> dict[str, str]:
+        """Every setting whose name starts with ``prefix``."""
+
+    def delete_setting(self, name: str) -> None:
+        """Remove ``name`` (no error if unset)."""
 
 
 __all__ = [

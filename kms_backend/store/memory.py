@@ -92,6 +92,19 @@ class MemoryStore:
             self._check_open()
             return self._state.settings.get(name)
 
+    def settings(self, prefix: str) -> dict[str, str]:
+        """Every store-wide setting whose name starts with ``prefix``."""
+        with self._lock:
+            self._check_open()
+            return {k: v for k, v in self._state.settings.items() if k.startswith(prefix)}
+
+    def delete_setting(self, name: str) -> None:
+        """Remove ``name`` (no error if unset)."""
+        with self._lock:
+            self._check_open()
+            if self._state.settings.pop(name, None) is not None:
+                self._state.generation += 1
+
     def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
         """Set ``name`` (``only_if_unset``: keep a value already there); returns the value held afterwards."""
         with self._lock:

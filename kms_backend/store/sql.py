@@ -381,6 +381,8 @@ class _Statements:
         self.setting = c(select(st.c.value).where(st.c.name == bindparam("name")))
         self.add_setting = c(_insert_ignoring_duplicates(st, name, conflict_on=None), ("name", "value"))
         self.put_setting = c(_upsert(st, name, key=st.c.name, value=st.c.value), ("name", "value"))
+        self.all_settings = c(select(st.c.name, st.c.value))
+        self.delete_setting = c(delete(st).where(st.c.name == bindparam("name")))
         t = s.tags
         self.tag_count = c(select(func.count()).select_from(t).where(t.c.tag == bindparam("tag")))
         self.object_span = c(select(func.max(o.c.seq)))
@@ -609,6 +611,18 @@ class SqlStore:
         with self.transaction() as tx:
             rows = tx.execute_rows(self._sql.setting, {"name": name})
         return str(rows[0][0]) if rows else None
+
+    def settings(self, prefix: str) -> dict[str, str]:
+        """Every store-wide setting whose name starts with ``prefix``."""
+        # The table holds a handful of rows: filtered here, free of LIKE's wildcards and each database's collation.
+        with self.transaction() as tx:
+            rows = tx.execute_rows(self._sql.all_settings, {})
+        return {str(name): str(value) for name, value in rows if str(name).startswith(prefix)}
+
+    def delete_setting(self, name: str) -> None:
+        """Remove ``name`` (no error if unset)."""
+        with self.transaction() as tx:
+            tx.delete_setting(name)
 
     def set_setting(self, name: str, value: str, *, only_if_unset: bool = False) -> str:
         """Set ``name`` to ``value`` in one transaction (``only_if_unset``: keep a value already there); returns the
@@ -914,6 +928,11 @@ class SqlTransaction:
         statement = self._sql.add_setting if only_if_unset else self._sql.put_setting
         self._write(statement, {"name": name, "value": value})
         return str(self._read(self._sql.setting, {"name": name})[0][0])
+
+    @_wrap_errors
+    def delete_setting(self, name: str) -> None:
+        """``SqlStore.delete_setting`` inside this transaction."""
+        self._write(self._sql.delete_setting, {"name": name})
 
     # --- reading ------------------------------------------------------------------------------------------------
     def _build(self, rows: Iterable[Any]) -> dict[str, StoredObject]:

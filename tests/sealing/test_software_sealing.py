@@ -28,7 +28,15 @@ from kms_backend.sealing import (
     seal_unsealed,
     sealed_kek_id,
 )
-from kms_backend.sealing.active import ActiveKeyWatch, adopt_store_key, store_key
+from kms_backend.sealing.active import (
+    NODE_FORGET_SECONDS,
+    NODE_FRESH_SECONDS,
+    ActiveKeyWatch,
+    adopt_store_key,
+    node_rings,
+    servers_lacking,
+    store_key,
+)
 from kms_backend.store import open_store
 from kms_backend.store.base import ObjectStore
 
@@ -237,3 +245,43 @@ def test_the_store_names_the_key_every_server_seals_under(store: ObjectStore, tm
     write_ring(ahead, f"{old.hex()}\n{new.hex()}\n{os.urandom(32).hex()}\n")
     with pytest.raises(ValueError, match="retire destroy"):  # a ring's keys are the operator's to remove
         rekey(store, KeyFileKeyring(ahead), retire="destroy", grace=0)
+
+
+def test_rekey_refuses_a_key_a_running_server_lacks(store: ObjectStore, tmp_path: Path) -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    behind, ahead = tmp_path / "behind.kek", tmp_path / "ahead.kek"
+    write_ring(behind, old.hex())
+    write_ring(ahead, f"{old.hex()}\n{new.hex()}\n")
+    servers = [SoftwareSealer(KeyFileKeyring(path)) for path in (behind, ahead)]
+    for sealer in servers:
+        adopt_store_key(store, sealer)
+    watches = [ActiveKeyWatch(store, sealer).start() for sealer in servers]
+    try:
+        rings = {ring.name: ring.key_ids for ring in node_rings(store)}
+        assert rings == {watches[0].name: {key_id(old)}, watches[1].name: {key_id(old), key_id(new)}}
+        with pytest.raises(ValueError, match=f"{watches[0].name} \\(seen"):
+            rekey(store, KeyFileKeyring(ahead), grace=0)
+        assert store_key(store) == key_id(old)  # nothing switched
+        # The lagging server's ring gets the key: it says so within a second, and the rotation goes ahead.
+        write_ring(behind, f"{old.hex()}\n{new.hex()}\n")
+        watches[0].check()
+        assert servers_lacking(store, key_id(new)) == []
+        assert rekey(store, KeyFileKeyring(ahead), grace=0).new_key == key_id(new)
+    finally:
+        for watch in watches:
+            watch.stop()
+    assert node_rings(store) == []  # a stopped server removes its record
+    # A record not renewed for NODE_FRESH_SECONDS is a server gone: it does not block; after a day it is removed.
+    lagging = ActiveKeyWatch(store, SoftwareSealer(KeyFileKeyring(tmp_path / "third.kek")))
+    lagging.check()
+    [ring] = node_rings(store)
+    assert [r.name for r in servers_lacking(store, key_id(new), ring.seen + 1)] == [lagging.name]
+    assert servers_lacking(store, key_id(new), ring.seen + NODE_FRESH_SECONDS + 1) == []
+    assert node_rings(store) == [ring]
+    servers_lacking(store, key_id(new), ring.seen + NODE_FORGET_SECONDS + 1)
+    assert node_rings(store) == []
+    # --force switches even so.
+    write_ring(ahead, f"{new.hex()}\n{os.urandom(32).hex()}\n")
+    lagging.check()
+    report = rekey(store, KeyFileKeyring(ahead), grace=0, force=True)
+    assert "switched" in report.phases

@@ -607,6 +607,13 @@ def test_settings_are_shared_by_every_opener(open_test_store: Callable[[], Objec
     before = first.change_stamp()  # type: ignore[attr-defined]
     assert second.set_setting("sealing", "b") == "b"
     assert first.setting("sealing") == "b" and first.setting("other") is None
+    second.set_setting("node.a", "1")
+    second.set_setting("node.b_", "2")
+    second.set_setting("nodf", "3")
+    assert first.settings("node.") == {"node.a": "1", "node.b_": "2"}
+    first.delete_setting("node.a")
+    first.delete_setting("node.none")
+    assert second.settings("node.") == {"node.b_": "2"} and second.settings("x") == {}
     if before is not None:
         assert first.change_stamp() != before  # type: ignore[attr-defined]  # other servers look again
 
