@@ -36,6 +36,25 @@ OFFLOADED_OPERATIONS = frozenset(
 #: Larger requests go to the thread pool whatever their operation.
 INLINE_MAX_BYTES = 64 * 1024
 
+#: With a database on another host (PostgreSQL, and MySQL or Redis with a polled stamp), only these run on the loop:
+#: they are answered from kept objects and Plans without a round trip, where a write would hold the loop for its
+#: statements, its COMMIT and (PostgreSQL) the other servers' acknowledgement of its change notice.
+READ_OPERATIONS = frozenset(
+    {
+        Operation.GET,
+        Operation.GET_ATTRIBUTES,
+        Operation.GET_ATTRIBUTE_LIST,
+        Operation.ENCRYPT,
+        Operation.DECRYPT,
+        Operation.SIGN,
+        Operation.SIGNATURE_VERIFY,
+        Operation.MAC,
+        Operation.MAC_VERIFY,
+        Operation.QUERY,
+        Operation.DISCOVER_VERSIONS,
+    }
+)
+
 
 def error_tree(engine: Engine, exc: KmipError, version: ProtocolVersion | None = None) -> Item:
     """A one-item failure Response Message tree for a request that could not be decoded."""
@@ -89,4 +108,12 @@ def process(
     return encoding.encode(response), response
 
 
-__all__ = ["AUDIT_UNAVAILABLE", "INLINE_MAX_BYTES", "OFFLOADED_OPERATIONS", "AuditScope", "error_tree", "process"]
+__all__ = [
+    "AUDIT_UNAVAILABLE",
+    "INLINE_MAX_BYTES",
+    "OFFLOADED_OPERATIONS",
+    "READ_OPERATIONS",
+    "AuditScope",
+    "error_tree",
+    "process",
+]

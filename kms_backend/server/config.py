@@ -153,6 +153,12 @@ class ServerConfig:
         return self.store_name in ("sqlite", "memory", "postgresql", "postgres") or self.change_stamp_lag > 0
 
     @property
+    def inline_reads_only(self) -> bool:
+        """Whether only reads (``server._messages.READ_OPERATIONS``) may run on the event loops: with a database on
+        another host, a write there would hold the loop for its round trips."""
+        return self.store_name not in ("sqlite", "memory")
+
+    @property
     def kmip_enabled(self) -> bool:
         """The KMIP socket opens only with a port and the TLS files (mutual TLS is mandatory there)."""
         return self.kmip_port != 0 and self.tls_enabled and bool(self.tls_ca)

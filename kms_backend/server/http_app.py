@@ -34,7 +34,7 @@ from ..kmip.mapper import from_tree, to_tree
 from ..kmip.ttlv import DecodeLimits, Item
 from ..store.base import ObjectStore, StoreError
 from . import _messages
-from ._messages import AUDIT_UNAVAILABLE, INLINE_MAX_BYTES, OFFLOADED_OPERATIONS, AuditScope
+from ._messages import AUDIT_UNAVAILABLE, INLINE_MAX_BYTES, OFFLOADED_OPERATIONS, READ_OPERATIONS, AuditScope
 from .audit import AuditEntry, AuditError, AuditLog, entries_from_messages
 from .auth import Authenticator, AuthError, Credentials
 from .config import ServerConfig
@@ -88,14 +88,21 @@ _RESPONSE_TAG: dict[Operation, str] = {op: f"{name}Response" for op, name in _OP
 #: ``_messages.OFFLOADED_OPERATIONS`` (key generation, certificates, derivation, Locate, Register, Import), as on
 #: the KMIP socket. Request Messages (batches) always go to the thread pool.
 _INLINE_ROOTS = frozenset(name for name, (op, _) in _BARE_OPERATIONS.items() if op not in OFFLOADED_OPERATIONS)
+#: Those of them that run on the loop with a database on another host: ``_messages.READ_OPERATIONS``.
+_INLINE_READ_ROOTS = frozenset(name for name, (op, _) in _BARE_OPERATIONS.items() if op in READ_OPERATIONS)
 
 
-def cheap_bare_operation(body: bytes) -> bool:
+def cheap_bare_operation(body: bytes, roots: frozenset[str] = _INLINE_ROOTS) -> bool:
     """Whether a small ``/kmip/2_1`` body is, by its leading root tag, a bare operation that may run on the loop."""
     if len(body) > INLINE_MAX_BYTES:
         return False
     root = sniff.json_root_tag(body)
-    return root is not None and root.replace("_", "").lower() in _INLINE_ROOTS
+    return root is not None and root.replace("_", "").lower() in roots
+
+
+def cheap_bare_read(body: bytes) -> bool:
+    """``cheap_bare_operation`` with a database on another host: reads only."""
+    return cheap_bare_operation(body, _INLINE_READ_ROOTS)
 
 
 def reason_status(reason: ResultReason | int) -> int:
@@ -231,6 +238,7 @@ class KmsApi:
         )
         self.store_name = config.store_name
         self.answers_inline = config.answers_inline
+        self.inline_hint = cheap_bare_read if config.inline_reads_only else cheap_bare_operation
 
     def routes(self) -> list[Route]:
         kmip_types = (JSON, OCTETS, XML)
@@ -244,7 +252,7 @@ class KmsApi:
                 request_types=(JSON,),
                 response_types=(JSON, TEXT),
                 tag="kmip",
-                inline_hint=cheap_bare_operation if self.answers_inline else None,
+                inline_hint=self.inline_hint if self.answers_inline else None,
             ),
             Route(
                 "POST",

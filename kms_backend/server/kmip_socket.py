@@ -42,7 +42,7 @@ from ..kmip._registry_data import ResultReason
 from ..kmip.errors import DecodeError, KmipError
 from ..kmip.ttlv import DecodeLimits, Item
 from . import _messages
-from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS, AuditScope
+from ._messages import INLINE_MAX_BYTES, OFFLOADED_OPERATIONS, READ_OPERATIONS, AuditScope
 from .audit import AuditLog
 from .auth import subject_common_name
 from .guard import ConnectionGuard, RateLimiter
@@ -55,20 +55,25 @@ log = logging.getLogger("keystead.server.kmip")
 HANDSHAKE_TIMEOUT = 10.0
 
 
-def cheap_message(data: bytes) -> bool:
-    """Whether a binary request is small and names none of ``OFFLOADED_OPERATIONS`` (a scheduling hint only: the
-    message is decoded properly later, whatever this finds)."""
+def cheap_message(data: bytes, reads_only: bool = False) -> bool:
+    """Whether a binary request is small and names none of ``OFFLOADED_OPERATIONS`` (``reads_only``: only
+    ``READ_OPERATIONS``); a scheduling hint only: the message is decoded properly later, whatever this finds."""
     if len(data) > INLINE_MAX_BYTES:
         return False
     operations = sniff.binary_operations(data)
-    return operations is not None and not any(op in OFFLOADED_OPERATIONS for op in operations)
+    if operations is None:
+        return False
+    if reads_only:
+        return all(op in READ_OPERATIONS for op in operations)
+    return not any(op in OFFLOADED_OPERATIONS for op in operations)
 
 
 class KmipSocketServer:
     """The KMIP TLS listener. ``start()`` binds and serves on a background thread; ``stop()`` ends everything.
 
     ``executor``: where requests that are not answered in the loop run (None: every request runs in the loop);
-    ``inline``: whether the store is local, so that cheap requests may run in the loop."""
+    ``inline``: whether cheap requests may run in the loop (``ServerConfig.answers_inline``); ``reads_only``: only
+    reads among them (``ServerConfig.inline_reads_only``)."""
 
     def __init__(
         self,
@@ -87,6 +92,7 @@ class KmipSocketServer:
         metrics: Metrics | None = None,
         executor: Executor | None = None,
         inline: bool = True,
+        reads_only: bool = False,
         trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.engine = engine
@@ -103,6 +109,7 @@ class KmipSocketServer:
         self.metrics = metrics or Metrics()
         self.executor = executor
         self.inline = inline
+        self.reads_only = reads_only
         self.trusted_proxies = trusted_proxies or TrustedProxies(())
         self.listener: socket.socket | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -362,7 +369,7 @@ class _Connection(asyncio.Protocol):
                 error = KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many requests from this client: slow down")
                 self._write(binary_codec.encode(_messages.error_tree(server.engine, error, sniff.binary_version(data))))
                 continue
-            if server.executor is None or (server.inline and cheap_message(data)):
+            if server.executor is None or (server.inline and cheap_message(data, server.reads_only)):
                 self._write(self._answer(data))
             else:
                 self._offload(data)

@@ -315,6 +315,7 @@ class KeysteadServer:
                 metrics=self.metrics,
                 executor=self.executor,
                 inline=config.answers_inline,
+                reads_only=config.inline_reads_only,
                 trusted_proxies=self.trusted_proxies,
             )
             self.kmip.start(listener)

@@ -146,3 +146,7 @@ def test_small_requests_run_on_the_event_loop_only_where_they_need_no_round_trip
     assert not load_config(remote).answers_inline  # every request checks the change stamp in the database
     lagged = load_config(remote, {"KEYSTEAD_CHANGE_STAMP_LAG": "0.05"})
     assert lagged.change_stamp_lag == 0.05 and lagged.answers_inline  # a polled stamp: kept objects need no query
+    # Writes on a database on another host would hold the loop for their round trips: reads only there.
+    assert not load_config({}).inline_reads_only
+    assert load_config({"database": "postgresql://kms@db/keystead"}).inline_reads_only
+    assert lagged.inline_reads_only

@@ -10,7 +10,13 @@ import pytest
 from integration_tests._keystead_server import request_message
 from kms_backend.kmip import binary_codec, json_codec, xml_codec
 from kms_backend.kmip._registry_data import ResultReason
-from kms_backend.server.http_app import REASON_TEXT, STATUS_BY_REASON, reason_status
+from kms_backend.server.http_app import (
+    REASON_TEXT,
+    STATUS_BY_REASON,
+    cheap_bare_operation,
+    cheap_bare_read,
+    reason_status,
+)
 
 from .conftest import CREATE_AES, Call, build_server, caller, get_request
 
@@ -331,3 +337,10 @@ def test_incomplete_hsm_options_refuse_to_start() -> None:
 
     with pytest.raises(ConfigError, match="HSM options go together: --hsm-token-label, --hsm-pin, --hsm-kek-label"):
         build_server(hsm_module="/usr/lib/softhsm/libsofthsm2.so")
+
+
+def test_bare_operations_on_the_loop_are_reads_only_with_a_remote_database() -> None:
+    get = b'{"tag": "Get", "value": [{"tag": "UniqueIdentifier", "type": "TextString", "value": "k"}]}'
+    create = b'{"tag": "Create", "value": []}'
+    assert cheap_bare_operation(get) and cheap_bare_operation(create)
+    assert cheap_bare_read(get) and not cheap_bare_read(create)

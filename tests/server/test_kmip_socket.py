@@ -62,6 +62,13 @@ def test_cheap_messages_are_told_apart_by_their_operations() -> None:
     assert not cheap_message(_message((Operation.CREATE_KEY_PAIR, CREATE_PAIR)))
     assert not cheap_message(_message((Operation.GET, S.GetRequest()), (Operation.CREATE_KEY_PAIR, CREATE_PAIR)))
     assert not cheap_message(b"\x42\x00\x78\x01" + bytes(70_000))  # too large to answer in the loop
+
+
+def test_with_a_remote_database_only_reads_are_cheap() -> None:
+    get = (Operation.GET, S.GetRequest(unique_identifier="k"))
+    assert cheap_message(_message(get), reads_only=True)
+    assert not cheap_message(_message((Operation.CREATE, CREATE_AES)), reads_only=True)  # a write: its round trips
+    assert not cheap_message(_message(get, (Operation.CREATE, CREATE_AES)), reads_only=True)
     assert Operation.GET not in OFFLOADED_OPERATIONS
 
 
