@@ -26,6 +26,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    delete,
+    exists,
     func,
     insert,
     inspect,
@@ -41,8 +43,9 @@ from ._common import MAX_TEXT_LENGTH, MAX_UID_LENGTH
 from .base import StoreError
 
 #: The layout version this code writes. Version 1 was the first layout; version 2 added ``ix_dates_tag_value``;
-#: version 3 added ``change_counters``; version 4 added ``settings``.
-SCHEMA_VERSION = 4
+#: version 3 added ``change_counters``; version 4 added ``settings``; version 5 added ``seq`` to ``groups`` and
+#: ``tags``.
+SCHEMA_VERSION = 5
 #: Rows of ``change_counters``: a writing transaction bumps one chosen at random, so concurrent writers rarely
 #: wait for each other on the same row.
 CHANGE_SHARDS = 64
@@ -137,14 +140,20 @@ def build_schema(mysql_collation: str | None = None) -> Schema:
         Index("ix_names_name", "name"),
         **table_kw,
     )
+    # Groups and tags also carry their object's ``seq`` (a copy of ``objects.seq``, which never changes), indexed
+    # (value, seq). Locate walks objects in ``seq`` order: testing a value held by most objects then reads
+    # neighbouring entries of that index (not one random lookup per object by uid), and a rare value's objects are
+    # read from it already in creation order, each by its primary key, with no sort. A (seq, value) index would
+    # serve no plan: with the value fixed, (value, seq) is walked in the same order.
     groups = Table(
         "groups",
         md,
         Column("uid", uid(), nullable=False),
         Column("grp", name(), nullable=False),
         Column("pos", Integer, nullable=False),
+        Column("seq", BigInteger, nullable=False),
         PrimaryKeyConstraint("uid", "grp", name="pk_groups"),
-        Index("ix_groups_grp", "grp"),
+        Index("ix_groups_grp_seq", "grp", "seq"),
         **table_kw,
     )
     tags = Table(
@@ -153,8 +162,9 @@ def build_schema(mysql_collation: str | None = None) -> Schema:
         Column("uid", uid(), nullable=False),
         Column("tag", name(), nullable=False),
         Column("pos", Integer, nullable=False),
+        Column("seq", BigInteger, nullable=False),
         PrimaryKeyConstraint("uid", "tag", name="pk_tags"),
-        Index("ix_tags_tag", "tag"),
+        Index("ix_tags_tag_seq", "tag", "seq"),
         **table_kw,
     )
     links = Table(
@@ -265,10 +275,45 @@ def _v4_settings(conn: Connection, schema: Schema) -> None:
     schema.settings.create(conn, checkfirst=True)
 
 
+def _v5_seq_in_groups_and_tags(conn: Connection, schema: Schema) -> None:
+    """Version 5: ``groups.seq`` and ``tags.seq`` (the object's creation sequence), indexed (value, seq) in place
+    of the index on the value alone, so that Locate by a group or tag held by most objects no longer looks each
+    object up by uid (seconds per page at 100,000 objects)."""
+    _add_object_seq(conn, schema, schema.groups, "ix_groups_grp")
+    _add_object_seq(conn, schema, schema.tags, "ix_tags_tag")
+
+
+def _add_object_seq(conn: Connection, schema: Schema, table: Table, old_index: str) -> None:
+    """Add ``table.seq`` filled from ``objects``, create the table's new index and drop ``old_index``.
+
+    Idempotent (MySQL commits each DDL statement on its own). The column is added NOT NULL with a default, which
+    all three databases accept on a filled table, and the default is then dropped where ALTER TABLE can (SQLite
+    keeps it: every write gives ``seq``). Rows of objects that no longer exist are index entries of nothing and
+    are deleted.
+    """
+    objects = schema.objects
+    # GROUPS is a reserved word on MySQL 8: the name is quoted as the dialect quotes it.
+    name = conn.dialect.identifier_preparer.format_table(table)
+    if "seq" not in {column["name"] for column in inspect(conn).get_columns(table.name)}:
+        column_type = table.c.seq.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {name} ADD COLUMN seq {column_type} NOT NULL DEFAULT 0"))
+    conn.execute(delete(table).where(~exists().where(objects.c.uid == table.c.uid)))
+    object_seq = select(objects.c.seq).where(objects.c.uid == table.c.uid).scalar_subquery()
+    conn.execute(update(table).values(seq=object_seq))
+    if conn.dialect.name != "sqlite":
+        conn.execute(text(f"ALTER TABLE {name} ALTER COLUMN seq DROP DEFAULT"))
+    for index in table.indexes:
+        index.create(conn, checkfirst=True)
+    # The old index, described on a stand-alone copy of the table (an Index on ``table`` would join the layout).
+    stale = Table(table.name, MetaData(), Column("uid", Integer))
+    Index(old_index, stale.c.uid).drop(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection, Schema], None]] = {
     2: _v2_index_dates_by_value,
     3: _v3_change_counters,
     4: _v4_settings,
+    5: _v5_seq_in_groups_and_tags,
 }
 
 
