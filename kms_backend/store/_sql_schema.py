@@ -262,6 +262,14 @@ def _v3_change_counters(conn: Connection, schema: Schema) -> None:
     _fill_change_counters(conn, schema)
 
 
+def _creation_was_interrupted(conn: Connection, schema: Schema) -> bool:
+    """An empty schema_version beside an objects table that is missing or empty: a first opening that stopped
+    between its CREATE TABLEs and its commit (never a store that held objects)."""
+    if not inspect(conn).has_table("objects"):
+        return True
+    return conn.execute(select(schema.objects.c.seq).limit(1)).first() is None
+
+
 def _fill_change_counters(conn: Connection, schema: Schema) -> None:
     table = schema.change_counters
     present = set(conn.execute(select(table.c.shard)).scalars())
@@ -344,22 +352,38 @@ def migrate(conn: Connection, schema: Schema) -> int:
     """
     unlock = _lock_schema(conn)
     try:
-        inspector = inspect(conn)
-        if not inspector.has_table("schema_version"):
-            if inspector.has_table("objects"):
-                raise StoreError("the database has an objects table but no schema_version: not a Keystead store")
+        found = _create_or_migrate(conn, schema)
+        if conn.dialect.name in ("mysql", "mariadb"):
+            # GET_LOCK belongs to the session, not the transaction: commit before releasing it, or the next opener
+            # finds the tables (DDL commits at once) and a schema_version row not yet committed.
+            conn.commit()
+        return found
+    finally:
+        unlock()
+
+
+def _create_or_migrate(conn: Connection, schema: Schema) -> int:
+    """``migrate`` under the schema lock."""
+    inspector = inspect(conn)
+    if not inspector.has_table("schema_version"):
+        if inspector.has_table("objects"):
+            raise StoreError("the database has an objects table but no schema_version: not a Keystead store")
+        schema.metadata.create_all(conn)
+        _fill_change_counters(conn, schema)
+        conn.execute(insert(schema.schema_version).values(version=SCHEMA_VERSION))
+        return 0
+    found = conn.execute(select(func.max(schema.schema_version.c.version))).scalar_one_or_none()
+    if found is None:
+        if conn.dialect.name in ("mysql", "mariadb") and _creation_was_interrupted(conn, schema):
+            # MySQL committed the tables one by one; the opener that was creating them stopped before the end.
             schema.metadata.create_all(conn)
             _fill_change_counters(conn, schema)
             conn.execute(insert(schema.schema_version).values(version=SCHEMA_VERSION))
             return 0
-        found = conn.execute(select(func.max(schema.schema_version.c.version))).scalar_one_or_none()
-        if found is None:
-            raise StoreError("the schema_version table is empty")
-        if found > SCHEMA_VERSION:
-            raise StoreError(f"the database has schema version {found}; this Keystead supports up to {SCHEMA_VERSION}")
-        for version in range(found + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](conn, schema)
-            conn.execute(update(schema.schema_version).values(version=version))
-        return int(found)
-    finally:
-        unlock()
+        raise StoreError("the schema_version table is empty")
+    if found > SCHEMA_VERSION:
+        raise StoreError(f"the database has schema version {found}; this Keystead supports up to {SCHEMA_VERSION}")
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        MIGRATIONS[version](conn, schema)
+        conn.execute(update(schema.schema_version).values(version=version))
+    return int(found)
