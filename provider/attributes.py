@@ -439,6 +439,8 @@ PARAMS_CURVES: dict[bytes, RecommendedCurve] = {v: k for k, v in CURVE_PARAMS.it
 
 #: CKA_* by number: ``Attribute(n)`` without the enum call, on every attribute of every template.
 ATTRIBUTE_TYPES: dict[int, Attribute] = {int(a): a for a in Attribute}
+#: The attributes a template may hold, by number, with their value type.
+_TEMPLATE_TYPES: dict[int, tuple[Attribute, Kind]] = {int(a): (a, spec.kind) for a, spec in ATTRIBUTES.items()}
 
 
 def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
@@ -446,13 +448,15 @@ def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
     CKR_TEMPLATE_INCONSISTENT for a type given twice with different values."""
     out: dict[Attribute, Any] = {}
     for type_, value in raw:
-        attribute = ATTRIBUTE_TYPES.get(type_)
-        if attribute is None:
-            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}")
-        spec = ATTRIBUTES.get(attribute)
-        if spec is None:
+        known = _TEMPLATE_TYPES.get(type_)
+        if known is None:
+            attribute = ATTRIBUTE_TYPES.get(type_)
+            if attribute is None:
+                raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}")
             raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} is not supported")
-        parsed = unpack(spec.kind, value)
+        attribute, kind = known
+        # CK_BBOOL, most of any template, read here; ``unpack`` checks and reads the rest.
+        parsed = value != b"\x00" if kind is Kind.BOOL and len(value) == 1 else unpack(kind, value)
         if attribute in out and out[attribute] != parsed:
             raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{attribute.name} given twice")
         out[attribute] = parsed

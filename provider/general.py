@@ -78,6 +78,7 @@ def _reset(lib: Library) -> None:
     lib.sessions.clear()
     lib.session_objects.clear()
     lib.in_memory.clear()
+    lib.held.clear()
     if lib.session_backend is not None:
         lib.session_backend.close()
         lib.session_backend = None

@@ -233,3 +233,13 @@ def test_mirror_follows_the_held_key(lib: Library, user_session: int):
     assert lib.handles.uid(session_copy) in lib.held
     assert attribute(lib, user_session, session_copy, A.VALUE) == attribute(lib, user_session, target, A.VALUE)
     assert attribute(lib, user_session, session_copy, A.LOCAL) == boolean(True)
+
+
+def test_forked_child_drops_the_parents_held_keys(lib: Library, user_session: int):
+    keys.generate_key(lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16)), (A.LABEL, b"parent")])
+    lib.pid = -1  # as in a forked child, which must call C_Initialize again (§5.4.1)
+    general.initialize(lib, None)
+    assert not lib.held and not lib.session_objects
+    session = sessions.open_session(lib, SLOT_ID, RW)
+    sessions.login(lib, session, UserType.USER, USER_PIN)
+    assert find(lib, session, [(A.LABEL, b"parent")]) == []
