@@ -210,36 +210,51 @@ _ATTRIBUTES_SPEC = StructSpec("Attributes", 0x420125, "2.1", ())
 
 def to_tree(obj: Struct, tag: int | None = None) -> Item:
     """Encode a typed structure as a Structure item (with ``tag``, default the structure's own tag)."""
-    spec = obj.__kmip__
     items: list[Item] = []
     append = items.append
     cls = obj.__class__
-    read = _FIELD_READERS.get(cls)
-    if read is None:
-        read = _FIELD_READERS[cls] = _field_reader(spec)
-    for f, value in zip(spec.fields, read(obj), strict=True):
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = _layout(obj.__kmip__)
+    read, fields = layout
+    for (f, exact, item_type, enumeration), value in zip(fields, read(obj), strict=True):
         if value is None:
             continue
-        if f.multi:
+        if value.__class__ is exact:  # the usual primitive: exactly its Python type, nothing to check
+            append(_new_item(Item, (f.tag, item_type, value)))
+        elif enumeration and isinstance(value, IntEnum):
+            append(_new_item(Item, (f.tag, _ENUMERATION, value._value_)))
+        elif f.multi:
             for one in value:
                 append(_encode_value(one, f))
         else:
             append(_encode_value(value, f))
-    return _new_item(Item, (spec.tag if tag is None else tag, _STRUCTURE, items))
+    return _new_item(Item, (obj.__kmip__.tag if tag is None else tag, _STRUCTURE, items))
 
 
-#: Per structure class: one call that reads every field's value, in spec order.
-_FIELD_READERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+#: Per structure class: one call that reads every field's value in spec order, and for each field the Python type
+#: a value of its single primitive item type has (None for other fields), that item type, and whether it is
+#: Enumeration (an IntEnum member is then written as its int).
+_Layout = tuple[Callable[[Any], tuple[Any, ...]], tuple[tuple[FieldSpec, type | None, int, bool], ...]]
+_LAYOUTS: dict[type, _Layout] = {}
 
 
-def _field_reader(spec: StructSpec) -> Callable[[Any], tuple[Any, ...]]:
+def _layout(spec: StructSpec) -> _Layout:
     names = [f.name for f in spec.fields]
+    read: Callable[[Any], tuple[Any, ...]]
     if not names:
-        return lambda _obj: ()
-    if len(names) == 1:
+        read = lambda _obj: ()  # noqa: E731
+    elif len(names) == 1:
         one = operator.attrgetter(names[0])
-        return lambda obj: (one(obj),)
-    return operator.attrgetter(*names)
+        read = lambda obj: (one(obj),)  # noqa: E731
+    else:
+        read = operator.attrgetter(*names)
+    fields = []
+    for f in spec.fields:
+        single = f.kind == "p" and len(f.types) == 1
+        item_type = f.types[0] if single else 0
+        fields.append((f, _EXACT.get(item_type), item_type, item_type == _ENUMERATION and not f.multi))
+    return read, tuple(fields)
 
 
 def _encode_value(value: Any, f: FieldSpec) -> Item:

@@ -9,6 +9,10 @@ from .mapper import attributes_to_tree, from_tree, to_tree
 from .registry import ProtocolVersion
 from .ttlv import Item
 
+_PROTOCOL_VERSION = int(Tag.PROTOCOL_VERSION)
+_MAJOR = int(Tag.PROTOCOL_VERSION_MAJOR)
+_MINOR = int(Tag.PROTOCOL_VERSION_MINOR)
+
 RequestMessage = S.RequestMessage | S.RequestMessageV1
 ResponseMessage = S.ResponseMessage | S.ResponseMessageV1
 
@@ -21,14 +25,21 @@ def protocol_version(message: Item) -> ProtocolVersion:
     if header.tag not in (Tag.REQUEST_HEADER, Tag.RESPONSE_HEADER) or not isinstance(header.value, list):
         raise DecodeError("the first item of a KMIP message must be its header")
     for item in header.value:
-        if item.tag == Tag.PROTOCOL_VERSION and isinstance(item.value, list):
-            numbers = {c.tag: c.value for c in item.value}
-            major = numbers.get(Tag.PROTOCOL_VERSION_MAJOR)
-            minor = numbers.get(Tag.PROTOCOL_VERSION_MINOR)
+        if item.tag == _PROTOCOL_VERSION and isinstance(item.value, list):
+            major = minor = None
+            for part in item.value:  # the last of each wins, as a dict of the parts would keep it
+                if part.tag == _MAJOR:
+                    major = part.value
+                elif part.tag == _MINOR:
+                    minor = part.value
             # Both parts are REQUIRED Integers (KMIP 2.1 §7.1): no default for a missing Minor, no JSON booleans.
-            if all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (major, minor)):
+            if _version_number(major) and _version_number(minor):
                 return major, minor  # type: ignore[return-value]
     raise DecodeError("the message header has no valid Protocol Version", ResultReason.INVALID_MESSAGE)
+
+
+def _version_number(value: object) -> bool:
+    return (value.__class__ is int or (isinstance(value, int) and not isinstance(value, bool))) and value >= 0
 
 
 def decode_request(message: Item) -> RequestMessage:

@@ -162,14 +162,17 @@ def to_v2(obj: Struct) -> Struct:
         return obj
     if isinstance(obj, S.TemplateV1):
         return obj  # 2.x has no Templates: the server stores the 1.x object as it came (engine.templates)
-    target = _CLASSES.get(name[:-2])
-    if target is None:
-        raise _not_supported(f"{name[:-2]} has no KMIP 2.1 form")
+    found = _V2_TARGETS.get(type(obj))
+    if found is None:
+        target = _CLASSES.get(name[:-2])
+        if target is None:
+            raise _not_supported(f"{name[:-2]} has no KMIP 2.1 form")
+        found = _V2_TARGETS[type(obj)] = (target, frozenset(f.name for f in target.__kmip__.fields))
+    target, target_fields = found
     values: dict[str, Any] = {}
-    target_fields = {f.name for f in target.__kmip__.fields}
     for f in obj.__kmip__.fields:
         value = getattr(obj, f.name)
-        if value is None or value == []:
+        if value is None or (value.__class__ is list and not value):
             continue
         new_name = _RENAMES_TO_V2.get(f.name, f.name)
         if f.name == "attribute" and "new_attribute" in target_fields:  # Add/Modify Attribute request
@@ -187,6 +190,10 @@ def to_v2(obj: Struct) -> Struct:
             continue
         values[new_name] = _value_to_v2(f.name, value)
     return target(**values)
+
+
+#: 1.x class -> its 2.1 class and that class's field names (computed once each).
+_V2_TARGETS: dict[type[Struct], tuple[type[Struct], frozenset[str]]] = {}
 
 
 def _value_to_v2(field_name: str, value: Any) -> Any:
