@@ -258,6 +258,9 @@ PROBE_C = textwrap.dedent(
             CK_MECHANISM_T cbc = {0x1085, iv, 16}, bad_iv = {0x1085, iv, 3}, ecdsa = {0x1041, NULL, 0};
             EXPECT(F(C_EncryptInit)(session, &cbc, 4242), 0x60);     /* invalid key handle */
             EXPECT(F(C_EncryptInit)(session, &bad_iv, key), 0x71);   /* IV of the wrong size */
+            CK_MECHANISM_T no_iv = {0x1085, NULL, 16}, gcm_null = {0x1087, NULL, 40};
+            EXPECT(F(C_EncryptInit)(session, &no_iv, key), 0x71);    /* a length and no IV: CBC needs one */
+            EXPECT(F(C_EncryptInit)(session, &gcm_null, key), 0x71); /* a CK_GCM_PARAMS length, no pointer */
             EXPECT(F(C_SignInit)(session, &ecdsa, key), 0x63);       /* an AES key for ECDSA */
             EXPECT(F(C_EncryptInit)(session, &cbc, key), 0);
             EXPECT(F(C_EncryptInit)(session, &cbc, key), 0x90);      /* already active */
@@ -268,6 +271,8 @@ PROBE_C = textwrap.dedent(
             got = sizeof out;
             EXPECT(F(C_Encrypt)(session, data, 20, out, &got), 0);
             EXPECT(F(C_Encrypt)(session, data, 20, out, &got), 0x91); /* the operation ended */
+            EXPECT(F(C_EncryptInit)(session, &cbc, key), 0);
+            EXPECT(F(C_Encrypt)(session, NULL, 20, out, &got), 0x7);  /* NULL data with a length */
             EXPECT(F(C_DecryptInit)(session, &cbc, key), 0);
             CK_ULONG back = sizeof small;
             EXPECT(F(C_Decrypt)(session, out, 31, small, &back), 0x41); /* not whole blocks */
