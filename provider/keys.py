@@ -228,10 +228,14 @@ def generate_key_pair(
         raise
     private_uid = str(response.private_key_unique_identifier)
     public_uid = str(response.public_key_unique_identifier)
-    return (
-        adopt(lib, session, public_uid, public, in_memory=in_memory),
-        adopt(lib, session, private_uid, private, in_memory=in_memory),
-    )
+    try:
+        public_handle = adopt(lib, session, public_uid, public, in_memory=in_memory)
+    except CkError as exc:
+        # The session was closed under this call: the private half, a session object too, goes with it.
+        if exc.rv == ReturnValue.SESSION_CLOSED and is_session_object(private):
+            lib.discard_session_object(private_uid, in_memory=in_memory)
+        raise
+    return public_handle, adopt(lib, session, private_uid, private, in_memory=in_memory)
 
 
 def _parameter_set(key_type: KeyType, public: dict[A, Any], private: dict[A, Any]) -> CryptographicAlgorithm:

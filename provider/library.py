@@ -213,14 +213,34 @@ class Library:
         with self.lock:
             self.sessions.pop(handle, None)
             for uid, owner in list(self.session_objects.items()):
-                if owner == handle:
-                    try:
-                        self.destroy(uid)
-                    except CkError as exc:  # the session closes regardless; the object is already unreachable
-                        log.warning("could not destroy session object %s: %s", uid, exc.message)
+                if owner == handle:  # the session closes regardless of a failure: the object is unreachable
+                    self.discard_session_object(uid)
                     self.session_objects.pop(uid, None)
             if not self.sessions:
                 self.logout()
+
+    def own_session_object(self, session: Session, uid: str, *, in_memory: bool) -> None:
+        """Record a new session object as ``session``'s (``in_memory``: the session-object engine holds it). If
+        another thread closed the session while the object was being made, it is destroyed and the call fails
+        with CKR_SESSION_CLOSED: an object left behind would outlive its session (§4.4)."""
+        with self.lock:
+            if self.sessions.get(session.handle) is session:
+                if in_memory:
+                    self.in_memory.add(uid)
+                self.session_objects[uid] = session.handle
+                return
+        self.discard_session_object(uid, in_memory=in_memory)
+        raise CkError(ReturnValue.SESSION_CLOSED, "the session was closed while the object was being made")
+
+    def discard_session_object(self, uid: str, *, in_memory: bool = False) -> None:
+        """Destroy a session object nobody can reach any more (its session is closed); ``in_memory`` for one
+        made in the session-object engine and not yet recorded as held there."""
+        if in_memory:
+            self.in_memory.add(uid)  # so that its Destroy goes where it is
+        try:
+            self.destroy(uid)
+        except CkError as exc:
+            log.warning("could not destroy session object %s: %s", uid, exc.message)
 
     def close_all_sessions(self) -> None:
         with self.lock:
@@ -321,11 +341,17 @@ class Library:
 
     def memory_backend(self) -> Backend:
         """The engine holding this application's session objects (``session_backend``), opened on first use."""
-        if self.session_backend is None:
-            from .backends.memory import MemoryBackend
+        backend = self.session_backend
+        if backend is not None:
+            return backend
+        # Under the lock: two threads making the first session objects at once must not each open an engine (the
+        # objects of the replaced one would be lost: "not found" when used or destroyed).
+        with self.lock:
+            if self.session_backend is None:
+                from .backends.memory import MemoryBackend
 
-            self.session_backend = MemoryBackend()
-        return self.session_backend
+                self.session_backend = MemoryBackend()
+            return self.session_backend
 
     def run(self, operation: Operation, payload: Struct, *, uid: str | None = None, in_memory: bool = False) -> Any:
         """One KMIP operation as the current identity; KMIP failures become ``CkError`` through the CKR table.

@@ -87,13 +87,14 @@ def is_session_object(template: dict[Attribute, Any]) -> bool:
 
 def adopt(lib: Library, session: Session, uid: str, template: dict[Attribute, Any], *, in_memory: bool) -> int:
     """Register a new object's handle (and its session, for a session object; ``in_memory`` when the
-    session-object engine holds it); returns the handle."""
+    session-object engine holds it); returns the handle. CKR_SESSION_CLOSED (the session object destroyed) if
+    another thread closed the session meanwhile."""
     if is_session_object(template):
-        lib.session_objects[uid] = session.handle
-        if in_memory:
-            lib.in_memory.add(uid)
+        lib.own_session_object(session, uid, in_memory=in_memory)
     lib.cache.drop(uid)
     if lib.view(uid) is None:
+        if lib.sessions.get(session.handle) is not session:  # closed meanwhile: its new session object went with it
+            raise CkError(ReturnValue.SESSION_CLOSED, "the session was closed while the object was being made")
         raise CkError(ReturnValue.GENERAL_ERROR, "the new object cannot be read back")
     return lib.handles.handle(uid)
 

@@ -58,6 +58,9 @@ def login(lib: Library, handle: int, user_type: int, pin: bytes | None) -> None:
         raise CkError(ReturnValue.ARGUMENTS_BAD, "no protected authentication path: a PIN is required")
     cfg = lib.config
     with lib.lock:
+        # Again under the lock: had another thread closed the last session since, the application would stay
+        # logged in with no session (a later C_OpenSession would start logged in).
+        lib.session(handle)
         if kind == UserType.CONTEXT_SPECIFIC:
             if lib.login != UserType.USER:
                 raise CkError(ReturnValue.USER_NOT_LOGGED_IN)
@@ -100,8 +103,8 @@ def _check_user_pin(lib: Library, pin: bytes) -> Identity:
 
 def logout(lib: Library, handle: int) -> None:
     """§5.6.10 C_Logout (every session of the application returns to public state)."""
-    lib.session(handle)
     with lib.lock:
+        lib.session(handle)
         if lib.login is None:
             raise CkError(ReturnValue.USER_NOT_LOGGED_IN)
         lib.logout()
