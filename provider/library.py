@@ -278,9 +278,13 @@ class Library:
         self.handles.forget(uid)
 
     def hold(self, key: HeldKey, session: Session) -> int:
-        """Keep a new held key as a session object of ``session``; returns its handle."""
-        self.held.add(key)
-        self.session_objects[key.uid] = session.handle
+        """Keep a new held key as a session object of ``session``; returns its handle. CKR_SESSION_CLOSED (the key
+        dropped) if another thread closed the session meanwhile: the key would outlive its session (§4.4)."""
+        with self.lock:
+            if self.sessions.get(session.handle) is not session:
+                raise CkError(ReturnValue.SESSION_CLOSED, "the session was closed while the key was being made")
+            self.held.add(key)
+            self.session_objects[key.uid] = session.handle
         return self.handles.handle(key.uid)
 
     def held_here(self, uid: str) -> bool:
@@ -289,15 +293,22 @@ class Library:
         return uid in self.in_memory or uid in self.held
 
     def mirror(self, key: HeldKey) -> str:
-        """The uid of ``key``'s mirror in the session-object engine, registered now if it has none."""
-        if key.mirror is None:
-            object_type, managed = key.managed()
-            request = S.RegisterRequest(
-                object_type=object_type, attributes=key.mirror_attributes(), managed_object=managed
-            )
-            key.mirror = str(self.run(Operation.REGISTER, request, in_memory=True).unique_identifier)
-            self.in_memory.add(key.mirror)
-        return key.mirror
+        """The uid of ``key``'s mirror in the session-object engine, registered now if it has none (under the lock:
+        two threads using a key at once must not register a mirror each, the first then never destroyed)."""
+        mirror = key.mirror
+        if mirror is not None:
+            return mirror
+        with self.lock:
+            mirror = key.mirror
+            if mirror is None:
+                object_type, managed = key.managed()
+                request = S.RegisterRequest(
+                    object_type=object_type, attributes=key.mirror_attributes(), managed_object=managed
+                )
+                mirror = str(self.run(Operation.REGISTER, request, in_memory=True).unique_identifier)
+                key.mirror = mirror
+                self.in_memory.add(mirror)
+            return mirror
 
     def drop_mirror(self, key: HeldKey) -> None:
         """Destroy ``key``'s mirror (its attributes changed, or it is destroyed itself)."""

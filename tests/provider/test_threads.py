@@ -2,7 +2,8 @@
 token over the embedded backend, the default configuration: many rounds, each with a new token directory and a new
 C_Initialize, four threads that open sessions, log in at the same moment (the later ones get
 CKR_USER_ALREADY_LOGGED_IN, as they should), make session and token keys and a session key pair, encrypt and
-decrypt, and close their sessions; in the second test a fifth thread calls C_CloseAllSessions in the middle of it.
+decrypt, and close their sessions; in the second test the four threads keep making session keys and key pairs until a
+fifth thread calls C_CloseAllSessions under them.
 
 The thread switch interval is made tiny so that the interpreter interleaves the threads inside the provider's
 functions, where a missing lock shows (a lazily opened engine, a session-object map written after its session was
@@ -41,7 +42,7 @@ A = Attribute
 THREADS = 4
 #: Without the fix, every round of the first test failed (20 of 20) and the second test failed in its first rounds.
 ROUNDS = 10
-CLOSING_ROUNDS = 8
+CLOSING_ROUNDS = 20
 PLAINTEXT = bytes(range(32))
 
 #: PIN hashes made once (scrypt is slow by design); each round's configuration file uses them.
@@ -111,27 +112,66 @@ def _fresh_token(directory: Path) -> Library:
     return lib
 
 
-def _use_keys(lib: Library, session: int, started: threading.Barrier | None) -> None:
+def _log_in(lib: Library, session: int) -> None:
     try:
         sessions.login(lib, session, UserType.USER, USER_PIN)
     except CkError as exc:
         if exc.rv != ReturnValue.USER_ALREADY_LOGGED_IN:
             raise
-    if started is not None:
-        started.wait()  # every thread makes its first session key at the same moment
-    session_key = keys.generate_key(lib, session, Mechanism.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16))])
+
+
+def _session_key(lib: Library, session: int) -> int:
+    return keys.generate_key(lib, session, Mechanism.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16))])
+
+
+def _session_key_pair(lib: Library, session: int) -> None:
+    params = CURVE_PARAMS[RecommendedCurve.P_256]
+    keys.generate_key_pair(lib, session, Mechanism.EC_KEY_PAIR_GEN, [(A.EC_PARAMS, params)], [])
+
+
+def _round_trip(lib: Library, session: int, key: int) -> None:
+    iv = bytes(16)
+    ciphers.encrypt_init(lib, session, Mechanism.AES_CBC, iv, key)
+    ciphertext = ciphers.encrypt(lib, session, PLAINTEXT, len(PLAINTEXT))
+    ciphers.decrypt_init(lib, session, Mechanism.AES_CBC, iv, key)
+    assert ciphers.decrypt(lib, session, ciphertext, len(ciphertext)) == PLAINTEXT
+
+
+def _log_in_and_use_keys(lib: Library, started: threading.Barrier) -> None:
+    """One application thread: its own session, logged in, a session key, a token key and a session key pair made
+    and the keys used, the session closed."""
+    session = sessions.open_session(lib, SLOT_ID, RW)
+    _log_in(lib, session)
+    started.wait()  # every thread makes its first session key at the same moment
+    session_key = _session_key(lib, session)
     token_key = keys.generate_key(
         lib, session, Mechanism.AES_KEY_GEN, [(A.VALUE_LEN, ulong(32)), (A.TOKEN, boolean(True))]
     )
-    keys.generate_key_pair(
-        lib, session, Mechanism.EC_KEY_PAIR_GEN, [(A.EC_PARAMS, CURVE_PARAMS[RecommendedCurve.P_256])], []
-    )
-    for key in (session_key, token_key):
-        iv = bytes(16)
-        ciphers.encrypt_init(lib, session, Mechanism.AES_CBC, iv, key)
-        ciphertext = ciphers.encrypt(lib, session, PLAINTEXT, len(PLAINTEXT))
-        ciphers.decrypt_init(lib, session, Mechanism.AES_CBC, iv, key)
-        assert ciphers.decrypt(lib, session, ciphertext, len(ciphertext)) == PLAINTEXT
+    _session_key_pair(lib, session)
+    _round_trip(lib, session, session_key)
+    _round_trip(lib, session, token_key)
+    sessions.close_session(lib, session)
+
+
+def _make_keys_until_closed(lib: Library, logged_in: threading.Event) -> None:
+    """One application thread: session keys and key pairs made and used in its session until another thread closes
+    it (which ends this thread with the CkError of the call it interrupted)."""
+    session = sessions.open_session(lib, SLOT_ID, RW)
+    _log_in(lib, session)
+    logged_in.set()
+    for _ in range(1000):
+        _round_trip(lib, session, _session_key(lib, session))
+        for _ in range(8):  # held keys are made in microseconds: more of them, more chances to meet the close
+            _session_key(lib, session)
+        _session_key_pair(lib, session)
+    sessions.close_session(lib, session)
+
+
+def _close_all(lib: Library, logged_in: threading.Event, delay: float) -> None:
+    """C_CloseAllSessions ``delay`` seconds after a thread logged in, while the threads make and use keys."""
+    assert logged_in.wait(timeout=30)
+    threading.Event().wait(delay)
+    sessions.close_all_sessions(lib, SLOT_ID)
 
 
 def _run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
@@ -168,26 +208,10 @@ def _token_keys(lib: Library) -> int:
         return len(tx.locate(LocateQuery()))
 
 
-def _worker(lib: Library, opened: threading.Barrier | None, started: threading.Barrier | None) -> None:
-    """One application thread: its own session, used and closed."""
-    session = sessions.open_session(lib, SLOT_ID, RW)
-    if opened is not None:
-        opened.wait()  # every session is open before the closing thread may run
-    _use_keys(lib, session, started)
-    sessions.close_session(lib, session)
-
-
-def _closer(lib: Library, opened: threading.Barrier, delay: float) -> None:
-    """C_CloseAllSessions once every thread has its session, after ``delay`` seconds."""
-    opened.wait()
-    threading.Event().wait(delay)
-    sessions.close_all_sessions(lib, SLOT_ID)
-
-
 def test_threads_log_in_and_use_new_keys_at_once_on_a_fresh_token(tmp_path: Path, warnings_logged: list[str]):
     for round_ in range(ROUNDS):
         lib = _fresh_token(tmp_path / f"token{round_}")
-        worker = functools.partial(_worker, lib, None, threading.Barrier(THREADS))
+        worker = functools.partial(_log_in_and_use_keys, lib, threading.Barrier(THREADS))
         failures = _run_threads([worker] * THREADS)
         assert failures == [], f"round {round_}: {failures!r}"
         assert warnings_logged == [], f"round {round_}"
@@ -201,6 +225,7 @@ def test_threads_log_in_and_use_new_keys_at_once_on_a_fresh_token(tmp_path: Path
 CLOSED_UNDER_IT = {
     ReturnValue.SESSION_HANDLE_INVALID,  # the session was gone when the call began
     ReturnValue.SESSION_CLOSED,  # it went while the call was making an object (§5.1: "closed during the execution")
+    ReturnValue.KEY_HANDLE_INVALID,  # the session key the call was about to use went with the session
     ReturnValue.USER_NOT_LOGGED_IN,  # closing every session logged the application out (§5.6.3)
 }
 
@@ -209,13 +234,12 @@ def test_close_all_sessions_from_another_thread_leaves_no_session_object(tmp_pat
     chance = random.Random(2126)
     for round_ in range(CLOSING_ROUNDS):
         lib = _fresh_token(tmp_path / f"token{round_}")
-        opened = threading.Barrier(THREADS + 1)
-        # No barrier after login: a thread whose session is closed stops before reaching it.
-        worker = functools.partial(_worker, lib, opened, None)
-        closer = functools.partial(_closer, lib, opened, chance.uniform(0, 0.02))
+        logged_in = threading.Event()
+        worker = functools.partial(_make_keys_until_closed, lib, logged_in)
+        closer = functools.partial(_close_all, lib, logged_in, chance.uniform(0, 0.004))
         failures = _run_threads([*[worker] * THREADS, closer])
         unexpected = [f for f in failures if not (isinstance(f, CkError) and f.rv in CLOSED_UNDER_IT)]
-        assert unexpected == [], f"round {round_}"
+        assert unexpected == [], f"round {round_}: {unexpected!r}"
         assert warnings_logged == [], f"round {round_}"
         assert lib.sessions == {} and lib.login is None
         assert _session_objects_left(lib) == 0, f"round {round_}: session objects outlived their session"
