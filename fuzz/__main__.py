@@ -2,7 +2,10 @@
 seeded with the OASIS test-case messages in every encoding; print the inputs executed per target; copy any input
 that made a target fail to ``fuzz/regressions/<target>/`` and exit 1.
 
-    python -m fuzz [--seconds 60] [--targets binary,json,xml,mapper,http,pkcs11] [--workdir .fuzz]
+    python -m fuzz [--seconds 60] [--runs N] [--targets binary,json,xml,mapper,http,pkcs11] [--workdir .fuzz]
+
+``--runs N`` ends a target's run after N inputs, or after ``--seconds`` if that comes first (a long pass:
+``python -m fuzz --targets http --runs 1000000 --seconds 86400``).
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ def seed_corpus(directory: Path, target: str) -> None:
         (directory / "empty").write_bytes(b"\x00" * 8)
 
 
-def run(target: str, seconds: float, workdir: Path) -> tuple[int, list[Path]]:
-    """Fuzz one target; (inputs executed, failing inputs found)."""
+def run(target: str, seconds: float, workdir: Path, runs: int | None = None) -> tuple[int, list[Path]]:
+    """Fuzz one target for ``seconds`` or ``runs`` inputs, whichever ends first; (inputs executed, failing inputs
+    found)."""
     corpus = workdir / "corpus" / target
     found = workdir / "found" / target
     seed_corpus(corpus, target)
@@ -58,7 +62,7 @@ def run(target: str, seconds: float, workdir: Path) -> tuple[int, list[Path]]:
     command = [
         sys.executable, "-m", "fuzz.run_atheris", target,
         f"-max_total_time={int(seconds)}", "-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1",
-        f"-artifact_prefix={found}/", "-max_len=65536", str(corpus),
+        f"-artifact_prefix={found}/", "-max_len=65536", *([f"-runs={runs}"] if runs else []), str(corpus),
     ]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     log = result.stdout + result.stderr
@@ -71,6 +75,7 @@ def run(target: str, seconds: float, workdir: Path) -> tuple[int, list[Path]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="time per target")
+    parser.add_argument("--runs", type=int, default=None, help="inputs per target (stops before --seconds)")
     parser.add_argument("--targets", default=",".join(TARGETS), help="comma-separated target names")
     parser.add_argument("--workdir", type=Path, default=REPO / ".fuzz", help="corpus and logs (kept between runs)")
     args = parser.parse_args(argv)
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         if target not in TARGETS:
             parser.error(f"unknown target {target!r}: choose from {', '.join(TARGETS)}")
         start = time.monotonic()
-        runs, findings = run(target, args.seconds, args.workdir)
+        runs, findings = run(target, args.seconds, args.workdir, args.runs)
         elapsed = time.monotonic() - start
         print(f"{target:<8} {runs:>10,} inputs in {elapsed:6.0f} s ({runs / elapsed:,.0f}/s), {len(findings)} found")
         for finding in findings:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -81,15 +82,38 @@ def mapper(data: bytes) -> None:
 # -- the HTTP routes -------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _HttpServer:
+    """One server for every input: its ASGI app, its routes, its store and the event loop that runs the app (a
+    new server or loop per input costs more than the request itself)."""
+
+    app: Any
+    routes: list[tuple[str, str]]
+    store: Any
+    loop: asyncio.AbstractEventLoop
+
+    def forget_objects(self) -> None:
+        """Delete what the last input created, so that each input meets an empty store: Locate scans every object,
+        and a store that grows through a long pass slows every later input (and makes a finding depend on the
+        inputs before it). A commit changes the store's change stamp, which drops the engine's cached decisions."""
+        uids = list(self.store.all_uids())
+        if uids:
+            with self.store.transaction() as tx:
+                for uid in uids:
+                    tx.delete(uid)
+
+
 @cache
-def _http_app() -> tuple[Any, list[tuple[str, str]]]:
+def _http_server() -> _HttpServer:
     from kms_backend.server.config import load_config
     from kms_backend.server.serve import KeysteadServer
     from kms_backend.store.memory import MemoryStore
 
-    server = KeysteadServer(load_config({"database": "memory://", "threads": 0}), store=MemoryStore())
+    store = MemoryStore()
+    # threads 0: no thread pool, the app runs each request inline, so one step of the loop completes it.
+    server = KeysteadServer(load_config({"database": "memory://", "threads": 0}), store=store)
     routes = [(r.method, r.path.replace("{id}", "x")) for r in server.app.router.routes]
-    return server.app, routes
+    return _HttpServer(server.app, routes, store, asyncio.new_event_loop())
 
 
 _CONTENT_TYPES = (b"application/json", b"application/octet-stream", b"application/xml", b"text/plain", b"")
@@ -100,8 +124,8 @@ def http(data: bytes) -> None:
     the rest is the body. Any answer below 500 is fine; a 5xx or an exception is a finding."""
     if len(data) < 2:
         return
-    app, routes = _http_app()
-    method, path = routes[data[0] % len(routes)]
+    server = _http_server()
+    method, path = server.routes[data[0] % len(server.routes)]
     content_type = _CONTENT_TYPES[data[1] % len(_CONTENT_TYPES)]
     body = data[2:]
     scope = {
@@ -119,7 +143,10 @@ def http(data: bytes) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    try:
+        server.loop.run_until_complete(server.app(scope, receive, send))
+    finally:
+        server.forget_objects()
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     if status >= 500:
         answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
