@@ -153,12 +153,12 @@ def _log_in_and_use_keys(lib: Library, started: threading.Barrier) -> None:
     sessions.close_session(lib, session)
 
 
-def _make_keys_until_closed(lib: Library, logged_in: threading.Event) -> None:
+def _make_keys_until_closed(lib: Library, logged_in: threading.Barrier) -> None:
     """One application thread: session keys and key pairs made and used in its session until another thread closes
     it (which ends this thread with the CkError of the call it interrupted)."""
     session = sessions.open_session(lib, SLOT_ID, RW)
     _log_in(lib, session)
-    logged_in.set()
+    logged_in.wait()
     for _ in range(1000):
         _round_trip(lib, session, _session_key(lib, session))
         for _ in range(8):  # held keys are made in microseconds: more of them, more chances to meet the close
@@ -167,9 +167,9 @@ def _make_keys_until_closed(lib: Library, logged_in: threading.Event) -> None:
     sessions.close_session(lib, session)
 
 
-def _close_all(lib: Library, logged_in: threading.Event, delay: float) -> None:
-    """C_CloseAllSessions ``delay`` seconds after a thread logged in, while the threads make and use keys."""
-    assert logged_in.wait(timeout=30)
+def _close_all(lib: Library, logged_in: threading.Barrier, delay: float) -> None:
+    """C_CloseAllSessions ``delay`` seconds after every thread logged in, while the threads make and use keys."""
+    logged_in.wait()
     threading.Event().wait(delay)
     sessions.close_all_sessions(lib, SLOT_ID)
 
@@ -234,7 +234,7 @@ def test_close_all_sessions_from_another_thread_leaves_no_session_object(tmp_pat
     chance = random.Random(2126)
     for round_ in range(CLOSING_ROUNDS):
         lib = _fresh_token(tmp_path / f"token{round_}")
-        logged_in = threading.Event()
+        logged_in = threading.Barrier(THREADS + 1, timeout=30)
         worker = functools.partial(_make_keys_until_closed, lib, logged_in)
         closer = functools.partial(_close_all, lib, logged_in, chance.uniform(0, 0.004))
         failures = _run_threads([*[worker] * THREADS, closer])
