@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,19 @@ def mapper(data: bytes) -> None:
 # -- the HTTP routes -------------------------------------------------------------------------------------------------
 
 
+class _InternalErrors(logging.Handler):
+    """The failures the server logs with their traceback ("internal error in Register"): an exception its code did not
+    expect, answered as General Failure (an HTTP 500 for a bare operation, a failed batch item inside a 200)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
 @dataclass
 class _HttpServer:
     """One server for every input: its ASGI app, its routes, its store and the event loop that runs the app (a
@@ -91,6 +105,7 @@ class _HttpServer:
     routes: list[tuple[str, str]]
     store: Any
     loop: asyncio.AbstractEventLoop
+    errors: _InternalErrors
 
     def forget_objects(self) -> None:
         """Delete what the last input created, so that each input meets an empty store: Locate scans every object,
@@ -113,7 +128,11 @@ def _http_server() -> _HttpServer:
     # threads 0: no thread pool, the app runs each request inline, so one step of the loop completes it.
     server = KeysteadServer(load_config({"database": "memory://", "threads": 0}), store=store)
     routes = [(r.method, r.path.replace("{id}", "x")) for r in server.app.router.routes]
-    return _HttpServer(server.app, routes, store, asyncio.new_event_loop())
+    errors = _InternalErrors()
+    logger = logging.getLogger("keystead")
+    logger.addHandler(errors)
+    logger.propagate = False  # the finding carries the traceback; nothing else need print it
+    return _HttpServer(server.app, routes, store, asyncio.new_event_loop(), errors)
 
 
 _CONTENT_TYPES = (b"application/json", b"application/octet-stream", b"application/xml", b"text/plain", b"")
@@ -121,7 +140,8 @@ _CONTENT_TYPES = (b"application/json", b"application/octet-stream", b"applicatio
 
 def http(data: bytes) -> None:
     """The HTTP API (every route, in-process over a memory store): byte 0 picks the route, byte 1 the content type,
-    the rest is the body. Any answer below 500 is fine; a 5xx or an exception is a finding."""
+    the rest is the body. Any answer below 500 is fine; a 5xx, an exception, or an internal error the server logged
+    (an exception its code did not expect, answered as General Failure, even inside a 200) is a finding."""
     if len(data) < 2:
         return
     server = _http_server()
@@ -143,10 +163,15 @@ def http(data: bytes) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
+    server.errors.records.clear()
     try:
         server.loop.run_until_complete(server.app(scope, receive, send))
     finally:
         server.forget_objects()
+    if server.errors.records:
+        record = server.errors.records[0]
+        assert record.exc_info is not None
+        raise FuzzFinding(f"http: {method} {path}: {record.getMessage()}") from record.exc_info[1]
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     if status >= 500:
         answer = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")

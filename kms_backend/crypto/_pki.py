@@ -157,23 +157,26 @@ def certificate_info(data: bytes) -> CertificateInfo:
         public_key = public_to_der(cert.public_key())
     except (ValueError, UnsupportedAlgorithm):
         fail(ResultReason.INVALID_FIELD, "the certificate's public key or serial number cannot be read")
-    return CertificateInfo(
-        der=cert.public_bytes(serialization.Encoding.DER),
-        subject=cert.subject.public_bytes(),
-        issuer=cert.issuer.public_bytes(),
-        serial_number=serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True),
-        not_before=_timestamp(cert.not_valid_before_utc),
-        not_after=_timestamp(cert.not_valid_after_utc),
-        public_key=public_key,
-        signature_algorithm=_SIGNATURE_ALGORITHMS.get(cert.signature_algorithm_oid),
-        is_ca=_is_ca(cert),
-        subject_alternative_names=_alternative_names(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME),
-        issuer_alternative_names=_alternative_names(cert, ExtensionOID.ISSUER_ALTERNATIVE_NAME),
-        subject_text=cert.subject.rfc4514_string(),
-        issuer_text=cert.issuer.rfc4514_string(),
-        subject_parts=name_parts(cert.subject),
-        issuer_parts=name_parts(cert.issuer),
-    )
+    try:
+        return CertificateInfo(
+            der=cert.public_bytes(serialization.Encoding.DER),
+            subject=cert.subject.public_bytes(),
+            issuer=cert.issuer.public_bytes(),
+            serial_number=serial.to_bytes((serial.bit_length() + 8) // 8, "big", signed=True),
+            not_before=_timestamp(cert.not_valid_before_utc),
+            not_after=_timestamp(cert.not_valid_after_utc),
+            public_key=public_key,
+            signature_algorithm=_SIGNATURE_ALGORITHMS.get(cert.signature_algorithm_oid),
+            is_ca=_is_ca(cert),
+            subject_alternative_names=_alternative_names(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME),
+            issuer_alternative_names=_alternative_names(cert, ExtensionOID.ISSUER_ALTERNATIVE_NAME),
+            subject_text=cert.subject.rfc4514_string(),
+            issuer_text=cert.issuer.rfc4514_string(),
+            subject_parts=name_parts(cert.subject),
+            issuer_parts=name_parts(cert.issuer),
+        )
+    except ValueError:  # cryptography parses names and extensions when first read: a malformed one fails here
+        fail(ResultReason.INVALID_FIELD, "the certificate's names or extensions cannot be read")
 
 
 def name_parts(name: x509.Name) -> tuple[tuple[str, str], ...]:

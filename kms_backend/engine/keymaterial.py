@@ -97,7 +97,12 @@ def _material(
     block: S.KeyBlock, kind: KeyKind, algorithm: CryptographicAlgorithm | None, curve: RecommendedCurve | None
 ) -> bytes:
     material = block_material(block)
-    key_format = KeyFormatType(block.key_format_type)
+    try:
+        key_format = KeyFormatType(block.key_format_type)
+    except ValueError:  # a value outside the registry (the codec keeps unknown enumeration values as integers)
+        raise KmipError(
+            ResultReason.KEY_FORMAT_TYPE_NOT_SUPPORTED, f"Key Format Type {block.key_format_type}"
+        ) from None
     if kind == "symmetric":
         if isinstance(material, dict):
             return crypto.import_symmetric_key(material, key_format)

@@ -98,10 +98,15 @@ def create_pair(
     """Generate, store and link a key pair of ``parameters`` (algorithm, RSA length, EC curve); returns
     (private, public)."""
     algorithm, length, curve = parameters
+    try:  # values outside the registries (the codec keeps unknown enumeration values as integers)
+        known = CryptographicAlgorithm(algorithm)
+        named_curve = RecommendedCurve(curve) if curve is not None else None
+    except ValueError:
+        raise KmipError(ResultReason.INVALID_FIELD, f"unknown Cryptographic Algorithm {algorithm} or curve") from None
     private_der, public_der = crypto.generate_key_pair(
-        CryptographicAlgorithm(algorithm),
+        known,
         length=length,
-        curve=RecommendedCurve(curve) if curve is not None else None,
+        curve=named_curve,
         domain_parameters=domain_parameters(private_attrs) or domain_parameters(public_attrs),
         approved_only=ctx.engine.config.approved_only,
     )
