@@ -17,7 +17,8 @@ module            what
                   ``_attributes``, ``_common``
 ``context``       ``RequestContext`` (user, version, time, transaction) and access control (``load``,
                   ``authorize``); ``BatchState`` shared by the items of one message
-``plans``         ``Plan``: a one-shot Encrypt/Decrypt/Sign decision as a value; ``PlanCache`` keeps reusable ones
+``plans``         ``Plan``: a one-shot Encrypt/Decrypt/Sign or Get decision as a value; ``PlanCache`` keeps
+                  reusable ones
 ``caches``        ``EngineCaches``: the one owner of every cache, with one ``forget``
 ``keysource``     ``KeySource``: what the engine needs of keys that live outside the store (the HSM's)
 ``hot``           store records and grants kept while the store's change stamp holds

@@ -5,7 +5,7 @@ cache                  what it keeps, and why it is never stale
 =====================  =========================================================================================
 ``records``            ``RecordCodec``'s decoded records (LRU by uid), checked against the stored bytes on each hit
 ``hot``                store records and grants (``hot.HotObjects``), valid under the store's change stamp
-``plans``              one-shot Encrypt/Decrypt/Sign decisions (``plans.PlanCache``), valid under the stamp
+``plans``              one-shot Encrypt/Decrypt/Sign and Get decisions (``plans.PlanCache``), valid under the stamp
 key material           keys converted to DER (``keymaterial``) and parsed key and cipher objects of the crypto
                        layer (``crypto.clear_key_caches``), keyed by the key bytes themselves
 =====================  =========================================================================================

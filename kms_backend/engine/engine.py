@@ -85,7 +85,7 @@ class Engine:
         self.routes = ROUTES
         self.executors = EXECUTORS
         self.planned = PLANNED
-        #: Records and grants kept between requests, and reusable Plans of one-shot Encrypt/Decrypt/Sign (both
+        #: Records and grants kept between requests, and reusable Plans of one-shot Encrypt/Decrypt/Sign and Get (both
         #: need a store that gives change stamps; ``hot_objects`` 0 turns both off).
         stamp = getattr(store, "change_stamp", None)
         hot = HotObjects(self.config.hot_objects) if self.config.hot_objects > 0 else None

@@ -1,10 +1,13 @@
-"""Plans: the decision a one-shot Encrypt, Decrypt or Sign handler makes, as a value, and the cache of them.
+"""Plans: the decision a one-shot Encrypt, Decrypt or Sign handler (and the Get handler) makes, as a value, and the
+cache of them.
 
 Those handlers are split in two (STYLE rule 13):
 
 * ``decide(ctx, request) -> Plan`` does everything that needs the store: access control, lifecycle state, usage
-  mask and Usage Limits, parameter merging and validation, and the resolved cipher (``crypto.prepare_*``);
-* ``execute(plan, request, batch) -> response`` runs the cipher on the request's data and builds the response.
+  mask and Usage Limits, parameter merging and validation, and the resolved cipher (``crypto.prepare_*``); for
+  Get, access and the object as exported (Key Format Type converted, Sensitive and Extractable enforced);
+* ``execute(plan, request, batch) -> response`` runs the cipher on the request's data and builds the response
+  (Get: the response carrying the exported object).
 
 The handler runs both. A client that encrypts with one key over and over (the PKCS#11 provider's C_Encrypt, a
 database's TDE master key) asks for the same decision each time, so the handler also hands its Plan to the
@@ -20,9 +23,11 @@ is still ``PlanCache.current``. A kept Plan is valid only
   database — ends every Plan at once;
 * before the object's first date still in the future (Activation, Deactivation, Process Start, Protect Stop...):
   a Plan never outlives a state change that time alone would bring;
-* for the same :func:`decision_key` and Cryptographic Parameters equal by value.
+* for the same :func:`decision_key` and the same :func:`requested` by value (Cryptographic Parameters; for Get, Key
+  Format Type and Key Compression Type).
 
-A Plan is kept only when nothing else can differ between two such requests: the request is :func:`plain`, names the
+A Plan is kept only when nothing else can differ between two such requests: the request is :func:`plain` (a Get
+asks for no wrapping), names the
 object by its Unique Identifier (no placeholder or tag list), the key has no Usage Limits (each use is then a
 write) and is not stored wrapped (its use needs the wrapping key), the engine has no HSM, and the transaction
 that decided it wrote nothing.

@@ -2,7 +2,7 @@
 operations whose decisions the engine may keep (``plans``) to the ``execute`` their handler runs on a decision.
 
 Everything that answers an operation is its handler module: a kept Plan is run by that module's ``execute``, the
-same function its ``handle`` calls (the paths an Encrypt, Decrypt or Sign request may take are listed in
+same function its ``handle`` calls (Get's, and those of Encrypt, Decrypt and Sign, whose paths are listed in
 ``handlers/_paths``), and a request naming an ``hsm::`` key is handed by the handler to ``handlers/_hsm_keys``
 (access checked like for any object, the key used in the HSM), so no response is built anywhere else.
 """

@@ -7,9 +7,10 @@ derivation, Locate, Register and Import (``_messages.OFFLOADED_OPERATIONS``), la
 MySQL or Redis (unless their change stamp is polled, ``--change-stamp-lag``: then kept objects and Plans need no
 round trip either) run on the server's thread pool while that connection stops reading, so a request that waits
 delays only its own client. Two limits remain, as with threads: SQLite runs one transaction at a time
-(requests needing one queue behind a long one; Encrypt/Decrypt/Sign answered from a kept Plan need none), and a C call
-that holds the GIL (RSA key generation) holds up the whole process. Measured against one thread per blocking connection,
-this serves twice the requests at eight concurrent clients (the threads spent their time handing the GIL to each other).
+(requests needing one queue behind a long one; Encrypt/Decrypt/Sign and Get answered from a kept Plan need none),
+and a C call that holds the GIL (RSA key generation) holds up the whole process. Measured against one thread per
+blocking connection, this serves twice the requests at eight concurrent clients (the threads spent their time
+handing the GIL to each other).
 
 Each connection answers its messages in order, one at a time. Framing: each message is one TTLV item whose first 8 bytes
 give its length (``binary_codec.read_message_length``). A header that does not frame a Request Message means the peer is
