@@ -64,7 +64,7 @@ from .constants import (
 from .errors import CkError
 from .label_aliases import search_labels
 from .library import Library, ObjectView, Session, log
-from .session_objects import HeldKey, new_uid, secret_key_object, secret_key_values
+from .session_objects import HeldKey, held_secret, new_uid, secret_key_object, secret_key_values
 
 A = Attribute
 
@@ -147,6 +147,8 @@ def create_object(lib: Library, session_handle: int, raw_template: Iterable[tupl
         if given_len is not None and given_len != len(value):
             raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN does not match CKA_VALUE")
         object_type, managed = secret_key_object(template[A.KEY_TYPE], value)
+        if is_session_object(template):
+            return lib.hold(held_secret(template, managed, value), session)
     in_memory = is_session_object(template)
     response = lib.run(
         Operation.REGISTER,

@@ -1,14 +1,14 @@
 """Session keys held in this process (PKCS#11 3.0 §4.4: CKA_TOKEN false): plain attribute values and key material
 per application, never sent to the KMS, gone with their session, C_CloseAllSessions, C_Finalize or the process.
 
-Secret keys made by C_GenerateKey (AES, DES2/DES3, generic secret, HMAC key types) live here. Their attribute view
-is built here, exactly as the KMIP mapping (``attributes.view_values``) presents the same key made in an engine, and
-their hot uses are answered here with the crypto layer the KMS engine itself runs (``kms_backend.crypto``):
-single-part Encrypt and Decrypt (the cipher prepared once per parameters, as the engine's Plans keep it), MAC and
-MAC Verify, and Get of the plain value. Any other KMIP operation naming one of them (a multi-part stream, wrapping,
-unwrapping, derivation) runs on its mirror: the same key Registered in the session-object engine
-(``Library.memory_backend``) when first needed and destroyed with it. The holder stays the one owner of the
-object's attributes: a change drops the mirror, the next use registers it again.
+Secret keys made by C_GenerateKey and C_CreateObject (AES, DES2/DES3, generic secret, HMAC key types) live here.
+Their attribute view is built here, exactly as the KMIP mapping (``attributes.view_values``) presents the same key
+made in an engine, and their hot uses are answered here with the crypto layer the KMS engine itself runs
+(``kms_backend.crypto``): single-part Encrypt and Decrypt (the cipher prepared once per parameters, as the
+engine's Plans keep it), MAC and MAC Verify, and Get of the plain value. Any other KMIP operation naming one of them
+(a multi-part stream, wrapping, unwrapping, derivation) runs on its mirror: the same key Registered in the
+session-object engine (``Library.memory_backend``) when first needed and destroyed with it. The holder stays the
+one owner of the object's attributes: a change drops the mirror, the next use registers it again.
 """
 
 from __future__ import annotations
@@ -39,9 +39,17 @@ from kms_backend.kmip._registry_data import (
 from kms_backend.kmip.errors import KmipError
 from kms_backend.kmip.schema import Attributes, Struct
 
-from .attributes import ATTRIBUTES, CLASS_ATTRIBUTES, KEY_TYPE_ALGORITHMS, default, kmip_attributes, usage_bits
+from .attributes import (
+    ALGORITHM_KEY_TYPES,
+    ATTRIBUTES,
+    CLASS_ATTRIBUTES,
+    KEY_TYPE_ALGORITHMS,
+    default,
+    kmip_attributes,
+    usage_bits,
+)
 from .attributes import vendor_attribute as _vendor_attribute
-from .constants import Attribute, KeyType, ObjectClass, ReturnValue
+from .constants import UNAVAILABLE_INFORMATION, Attribute, KeyType, ObjectClass, ReturnValue
 from .errors import CkError, ckr_for_reason
 
 if TYPE_CHECKING:
@@ -151,6 +159,37 @@ def secret_key_values(
     values[A.ALWAYS_SENSITIVE] = local and sensitive
     values[A.NEVER_EXTRACTABLE] = local and not extractable
     return values
+
+
+def held_secret(template: dict[Attribute, Any], managed: Any, value: bytes) -> HeldKey:
+    """The held key C_CreateObject makes of ``value`` (``managed``: its KMIP object, ``secret_key_object``),
+    checked and shown as Register stores it: the key must fit its algorithm (``crypto.check_symmetric_key``), a
+    16-byte CKK_DES3 key is CKK_DES2, and a key known outside the token is neither local nor always sensitive."""
+    algorithm = managed.key_block.cryptographic_algorithm
+    key_type = KeyType.GENERIC_SECRET
+    if algorithm is not None:
+        try:
+            crypto.check_symmetric_key(algorithm, 8 * len(value), value)
+        except KmipError as exc:
+            raise CkError(ckr_for_reason(exc.reason), exc.message) from None
+        key_type = ALGORITHM_KEY_TYPES.get(algorithm, KeyType.GENERIC_SECRET)
+        if key_type is KeyType.DES3 and len(value) in (14, 16):
+            key_type = KeyType.DES2
+    given = {a: v for a, v in template.items() if a not in _MATERIAL}
+    values = secret_key_values(given, key_type, len(value), local=False, mechanism=UNAVAILABLE_INFORMATION)
+    uid = new_uid()
+    values[A.UNIQUE_ID] = uid
+    return HeldKey(_view(uid, values), bytes(value), algorithm)
+
+
+#: What C_CreateObject's template says of the material itself (the view reads it from the key).
+_MATERIAL = frozenset({A.CLASS, A.KEY_TYPE, A.VALUE, A.VALUE_LEN})
+
+
+def _view(uid: str, values: dict[Attribute, Any]) -> ObjectView:
+    from .library import ObjectView
+
+    return ObjectView(uid, _SECRET, values, 0.0, True)
 
 
 def new_uid() -> str:
@@ -356,6 +395,7 @@ __all__ = [
     "HeldKey",
     "SessionObjects",
     "generate_secret",
+    "held_secret",
     "new_uid",
     "secret_key_object",
     "secret_key_values",

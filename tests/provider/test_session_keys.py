@@ -243,3 +243,37 @@ def test_forked_child_drops_the_parents_held_keys(lib: Library, user_session: in
     session = sessions.open_session(lib, SLOT_ID, RW)
     sessions.login(lib, session, UserType.USER, USER_PIN)
     assert find(lib, session, [(A.LABEL, b"parent")]) == []
+
+
+CREATED = [
+    (KeyType.AES, os.urandom(16), [*PLAIN, (A.LABEL, b"imported")]),
+    (KeyType.AES, os.urandom(32), [(A.ENCRYPT, boolean(True)), (A.ID, b"x")]),
+    (KeyType.DES3, os.urandom(16), []),  # two keys: shown as CKK_DES2, as the KMIP mapping does
+    (KeyType.DES3, os.urandom(24), [(A.SENSITIVE, boolean(True))]),
+    (KeyType.GENERIC_SECRET, os.urandom(5), [(A.SIGN, boolean(True)), *PLAIN]),
+    (KeyType.SHA256_HMAC, os.urandom(40), [(A.VERIFY, boolean(True))]),
+]
+
+
+@pytest.mark.parametrize(("key_type", "value", "extra"), CREATED)
+def test_created_session_key_is_held_and_shows_what_an_engine_key_shows(
+    lib: Library, user_session: int, key_type, value, extra
+):
+    template = [(A.CLASS, ulong(ObjectClass.SECRET_KEY)), (A.KEY_TYPE, ulong(key_type)), (A.VALUE, value), *extra]
+    held = objects.create_object(lib, user_session, template)
+    engine = objects.create_object(lib, user_session, [*template, (A.TOKEN, boolean(True))])
+    assert lib.handles.uid(held) in lib.held
+    ours, theirs = _all_attributes(lib, user_session, held), _all_attributes(lib, user_session, engine)
+    assert {a: v for a, v in ours.items() if a not in _OWN} == {a: v for a, v in theirs.items() if a not in _OWN}
+    assert ours[A.VALUE] == theirs[A.VALUE]  # the same material here
+    assert ours[A.LOCAL] == boolean(False) and ours[A.ALWAYS_SENSITIVE] == boolean(False)
+    assert len(_store_uids(lib.backend)) == 1 and lib.session_backend is None
+
+
+def test_created_session_key_is_refused_as_the_kms_refuses_it(lib: Library, user_session: int):
+    for key_type, value in ((KeyType.DES3, os.urandom(10)), (KeyType.AES, os.urandom(17)), (KeyType.AES, b"")):
+        template = [(A.CLASS, ulong(ObjectClass.SECRET_KEY)), (A.KEY_TYPE, ulong(key_type)), (A.VALUE, value)]
+        ours = rv_of(objects.create_object, lib, user_session, template)
+        theirs = rv_of(objects.create_object, lib, user_session, [*template, (A.TOKEN, boolean(True))])
+        assert ours == theirs and ours != ReturnValue.OK
+    assert not lib.held and _store_uids(lib.backend) == []
