@@ -17,7 +17,7 @@ import copy
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kms_backend import crypto
@@ -87,8 +87,9 @@ class HeldKey:
     algorithm: CryptographicAlgorithm | None
     #: uid of the same key in the session-object engine, registered for the operations only an engine runs.
     mirror: str | None = None
-    #: (operation, requested parameters, prepared cipher), newest first.
-    prepared: list[tuple[Operation, S.CryptographicParameters | None, Any]] = field(default_factory=list)
+    #: (operation, requested parameters, prepared cipher), newest first (a tuple: a key never used for a cipher
+    #: keeps no container of its own for the garbage collector to walk).
+    prepared: tuple[tuple[Operation, S.CryptographicParameters | None, Any], ...] = ()
 
     @property
     def uid(self) -> str:
@@ -305,7 +306,7 @@ def _prepared(key: HeldKey, operation: Operation, requested: S.CryptographicPara
     params = _cipher_params(key, requested)
     prepare = crypto.prepare_encrypt if operation is Operation.ENCRYPT else crypto.prepare_decrypt
     run = prepare(key.material, params)
-    key.prepared = [(operation, copy.copy(requested), run), *key.prepared[: _PREPARED - 1]]
+    key.prepared = ((operation, copy.copy(requested), run), *key.prepared[: _PREPARED - 1])
     return run
 
 
