@@ -1,24 +1,26 @@
 """PostgreSQL change notices: a strict change stamp without a query per request.
 
-Every server sharing a PostgreSQL database keeps one extra connection (a thread's) that ``LISTEN``s, and every
-writing transaction sends ``pg_notify`` with its bump of ``change_counters`` (``sql``), delivered when it commits.
-The protocol, for a server B that keeps objects and a server A that writes:
+Every server sharing a PostgreSQL database keeps one extra connection (a thread's) that ``LISTEN``s on its own
+channel. The protocol, for a server B that keeps objects and a server A that writes:
 
 * B counts the notices of other servers; its stamp is (connection epoch, the ``change_counters`` sum read by its
   last *sync*, that count). A sync reads the sum on the listening connection every ``LEASE / 4`` seconds; the
   stamp is usable only while the last completed sync was *sent* less than ``LEASE`` seconds ago (the lease).
   Otherwise (connection lost, thread starved) requests read the sum themselves, as without notices.
-* B counts a notice, then answers it on A's acknowledgement channel. B's listening session carries the
-  application name ``keystead-notices-<id>`` (set after its ``LISTEN``), which is how writers find listeners.
-* A, after COMMIT returned, lists the listening sessions of the database (``pg_stat_activity``) and waits until
-  each acknowledged its notice, or ``WAIT`` (more than ``LEASE``) passed, before the request is answered.
+* B's listening session carries the application name ``keystead-notices-<id>`` (set after its ``LISTEN``), which
+  is how writers find listeners. B counts a notice, then answers it on A's acknowledgement channel.
+* A, after COMMIT returned, sends one statement that lists the other listening sessions of the database
+  (``pg_stat_activity``) and notifies each on its channel, then waits until each acknowledged, or ``WAIT`` (more
+  than ``LEASE``) passed, before the request is answered. (No server is woken by its own commits, and a server
+  that began listening after the commit is notified too.)
 
 Hence a request that reaches B after A answered a write either finds the notice counted (A had B's
 acknowledgement), or arrives more than ``LEASE`` after the commit: B's lease then comes from a sync sent after the
 commit, whose sum includes it, or has lapsed and B reads the sum itself. Either way the stamp differs from every
 stamp taken before the commit, so nothing kept before it is used: the same guarantee as one query per request (a
 Revoke on one node is refused by the next request on another), paid by writers (one query and one notice round
-trip per commit, ``WAIT`` while a listener that stopped answering is still connected) instead of by every read.
+trip per commit, ``WAIT`` while a listener that stopped answering is still connected) instead of by every read. If
+the notices cannot be sent at all, A waits ``WAIT``: B's next syncs read the new sum by then.
 The listening session asks PostgreSQL for TCP keepalives, so a silent server's session is dropped within about
 ``KEEPALIVE_SECONDS``. Each sync also checks that it ran in the session that listens: behind a transaction-pooling
 proxy (PgBouncer in transaction mode) it would not, and the notices are then never trusted (requests query the
@@ -39,9 +41,10 @@ from typing import Any
 
 _log = logging.getLogger(__name__)
 
-#: Channel of change notices (payload ``<writer id>:<sequence>``).
-CHANNEL = "keystead_changes"
-#: Prefix of a server's acknowledgement channel and of its listening session's application name.
+#: Prefixes of a server's channels (followed by its id): change notices to it (payload ``<writer id>:<sequence>``),
+#: acknowledgements of its own (payload ``<listener id>:<sequence>``); and of its listening session's application
+#: name.
+CHANNEL_PREFIX = "keystead_changes_"
 _ACK_PREFIX = "keystead_ack_"
 APPLICATION_PREFIX = "keystead-notices-"
 #: Seconds a stamp from notices stays usable after the sync that vouches for it was sent.
@@ -55,9 +58,11 @@ _RETRY = 0.5
 _KEEPALIVES = (5, 2, 3)
 KEEPALIVE_SECONDS = _KEEPALIVES[0] + _KEEPALIVES[1] * _KEEPALIVES[2]
 
-_LISTENERS_SQL = (
-    "SELECT substr(application_name, %s) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND application_name LIKE %s"
+#: Lists the other listening servers and notifies each (``confirm``'s list).
+_NOTIFY_SQL = (
+    "SELECT substr(application_name, %(start)s), pg_notify(%(channel)s || substr(application_name, %(start)s), "
+    "%(payload)s) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE %(like)s "
+    "AND application_name <> %(mine)s"
 )
 
 
@@ -115,28 +120,27 @@ class ChangeNotices:
         return state[1]
 
     # --- writers ------------------------------------------------------------------------------------------------
-    def begin_commit(self) -> tuple[int, str]:
-        """(sequence, notice payload) of a commit about to be sent; ``confirm`` or ``abandon`` it afterwards."""
+    def notify_sql(self) -> tuple[int, str, dict[str, Any]]:
+        """(sequence, statement, its parameters) of a commit that returned: the statement lists the other listening
+        servers and notifies each; ``confirm`` with its rows afterwards."""
         if self._thread is None or self._pid != os.getpid():
             self.start()  # a first write: have the acknowledgement channel listened to first
             self._ready.wait(self.wait)
         sequence = next(self._sequence)
         with self._lock:
             self._waiting[sequence] = set()
-        return sequence, f"{self.node}:{sequence}"
-
-    def abandon(self, sequence: int) -> None:
-        with self._lock:
-            self._waiting.pop(sequence, None)
-
-    def listeners_sql(self) -> tuple[str, tuple[int, str]]:
-        """The query (and its parameters) listing the ids of the servers listening on this database."""
-        return _LISTENERS_SQL, (len(APPLICATION_PREFIX) + 1, APPLICATION_PREFIX + "%")
+        args = {
+            "start": len(APPLICATION_PREFIX) + 1,
+            "channel": CHANNEL_PREFIX,
+            "payload": f"{self.node}:{sequence}",
+            "like": APPLICATION_PREFIX + "%",
+            "mine": APPLICATION_PREFIX + self.node,
+        }
+        return sequence, _NOTIFY_SQL, args
 
     def confirm(self, sequence: int, listeners: list[str] | None) -> None:
-        """Wait until every server in ``listeners`` (``listeners_sql``, run after COMMIT returned; None: they could
-        not be listed) acknowledged the notice of commit ``sequence``, or ``wait`` seconds passed (their leases have
-        then lapsed)."""
+        """Wait until every server in ``listeners`` (``notify_sql``'s rows; None: the statement failed) acknowledged
+        the notice of commit ``sequence``, or ``wait`` seconds passed (their leases have then lapsed)."""
         others = {""} if listeners is None else {node for node in listeners if node != self.node}
         deadline = self._clock() + self.wait
         with self._acked:
@@ -212,7 +216,7 @@ class ChangeNotices:
             conn.execute(f'LISTEN "{_ACK_PREFIX}{self.node}"')
             session = None
             if self.listen:
-                conn.execute(f'LISTEN "{CHANNEL}"')
+                conn.execute(f'LISTEN "{CHANNEL_PREFIX}{self.node}"')
                 idle, interval, count = _KEEPALIVES
                 session = conn.execute(
                     "SELECT pg_backend_pid(), set_config('tcp_keepalives_idle', %s, false), "
@@ -264,9 +268,7 @@ class ChangeNotices:
         """Count a change notice of another server (then the acknowledgement to send), or record an
         acknowledgement of one of this server's notices."""
         node, _, sequence = payload.partition(":")
-        if channel == CHANNEL:
-            if node == self.node or not node:
-                return None  # this server's own commits move the generation half of the stamp
+        if channel.startswith(CHANNEL_PREFIX):
             with self._lock:
                 state = self._state
                 if state is not None and state[1][0] == epoch:
@@ -281,4 +283,4 @@ class ChangeNotices:
         return None
 
 
-__all__ = ["APPLICATION_PREFIX", "CHANNEL", "KEEPALIVE_SECONDS", "LEASE", "WAIT", "ChangeNotices"]
+__all__ = ["APPLICATION_PREFIX", "CHANNEL_PREFIX", "KEEPALIVE_SECONDS", "LEASE", "WAIT", "ChangeNotices"]

@@ -44,9 +44,9 @@ in-process lock and its WAL-index header, apart from the PostgreSQL/MySQL pool).
   cluster at every request.) Changes made by hand in SQL do not bump the counters: restart the servers after
   one. On MySQL a stamp is one query; taken before the reads it vouches for, it makes a kept object exactly as
   fresh as reading it again (a Revoke committed by another server is seen by the next request here). On
-  PostgreSQL the bump also sends a notice, and the writer waits after COMMIT until every other server listening
-  on the database acknowledged it (``_pg_notices``): their strict stamps then move without a query per request,
-  with the same guarantee. With ``stamp_lag`` a thread polls the sum instead and requests use a value at most
+  PostgreSQL the writer, after COMMIT, notifies every other server listening on the database and waits until each
+  acknowledged (``_pg_notices``): their strict stamps then move without a query per request, with the same
+  guarantee. With ``stamp_lag`` a thread polls the sum instead and requests use a value at most
   that old (``_stamps``: the bound, and this server's own commits seen at once).
 * Errors: every driver error becomes ``StoreError`` naming only the exception class and error code; the driver
   message is dropped and the exception chain cut, since both can quote SQL parameters (key material).
@@ -92,7 +92,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ._common import check_lengths, is_live, normalised_copy
-from ._pg_notices import CHANNEL, ChangeNotices
+from ._pg_notices import ChangeNotices
 from ._sql_connections import (
     CONNECT_TIMEOUT,
     POOL_SIZE,
@@ -697,11 +697,9 @@ def _stamp_statements(dialect: str) -> tuple[str | None, str | None]:
     if dialect == "postgresql":
         return (
             "SELECT COALESCE(SUM(n), 0)::bigint FROM change_counters",
-            # An upsert, so that a row deleted by hand is created again instead of the stamp standing still; the
-            # notice goes out with the COMMIT (``_pg_notices``).
-            "WITH bump AS (INSERT INTO change_counters (shard, n) VALUES (%s, 1) "
-            "ON CONFLICT (shard) DO UPDATE SET n = change_counters.n + 1 RETURNING n) "
-            "SELECT pg_notify(%s, %s) FROM bump",
+            # An upsert, so that a row deleted by hand is created again instead of the stamp standing still.
+            "INSERT INTO change_counters (shard, n) VALUES (%s, 1) "
+            "ON CONFLICT (shard) DO UPDATE SET n = change_counters.n + 1",
         )
     if dialect in ("mysql", "mariadb"):
         return (
@@ -787,39 +785,32 @@ class SqlTransaction:
                 raise StoreError("a write failed inside this transaction; it was rolled back")
             try:
                 if self.wrote and self._store._bump_sql is not None:
-                    shard = random.randrange(CHANGE_SHARDS)  # noqa: S311
-                    if notices is not None:
-                        sequence, payload = notices.begin_commit()
-                        args: tuple[Any, ...] = (shard, CHANNEL, payload)
-                    else:
-                        args = (shard,)
                     # Last, so that the row stays locked only for the COMMIT (and no lock is taken after it).
-                    self._cursor.execute(self._store._bump_sql, args)
+                    self._cursor.execute(self._store._bump_sql, (random.randrange(CHANGE_SHARDS),))  # noqa: S311
                 self._end("COMMIT", quiet=False)
                 committed = self.wrote
             except self._driver_errors as error:
                 broken = not self._end("ROLLBACK", quiet=True)
                 raise store_error(error) from None
             if committed and notices is not None:
-                listeners, broken = self._listeners(notices)
+                sequence, listeners, broken = self._notify(notices)
         finally:
             self._store.connections.release(self._link, broken or self._broken, committed)
             if committed and self._store.stamps is not None:
                 self._store.stamps.note_commit()
-            if notices is not None and sequence:
-                if committed:
-                    notices.confirm(sequence, listeners)
-                else:
-                    notices.abandon(sequence)
+            if sequence:
+                assert notices is not None
+                notices.confirm(sequence, listeners)
 
-    def _listeners(self, notices: ChangeNotices) -> tuple[list[str] | None, bool]:
-        """(the ids of the servers listening for change notices, whether the connection broke), listed after COMMIT
-        returned; None if the query failed (the commit stands: ``confirm`` then waits out the leases)."""
-        sql, args = notices.listeners_sql()
+    def _notify(self, notices: ChangeNotices) -> tuple[int, list[str] | None, bool]:
+        """After COMMIT returned: notify the other servers listening for change notices (``_pg_notices``); (the
+        commit's sequence, their ids or None if the statement failed, whether the connection broke). The commit
+        stands either way: without the list, ``confirm`` waits out their leases."""
+        sequence, sql, args = notices.notify_sql()
         try:
-            return [row[0] for row in self._cursor.execute(sql, args).fetchall()], False
+            return sequence, [row[0] for row in self._cursor.execute(sql, args).fetchall()], False
         except self._driver_errors:
-            return None, True
+            return sequence, None, True
 
     def _end(self, command: str, quiet: bool) -> bool:
         """Send COMMIT or ROLLBACK if a transaction is open; False if ``quiet`` and that failed."""

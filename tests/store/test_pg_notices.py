@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from kms_backend.store import ObjectStore, StoredObject, open_store
-from kms_backend.store._pg_notices import APPLICATION_PREFIX
+from kms_backend.store._pg_notices import APPLICATION_PREFIX, CHANNEL_PREFIX
 from kms_backend.store.sql import SqlStore
 
 pytestmark = pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
@@ -126,7 +126,7 @@ def test_a_writer_waits_out_a_silent_listener_and_says_so(
     there.notices.wait = 0.3
     _insert(there, "warm-up")
     with psycopg.connect(store_url, autocommit=True) as silent:
-        silent.execute("LISTEN keystead_changes")
+        silent.execute(f'LISTEN "{CHANNEL_PREFIX}silent"')
         silent.execute("SELECT set_config('application_name', %s, false)", (APPLICATION_PREFIX + "silent",))
         with caplog.at_level(logging.WARNING, logger="kms_backend.store._pg_notices"):
             _insert(there, "unacknowledged")
