@@ -128,11 +128,7 @@ def _http_server() -> _HttpServer:
     # threads 0: no thread pool, the app runs each request inline, so one step of the loop completes it.
     server = KeysteadServer(load_config({"database": "memory://", "threads": 0}), store=store)
     routes = [(r.method, r.path.replace("{id}", "x")) for r in server.app.router.routes]
-    errors = _InternalErrors()
-    logger = logging.getLogger("keystead")
-    logger.addHandler(errors)
-    logger.propagate = False  # the finding carries the traceback; nothing else need print it
-    return _HttpServer(server.app, routes, store, asyncio.new_event_loop(), errors)
+    return _HttpServer(server.app, routes, store, asyncio.new_event_loop(), _InternalErrors())
 
 
 _CONTENT_TYPES = (b"application/json", b"application/octet-stream", b"application/xml", b"text/plain", b"")
@@ -164,9 +160,12 @@ def http(data: bytes) -> None:
         sent.append(message)
 
     server.errors.records.clear()
+    logger = logging.getLogger("keystead")
+    logger.addHandler(server.errors)  # for this input only: other code in the process (tests) keeps its logging
     try:
         server.loop.run_until_complete(server.app(scope, receive, send))
     finally:
+        logger.removeHandler(server.errors)
         server.forget_objects()
     if server.errors.records:
         record = server.errors.records[0]
