@@ -445,11 +445,12 @@ def set_attribute_value(
 
 def _set_held(lib: Library, key: HeldKey, template: dict[Attribute, Any]) -> None:
     """C_SetAttributeValue on a held key (checked above): its values change in place; its mirror, registered with
-    the old ones, is dropped."""
+    the old ones, and its prepared Plans are dropped."""
     values = key.view.values
     for attribute, value in template.items():
         if ATTRIBUTES[attribute].modifiable:
             values[attribute] = bool(value) if attribute in (A.SENSITIVE, A.EXTRACTABLE) else value
+    key.drop_prepared()
     lib.drop_mirror(key)
 
 

@@ -77,6 +77,10 @@ _PREPARED = 4
 MAX_DATA_BYTES = 64 * 1024 * 1024
 
 
+#: A Plan kept on a held key: (operation, the parameters object it was asked with, a snapshot of their value, Plan).
+_Prepared = tuple[Operation, S.CryptographicParameters | None, S.CryptographicParameters | None, Plan]
+
+
 @dataclass(slots=True)
 class HeldKey:
     """A secret key held here: its PKCS#11 view (the one copy of its attributes) and its material."""
@@ -87,13 +91,19 @@ class HeldKey:
     algorithm: CryptographicAlgorithm | None
     #: uid of the same key in the session-object engine, registered for the operations only an engine runs.
     mirror: str | None = None
-    #: (operation, requested parameters, prepared cipher), newest first (a tuple: a key never used for a cipher
-    #: keeps no container of its own for the garbage collector to walk).
-    prepared: tuple[tuple[Operation, S.CryptographicParameters | None, Any], ...] = ()
+    #: (operation, the parameters object asked with, a snapshot of its value, the Plan of its prepared cipher),
+    #: newest first (a tuple: a key never used for a cipher keeps no container of its own for the garbage
+    #: collector to walk). Dropped when its attributes change (``drop_prepared``).
+    prepared: tuple[_Prepared, ...] = ()
 
     @property
     def uid(self) -> str:
         return self.view.uid
+
+    def drop_prepared(self) -> None:
+        """Forget the prepared ciphers and their Plans (C_SetAttributeValue, C_DestroyObject): the next use
+        prepares them again from the key as it is then."""
+        self.prepared = ()
 
     def managed(self) -> tuple[ObjectType, Any]:
         """The key as a KMIP managed object (what Get returns, what its mirror is registered from)."""
@@ -244,11 +254,16 @@ class SessionObjects:
         self._keys.clear()
 
     def plan(self, operation: Operation, key: HeldKey, parameters: S.CryptographicParameters | None) -> Plan | None:
-        """A Plan of one-shot Encrypt or Decrypt with ``key`` and ``parameters`` (its cipher prepared here), for
-        the caller to run as it runs the engine's (``Library.plan``); None for other operations."""
-        if operation not in (Operation.ENCRYPT, Operation.DECRYPT):
+        """The Plan of one-shot Encrypt or Decrypt with ``key`` and ``parameters`` (its cipher prepared here and
+        kept on the key), for the caller to run as it runs the engine's (``Library.plan``); None for other
+        operations. ``parameters`` is a mechanism's, which is never changed once built (``CipherPlan``): the same
+        object finds its Plan without a comparison by value."""
+        if operation is not Operation.ENCRYPT and operation is not Operation.DECRYPT:
             return None
-        return Plan(operation, key.uid, _prepared(key, operation, parameters))
+        for kept_operation, kept_parameters, _, plan in key.prepared:
+            if kept_operation is operation and kept_parameters is parameters:
+                return plan
+        return _prepared(key, operation, parameters, same=True)
 
     def answer(self, operation: Operation, payload: Any, key: HeldKey) -> Struct | None:
         """The response to an operation on ``key`` computed here, or None when only an engine can answer it (the
@@ -298,22 +313,29 @@ def _fields(params: CipherParams) -> dict[str, Any]:
     return {name: getattr(params, name) for name in CipherParams.__dataclass_fields__}
 
 
-def _prepared(key: HeldKey, operation: Operation, requested: S.CryptographicParameters | None) -> Any:
-    """The cipher prepared for these parameters (compared by value: a caller may reuse its parameters object)."""
-    for kept_operation, kept_parameters, run in key.prepared:
-        if kept_operation is operation and kept_parameters == requested:
-            return run
+def _prepared(
+    key: HeldKey, operation: Operation, requested: S.CryptographicParameters | None, *, same: bool = False
+) -> Plan:
+    """The Plan of the cipher prepared for these parameters (compared by value with the snapshot: a KMIP caller
+    may change its parameters object between requests), prepared now if none is kept. ``same``: ``requested`` is
+    never changed (``SessionObjects.plan``), so the Plan is kept for that object too; otherwise only its snapshot
+    can be found by identity, which no caller holds."""
+    for kept_operation, _, snapshot, plan in key.prepared:
+        if kept_operation is operation and snapshot == requested:
+            return plan
     params = _cipher_params(key, requested)
     prepare = crypto.prepare_encrypt if operation is Operation.ENCRYPT else crypto.prepare_decrypt
-    run = prepare(key.material, params)
-    key.prepared = ((operation, copy.copy(requested), run), *key.prepared[: _PREPARED - 1])
-    return run
+    plan = Plan(operation, key.uid, prepare(key.material, params))
+    snapshot = copy.copy(requested)
+    kept = requested if same else snapshot
+    key.prepared = ((operation, kept, snapshot, plan), *key.prepared[: _PREPARED - 1])
+    return plan
 
 
 def _encrypt(key: HeldKey, request: S.EncryptRequest) -> S.EncryptResponse | None:
     if not _single(request):
         return None
-    run = _prepared(key, Operation.ENCRYPT, request.cryptographic_parameters)
+    run = _prepared(key, Operation.ENCRYPT, request.cryptographic_parameters).run
     result = run(_data(request.data), request.iv_counter_nonce, request.authenticated_encryption_additional_data)
     return S.EncryptResponse(
         unique_identifier=key.uid,
@@ -326,7 +348,7 @@ def _encrypt(key: HeldKey, request: S.EncryptRequest) -> S.EncryptResponse | Non
 def _decrypt(key: HeldKey, request: S.DecryptRequest) -> S.DecryptResponse | None:
     if not _single(request):
         return None
-    run = _prepared(key, Operation.DECRYPT, request.cryptographic_parameters)
+    run = _prepared(key, Operation.DECRYPT, request.cryptographic_parameters).run
     plaintext = run(
         _data(request.data),
         request.iv_counter_nonce,

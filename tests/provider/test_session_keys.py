@@ -203,6 +203,44 @@ def test_held_key_macs_and_streams_as_the_engine_does(lib: Library, user_session
     assert rv_of(ciphers.encrypt, lib, user_session, b"not a block", 64) == ReturnValue.DATA_LEN_RANGE
 
 
+def test_held_key_keeps_its_plan_until_its_attributes_change(lib: Library, user_session: int):
+    """C_EncryptInit on a held key reuses the Plan kept for its mechanism's parameters (one per parameters and
+    operation), and the results stay right; C_SetAttributeValue drops the Plans, and the next use prepares them
+    again."""
+    aes = keys.generate_key(lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16)), *PLAIN])
+    raw = attribute(lib, user_session, aes, A.VALUE)
+    assert raw is not None
+    key = lib.held.get(lib.handles.uid(aes))
+    assert key is not None and key.prepared == ()
+
+    def cbc_pad(iv: bytes, data: bytes) -> bytes:
+        ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, iv, aes)
+        return ciphers.encrypt(lib, user_session, data, 64)
+
+    def expected(iv: bytes, data: bytes) -> bytes:
+        padder = sym_padding.PKCS7(128).padder()
+        encryptor = Cipher(algorithms.AES(raw), modes.CBC(iv)).encryptor()
+        return encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize()
+
+    iv1, iv2 = os.urandom(16), os.urandom(16)
+    assert cbc_pad(iv1, b"first") == expected(iv1, b"first")
+    plan = lib.session(user_session).operations.get(ciphers.ENCRYPT)
+    assert plan is None and len(key.prepared) == 1  # the operation ended; its Plan is kept on the key
+    kept = key.prepared[0][3]
+    assert cbc_pad(iv2, b"second") == expected(iv2, b"second")
+    assert len(key.prepared) == 1 and key.prepared[0][3] is kept  # another IV: the same Plan
+    ciphers.decrypt_init(lib, user_session, M.AES_CBC_PAD, iv2, aes)
+    assert ciphers.decrypt(lib, user_session, expected(iv2, b"second"), 64) == b"second"
+    assert len(key.prepared) == 2  # one Plan per operation
+    ciphers.encrypt_init(lib, user_session, M.AES_ECB, None, aes)
+    assert len(ciphers.encrypt(lib, user_session, bytes(16), 64)) == 16
+    assert len(key.prepared) == 3  # and per parameters
+    objects.set_attribute_value(lib, user_session, aes, [(A.LABEL, b"changed")])
+    assert key.prepared == ()
+    assert cbc_pad(iv1, b"again") == expected(iv1, b"again")
+    assert len(key.prepared) == 1 and key.prepared[0][3] is not kept
+
+
 def test_mirror_follows_the_held_key(lib: Library, user_session: int):
     """Operations only an engine runs use a mirror of the key in the session-object engine: registered when
     needed, dropped when the key's attributes change, destroyed with it; never in the KMS."""
