@@ -8,8 +8,8 @@ current version or walks an older one forward through ``MIGRATIONS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Engine,
     Index,
     Integer,
     LargeBinary,
@@ -325,45 +326,60 @@ MIGRATIONS: dict[int, Callable[[Connection, Schema], None]] = {
 }
 
 
-def _lock_schema(conn: Connection) -> Callable[[], None]:
-    """Serialise concurrent openers of one database (two servers starting together); returns the unlock."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        # Released by the commit of the migration transaction.
-        conn.execute(text("SELECT pg_advisory_xact_lock(7354624331)"))
-    elif dialect in ("mysql", "mariadb"):
-        conn.execute(text("SELECT GET_LOCK('keystead_schema', 60)"))
+#: MySQL's named locks are global to the server: the name carries the database's (hashed to fit 64 characters).
+_MYSQL_LOCK = "CONCAT('keystead_schema_', MD5(DATABASE()))"
+#: How long an opener waits for another one's creation or migration (seconds).
+SCHEMA_LOCK_SECONDS = 60
 
-        def unlock() -> None:
-            # A broken connection drops the lock with the session; do not mask the original error.
-            with suppress(SQLAlchemyError):
-                conn.execute(text("SELECT RELEASE_LOCK('keystead_schema')"))
 
-        return unlock
-    # SQLite: the migration transaction is BEGIN IMMEDIATE, which already excludes other writers.
-    return lambda: None
+def open_schema(engine: Engine, schema: Schema) -> int:
+    """Create the tables (fresh database) or migrate an older layout, serialised against every other opener of the
+    database (servers starting together) and committed; returns the version found on opening.
+
+    MySQL's lock (GET_LOCK) belongs to the session, not to a transaction, and each CREATE TABLE there commits at
+    once: the lock is released only after the migration's commit, or the next opener would find the tables beside
+    a schema_version row not yet committed.
+    """
+    with engine.connect() as conn, _schema_lock(conn), conn.begin():
+        return migrate(conn, schema)
+
+
+@contextmanager
+def _schema_lock(conn: Connection) -> Iterator[None]:
+    """MySQL: hold the database's named lock around the migration transaction (the other databases lock inside
+    it: ``migrate``)."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        yield
+        return
+    got = conn.execute(text(f"SELECT GET_LOCK({_MYSQL_LOCK}, {SCHEMA_LOCK_SECONDS})")).scalar()
+    conn.commit()
+    if got != 1:
+        raise StoreError(f"another server held the schema lock for {SCHEMA_LOCK_SECONDS} s (creating or migrating)")
+    try:
+        yield
+    finally:
+        # A broken connection drops the lock with its session; do not mask the original error.
+        with suppress(SQLAlchemyError):
+            conn.execute(text(f"SELECT RELEASE_LOCK({_MYSQL_LOCK})"))
+            conn.commit()
 
 
 def migrate(conn: Connection, schema: Schema) -> int:
-    """Create the tables (fresh database) or migrate an older layout; returns the version found on opening.
+    """Create the tables or migrate them, inside the caller's transaction (``open_schema`` gives it, with MySQL's
+    lock); returns the version found on opening.
 
-    Runs inside the caller's transaction. PostgreSQL and SQLite roll DDL back with it; MySQL commits each DDL
-    statement implicitly, which is why every migration must be idempotent (``checkfirst``).
+    PostgreSQL and SQLite roll DDL back with the transaction; MySQL commits each DDL statement implicitly, which is
+    why every migration must be idempotent (``checkfirst``). Concurrent openers: PostgreSQL takes a transaction-level
+    advisory lock here; SQLite's migration transaction is BEGIN IMMEDIATE, which already excludes other writers.
     """
-    unlock = _lock_schema(conn)
-    try:
-        found = _create_or_migrate(conn, schema)
-        if conn.dialect.name in ("mysql", "mariadb"):
-            # GET_LOCK belongs to the session, not the transaction: commit before releasing it, or the next opener
-            # finds the tables (DDL commits at once) and a schema_version row not yet committed.
-            conn.commit()
-        return found
-    finally:
-        unlock()
+    if conn.dialect.name == "postgresql":
+        # Released by the commit of the migration transaction.
+        conn.execute(text("SELECT pg_advisory_xact_lock(7354624331)"))
+    return _create_or_migrate(conn, schema)
 
 
 def _create_or_migrate(conn: Connection, schema: Schema) -> int:
-    """``migrate`` under the schema lock."""
+    """``migrate`` once the database is locked."""
     inspector = inspect(conn)
     if not inspector.has_table("schema_version"):
         if inspector.has_table("objects"):

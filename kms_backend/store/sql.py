@@ -102,7 +102,7 @@ from ._sql_connections import (
     SqliteConnection,
     store_error,
 )
-from ._sql_schema import CHANGE_SHARDS, Schema, build_schema, migrate
+from ._sql_schema import CHANGE_SHARDS, Schema, build_schema, open_schema
 from ._stamps import PolledStamp
 from .base import EVERYONE, LocateQuery, NameConflict, StoreConflict, StoredObject, StoreError
 
@@ -512,8 +512,7 @@ class SqlStore:
         try:
             collation = self._mysql_collation() if self.dialect in ("mysql", "mariadb") else None
             self._schema = build_schema(collation)
-            with self._engine.begin() as conn:
-                self.opened_at_version = migrate(conn, self._schema)
+            self.opened_at_version = open_schema(self._engine, self._schema)
             # Compiled after the first connection: the dialect then knows the server version.
             self._sql = _Statements(self._schema, self._engine.dialect)
             #: The query that reads a change stamp (PostgreSQL, MySQL), and the statement that moves it (MySQL).
