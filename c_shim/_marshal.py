@@ -337,16 +337,13 @@ def C_GetObjectSize(h_session: int, h_object: int, p_size: Any) -> int:
 
 
 def C_GetAttributeValue(h_session: int, h_object: int, p_template: Any, count: int) -> int:
-    if p_template == ffi.NULL and count:
+    if not p_template and count:
         return ARGUMENTS_BAD
-    requests = []
-    for i in range(count):
-        attribute = p_template[i]
-        capacity = None if attribute.pValue == ffi.NULL else int(attribute.ulValueLen)
-        requests.append((int(attribute.type), capacity))
+    # Each CK_ATTRIBUTE read once (its CK_ULONG fields are already ints); a NULL pValue asks for the length.
+    template = [p_template[i] for i in range(count)]
+    requests = [(attribute.type, attribute.ulValueLen if attribute.pValue else None) for attribute in template]
     rv, results = objects.get_attribute_value(LIB, h_session, h_object, requests)
-    for i, (length, data) in enumerate(results):
-        attribute = p_template[i]
+    for attribute, (length, data) in zip(template, results, strict=True):
         if data is not None:
             ffi.memmove(attribute.pValue, data, len(data))
         attribute.ulValueLen = length

@@ -264,6 +264,7 @@ def get_attribute_value(
     lib.session(session_handle)
     view = object_view(lib, object_handle)
     allowed = CLASS_ATTRIBUTES[view.object_class]
+    values = view.values
     rv = ReturnValue.OK
     out: list[tuple[int, bytes | None]] = []
     for type_, capacity in requests:
@@ -272,7 +273,8 @@ def get_attribute_value(
             rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
             out.append((UNAVAILABLE_INFORMATION, None))
             continue
-        if ATTRIBUTES[attribute].storage == "value":
+        spec = ATTRIBUTES[attribute]
+        if spec.storage == "value":
             if view.object_class is ObjectClass.PUBLIC_KEY and not _finite_field(view):
                 rv = ReturnValue.ATTRIBUTE_TYPE_INVALID  # §2.1.2, §2.3.3: only DSA and DH public keys have one
                 out.append((UNAVAILABLE_INFORMATION, None))
@@ -283,15 +285,15 @@ def get_attribute_value(
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
             raw = value
-        elif attribute not in view.values and derived(view, attribute):
+        elif attribute not in values and derived(view, attribute):
             public = public_values(lib, view)
             if attribute not in public:  # e.g. CKA_MODULUS of an EC key (§4.8: attributes depend on the key type)
                 rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
-            raw = pack(ATTRIBUTES[attribute].kind, public[attribute])
+            raw = pack(spec.kind, public[attribute])
         else:
-            raw = pack(ATTRIBUTES[attribute].kind, view.values[attribute])
+            raw = pack(spec.kind, values[attribute])
         if capacity is None:
             out.append((len(raw), None))
         elif capacity < len(raw):
