@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.bench_server import process_cpu
-from integration_tests._keystead_server import KeysteadProcess, request_message
+from integration_tests._keystead_server import KeysteadProcess, read_message, request_message
 from kms_backend.kmip import binary_codec, json_codec
 
 V2_HEADER = b"\r\n\r\n\x00\r\nQUIT\n\x21\x11" + struct.pack("!H4s4sHH", 12, bytes([198, 51, 100, 7]), bytes(4), 4000, 1)
@@ -60,12 +60,8 @@ def _get(sock: ssl.SSLSocket, path: str) -> None:
 
 def _kmip(sock: ssl.SSLSocket) -> None:
     sock.sendall(DISCOVER)
-    body = b""
-    while len(body) < 8:
-        body += sock.recv(8 - len(body))
-    size = binary_codec.read_message_length(body)
-    while len(body) < size:
-        body += sock.recv(size - len(body))
+    if read_message(sock) is None:
+        raise RuntimeError("the server closed the KMIP connection")
 
 
 def _new_connection(

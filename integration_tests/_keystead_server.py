@@ -3,6 +3,7 @@ integration tests), read where it listens from its startup message, stop it with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -125,6 +126,26 @@ def request_message(*items: tuple[str, list[dict[str, Any]]], version: tuple[int
         for op, payload in items
     ]
     return {"tag": "RequestMessage", "value": [header, *batch]}
+
+
+def read_message(conn: socket.socket) -> dict[str, Any] | None:
+    """One binary TTLV message read off ``conn``, as JSON TTLV, or None if the server closed the connection."""
+    from kms_backend.kmip import binary_codec, json_codec
+
+    data = b""
+    while len(data) < 8:
+        chunk = conn.recv(8 - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    size = binary_codec.read_message_length(data)
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    decoded: dict[str, Any] = json.loads(json_codec.encode(binary_codec.decode(data)))
+    return decoded
 
 
 def uid_payload(uid: str) -> list[dict[str, object]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from integration_tests._cluster import ServiceUnavailable, scratch_database
-from integration_tests._keystead_server import REPO, KeysteadProcess, free_port, request_message
+from integration_tests._keystead_server import REPO, KeysteadProcess, free_port, read_message, request_message
 from integration_tests.conftest import _unavailable
 from kms_backend.kmip import binary_codec, json_codec
 
@@ -100,13 +100,7 @@ def _kmip_results(sock: ssl.SSLSocket, count: int) -> list[str]:
     results = []
     for _ in range(count):
         sock.sendall(DISCOVER)
-        body = b""
-        while len(body) < 8:
-            body += sock.recv(8 - len(body))
-        size = binary_codec.read_message_length(body)
-        while len(body) < size:
-            body += sock.recv(size - len(body))
-        text = json_codec.encode(binary_codec.decode(body))
+        text = json.dumps(read_message(sock))
         results.append("ServerLimitExceeded" if "Limit" in text else "Success" if "Success" in text else text)
     return results
 

@@ -4,7 +4,6 @@ even be framed) while the server keeps serving and nothing stored changes."""
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import struct
@@ -18,9 +17,23 @@ import pytest
 from kms_backend.kmip import binary_codec, json_codec
 
 try:
-    from ._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, pykmip_client, request_message, uid_payload  # type: ignore[import-not-found,unused-ignore]
+    from ._keystead_server import (  # type: ignore[import-not-found,unused-ignore]
+        CREATE_AES_PAYLOAD,
+        KeysteadProcess,
+        pykmip_client,
+        read_message,
+        request_message,
+        uid_payload,
+    )
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
-    from _keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, pykmip_client, request_message, uid_payload
+    from _keystead_server import (
+        CREATE_AES_PAYLOAD,
+        KeysteadProcess,
+        pykmip_client,
+        read_message,
+        request_message,
+        uid_payload,
+    )
 
 pytestmark = [
     pytest.mark.integration,
@@ -102,24 +115,6 @@ def tls_connect(server: KeysteadProcess, user: str | None = "client") -> ssl.SSL
         context.load_cert_chain(str(server.certs / f"{user}.pem"), str(server.certs / f"{user}.key"))
     sock = socket.create_connection(("127.0.0.1", server.kmip_port), timeout=10)
     return context.wrap_socket(sock, server_hostname="localhost")
-
-
-def read_message(conn: ssl.SSLSocket) -> dict[str, Any] | None:
-    """One response as JSON TTLV, or None if the server closed the connection."""
-    data = b""
-    while len(data) < 8:
-        chunk = conn.recv(8 - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    size = binary_codec.read_message_length(data)
-    while len(data) < size:
-        chunk = conn.recv(size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    decoded: dict[str, Any] = json.loads(json_codec.encode(binary_codec.decode(data)))
-    return decoded
 
 
 def results(response: dict[str, Any]) -> list[dict[str, Any]]:

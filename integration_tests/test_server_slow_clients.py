@@ -8,6 +8,7 @@ before the old behaviour (never), not a tight timing."""
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import ssl
 import struct
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _keystead_server import KeysteadProcess, request_message
+from _keystead_server import KeysteadProcess, read_message, request_message
 
 #: Generous bound for "the server closed it": the limits are 1-2 s, the old behaviour was never.
 CLOSED_WITHIN = 8.0
@@ -194,13 +195,7 @@ def test_rate_limit_on_https_and_on_the_kmip_port(tmp_path: Path) -> None:
         with _kmip(proc) as sock:
             for _ in range(8):
                 sock.sendall(message)
-                body = b""
-                while len(body) < 8:
-                    body += sock.recv(8 - len(body))
-                size = binary_codec.read_message_length(body)
-                while len(body) < size:
-                    body += sock.recv(size - len(body))
-                text = json_codec.encode(binary_codec.decode(body))
+                text = json.dumps(read_message(sock))
                 reasons.append("Server_Limit_Exceeded" in text or "ServerLimitExceeded" in text)
         # The HTTP requests above used up the address's bucket too (one limit per client address).
         assert sum(reasons) >= 4

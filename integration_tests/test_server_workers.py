@@ -3,14 +3,12 @@ worker creates the other serves, concurrent creates in both are all kept (durabl
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
 import ssl
 import threading
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,9 +16,9 @@ import pytest
 from kms_backend.kmip import binary_codec, json_codec
 
 try:
-    from ._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, request_message  # type: ignore[import-not-found,unused-ignore]
+    from ._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, read_message, request_message  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # collected as a rootless module (no __init__.py in integration_tests)
-    from _keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, request_message
+    from _keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, read_message, request_message
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +74,8 @@ def kmip_create(server: KeysteadProcess) -> str:
         socket.create_connection(("127.0.0.1", server.kmip_port), timeout=10), server_hostname="localhost"
     ) as conn:
         conn.sendall(binary_codec.encode(json_codec.decode_obj(request_message(("Create", CREATE_AES_PAYLOAD)))))
-        data = b""
-        while len(data) < 8 or len(data) < binary_codec.read_message_length(data[:8]):
-            chunk = conn.recv(65536)
-            assert chunk, "the server closed the KMIP connection"
-            data += chunk
-    response: dict[str, Any] = json.loads(json_codec.encode(binary_codec.decode(data)))
+        response = read_message(conn)
+    assert response is not None, "the server closed the KMIP connection"
     (item,) = [i for i in response["value"] if i["tag"] == "BatchItem"]
     fields = {c["tag"]: c.get("value") for c in item["value"]}
     assert fields["ResultStatus"] == "Success", fields
