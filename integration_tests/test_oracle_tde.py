@@ -65,6 +65,7 @@ class Recipe:
             "KEYSTEAD_TOKEN_DIR": str(self.root / "token"),
             "ORACLE_HSM_DIR": str(self.root / "opt/oracle/extapi/64/hsm/keystead/0.1.0"),
             "BACKUP_DIR": str(self.root / "backup"),
+            "KEK_BACKUP_DIR": str(self.root / "kek-backup"),
             "TDE_HSM_SO_PIN": "so-" + secrets.token_hex(4),
         }
 
