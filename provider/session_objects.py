@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from kms_backend import crypto
 from kms_backend.crypto import CipherParams
+from kms_backend.engine.handlers._params import mac_mode, resolve_mac_algorithm
 from kms_backend.engine.keymaterial import to_cipher_params
 from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import (
-    BlockCipherMode,
     CryptographicAlgorithm,
     KeyFormatType,
     ObjectType,
@@ -359,17 +359,10 @@ def _decrypt(key: HeldKey, request: S.DecryptRequest) -> S.DecryptResponse | Non
 
 
 def _mac_of(key: HeldKey, requested: S.CryptographicParameters | None) -> tuple[CryptographicAlgorithm, Any]:
-    """(algorithm, mode) of a MAC as the engine resolves them: CMAC for AES or Block Cipher Mode CMAC, CBC-MAC for
-    AES with Block Cipher Mode CBC, else the HMAC the parameters or the key name."""
-    params = to_cipher_params(requested) or CipherParams()
-    if params.block_cipher_mode == BlockCipherMode.CMAC:
-        algorithm: CryptographicAlgorithm | None = CryptographicAlgorithm.AES
-    else:
-        algorithm = params.cryptographic_algorithm or key.algorithm
-    if algorithm is None:
-        raise KmipError(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "no MAC algorithm: name one in the parameters")
-    cbc = params.block_cipher_mode == BlockCipherMode.CBC and algorithm == CryptographicAlgorithm.AES
-    return algorithm, BlockCipherMode.CBC if cbc else None
+    """(algorithm, mode) of a MAC as the engine resolves them (``_params``): CMAC for AES or Block Cipher Mode CMAC,
+    CBC-MAC for AES with Block Cipher Mode CBC, else the HMAC the parameters or the key name."""
+    algorithm = resolve_mac_algorithm(to_cipher_params(requested) or CipherParams(), key.algorithm)
+    return algorithm, mac_mode(algorithm, requested)
 
 
 def _mac(key: HeldKey, request: S.MACRequest) -> S.MACResponse | None:

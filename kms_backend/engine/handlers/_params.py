@@ -128,15 +128,21 @@ def mac_mode(algorithm: CryptographicAlgorithm, requested: S.CryptographicParame
 
 
 def mac_algorithm(mo: ManagedObject, key: Key, requested: S.CryptographicParameters | None) -> CryptographicAlgorithm:
-    """The MAC algorithm of a MAC / MAC Verify (KMIP 2.1 §6.1.32): an HMAC algorithm named by the request's or the
-    object's Cryptographic Parameters, else the key's own algorithm; AES (or Block Cipher Mode CMAC) means CMAC."""
+    """The MAC algorithm of a MAC / MAC Verify (KMIP 2.1 §6.1.32) on ``mo`` (``resolve_mac_algorithm``, with the
+    object's own Cryptographic Parameters under the request's)."""
     if key.kind != "symmetric":
         raise KmipError(ResultReason.INVALID_OBJECT_TYPE, f"MAC needs a symmetric key; object {mo.uid} is {key.kind}")
     params = (to_cipher_params(requested) or CipherParams()).merged(stored_params(mo))
+    return resolve_mac_algorithm(params, key.algorithm)
+
+
+def resolve_mac_algorithm(params: CipherParams, key_algorithm: CryptographicAlgorithm | None) -> CryptographicAlgorithm:
+    """An HMAC algorithm named by ``params``, else the key's own algorithm; AES (or Block Cipher Mode CMAC) means
+    CMAC. Also the PKCS#11 provider's, for session keys it holds itself."""
     if params.block_cipher_mode == BlockCipherMode.CMAC:
         algorithm: CryptographicAlgorithm | None = CryptographicAlgorithm.AES
     else:
-        algorithm = params.cryptographic_algorithm or key.algorithm
+        algorithm = params.cryptographic_algorithm or key_algorithm
     if algorithm is None:
         raise KmipError(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, "no MAC algorithm: name one in the parameters")
     if algorithm not in MAC_ALGORITHMS:
@@ -158,4 +164,5 @@ __all__ = [
     "mac_algorithm",
     "mac_mode",
     "merged_params",
+    "resolve_mac_algorithm",
 ]
