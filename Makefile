@@ -30,7 +30,7 @@ lock:
 # The PKCS#11 library embeds the venv's Python: build it with that interpreter so its packages are found.
 SHIM := c_shim/_build/libkeystead_pkcs11.so
 $(SHIM): $(STAMP) c_shim/build.py c_shim/functions.py c_shim/shim.c c_shim/pkcs11_decls.h c_shim/forward.py \
-		c_shim/forward.c $(wildcard provider/mechanisms.py provider/mechanisms/*.py)
+		c_shim/forward.c c_shim/marshal.c $(wildcard provider/mechanisms.py provider/mechanisms/*.py)
 	$(BIN)/python -m c_shim.build
 
 # The web UI (served by `keystead serve` at /ui): built here with Node.js and npm from the committed lock file, so

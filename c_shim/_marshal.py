@@ -30,8 +30,6 @@ log = logging.getLogger("keystead.pkcs11.shim")
 
 CKR_OK = int(ReturnValue.OK)
 ARGUMENTS_BAD = int(ReturnValue.ARGUMENTS_BAD)
-#: Longest attribute value accepted in an input template (a length beyond it cannot describe a real buffer).
-MAX_VALUE_LEN = 1 << 40
 BUFFER_TOO_SMALL = int(ReturnValue.BUFFER_TOO_SMALL)
 NOT_SUPPORTED = int(ReturnValue.FUNCTION_NOT_SUPPORTED)
 GENERAL_ERROR = int(ReturnValue.GENERAL_ERROR)
@@ -48,6 +46,8 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 ffi: Any = None
+#: The embedded module's C functions (``ks_read_template``, ``ks_read_query``, ``ks_write_query``: c_shim/marshal.c).
+shim: Any = None
 
 
 def _padded(field: Any, text: str, size: int) -> None:
@@ -112,17 +112,36 @@ def _mechanism(p_mechanism: Any) -> tuple[int, MechanismParameter]:
 
 
 def _template(pointer: Any, count: int) -> list[tuple[int, bytes]]:
-    """A CK_ATTRIBUTE array given as input (§5.7.1: values supplied by the caller)."""
-    out = []
-    for i in range(count):
-        attribute = pointer[i]
-        if attribute.pValue == ffi.NULL and attribute.ulValueLen:
-            raise CkError(ReturnValue.ARGUMENTS_BAD, "attribute value pointer is NULL")
-        if attribute.ulValueLen > MAX_VALUE_LEN:
-            # CK_UNAVAILABLE_INFORMATION left over from a C_GetAttributeValue, or garbage: no buffer is that long.
-            raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"attribute 0x{int(attribute.type):x} length is invalid")
-        out.append((int(attribute.type), _bytes(attribute.pValue, int(attribute.ulValueLen))))
-    return out
+    """A CK_ATTRIBUTE array given as input (§5.7.1: values supplied by the caller), read by one C call
+    (``ks_read_template``: each attribute's type and where its value lies in one copy of them all)."""
+    if not count:
+        return []
+    fields = ffi.new("CK_ULONG[]", 3 * count + 1)
+    room = _VALUES_ROOM
+    values = ffi.new("unsigned char[]", room)
+    rv = shim.ks_read_template(pointer, count, fields, values, room)
+    if rv == BUFFER_TOO_SMALL:
+        room = fields[3 * count]
+        values = ffi.new("unsigned char[]", room)
+        rv = shim.ks_read_template(pointer, count, fields, values, room)
+    if rv:
+        raise _template_error(rv, pointer, fields[0])
+    data = ffi.buffer(values, fields[3 * count])[:]
+    it = iter(ffi.unpack(fields, 3 * count))
+    return [(kind, data[start:end]) for kind, start, end in zip(it, it, it, strict=True)]
+
+
+#: Room for an input template's values on the first try (python-pkcs11's C_GenerateKey template: 27 bytes).
+_VALUES_ROOM = 256
+
+
+def _template_error(rv: int, pointer: Any, index: int) -> CkError:
+    if rv == ARGUMENTS_BAD:
+        return CkError(ReturnValue.ARGUMENTS_BAD, "attribute value pointer is NULL")
+    if rv == ReturnValue.ATTRIBUTE_VALUE_INVALID:
+        # CK_UNAVAILABLE_INFORMATION left over from a C_GetAttributeValue, or garbage: no buffer is that long.
+        return CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"attribute 0x{pointer[index].type:x} length is invalid")
+    return CkError(ReturnValue(rv), "the template's values add up to more than memory can hold")
 
 
 def _ulong_array(values: list[int], pointer: Any, p_count: Any) -> int:
@@ -339,14 +358,17 @@ def C_GetObjectSize(h_session: int, h_object: int, p_size: Any) -> int:
 def C_GetAttributeValue(h_session: int, h_object: int, p_template: Any, count: int) -> int:
     if not p_template and count:
         return ARGUMENTS_BAD
-    # Each CK_ATTRIBUTE read once (its CK_ULONG fields are already ints); a NULL pValue asks for the length.
-    template = [p_template[i] for i in range(count)]
-    requests = [(attribute.type, attribute.ulValueLen if attribute.pValue else None) for attribute in template]
+    # One C call reads every (type, pValue set, ulValueLen); a NULL pValue asks for the length.
+    fields = ffi.new("CK_ULONG[]", 3 * count)
+    shim.ks_read_query(p_template, count, fields)
+    it = iter(ffi.unpack(fields, 3 * count))
+    requests = [(kind, length if given else None) for kind, given, length in zip(it, it, it, strict=True)]
     rv, results = objects.get_attribute_value(LIB, h_session, h_object, requests)
-    for attribute, (length, data) in zip(template, results, strict=True):
-        if data is not None:
-            ffi.memmove(attribute.pValue, data, len(data))
-        attribute.ulValueLen = length
+    # One C call writes every ulValueLen, and the values end to end into the buffers that receive one.
+    lengths = [length for length, _ in results]
+    data = b"".join([value for _, value in results if value is not None])
+    if len(lengths) != count or shim.ks_write_query(p_template, count, lengths, data, len(data)):
+        raise AssertionError("the provider's answer does not fit the template")
     return int(rv)
 
 
@@ -670,8 +692,8 @@ def implementations() -> dict[str, Callable[..., int]]:
 
 def bind(the_ffi: Any, lib: Any) -> None:
     """Attach every callback to the embedded module, then tell the C side the callbacks are live."""
-    global ffi
-    ffi = the_ffi
+    global ffi, shim
+    ffi, shim = the_ffi, lib
     for name, function in implementations().items():
         the_ffi.def_extern(name=f"ks_py_{name}", error=GENERAL_ERROR, onerror=_on_error)(function)
     lib.ks_mark_bound()

@@ -2,10 +2,11 @@
 
 The library is generated from one table (``c_shim.functions``): every PKCS#11 3.0 entry point is exported and
 forwards to an ``extern "Python"`` function bound in ``c_shim._marshal``; the 2.40 and 3.0 function lists point
-at those exports. In a host that runs another Python version the same entry points forward each call to a worker
-process instead (``c_shim.forward``, from the same table and the mechanisms' parameter layouts). Facts about the
-building interpreter (version, libpython, sys.path, executable) are recorded in the library so the embedded
-interpreter, and the worker, find this project whatever the host's working directory and environment.
+at those exports; ``marshal.c`` adds the C helpers the marshaller calls to copy attribute templates. In a host
+that runs another Python version the same entry points forward each call to a worker process instead
+(``c_shim.forward``, from the same table and the mechanisms' parameter layouts). Facts about the building interpreter
+(version, libpython, sys.path, executable) are recorded in the library so the embedded interpreter, and the worker,
+find this project whatever the host's working directory and environment.
 """
 
 from __future__ import annotations
@@ -186,16 +187,27 @@ def c_source() -> str:
             forward_head,
             (HERE / "forward.c").read_text(),
             forward_body,
+            (HERE / "marshal.c").read_text(),
             c_entry_points(),
             C_INTERFACES,
         ]
     )
 
 
+#: The C functions the marshaller calls (``marshal.c``; ``ks_mark_bound`` once bound).
+HELPERS = """
+void ks_mark_bound(void);
+CK_RV ks_read_template(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields, unsigned char *values,
+                       CK_ULONG capacity);
+void ks_read_query(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields);
+CK_RV ks_write_query(CK_ATTRIBUTE *t, CK_ULONG count, const CK_ULONG *lengths, const char *data, CK_ULONG size);
+"""
+
+
 def cdef() -> str:
-    """What cffi must know: the PKCS#11 types, the Python callbacks, and the helper the marshaller calls."""
+    """What cffi must know: the PKCS#11 types, the Python callbacks, and the helpers the marshaller calls."""
     callbacks = "\n".join(f'extern "Python" CK_RV ks_py_{fn[0]}({_params(fn)});' for fn in PYTHON_FUNCTIONS)
-    return (HERE / "pkcs11_decls.h").read_text() + "\nvoid ks_mark_bound(void);\n" + callbacks
+    return (HERE / "pkcs11_decls.h").read_text() + HELPERS + callbacks
 
 
 INIT_CODE = """

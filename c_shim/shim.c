@@ -1,7 +1,8 @@
 /* Keystead PKCS#11 shim: the C side of libkeystead_pkcs11.so.
  *
- * The entry points only marshal into Python (cffi extern "Python" functions bound in c_shim/_marshal.py). What
- * has to be C is what must happen before Python may run:
+ * The entry points only marshal into Python (cffi extern "Python" functions bound in c_shim/_marshal.py), which
+ * reads and writes CK_ATTRIBUTE arrays through the helpers of marshal.c (a template per call instead of a cffi
+ * operation per field). What else has to be C is what must happen before Python may run:
  *  - foreign-Python hosts: a process that already runs another Python version must not get a second interpreter
  *    (3.11 embedded in 3.12 hangs; symbols of our libpython bind to the host's). Such hosts are served by a
  *    worker process running the project's Python, every C_* call forwarded over a Unix socket (forward.c, and

@@ -1,9 +1,10 @@
 """Edge cases of the C ABI a careful HSM survives, driven from a C program: an empty C_GetAttributeValue template,
-undersized value buffers (CKR_BUFFER_TOO_SMALL, the caller's memory untouched beyond them) and an OAEP parameter
-with no source data (NULL pSourceData with ulSourceDataLen 0 is legal). The same program runs both routes a host
-can take: the library embedding Python in the caller's process, and the worker process a foreign-Python host is
-served by (``KEYSTEAD_PKCS11_FORCE_BRIDGE=1`` sends this C host there), whose forwarding must carry each case
-through unchanged."""
+undersized value buffers (CKR_BUFFER_TOO_SMALL, the caller's memory untouched beyond them), input templates (a NULL
+value with a length; values of several sizes read back beside a length query and a missing attribute) and an OAEP
+parameter with no source data (NULL pSourceData with ulSourceDataLen 0 is legal). The same program runs both routes a
+host can take: the library embedding Python in the caller's process, and the worker process a foreign-Python host is
+served by (``KEYSTEAD_PKCS11_FORCE_BRIDGE=1`` sends this C host there), whose forwarding must carry each case through
+unchanged."""
 
 from __future__ import annotations
 
@@ -78,6 +79,31 @@ PROBE_C = textwrap.dedent(
         CK_ATTRIBUTE value = {0x11, guard, 15};
         EXPECT(F(C_GetAttributeValue)(session, key, &value, 1), 0x150);
         INTACT(guard, 1, 16);
+
+        /* input templates: a NULL value with a length; values of several sizes, more than 256 bytes in all, read
+           back in place, beside a length query and an attribute the object lacks */
+        CK_ULONG data_class = 0, data = 0;
+        unsigned char blob[1000];
+        for (int i = 0; i < (int)sizeof blob; i++) blob[i] = (unsigned char)(i * 7);
+        CK_ATTRIBUTE null_value[] = {{0, &data_class, sizeof data_class}, {0x11, NULL, 4}};
+        EXPECT(F(C_CreateObject)(session, null_value, 2, &data), 0x7);
+        CK_ATTRIBUTE made[] = {{0, &data_class, sizeof data_class}, {0x3, "probe label", 11}, {0x10, "", 0},
+                               {0x11, blob, sizeof blob}};
+        EXPECT(F(C_CreateObject)(session, made, 4, &data), 0);
+        unsigned char label[32], read_back[1000];
+        memset(label, 0xAA, sizeof label);
+        CK_ATTRIBUTE asked[] = {{0x3, label, sizeof label}, {0x11, NULL, 0}, {0x161, guard, 8}, {0x11, read_back, 1000},
+                                {0x10, guard + 8, 8}};
+        EXPECT(F(C_GetAttributeValue)(session, data, asked, 5), 0x12); /* CKA_VALUE_LEN: not a data object's */
+        if (asked[0].len != 11 || memcmp(label, "probe label", 11)) { printf("FAIL CKA_LABEL\n"); failures++; }
+        INTACT(label, 11, 32);
+        if (asked[1].len != sizeof blob) { printf("FAIL CKA_VALUE length %lu\n", asked[1].len); failures++; }
+        if (asked[2].len != (CK_ULONG)-1) { printf("FAIL CKA_VALUE_LEN length %lu\n", asked[2].len); failures++; }
+        if (asked[3].len != sizeof blob || memcmp(read_back, blob, sizeof blob)) {
+            printf("FAIL CKA_VALUE\n");
+            failures++;
+        }
+        if (asked[4].len != 0) { printf("FAIL CKA_APPLICATION length %lu\n", asked[4].len); failures++; }
 
         /* CKM_RSA_PKCS_OAEP with no label: NULL pSourceData, ulSourceDataLen 0 */
         CK_ULONG bits = 2048, pub = 0, priv = 0;
