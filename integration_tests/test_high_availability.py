@@ -16,7 +16,6 @@ import csv
 import json
 import os
 import secrets
-import shlex
 import shutil
 import signal
 import socket
@@ -32,15 +31,13 @@ from typing import Any
 import pytest
 import yaml
 
-from integration_tests._cluster import ServiceUnavailable, scratch_database
-from integration_tests._keystead_server import REPO, free_port
-from integration_tests._recipe import steps
+from integration_tests._ha import readme_cluster
+from integration_tests._keystead_server import REPO
 from integration_tests.conftest import _unavailable
 from kms_backend.client import ClientConfig, KmsClient
 from kms_backend.client.errors import KmsConnectionError, KmsHttpError, KmsOperationError
 from kms_backend.kmip._registry_data import ResultReason, RevocationReasonCode
 
-README = REPO / "README.md"
 #: HTTP statuses HAProxy answers for a request whose node died under it, or when no node is up yet.
 RETRIED_STATUSES = {502, 503, 504}
 
@@ -98,40 +95,14 @@ class Cluster:
         return KmsClient(config)
 
 
-def readme_step(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run the README's step ``name`` verbatim (``.venv/bin/python`` is this interpreter's venv)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("KEYSTEAD_")}
-    clean.update(env)
-    script = f"set -euo pipefail\ncd {shlex.quote(str(REPO))}\n{steps(README)[name]}"
-    return subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=300, check=False)
-
-
 @pytest.fixture(scope="module", params=["postgresql", "mariadb"])
 def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """One cluster per database for the module: the failover tests kill node 0 (and use node 2), the load test
     kills node 1."""
-    tmp_path = tmp_path_factory.mktemp("ha")
-    if shutil.which("haproxy") is None:
-        _unavailable("HAProxy is not installed (apt-get install haproxy)")
-    try:
-        database = scratch_database(request.param, tmp_path)
-        url, _ = database.__enter__()
-    except ServiceUnavailable as exc:
-        _unavailable(str(exc))
-    directory = tmp_path / "cluster"
-    kmip_port, http_port = free_port(), free_port()
-    env = {"HA_DIR": str(directory), "DATABASE_URL": url, "KMIP_PORT": str(kmip_port), "HTTP_PORT": str(http_port)}
-    try:
-        result = readme_step("ha-up", env)
-        assert result.returncode == 0, result.stdout + result.stderr
+    with readme_cluster(request.param, tmp_path_factory.mktemp("ha")) as (directory, env):
         state = json.loads((directory / "cluster.json").read_text())
         token = (directory / "tokens").read_text().split(":")[0]
-        yield Cluster(directory, state, kmip_port, http_port, token)
-    finally:
-        if (directory / "cluster.json").exists():
-            down = readme_step("ha-down", env)
-            assert down.returncode == 0, down.stderr
-        database.__exit__(None, None, None)
+        yield Cluster(directory, state, int(env["KMIP_PORT"]), int(env["HTTP_PORT"]), token)
 
 
 def test_a_revoke_on_one_node_is_refused_at_once_by_another(cluster: Cluster) -> None:

@@ -9,11 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shlex
-import shutil
 import signal
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,44 +19,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from integration_tests._cluster import ServiceUnavailable, scratch_database
-from integration_tests._keystead_server import CREATE_AES_PAYLOAD, REPO, KeysteadProcess, free_port, uid_payload
-from integration_tests._recipe import steps
-from integration_tests.conftest import _unavailable
+from integration_tests._ha import readme_cluster, readme_step
+from integration_tests._keystead_server import CREATE_AES_PAYLOAD, KeysteadProcess, uid_payload
 from kms_backend.sealing import key_id, sealed_kek_id
 from kms_backend.store import open_store
-
-README = REPO / "README.md"
-
-
-def readme_step(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The README's step ``name``, verbatim (``.venv/bin/…`` is this checkout's venv)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("KEYSTEAD_")}
-    clean.update(env)
-    script = f"set -euo pipefail\ncd {shlex.quote(str(REPO))}\n{steps(README)[name]}"
-    return subprocess.run(["bash", "-c", script], env=clean, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
-    if shutil.which("haproxy") is None:
-        _unavailable("HAProxy is not installed (apt-get install haproxy)")
-    try:
-        database = scratch_database("postgresql", tmp_path)
-        url, _ = database.__enter__()
-    except ServiceUnavailable as exc:
-        _unavailable(str(exc))
-    directory = tmp_path / "ha"
-    env = {"HA_DIR": str(directory), "DATABASE_URL": url, "KMIP_PORT": str(free_port()), "HTTP_PORT": str(free_port())}
-    try:
-        result = readme_step("ha-up", env)
-        assert result.returncode == 0, result.stdout + result.stderr
+    with readme_cluster("postgresql", tmp_path) as (directory, env):
         yield directory, env
-    finally:
-        if (directory / "cluster.json").exists():
-            down = readme_step("ha-down", env)
-            assert down.returncode == 0, down.stderr
-        database.__exit__(None, None, None)
 
 
 def material(http: httpx.Client, uid: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import json
-import shutil
 import socket
 import ssl
 import struct
@@ -24,9 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests._cluster import ServiceUnavailable, scratch_database
+from integration_tests._ha import haproxy_database
 from integration_tests._keystead_server import REPO, KeysteadProcess, free_port, read_message, request_message
-from integration_tests.conftest import _unavailable
 from kms_backend.kmip import binary_codec, json_codec
 
 LIMIT = ("--rate-limit", "0.05", "--rate-limit-burst", "2")
@@ -262,14 +260,12 @@ def test_worker_processes_take_the_header_off_too(tmp_path: Path) -> None:
 def test_limits_apply_per_client_behind_the_clusters_haproxy(tmp_path: Path) -> None:
     """One node behind cluster.py's HAProxy (send-proxy-v2 on both ports; the node trusts 127.0.0.1): clients on
     127.0.0.2 to 127.0.0.5 each get their own rate limit and connection cap, and the audit log names them."""
-    if shutil.which("haproxy") is None:
-        _unavailable("HAProxy is not installed (apt-get install haproxy)")
-    try:
-        database = scratch_database("postgresql", tmp_path)
-        url, _ = database.__enter__()
-    except ServiceUnavailable as exc:
-        _unavailable(str(exc))
-    directory = tmp_path / "cluster"
+    with haproxy_database("postgresql", tmp_path) as url:
+        _behind_haproxy(url, tmp_path / "cluster")
+
+
+def _behind_haproxy(url: str, directory: Path) -> None:
+    """That test on the database at ``url``: one node started by cluster.py in ``directory``, stopped after."""
     directory.mkdir()
     tokens = directory / "tokens"
     tokens.write_text("proxy-test-token:admin\n")
@@ -310,4 +306,3 @@ def test_limits_apply_per_client_behind_the_clusters_haproxy(tmp_path: Path) -> 
     finally:
         if (directory / "cluster.json").exists():
             subprocess.run([*cluster, "down", "--dir", str(directory)], capture_output=True, timeout=120, check=False)
-        database.__exit__(None, None, None)
