@@ -4,7 +4,9 @@ provider function for its spec chapter, and writes the results back. No PKCS#11 
 CKR_FUNCTION_NOT_SUPPORTED.
 
 Bound once per process by the embedding init code (``bind``); everything is imported then, so a call costs
-the cffi transition and the provider's own work only.
+the cffi transition and the provider's own work only. ``bind`` also gives the provider the C table that lets the
+entry points of C_Encrypt, C_Decrypt and C_Sign hand over a length query's kept output without entering Python
+(``KeptInC``; c_shim/shim.c's header comment).
 """
 
 # ruff: noqa: N802, PLR0917, PLR1714
@@ -24,7 +26,7 @@ from provider.errors import CkError
 from provider.library import Library
 from provider.mechanisms import PARAMETER_LAYOUTS, MechanismParameter
 
-from .functions import PYTHON_FUNCTIONS
+from .functions import KEPT_OUTPUT_KINDS, PYTHON_FUNCTIONS
 
 log = logging.getLogger("keystead.pkcs11.shim")
 
@@ -157,6 +159,36 @@ def _ulong_array(values: list[int], pointer: Any, p_count: Any) -> int:
     for i, value in enumerate(values):
         pointer[i] = value
     p_count[0] = len(values)
+    return CKR_OK
+
+
+def _single_part(
+    function: Callable[[Library, int, bytes, int | None], bytes],
+    h_session: int,
+    p_in: Any,
+    in_len: int,
+    p_out: Any,
+    p_out_len: Any,
+) -> int:
+    """A single-part call with byte output (C_Encrypt, C_Decrypt, C_Sign, C_Digest): ``_capacity``, ``_input`` and
+    ``_output`` in one frame, these being the calls every length query and its second call make."""
+    if not p_out_len:
+        return ARGUMENTS_BAD
+    if in_len:
+        if not p_in:
+            return ARGUMENTS_BAD
+        data = ffi.buffer(p_in, in_len)[:]
+    else:
+        data = b""
+    if not p_out:  # a length query
+        p_out_len[0] = len(function(LIB, h_session, data, None))
+        return CKR_OK
+    capacity = p_out_len[0]
+    out = function(LIB, h_session, data, capacity)
+    length = p_out_len[0] = len(out)
+    if capacity < length:
+        return BUFFER_TOO_SMALL
+    ffi.memmove(p_out, out, length)
     return CKR_OK
 
 
@@ -409,8 +441,7 @@ def C_EncryptInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
 
 
 def C_Encrypt(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
-    capacity = _capacity(p_out, p_out_len)
-    return _output(ciphers.encrypt(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+    return _single_part(ciphers.encrypt, h_session, p_data, data_len, p_out, p_out_len)
 
 
 def C_EncryptUpdate(h_session: int, p_part: Any, part_len: int, p_out: Any, p_out_len: Any) -> int:
@@ -430,8 +461,7 @@ def C_DecryptInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
 
 
 def C_Decrypt(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
-    capacity = _capacity(p_out, p_out_len)
-    return _output(ciphers.decrypt(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+    return _single_part(ciphers.decrypt, h_session, p_data, data_len, p_out, p_out_len)
 
 
 def C_DecryptUpdate(h_session: int, p_part: Any, part_len: int, p_out: Any, p_out_len: Any) -> int:
@@ -451,8 +481,7 @@ def C_DigestInit(h_session: int, p_mechanism: Any) -> int:
 
 
 def C_Digest(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
-    capacity = _capacity(p_out, p_out_len)
-    return _output(digests.digest(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+    return _single_part(digests.digest, h_session, p_data, data_len, p_out, p_out_len)
 
 
 def C_DigestUpdate(h_session: int, p_part: Any, part_len: int) -> int:
@@ -477,8 +506,7 @@ def C_SignInit(h_session: int, p_mechanism: Any, h_key: int) -> int:
 
 
 def C_Sign(h_session: int, p_data: Any, data_len: int, p_out: Any, p_out_len: Any) -> int:
-    capacity = _capacity(p_out, p_out_len)
-    return _output(signatures.sign(LIB, h_session, _input(p_data, data_len), capacity), p_out, p_out_len)
+    return _single_part(signatures.sign, h_session, p_data, data_len, p_out, p_out_len)
 
 
 def C_SignUpdate(h_session: int, p_part: Any, part_len: int) -> int:
@@ -514,8 +542,7 @@ def C_VerifyFinal(h_session: int, p_signature: Any, signature_len: int) -> int:
 
 
 def C_SessionCancel(h_session: int, flags: int) -> int:
-    """§5.6.5 (3.0): end the session's active operations (all of them, whatever the flags name)."""
-    LIB.session(h_session).operations.clear()
+    sessions.session_cancel(LIB, h_session)
     return CKR_OK
 
 
@@ -667,6 +694,29 @@ def C_GenerateRandom(h_session: int, p_data: Any, length: int) -> int:
     return CKR_OK
 
 
+#: Provider operation kind -> the number of the entry point that serves its kept outputs (``KEPT_OUTPUT_KINDS``).
+KEPT_KINDS = {
+    ciphers.ENCRYPT: KEPT_OUTPUT_KINDS["C_Encrypt"],
+    ciphers.DECRYPT: KEPT_OUTPUT_KINDS["C_Decrypt"],
+    signatures.SIGN: KEPT_OUTPUT_KINDS["C_Sign"],
+}
+
+
+class KeptInC:
+    """``Library.KeptOutputs`` in shim.c's table (ks_kept_*), whose C_Encrypt, C_Decrypt and C_Sign entry points
+    hand over the kept output of the provider operation kind each serves."""
+
+    def __init__(self, lib: Any) -> None:
+        self._put, self._take = lib.ks_kept_put, lib.ks_kept_take
+        self.forget, self.clear = lib.ks_kept_forget, lib.ks_kept_clear
+
+    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> bool:
+        return self._put(session, KEPT_KINDS[kind], data, len(data), output, len(output)) == 1  # type: ignore[no-any-return]
+
+    def take(self, session: int, kind: str) -> bool:
+        return self._take(session, KEPT_KINDS[kind]) == 1  # type: ignore[no-any-return]
+
+
 def _not_supported(*_args: Any) -> int:
     return NOT_SUPPORTED
 
@@ -694,6 +744,7 @@ def bind(the_ffi: Any, lib: Any) -> None:
     """Attach every callback to the embedded module, then tell the C side the callbacks are live."""
     global ffi, shim
     ffi, shim = the_ffi, lib
+    LIB.outputs = KeptInC(lib)
     for name, function in implementations().items():
         the_ffi.def_extern(name=f"ks_py_{name}", error=GENERAL_ERROR, onerror=_on_error)(function)
     lib.ks_mark_bound()

@@ -22,7 +22,15 @@ from pathlib import Path
 from provider.mechanisms import PARAMETER_LAYOUTS
 
 from . import forward
-from .functions import ALL_FUNCTIONS, C_ONLY, FUNCTIONS_2_40, FUNCTIONS_3_0_EXTRA, PYTHON_FUNCTIONS, Function
+from .functions import (
+    ALL_FUNCTIONS,
+    C_ONLY,
+    FUNCTIONS_2_40,
+    FUNCTIONS_3_0_EXTRA,
+    KEPT_OUTPUT_KINDS,
+    PYTHON_FUNCTIONS,
+    Function,
+)
 
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parent
@@ -80,15 +88,19 @@ def c_native_functions() -> str:
 
 
 def c_entry_points() -> str:
-    """The exported C_* functions and the three function lists (2.40, 3.0, 3.2)."""
+    """The exported C_* functions and the three function lists (2.40, 3.0, 3.2). C_Encrypt, C_Decrypt and C_Sign
+    first offer the call to ``ks_kept_serve`` (the second call of a length query, answered in C: shim.c)."""
     out: list[str] = []
     for fn in PYTHON_FUNCTIONS:
         name = fn[0]
+        kind = KEPT_OUTPUT_KINDS.get(name)
+        served = f"    if (ks_kept_serve({kind}, {_args(fn)})) return KS_CKR_OK;\n" if kind is not None else ""
         out.append(
             f"KS_EXPORT CK_RV {name}({_params(fn)}) {{\n"
             "    CK_RV rv = ks_route();\n"
             "    if (KS_UNLIKELY(rv != KS_CKR_OK)) return rv;\n"
             f"    if (KS_UNLIKELY(ks_mode == KS_FOREIGN)) return ks_fwd_{name}({_args(fn)});\n"
+            f"{served}"
             f"    return ks_native_{name}({_args(fn)});\n"
             "}\n"
         )
@@ -194,13 +206,19 @@ def c_source() -> str:
     )
 
 
-#: The C functions the marshaller calls (``marshal.c``; ``ks_mark_bound`` once bound).
+#: The C functions the marshaller calls (``marshal.c``; ``ks_mark_bound`` once bound; shim.c's table of outputs
+#: kept for the second call of a length query, through ``_marshal.KeptInC``).
 HELPERS = """
 void ks_mark_bound(void);
 CK_RV ks_read_template(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields, unsigned char *values,
                        CK_ULONG capacity);
 void ks_read_query(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields);
 CK_RV ks_write_query(CK_ATTRIBUTE *t, CK_ULONG count, const CK_ULONG *lengths, const char *data, CK_ULONG size);
+int ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_ULONG in_len, const char *out,
+                CK_ULONG out_len);
+int ks_kept_take(CK_SESSION_HANDLE session, int kind);
+void ks_kept_forget(CK_SESSION_HANDLE session);
+void ks_kept_clear(void);
 """
 
 

@@ -753,6 +753,7 @@ KS_EXPORT int ks_worker_main(int control) {
         fprintf(stderr, "keystead-pkcs11: the worker cannot run the provider in this interpreter\n");
         return 2;
     }
+    ks_kept_disabled = 1; /* its calls arrive through ks_native_C_*: no entry point would serve a kept output */
     uint64_t wire_id = KS_WIRE_ID;
     if (!ks_send_all(control, &wire_id, sizeof wire_id)) return 3;
     pthread_attr_t attr;

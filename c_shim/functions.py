@@ -333,6 +333,11 @@ FUNCTIONS_3_2_EXTRA: tuple[Function, ...] = (
 #: Entry points implemented in C (they must work before, and without, Python).
 C_ONLY = frozenset({"C_GetFunctionList", "C_GetInterfaceList", "C_GetInterface"})
 
+#: Entry points that hand over, in C, the output a single-part length query kept (§5.2; shim.c's header comment),
+#: each with the number its entries carry in the C table. Their parameters are (session, input, its length, output,
+#: its length pointer).
+KEPT_OUTPUT_KINDS: dict[str, int] = {"C_Encrypt": 1, "C_Decrypt": 2, "C_Sign": 3}
+
 ALL_FUNCTIONS: tuple[Function, ...] = FUNCTIONS_2_40 + FUNCTIONS_3_0_EXTRA + FUNCTIONS_3_2_EXTRA
 #: Entry points forwarded to Python (everything else).
 PYTHON_FUNCTIONS: tuple[Function, ...] = tuple(f for f in ALL_FUNCTIONS if f[0] not in C_ONLY)
@@ -343,5 +348,6 @@ __all__ = [
     "FUNCTIONS_2_40",
     "FUNCTIONS_3_0_EXTRA",
     "FUNCTIONS_3_2_EXTRA",
+    "KEPT_OUTPUT_KINDS",
     "PYTHON_FUNCTIONS",
 ]

@@ -10,6 +10,22 @@
  *  - starting the interpreter ourselves in C hosts, with a sys.path recorded at build time (the host's working
  *    directory and environment must not matter) and libpython promoted to global scope, since a host that
  *    dlopen()s us RTLD_LOCAL leaves libpython's symbols invisible to extension modules such as _cffi_backend.
+ *
+ * One thing is served here without Python: the second call of a §5.2 length query. python-pkcs11 (and most
+ * callers) make each C_Encrypt, C_Decrypt and C_Sign twice, first with a NULL output buffer for the length, then
+ * with a buffer, on the same input. The provider does the work once and keeps the output for the second call
+ * (provider/operations.py); when that first call was single-part it also gives this file a copy (ks_kept_put,
+ * called from c_shim/_marshal.py), and the entry point of the second call hands it over itself when the call is
+ * exactly the one it was kept for: same session, same function, the same input bytes, an output buffer large enough
+ * (ks_kept_serve, in the generated C_Encrypt / C_Decrypt / C_Sign). That ends the operation, as the provider would
+ * have: the entry is marked served, and Python, still the authority on operation state, ends its operation the next
+ * time it looks at it (ks_kept_take, from operations.active / operations.start). Any other call (a different
+ * input, too small a buffer, another length query, an Update or Final) goes to Python as before, which first takes
+ * the entry back; every path that ends operations in Python (C_SessionCancel, C_CloseSession, C_CloseAllSessions,
+ * C_Logout, C_Finalize, C_Initialize) forgets the entries of the sessions concerned (ks_kept_forget,
+ * ks_kept_clear), and the provider checks after each put that the session and its operation are still current. The
+ * table is behind one mutex; a forked child starts with an empty one. A worker serving a foreign-Python host keeps
+ * nothing here (its calls arrive through ks_native_C_*, not the entry points).
  * The build script (c_shim/build.py) defines the KS_* macros and generates the entry points and lists. */
 
 #include <dlfcn.h>
@@ -101,11 +117,131 @@ static const char *ks_library_path(void) {
     return path;
 }
 
+/* -- outputs kept for the second call of a length query (see the header comment) ------------------------------- */
+
+typedef struct ks_kept {
+    struct ks_kept *next;
+    CK_SESSION_HANDLE session;
+    int kind;   /* which entry point serves it: c_shim.functions.KEPT_OUTPUT_KINDS */
+    int served; /* handed over: the operation has ended; Python learns it from ks_kept_take */
+    CK_ULONG in_len, out_len;
+    unsigned char *data; /* the input, then the output (NULL once served) */
+} ks_kept;
+
+#define KS_KEPT_BUCKETS 64
+static ks_kept *ks_kept_table[KS_KEPT_BUCKETS];
+static pthread_mutex_t ks_kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static long ks_kept_live;    /* entries not yet served, read without the lock to skip it when there are none */
+static int ks_kept_disabled; /* set in the worker process: its calls never pass through the entry points */
+
+static inline ks_kept **ks_kept_slot(CK_SESSION_HANDLE session, int kind) {
+    ks_kept **slot = &ks_kept_table[session % KS_KEPT_BUCKETS];
+    while (*slot && ((*slot)->session != session || (*slot)->kind != kind)) slot = &(*slot)->next;
+    return slot;
+}
+
+static void ks_kept_unlink(ks_kept **slot) {
+    ks_kept *entry = *slot;
+    *slot = entry->next;
+    if (!entry->served) __atomic_sub_fetch(&ks_kept_live, 1, __ATOMIC_RELAXED);
+    free(entry->data);
+    free(entry);
+}
+
+/* Keep ``out`` as the answer to the next call of ``kind`` on ``session`` with input ``in`` (replacing any entry of
+ * that session and kind). 1 when kept; 0 when not (the worker, or no memory): the call then goes to Python. */
+static int ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_ULONG in_len, const char *out,
+                       CK_ULONG out_len) {
+    if (ks_kept_disabled) return 0;
+    ks_kept *entry = malloc(sizeof *entry);
+    unsigned char *data = malloc(in_len + out_len ? in_len + out_len : 1);
+    if (!entry || !data) { free(entry); free(data); return 0; }
+    if (in_len) memcpy(data, in, in_len);
+    if (out_len) memcpy(data + in_len, out, out_len);
+    *entry = (ks_kept){NULL, session, kind, 0, in_len, out_len, data};
+    pthread_mutex_lock(&ks_kept_lock);
+    ks_kept **slot = ks_kept_slot(session, kind);
+    if (*slot) ks_kept_unlink(slot);
+    entry->next = ks_kept_table[session % KS_KEPT_BUCKETS];
+    ks_kept_table[session % KS_KEPT_BUCKETS] = entry;
+    __atomic_add_fetch(&ks_kept_live, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&ks_kept_lock);
+    return 1;
+}
+
+/* Take back the entry of ``session`` and ``kind``: 1 if the entry point had served it (the operation has ended),
+ * 0 if not, -1 if there was none. */
+static int ks_kept_take(CK_SESSION_HANDLE session, int kind) {
+    pthread_mutex_lock(&ks_kept_lock);
+    ks_kept **slot = ks_kept_slot(session, kind);
+    int served = -1;
+    if (*slot) {
+        served = (*slot)->served;
+        ks_kept_unlink(slot);
+    }
+    pthread_mutex_unlock(&ks_kept_lock);
+    return served;
+}
+
+/* Forget every entry of ``session`` (its operations ended in Python, or it closed). */
+static void ks_kept_forget(CK_SESSION_HANDLE session) {
+    pthread_mutex_lock(&ks_kept_lock);
+    for (ks_kept **slot = &ks_kept_table[session % KS_KEPT_BUCKETS]; *slot;) {
+        if ((*slot)->session == session) ks_kept_unlink(slot);
+        else slot = &(*slot)->next;
+    }
+    pthread_mutex_unlock(&ks_kept_lock);
+}
+
+static void ks_kept_drop_all(void) {
+    for (int i = 0; i < KS_KEPT_BUCKETS; i++)
+        while (ks_kept_table[i]) ks_kept_unlink(&ks_kept_table[i]);
+}
+
+/* Forget every entry (C_Logout, C_Finalize, C_Initialize: every session's operations ended). */
+static void ks_kept_clear(void) {
+    pthread_mutex_lock(&ks_kept_lock);
+    ks_kept_drop_all();
+    pthread_mutex_unlock(&ks_kept_lock);
+}
+
+/* The entry point's side: hand over the kept output if this call is the one it was kept for (same input bytes, a
+ * buffer large enough); 1 when served (the caller returns CKR_OK), 0 to let Python answer the call. */
+static inline int ks_kept_serve(int kind, CK_SESSION_HANDLE session, CK_BYTE_PTR in, CK_ULONG in_len,
+                                CK_BYTE_PTR out, CK_ULONG_PTR out_len) {
+    if (__atomic_load_n(&ks_kept_live, __ATOMIC_RELAXED) == 0 || !out || !out_len || (!in && in_len)) return 0;
+    int served = 0;
+    pthread_mutex_lock(&ks_kept_lock);
+    ks_kept *entry = *ks_kept_slot(session, kind);
+    if (entry && !entry->served && entry->in_len == in_len && *out_len >= entry->out_len &&
+        (!in_len || memcmp(entry->data, in, in_len) == 0)) {
+        if (entry->out_len) memcpy(out, entry->data + in_len, entry->out_len);
+        *out_len = entry->out_len;
+        entry->served = served = 1;
+        free(entry->data);
+        entry->data = NULL;
+        __atomic_sub_fetch(&ks_kept_live, 1, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&ks_kept_lock);
+    return served;
+}
+
+/* fork: the table is locked across it (after the interpreter's own handler took the GIL: registered before it,
+ * so its prepare runs after; nothing holds this lock while waiting for the GIL) and the child starts empty, its
+ * sessions being those of a library it must initialise again. */
+static void ks_kept_before_fork(void) { pthread_mutex_lock(&ks_kept_lock); }
+static void ks_kept_after_fork_parent(void) { pthread_mutex_unlock(&ks_kept_lock); }
+static void ks_kept_after_fork_child(void) {
+    ks_kept_drop_all();
+    pthread_mutex_unlock(&ks_kept_lock);
+}
+
 static void ks_decide(void) {
     if (ks_foreign_python()) {
         ks_mode = KS_FOREIGN; /* the worker starts at C_Initialize */
     } else {
         ks_mode = KS_NATIVE;
+        pthread_atfork(ks_kept_before_fork, ks_kept_after_fork_parent, ks_kept_after_fork_child);
         ks_route_rv = ks_start_python();
     }
 }

@@ -9,14 +9,15 @@ module              what
                     the session table, object handles and views, session objects); every module below uses it
 ``general``         §5.4 C_Initialize, C_Finalize, C_GetInfo
 ``slots``           §5.5 slot and token information, C_InitToken, C_InitPIN, C_SetPIN
-``sessions``        §5.6 C_OpenSession, C_CloseSession, C_GetSessionInfo, C_Login, C_Logout
+``sessions``        §5.6 C_OpenSession, C_CloseSession, C_SessionCancel, C_GetSessionInfo, C_Login, C_Logout
 ``objects``         §5.7 C_CreateObject, C_CopyObject, C_DestroyObject, attributes, C_FindObjects*
 ``keys``            §5.18 C_GenerateKey(Pair), C_WrapKey, C_UnwrapKey, C_DeriveKey
 ``ciphers``         §5.8-5.9 encryption and decryption
 ``signatures``      §5.11-5.12 signatures and MACs
 ``digests``         §5.10 digests (hashlib: no key is involved)
 ``rng``             §5.19 C_SeedRandom, C_GenerateRandom
-``operations``      what the crypto functions share: the key check of each C_*Init, a session's active operation
+``operations``      what the crypto functions share: the key check of each C_*Init, a session's active operation,
+                    the §5.2 output kept for a second call (a copy offered to the C entry points, ``offer``)
 ``session_objects`` session secret keys held in memory, and the KMIP operations answered on them without an engine
 ``mechanisms``      the CKM table: one row per mechanism, by family, with its parameter layout and KMIP plan
 ``attributes``      the CKA table: PKCS#11 attributes to and from KMIP attributes

@@ -23,7 +23,7 @@ from .constants import Attribute, MechanismFlag, ObjectClass, ReturnValue
 from .errors import CkError
 from .library import Library, Session
 from .mechanisms import CipherPlan, MechanismParameter, cipher_plan, lookup
-from .operations import Operation, active, decided, deliver, finished, kept, key_for, run_plan, start
+from .operations import Operation, active, decided, deliver, finished, kept, key_for, offer, run_plan, start
 
 ENCRYPT = "encrypt"
 DECRYPT = "decrypt"
@@ -136,6 +136,8 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
             raise _failed(session, ENCRYPT, exc) from None
         out = response.data + tag if tag else response.data
         out = deliver(op, data, out, capacity)
+    if op.pending is not None:
+        offer(lib, session, ENCRYPT, op)
     finished(session, ENCRYPT, out, capacity)
     return out
 
@@ -171,6 +173,8 @@ def decrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
         except CkError as exc:
             raise _failed(session, DECRYPT, exc) from None
         out = deliver(op, data, plaintext or b"", capacity)
+    if op.pending is not None:
+        offer(lib, session, DECRYPT, op)
     finished(session, DECRYPT, out, capacity)
     return out
 

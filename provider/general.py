@@ -76,6 +76,8 @@ def initialize(lib: Library, args: InitializeArgs | None, *, own_logging: bool =
 
 def _reset(lib: Library) -> None:
     lib.sessions.clear()
+    if lib.outputs is not None:
+        lib.outputs.clear()
     lib.session_objects.clear()
     lib.in_memory.clear()
     lib.held.clear()

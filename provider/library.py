@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
@@ -44,8 +44,38 @@ def current_pid() -> int:
 
 BackendFactory = Callable[[ProviderConfig], Backend]
 
+
+class KeptOutputs(Protocol):
+    """A copy of the output a single-part C_Encrypt, C_Decrypt or C_Sign kept for its second call (§5.2;
+    ``operations.offer``), held where the entry point of that call hands it over without the provider (the C shim's
+    table: c_shim/shim.c). The provider stays the authority on its operations: it takes the copy back before it
+    looks at the operation again (``operations.active``, ``operations.start``), learning whether the entry point
+    handed it over (the operation has then ended), and forgets the copies of every operation it ends otherwise."""
+
+    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> bool:
+        """Hold ``output`` for the next ``kind`` call of ``session`` on ``data``; False if not held."""
+        ...
+
+    def take(self, session: int, kind: str) -> bool:
+        """Take the copy back; True if the entry point had handed it over."""
+        ...
+
+    def forget(self, session: int) -> None:
+        """Drop the copies of ``session``'s operations."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every copy."""
+        ...
+
+
 #: The one slot, whose token is the KMS.
 SLOT_ID = 1
+
+# Members read on every C_*Init (an enum member's attribute lookup costs several dictionary reads).
+_PRIVATE = Attribute.PRIVATE
+_TOKEN = Attribute.TOKEN
+_USER = UserType.USER
 
 
 @dataclass(slots=True)
@@ -82,11 +112,11 @@ class ObjectView:
 
     @property
     def private(self) -> bool:
-        return bool(self.values.get(Attribute.PRIVATE, True))
+        return bool(self.values.get(_PRIVATE, True))
 
     @property
     def token(self) -> bool:
-        return bool(self.values.get(Attribute.TOKEN, True))
+        return bool(self.values.get(_TOKEN, True))
 
 
 class HandleTable:
@@ -178,6 +208,8 @@ class Library:
     session_backend: Backend | None = None
     #: Session secret keys held in this process's memory, no engine involved (``session_objects``).
     held: SessionObjects = field(default_factory=SessionObjects)
+    #: Where kept outputs are also offered to the entry points (the C shim's table); None: nowhere.
+    outputs: KeptOutputs | None = None
 
     def require_initialized(self) -> None:
         """CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize, after C_Finalize, and in a forked child until it
@@ -212,6 +244,8 @@ class Library:
         """Close one session: its session objects are destroyed (§4.4); closing the last one logs out."""
         with self.lock:
             self.sessions.pop(handle, None)
+            if self.outputs is not None:  # after the session is gone (operations.offer checks in that order)
+                self.outputs.forget(handle)
             for uid, owner in list(self.session_objects.items()):
                 if owner == handle:  # the session closes regardless of a failure: the object is unreachable
                     self.discard_session_object(uid)
@@ -256,6 +290,14 @@ class Library:
             for session in self.sessions.values():
                 session.found = None
                 session.operations.clear()
+            if self.outputs is not None:
+                self.outputs.clear()
+
+    def end_operations(self, session: Session) -> None:
+        """End every active operation of ``session`` (§5.6.5 C_SessionCancel)."""
+        session.operations.clear()
+        if self.outputs is not None:
+            self.outputs.forget(session.handle)
 
     def destroy(self, uid: str) -> None:
         """Revoke (ignoring a refusal: Pre-Active objects are destroyed directly) and Destroy one object, and forget
@@ -457,9 +499,10 @@ class Library:
 
     def visible(self, view: ObjectView) -> bool:
         """Private objects are hidden until a user logs in (§4.4); other applications' session objects always."""
-        if view.private and self.login != UserType.USER:
+        values = view.values  # ``private`` and ``token`` read here without the properties: once per C_*Init
+        if self.login is not _USER and values.get(_PRIVATE, True):
             return False
-        return view.token or view.uid in self.session_objects
+        return bool(values.get(_TOKEN, True)) or view.uid in self.session_objects
 
 
-__all__ = ["SLOT_ID", "HandleTable", "Library", "ObjectCache", "ObjectView", "Session"]
+__all__ = ["SLOT_ID", "HandleTable", "KeptOutputs", "Library", "ObjectCache", "ObjectView", "Session"]

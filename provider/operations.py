@@ -4,7 +4,11 @@ of a session, and the §5.2 rule for output lengths.
 §5.2: a call with a NULL output buffer asks for the length and leaves the operation active, as does a buffer that
 is too small (CKR_BUFFER_TOO_SMALL). The work is done once: its output is kept with the input that produced it
 and handed out by the next call with the same input, so a KMS call (and its random IV or nonce, or the state of a
-KMIP stream) never happens twice for one logical call.
+KMIP stream) never happens twice for one logical call. The output of a single-part call (C_Encrypt, C_Decrypt,
+C_Sign) is also offered to the library's ``outputs`` (the C shim's table, ``Library.KeptOutputs``), whose entry
+point then hands it over itself when the second call is the one it was kept for, ending the operation there; the
+provider takes the copy back before it looks at the operation again (``active``, ``start``) and so learns whether
+the operation has ended.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from kms_backend.kmip.errors import KmipError
 
 from .constants import Attribute, KeyType, ObjectClass, ReturnValue
 from .errors import CkError, ckr_for_reason
-from .library import Library, ObjectView, Session
+from .library import KeptOutputs, Library, ObjectView, Session
 from .mechanisms import MechanismSpec
 from .objects import object_view
 
@@ -34,14 +38,20 @@ class Operation:
     pending: tuple[bytes, bytes] | None = None
     #: True once a multi-part call (Update) was made: single-part calls are then refused.
     multi: bool = False
+    #: Where a copy of ``pending`` is offered to the entry point of the next call (``offer``), until taken back.
+    offered: KeptOutputs | None = None
 
 
 def start(lib: Library, session_handle: int, kind: str) -> Session:
     """The session, with no ``kind`` operation active (CKR_OPERATION_ACTIVE otherwise)."""
     session = lib.session(session_handle)
-    if kind in session.operations:
+    op: Any = session.operations.get(kind)
+    if op is not None and not (op.offered is not None and _handed_over(session, kind, op)):
         raise CkError(ReturnValue.OPERATION_ACTIVE)
     return session
+
+
+_KEY_TYPE = Attribute.KEY_TYPE
 
 
 def key_for(
@@ -63,11 +73,12 @@ def key_for(
         raise
     if view.object_class not in classes:
         raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, f"a {view.object_class.name} cannot be used here")
-    key_type = view.values.get(Attribute.KEY_TYPE)
+    values = view.values
+    key_type = values.get(_KEY_TYPE)
     if spec.key_types and key_type not in spec.key_types:
         name = KeyType(key_type).name if isinstance(key_type, int) and key_type in set(KeyType) else str(key_type)
         raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, f"the mechanism does not take {name} keys")
-    if not view.values.get(usage, False):
+    if not values.get(usage, False):
         raise CkError(ReturnValue.KEY_FUNCTION_NOT_PERMITTED, f"CKA_{usage.name} is false")
     return view
 
@@ -96,9 +107,36 @@ def run_plan(plan: Plan, *args: Any) -> Any:
 def active(session: Session, kind: str, cls: type[Any]) -> Any:
     """The session's active ``kind`` operation (CKR_OPERATION_NOT_INITIALIZED if none)."""
     op = session.operations.get(kind)
-    if op is None or not isinstance(op, cls):
+    if op is None or not isinstance(op, cls) or (op.offered is not None and _handed_over(session, kind, op)):
         raise CkError(ReturnValue.OPERATION_NOT_INITIALIZED)
     return op
+
+
+def _handed_over(session: Session, kind: str, op: Operation) -> bool:
+    """Take back the copy of ``op``'s kept output offered to the entry point; True if the entry point had handed it
+    over, which ended the operation (it is ended here too)."""
+    outputs, op.offered = op.offered, None
+    if outputs is None or not outputs.take(session.handle, kind):
+        return False
+    op.pending = None
+    if session.operations.get(kind) is op:
+        del session.operations[kind]
+    return True
+
+
+def offer(lib: Library, session: Session, kind: str, op: Operation) -> None:
+    """After a single-part call that kept its output (a length query, or too small a buffer): offer a copy to the
+    entry point of the next call (``Library.outputs``)."""
+    outputs = lib.outputs
+    pending = op.pending
+    if outputs is None or pending is None or not outputs.keep(session.handle, kind, pending[0], pending[1]):
+        return
+    op.offered = outputs
+    # Another thread may have closed the session or ended its operations meanwhile, and forgotten its copies before
+    # this one was kept (each does so after changing the state checked here): no entry point may serve it then.
+    if lib.sessions.get(session.handle) is not session or session.operations.get(kind) is not op:
+        op.offered = None
+        outputs.take(session.handle, kind)
 
 
 def deliver(op: Operation, data: bytes, output: bytes, capacity: int | None) -> bytes:
@@ -129,4 +167,4 @@ def finished(session: Session, kind: str, output: bytes, capacity: int | None) -
         session.operations.pop(kind, None)
 
 
-__all__ = ["Operation", "active", "decided", "deliver", "finished", "kept", "key_for", "run_plan", "start"]
+__all__ = ["Operation", "active", "decided", "deliver", "finished", "kept", "key_for", "offer", "run_plan", "start"]

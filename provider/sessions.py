@@ -33,6 +33,11 @@ def close_all_sessions(lib: Library, slot_id: int) -> None:
     lib.close_all_sessions()
 
 
+def session_cancel(lib: Library, handle: int) -> None:
+    """§5.6.5 (3.0) C_SessionCancel: end the session's active operations (all of them, whatever the flags name)."""
+    lib.end_operations(lib.session(handle))
+
+
 def get_session_info(lib: Library, handle: int) -> tuple[int, int, int, int]:
     """§5.6.4 C_GetSessionInfo: (slotID, state, flags, ulDeviceError)."""
     session = lib.session(handle)
@@ -117,4 +122,5 @@ __all__ = [
     "login",
     "logout",
     "open_session",
+    "session_cancel",
 ]

@@ -36,7 +36,7 @@ from .imports import CURVE_BITS
 from .library import Library, Session
 from .mechanisms import HASHES, MechanismParameter, SignaturePlan, lookup, signature_plan
 from .objects import public_values
-from .operations import Operation, active, deliver, finished, kept, key_for, run_plan, start
+from .operations import Operation, active, deliver, finished, kept, key_for, offer, run_plan, start
 
 SIGN = "sign"
 VERIFY = "verify"
@@ -277,6 +277,8 @@ def sign(lib: Library, session_handle: int, data: bytes, capacity: int | None) -
             out = deliver(op, data, _sign(lib, op, message), capacity)
         except CkError as exc:
             raise _failed(session, SIGN, exc) from None
+    if op.pending is not None:
+        offer(lib, session, SIGN, op)
     finished(session, SIGN, out, capacity)
     return out
 

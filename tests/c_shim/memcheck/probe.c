@@ -39,7 +39,8 @@ static int round_trip(CK_ULONG session, CK_ULONG key) {
     CK_ULONG out_len = sizeof out, back_len = sizeof back;
     CK_RV r = F(C_EncryptInit)(session, &cbc, key);
     if (r) return (int)r;
-    if ((r = F(C_Encrypt)(session, in, sizeof in, out, &out_len))) return (int)r;
+    if ((r = F(C_Encrypt)(session, in, sizeof in, NULL, &out_len))) return (int)r; /* length query: kept in C */
+    if ((r = F(C_Encrypt)(session, in, sizeof in, out, &out_len))) return (int)r;  /* handed over by the entry */
     if ((r = F(C_DecryptInit)(session, &cbc, key))) return (int)r;
     if ((r = F(C_Decrypt)(session, out, out_len, back, &back_len))) return (int)r;
     if (back_len != sizeof in || memcmp(in, back, sizeof in)) return -1;
