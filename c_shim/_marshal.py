@@ -709,9 +709,14 @@ class KeptInC:
     def __init__(self, lib: Any) -> None:
         self._put, self._take = lib.ks_kept_put, lib.ks_kept_take
         self.forget, self.clear = lib.ks_kept_forget, lib.ks_kept_clear
+        self._served = lib.ks_kept_served  # the C array itself: read without a call (or the GIL released)
+        self._slots = len(self._served)
 
-    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> bool:
-        return self._put(session, KEPT_KINDS[kind], data, len(data), output, len(output)) == 1  # type: ignore[no-any-return]
+    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> int:
+        return self._put(session, KEPT_KINDS[kind], data, len(data), output, len(output))  # type: ignore[no-any-return]
+
+    def handed_over(self, ticket: int) -> bool:
+        return self._served[ticket % self._slots] == ticket  # type: ignore[no-any-return]
 
     def take(self, session: int, kind: str) -> bool:
         return self._take(session, KEPT_KINDS[kind]) == 1  # type: ignore[no-any-return]

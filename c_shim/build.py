@@ -214,8 +214,9 @@ CK_RV ks_read_template(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields, 
                        CK_ULONG capacity);
 void ks_read_query(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields);
 CK_RV ks_write_query(CK_ATTRIBUTE *t, CK_ULONG count, const CK_ULONG *lengths, const char *data, CK_ULONG size);
-int ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_ULONG in_len, const char *out,
-                CK_ULONG out_len);
+unsigned long ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_ULONG in_len, const char *out,
+                          CK_ULONG out_len);
+extern unsigned long ks_kept_served[...];
 int ks_kept_take(CK_SESSION_HANDLE session, int kind);
 void ks_kept_forget(CK_SESSION_HANDLE session);
 void ks_kept_clear(void);

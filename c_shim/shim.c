@@ -19,7 +19,8 @@
  * exactly the one it was kept for: same session, same function, the same input bytes, an output buffer large enough
  * (ks_kept_serve, in the generated C_Encrypt / C_Decrypt / C_Sign). That ends the operation, as the provider would
  * have: the entry is marked served, and Python, still the authority on operation state, ends its operation the next
- * time it looks at it (ks_kept_take, from operations.active / operations.start). Any other call (a different
+ * time it looks at it (operations.active / operations.start: the entry's ticket in ks_kept_served, read without a
+ * call, else ks_kept_take). Any other call (a different
  * input, too small a buffer, another length query, an Update or Final) goes to Python as before, which first takes
  * the entry back; every path that ends operations in Python (C_SessionCancel, C_CloseSession, C_CloseAllSessions,
  * C_Logout, C_Finalize, C_Initialize) forgets the entries of the sessions concerned (ks_kept_forget,
@@ -123,7 +124,8 @@ typedef struct ks_kept {
     struct ks_kept *next;
     CK_SESSION_HANDLE session;
     int kind;   /* which entry point serves it: c_shim.functions.KEPT_OUTPUT_KINDS */
-    int served; /* handed over: the operation has ended; Python learns it from ks_kept_take */
+    int served; /* handed over: the operation has ended; Python learns it from ks_kept_served or ks_kept_take */
+    unsigned long ticket;
     CK_ULONG in_len, out_len;
     unsigned char *data; /* the input, then the output (NULL once served) */
 } ks_kept;
@@ -133,6 +135,13 @@ static ks_kept *ks_kept_table[KS_KEPT_BUCKETS];
 static pthread_mutex_t ks_kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static long ks_kept_live;    /* entries not yet served, read without the lock to skip it when there are none */
 static int ks_kept_disabled; /* set in the worker process: its calls never pass through the entry points */
+static unsigned long ks_kept_tickets; /* the last ticket given (under the lock) */
+#define KS_KEPT_SERVED 256
+/* The tickets of served entries, each at its ticket modulo the size: Python reads them without the lock or a call
+ * (an aligned word: it sees the old or the new ticket); a ticket found there was served, one not found (overwritten
+ * by a later one, or not served) is asked with ks_kept_take. A served entry stays in the table until taken, replaced
+ * by the next put of its session and kind, or forgotten. */
+static unsigned long ks_kept_served[KS_KEPT_SERVED];
 
 static inline ks_kept **ks_kept_slot(CK_SESSION_HANDLE session, int kind) {
     ks_kept **slot = &ks_kept_table[session % KS_KEPT_BUCKETS];
@@ -149,8 +158,8 @@ static void ks_kept_unlink(ks_kept **slot) {
 }
 
 /* Keep ``out`` as the answer to the next call of ``kind`` on ``session`` with input ``in`` (replacing any entry of
- * that session and kind). 1 when kept; 0 when not (the worker, or no memory): the call then goes to Python. */
-static int ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_ULONG in_len, const char *out,
+ * that session and kind). Its ticket when kept; 0 when not (the worker, or no memory): the call goes to Python. */
+static unsigned long ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_ULONG in_len, const char *out,
                        CK_ULONG out_len) {
     if (ks_kept_disabled) return 0;
     ks_kept *entry = malloc(sizeof *entry);
@@ -158,15 +167,16 @@ static int ks_kept_put(CK_SESSION_HANDLE session, int kind, const char *in, CK_U
     if (!entry || !data) { free(entry); free(data); return 0; }
     if (in_len) memcpy(data, in, in_len);
     if (out_len) memcpy(data + in_len, out, out_len);
-    *entry = (ks_kept){NULL, session, kind, 0, in_len, out_len, data};
+    *entry = (ks_kept){NULL, session, kind, 0, 0, in_len, out_len, data};
     pthread_mutex_lock(&ks_kept_lock);
+    unsigned long ticket = entry->ticket = ++ks_kept_tickets;
     ks_kept **slot = ks_kept_slot(session, kind);
     if (*slot) ks_kept_unlink(slot);
     entry->next = ks_kept_table[session % KS_KEPT_BUCKETS];
     ks_kept_table[session % KS_KEPT_BUCKETS] = entry;
     __atomic_add_fetch(&ks_kept_live, 1, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&ks_kept_lock);
-    return 1;
+    return ticket;
 }
 
 /* Take back the entry of ``session`` and ``kind``: 1 if the entry point had served it (the operation has ended),
@@ -218,6 +228,7 @@ static inline int ks_kept_serve(int kind, CK_SESSION_HANDLE session, CK_BYTE_PTR
         if (entry->out_len) memcpy(out, entry->data + in_len, entry->out_len);
         *out_len = entry->out_len;
         entry->served = served = 1;
+        __atomic_store_n(&ks_kept_served[entry->ticket % KS_KEPT_SERVED], entry->ticket, __ATOMIC_RELEASE);
         free(entry->data);
         entry->data = NULL;
         __atomic_sub_fetch(&ks_kept_live, 1, __ATOMIC_RELAXED);

@@ -58,7 +58,8 @@ def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, param
     session = start(lib, session_handle, kind)
     flag, usage, operation, asymmetric = _KINDS[kind]
     mech, spec = lookup(mechanism, flag)
-    plan = cipher_plan(mech, parameter)
+    planner = spec.cipher  # every mechanism offered for encryption or decryption has one (``cipher_plan``)
+    plan = planner(parameter) if planner is not None else cipher_plan(mech, parameter)
     view = key_for(lib, key_handle, spec, asymmetric if plan.single_part else _SECRET, usage)
     # The KMS decides here (a revoked, destroyed or changed key is refused now); C_Encrypt then runs the decision.
     direct = decided(lib, operation, view.uid, plan.parameters)

@@ -52,8 +52,13 @@ class KeptOutputs(Protocol):
     looks at the operation again (``operations.active``, ``operations.start``), learning whether the entry point
     handed it over (the operation has then ended), and forgets the copies of every operation it ends otherwise."""
 
-    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> bool:
-        """Hold ``output`` for the next ``kind`` call of ``session`` on ``data``; False if not held."""
+    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> int:
+        """Hold ``output`` for the next ``kind`` call of ``session`` on ``data``: the copy's ticket, 0 if not held."""
+        ...
+
+    def handed_over(self, ticket: int) -> bool:
+        """True if the copy with ``ticket`` was handed over, known without asking (False: maybe not; ``take``
+        says)."""
         ...
 
     def take(self, session: int, kind: str) -> bool:

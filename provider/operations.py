@@ -40,6 +40,8 @@ class Operation:
     multi: bool = False
     #: Where a copy of ``pending`` is offered to the entry point of the next call (``offer``), until taken back.
     offered: KeptOutputs | None = None
+    #: That copy's ticket.
+    ticket: int = 0
 
 
 def start(lib: Library, session_handle: int, kind: str) -> Session:
@@ -114,9 +116,10 @@ def active(session: Session, kind: str, cls: type[Any]) -> Any:
 
 def _handed_over(session: Session, kind: str, op: Operation) -> bool:
     """Take back the copy of ``op``'s kept output offered to the entry point; True if the entry point had handed it
-    over, which ended the operation (it is ended here too)."""
+    over, which ended the operation (it is ended here too). A copy known to be handed over is left to be replaced
+    by the session's next copy of the kind, or forgotten with the session."""
     outputs, op.offered = op.offered, None
-    if outputs is None or not outputs.take(session.handle, kind):
+    if outputs is None or not (outputs.handed_over(op.ticket) or outputs.take(session.handle, kind)):
         return False
     op.pending = None
     if session.operations.get(kind) is op:
@@ -129,9 +132,12 @@ def offer(lib: Library, session: Session, kind: str, op: Operation) -> None:
     entry point of the next call (``Library.outputs``)."""
     outputs = lib.outputs
     pending = op.pending
-    if outputs is None or pending is None or not outputs.keep(session.handle, kind, pending[0], pending[1]):
+    if outputs is None or pending is None:
         return
-    op.offered = outputs
+    ticket = outputs.keep(session.handle, kind, pending[0], pending[1])
+    if not ticket:
+        return
+    op.offered, op.ticket = outputs, ticket
     # Another thread may have closed the session or ended its operations meanwhile, and forgotten its copies before
     # this one was kept (each does so after changing the state checked here): no entry point may serve it then.
     if lib.sessions.get(session.handle) is not session or session.operations.get(kind) is not op:

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 A = Attribute
 _SECRET = ObjectClass.SECRET_KEY
+# Read at every C_EncryptInit / C_DecryptInit on a held key (``SessionObjects.plan``).
+_ENCRYPT, _DECRYPT = Operation.ENCRYPT, Operation.DECRYPT
 #: A secret key's attributes before its template is applied: the defaults a view of a KMIP object starts with
 #: (``attributes.view_values``), CKA_TOKEN and CKA_PRIVATE as ``kmip_attributes`` always stores them.
 _SECRET_DEFAULTS: dict[Attribute, Any] = {
@@ -258,7 +260,7 @@ class SessionObjects:
         kept on the key), for the caller to run as it runs the engine's (``Library.plan``); None for other
         operations. ``parameters`` is a mechanism's, which is never changed once built (``CipherPlan``): the same
         object finds its Plan without a comparison by value."""
-        if operation is not Operation.ENCRYPT and operation is not Operation.DECRYPT:
+        if operation is not _ENCRYPT and operation is not _DECRYPT:
             return None
         for kept_operation, kept_parameters, _, plan in key.prepared:
             if kept_operation is operation and kept_parameters is parameters:

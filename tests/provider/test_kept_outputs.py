@@ -28,19 +28,27 @@ class EntryPoint:
     """``KeptOutputs`` with the C entry point's serving rule."""
 
     def __init__(self) -> None:
-        self.kept: dict[tuple[int, str], tuple[bytes, bytes, bool]] = {}
+        #: (session, kind) -> (input, output, ticket, handed over)
+        self.kept: dict[tuple[int, str], tuple[bytes, bytes, int, bool]] = {}
+        self.tickets = 0
+        #: Tickets of the copies handed over that ``handed_over`` knows (the C table's array: not all of them).
+        self.known: set[int] = set()
         #: A hook run inside ``keep``, as another thread could run between two of the provider's steps.
         self.during_keep = None
 
-    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> bool:
+    def keep(self, session: int, kind: str, data: bytes, output: bytes) -> int:
         if self.during_keep is not None:
             self.during_keep()
-        self.kept[session, kind] = (data, output, False)
-        return True
+        self.tickets += 1
+        self.kept[session, kind] = (data, output, self.tickets, False)
+        return self.tickets
+
+    def handed_over(self, ticket: int) -> bool:
+        return ticket in self.known
 
     def take(self, session: int, kind: str) -> bool:
         entry = self.kept.pop((session, kind), None)
-        return entry is not None and entry[2]
+        return entry is not None and entry[3]
 
     def forget(self, session: int) -> None:
         for key in [key for key in self.kept if key[0] == session]:
@@ -49,12 +57,15 @@ class EntryPoint:
     def clear(self) -> None:
         self.kept.clear()
 
-    def serve(self, session: int, kind: str, data: bytes, capacity: int) -> bytes | None:
-        """What the entry point answers without the provider (None: the call goes to the provider)."""
+    def serve(self, session: int, kind: str, data: bytes, capacity: int, *, known: bool = True) -> bytes | None:
+        """What the entry point answers without the provider (None: the call goes to the provider). ``known``
+        False: its ticket is not where ``handed_over`` looks (overwritten by later ones), so ``take`` must say."""
         entry = self.kept.get((session, kind))
-        if entry is None or entry[2] or entry[0] != data or capacity < len(entry[1]):
+        if entry is None or entry[3] or entry[0] != data or capacity < len(entry[1]):
             return None
-        self.kept[session, kind] = (*entry[:2], True)
+        self.kept[session, kind] = (*entry[:3], True)
+        if known:
+            self.known.add(entry[2])
         return entry[1]
 
 
@@ -80,6 +91,12 @@ def test_a_copy_handed_over_ends_the_operation(lib: Library, user_session: int, 
     # and a new C_EncryptInit is not refused as CKR_OPERATION_ACTIVE
     assert _length_query(lib, user_session, key) == sealed
     assert entry.serve(user_session, "encrypt", DATA, 64) == sealed
+    ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, IV, key)
+    assert entry.kept[user_session, "encrypt"][3]  # known handed over: left to be replaced
+    assert ciphers.encrypt(lib, user_session, DATA, None) == sealed
+    assert not entry.kept[user_session, "encrypt"][3]
+    # a copy handed over whose ticket is no longer where ``handed_over`` looks: ``take`` says
+    assert entry.serve(user_session, "encrypt", DATA, 64, known=False) == sealed
     ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, IV, key)
     assert entry.kept == {}
 
