@@ -117,7 +117,9 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
     if out is None:
         plan = op.plan
         try:
-            _check_length(plan, len(data), ENCRYPT)
+            block = plan.block  # ``_check_length`` for encryption: whole blocks for unpadded ECB/CBC
+            if block and len(data) % block and plan.parameters.padding_method == _NO_PADDING:
+                raise CkError(ReturnValue.DATA_LEN_RANGE)
             if op.direct is not None:
                 response = run_plan(op.direct, data, plan.iv, plan.aad)  # crypto.EncryptResult
                 tag = response.tag

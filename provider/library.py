@@ -452,7 +452,7 @@ class Library:
         if self.in_memory and uid in self.in_memory:
             backend = self.memory_backend()
         try:
-            key = self.held.get(uid) if self.held else None
+            key = self.held.get(uid)
             if key is not None:  # the holder's cipher (no engine decides on a held key)
                 return self.held.plan(operation, key, parameters)
             planner = getattr(backend, "plan", None)
