@@ -86,33 +86,38 @@ class Kind(Enum):
     DATE = "CK_DATE"
 
 
+# The kinds as module names: ``pack`` and ``unpack`` run for every attribute of every template, and on Python 3.11
+# reading a member off its Enum class costs five times reading a global.
+_BOOL, _ULONG_KIND, _TEXT, _DATE = Kind.BOOL, Kind.ULONG, Kind.TEXT, Kind.DATE
+
+
 def pack(kind: Kind, value: Any) -> bytes:
     """A Python value as the bytes PKCS#11 puts in pValue."""
-    if kind is Kind.BOOL:
+    if kind is _BOOL:
         return b"\x01" if value else b"\x00"
-    if kind is Kind.ULONG:
+    if kind is _ULONG_KIND:
         return _ULONG.pack(int(value))
-    if kind is Kind.TEXT:
+    if kind is _TEXT:
         return str(value).encode()
     return bytes(value)
 
 
 def unpack(kind: Kind, raw: bytes) -> Any:
     """pValue bytes as a Python value; CKR_ATTRIBUTE_VALUE_INVALID if they do not fit the type."""
-    if kind is Kind.BOOL:
+    if kind is _BOOL:
         if len(raw) != 1:
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "a CK_BBOOL is one byte")
         return raw != b"\x00"
-    if kind is Kind.ULONG:
+    if kind is _ULONG_KIND:
         if len(raw) != _ULONG.size:
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"a CK_ULONG is {_ULONG.size} bytes")
         return _ULONG.unpack(raw)[0]
-    if kind is Kind.TEXT:
+    if kind is _TEXT:
         try:
             return raw.decode()
         except UnicodeDecodeError:
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "not UTF-8") from None
-    if kind is Kind.DATE and len(raw) not in (0, 8):
+    if kind is _DATE and len(raw) not in (0, 8):
         raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "a CK_DATE is 8 characters YYYYMMDD")
     return bytes(raw)
 
@@ -441,6 +446,8 @@ PARAMS_CURVES: dict[bytes, RecommendedCurve] = {v: k for k, v in CURVE_PARAMS.it
 ATTRIBUTE_TYPES: dict[int, Attribute] = {int(a): a for a in Attribute}
 #: The attributes a template may hold, by number, with their value type.
 _TEMPLATE_TYPES: dict[int, tuple[Attribute, Kind]] = {int(a): (a, spec.kind) for a, spec in ATTRIBUTES.items()}
+#: The CK_BBOOL ones among them (most of any template), by number.
+_BOOL_TYPES: dict[int, Attribute] = {int(a): a for a, spec in ATTRIBUTES.items() if spec.kind is Kind.BOOL}
 
 
 def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
@@ -448,15 +455,19 @@ def parse_template(raw: Iterable[tuple[int, bytes]]) -> dict[Attribute, Any]:
     CKR_TEMPLATE_INCONSISTENT for a type given twice with different values."""
     out: dict[Attribute, Any] = {}
     for type_, value in raw:
-        known = _TEMPLATE_TYPES.get(type_)
-        if known is None:
-            attribute = ATTRIBUTE_TYPES.get(type_)
-            if attribute is None:
-                raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}")
-            raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} is not supported")
-        attribute, kind = known
-        # CK_BBOOL, most of any template, read here; ``unpack`` checks and reads the rest.
-        parsed = value != b"\x00" if kind is Kind.BOOL and len(value) == 1 else unpack(kind, value)
+        boolean = _BOOL_TYPES.get(type_)
+        if boolean is not None and len(value) == 1:  # a CK_BBOOL read here; ``unpack`` checks and reads the rest
+            attribute: Attribute = boolean
+            parsed: Any = value != b"\x00"
+        else:
+            known = _TEMPLATE_TYPES.get(type_)
+            if known is None:
+                unsupported = ATTRIBUTE_TYPES.get(type_)
+                if unsupported is None:
+                    raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"unknown attribute 0x{type_:x}")
+                raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{unsupported.name} is not supported")
+            attribute, kind = known
+            parsed = unpack(kind, value)
         if attribute in out and out[attribute] != parsed:
             raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{attribute.name} given twice")
         out[attribute] = parsed
@@ -510,9 +521,12 @@ def kmip_attributes(object_class: ObjectClass, template: dict[Attribute, Any], n
 def default(attribute: Attribute, object_class: ObjectClass) -> Any:
     """An attribute's value when a template leaves it out. Certificates and domain parameters are public objects
     (§4.6: the default of CKA_PRIVATE is the token's choice; NSS and Java look certificates up before logging in)."""
-    if attribute is A.PRIVATE and object_class in (ObjectClass.CERTIFICATE, ObjectClass.DOMAIN_PARAMETERS):
+    if object_class in _PUBLIC_BY_DEFAULT and attribute is A.PRIVATE:
         return False
     return ATTRIBUTES[attribute].default
+
+
+_PUBLIC_BY_DEFAULT = frozenset({ObjectClass.CERTIFICATE, ObjectClass.DOMAIN_PARAMETERS})
 
 
 def label_group(label: str) -> str:
@@ -690,6 +704,13 @@ _EDWARDS_CURVES = {
 }
 
 
+#: The attributes a template may give for each class (those it has, less those set by the token only).
+_SETTABLE = {
+    object_class: frozenset(a for a in allowed if not ATTRIBUTES[a].token_only)
+    for object_class, allowed in CLASS_ATTRIBUTES.items()
+}
+
+
 def check_template(
     template: dict[Attribute, Any],
     object_class: ObjectClass,
@@ -699,8 +720,10 @@ def check_template(
 ) -> None:
     """Refuse attributes the class lacks (CKR_ATTRIBUTE_TYPE_INVALID), token-only ones (CKR_ATTRIBUTE_READ_ONLY)
     and ``forbidden`` ones (CKR_TEMPLATE_INCONSISTENT, e.g. CKA_VALUE for C_GenerateKey)."""
-    allowed = CLASS_ATTRIBUTES[object_class]
     banned = set(forbidden)
+    if check is None and template.keys() <= _SETTABLE[object_class] and banned.isdisjoint(template):
+        return  # nothing to refuse; otherwise the first attribute refused, in template order, says why
+    allowed = CLASS_ATTRIBUTES[object_class]
     for attribute, value in template.items():
         if attribute not in allowed:
             raise CkError(ReturnValue.ATTRIBUTE_TYPE_INVALID, f"{attribute.name} does not apply to {object_class.name}")

@@ -53,31 +53,36 @@ A = Attribute
 _NAMED_CURVES = {curve: (bits + 7) // 8 for curve, bits in CURVE_BITS.items()}
 _RSA_EXPONENT = b"\x01\x00\x01"
 _ED25519 = RecommendedCurve.CURVEED25519
+# Read on every C_GenerateKey: module names, since on Python 3.11 each read of a member off its Enum class goes
+# through EnumType.__getattr__ (several times the cost of a global).
+_GENERATE, _OPAQUE_OBJECT, _AES = MechanismFlag.GENERATE, ObjectType.OPAQUE_OBJECT, KeyType.AES
+_SECRET, _CLASS, _KEY_TYPE = ObjectClass.SECRET_KEY, A.CLASS, A.KEY_TYPE
+_VALUE_LEN, _UNIQUE_ID = A.VALUE_LEN, A.UNIQUE_ID
+#: What a C_GenerateKey template may not give: the token makes the value.
+_MADE_BY_THE_TOKEN = (A.VALUE,)
 
 
 def generate_key(lib: Library, session_handle: int, mechanism: int, raw_template: Iterable[tuple[int, bytes]]) -> int:
     """§5.18.1 C_GenerateKey with CKM_AES_KEY_GEN, CKM_DES2/DES3_KEY_GEN or CKM_GENERIC_SECRET_KEY_GEN; returns
     the key's handle."""
     session = lib.session(session_handle)
-    kind, spec = lookup(mechanism, MechanismFlag.GENERATE)
+    kind, spec = lookup(mechanism, _GENERATE)
     assert spec.key_type is not None and spec.object_type is not None
     template = parse_template(raw_template)
-    if spec.object_type == ObjectType.OPAQUE_OBJECT:
+    if spec.object_type == _OPAQUE_OBJECT:
         return _generate_domain_parameters(lib, session, kind, template)
-    if template.get(A.CLASS, ObjectClass.SECRET_KEY) != ObjectClass.SECRET_KEY:
+    if template.pop(_CLASS, _SECRET) != _SECRET:
         raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} makes secret keys")
-    if template.get(A.KEY_TYPE, spec.key_type) != spec.key_type:
+    if template.pop(_KEY_TYPE, spec.key_type) != spec.key_type:
         raise CkError(ReturnValue.TEMPLATE_INCONSISTENT, f"{kind.name} makes {spec.key_type.name} keys")
-    template.pop(A.CLASS, None)
-    template.pop(A.KEY_TYPE, None)
-    check_template(template, ObjectClass.SECRET_KEY, forbidden=(A.VALUE,))
-    length = template.pop(A.VALUE_LEN, spec.key_bytes or None)
+    check_template(template, _SECRET, forbidden=_MADE_BY_THE_TOKEN)
+    length = template.pop(_VALUE_LEN, spec.key_bytes or None)
     if length is None:
         raise CkError(ReturnValue.TEMPLATE_INCOMPLETE, "CKA_VALUE_LEN is required")
     if spec.key_bytes:
         if length != spec.key_bytes:
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, f"{spec.key_type.name} keys are {spec.key_bytes} bytes")
-    elif spec.key_type is KeyType.AES:
+    elif spec.key_type is _AES:
         if length not in (16, 24, 32):
             raise CkError(ReturnValue.ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
     elif not spec.min_key_size <= length * 8 <= spec.max_key_size:
@@ -103,8 +108,8 @@ def _generate_held(
     algorithm, material = generate_secret(key_type, length)
     uid = new_uid()
     values = secret_key_values(template, key_type, length, local=True, mechanism=int(kind))
-    values[A.UNIQUE_ID] = uid
-    view = ObjectView(uid, ObjectClass.SECRET_KEY, values, 0.0, True)
+    values[_UNIQUE_ID] = uid
+    view = ObjectView(uid, _SECRET, values, 0.0, True)
     return lib.hold(HeldKey(view, material, algorithm), session)
 
 

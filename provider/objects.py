@@ -42,6 +42,7 @@ from .attributes import (
     FINITE_FIELD_KEY_TYPES,
     KEY_TYPE_ALGORITHMS,
     PARAMS_CURVES,
+    Kind,
     check_template,
     default,
     disk_encryption_tag_attribute,
@@ -67,6 +68,10 @@ from .library import Library, ObjectView, Session, log
 from .session_objects import HeldKey, held_secret, new_uid, secret_key_object, secret_key_values
 
 A = Attribute
+# Read on every call of the functions below: module names, since on Python 3.11 each read of a member off its Enum
+# class goes through EnumType.__getattr__ (several times the cost of a global).
+_TOKEN, _PRIVATE, _USER = A.TOKEN, A.PRIVATE, UserType.USER
+_OK, _TYPE_INVALID = ReturnValue.OK, ReturnValue.ATTRIBUTE_TYPE_INVALID
 
 
 # -- helpers shared with keys.py -------------------------------------------------------------------------------------
@@ -74,15 +79,18 @@ def check_write(
     lib: Library, session: Session, template: dict[Attribute, Any], object_class: ObjectClass = ObjectClass.SECRET_KEY
 ) -> None:
     """§5.7.1: token objects need a R/W session; private objects a logged-in user."""
-    if template.get(A.TOKEN, default(A.TOKEN, object_class)) and not session.read_write:
+    if template.get(_TOKEN, default(_TOKEN, object_class)) and not session.read_write:
         raise CkError(ReturnValue.SESSION_READ_ONLY)
-    if template.get(A.PRIVATE, default(A.PRIVATE, object_class)) and lib.login != UserType.USER:
+    if template.get(_PRIVATE, default(_PRIVATE, object_class)) and lib.login != _USER:
         raise CkError(ReturnValue.USER_NOT_LOGGED_IN, "private objects need a logged-in user")
 
 
 def is_session_object(template: dict[Attribute, Any]) -> bool:
     """§4.4: CKA_TOKEN defaults to false: an object is a session object unless the template says otherwise."""
-    return not template.get(A.TOKEN, default(A.TOKEN, ObjectClass.DATA))
+    return not template.get(_TOKEN, _TOKEN_DEFAULT)
+
+
+_TOKEN_DEFAULT = default(A.TOKEN, ObjectClass.DATA)
 
 
 def adopt(lib: Library, session: Session, uid: str, template: dict[Attribute, Any], *, in_memory: bool) -> int:
@@ -265,18 +273,19 @@ def get_attribute_value(
     view = object_view(lib, object_handle)
     allowed = CLASS_ATTRIBUTES[view.object_class]
     values = view.values
-    rv = ReturnValue.OK
+    rv = _OK
     out: list[tuple[int, bytes | None]] = []
     for type_, capacity in requests:
         attribute = ATTRIBUTE_TYPES.get(type_)
         if attribute is None or attribute not in allowed:
-            rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
+            rv = _TYPE_INVALID
             out.append((UNAVAILABLE_INFORMATION, None))
             continue
-        spec = ATTRIBUTES[attribute]
-        if spec.storage == "value":
+        if attribute in _VIEW_FLAGS:  # most of what is asked: packed here
+            raw = b"\x01" if values[attribute] else b"\x00"
+        elif (spec := ATTRIBUTES[attribute]).storage == "value":
             if view.object_class is ObjectClass.PUBLIC_KEY and not _finite_field(view):
-                rv = ReturnValue.ATTRIBUTE_TYPE_INVALID  # §2.1.2, §2.3.3: only DSA and DH public keys have one
+                rv = _TYPE_INVALID  # §2.1.2, §2.3.3: only DSA and DH public keys have one
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
             value = secret_value(lib, view) if attribute is A.VALUE else private_values(lib, view).get(attribute)
@@ -288,7 +297,7 @@ def get_attribute_value(
         elif attribute not in values and derived(view, attribute):
             public = public_values(lib, view)
             if attribute not in public:  # e.g. CKA_MODULUS of an EC key (§4.8: attributes depend on the key type)
-                rv = ReturnValue.ATTRIBUTE_TYPE_INVALID
+                rv = _TYPE_INVALID
                 out.append((UNAVAILABLE_INFORMATION, None))
                 continue
             raw = pack(spec.kind, public[attribute])
@@ -302,6 +311,12 @@ def get_attribute_value(
         else:
             out.append((len(raw), raw))
     return rv, out
+
+
+#: The CK_BBOOL attributes every view holds (neither key material nor read from the object when asked for).
+_VIEW_FLAGS = frozenset(
+    a for a, spec in ATTRIBUTES.items() if spec.kind is Kind.BOOL and spec.storage in ("kmip", "vendor")
+)
 
 
 def derived(view: ObjectView, attribute: Attribute) -> bool:

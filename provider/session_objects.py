@@ -73,6 +73,15 @@ _USAGE = usage_bits(_SECRET)
 _USAGE_DEFAULTS = tuple((a, ATTRIBUTES[a].default) for a in _USAGE)
 _SENSITIVE_DEFAULT = ATTRIBUTES[A.SENSITIVE].default
 _EXTRACTABLE_DEFAULT = ATTRIBUTES[A.EXTRACTABLE].default
+# Set on every secret key made: module names, since on Python 3.11 each read of a member off its Enum class goes
+# through EnumType.__getattr__ (several times the cost of a global).
+_LOCAL, _KEY_GEN_MECHANISM, _KEY_TYPE, _VALUE_LEN = A.LOCAL, A.KEY_GEN_MECHANISM, A.KEY_TYPE, A.VALUE_LEN
+_SENSITIVE, _EXTRACTABLE, _ALWAYS_SENSITIVE, _NEVER_EXTRACTABLE = (
+    A.SENSITIVE,
+    A.EXTRACTABLE,
+    A.ALWAYS_SENSITIVE,
+    A.NEVER_EXTRACTABLE,
+)
 #: Most prepared ciphers kept per key (distinct parameters, e.g. one IV each for CBC).
 _PREPARED = 4
 #: The engine's bound on the Data of one request (``engine.handlers._data``), kept for the same refusal.
@@ -154,23 +163,20 @@ def secret_key_values(
     CKA_VALUE_LEN taken out): what ``attributes.view_values`` shows for the same key made in an engine, with the
     attributes ``kmip_attributes`` stores and those the engine sets at creation (KMIP 2.1 §4.2, §4.53: Always
     Sensitive is Sensitive, Never Extractable is not Extractable; PKCS#11 §4.9 shows them for local keys only)."""
-    values = _SECRET_DEFAULTS.copy()
-    for attribute, value in template.items():
-        if attribute in _VENDOR:
-            values[attribute] = value
-    values[A.LOCAL] = local
-    values[A.KEY_GEN_MECHANISM] = mechanism
-    values[A.KEY_TYPE] = key_type
-    values[A.VALUE_LEN] = length
     get = template.get
+    values = _SECRET_DEFAULTS | {attribute: value for attribute, value in template.items() if attribute in _VENDOR}
     for attribute, usage_default in _USAGE_DEFAULTS:
         values[attribute] = bool(get(attribute, usage_default))
-    sensitive = bool(get(A.SENSITIVE, _SENSITIVE_DEFAULT))
-    extractable = bool(get(A.EXTRACTABLE, _EXTRACTABLE_DEFAULT))
-    values[A.SENSITIVE] = sensitive
-    values[A.EXTRACTABLE] = extractable
-    values[A.ALWAYS_SENSITIVE] = local and sensitive
-    values[A.NEVER_EXTRACTABLE] = local and not extractable
+    sensitive = bool(get(_SENSITIVE, _SENSITIVE_DEFAULT))
+    extractable = bool(get(_EXTRACTABLE, _EXTRACTABLE_DEFAULT))
+    values[_LOCAL] = local
+    values[_KEY_GEN_MECHANISM] = mechanism
+    values[_KEY_TYPE] = key_type
+    values[_VALUE_LEN] = length
+    values[_SENSITIVE] = sensitive
+    values[_EXTRACTABLE] = extractable
+    values[_ALWAYS_SENSITIVE] = local and sensitive
+    values[_NEVER_EXTRACTABLE] = local and not extractable
     return values
 
 
