@@ -25,6 +25,7 @@ from .constants import Attribute, KeyType, ObjectClass, ReturnValue
 from .errors import CkError, ckr_for_reason
 from .library import KeptOutputs, Library, ObjectView, Session
 from .mechanisms import MechanismSpec
+from .objects import object_view
 
 
 @dataclass(slots=True)
@@ -66,16 +67,12 @@ def key_for(
 ) -> ObjectView:
     """The key of a C_*Init: visible (``invalid`` otherwise), of a class and type the mechanism takes
     (CKR_KEY_TYPE_INCONSISTENT), allowed to do ``usage`` (CKR_KEY_FUNCTION_NOT_PERMITTED)."""
-    # ``objects.object_view`` in this frame (one call fewer per C_*Init)
-    uid = lib.handles.uid(key_handle)
     try:
-        view = lib.view(uid) if uid is not None else None
+        view = object_view(lib, key_handle)
     except CkError as exc:
         if exc.rv == ReturnValue.OBJECT_HANDLE_INVALID:
             raise CkError(invalid) from None
         raise
-    if view is None or not lib.visible(view):
-        raise CkError(invalid)
     if view.object_class not in classes:
         raise CkError(ReturnValue.KEY_TYPE_INCONSISTENT, f"a {view.object_class.name} cannot be used here")
     values = view.values
