@@ -175,7 +175,9 @@ def certificate_info(data: bytes) -> CertificateInfo:
             subject_parts=name_parts(cert.subject),
             issuer_parts=name_parts(cert.issuer),
         )
-    except ValueError:  # cryptography parses names and extensions when first read: a malformed one fails here
+    except (ValueError, TypeError):
+        # cryptography parses names and extensions when first read: a malformed one fails here (a name attribute
+        # of BIT STRING type under another OID than x500UniqueIdentifier is a TypeError)
         fail(ResultReason.INVALID_FIELD, "the certificate's names or extensions cannot be read")
 
 
