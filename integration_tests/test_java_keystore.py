@@ -15,8 +15,6 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from c_shim import build
-
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 
 USER_PIN, SO_PIN = "1234", "5678"
@@ -24,13 +22,10 @@ TIMEOUT = 300
 KEYSTEAD = [sys.executable, "-m", "kms_backend.cli"]
 
 
-def test_keytool_creates_lists_and_uses_ec_and_rsa_key_pairs(tmp_path: Path) -> None:
+def test_keytool_creates_lists_and_uses_ec_and_rsa_key_pairs(library: Path, tmp_path: Path) -> None:
     keytool = shutil.which("keytool")
     if keytool is None:
         pytest.skip("keytool not installed (Debian package default-jre-headless)")
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the shim")
-    library = build.build(tmp_path / build.LIBRARY_NAME)
     subprocess.run(
         [*KEYSTEAD, "pkcs11", "init", "--dir", str(tmp_path / "token"), "--pin", USER_PIN, "--so-pin", SO_PIN],
         check=True,

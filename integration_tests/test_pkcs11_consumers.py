@@ -20,7 +20,6 @@ import pytest
 import yaml
 from _keystead_server import KeysteadProcess
 
-from c_shim import build
 from kms_backend.hsm.softhsm import SoftHsm, missing_reason
 
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
@@ -32,13 +31,6 @@ TIMEOUT = 120
 #: passes with a KEK-protected store).
 BACKENDS = ["embedded", "embedded-kek", "remote"]
 KEYSTEAD = [sys.executable, "-m", "kms_backend.cli"]
-
-
-@pytest.fixture(scope="session")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the shim")
-    return build.build(tmp_path_factory.mktemp("shim") / build.LIBRARY_NAME)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.cmac import CMAC
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap, aes_key_wrap_with_padding
 
-from c_shim import build
 from provider.constants import Mechanism
 from provider.mechanisms import MECHANISMS
 
@@ -43,13 +42,6 @@ NONCE = bytes(range(12))
 AAD = b"associated data"
 DATA = b"forty-one bytes of plaintext, not aligned"
 BLOCKS = DATA[:32]
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the shim")
-    return build.build(tmp_path_factory.mktemp("shim") / build.LIBRARY_NAME)
 
 
 @pytest.fixture

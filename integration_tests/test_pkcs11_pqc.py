@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_pkcs11_shim import TIMEOUT, USER_PIN, library, run, token  # noqa: F401 (fixtures)
+from test_pkcs11_shim import TIMEOUT, USER_PIN, run, token  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
 

@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from c_shim import build
-
 pytestmark = [pytest.mark.integration, pytest.mark.shim]
 
 USER_PIN, SO_PIN = "1234", "5678"
@@ -132,11 +130,10 @@ PROBE_C = textwrap.dedent(
 
 
 @pytest.mark.parametrize("route", ["embedded", "worker"])
-def test_empty_templates_small_buffers_and_oaep_without_label(tmp_path: Path, route: str):
+def test_empty_templates_small_buffers_and_oaep_without_label(library: Path, tmp_path: Path, route: str):
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        pytest.skip("no C compiler to build the shim")
-    library = build.build(tmp_path / build.LIBRARY_NAME)
+        pytest.skip("no C compiler to build the probe")
     subprocess.run(
         [
             sys.executable,

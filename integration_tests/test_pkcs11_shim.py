@@ -23,13 +23,6 @@ USER_PIN, SO_PIN = "1234", "5678"
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="session")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the shim")
-    return build.build(tmp_path_factory.mktemp("shim") / build.LIBRARY_NAME)
-
-
 @pytest.fixture
 def token(tmp_path: Path) -> dict[str, str]:
     """A fresh token; returns the environment that selects it."""

@@ -11,7 +11,6 @@ never lower them.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 import pytest
 from _python_pkcs11_suite import Outcome, fetch_tests, run
 
-from c_shim import build
 from kms_backend.hsm.softhsm import SoftHsm, missing_reason
 
 pytestmark = [pytest.mark.integration, pytest.mark.shim, pytest.mark.slow]
@@ -39,13 +37,6 @@ def python311() -> str:
 @pytest.fixture(scope="session")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fetch_tests(tmp_path_factory.mktemp("python-pkcs11"))
-
-
-@pytest.fixture(scope="session")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the shim")
-    return build.build(tmp_path_factory.mktemp("shim") / build.LIBRARY_NAME)
 
 
 def _report(name: str, outcome: Outcome) -> None:

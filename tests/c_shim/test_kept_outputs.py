@@ -6,15 +6,12 @@ copy back, forgetting it) is tests/provider/test_kept_outputs.py."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-
-from c_shim import build
 
 pytestmark = [pytest.mark.shim, pytest.mark.slow]
 
@@ -186,13 +183,6 @@ SCRIPT = textwrap.dedent(
     print("kept outputs ok")
     """
 )
-
-
-@pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
-        pytest.skip("no C compiler to build the shim")
-    return build.build(tmp_path_factory.mktemp("shim") / build.LIBRARY_NAME)
 
 
 def test_the_second_call_is_answered_by_the_entry_point_only_when_it_may_be(library: Path, tmp_path: Path) -> None:

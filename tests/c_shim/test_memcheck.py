@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from c_shim import build
-
 pytestmark = [pytest.mark.shim, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 PROBE = Path(__file__).resolve().parent / "memcheck" / "probe.c"
@@ -46,12 +44,11 @@ def _records(log: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+def probe(tmp_path_factory: pytest.TempPathFactory, library: Path) -> tuple[Path, Path, dict[str, str]]:
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         pytest.skip("no C compiler to build the probe")
     work = tmp_path_factory.mktemp("memcheck")
-    library = build.build(work / build.LIBRARY_NAME)
     subprocess.run(
         [sys.executable, "-m", "kms_backend.cli", "pkcs11", "init", "--dir", str(work / "token"),
          "--pin", "1234", "--so-pin", "5678"],
