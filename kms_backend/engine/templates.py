@@ -34,14 +34,27 @@ _TEMPLATE_FIELDS = (
 )
 
 
+def _template_fields(cls: type[Struct]) -> tuple[str, ...]:
+    """The fields of ``cls`` among ``_TEMPLATE_FIELDS`` (most payloads have none: a Get is never looked into)."""
+    found = _FIELDS_OF.get(cls)
+    if found is None:
+        names = {f.name for f in cls.__kmip__.fields}
+        found = _FIELDS_OF[cls] = tuple(name for name in _TEMPLATE_FIELDS if name in names)
+    return found
+
+
+#: Per payload class: its Template-Attribute fields (``_template_fields``).
+_FIELDS_OF: dict[type[Struct], tuple[str, ...]] = {}
+
+
 def resolve(engine: Engine, payload: Struct, user: str, version: tuple[int, int], tx: Any = None) -> Struct:
     """``payload`` with every Template named in its Template-Attributes replaced by that Template's attributes;
     unchanged when it names none. Item Not Found for a name no Template visible to ``user`` has. Reads in ``tx``
     (an Undo batch's), else in a transaction of its own."""
     named = [
         name
-        for name in _TEMPLATE_FIELDS
-        if isinstance(getattr(payload, name, None), S.TemplateAttributeV1) and getattr(payload, name).name
+        for name in _template_fields(payload.__class__)
+        if isinstance(getattr(payload, name), S.TemplateAttributeV1) and getattr(payload, name).name
     ]
     if not named:
         return payload

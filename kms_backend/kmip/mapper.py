@@ -4,11 +4,19 @@
 encodes back in spec field order. Decoding is lenient where real clients are (fields in any order; an Integer
 where an Enumeration is expected) and strict where it matters (unknown fields, duplicates of single fields,
 missing required fields, wrong item types raise ``DecodeError`` with reason Invalid Field / Invalid Message).
+
+Both directions run for every structure of every request and response, so each class gets its own decoder and
+encoder, written from its ``StructSpec`` the first time the class is met (``_decoder``, ``_encoder``: Python source
+compiled with ``exec``, as ``dataclasses`` writes ``__init__``): the fields become local variables and the common
+cases (a primitive of its one item type, an Enumeration member, a nested structure) are straight-line code with
+the spec's tags and types as constants; anything else goes through the same generic ``_decode_value`` and
+``_encode_value`` every class shares, so the rules are written once. A compiled function does what one generic
+loop over the spec's fields would do, field for field, error for error (tests/kmip/test_mapper.py: the OASIS
+round trips, malformed structures, catch-all fields, placeholders and unnamed enumeration values).
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeVar
@@ -46,55 +54,168 @@ def _index(spec: StructSpec) -> dict[int, FieldSpec]:
 
 def from_tree(item: Item, cls: type[T]) -> T:
     """Decode the Structure ``item`` into an instance of ``cls`` (a generated KMIP structure)."""
+    decoder = _DECODERS.get(cls)
+    if decoder is None:
+        decoder = _DECODERS[cls] = _decoder(cls)
+    return decoder(item)  # type: ignore[no-any-return]
+
+
+#: Per structure class: its compiled decoder (``_decoder``).
+_DECODERS: dict[type, Callable[[Item], Any]] = {}
+#: A field not (yet) seen in the structure being decoded.
+_MISSING: Any = object()
+
+
+def _decoder(cls: type[Struct]) -> Callable[[Item], Any]:
+    """The decoder of ``cls``: a function ``item -> instance`` that reads each child into its field's local variable.
+
+    Children are matched by tag as ``_index`` says (a managed-object field takes every object's tag); a primitive of
+    an item type its field allows (an Enumeration that names a member of the field's enum) is taken inline, any other
+    child goes through ``_decode_value``. Unknown tags go to the catch-all field or raise, a second value of a single
+    field raises after it is decoded, required fields missing at the end raise in spec order, and the instance is
+    built with every field given (absent ones as their dataclass default: None, or a new empty list)."""
     spec = cls.__kmip__
-    if item.type != _STRUCTURE or not isinstance(item.value, list):
-        raise DecodeError(f"{tag_label(item.tag)}: expected a Structure for {spec.name}", ResultReason.INVALID_FIELD)
-    index = spec.index or _index(spec)
-    values: dict[str, Any] = {}
-    for child in item.value:
-        f = index.get(child.tag)
-        if f is None:
-            if spec.extra is not None:
-                values.setdefault("extra", []).append(child)
-                continue
-            raise DecodeError(
-                f"unexpected field {tag_label(child.tag)} in {tag_label(item.tag)}", ResultReason.INVALID_FIELD
-            )
-        if f.kind == "p" and child.type in f.types and child.type != _ENUMERATION and not f.multi:
-            # The usual primitive: its value as decoded (a Placeholder is kept as the item, as below).
-            value = child.value
-            if isinstance(value, Placeholder):
-                value = child
-            if f.name in values:
-                raise DecodeError(
-                    f"{tag_label(child.tag)} appears more than once in {tag_label(item.tag)}",
-                    ResultReason.INVALID_FIELD,
-                )
-            values[f.name] = value
+    index = _index(spec)
+    names: dict[str, Any] = {
+        "cls": cls,
+        "SPEC": spec,
+        "MISSING": _MISSING,
+        "Placeholder": Placeholder,
+        "decode_value": _decode_value,
+        "from_tree": from_tree,
+        "not_structure": _not_structure,
+        "unexpected": _unexpected,
+        "duplicate": _duplicate,
+        "missing": _missing,
+    }
+    local = {f.name: f"v{i}" for i, f in enumerate(spec.fields)}
+    tags_of: dict[str, list[int]] = {}
+    for tag, f in index.items():
+        tags_of.setdefault(f.name, []).append(tag)
+    lines = [
+        "def decode(item):",
+        "    children = item.value",
+        "    if item.type != 1 or not isinstance(children, list):",
+        "        raise not_structure(item, SPEC)",
+    ]
+    lines += [f"    {local[f.name]} = MISSING" for f in spec.fields]
+    lines.append("    for child in children:")
+    lines.append("        tag = child.tag")
+    branch = "if"
+    for i, f in enumerate(spec.fields):
+        tags = tags_of.get(f.name)
+        if not tags or f.kind == "x":
             continue
-        value = _decode_value(child, f, values, spec)
-        if f.multi:
-            values.setdefault(f.name, []).append(value)
-        elif f.name in values:
-            raise DecodeError(
-                f"{tag_label(child.tag)} appears more than once in {tag_label(item.tag)}", ResultReason.INVALID_FIELD
-            )
+        names[f"F{i}"] = f
+        v = local[f.name]
+        if len(tags) == 1:
+            lines.append(f"        {branch} tag == {tags[0]}:")
         else:
-            values[f.name] = value
-    required = _REQUIRED.get(cls)
-    if required is None:
-        required = _REQUIRED[cls] = tuple(f for f in spec.fields if f.required)
-    for f in required:
-        if f.name not in values:
-            raise DecodeError(
-                f"missing required field {tag_label(f.tag) if f.tag else f.name} in {tag_label(item.tag)}",
-                ResultReason.INVALID_FIELD,
-            )
-    return cls(**values)
+            names[f"TAGS{i}"] = frozenset(tags)
+            lines.append(f"        {branch} tag in TAGS{i}:")
+        branch = "elif"
+        body = _decode_field_lines(i, f, v, names, local)
+        lines += ["            " + line for line in body]
+    extra = spec.extra
+    if extra is not None:
+        v = local[extra.name]
+        else_lines = [f"if {v} is MISSING:", f"    {v} = []", f"{v}.append(child)"]
+    else:
+        else_lines = ["raise unexpected(child, item)"]
+    if branch == "if":  # no field has a tag
+        lines += ["        " + line for line in else_lines]
+    else:
+        lines.append("        else:")
+        lines += ["            " + line for line in else_lines]
+    for i, f in enumerate(spec.fields):
+        if f.required:
+            names[f"F{i}"] = f
+            lines.append(f"    if {local[f.name]} is MISSING:")
+            lines.append(f"        raise missing(F{i}, item)")
+    arguments = []
+    for f in spec.fields:
+        v = local[f.name]
+        if f.required:
+            arguments.append(f"{f.name}={v}")
+        elif f.multi:
+            arguments.append(f"{f.name}=[] if {v} is MISSING else {v}")
+        else:
+            arguments.append(f"{f.name}=None if {v} is MISSING else {v}")
+    lines.append(f"    return cls({', '.join(arguments)})")
+    return _compiled("\n".join(lines), names, "decode", f"<decoder of {spec.name}>")
 
 
-#: Per structure class: its required fields.
-_REQUIRED: dict[type, tuple[FieldSpec, ...]] = {}
+def _decode_field_lines(i: int, f: FieldSpec, v: str, names: dict[str, Any], local: dict[str, str]) -> list[str]:
+    """The statements that read ``child`` into field ``f``'s local ``v`` (see ``_decoder``)."""
+    if f.multi:
+        value = f"decode_value(child, F{i}, None, SPEC)"
+        return [f"if {v} is MISSING:", f"    {v} = [{value}]", "else:", f"    {v}.append({value})"]
+    once = [f"if {v} is not MISSING:", "    raise duplicate(child, item)", f"{v} = value"]
+    if f.kind == "p":
+        inline = [t for t in f.types if t != _ENUMERATION]
+        lines: list[str] = []
+        if inline:
+            test = f"child.type == {inline[0]}" if len(inline) == 1 else f"child.type in {tuple(inline)!r}"
+            lines += [
+                f"if {test}:",
+                "    value = child.value",
+                "    if isinstance(value, Placeholder):",
+                "        value = child",
+            ]
+        if f.types == (_ENUMERATION,) and f.enum is not None:
+            # A member of the field's enum (a Placeholder or an unnamed value is not in the map: the generic path).
+            names[f"MEMBERS{i}"] = f.enum._value2member_map_
+            lines += [
+                f"{'elif' if lines else 'if'} child.type == {int(_ENUMERATION)} and "
+                f"(value := MEMBERS{i}.get(child.value)) is not None:",
+                "    pass",
+            ]
+        if lines:
+            lines += ["else:", f"    value = decode_value(child, F{i}, None, SPEC)"]
+        else:
+            lines = [f"value = decode_value(child, F{i}, None, SPEC)"]
+        return lines + once
+    if f.kind == "s" and len(f.classes) == 1:
+        names[f"C{i}"] = f.classes[0]
+        return [
+            "if child.type == 1:",
+            f"    value = from_tree(child, C{i})",
+            "else:",
+            f"    value = decode_value(child, F{i}, None, SPEC)",
+            *once,
+        ]
+    if f.kind == "y":
+        operation = local.get("operation")
+        siblings = f"{{}} if {operation} is MISSING else {{'operation': {operation}}}" if operation else "{}"
+        return [f"value = decode_value(child, F{i}, {siblings}, SPEC)", *once]
+    return [f"value = decode_value(child, F{i}, None, SPEC)", *once]
+
+
+def _compiled(source: str, names: dict[str, Any], function: str, filename: str) -> Callable[..., Any]:
+    """The function ``function`` defined by ``source``, whose free names are ``names``."""
+    exec(compile(source, filename, "exec"), names)  # noqa: S102 - source written above from the schema, no input
+    return names[function]  # type: ignore[no-any-return]
+
+
+def _not_structure(item: Item, spec: StructSpec) -> DecodeError:
+    return DecodeError(f"{tag_label(item.tag)}: expected a Structure for {spec.name}", ResultReason.INVALID_FIELD)
+
+
+def _unexpected(child: Item, item: Item) -> DecodeError:
+    return DecodeError(f"unexpected field {tag_label(child.tag)} in {tag_label(item.tag)}", ResultReason.INVALID_FIELD)
+
+
+def _duplicate(child: Item, item: Item) -> DecodeError:
+    return DecodeError(
+        f"{tag_label(child.tag)} appears more than once in {tag_label(item.tag)}", ResultReason.INVALID_FIELD
+    )
+
+
+def _missing(f: FieldSpec, item: Item) -> DecodeError:
+    return DecodeError(
+        f"missing required field {tag_label(f.tag) if f.tag else f.name} in {tag_label(item.tag)}",
+        ResultReason.INVALID_FIELD,
+    )
 
 
 def _decode_value(child: Item, f: FieldSpec, siblings: dict[str, Any], spec: StructSpec) -> Any:
@@ -210,51 +331,89 @@ _ATTRIBUTES_SPEC = StructSpec("Attributes", 0x420125, "2.1", ())
 
 def to_tree(obj: Struct, tag: int | None = None) -> Item:
     """Encode a typed structure as a Structure item (with ``tag``, default the structure's own tag)."""
-    items: list[Item] = []
-    append = items.append
-    cls = obj.__class__
-    layout = _LAYOUTS.get(cls)
-    if layout is None:
-        layout = _LAYOUTS[cls] = _layout(obj.__kmip__)
-    read, fields = layout
-    for (f, exact, item_type, enumeration), value in zip(fields, read(obj), strict=True):
-        if value is None:
-            continue
-        if value.__class__ is exact:  # the usual primitive: exactly its Python type, nothing to check
-            append(_new_item(Item, (f.tag, item_type, value)))
-        elif enumeration and isinstance(value, IntEnum):
-            append(_new_item(Item, (f.tag, _ENUMERATION, value._value_)))
-        elif f.multi:
-            for one in value:
-                append(_encode_value(one, f))
+    encoder = _ENCODERS.get(obj.__class__)
+    if encoder is None:
+        encoder = _ENCODERS[obj.__class__] = _encoder(obj.__kmip__)
+    return encoder(obj, tag)
+
+
+#: Per structure class: its compiled encoder (``_encoder``).
+_ENCODERS: dict[type, Callable[[Any, int | None], Item]] = {}
+
+
+def _encoder(spec: StructSpec) -> Callable[[Any, int | None], Item]:
+    """The encoder of a structure: a function ``(obj, tag) -> Item`` that appends each field that is not None, in
+    spec order. A primitive of exactly its item type's Python type (an IntEnum member of an Enumeration field, a str
+    or bytes where Text or Byte String is allowed) and a nested structure are written inline; anything else goes
+    through ``_encode_value``, item by item for fields that repeat."""
+    names: dict[str, Any] = {
+        "Item": Item,
+        "new": _new_item,
+        "IntEnum": IntEnum,
+        "encode_value": _encode_value,
+        "to_tree": to_tree,
+        # the item types the generic code wrote (IntEnum members), so that trees are the same, repr included
+        "STRUCTURE": _STRUCTURE,
+        "ENUMERATION": _ENUMERATION,
+    }
+    lines = ["def encode(obj, tag):", "    items = []", "    append = items.append"]
+    for i, f in enumerate(spec.fields):
+        names[f"F{i}"] = f
+        lines.append(f"    value = obj.{f.name}")
+        lines.append("    if value is not None:")
+        lines += ["        " + line for line in _encode_field_lines(i, f, names)]
+    lines.append(f"    return new(Item, ({spec.tag} if tag is None else tag, STRUCTURE, items))")
+    return _compiled("\n".join(lines), names, "encode", f"<encoder of {spec.name}>")
+
+
+def _encode_field_lines(i: int, f: FieldSpec, names: dict[str, Any]) -> list[str]:
+    """The statements that append field ``f``'s ``value`` (not None) to ``items`` (see ``_encoder``)."""
+    generic = f"append(encode_value(value, F{i}))"
+    if f.multi:
+        if f.kind == "p" and len(f.types) == 1:
+            # A lone value of exactly the item type's Python type is written as one item, as the generic loop did.
+            names[f"T{i}"] = _EXACT.get(f.types[0])
+            return [
+                f"if value.__class__ is T{i}:",
+                f"    append(new(Item, ({f.tag}, {f.types[0]}, value)))",
+                "else:",
+                "    for one in value:",
+                f"        append(encode_value(one, F{i}))",
+            ]
+        if f.kind == "s" and len(f.classes) == 1:
+            names[f"C{i}"] = f.classes[0]
+            return [
+                "for one in value:",
+                f"    append(to_tree(one, {f.tag}) if one.__class__ is C{i} else encode_value(one, F{i}))",
+            ]
+        return ["for one in value:", f"    append(encode_value(one, F{i}))"]
+    if f.kind == "p":
+        lines: list[str] = []
+        if len(f.types) == 1:
+            item_type = f.types[0]
+            names[f"T{i}"] = _EXACT.get(item_type)
+            lines += [f"if value.__class__ is T{i}:", f"    append(new(Item, ({f.tag}, {item_type}, value)))"]
+            if item_type == _ENUMERATION:
+                lines += [
+                    "elif isinstance(value, IntEnum):",
+                    f"    append(new(Item, ({f.tag}, ENUMERATION, value._value_)))",
+                ]
         else:
-            append(_encode_value(value, f))
-    return _new_item(Item, (obj.__kmip__.tag if tag is None else tag, _STRUCTURE, items))
-
-
-#: Per structure class: one call that reads every field's value in spec order, and for each field the Python type
-#: a value of its single primitive item type has (None for other fields), that item type, and whether it is
-#: Enumeration (an IntEnum member is then written as its int).
-_Layout = tuple[Callable[[Any], tuple[Any, ...]], tuple[tuple[FieldSpec, type | None, int, bool], ...]]
-_LAYOUTS: dict[type, _Layout] = {}
-
-
-def _layout(spec: StructSpec) -> _Layout:
-    names = [f.name for f in spec.fields]
-    read: Callable[[Any], tuple[Any, ...]]
-    if not names:
-        read = lambda _obj: ()  # noqa: E731
-    elif len(names) == 1:
-        one = operator.attrgetter(names[0])
-        read = lambda obj: (one(obj),)  # noqa: E731
-    else:
-        read = operator.attrgetter(*names)
-    fields = []
-    for f in spec.fields:
-        single = f.kind == "p" and len(f.types) == 1
-        item_type = f.types[0] if single else 0
-        fields.append((f, _EXACT.get(item_type), item_type, item_type == _ENUMERATION and not f.multi))
-    return read, tuple(fields)
+            # Several allowed types: a str can only be Text String and bytes only Byte String (_primitive_type).
+            for python_type, item_type in (("str", ItemType.TEXT_STRING), ("bytes", ItemType.BYTE_STRING)):
+                if item_type in f.types:
+                    lines += [
+                        f"{'elif' if lines else 'if'} value.__class__ is {python_type}:",
+                        f"    append(new(Item, ({f.tag}, {int(item_type)}, value)))",
+                    ]
+        return [*lines, "else:", f"    {generic}"] if lines else [generic]
+    if f.kind in ("s", "y", "o"):
+        # Any structure is written under the field's tag (a managed object under its own): the Item check of
+        # _encode_value comes first there, and an Item is no Struct.
+        tag = "None" if f.kind == "o" else str(f.tag)
+        names["Struct"] = Struct
+        return ["if isinstance(value, Struct):", f"    append(to_tree(value, {tag}))", "else:", f"    {generic}"]
+    return [generic]
 
 
 def _encode_value(value: Any, f: FieldSpec) -> Item:

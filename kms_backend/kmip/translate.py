@@ -8,6 +8,7 @@ Attribute). ``to_v1`` goes back for responses, dropping what 1.x does not define
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from ._registry_data import ResultReason, Tag
 from .errors import KmipError
 from .mapper import attribute_item, attribute_value
 from .registry import V1_4, ProtocolVersion, tag_by_name, tag_info
-from .schema import Attributes, Struct
+from .schema import Attributes, FieldSpec, Struct
 from .ttlv import Item
 
 # 1.x field name -> 2.1 field name, for fields whose meaning carries over under a new name.
@@ -256,44 +257,96 @@ def to_v1(obj: Struct, version: ProtocolVersion = V1_4, **extra: Any) -> Struct:
     ``version`` is the 1.x version answered (attributes it does not define are dropped); ``extra`` supplies 1.x
     fields the 2.1 form lacks (the Attribute echoed by 1.x Add/Modify/Delete Attribute responses).
     """
-    target, target_fields = _v1_target(type(obj), version)
+    translator = _TO_V1.get((obj.__class__, version))
+    if translator is None:
+        translator = _TO_V1[obj.__class__, version] = _translator(obj.__class__, version)
+    result: Struct = translator(obj, extra)
+    return result
+
+
+#: (2.1 class, 1.x version) -> its translator (``_translator``).
+_TO_V1: dict[tuple[type[Struct], ProtocolVersion], Callable[[Any, dict[str, Any]], Any]] = {}
+
+
+def _translator(cls: type[Struct], version: ProtocolVersion) -> Callable[[Any, dict[str, Any]], Any]:
+    """The translator of ``cls`` to ``version``: a function ``(obj, extra) -> 1.x instance`` (``obj`` itself when the
+    2.1 class serves 1.x too), compiled from the class's fields as ``mapper`` compiles its codecs. A field's plain value
+    (int, str, bytes, bool) passes as it is and a structure is translated, under the field's 1.x name (dropped when
+    ``version`` does not define it); Unique Identifier and Attribute Reference values, lists and Attributes go
+    through ``_field_to_v1``."""
+    target, target_fields = _v1_target(cls, version)
     if target is None:
-        return obj  # the 2.1 class serves 1.x too (Protocol Version, ...)
-    values: dict[str, Any] = dict(extra)
-    for f in obj.__kmip__.fields:
-        value = getattr(obj, f.name)
-        if value is None:
-            continue
-        cls = value.__class__
-        if cls in _PLAIN_VALUES and f.name not in _TRANSLATED_FIELDS:  # nothing to translate (the usual case)
-            v1_name = _RENAMES_TO_V1.get(f.name, f.name)
-            if v1_name in target_fields:
-                values[v1_name] = value
-            continue
-        if cls is list and not value:
-            continue
-        if isinstance(value, Attributes):
-            if "attribute" in target_fields and f.name in ("attributes", "new_attribute", "current_attribute"):
-                attrs = attributes_to_v1_list(value, version)
-                values["attribute"] = attrs if _is_list(target, "attribute") else (attrs[0] if attrs else None)
-                continue
-            v1_name = _RENAMES_TO_V1.get(f.name, f.name)
-            if v1_name in target_fields:
-                values[v1_name] = attributes_to_template(value, version)
-            continue
+        return lambda obj, _extra: obj
+    names: dict[str, Any] = {
+        "target": target,
+        "target_fields": target_fields,
+        "version": version,
+        "PLAIN": _PLAIN_VALUES,
+        "Struct": Struct,
+        "to_v1": to_v1,
+        "field_to_v1": _field_to_v1,
+    }
+    lines = ["def translate(obj, extra):", "    values = dict(extra) if extra else {}"]
+    for i, f in enumerate(cls.__kmip__.fields):
+        names[f"F{i}"] = f
         v1_name = _RENAMES_TO_V1.get(f.name, f.name)
-        if v1_name not in target_fields:
-            continue
-        if f.name == "attribute_reference":
-            if isinstance(value, list):  # a Get Attribute List answer names only what ``version`` defines
-                values[v1_name] = [attribute_name(r) for r in value if _reference_defined_in(r, version)]
-            else:
-                values[v1_name] = attribute_name(value)
-            continue
-        if f.name == "unique_identifier" and not isinstance(value, str) and not isinstance(value, list):
-            value = str(int(value)) if not isinstance(value, Item) else value
-        values[v1_name] = _value_to_v1(value, version)
-    return target(**values)
+        generic = f"field_to_v1(F{i}, value, values, target=target, target_fields=target_fields, version=version)"
+        lines += [f"    value = obj.{f.name}", "    if value is not None:"]
+        if f.name in _TRANSLATED_FIELDS:
+            lines.append(f"        {generic}")
+        elif v1_name in target_fields:
+            lines += [
+                "        if value.__class__ in PLAIN:",
+                f"            values[{v1_name!r}] = value",
+                "        elif isinstance(value, Struct):",
+                f"            values[{v1_name!r}] = to_v1(value, version)",
+                "        else:",
+                f"            {generic}",
+            ]
+        else:  # a field ``version`` does not define: only Attributes may still go somewhere (1.x Attribute)
+            lines += [
+                "        if value.__class__ not in PLAIN and not isinstance(value, Struct):",
+                f"            {generic}",
+            ]
+    lines.append("    return target(**values)")
+    namespace = names
+    exec(compile("\n".join(lines), f"<to_v1 of {cls.__name__} {version}>", "exec"), namespace)  # noqa: S102 - from the schema
+    return namespace["translate"]  # type: ignore[no-any-return]
+
+
+def _field_to_v1(
+    f: FieldSpec,
+    value: Any,
+    values: dict[str, Any],
+    *,
+    target: type[Struct],
+    target_fields: frozenset[str],
+    version: ProtocolVersion,
+) -> None:
+    """Put the 1.x form of field ``f``'s ``value`` (not None) in ``values``, unless 1.x has no place for it."""
+    if value.__class__ is list and not value:
+        return
+    if isinstance(value, Attributes):
+        if "attribute" in target_fields and f.name in ("attributes", "new_attribute", "current_attribute"):
+            attrs = attributes_to_v1_list(value, version)
+            values["attribute"] = attrs if _is_list(target, "attribute") else (attrs[0] if attrs else None)
+            return
+        v1_name = _RENAMES_TO_V1.get(f.name, f.name)
+        if v1_name in target_fields:
+            values[v1_name] = attributes_to_template(value, version)
+        return
+    v1_name = _RENAMES_TO_V1.get(f.name, f.name)
+    if v1_name not in target_fields:
+        return
+    if f.name == "attribute_reference":
+        if isinstance(value, list):  # a Get Attribute List answer names only what ``version`` defines
+            values[v1_name] = [attribute_name(r) for r in value if _reference_defined_in(r, version)]
+        else:
+            values[v1_name] = attribute_name(value)
+        return
+    if f.name == "unique_identifier" and not isinstance(value, str) and not isinstance(value, list):
+        value = str(int(value)) if not isinstance(value, Item) else value
+    values[v1_name] = _value_to_v1(value, version)
 
 
 #: Field values to_v1 passes on as they are.

@@ -13,15 +13,17 @@ blocking connection, this serves twice the requests at eight concurrent clients 
 handing the GIL to each other).
 
 Each connection answers its messages in order, one at a time. Framing: each message is one TTLV item whose first 8 bytes
-give its length (``binary_codec.read_message_length``). A header that does not frame a Request Message means the peer is
-not speaking KMIP: the connection is closed. A framed message that does not decode is answered with a one-item Invalid
-Message response in the client's version (when its header shows it), and the connection stays usable. The user is the
-client certificate's subject CN. Connections are capped (``kmip_max_connections`` in all, ``max_connections_per_client``
-per client address) and closed after ``idle_timeout`` seconds without a request, or ``message_timeout`` seconds after
-the first byte of a message that is still incomplete (a client that stops half-way through a message is not waited
-for as long as one that is merely idle). Past ``rate_limit`` a message is answered with Server Limit Exceeded
-without running. With ``trusted_proxies`` connections are accepted by ``ProxiedListener``, which takes off the PROXY
-protocol header a load balancer puts before the TLS handshake: the client address is then the one it names."""
+give its length (``binary_codec.read_message_length``); a read that brings exactly one whole message, the usual case
+with a client that waits for each answer, is answered from those bytes without going through the buffer. A header that
+does not frame a Request Message means the peer is not speaking KMIP: the connection is closed. A framed message that
+does not decode is answered with a one-item Invalid Message response in the client's version (when its header shows it),
+and the connection stays usable. The user is the client certificate's subject CN. Connections are capped
+(``kmip_max_connections`` in all, ``max_connections_per_client`` per client address) and closed after ``idle_timeout``
+seconds without a request, or ``message_timeout`` seconds after the first byte of a message that is still incomplete (a
+client that stops half-way through a message is not waited for as long as one that is merely idle). Past ``rate_limit``
+a message is answered with Server Limit Exceeded without running. With ``trusted_proxies`` connections are accepted by
+``ProxiedListener``, which takes off the PROXY protocol header a load balancer puts before the TLS handshake: the client
+address is then the one it names."""
 
 from __future__ import annotations
 
@@ -65,8 +67,8 @@ def cheap_message(data: bytes, reads_only: bool = False) -> bool:
     if operations is None:
         return False
     if reads_only:
-        return all(op in READ_OPERATIONS for op in operations)
-    return not any(op in OFFLOADED_OPERATIONS for op in operations)
+        return READ_OPERATIONS.issuperset(operations)
+    return OFFLOADED_OPERATIONS.isdisjoint(operations)
 
 
 class KmipSocketServer:
@@ -325,6 +327,18 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         loop = self.loop
         now = loop.time()
+        if not self.buffer and not self.busy and not self.paused_writing and not self.closed and len(data) >= 8:
+            # The usual case, a client that waits for each answer: one whole message and nothing after it, answered
+            # from ``data`` as it came (no copy into the buffer and out again). Anything else takes the loop below.
+            try:
+                whole = binary_codec.read_message_length(data) == len(data)
+            except DecodeError:
+                whole = False
+            if whole and len(data) <= self.server.limits.max_message_size:
+                self.last_activity = now
+                self.partial_since = None
+                self._dispatch(data)
+                return
         if not self.buffer:
             self.partial_since = now
         self.buffer += data
@@ -365,15 +379,19 @@ class _Connection(asyncio.Protocol):
             data = bytes(buffer[:size])
             del buffer[:size]
             self.partial_since = self.loop.time() if buffer else None
-            if not server.rate_limiter.allow(self.address):
-                server.metrics.observe_kmip_message("refused")
-                error = KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many requests from this client: slow down")
-                self._write(binary_codec.encode(_messages.error_tree(server.engine, error, sniff.binary_version(data))))
-                continue
-            if server.executor is None or (server.inline and cheap_message(data, server.reads_only)):
-                self._write(self._answer(data))
-            else:
-                self._offload(data)
+            self._dispatch(data)
+
+    def _dispatch(self, data: bytes) -> None:
+        """One framed message: refused past the rate limit, else answered in the loop or sent to the thread pool."""
+        server = self.server
+        if not server.rate_limiter.allow(self.address):
+            server.metrics.observe_kmip_message("refused")
+            error = KmipError(ResultReason.SERVER_LIMIT_EXCEEDED, "too many requests from this client: slow down")
+            self._write(binary_codec.encode(_messages.error_tree(server.engine, error, sniff.binary_version(data))))
+        elif server.executor is None or (server.inline and cheap_message(data, server.reads_only)):
+            self._write(self._answer(data))
+        else:
+            self._offload(data)
 
     def _offload(self, data: bytes) -> None:
         assert self.transport is not None and self.server.executor is not None

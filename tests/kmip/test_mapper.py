@@ -9,7 +9,7 @@ from kms_backend.kmip import mapper, messages, translate
 from kms_backend.kmip._registry_data import CryptographicAlgorithm, ItemType, NameType, ObjectType, Operation, Tag
 from kms_backend.kmip.errors import DecodeError, EncodeError
 from kms_backend.kmip.schema import Attributes, Struct
-from kms_backend.kmip.ttlv import Item, structure
+from kms_backend.kmip.ttlv import Item, Placeholder, structure
 from tests.vectors import OasisTestCase, iter_testcases
 
 CASES = list(iter_testcases())
@@ -127,6 +127,65 @@ def test_integer_where_an_enumeration_is_expected_is_accepted() -> None:
 def test_malformed_structures_raise_decode_errors(tree: Item, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         mapper.from_tree(tree, S.CreateRequest)
+
+
+def test_a_duplicate_is_decoded_before_it_is_refused() -> None:
+    # The second Object Type is read (and refused as a bad value) before being refused as a second value.
+    tree = structure(
+        Tag.REQUEST_PAYLOAD,
+        Item(Tag.OBJECT_TYPE, ItemType.ENUMERATION, 2),
+        Item(Tag.OBJECT_TYPE, ItemType.TEXT_STRING, "key"),
+        structure(Tag.ATTRIBUTES),
+    )
+    with pytest.raises(DecodeError, match="must be Enumeration"):
+        mapper.from_tree(tree, S.CreateRequest)
+
+
+def test_enumeration_values_outside_the_enum_and_placeholders_are_kept() -> None:
+    unnamed = structure(
+        Tag.REQUEST_PAYLOAD, Item(Tag.OBJECT_TYPE, ItemType.ENUMERATION, 0x8000_0010), structure(Tag.ATTRIBUTES)
+    )
+    decoded = mapper.from_tree(unnamed, S.CreateRequest)
+    assert decoded.object_type == 0x8000_0010 and not isinstance(decoded.object_type, ObjectType)
+    assert mapper.to_tree(decoded) == unnamed
+    now = Item(Tag.TIME_STAMP, ItemType.DATE_TIME, Placeholder("$NOW"))
+    header = structure(
+        Tag.RESPONSE_HEADER,
+        structure(
+            Tag.PROTOCOL_VERSION,
+            Item(Tag.PROTOCOL_VERSION_MAJOR, ItemType.INTEGER, 2),
+            Item(Tag.PROTOCOL_VERSION_MINOR, ItemType.INTEGER, 1),
+        ),
+        now,
+        Item(Tag.BATCH_COUNT, ItemType.INTEGER, 1),
+    )
+    typed = mapper.from_tree(header, S.ResponseHeader)
+    assert typed.time_stamp == now
+    assert mapper.to_tree(typed) == header
+
+
+def test_children_no_field_names_go_to_the_catch_all_field() -> None:
+    vendor = Item(0x540001, ItemType.TEXT_STRING, "vendor")
+    tree = structure(
+        Tag.SERVER_INFORMATION,
+        Item(Tag.SERVER_NAME, ItemType.TEXT_STRING, "keystead"),
+        vendor,
+        vendor,
+        Item(Tag.ALTERNATE_FAILOVER_ENDPOINTS, ItemType.TEXT_STRING, "a"),
+        Item(Tag.ALTERNATE_FAILOVER_ENDPOINTS, ItemType.TEXT_STRING, "b"),
+    )
+    info = mapper.from_tree(tree, S.ServerInformation)
+    assert info.server_name == "keystead"
+    assert info.extra == [vendor, vendor]
+    assert info.alternative_failover_endpoints == ["a", "b"]
+    assert mapper.from_tree(structure(Tag.SERVER_INFORMATION), S.ServerInformation) == S.ServerInformation()
+
+
+def test_a_repeated_field_given_one_value_is_written_as_one_item() -> None:
+    info = S.ServerInformation(alternative_failover_endpoints="a")  # type: ignore[arg-type]
+    assert mapper.to_tree(info) == structure(
+        Tag.SERVER_INFORMATION, Item(Tag.ALTERNATE_FAILOVER_ENDPOINTS, ItemType.TEXT_STRING, "a")
+    )
 
 
 def test_unknown_operation_payload_stays_raw() -> None:
