@@ -336,19 +336,25 @@ class Engine:
 
     def _response(self, version: ProtocolVersion, results: list[Any], request_header: Any = None) -> Any:
         pv = S.ProtocolVersion(protocol_version_major=version[0], protocol_version_minor=version[1])
-        correlation: dict[str, Any] = {}
+        client = server = None  # the request's correlation values, echoed
         if request_header is not None:
-            correlation = {
-                "client_correlation_value": request_header.client_correlation_value,
-                "server_correlation_value": request_header.server_correlation_value,
-            }
+            client = request_header.client_correlation_value
+            server = request_header.server_correlation_value
         if version[0] < 2:
             header_v1 = S.ResponseHeaderV1(
-                protocol_version=pv, time_stamp=int(self.clock()), batch_count=len(results), **correlation
+                protocol_version=pv,
+                time_stamp=int(self.clock()),
+                batch_count=len(results),
+                client_correlation_value=client,
+                server_correlation_value=server,
             )
             return S.ResponseMessageV1(response_header=header_v1, batch_item=results)
         header = S.ResponseHeader(
-            protocol_version=pv, time_stamp=int(self.clock()), batch_count=len(results), **correlation
+            protocol_version=pv,
+            time_stamp=int(self.clock()),
+            batch_count=len(results),
+            client_correlation_value=client,
+            server_correlation_value=server,
         )
         return S.ResponseMessage(response_header=header, batch_item=results)
 

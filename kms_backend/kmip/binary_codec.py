@@ -5,9 +5,9 @@ to a multiple of eight (§9.1.1). This module turns a ``ttlv.Item`` tree into th
 names (vendors put their own tags on the wire, §9.1.1.1), only the eleven item types of §9.1.1.2.
 
 Both directions are hot paths of every KMIP socket and HTTP request, so they are written for speed: precompiled
-``struct.Struct`` objects, one loop over an explicit stack instead of a call per item, ``if`` chains on plain
-ints rather than dispatch through IntEnum hashing (which runs Python code), and ``tuple.__new__`` for ``Item``
-(half the cost of the NamedTuple constructor).
+``struct.Struct`` objects, one loop over an explicit stack instead of a call per item, the encoding gathered as
+pieces joined once, ``if`` chains on plain ints rather than dispatch through IntEnum hashing (which runs Python
+code), and ``tuple.__new__`` for ``Item`` (half the cost of the NamedTuple constructor).
 """
 
 from __future__ import annotations
@@ -293,17 +293,20 @@ def encode(item: Item) -> bytes:
     item type, a value of the wrong Python type or out of range for its item type, a Text String that is not
     valid Unicode, or a ``Placeholder``.
     """
-    out = bytearray()
+    # The encoding is gathered as a list of pieces joined once at the end: appending a piece costs less than
+    # growing a bytearray, and a Structure's header is a piece put in its place once its children are written.
+    parts: list[bytes] = []
+    append = parts.append
     pack_i32 = _ITEM_I32.pack
     pack_u32 = _ITEM_U32.pack
     pack_i64 = _ITEM_I64.pack
     pack_header = _HEADER.pack
-    pack_length_into = _LENGTH.pack_into
     zeros = _ZEROS
-    # (remaining siblings, offset of the Structure header) for every Structure being written
+    # (remaining siblings, header word, index of the header piece, bytes before it) of every Structure being written
     # The tree is typed loosely on purpose: encode must turn any malformed input into EncodeError.
-    stack: list[tuple[Iterator[Any], int]] = []
+    stack: list[tuple[Iterator[Any], int, int, int]] = []
     items: Iterator[Any] = iter((item,))
+    size = 0  # bytes in ``parts``
     tag: Any = None
     item_type: Any = None
     value: Any = None
@@ -318,67 +321,78 @@ def encode(item: Item) -> bytes:
                         raise _bad_value(tag, item_type, value)
                     if len(stack) >= _MAX_ENCODE_DEPTH:
                         raise EncodeError(f"{_label(tag)}: Structures nested deeper than {_MAX_ENCODE_DEPTH}")
-                    stack.append((items, len(out)))
-                    out += pack_header(word, 0)  # length filled in once the children are written
+                    if not 0 <= word <= 0xFFFFFFFF:  # its header is packed later: refused now, under its own tag
+                        raise struct.error("tag out of range")
+                    stack.append((items, word, len(parts), size))
+                    append(b"")  # the header, once the children's length is known
+                    size += 8
                     items = iter(value)
                     break
 
                 if item_type in (_ENUMERATION, _INTERVAL):
                     if value.__class__ is not int and not _is_int(value):
                         raise _bad_value(tag, item_type, value)
-                    out += pack_u32(word, 4, value)
+                    append(pack_u32(word, 4, value))
+                    size += 16
+                elif item_type == _INTEGER:
+                    if value.__class__ is not int and not _is_int(value):
+                        raise _bad_value(tag, item_type, value)
+                    append(pack_i32(word, 4, value))
+                    size += 16
                 elif item_type == _TEXT_STRING:
                     if value.__class__ is not str:
                         raise _bad_value(tag, item_type, value)
                     raw = value.encode("utf-8")
                     length = len(raw)
-                    out += pack_header(word, length)
-                    out += raw
-                    if length & 7:
-                        out += zeros[8 - (length & 7)]
-                elif item_type == _INTEGER:
-                    if value.__class__ is not int and not _is_int(value):
-                        raise _bad_value(tag, item_type, value)
-                    out += pack_i32(word, 4, value)
+                    append(pack_header(word, length))
+                    append(raw)
+                    padding = -length & 7
+                    if padding:
+                        append(zeros[padding])
+                    size += 8 + length + padding
                 elif item_type == _BYTE_STRING:
                     if value.__class__ is not bytes:
                         if not isinstance(value, (bytes, bytearray, memoryview)):
                             raise _bad_value(tag, item_type, value)
                         value = bytes(value)  # len() of a memoryview counts elements, not bytes
                     length = len(value)
-                    out += pack_header(word, length)
-                    out += value
-                    if length & 7:
-                        out += zeros[8 - (length & 7)]
+                    append(pack_header(word, length))
+                    append(value)
+                    padding = -length & 7
+                    if padding:
+                        append(zeros[padding])
+                    size += 8 + length + padding
                 elif item_type in (_LONG_INTEGER, _DATE_TIME, _DATE_TIME_EXTENDED):
                     if value.__class__ is not int and not _is_int(value):
                         raise _bad_value(tag, item_type, value)
-                    out += pack_i64(word, 8, value)
+                    append(pack_i64(word, 8, value))
+                    size += 16
                 elif item_type == _BOOLEAN:
                     if value is True:
-                        out += pack_i64(word, 8, 1)
+                        append(pack_i64(word, 8, 1))
                     elif value is False:
-                        out += pack_i64(word, 8, 0)
+                        append(pack_i64(word, 8, 0))
                     else:
                         raise _bad_value(tag, item_type, value)
+                    size += 16
                 elif item_type == _BIG_INTEGER:
                     if not _is_int(value):
                         raise _bad_value(tag, item_type, value)
                     raw = _big_integer_bytes(value)
-                    out += pack_header(word, len(raw))
-                    out += raw
+                    append(pack_header(word, len(raw)))
+                    append(raw)
+                    size += 8 + len(raw)
                 else:
                     raise _bad_value(tag, item_type, value)
             else:
-                # This Structure's children are all written: fill in its length (§9.1.1.3: children with their padding).
+                # This Structure's children are all written: its header (§9.1.1.3: children with their padding).
                 if not stack:
-                    return bytes(out)
-                items, start = stack.pop()
-                length = len(out) - start - 8
+                    return b"".join(parts)
+                items, word, index, start = stack.pop()
+                length = size - start - 8
                 if length > 0xFFFFFFFF:
-                    struct_tag = _HEADER.unpack_from(out, start)[0] >> 8
-                    raise EncodeError(f"{_label(struct_tag)}: Structure longer than 2^32-1 bytes")
-                pack_length_into(out, start + 4, length)
+                    raise EncodeError(f"{_label(word >> 8)}: Structure longer than 2^32-1 bytes")
+                parts[index] = pack_header(word, length)
     except struct.error:
         # Raised by pack for a tag beyond 24 bits or a negative one, or a value out of range for its type.
         if not (_is_int(tag) and 0 <= tag <= 0xFFFFFF):
