@@ -158,43 +158,66 @@ def _reference_defined_in(reference: Any, version: ProtocolVersion) -> bool:
 
 def to_v2(obj: Struct) -> Struct:
     """Translate a 1.x structure (``...V1``) to its 2.1 counterpart; 2.1 structures are returned unchanged."""
-    name = type(obj).__name__
-    if not name.endswith("V1"):
-        return obj
-    if isinstance(obj, S.TemplateV1):
-        return obj  # 2.x has no Templates: the server stores the 1.x object as it came (engine.templates)
-    found = _V2_TARGETS.get(type(obj))
-    if found is None:
-        target = _CLASSES.get(name[:-2])
-        if target is None:
-            raise _not_supported(f"{name[:-2]} has no KMIP 2.1 form")
-        found = _V2_TARGETS[type(obj)] = (target, frozenset(f.name for f in target.__kmip__.fields))
-    target, target_fields = found
-    values: dict[str, Any] = {}
-    for f in obj.__kmip__.fields:
-        value = getattr(obj, f.name)
-        if value is None or (value.__class__ is list and not value):
-            continue
+    translator = _TO_V2.get(obj.__class__)
+    if translator is None:
+        translator = _TO_V2[obj.__class__] = _v2_translator(obj.__class__)
+    result: Struct = translator(obj)
+    return result
+
+
+#: Class -> its translator to 2.1 (``_v2_translator``).
+_TO_V2: dict[type[Struct], Callable[[Any], Any]] = {}
+
+
+def _v2_translator(cls: type[Struct]) -> Callable[[Any], Any]:
+    """The translator of ``cls`` to 2.1: a function ``obj -> 2.1 instance``, compiled from the class's fields as
+    ``mapper`` compiles its codecs. 2.1 classes and Templates (which 2.x lacks: the server stores the 1.x object as it
+    came, ``engine.templates``) are returned as they are; a 1.x class without a 2.1 form raises Feature Not
+    Supported. Each field that is set (not None, not an empty list) goes under its 2.1 name when the 2.1 class has
+    it: a plain value as it is, anything else through ``_value_to_v2``; a 1.x Attribute becomes the 2.1 New Attribute,
+    Attributes or Current Attribute the target has; Attribute Index has no 2.1 field."""
+    name = cls.__name__
+    if not name.endswith("V1") or issubclass(cls, S.TemplateV1):
+        return lambda obj: obj
+    target = _CLASSES.get(name[:-2])
+    if target is None:
+        error = f"{name[:-2]} has no KMIP 2.1 form"
+
+        def refuse(_obj: Any) -> Any:
+            raise _not_supported(error)
+
+        return refuse
+    target_fields = frozenset(f.name for f in target.__kmip__.fields)
+    names: dict[str, Any] = {
+        "target": target,
+        "PLAIN": _PLAIN_VALUES,
+        "Attributes": Attributes,
+        "attribute_to_v2": attribute_to_v2,
+        "value_to_v2": _value_to_v2,
+    }
+    lines = ["def translate(obj):", "    values = {}"]
+    for f in cls.__kmip__.fields:
         new_name = _RENAMES_TO_V2.get(f.name, f.name)
         if f.name == "attribute" and "new_attribute" in target_fields:  # Add/Modify Attribute request
-            values["new_attribute"] = Attributes([attribute_to_v2(value)])
+            store = "values['new_attribute'] = Attributes([attribute_to_v2(value)])"
+        elif f.name == "attribute" and "attributes" in target_fields:  # Get Attributes response
+            store = "values['attributes'] = Attributes([attribute_to_v2(a) for a in value])"
+        elif f.name == "attribute" and "current_attribute" in target_fields:
+            store = "values['current_attribute'] = Attributes([attribute_to_v2(value)])"
+        elif f.name == "attribute_index" or new_name not in target_fields:
             continue
-        if f.name == "attribute" and "attributes" in target_fields:  # Get Attributes response
-            values["attributes"] = Attributes([attribute_to_v2(a) for a in value])
-            continue
-        if f.name == "attribute" and "current_attribute" in target_fields:
-            values["current_attribute"] = Attributes([attribute_to_v2(value)])
-            continue
-        if f.name == "attribute_index":
-            continue
-        if new_name not in target_fields:
-            continue
-        values[new_name] = _value_to_v2(f.name, value)
-    return target(**values)
-
-
-#: 1.x class -> its 2.1 class and that class's field names (computed once each).
-_V2_TARGETS: dict[type[Struct], tuple[type[Struct], frozenset[str]]] = {}
+        elif f.name == "attribute_name":  # names become Attribute References
+            store = f"values[{new_name!r}] = value_to_v2({f.name!r}, value)"
+        else:
+            store = f"values[{new_name!r}] = value if isinstance(value, PLAIN) else value_to_v2({f.name!r}, value)"
+        lines += [
+            f"    value = obj.{f.name}",
+            "    if value is not None and (value.__class__ is not list or value):",
+            f"        {store}",
+        ]
+    lines.append("    return target(**values)")
+    exec(compile("\n".join(lines), f"<to_v2 of {name}>", "exec"), names)  # noqa: S102 - from the schema
+    return names["translate"]  # type: ignore[no-any-return]
 
 
 def _value_to_v2(field_name: str, value: Any) -> Any:
@@ -270,10 +293,10 @@ _TO_V1: dict[tuple[type[Struct], ProtocolVersion], Callable[[Any, dict[str, Any]
 
 def _translator(cls: type[Struct], version: ProtocolVersion) -> Callable[[Any, dict[str, Any]], Any]:
     """The translator of ``cls`` to ``version``: a function ``(obj, extra) -> 1.x instance`` (``obj`` itself when the
-    2.1 class serves 1.x too), compiled from the class's fields as ``mapper`` compiles its codecs. A field's plain value
-    (int, str, bytes, bool) passes as it is and a structure is translated, under the field's 1.x name (dropped when
-    ``version`` does not define it); Unique Identifier and Attribute Reference values, lists and Attributes go
-    through ``_field_to_v1``."""
+    2.1 class serves 1.x too), compiled from the class's fields as ``mapper`` compiles its codecs. A field's plain
+    value (int, str, bytes, bool, an enumeration member) passes as it is and a structure is translated, under the
+    field's 1.x name (dropped when ``version`` does not define it), and so does a text Unique Identifier; other
+    Unique Identifier values, Attribute Reference values, lists and Attributes go through ``_field_to_v1``."""
     target, target_fields = _v1_target(cls, version)
     if target is None:
         return lambda obj, _extra: obj
@@ -292,11 +315,19 @@ def _translator(cls: type[Struct], version: ProtocolVersion) -> Callable[[Any, d
         v1_name = _RENAMES_TO_V1.get(f.name, f.name)
         generic = f"field_to_v1(F{i}, value, values, target=target, target_fields=target_fields, version=version)"
         lines += [f"    value = obj.{f.name}", "    if value is not None:"]
-        if f.name in _TRANSLATED_FIELDS:
+        if f.name == "unique_identifier" and v1_name in target_fields:
+            # a text identifier is already the 1.x form; an Integer reference or an enumeration is not
+            lines += [
+                "        if value.__class__ is str:",
+                f"            values[{v1_name!r}] = value",
+                "        else:",
+                f"            {generic}",
+            ]
+        elif f.name in _TRANSLATED_FIELDS:
             lines.append(f"        {generic}")
         elif v1_name in target_fields:
             lines += [
-                "        if value.__class__ in PLAIN:",
+                "        if isinstance(value, PLAIN):",
                 f"            values[{v1_name!r}] = value",
                 "        elif isinstance(value, Struct):",
                 f"            values[{v1_name!r}] = to_v1(value, version)",
@@ -305,7 +336,7 @@ def _translator(cls: type[Struct], version: ProtocolVersion) -> Callable[[Any, d
             ]
         else:  # a field ``version`` does not define: only Attributes may still go somewhere (1.x Attribute)
             lines += [
-                "        if value.__class__ not in PLAIN and not isinstance(value, Struct):",
+                "        if not isinstance(value, PLAIN) and not isinstance(value, Struct):",
                 f"            {generic}",
             ]
     lines.append("    return target(**values)")
@@ -349,8 +380,8 @@ def _field_to_v1(
     values[v1_name] = _value_to_v1(value, version)
 
 
-#: Field values to_v1 passes on as they are.
-_PLAIN_VALUES = frozenset({int, str, bytes, bool})
+#: Field values to_v1 passes on as they are (ints include bools and enumeration members).
+_PLAIN_VALUES = (int, str, bytes)
 #: Fields whose plain values to_v1 still translates.
 _TRANSLATED_FIELDS = frozenset({"unique_identifier", "attribute_reference"})
 
