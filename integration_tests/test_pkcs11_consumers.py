@@ -245,13 +245,21 @@ def test_openssl_engine(library: Path, token: Token, tmp_path: Path):
         label = f"{name}-{token.tag}"
         made = run([*login, "--keypairgen", "--key-type", key_type, "--label", label, "--id", token.id(7)], env)
         assert made.returncode == 0, made.stderr
-        der = tmp_path / f"{name}.der"
-        exported = run([*login, "--read-object", "--type", "pubkey", "--label", label, "-o", str(der)], env)
-        assert exported.returncode == 0, exported.stderr
         pem = tmp_path / f"{name}.pem"
-        assert (
-            run([openssl, "pkey", "-pubin", "-inform", "DER", "-in", str(der), "-out", str(pem)], env).returncode == 0
-        )
+        if name == "rsa":
+            der = tmp_path / f"{name}.der"
+            exported = run([*login, "--read-object", "--type", "pubkey", "--label", label, "-o", str(der)], env)
+            assert exported.returncode == 0, exported.stderr
+            exported = run([openssl, "pkey", "-pubin", "-inform", "DER", "-in", str(der), "-out", str(pem)], env)
+        else:
+            # The EC public key is read through libp11 instead: pkcs11-tool 0.23.0 (Debian 12) frees the OSSL_PARAM
+            # data of an EC key before EVP_PKEY_fromdata reads it (valgrind: "Invalid read ... inside a block of size
+            # 256 free'd", SoftHSM2 included), so its --read-object fails now and then with "cannot create EVP_PKEY"
+            # whatever the module answers. OpenSC fixed it in 0.24.0 (63d4bd3d3).
+            public = f"pkcs11:token=itest;object={label};type=public"
+            export = [openssl, "pkey", "-engine", "pkcs11", "-inform", "engine", "-pubin", "-in", public, "-pubout"]
+            exported = run([*export, "-out", str(pem)], env)
+        assert exported.returncode == 0, exported.stderr
         uri = f"pkcs11:token=itest;object={label};type=private;pin-value={USER_PIN}"
         signature = tmp_path / f"{name}.sig"
         sign = [openssl, "dgst", "-sha256", "-engine", "pkcs11", "-keyform", "engine", "-sign", uri]
