@@ -18,12 +18,25 @@ from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation as KmipOperation
 from kms_backend.kmip._registry_data import PaddingMethod
+from kms_backend.kmip.errors import KmipError
 
 from .constants import Attribute, MechanismFlag, ObjectClass, ReturnValue
-from .errors import CkError
+from .errors import CkError, ckr_for_reason
 from .library import Library, Session
 from .mechanisms import CipherPlan, MechanismParameter, cipher_plan, lookup
-from .operations import Operation, active, decided, deliver, finished, kept, key_for, offer, run_plan, start
+from .operations import (
+    InitDecision,
+    Operation,
+    active,
+    decided,
+    deliver,
+    finished,
+    kept,
+    key_for,
+    offer,
+    run_plan,
+    start,
+)
 
 ENCRYPT = "encrypt"
 DECRYPT = "decrypt"
@@ -56,14 +69,27 @@ _SECRET = (ObjectClass.SECRET_KEY,)
 
 def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
     session = start(lib, session_handle, kind)
+    decision: Any = session.inits.get(kind)
+    if decision is None or not decision.current(lib, mechanism, parameter, key_handle):
+        decision = session.inits[kind] = _decide(lib, kind, mechanism, parameter, key_handle)
+    session.operations[kind] = CipherOperation(
+        decision.view.uid, decision.view, plan=decision.plan, direct=decision.direct
+    )
+
+
+def _decide(lib: Library, kind: str, mechanism: int, parameter: Any, key_handle: int) -> InitDecision:
+    """The checks of C_EncryptInit / C_DecryptInit (mechanism, parameter, key) and the KMS's decision."""
     flag, usage, operation, asymmetric = _KINDS[kind]
     mech, spec = lookup(mechanism, flag)
     planner = spec.cipher  # every mechanism offered for encryption or decryption has one (``cipher_plan``)
     plan = planner(parameter) if planner is not None else cipher_plan(mech, parameter)
     view = key_for(lib, key_handle, spec, asymmetric if plan.single_part else _SECRET, usage)
+    held = lib.held.get(view.uid)
+    # Asked of the held key before the KMS decides: a change meanwhile then makes the decision not current.
+    generation = held.generation if held is not None else 0
     # The KMS decides here (a revoked, destroyed or changed key is refused now); C_Encrypt then runs the decision.
     direct = decided(lib, operation, view.uid, plan.parameters)
-    session.operations[kind] = CipherOperation(view.uid, view, plan=plan, direct=direct)
+    return InitDecision(mechanism, parameter, key_handle, view, plan, direct, operation, lib.login, held, generation)
 
 
 def encrypt_init(lib: Library, session_handle: int, mechanism: int, parameter: MechanismParameter, key: int) -> None:
@@ -113,7 +139,8 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
     op: CipherOperation = active(session, ENCRYPT, CipherOperation)
     if op.multi:
         raise CkError(ReturnValue.OPERATION_ACTIVE, "C_EncryptUpdate was called: finish with C_EncryptFinal")
-    out = kept(op, data, capacity)
+    # ``kept`` asked only when something is kept (a fresh operation keeps nothing)
+    out = kept(op, data, capacity) if op.pending is not None else None
     if out is None:
         plan = op.plan
         try:
@@ -121,7 +148,10 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
             if block and len(data) % block and plan.parameters.padding_method == _NO_PADDING:
                 raise CkError(ReturnValue.DATA_LEN_RANGE)
             if op.direct is not None:
-                response = run_plan(op.direct, data, plan.iv, plan.aad)  # crypto.EncryptResult
+                try:  # ``run_plan`` in this frame
+                    response = op.direct.run(data, plan.iv, plan.aad)  # crypto.EncryptResult
+                except KmipError as exc:
+                    raise CkError(ckr_for_reason(exc.reason), exc.message) from None
                 tag = response.tag
             else:
                 response = lib.run(
@@ -138,10 +168,14 @@ def encrypt(lib: Library, session_handle: int, data: bytes, capacity: int | None
         except CkError as exc:
             raise _failed(session, ENCRYPT, exc) from None
         out = response.data + tag if tag else response.data
-        out = deliver(op, data, out, capacity)
+        if capacity is None or capacity < len(out):  # ``deliver`` in this frame: kept for the next call
+            op.pending = (data, out)
+        elif op.pending is not None:
+            op.pending = None
     if op.pending is not None:
         offer(lib, session, ENCRYPT, op)
-    finished(session, ENCRYPT, out, capacity)
+    elif capacity is not None:  # ``finished``: nothing is kept when the output was handed over
+        session.operations.pop(ENCRYPT, None)
     return out
 
 

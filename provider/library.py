@@ -94,6 +94,8 @@ class Session:
     found: list[int] | None = None
     #: Active cryptographic operations by kind ("encrypt", "decrypt"...), for the crypto functions.
     operations: dict[str, object] = field(default_factory=dict)
+    #: The last decided C_*Init by kind (``operations.InitDecision``): a repeated one is checked, not decided again.
+    inits: dict[str, object] = field(default_factory=dict)
 
     @property
     def read_write(self) -> bool:
@@ -230,7 +232,8 @@ class Library:
 
     def session(self, handle: int) -> Session:
         """The session for a handle: CKR_CRYPTOKI_NOT_INITIALIZED or CKR_SESSION_HANDLE_INVALID otherwise."""
-        self.require_initialized()
+        if not self.initialized or self.pid != _PROCESS[0]:  # ``require_initialized`` in this frame (every call)
+            raise CkError(ReturnValue.CRYPTOKI_NOT_INITIALIZED)
         session = self.sessions.get(handle)
         if session is None:
             raise CkError(ReturnValue.SESSION_HANDLE_INVALID)
@@ -295,6 +298,7 @@ class Library:
             for session in self.sessions.values():
                 session.found = None
                 session.operations.clear()
+                session.inits.clear()
             if self.outputs is not None:
                 self.outputs.clear()
 

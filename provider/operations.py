@@ -26,6 +26,7 @@ from .errors import CkError, ckr_for_reason
 from .library import KeptOutputs, Library, ObjectView, Session
 from .mechanisms import MechanismSpec
 from .objects import object_view
+from .session_objects import HeldKey
 
 
 @dataclass(slots=True)
@@ -95,6 +96,52 @@ def decided(lib: Library, operation: KmipOperation, uid: str, parameters: S.Cryp
         if exc.rv == ReturnValue.OBJECT_HANDLE_INVALID:
             raise CkError(ReturnValue.KEY_HANDLE_INVALID, exc.message) from None
         raise
+
+
+@dataclass(slots=True)
+class InitDecision:
+    """What a C_*Init decided (its checks passed): the key and the mechanism's plan, and the KMS's decision, kept
+    on the session (``Session.inits``) with what it was asked for and what it holds under, so that the same C_*Init
+    again (an application encrypting message after message) checks that nothing it depends on changed
+    (``InitDecision.current``) instead of deciding again. The operation each C_*Init starts is built from it the
+    same way either way."""
+
+    mechanism: int
+    parameter: Any
+    key_handle: int
+    view: ObjectView
+    #: The mechanism's plan (``CipherPlan``...), never changed once built.
+    plan: Any
+    #: The KMS's decision (``decided``); None: each call is a request.
+    direct: Plan | None
+    operation: KmipOperation
+    #: The login state it was decided in (which objects are visible).
+    login: Any
+    #: A held key: the key and its ``generation`` then; None for a KMS object.
+    held: HeldKey | None
+    generation: int
+
+    def current(self, lib: Library, mechanism: int, parameter: Any, key_handle: int) -> bool:
+        """Whether this decision answers a C_*Init with these arguments now: the same arguments (the parameter by
+        value), the same login state, and the key unchanged: a held key's ``generation`` (C_SetAttributeValue,
+        C_DestroyObject, the session's end), a KMS object's cached view (changes made here, or its time to live)
+        and the KMS's decision (``decided``: the store's change stamp, so a key revoked, destroyed or changed by
+        any process is decided again, and refused as before)."""
+        if (
+            self.key_handle != key_handle
+            or self.mechanism != mechanism
+            or self.login is not lib.login
+            or self.parameter != parameter
+        ):
+            return False
+        held = self.held
+        if held is not None:
+            return held.generation == self.generation
+        view = self.view
+        return (
+            lib.cache.get(view.uid) is view
+            and decided(lib, self.operation, view.uid, self.plan.parameters) is self.direct
+        )
 
 
 def run_plan(plan: Plan, *args: Any) -> Any:
@@ -173,4 +220,16 @@ def finished(session: Session, kind: str, output: bytes, capacity: int | None) -
         session.operations.pop(kind, None)
 
 
-__all__ = ["Operation", "active", "decided", "deliver", "finished", "kept", "key_for", "offer", "run_plan", "start"]
+__all__ = [
+    "InitDecision",
+    "Operation",
+    "active",
+    "decided",
+    "deliver",
+    "finished",
+    "kept",
+    "key_for",
+    "offer",
+    "run_plan",
+    "start",
+]

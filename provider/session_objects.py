@@ -106,6 +106,9 @@ class HeldKey:
     #: newest first (a tuple: a key never used for a cipher keeps no container of its own for the garbage
     #: collector to walk). Dropped when its attributes change (``drop_prepared``).
     prepared: tuple[_Prepared, ...] = ()
+    #: Counts the changes of its attributes and its end (``drop_prepared``): a decision kept on the key (a session's
+    #: decided C_*Init, ``operations.InitDecision``) holds while the count is the one it was made under.
+    generation: int = 0
 
     @property
     def uid(self) -> str:
@@ -113,8 +116,9 @@ class HeldKey:
 
     def drop_prepared(self) -> None:
         """Forget the prepared ciphers and their Plans (C_SetAttributeValue, C_DestroyObject): the next use
-        prepares them again from the key as it is then."""
+        prepares them again from the key as it is then; decisions kept on it end (``generation``)."""
         self.prepared = ()
+        self.generation += 1
 
     def managed(self) -> tuple[ObjectType, Any]:
         """The key as a KMIP managed object (what Get returns, what its mirror is registered from)."""
@@ -253,12 +257,18 @@ class SessionObjects:
         self._keys[key.uid] = key
 
     def pop(self, uid: str) -> HeldKey | None:
-        return self._keys.pop(uid, None)
+        """Remove a key (destroyed): decisions kept on it end (``HeldKey.drop_prepared``)."""
+        key = self._keys.pop(uid, None)
+        if key is not None:
+            key.drop_prepared()
+        return key
 
     def uids(self) -> list[str]:
         return list(self._keys)
 
     def clear(self) -> None:
+        for key in self._keys.values():
+            key.drop_prepared()
         self._keys.clear()
 
     def plan(self, operation: Operation, key: HeldKey, parameters: S.CryptographicParameters | None) -> Plan | None:

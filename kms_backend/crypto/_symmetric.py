@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import hmac
 import os
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -322,11 +321,19 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
     # A given 16-byte IV needs none of iv_for's work when no IV rule is in the parameters.
     plain_iv = not params.random_iv and params.iv_length is None and not params.fixed_field_length
 
-    # One CBC context for the plan's life instead of one per call (building a Cipher costs more than encrypting
+    # CBC contexts kept for the plan's life instead of one per call (building a Cipher costs more than encrypting
     # a few blocks): a context chains each block on the previous ciphertext block ``last``, so a message with its
     # own IV starts with P1 xor IV xor last, which the context turns into E(P1 xor IV), the first block of CBC
-    # under that IV; the rest chains as usual. The context is never finalised (no padding is left in it).
-    chain = _Chain(aes)
+    # under that IV; the rest chains as usual. The contexts are never finalised (no padding is left in them).
+    # Those not in use wait in ``idle`` with their ``last`` as a number: a call takes one (list.pop and append are
+    # atomic, no lock needed) and makes another when every one is in use by other threads.
+    def context() -> tuple[CipherContext, int]:
+        return Cipher(aes, modes.CBC(bytes(16))).encryptor(), 0
+
+    idle = [context()]
+    # The IV of the last message as a number: an application encrypting under one C_EncryptInit after another
+    # hands the same IV object each time (the provider keeps its decided C_EncryptInit).
+    last_iv: list[Any] = [None, 0]
 
     def cbc(data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:
         nonce: bytes | None
@@ -338,37 +345,30 @@ def prepared_encrypt(p: _Plan) -> Callable[[bytes, bytes | None, bytes | None], 
         if aad:
             fail(ResultReason.BAD_CRYPTOGRAPHIC_PARAMETERS, f"{p.describe()} does not take additional data")
         if padded:
-            data = bytes(data) + _PKCS7[16 - len(data) % 16]
+            data = (data if type(data) is bytes else bytes(data)) + _PKCS7[16 - len(data) % 16]
         elif len(data) % 16:
             fail(ResultReason.INVALID_FIELD, "data is not a multiple of the 16-byte block size")
         if not data:
             return EncryptResult(b"", chosen)
-        return EncryptResult(chain.encrypt(nonce, data), chosen)  # type: ignore[arg-type]
+        seen, number = last_iv
+        if nonce is not seen:
+            number = int.from_bytes(nonce)  # type: ignore[arg-type]
+            last_iv[:] = nonce, number
+        try:
+            ctx, last = idle.pop()
+        except IndexError:
+            ctx, last = context()
+        out = ctx.update((int.from_bytes(data[:16]) ^ number ^ last).to_bytes(16) + data[16:])
+        idle.append((ctx, int.from_bytes(out[-16:])))
+        # A tuple made without EncryptResult's own __new__ (a Python function: most of the cost of building it).
+        return _new_tuple(EncryptResult, (out, chosen, None))
 
     return cbc
 
 
 #: PKCS#7 padding of a 16-byte block by length (1 to 16 bytes).
 _PKCS7 = [bytes((n,)) * n for n in range(17)]
-
-
-class _Chain:
-    """A kept AES-CBC encryption context that encrypts whole messages, each under its own IV (see ``cbc``)."""
-
-    __slots__ = ("_context", "_last", "_lock")
-
-    def __init__(self, aes: algorithms.AES) -> None:
-        self._context = Cipher(aes, modes.CBC(bytes(16))).encryptor()
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def encrypt(self, iv: bytes, data: bytes) -> bytes:
-        """AES-CBC of ``data`` (whole blocks) under ``iv``."""
-        head = int.from_bytes(data[:16], "big") ^ int.from_bytes(iv, "big")
-        with self._lock:
-            out = self._context.update((head ^ self._last).to_bytes(16, "big") + data[16:])
-            self._last = int.from_bytes(out[-16:], "big")
-        return out
+_new_tuple = tuple.__new__
 
 
 def encrypt(p: _Plan, data: bytes, iv: bytes | None, aad: bytes | None) -> EncryptResult:

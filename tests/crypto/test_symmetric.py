@@ -360,3 +360,41 @@ def test_a_prepared_cbc_encryption_is_plain_cbc_call_after_call(padding):
         fresh = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
         assert result.data == fresh.update(padded) + fresh.finalize()
         assert crypto.decrypt(key, params, result.data, iv=iv) == data
+
+
+def test_a_prepared_cbc_encryption_shared_by_threads_is_plain_cbc():
+    """Threads sharing one prepared AES-CBC (a Plan run by every session of an application) each take a kept
+    context of their own: every message is what a fresh CBC encryption gives, the same IV object again included
+    (its number is kept), while the interpreter switches threads as often as it can."""
+    import sys
+    import threading
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    key = os.urandom(32)
+    prepared = crypto.prepare_encrypt(key, aes(BlockCipherMode.CBC, padding_method=PaddingMethod.PKCS5))
+    wrong: list[bytes] = []
+
+    def work() -> None:
+        iv = os.urandom(16)
+        for n in range(400):
+            if n % 3 == 0:
+                iv = os.urandom(16)
+            data = os.urandom(n % 70)
+            result = prepared(bytearray(data) if n % 5 == 0 else data, iv, None)
+            fresh = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+            pad = 16 - len(data) % 16
+            if result != (fresh.update(data + bytes((pad,)) * pad) + fresh.finalize(), None, None):
+                wrong.append(data)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert wrong == []

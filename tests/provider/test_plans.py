@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.padding import PKCS7
 
 from kms_backend.kmip import _schema_data as S
 from kms_backend.kmip._registry_data import Operation, RevocationReasonCode
-from provider import ciphers, general, keys, sessions, signatures
+from provider import ciphers, general, keys, objects, sessions, signatures
 from provider.backends.base import Identity
 from provider.backends.embedded import EmbeddedBackend
 from provider.config import BackendConfig
@@ -201,3 +201,35 @@ def test_sign_runs_the_plan_and_a_revoked_key_is_refused(lib: Library, session: 
     signatures.sign_init(lib, session, M.ECDSA, None, private)
     assert rv_of(signatures.sign, lib, session, digest, 64) == ReturnValue.KEY_FUNCTION_NOT_PERMITTED
     assert signatures.SIGN not in lib.session(session).operations
+
+
+def test_repeated_init_keeps_its_decision_while_the_store_and_the_view_are_unchanged(
+    lib: Library, session: int, other: EmbeddedBackend
+) -> None:
+    """The same C_EncryptInit again on a KMS key is checked against the kept decision (its cached view, and the
+    KMS's Plan still current) instead of decided again; a commit anywhere in the store (another process) or a
+    change made here (the view dropped) makes the next one decide anew, with the same results."""
+    key = _token_key(lib, session)
+    iv = os.urandom(16)
+    sealed = _encrypt_once(lib, session, key, iv, b"data")
+    kept = lib.session(session).inits[ciphers.ENCRYPT]
+    assert _encrypt_once(lib, session, key, iv, b"data") == sealed
+    assert lib.session(session).inits[ciphers.ENCRYPT] is kept
+    # Another process commits something unrelated: the store's change stamp moves, the KMS decides again.
+    other.run(Operation.CREATE, S.CreateRequest(**_create_aes()), Identity(lib.identity.user))
+    assert _encrypt_once(lib, session, key, iv, b"data") == sealed
+    assert lib.session(session).inits[ciphers.ENCRYPT] is not kept
+    kept = lib.session(session).inits[ciphers.ENCRYPT]
+    objects.set_attribute_value(lib, session, key, [(A.LABEL, b"renamed")])
+    assert _encrypt_once(lib, session, key, iv, b"data") == sealed
+    assert lib.session(session).inits[ciphers.ENCRYPT] is not kept
+
+
+def _create_aes() -> dict[str, object]:
+    from kms_backend.kmip._registry_data import CryptographicAlgorithm, ObjectType, Tag
+    from kms_backend.kmip.schema import Attributes
+
+    attributes = Attributes(
+        [(Tag.CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm.AES), (Tag.CRYPTOGRAPHIC_LENGTH, 256)]
+    )
+    return {"object_type": ObjectType.SYMMETRIC_KEY, "attributes": attributes}

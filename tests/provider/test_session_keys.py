@@ -315,3 +315,73 @@ def test_created_session_key_is_refused_as_the_kms_refuses_it(lib: Library, user
         theirs = rv_of(objects.create_object, lib, user_session, [*template, (A.TOKEN, boolean(True))])
         assert ours == theirs and ours != ReturnValue.OK
     assert not lib.held and _store_uids(lib.backend) == []
+
+
+def _decision(lib: Library, session: int) -> object:
+    return lib.session(session).inits.get(ciphers.ENCRYPT)
+
+
+def test_repeated_init_keeps_its_decision_until_the_held_key_changes(lib: Library, user_session: int):
+    """The same C_EncryptInit again (same key, mechanism and parameter) is checked against the kept decision instead
+    of decided again; any change of the held key (C_SetAttributeValue, C_DestroyObject) ends that decision, and the
+    next C_EncryptInit answers as a first one would."""
+    aes = keys.generate_key(lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16)), *PLAIN])
+    other = keys.generate_key(lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16)), *PLAIN])
+    raws = {handle: attribute(lib, user_session, handle, A.VALUE) for handle in (aes, other)}
+
+    def cbc_pad(key: int, iv: bytes, data: bytes) -> bytes:
+        ciphers.encrypt_init(lib, user_session, M.AES_CBC_PAD, iv, key)
+        return ciphers.encrypt(lib, user_session, data, 64)
+
+    def expected(key: int, iv: bytes, data: bytes) -> bytes:
+        raw = raws[key]
+        assert raw is not None
+        padder = sym_padding.PKCS7(128).padder()
+        encryptor = Cipher(algorithms.AES(raw), modes.CBC(iv)).encryptor()
+        return encryptor.update(padder.update(data) + padder.finalize()) + encryptor.finalize()
+
+    iv1, iv2 = os.urandom(16), os.urandom(16)
+    assert cbc_pad(aes, iv1, b"first") == expected(aes, iv1, b"first")
+    kept = _decision(lib, user_session)
+    assert kept is not None
+    assert cbc_pad(aes, iv1, b"second") == expected(aes, iv1, b"second")
+    assert _decision(lib, user_session) is kept  # checked, not decided again
+    for key, iv in ((aes, iv2), (other, iv2), (aes, iv1)):  # another parameter or key: decided anew, right results
+        assert cbc_pad(key, iv, b"third") == expected(key, iv, b"third")
+        assert _decision(lib, user_session) is not kept
+        kept = _decision(lib, user_session)
+    ciphers.encrypt_init(lib, user_session, M.AES_CBC, iv1, aes)  # another mechanism
+    assert ciphers.encrypt(lib, user_session, bytes(16), 64) == expected(aes, iv1, bytes(16))[:16]
+    assert _decision(lib, user_session) is not kept
+    assert cbc_pad(aes, iv1, b"x") == expected(aes, iv1, b"x")
+    kept = _decision(lib, user_session)
+    objects.set_attribute_value(lib, user_session, aes, [(A.LABEL, b"changed")])  # CKA_ENCRYPT is not modifiable
+    assert cbc_pad(aes, iv1, b"y") == expected(aes, iv1, b"y")
+    assert _decision(lib, user_session) is not kept
+    kept = _decision(lib, user_session)
+    assert cbc_pad(aes, iv1, b"y") == expected(aes, iv1, b"y")
+    assert _decision(lib, user_session) is kept
+    objects.destroy_object(lib, user_session, aes)
+    assert rv_of(ciphers.encrypt_init, lib, user_session, M.AES_CBC_PAD, iv1, aes) == ReturnValue.KEY_HANDLE_INVALID
+    assert ciphers.ENCRYPT not in lib.session(user_session).operations
+
+
+def test_repeated_init_on_a_private_held_key_is_refused_after_logout(lib: Library, user_session: int):
+    """A kept decision holds for the login state it was made in: after C_Logout a private key is not visible,
+    and the same C_EncryptInit is refused as a first one would be; after C_Login again it is decided anew."""
+    key = keys.generate_key(lib, user_session, M.AES_KEY_GEN, [(A.VALUE_LEN, ulong(16))])
+    other = sessions.open_session(lib, SLOT_ID, RW)  # keeps the application's objects past the logout
+    iv = os.urandom(16)
+    for _ in range(2):
+        ciphers.encrypt_init(lib, other, M.AES_CBC_PAD, iv, key)
+        assert len(ciphers.encrypt(lib, other, b"data", 64)) == 16
+    kept = _decision(lib, other)
+    assert kept is not None
+    sessions.logout(lib, user_session)
+    assert _decision(lib, other) is None  # C_Logout forgets the kept decisions
+    assert rv_of(ciphers.encrypt_init, lib, other, M.AES_CBC_PAD, iv, key) == ReturnValue.KEY_HANDLE_INVALID
+    lib.session(other).inits[ciphers.ENCRYPT] = kept  # and one kept anyway holds for its login state only
+    assert rv_of(ciphers.encrypt_init, lib, other, M.AES_CBC_PAD, iv, key) == ReturnValue.KEY_HANDLE_INVALID
+    sessions.login(lib, other, UserType.USER, USER_PIN)
+    ciphers.encrypt_init(lib, other, M.AES_CBC_PAD, iv, key)
+    assert len(ciphers.encrypt(lib, other, b"data", 64)) == 16
