@@ -393,7 +393,19 @@ def C_GetAttributeValue(h_session: int, h_object: int, p_template: Any, count: i
     # One C call reads every (type, pValue set, ulValueLen); a NULL pValue asks for the length.
     fields = ffi.new("CK_ULONG[]", 3 * count)
     shim.ks_read_query(p_template, count, fields)
-    it = iter(ffi.unpack(fields, 3 * count))
+    unpacked = ffi.unpack(fields, 3 * count)
+    if count and not any(unpacked[1::3]) and LIB.answers is not None:
+        # A length query: on a held key the provider gives the values too, kept for the call that follows.
+        generation = LIB.answers.generation()
+        rv, results, keep = objects.length_query(LIB, h_session, h_object, unpacked[0::3])
+        lengths = [length for length, _ in results]
+        if keep:
+            kept = b"".join([value for _, value in results if value is not None])
+            shim.ks_answers_put(h_session, h_object, generation, fields, count, lengths, kept, len(kept))
+        if len(lengths) != count or shim.ks_write_query(p_template, count, lengths, b"", 0):
+            raise AssertionError("the provider's answer does not fit the template")
+        return int(rv)
+    it = iter(unpacked)
     requests = [(kind, length if given else None) for kind, given, length in zip(it, it, it, strict=True)]
     rv, results = objects.get_attribute_value(LIB, h_session, h_object, requests)
     # One C call writes every ulValueLen, and the values end to end into the buffers that receive one.
@@ -722,6 +734,18 @@ class KeptInC:
         return self._take(session, KEPT_KINDS[kind]) == 1  # type: ignore[no-any-return]
 
 
+class AnswersInC:
+    """``Library.KeptAnswers`` in shim.c's table (ks_answers_*), whose C_GetAttributeValue entry point answers the
+    second call of a length query on a held key."""
+
+    def __init__(self, lib: Any) -> None:
+        self._generation = lib.ks_answers_generation  # the C array itself: read without a call
+        self.clear = lib.ks_answers_clear
+
+    def generation(self) -> int:
+        return self._generation[0]  # type: ignore[no-any-return]
+
+
 def _not_supported(*_args: Any) -> int:
     return NOT_SUPPORTED
 
@@ -750,6 +774,7 @@ def bind(the_ffi: Any, lib: Any) -> None:
     global ffi, shim
     ffi, shim = the_ffi, lib
     LIB.outputs = KeptInC(lib)
+    LIB.answers = AnswersInC(lib)
     for name, function in implementations().items():
         the_ffi.def_extern(name=f"ks_py_{name}", error=GENERAL_ERROR, onerror=_on_error)(function)
     lib.ks_mark_bound()

@@ -89,12 +89,15 @@ def c_native_functions() -> str:
 
 def c_entry_points() -> str:
     """The exported C_* functions and the three function lists (2.40, 3.0, 3.2). C_Encrypt, C_Decrypt and C_Sign
-    first offer the call to ``ks_kept_serve`` (the second call of a length query, answered in C: shim.c)."""
+    first offer the call to ``ks_kept_serve`` (the second call of a length query, answered in C: shim.c), and
+    C_GetAttributeValue to ``ks_answers_serve`` (likewise, for a held key's attributes)."""
     out: list[str] = []
     for fn in PYTHON_FUNCTIONS:
         name = fn[0]
         kind = KEPT_OUTPUT_KINDS.get(name)
         served = f"    if (ks_kept_serve({kind}, {_args(fn)})) return KS_CKR_OK;\n" if kind is not None else ""
+        if name == "C_GetAttributeValue":
+            served = f"    if (ks_answers_serve({_args(fn)})) return KS_CKR_OK;\n"
         out.append(
             f"KS_EXPORT CK_RV {name}({_params(fn)}) {{\n"
             "    CK_RV rv = ks_route();\n"
@@ -206,8 +209,9 @@ def c_source() -> str:
     )
 
 
-#: The C functions the marshaller calls (``marshal.c``; ``ks_mark_bound`` once bound; shim.c's table of outputs
-#: kept for the second call of a length query, through ``_marshal.KeptInC``).
+#: The C functions the marshaller calls (``marshal.c``; ``ks_mark_bound`` once bound; shim.c's tables of outputs
+#: and attribute values kept for the second call of a length query, through ``_marshal.KeptInC`` and
+#: ``_marshal.AnswersInC``).
 HELPERS = """
 void ks_mark_bound(void);
 CK_RV ks_read_template(const CK_ATTRIBUTE *t, CK_ULONG count, CK_ULONG *fields, unsigned char *values,
@@ -220,6 +224,10 @@ extern unsigned long ks_kept_served[...];
 int ks_kept_take(CK_SESSION_HANDLE session, int kind);
 void ks_kept_forget(CK_SESSION_HANDLE session);
 void ks_kept_clear(void);
+int ks_answers_put(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, unsigned long generation, const CK_ULONG *fields,
+                   CK_ULONG count, const CK_ULONG *lengths, const char *data, CK_ULONG size);
+extern unsigned long ks_answers_generation[1];
+void ks_answers_clear(void);
 """
 
 

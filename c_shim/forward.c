@@ -26,7 +26,6 @@
 #define KS_CKR_ATTRIBUTE_TYPE_INVALID 0x12UL
 #define KS_CKR_BUFFER_TOO_SMALL 0x150UL
 #define KS_CKR_CRYPTOKI_NOT_INITIALIZED 0x190UL
-#define KS_UNAVAILABLE_INFORMATION (~0UL)
 /* C_FindObjects may return fewer handles than asked (§5.7.8: the caller loops until it gets 0) */
 #define KS_FIND_MAX 4096UL
 #define KS_ROLE_INITIALIZE 1

@@ -52,6 +52,7 @@
 #define KS_CKR_ARGUMENTS_BAD 0x07UL
 #define KS_CKR_FUNCTION_NOT_SUPPORTED 0x54UL
 #define KS_CKF_INTERFACE_FORK_SAFE 0x01UL
+#define KS_UNAVAILABLE_INFORMATION (~0UL)
 
 enum { KS_UNDECIDED = 0, KS_NATIVE = 1, KS_FOREIGN = 2 };
 
@@ -237,13 +238,131 @@ static inline int ks_kept_serve(int kind, CK_SESSION_HANDLE session, CK_BYTE_PTR
     return served;
 }
 
+/* -- attribute values kept for the second call of a C_GetAttributeValue length query -------------------------------
+ * §5.7.5's two-call idiom (python-pkcs11 reads ten attributes of every object it makes, a NULL-pValue call then
+ * one with buffers): for a session key this library holds in memory (whose values change only through this
+ * library), the provider answers the length query with the values at hand and gives them here with the generation
+ * it read before computing them (ks_answers_put); the next C_GetAttributeValue of that session on that object asking
+ * exactly the attributes that had a length, in the same order, each into a large enough buffer, is answered from
+ * them by the entry point (ks_answers_serve), once. Anything the provider does that could change what such a call
+ * answers (C_SetAttributeValue or C_DestroyObject of a held key, a session closing, C_Logout, C_Finalize,
+ * C_Initialize) calls ks_answers_clear after the change: it drops every entry and moves the generation on, so that a
+ * put of values computed before the change (another thread's, racing with it) is refused. One entry per session
+ * slot (a direct-mapped table: a collision replaces), one mutex; empty in a forked child and in the worker. */
+
+typedef struct ks_answer {
+    CK_SESSION_HANDLE session;
+    CK_OBJECT_HANDLE object;
+    CK_ULONG count;
+    CK_ULONG *kinds; /* count types, then count lengths, then the values end to end */
+} ks_answer;
+
+#define KS_ANSWER_SLOTS 64
+static ks_answer ks_answers[KS_ANSWER_SLOTS];
+static pthread_mutex_t ks_answers_lock = PTHREAD_MUTEX_INITIALIZER;
+static long ks_answers_live; /* entries held, read without the lock to skip it when there are none */
+/* The generation (moved on by every clear), read by Python without a call before it computes the values. */
+static unsigned long ks_answers_generation[1];
+
+static void ks_answer_drop(ks_answer *entry) {
+    if (!entry->kinds) return;
+    free(entry->kinds);
+    entry->kinds = NULL;
+    __atomic_sub_fetch(&ks_answers_live, 1, __ATOMIC_RELAXED);
+}
+
+static void ks_answers_drop_all(void) {
+    for (int i = 0; i < KS_ANSWER_SLOTS; i++) ks_answer_drop(&ks_answers[i]);
+}
+
+/* Keep the answer to a length query of ``count`` attributes (``fields``: ks_read_query's type, pValue-set, length
+ * triples; ``lengths``: the provider's ulValueLen per attribute; ``data``: the values of those with a length, end to
+ * end) for the session's next call, if nothing changed since ``generation`` was read. 1 if kept. */
+static int ks_answers_put(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, unsigned long generation,
+                          const CK_ULONG *fields, CK_ULONG count, const CK_ULONG *lengths, const char *data,
+                          CK_ULONG size) {
+    if (ks_kept_disabled || count == 0 || count > 4096) return 0;
+    CK_ULONG kept = 0, total = 0;
+    for (CK_ULONG i = 0; i < count; i++) {
+        if (lengths[i] == KS_UNAVAILABLE_INFORMATION) continue;
+        if (lengths[i] > size - total) return 0;
+        total += lengths[i];
+        kept++;
+    }
+    if (kept == 0 || total != size) return 0;
+    CK_ULONG *kinds = malloc(2 * kept * sizeof(CK_ULONG) + (size ? size : 1));
+    if (!kinds) return 0;
+    for (CK_ULONG i = 0, j = 0; i < count; i++) {
+        if (lengths[i] == KS_UNAVAILABLE_INFORMATION) continue;
+        kinds[j] = fields[3 * i];
+        kinds[kept + j] = lengths[i];
+        j++;
+    }
+    if (size) memcpy(kinds + 2 * kept, data, size);
+    int done = 0;
+    pthread_mutex_lock(&ks_answers_lock);
+    if (ks_answers_generation[0] == generation) {
+        ks_answer *entry = &ks_answers[session % KS_ANSWER_SLOTS];
+        ks_answer_drop(entry);
+        *entry = (ks_answer){session, object, kept, kinds};
+        __atomic_add_fetch(&ks_answers_live, 1, __ATOMIC_RELAXED);
+        done = 1;
+    }
+    pthread_mutex_unlock(&ks_answers_lock);
+    if (!done) free(kinds);
+    return done;
+}
+
+/* Drop every entry and move the generation on (see above). */
+static void ks_answers_clear(void) {
+    pthread_mutex_lock(&ks_answers_lock);
+    __atomic_add_fetch(&ks_answers_generation[0], 1, __ATOMIC_RELEASE);
+    ks_answers_drop_all();
+    pthread_mutex_unlock(&ks_answers_lock);
+}
+
+/* The entry point's side: 1 if this call is the one the session's entry was kept for and it has been answered
+ * (the caller returns CKR_OK), 0 to let Python answer it. */
+static inline int ks_answers_serve(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE object, CK_ATTRIBUTE_PTR t,
+                                   CK_ULONG count) {
+    if (__atomic_load_n(&ks_answers_live, __ATOMIC_RELAXED) == 0 || !t) return 0;
+    int served = 0;
+    pthread_mutex_lock(&ks_answers_lock);
+    ks_answer *entry = &ks_answers[session % KS_ANSWER_SLOTS];
+    if (entry->kinds && entry->session == session && entry->object == object && entry->count == count) {
+        const CK_ULONG *kinds = entry->kinds, *lengths = kinds + count;
+        CK_ULONG i = 0;
+        while (i < count && t[i].type == kinds[i] && t[i].pValue && t[i].ulValueLen >= lengths[i]) i++;
+        if (i == count) {
+            const unsigned char *value = (const unsigned char *)(kinds + 2 * count);
+            for (i = 0; i < count; i++) {
+                memcpy(t[i].pValue, value, lengths[i]);
+                value += lengths[i];
+                t[i].ulValueLen = lengths[i];
+            }
+            ks_answer_drop(entry);
+            served = 1;
+        }
+    }
+    pthread_mutex_unlock(&ks_answers_lock);
+    return served;
+}
+
 /* fork: the table is locked across it (after the interpreter's own handler took the GIL: registered before it,
  * so its prepare runs after; nothing holds this lock while waiting for the GIL) and the child starts empty, its
  * sessions being those of a library it must initialise again. */
-static void ks_kept_before_fork(void) { pthread_mutex_lock(&ks_kept_lock); }
-static void ks_kept_after_fork_parent(void) { pthread_mutex_unlock(&ks_kept_lock); }
+static void ks_kept_before_fork(void) {
+    pthread_mutex_lock(&ks_kept_lock);
+    pthread_mutex_lock(&ks_answers_lock);
+}
+static void ks_kept_after_fork_parent(void) {
+    pthread_mutex_unlock(&ks_answers_lock);
+    pthread_mutex_unlock(&ks_kept_lock);
+}
 static void ks_kept_after_fork_child(void) {
     ks_kept_drop_all();
+    ks_answers_drop_all();
+    pthread_mutex_unlock(&ks_answers_lock);
     pthread_mutex_unlock(&ks_kept_lock);
 }
 

@@ -81,6 +81,7 @@ def _reset(lib: Library) -> None:
     lib.session_objects.clear()
     lib.in_memory.clear()
     lib.held.clear()
+    lib.attributes_changed()
     if lib.session_backend is not None:
         lib.session_backend.close()
         lib.session_backend = None

@@ -74,6 +74,21 @@ class KeptOutputs(Protocol):
         ...
 
 
+class KeptAnswers(Protocol):
+    """Attribute values a C_GetAttributeValue length query on a held key gave, held where the entry point of the
+    call that follows answers it without the provider (the C shim's table: c_shim/shim.c). Held keys change only
+    through this library, which calls ``clear`` after any change that could alter such an answer; values computed
+    before that (``generation`` read first) are refused."""
+
+    def generation(self) -> int:
+        """The current generation: read before computing values that may be kept."""
+        ...
+
+    def clear(self) -> None:
+        """Drop every kept answer and move the generation on."""
+        ...
+
+
 #: The one slot, whose token is the KMS.
 SLOT_ID = 1
 
@@ -217,6 +232,8 @@ class Library:
     held: SessionObjects = field(default_factory=SessionObjects)
     #: Where kept outputs are also offered to the entry points (the C shim's table); None: nowhere.
     outputs: KeptOutputs | None = None
+    #: Where a held key's attribute values wait for the second call of a length query (None: nowhere).
+    answers: KeptAnswers | None = None
 
     def require_initialized(self) -> None:
         """CKR_CRYPTOKI_NOT_INITIALIZED before C_Initialize, after C_Finalize, and in a forked child until it
@@ -258,6 +275,7 @@ class Library:
                 if owner == handle:  # the session closes regardless of a failure: the object is unreachable
                     self.discard_session_object(uid)
                     self.session_objects.pop(uid, None)
+            self.attributes_changed()  # the session's answers, and those of its objects, are gone
             if not self.sessions:
                 self.logout()
 
@@ -301,6 +319,13 @@ class Library:
                 session.inits.clear()
             if self.outputs is not None:
                 self.outputs.clear()
+            self.attributes_changed()  # private objects are hidden again
+
+    def attributes_changed(self) -> None:
+        """A held key's attributes, or which of them a session may see, may have changed: answers kept for the
+        second call of a length query are dropped (``KeptAnswers``)."""
+        if self.answers is not None:
+            self.answers.clear()
 
     def end_operations(self, session: Session) -> None:
         """End every active operation of ``session`` (§5.6.5 C_SessionCancel)."""
@@ -316,6 +341,7 @@ class Library:
             self.session_objects.pop(uid, None)
             self.handles.forget(uid)
             self.drop_mirror(key)
+            self.attributes_changed()
             return
         try:
             revocation = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)

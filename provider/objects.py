@@ -270,7 +270,32 @@ def get_attribute_value(
     Returns the overall CK_RV and, per attribute, (ulValueLen, bytes to copy or None): every attribute is
     processed even after a failure, as the spec requires; the last failure wins the return value."""
     lib.session(session_handle)
+    return _answer(lib, object_view(lib, object_handle), requests)
+
+
+def length_query(
+    lib: Library, session_handle: int, object_handle: int, types: Iterable[int]
+) -> tuple[ReturnValue, list[tuple[int, bytes | None]], bool]:
+    """§5.7.5 C_GetAttributeValue with every pValue NULL: the CK_RV and each attribute's (ulValueLen, value or
+    None), as ``get_attribute_value`` answers, and whether the values may be kept for the call that follows (§5.2's
+    two calls). They may for a key this library holds (``lib.held``): it changes only through this library, which
+    says when (``Library.attributes_changed``); its values are then given with the lengths."""
+    lib.session(session_handle)
     view = object_view(lib, object_handle)
+    if view.uid not in lib.held:
+        rv, out = _answer(lib, view, [(type_, None) for type_ in types])
+        return rv, out, False
+    rv, out = _answer(lib, view, [(type_, _ANY_SIZE) for type_ in types])
+    return rv, out, True
+
+
+#: A capacity no value exceeds: every value is returned.
+_ANY_SIZE = 1 << 62
+
+
+def _answer(
+    lib: Library, view: ObjectView, requests: Iterable[tuple[int, int | None]]
+) -> tuple[ReturnValue, list[tuple[int, bytes | None]]]:
     allowed = CLASS_ATTRIBUTES[view.object_class]
     values = view.values
     rv = _OK
@@ -467,6 +492,7 @@ def _set_held(lib: Library, key: HeldKey, template: dict[Attribute, Any]) -> Non
     for attribute, value in template.items():
         if ATTRIBUTES[attribute].modifiable:
             values[attribute] = bool(value) if attribute in (A.SENSITIVE, A.EXTRACTABLE) else value
+    lib.attributes_changed()
     key.drop_prepared()
     lib.drop_mirror(key)
 
