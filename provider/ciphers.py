@@ -69,7 +69,7 @@ _SECRET = (ObjectClass.SECRET_KEY,)
 
 def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, parameter: Any, key_handle: int) -> None:
     session = start(lib, session_handle, kind)
-    decision: Any = session.inits.get(kind)
+    decision = session.inits.get(kind)
     if decision is None or not decision.current(lib, mechanism, parameter, key_handle):
         decision = session.inits[kind] = _decide(lib, kind, mechanism, parameter, key_handle)
     session.operations[kind] = CipherOperation(

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kms_backend.engine.plans import Plan
 from kms_backend.kmip import _schema_data as S
@@ -29,6 +29,9 @@ from .config import ProviderConfig
 from .constants import Attribute, ObjectClass, ReturnValue, SessionFlag, UserType
 from .errors import CkError, ckr_for_reason
 from .session_objects import HeldKey, SessionObjects
+
+if TYPE_CHECKING:
+    from .operations import InitDecision
 
 log = logging.getLogger("keystead.pkcs11")
 
@@ -110,7 +113,7 @@ class Session:
     #: Active cryptographic operations by kind ("encrypt", "decrypt"...), for the crypto functions.
     operations: dict[str, object] = field(default_factory=dict)
     #: The last decided C_*Init by kind (``operations.InitDecision``): a repeated one is checked, not decided again.
-    inits: dict[str, object] = field(default_factory=dict)
+    inits: dict[str, InitDecision] = field(default_factory=dict)
 
     @property
     def read_write(self) -> bool:
@@ -342,6 +345,7 @@ class Library:
             self.handles.forget(uid)
             self.drop_mirror(key)
             self.attributes_changed()
+            self.forget_decisions(uid)
             return
         try:
             revocation = S.RevocationReason(revocation_reason_code=RevocationReasonCode.CESSATION_OF_OPERATION)
@@ -353,6 +357,15 @@ class Library:
         self.session_objects.pop(uid, None)
         self.in_memory.discard(uid)
         self.handles.forget(uid)
+        self.forget_decisions(uid)
+
+    def forget_decisions(self, uid: str) -> None:
+        """Drop the sessions' kept C_*Init decisions on ``uid`` (destroyed): they would no longer be current, and
+        nothing should keep a destroyed key's prepared cipher reachable."""
+        for session in list(self.sessions.values()):
+            inits = session.inits
+            for kind in [kind for kind, decision in list(inits.items()) if decision.view.uid == uid]:
+                inits.pop(kind, None)
 
     def hold(self, key: HeldKey, session: Session) -> int:
         """Keep a new held key as a session object of ``session``; returns its handle. CKR_SESSION_CLOSED (the key

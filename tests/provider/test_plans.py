@@ -223,6 +223,9 @@ def test_repeated_init_keeps_its_decision_while_the_store_and_the_view_are_uncha
     objects.set_attribute_value(lib, session, key, [(A.LABEL, b"renamed")])
     assert _encrypt_once(lib, session, key, iv, b"data") == sealed
     assert lib.session(session).inits[ciphers.ENCRYPT] is not kept
+    objects.destroy_object(lib, session, key)
+    assert ciphers.ENCRYPT not in lib.session(session).inits
+    assert rv_of(ciphers.encrypt_init, lib, session, M.AES_CBC_PAD, iv, key) == ReturnValue.KEY_HANDLE_INVALID
 
 
 def _create_aes() -> dict[str, object]:

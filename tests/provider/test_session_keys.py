@@ -362,6 +362,8 @@ def test_repeated_init_keeps_its_decision_until_the_held_key_changes(lib: Librar
     assert cbc_pad(aes, iv1, b"y") == expected(aes, iv1, b"y")
     assert _decision(lib, user_session) is kept
     objects.destroy_object(lib, user_session, aes)
+    assert _decision(lib, user_session) is None  # nothing keeps the destroyed key's cipher reachable
+    lib.session(user_session).inits[ciphers.ENCRYPT] = kept  # and a decision kept anyway is not current
     assert rv_of(ciphers.encrypt_init, lib, user_session, M.AES_CBC_PAD, iv1, aes) == ReturnValue.KEY_HANDLE_INVALID
     assert ciphers.ENCRYPT not in lib.session(user_session).operations
 
