@@ -72,9 +72,28 @@ def _init(lib: Library, session_handle: int, kind: str, *, mechanism: int, param
     decision = session.inits.get(kind)
     if decision is None or not decision.current(lib, mechanism, parameter, key_handle):
         decision = session.inits[kind] = _decide(lib, kind, mechanism, parameter, key_handle)
-    session.operations[kind] = CipherOperation(
-        decision.view.uid, decision.view, plan=decision.plan, direct=decision.direct
-    )
+    session.operations[kind] = _started(decision)
+
+
+_new = object.__new__
+
+
+def _started(decision: InitDecision) -> CipherOperation:
+    """The operation a C_EncryptInit / C_DecryptInit starts from its decision: ``CipherOperation(uid, view,
+    plan=..., direct=...)``, built field by field (called with keywords, the dataclass costs twice as much: the
+    class call gathers them in a dict). tests/provider/test_crypto.py checks that it equals the constructor's."""
+    op = _new(CipherOperation)
+    view = op.view = decision.view
+    op.uid = view.uid
+    op.pending = None
+    op.multi = False
+    op.offered = None
+    op.ticket = 0
+    op.plan = decision.plan
+    op.correlation = None
+    op.tail = b""
+    op.direct = decision.direct
+    return op
 
 
 def _decide(lib: Library, kind: str, mechanism: int, parameter: Any, key_handle: int) -> InitDecision:

@@ -487,3 +487,15 @@ def test_ml_kem_encapsulates_and_decapsulates(lib: Library, user_session: int, p
         ReturnValue.KEY_FUNCTION_NOT_PERMITTED
     )
     assert rv_of(_pq_pair, lib, user_session, M.ML_KEM_KEY_PAIR_GEN, 4) == ReturnValue.PARAMETER_SET_NOT_SUPPORTED
+
+
+def test_an_operation_started_from_a_kept_decision_is_the_constructors(lib: Library, user_session: int):
+    session = user_session
+    """C_EncryptInit builds its operation field by field (``ciphers._started``): every field as the dataclass's own
+    constructor sets it, so a field added to the operation cannot be left out."""
+    key = aes_key(lib, session)
+    ciphers.encrypt_init(lib, session, M.AES_CBC_PAD, bytes(16), key)
+    decision = lib.session(session).inits[ciphers.ENCRYPT]
+    built = ciphers.CipherOperation(decision.view.uid, decision.view, plan=decision.plan, direct=decision.direct)
+    assert ciphers._started(decision) == built
+    assert lib.session(session).operations[ciphers.ENCRYPT] == built
