@@ -45,6 +45,12 @@ DH_MAX_BITS = 8192
 #: Fresh Diffie-Hellman parameters are safe primes, whose search grows steeply with size (seconds at 1024 bits,
 #: minutes at 3072, hours at 8192): larger groups are brought by the client (RFC 3526, RFC 7919), not generated.
 DH_MAX_GENERATED_BITS = 2048
+#: RFC 7919 §A: the X of each named group ffdhe<b>, whose prime is 2^b - 2^(b-64) + (floor(2^(b-130) e) + X) 2^64 - 1,
+#: a safe prime, with generator 2. A key pair asked for at one of these sizes without domain parameters is made on
+#: that group: no prime search (a fresh safe prime of 2048 bits takes from seconds to a minute), and the groups TLS
+#: and SSH use.
+FFDHE_X = {2048: 560316, 3072: 2625351, 4096: 5736041, 6144: 15705020, 8192: 10965728}
+_FFDHE_PRIMES: dict[int, int] = {}
 #: ``warnings.catch_warnings`` changes process-wide state: one thread at a time (re-entrant for nested uses).
 _QUIET = threading.RLock()
 
@@ -137,6 +143,30 @@ def generate_parameters(algorithm: CryptographicAlgorithm, bits: int) -> bytes:
     fail(ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, f"no domain parameters for {algorithm.name}")
 
 
+def ffdhe_prime(bits: int) -> int:
+    """The prime of RFC 7919's group ffdhe<bits> (``FFDHE_X``), from its definition."""
+    prime = _FFDHE_PRIMES.get(bits)
+    if prime is None:
+        n = bits - 130
+        # floor(2^n e) = floor(sum over k of 2^n / k!), summed with 64 guard bits
+        e_scaled, k, term = 0, 0, 1 << (n + 64)
+        while term:
+            e_scaled += term
+            k += 1
+            term //= k
+        prime = (1 << bits) - (1 << (bits - 64)) + ((e_scaled >> 64) + FFDHE_X[bits]) * (1 << 64) - 1
+        _FFDHE_PRIMES[bits] = prime
+    return prime
+
+
+def default_parameters(algorithm: CryptographicAlgorithm, bits: int) -> bytes:
+    """Domain parameters for a key pair the client gave none for: RFC 7919's group of that size for Diffie-Hellman
+    when there is one, else fresh ones (``generate_parameters``)."""
+    if algorithm == DH and bits in FFDHE_X:
+        return encode_parameters(DH, ffdhe_prime(bits), 2)
+    return generate_parameters(algorithm, bits)
+
+
 def _parameters(algorithm: CryptographicAlgorithm, der: bytes) -> Any:
     p, g, q = decode_parameters(algorithm, der)
     if algorithm == DH and not DH_MIN_BITS <= p.bit_length() <= DH_MAX_BITS:
@@ -152,9 +182,10 @@ def _parameters(algorithm: CryptographicAlgorithm, der: bytes) -> Any:
 
 
 def generate_private(algorithm: CryptographicAlgorithm, bits: int | None, parameters: bytes | None) -> Any:
-    """A new private key on the given domain parameters (DER), or on fresh ones of ``bits`` (default 2048)."""
+    """A new private key on the given domain parameters (DER), or on ``default_parameters`` of ``bits`` (default
+    2048)."""
     with quiet():
-        der = parameters if parameters is not None else generate_parameters(algorithm, bits or 2048)
+        der = parameters if parameters is not None else default_parameters(algorithm, bits or 2048)
         domain = _parameters(algorithm, der)
         if bits is not None and domain.parameter_numbers().p.bit_length() != bits:
             fail(ResultReason.INVALID_FIELD, f"the domain parameters' prime is not {bits} bits")
@@ -246,8 +277,10 @@ __all__ = [
     "DSA_SUBPRIME_BITS",
     "agree",
     "decode_parameters",
+    "default_parameters",
     "encode_parameters",
     "family",
+    "ffdhe_prime",
     "generate_parameters",
     "generate_private",
     "involves",

@@ -90,6 +90,44 @@ def test_dh_agreement_is_g_to_the_xy(dh_parameters: bytes):
     assert crypto.ecdh(b, ya.to_bytes(64, "big")) == expected
 
 
+def _probably_prime(n: int) -> bool:
+    """Miller-Rabin with the first twelve primes as bases (no false positive below 3.3e24; here a sanity check)."""
+    d, s = n - 1, 0
+    while d % 2 == 0:
+        d, s = d // 2, s + 1
+    for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def test_a_dh_pair_without_parameters_is_made_on_the_rfc_7919_group_of_its_size():
+    # A fresh 2048-bit safe prime takes from seconds to a minute; the named group is instant and well known.
+    private, public = crypto.generate_key_pair(CA.DH, length=2048)
+    numbers = crypto.finite_field_numbers(public)
+    prime = numbers["p"].to_bytes(256, "big").hex().upper()
+    # ffdhe2048 as RFC 7919 Appendix A.1 prints it: its first and last 16 bytes
+    assert prime.startswith("FFFFFFFFFFFFFFFFADF85458A2BB4A9A") and prime.endswith("886B423861285C97FFFFFFFFFFFFFFFF")
+    assert numbers["g"] == 2 and _probably_prime(numbers["p"]) and _probably_prime((numbers["p"] - 1) // 2)
+    assert crypto.finite_field_numbers(private)["p"] == numbers["p"]
+    other, _ = crypto.generate_key_pair(CA.DH)  # the default size: the same group, another key
+    assert crypto.finite_field_numbers(other)["p"] == numbers["p"]
+    assert crypto.finite_field_numbers(other)["x"] != crypto.finite_field_numbers(private)["x"]
+    # the larger groups share the definition (the first 64 bits of e after the leading ones) and are safe primes
+    for bits in (3072, 4096):
+        pair = crypto.generate_key_pair(CA.DH, length=bits)
+        p = crypto.finite_field_numbers(pair[1])["p"]
+        assert p.bit_length() == bits and p >> (bits - 128) == 0xFFFFFFFFFFFFFFFFADF85458A2BB4A9A
+        assert _probably_prime(p) and _probably_prime((p - 1) // 2)
+
+
 @pytest.mark.parametrize("peer", [0, 1, "p-1", "p"])
 def test_dh_refuses_degenerate_peer_values(dh_parameters: bytes, peer: int | str):
     p, _g, _q = crypto.decode_domain_parameters(CA.DH, dh_parameters)
@@ -111,8 +149,8 @@ def test_bad_domain_parameters_are_refused():
         crypto.generate_domain_parameters(CA.DH, 256)
     with pytest.raises(KmipError):  # a safe-prime search of hours: refused at once
         crypto.generate_domain_parameters(CA.DH, 8192)
-    with pytest.raises(KmipError):  # a fresh pair of a size only a brought group may have
-        crypto.generate_key_pair(CA.DH, length=4096)
+    with pytest.raises(KmipError):  # a pair of a size only a brought group may have (no RFC 7919 group has it)
+        crypto.generate_key_pair(CA.DH, length=3000)
     with pytest.raises(KmipError):
         crypto.encode_domain_parameters(CA.DSA, 23, 5)  # DSA needs q
 
