@@ -6,47 +6,21 @@ C_DestroyObject, closing a session, C_Logout, C_Finalize, a fork) makes the next
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.c_shim._host import run_host
+
 pytestmark = [pytest.mark.shim, pytest.mark.slow]
 
 SCRIPT = textwrap.dedent(
     r"""
-    import os, sys, threading
-    import cffi
-
-    ffi = cffi.FFI()
-    ffi.cdef('''
-        typedef unsigned long CK_ULONG;
-        typedef struct { CK_ULONG mechanism; void *p; CK_ULONG len; } MECH;
-        typedef struct { CK_ULONG type; void *p; CK_ULONG len; } ATTR;
-        CK_ULONG C_Initialize(void *);
-        CK_ULONG C_Finalize(void *);
-        CK_ULONG C_OpenSession(CK_ULONG, CK_ULONG, void *, void *, CK_ULONG *);
-        CK_ULONG C_CloseSession(CK_ULONG);
-        CK_ULONG C_Login(CK_ULONG, CK_ULONG, char *, CK_ULONG);
-        CK_ULONG C_Logout(CK_ULONG);
-        CK_ULONG C_GenerateKey(CK_ULONG, MECH *, ATTR *, CK_ULONG, CK_ULONG *);
-        CK_ULONG C_GetAttributeValue(CK_ULONG, CK_ULONG, ATTR *, CK_ULONG);
-        CK_ULONG C_SetAttributeValue(CK_ULONG, CK_ULONG, ATTR *, CK_ULONG);
-        CK_ULONG C_DestroyObject(CK_ULONG, CK_ULONG);
-    ''')
-    L = ffi.dlopen(sys.argv[1])
     OK, TYPE_INVALID, TOO_SMALL, OBJECT_INVALID, SESSION_INVALID, NOT_INITIALIZED = 0, 0x12, 0x150, 0x82, 0xB3, 0x190
     UNAVAILABLE = 2**64 - 1
     CLASS, TOKEN, PRIVATE, LABEL, KEY_TYPE, ENCRYPT, SIGN, MODULUS = 0, 1, 2, 3, 0x100, 0x104, 0x108, 0x120
 
-    def check(rv, want, what):
-        if rv != want:
-            raise SystemExit(f"FAIL {what}: 0x{rv:x}, want 0x{want:x}")
-
-    check(L.C_Initialize(ffi.NULL), OK, "C_Initialize")
     from provider import objects  # the module the library's callbacks call (this interpreter's)
 
     entered = []
@@ -55,11 +29,6 @@ SCRIPT = textwrap.dedent(
             entered.append(_name)
             return _real(*args)
         setattr(objects, name, counting)
-
-    def open_session():
-        handle = ffi.new("CK_ULONG *")
-        check(L.C_OpenSession(1, 6, ffi.NULL, ffi.NULL, handle), OK, "C_OpenSession")
-        return handle[0]
 
     def generate(session, label, token=False, private=False):
         flag = lambda value: ffi.new("unsigned char *", int(value))
@@ -214,17 +183,4 @@ SCRIPT = textwrap.dedent(
 def test_the_second_attribute_call_is_answered_by_the_entry_point_only_when_it_may_be(
     library: Path, tmp_path: Path
 ) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "kms_backend.cli", "pkcs11", "init", "--dir", str(tmp_path / "token"),
-         "--pin", "1234", "--so-pin", "5678"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KEYSTEAD_"))}
-    env["KEYSTEAD_PKCS11_CONFIG"] = str(tmp_path / "token" / "pkcs11.yaml")
-    script = tmp_path / "drive.py"
-    script.write_text(SCRIPT)
-    result = subprocess.run(
-        [sys.executable, str(script), str(library)], env=env, cwd="/", capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0 and "kept answers ok" in result.stdout, result.stdout + result.stderr
+    run_host(library, tmp_path, SCRIPT, "kept answers ok")

@@ -5,49 +5,19 @@ copy back, forgetting it) is tests/provider/test_kept_outputs.py."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.c_shim._host import run_host
+
 pytestmark = [pytest.mark.shim, pytest.mark.slow]
 
 SCRIPT = textwrap.dedent(
     r"""
-    import os, sys, threading
-    import cffi
-
-    ffi = cffi.FFI()
-    ffi.cdef('''
-        typedef unsigned long CK_ULONG;
-        typedef struct { CK_ULONG mechanism; void *p; CK_ULONG len; } MECH;
-        typedef struct { CK_ULONG type; void *p; CK_ULONG len; } ATTR;
-        CK_ULONG C_Initialize(void *);
-        CK_ULONG C_Finalize(void *);
-        CK_ULONG C_OpenSession(CK_ULONG, CK_ULONG, void *, void *, CK_ULONG *);
-        CK_ULONG C_CloseSession(CK_ULONG);
-        CK_ULONG C_SessionCancel(CK_ULONG, CK_ULONG);
-        CK_ULONG C_Login(CK_ULONG, CK_ULONG, char *, CK_ULONG);
-        CK_ULONG C_Logout(CK_ULONG);
-        CK_ULONG C_GenerateKey(CK_ULONG, MECH *, ATTR *, CK_ULONG, CK_ULONG *);
-        CK_ULONG C_EncryptInit(CK_ULONG, MECH *, CK_ULONG);
-        CK_ULONG C_Encrypt(CK_ULONG, unsigned char *, CK_ULONG, unsigned char *, CK_ULONG *);
-        CK_ULONG C_DecryptInit(CK_ULONG, MECH *, CK_ULONG);
-        CK_ULONG C_Decrypt(CK_ULONG, unsigned char *, CK_ULONG, unsigned char *, CK_ULONG *);
-        CK_ULONG C_SignInit(CK_ULONG, MECH *, CK_ULONG);
-        CK_ULONG C_Sign(CK_ULONG, unsigned char *, CK_ULONG, unsigned char *, CK_ULONG *);
-    ''')
-    L = ffi.dlopen(sys.argv[1])
     OK, TOO_SMALL, NOT_INITIALIZED, HANDLE_INVALID, CRYPTOKI_NOT_INITIALIZED = 0, 0x150, 0x91, 0xB3, 0x190
 
-    def check(rv, want, what):
-        if rv != want:
-            raise SystemExit(f"FAIL {what}: 0x{rv:x}, want 0x{want:x}")
-
-    check(L.C_Initialize(ffi.NULL), OK, "C_Initialize")
     from provider import ciphers, signatures  # the modules the library's callbacks call (this interpreter's)
 
     entered = []
@@ -56,11 +26,6 @@ SCRIPT = textwrap.dedent(
             entered.append((_name, args[3]))
             return _real(*args)
         setattr(module, name, counting)
-
-    def open_session():
-        handle = ffi.new("CK_ULONG *")
-        check(L.C_OpenSession(1, 6, ffi.NULL, ffi.NULL, handle), OK, "C_OpenSession")
-        return handle[0]
 
     session = open_session()
     check(L.C_Login(session, 1, b"1234", 4), OK, "C_Login")
@@ -186,17 +151,4 @@ SCRIPT = textwrap.dedent(
 
 
 def test_the_second_call_is_answered_by_the_entry_point_only_when_it_may_be(library: Path, tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "kms_backend.cli", "pkcs11", "init", "--dir", str(tmp_path / "token"),
-         "--pin", "1234", "--so-pin", "5678"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "KEYSTEAD_"))}
-    env["KEYSTEAD_PKCS11_CONFIG"] = str(tmp_path / "token" / "pkcs11.yaml")
-    script = tmp_path / "drive.py"
-    script.write_text(SCRIPT)
-    result = subprocess.run(
-        [sys.executable, str(script), str(library)], env=env, cwd="/", capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0 and "kept outputs ok" in result.stdout, result.stdout + result.stderr
+    run_host(library, tmp_path, SCRIPT, "kept outputs ok")
