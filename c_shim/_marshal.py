@@ -394,23 +394,24 @@ def C_GetAttributeValue(h_session: int, h_object: int, p_template: Any, count: i
     fields = ffi.new("CK_ULONG[]", 3 * count)
     shim.ks_read_query(p_template, count, fields)
     unpacked = ffi.unpack(fields, 3 * count)
-    if count and not any(unpacked[1::3]) and LIB.answers is not None:
-        # A length query: on a held key the provider gives the values too, kept for the call that follows.
-        generation = LIB.answers.generation()
+    answers = LIB.answers
+    if count and not any(unpacked[1::3]) and answers is not None:
+        # A length query: on a held key the provider gives the values too, kept for the call that follows; only
+        # the lengths are written.
+        generation = answers.generation()
         rv, results, keep = objects.length_query(LIB, h_session, h_object, unpacked[0::3])
         lengths = [length for length, _ in results]
         if keep:
             kept = b"".join([value for _, value in results if value is not None])
             shim.ks_answers_put(h_session, h_object, generation, fields, count, lengths, kept, len(kept))
-        if len(lengths) != count or shim.ks_write_query(p_template, count, lengths, b"", 0):
-            raise AssertionError("the provider's answer does not fit the template")
-        return int(rv)
-    it = iter(unpacked)
-    requests = [(kind, length if given else None) for kind, given, length in zip(it, it, it, strict=True)]
-    rv, results = objects.get_attribute_value(LIB, h_session, h_object, requests)
+        data = b""
+    else:
+        it = iter(unpacked)
+        requests = [(kind, length if given else None) for kind, given, length in zip(it, it, it, strict=True)]
+        rv, results = objects.get_attribute_value(LIB, h_session, h_object, requests)
+        lengths = [length for length, _ in results]
+        data = b"".join([value for _, value in results if value is not None])
     # One C call writes every ulValueLen, and the values end to end into the buffers that receive one.
-    lengths = [length for length, _ in results]
-    data = b"".join([value for _, value in results if value is not None])
     if len(lengths) != count or shim.ks_write_query(p_template, count, lengths, data, len(data)):
         raise AssertionError("the provider's answer does not fit the template")
     return int(rv)

@@ -282,11 +282,10 @@ def length_query(
     says when (``Library.attributes_changed``); its values are then given with the lengths."""
     lib.session(session_handle)
     view = object_view(lib, object_handle)
-    if view.uid not in lib.held:
-        rv, out = _answer(lib, view, [(type_, None) for type_ in types])
-        return rv, out, False
-    rv, out = _answer(lib, view, [(type_, _ANY_SIZE) for type_ in types])
-    return rv, out, True
+    held = view.uid in lib.held
+    capacity = _ANY_SIZE if held else None  # a capacity: the value is returned; None: only its length
+    rv, out = _answer(lib, view, [(type_, capacity) for type_ in types])
+    return rv, out, held
 
 
 #: A capacity no value exceeds: every value is returned.
