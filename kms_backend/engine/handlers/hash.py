@@ -20,13 +20,9 @@ def _algorithm(request: S.HashRequest) -> HashingAlgorithm:
     cp = request.cryptographic_parameters
     if cp is None or cp.hashing_algorithm is None:
         raise KmipError(ResultReason.INVALID_MESSAGE, "Hash needs Cryptographic Parameters with a Hashing Algorithm")
-    try:
-        return HashingAlgorithm(cp.hashing_algorithm)
-    except ValueError:  # a value the registry does not define (the mapper keeps unknown enumeration values)
-        raise KmipError(
-            ResultReason.UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS,
-            f"hashing algorithm 0x{int(cp.hashing_algorithm):08x} is not supported",
-        ) from None
+    # As the mapper read it: a value the registry does not define stays a number, which ``crypto.hash_for`` refuses
+    # (Unsupported Cryptographic Parameters) as it refuses a defined algorithm it does not offer.
+    return cp.hashing_algorithm
 
 
 def handle(ctx: RequestContext, request: S.HashRequest) -> S.HashResponse:
